@@ -1,0 +1,39 @@
+//! How a client is set up.
+
+use std::time::Duration;
+
+use crate::protocol::DeviceId;
+
+/// Where callbacks run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum DispatchMode {
+    /// On a thread the client owns (the default).
+    #[default]
+    Thread,
+    /// Queued until the application calls `Client::poll` on a thread of its own.
+    Poll,
+}
+
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// `memory://NAME` for the in-process hub NAME.
+    pub server_url: String,
+    /// This device's id; a random one when `None`.
+    pub device_id: Option<DeviceId>,
+    pub dispatch: DispatchMode,
+    /// How long a request may wait for the server's answer (network transports).
+    pub request_timeout: Duration,
+}
+
+impl ClientConfig {
+    pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+    pub fn new(server_url: impl Into<String>) -> ClientConfig {
+        ClientConfig {
+            server_url: server_url.into(),
+            device_id: None,
+            dispatch: DispatchMode::Thread,
+            request_timeout: Self::DEFAULT_REQUEST_TIMEOUT,
+        }
+    }
+}

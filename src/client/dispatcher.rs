@@ -1,0 +1,214 @@
+//! Where a client's callbacks run: one at a time, in the order their jobs were
+//! queued, on a thread the client owns (thread mode) or inside `poll` on the
+//! application's thread (poll mode). Never on the thread that made the API call
+//! and never on a runtime worker, so a slow callback cannot stall the network.
+
+use std::cell::Cell;
+use std::collections::VecDeque;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+use super::pending::Call;
+use super::{DispatchMode, Event};
+use crate::error::{Error, Result};
+use crate::log::Level;
+use crate::protocol::Push;
+
+pub(crate) enum Job {
+    /// A push from the hub, tagged with the login it belongs to.
+    Push { login_epoch: u64, push: Push },
+    /// An event the client itself raises (connection state changes).
+    Event(Event),
+    /// An operation's callback.
+    Call(Box<dyn Call>),
+}
+
+/// Runs jobs; implemented by the client.
+pub(crate) trait JobRunner: Send + Sync + 'static {
+    fn run(&self, job: Job, shutdown: bool);
+}
+
+#[derive(Default)]
+struct Queue {
+    jobs: VecDeque<Job>,
+    closed: bool,
+    /// The dispatcher thread sleeps on `ready`; only then is a wake-up needed.
+    waiting: bool,
+}
+
+pub(crate) struct Dispatcher {
+    mode: DispatchMode,
+    queue: Mutex<Queue>,
+    ready: Condvar,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    /// Keeps two threads polling one client from running callbacks at once.
+    poll_lock: Mutex<()>,
+}
+
+thread_local! {
+    /// The dispatcher whose callback is running on this thread, if any.
+    static RUNNING: Cell<*const Dispatcher> = const { Cell::new(std::ptr::null()) };
+}
+
+impl Dispatcher {
+    pub fn new(mode: DispatchMode) -> Arc<Dispatcher> {
+        Arc::new(Dispatcher {
+            mode,
+            queue: Mutex::new(Queue::default()),
+            ready: Condvar::new(),
+            thread: Mutex::new(None),
+            poll_lock: Mutex::new(()),
+        })
+    }
+
+    /// Starts the dispatcher thread (thread mode).
+    pub fn start(self: &Arc<Self>, runner: Arc<dyn JobRunner>) -> Result<()> {
+        if self.mode != DispatchMode::Thread {
+            return Ok(());
+        }
+        let dispatcher = self.clone();
+        let handle = std::thread::Builder::new()
+            .name("beckon-dispatch".into())
+            .spawn(move || dispatcher.thread_main(&*runner))
+            .map_err(|e| Error::internal(format!("cannot start the dispatcher thread: {e}")))?;
+        *self.thread.lock() = Some(handle);
+        Ok(())
+    }
+
+    /// True on the thread that is running one of this dispatcher's callbacks.
+    pub fn is_current(&self) -> bool {
+        RUNNING.with(|r| std::ptr::eq(r.get(), self))
+    }
+
+    pub fn enqueue(&self, job: Job) {
+        let mut queue = self.queue.lock();
+        if queue.closed {
+            drop(queue);
+            if matches!(job, Job::Call(_)) {
+                // Unreachable by construction: the client stops everything that
+                // completes operations before it closes its dispatcher.
+                crate::log!(Level::Error, "client", "an operation completed after its client was freed; its callback is dropped");
+            }
+            return;
+        }
+        queue.jobs.push_back(job);
+        let wake = queue.waiting;
+        drop(queue);
+        if wake {
+            self.ready.notify_one();
+        }
+    }
+
+    fn thread_main(&self, runner: &dyn JobRunner) {
+        loop {
+            let (job, shutdown) = {
+                let mut queue = self.queue.lock();
+                loop {
+                    if let Some(job) = queue.jobs.pop_front() {
+                        break (job, queue.closed);
+                    }
+                    if queue.closed {
+                        return;
+                    }
+                    queue.waiting = true;
+                    self.ready.wait(&mut queue);
+                    queue.waiting = false;
+                }
+            };
+            self.run_one(runner, job, shutdown);
+        }
+    }
+
+    fn run_one(&self, runner: &dyn JobRunner, job: Job, shutdown: bool) {
+        let previous = RUNNING.with(|r| r.replace(self));
+        let outcome = catch_unwind(AssertUnwindSafe(|| runner.run(job, shutdown)));
+        RUNNING.with(|r| r.set(previous));
+        if outcome.is_err() {
+            crate::log!(Level::Error, "client", "a callback or event handler panicked; the dispatcher goes on");
+        }
+    }
+
+    fn pop(&self) -> Option<(Job, bool)> {
+        let mut queue = self.queue.lock();
+        let closed = queue.closed;
+        queue.jobs.pop_front().map(|job| (job, closed))
+    }
+
+    /// Poll mode: waits up to `timeout` for work, then runs the callbacks queued
+    /// at that moment (not those they queue in turn). Returns how many ran.
+    pub fn poll(&self, runner: &dyn JobRunner, timeout: Duration) -> Result<usize> {
+        if self.mode != DispatchMode::Poll {
+            return Err(Error::invalid(
+                "client: poll is only for clients created in poll mode",
+            ));
+        }
+        if self.is_current() {
+            return Err(Error::invalid(
+                "client: poll was called from inside one of this client's callbacks",
+            ));
+        }
+        let _polling = self.poll_lock.lock();
+        let deadline = Instant::now() + timeout;
+        let available = {
+            let mut queue = self.queue.lock();
+            while queue.jobs.is_empty() && !queue.closed {
+                queue.waiting = true;
+                let timed_out = self.ready.wait_until(&mut queue, deadline).timed_out();
+                queue.waiting = false;
+                if timed_out {
+                    break;
+                }
+            }
+            queue.jobs.len()
+        };
+        let mut ran = 0;
+        while ran < available {
+            let Some((job, shutdown)) = self.pop() else { break };
+            self.run_one(runner, job, shutdown);
+            ran += 1;
+        }
+        Ok(ran)
+    }
+
+    /// Closes the queue: every job still queued runs in shutdown mode (calls get
+    /// SHUTDOWN, events are dropped), and when this returns no callback of this
+    /// dispatcher is running or will run, except the one this is called from.
+    pub fn close(&self, runner: &dyn JobRunner) {
+        {
+            let mut queue = self.queue.lock();
+            queue.closed = true;
+        }
+        self.ready.notify_all();
+        if self.is_current() {
+            // Called from one of our own callbacks: finish the queue here; the
+            // thread (if any) ends once that callback returns.
+            self.drain(runner);
+            return;
+        }
+        match self.mode {
+            DispatchMode::Thread => {
+                let handle = self.thread.lock().take();
+                if let Some(handle) = handle {
+                    if handle.join().is_err() {
+                        crate::log!(Level::Error, "client", "the dispatcher thread panicked");
+                    }
+                }
+                self.drain(runner); // nothing left unless the thread never started
+            }
+            DispatchMode::Poll => {
+                let _polling = self.poll_lock.lock();
+                self.drain(runner);
+            }
+        }
+    }
+
+    fn drain(&self, runner: &dyn JobRunner) {
+        while let Some((job, _)) = self.pop() {
+            self.run_one(runner, job, true);
+        }
+    }
+}

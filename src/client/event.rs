@@ -1,0 +1,22 @@
+//! What the application's event handler receives (SPEC 4).
+
+use crate::protocol::{ConnectionReason, ConnectionState, Push};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    ConnectionStateChanged {
+        state: ConnectionState,
+        reason: ConnectionReason,
+    },
+    TokenWillExpire {
+        seconds_left: u32,
+    },
+    /// One of the invitation pushes: `InvitationReceived`, `InvitationCancelled`,
+    /// `InvitationAccepted`, `InvitationRefused`, `InvitationTimeout`,
+    /// `InvitationResponseTimeout` or `UserStateChanged`.
+    Invitation(Push),
+}
+
+/// The application's handler. Runs on the client's dispatcher (or inside
+/// `Client::poll`), one event at a time, in order.
+pub type EventHandler = std::sync::Arc<dyn Fn(&Event) + Send + Sync>;

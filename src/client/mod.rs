@@ -1,0 +1,472 @@
+//! The client: one device's view of Beckon. It logs in through a transport, turns
+//! every operation into exactly one callback, and hands the hub's pushes to the
+//! application's event handler, deduplicated (rule 9) and acknowledged (rule 4).
+//!
+//! Two styles over one implementation: `*_then` methods take a callback (the C
+//! ABI uses these), and `async` methods await the same callback.
+
+mod config;
+mod dispatcher;
+mod event;
+mod pending;
+
+use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Mutex, RwLock};
+
+pub use config::{ClientConfig, DispatchMode};
+pub use event::{Event, EventHandler};
+pub use pending::Callback;
+
+use crate::error::{Error, Result};
+use crate::hub::SessionSink;
+use crate::log::Level;
+use crate::protocol::{
+    Answer, CancelInvitation, CancelOutcome, ConnectionReason, ConnectionState, DeviceId,
+    InvitationId, Push, SendInvitation, SendOutcome, UserId,
+};
+use crate::transport::{self, Connection, LoginRequest};
+use dispatcher::{Dispatcher, Job, JobRunner};
+use pending::Pending;
+
+const SUB_TAG: &str = "client";
+
+/// A client. Dropping it is `free`: pending callbacks run with SHUTDOWN first.
+pub struct Client {
+    core: Arc<ClientCore>,
+}
+
+enum Link {
+    LoggedOut,
+    LoggingIn,
+    LoggedIn(Arc<dyn Connection>),
+}
+
+pub(crate) struct ClientCore {
+    config: ClientConfig,
+    device: DeviceId,
+    dispatcher: Arc<Dispatcher>,
+    handler: RwLock<Option<EventHandler>>,
+    link: Mutex<Link>,
+    /// Counts logins, so pushes of an older session are told from current ones.
+    login_epoch: AtomicU64,
+    /// Open until `free`. Operations hold it shared while they start, so `free`
+    /// (which takes it exclusively) never races an operation half-accepted.
+    open: RwLock<bool>,
+    /// Invitations already handed to the application, with when to forget them.
+    seen: Mutex<HashMap<InvitationId, Instant>>,
+}
+
+/// Queues a session's pushes on its client's dispatcher.
+struct ClientSink {
+    dispatcher: Arc<Dispatcher>,
+    login_epoch: u64,
+}
+
+impl SessionSink for ClientSink {
+    fn deliver(&self, push: Push) {
+        self.dispatcher.enqueue(Job::Push {
+            login_epoch: self.login_epoch,
+            push,
+        });
+    }
+}
+
+impl Client {
+    pub fn new(config: ClientConfig) -> Result<Client> {
+        transport::check_url(&config.server_url)?;
+        if config.request_timeout.is_zero() {
+            return Err(Error::invalid("request_timeout: must be above zero"));
+        }
+        let device = config.device_id.clone().unwrap_or_else(DeviceId::random);
+        let dispatcher = Dispatcher::new(config.dispatch);
+        let core = Arc::new(ClientCore {
+            config,
+            device,
+            dispatcher: dispatcher.clone(),
+            handler: RwLock::new(None),
+            link: Mutex::new(Link::LoggedOut),
+            login_epoch: AtomicU64::new(0),
+            open: RwLock::new(true),
+            seen: Mutex::new(HashMap::new()),
+        });
+        dispatcher.start(core.clone())?;
+        crate::log!(Level::Info, SUB_TAG, "client created: server '{}', device '{}'", core.config.server_url, core.device);
+        Ok(Client { core })
+    }
+
+    pub fn config(&self) -> &ClientConfig {
+        &self.core.config
+    }
+
+    pub fn device_id(&self) -> &DeviceId {
+        &self.core.device
+    }
+
+    /// Replaces the event handler (`None` drops events). Takes effect for the
+    /// next event the dispatcher runs.
+    pub fn set_event_handler(&self, handler: Option<EventHandler>) {
+        *self.core.handler.write() = handler;
+    }
+
+    /// Poll mode: runs queued callbacks on this thread (see `Dispatcher::poll`).
+    pub fn poll(&self, timeout: Duration) -> Result<usize> {
+        self.core.dispatcher.poll(&*self.core, timeout)
+    }
+
+    /// Frees the client: logs out, fails every pending operation with SHUTDOWN
+    /// (their callbacks run), and returns once no callback of this client runs
+    /// or will run. Called from one of this client's own callbacks, the queued
+    /// callbacks run nested in that call. Idempotent.
+    pub fn shutdown(&self) {
+        self.core.shutdown();
+    }
+
+    // ---- callback style -------------------------------------------------------
+
+    pub fn login_then(&self, user: UserId, token: String, done: Callback<()>) -> Result<()> {
+        self.core.login(user, token, done)
+    }
+
+    pub fn logout_then(&self, done: Callback<()>) -> Result<()> {
+        self.core.logout(done)
+    }
+
+    pub fn renew_token_then(&self, token: String, done: Callback<()>) -> Result<()> {
+        let token_copy = token;
+        self.core.operate(done, |conn, reply| conn.renew_token(&token_copy, reply))
+    }
+
+    pub fn send_invitation_then(
+        &self,
+        mut request: SendInvitation,
+        done: Callback<SendOutcome>,
+    ) -> Result<()> {
+        request.fold_invitees();
+        let conn = self.core.connection()?;
+        request.validate(Some(conn.user()), conn.limits())?;
+        crate::log!(Level::Info, "room", "send invitation, invitees: {:?}, timeout: {}, extended data: {} bytes, notification: {}", request.invitees, request.timeout_secs, request.extended_data.len(), request.notification.is_some());
+        self.core
+            .operate(logged("send invitation", done), move |conn, reply| {
+                conn.send(request, reply)
+            })
+    }
+
+    pub fn cancel_invitation_then(
+        &self,
+        request: CancelInvitation,
+        done: Callback<CancelOutcome>,
+    ) -> Result<()> {
+        let conn = self.core.connection()?;
+        conn.limits()
+            .check_extended_data("extended_data", &request.extended_data)?;
+        crate::log!(Level::Info, "room", "cancel invitation {}, invitees: {:?}", request.invitation_id, request.invitees);
+        self.core
+            .operate(logged("cancel invitation", done), move |conn, reply| {
+                conn.cancel(request, reply)
+            })
+    }
+
+    pub fn accept_invitation_then(&self, answer: Answer, done: Callback<()>) -> Result<()> {
+        self.answer(answer, true, done)
+    }
+
+    pub fn refuse_invitation_then(&self, answer: Answer, done: Callback<()>) -> Result<()> {
+        self.answer(answer, false, done)
+    }
+
+    fn answer(&self, answer: Answer, accept: bool, done: Callback<()>) -> Result<()> {
+        let conn = self.core.connection()?;
+        conn.limits()
+            .check_extended_data("extended_data", &answer.extended_data)?;
+        let what = if accept { "accept invitation" } else { "refuse invitation" };
+        crate::log!(Level::Info, "room", "{what} {}", answer.invitation_id);
+        self.core.operate(logged(what, done), move |conn, reply| {
+            if accept {
+                conn.accept(answer, reply)
+            } else {
+                conn.refuse(answer, reply)
+            }
+        })
+    }
+
+    // ---- async style ----------------------------------------------------------
+
+    pub async fn login(&self, user: UserId, token: impl Into<String>) -> Result<()> {
+        let token = token.into();
+        awaited(|done| self.login_then(user, token, done)).await
+    }
+
+    pub async fn logout(&self) -> Result<()> {
+        awaited(|done| self.logout_then(done)).await
+    }
+
+    pub async fn renew_token(&self, token: impl Into<String>) -> Result<()> {
+        let token = token.into();
+        awaited(|done| self.renew_token_then(token, done)).await
+    }
+
+    pub async fn send_invitation(&self, request: SendInvitation) -> Result<SendOutcome> {
+        awaited(|done| self.send_invitation_then(request, done)).await
+    }
+
+    pub async fn cancel_invitation(&self, request: CancelInvitation) -> Result<CancelOutcome> {
+        awaited(|done| self.cancel_invitation_then(request, done)).await
+    }
+
+    pub async fn accept_invitation(&self, answer: Answer) -> Result<()> {
+        awaited(|done| self.accept_invitation_then(answer, done)).await
+    }
+
+    pub async fn refuse_invitation(&self, answer: Answer) -> Result<()> {
+        awaited(|done| self.refuse_invitation_then(answer, done)).await
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        self.core.shutdown();
+    }
+}
+
+/// Starts an operation with a callback and awaits that callback.
+async fn awaited<T: Send + 'static>(
+    start: impl FnOnce(Callback<T>) -> Result<()>,
+) -> Result<T> {
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    start(Box::new(move |result| {
+        let _ = sender.send(result);
+    }))?;
+    receiver
+        .await
+        .unwrap_or_else(|_| Err(Error::internal("an operation's callback was lost")))
+}
+
+/// Logs an operation's outcome under the `signaling` tag, as the SDKs do.
+fn logged<T: Send + 'static>(what: &'static str, done: Callback<T>) -> Callback<T> {
+    Box::new(move |result: Result<T>| {
+        match &result {
+            Ok(_) => crate::log!(Level::Info, "room", "{what}, done"),
+            Err(e) => crate::log!(Level::Info, "room", "{what}, error: {e}"),
+        }
+        done(result)
+    })
+}
+
+impl ClientCore {
+    fn connection(&self) -> Result<Arc<dyn Connection>> {
+        match &*self.link.lock() {
+            Link::LoggedIn(conn) => Ok(conn.clone()),
+            Link::LoggingIn | Link::LoggedOut => Err(Error::not_logged_in()),
+        }
+    }
+
+    /// The shared shape of every operation on a session: refuse at once when
+    /// the client is freed or logged out; otherwise hand a `Pending` to the
+    /// transport, so the callback runs exactly once whatever happens.
+    fn operate<T: Send + 'static>(
+        &self,
+        done: Callback<T>,
+        start: impl FnOnce(&dyn Connection, crate::transport::Reply<T>),
+    ) -> Result<()> {
+        let open = self.open.read();
+        if !*open {
+            return Err(Error::shutdown());
+        }
+        let conn = self.connection()?;
+        let pending = Pending::new(self.dispatcher.clone(), done);
+        let started = catch_unwind(AssertUnwindSafe(|| start(&*conn, pending.into_reply())));
+        if started.is_err() {
+            // The reply was dropped while unwinding, which queued INTERNAL.
+            crate::log!(Level::Error, SUB_TAG, "an operation panicked inside the library; its callback gets INTERNAL");
+        }
+        Ok(())
+    }
+
+    fn raise(&self, state: ConnectionState, reason: ConnectionReason) {
+        crate::log!(Level::Info, SUB_TAG, "connection state: {state:?} ({reason:?})");
+        self.dispatcher
+            .enqueue(Job::Event(Event::ConnectionStateChanged { state, reason }));
+    }
+
+    fn login(self: &Arc<Self>, user: UserId, token: String, done: Callback<()>) -> Result<()> {
+        let open = self.open.read();
+        if !*open {
+            return Err(Error::shutdown());
+        }
+        {
+            let mut link = self.link.lock();
+            match &*link {
+                Link::LoggedOut => *link = Link::LoggingIn,
+                Link::LoggingIn => return Err(Error::invalid("client: a login is already in progress")),
+                Link::LoggedIn(conn) => {
+                    return Err(Error::invalid(format!(
+                        "client: already logged in as '{}'; log out first",
+                        conn.user()
+                    )))
+                }
+            }
+        }
+        crate::log!(Level::Info, SUB_TAG, "login: user '{user}', device '{}'", self.device);
+        let login_epoch = self.login_epoch.fetch_add(1, Ordering::AcqRel) + 1;
+        self.raise(ConnectionState::Connecting, ConnectionReason::Login);
+        let pending = Pending::new(self.dispatcher.clone(), logged("login", done));
+        let request = LoginRequest {
+            user,
+            device: self.device.clone(),
+            token,
+            sink: Arc::new(ClientSink {
+                dispatcher: self.dispatcher.clone(),
+                login_epoch,
+            }),
+        };
+        let core = self.clone();
+        let started = catch_unwind(AssertUnwindSafe(|| {
+            transport::connect(
+                &self.config.server_url,
+                request,
+                Box::new(move |result| core.login_finished(result, pending)),
+            )
+        }));
+        if started.is_err() {
+            *self.link.lock() = Link::LoggedOut;
+            crate::log!(Level::Error, SUB_TAG, "login panicked inside the library; its callback gets INTERNAL");
+        }
+        Ok(())
+    }
+
+    fn login_finished(&self, result: Result<Arc<dyn Connection>>, pending: Pending<()>) {
+        match result {
+            Ok(conn) => {
+                *self.link.lock() = Link::LoggedIn(conn.clone());
+                self.raise(ConnectionState::Connected, ConnectionReason::Login);
+                pending.complete(Ok(()));
+                // Now that the login's callback is queued, let the hub hand over
+                // what is ringing for this user.
+                conn.sync();
+            }
+            Err(error) => {
+                *self.link.lock() = Link::LoggedOut;
+                self.raise(ConnectionState::Disconnected, ConnectionReason::Login);
+                pending.complete(Err(error));
+            }
+        }
+    }
+
+    fn logout(&self, done: Callback<()>) -> Result<()> {
+        let open = self.open.read();
+        if !*open {
+            return Err(Error::shutdown());
+        }
+        let conn = {
+            let mut link = self.link.lock();
+            match std::mem::replace(&mut *link, Link::LoggedOut) {
+                Link::LoggedIn(conn) => conn,
+                other => {
+                    *link = other;
+                    return Err(Error::not_logged_in());
+                }
+            }
+        };
+        crate::log!(Level::Info, SUB_TAG, "logout: user '{}'", conn.user());
+        conn.logout();
+        self.raise(ConnectionState::Disconnected, ConnectionReason::Logout);
+        Pending::new(self.dispatcher.clone(), logged("logout", done)).complete(Ok(()));
+        Ok(())
+    }
+
+    fn shutdown(&self) {
+        {
+            let mut open = self.open.write();
+            if !*open {
+                return;
+            }
+            *open = false;
+        }
+        let link = std::mem::replace(&mut *self.link.lock(), Link::LoggedOut);
+        if let Link::LoggedIn(conn) = link {
+            conn.logout();
+        }
+        self.dispatcher.close(self);
+        crate::log!(Level::Info, SUB_TAG, "client freed: device '{}'", self.device);
+    }
+
+    /// Rule 9 and rule 4 for one INVITATION_RECEIVED: true if it is new to this
+    /// client (then it is acknowledged and shown), false for a repeat.
+    fn first_sight(&self, invitation_id: &InvitationId, seconds_left: u32) -> bool {
+        let now = Instant::now();
+        let mut seen = self.seen.lock();
+        if seen.contains_key(invitation_id) {
+            return false;
+        }
+        // The hub never re-delivers an invitation after its deadline, so an
+        // entry can go a little after that (slack for clock differences).
+        if seen.len() >= 1024 {
+            seen.retain(|_, forget_at| *forget_at > now);
+        }
+        let keep = Duration::from_secs(u64::from(seconds_left) + 60);
+        seen.insert(invitation_id.clone(), now + keep);
+        true
+    }
+
+    fn deliver(&self, event: &Event) {
+        let handler = self.handler.read().clone();
+        if let Some(handler) = handler {
+            handler(event);
+        }
+    }
+}
+
+impl JobRunner for ClientCore {
+    fn run(&self, job: Job, shutdown: bool) {
+        match job {
+            Job::Call(call) => call.run(shutdown),
+            Job::Event(_) | Job::Push { .. } if shutdown => {}
+            Job::Event(event) => self.deliver(&event),
+            Job::Push { login_epoch, push } => {
+                if login_epoch != self.login_epoch.load(Ordering::Acquire) {
+                    return; // from a session this client has since replaced
+                }
+                match push {
+                    Push::KickedOut => {
+                        let was_logged_in = {
+                            let mut link = self.link.lock();
+                            let was = matches!(*link, Link::LoggedIn(_));
+                            *link = Link::LoggedOut;
+                            was
+                        };
+                        if was_logged_in {
+                            crate::log!(Level::Warn, SUB_TAG, "kicked out: the device '{}' logged in elsewhere", self.device);
+                            self.deliver(&Event::ConnectionStateChanged {
+                                state: ConnectionState::Disconnected,
+                                reason: ConnectionReason::KickedOut,
+                            });
+                        }
+                    }
+                    Push::TokenWillExpire { seconds_left } => {
+                        self.deliver(&Event::TokenWillExpire { seconds_left })
+                    }
+                    Push::InvitationReceived {
+                        ref invitation_id,
+                        seconds_left,
+                        ..
+                    } => {
+                        if !self.first_sight(invitation_id, seconds_left) {
+                            return;
+                        }
+                        if let Ok(conn) = self.connection() {
+                            conn.acknowledge(invitation_id);
+                        }
+                        crate::log!(Level::Info, "room", "invitation received: {invitation_id}");
+                        self.deliver(&Event::Invitation(push));
+                    }
+                    other => self.deliver(&Event::Invitation(other)),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,735 @@
+//! The hub: the invitation engine of SPEC sections 2 to 4, with no I/O. The
+//! `memory://` transport calls it in-process; `beckon-server` will call the same
+//! hub from its WebSocket connections, so the semantics cannot differ.
+//!
+//! Concurrency: invitations are striped over shards by id, users over shards by
+//! user id; there is no hub-wide lock. Lock order is always invitation shard, then
+//! user shard, never the reverse, and pushes are handed to session sinks (which
+//! only queue) while the invitation's shard is locked, so every device sees one
+//! invitation's events in the order the hub decided them.
+
+mod clock;
+mod invitation;
+mod session;
+mod shards;
+mod timers;
+
+use std::cmp::Reverse;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use tokio::time::Instant;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use session::{Session, SessionId, SessionSink};
+
+use crate::error::{Error, ErrorCode, Result};
+use crate::log::Level;
+use crate::protocol::{
+    Answer, CancelInvitation, CancelOutcome, DeviceId, InvitationId, InviteeState, InviteeStatus,
+    Limits, Push, SendInvitation, SendOutcome, Text, UserId,
+};
+use invitation::{Invitation, Invitee};
+use session::Users;
+use shards::Shards;
+use timers::{TimerHeap, TimerKind, TimerOwner, TimerSignal};
+
+const SUB_TAG: &str = "hub";
+
+/// How a hub behaves; `HubConfig::default()` is the SPEC's defaults.
+#[derive(Clone, Debug)]
+pub struct HubConfig {
+    pub limits: Limits,
+    /// How long an ended invitation is remembered for precise late errors.
+    pub retention: Duration,
+    /// When set, logins need a token minted from this secret (see `token`).
+    /// Without it any token is accepted (memory hubs, development).
+    pub secret: Option<Vec<u8>>,
+}
+
+impl Default for HubConfig {
+    fn default() -> HubConfig {
+        HubConfig {
+            limits: Limits::default(),
+            retention: Duration::from_secs(600),
+            secret: None,
+        }
+    }
+}
+
+impl HubConfig {
+    pub fn validate(&self) -> Result<()> {
+        let max = self.limits.max_invitees;
+        if max == 0 || max > Limits::INVITEES_CEILING {
+            return Err(Error::invalid(format!(
+                "max_invitees: {max} is outside 1..={}",
+                Limits::INVITEES_CEILING
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct InvitationShard {
+    invitations: HashMap<InvitationId, Invitation>,
+    timers: TimerHeap,
+}
+
+pub struct Hub {
+    config: HubConfig,
+    clock: Arc<dyn Clock>,
+    users: Users,
+    invitations: Shards<InvitationShard>,
+    next_session_id: AtomicU64,
+    /// Key for deriving invitation ids from idempotency keys.
+    id_key: [u8; 32],
+    timer_signal: Arc<TimerSignal>,
+}
+
+impl Hub {
+    /// A hub on the system clock. Its timers run on the current tokio runtime if
+    /// there is one, else on the library's own.
+    pub fn new(config: HubConfig) -> Result<Arc<Hub>> {
+        let hub = Self::build(config, Arc::new(SystemClock))?;
+        let driver = timers::drive(Arc::downgrade(&hub));
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => drop(handle.spawn(driver)),
+            Err(_) => drop(crate::runtime::handle().spawn(driver)),
+        }
+        Ok(hub)
+    }
+
+    /// A hub on a clock the caller moves; nothing fires timers but
+    /// [`Hub::advance`]. For tests of deadlines and retention.
+    pub fn with_manual_clock(config: HubConfig, clock: ManualClock) -> Result<Arc<Hub>> {
+        Self::build(config, Arc::new(clock))
+    }
+
+    fn build(config: HubConfig, clock: Arc<dyn Clock>) -> Result<Arc<Hub>> {
+        config.validate()?;
+        let epoch = clock.now();
+        Ok(Arc::new(Hub {
+            config,
+            clock,
+            users: Users::new(),
+            invitations: Shards::new(),
+            next_session_id: AtomicU64::new(1),
+            id_key: rand::random(),
+            timer_signal: Arc::new(TimerSignal::new(epoch)),
+        }))
+    }
+
+    pub fn config(&self) -> &HubConfig {
+        &self.config
+    }
+
+    /// With a manual clock: moves it and fires what fell due.
+    pub fn advance(&self, clock: &ManualClock, by: Duration) {
+        clock.advance(by);
+        self.fire_due_timers(self.clock.now());
+    }
+
+    // ---- sessions -------------------------------------------------------------
+
+    /// Logs a device in. The same device id logging in again replaces (kicks out)
+    /// its older session; a user has at most `max_devices` sessions. The new
+    /// device gets the invitations still ringing for its user when it calls
+    /// [`Hub::sync`], once it is ready to receive them.
+    pub fn login(
+        &self,
+        user: UserId,
+        device: DeviceId,
+        token: &str,
+        sink: Arc<dyn SessionSink>,
+    ) -> Result<Arc<Session>> {
+        let token_expiry = self.check_token(&user, token)?;
+        let id = self.next_session_id.fetch_add(1, Ordering::Relaxed);
+        let session = Arc::new(Session::new(id, user.clone(), device, sink, token_expiry));
+        let max_devices = self.config.limits.max_devices;
+        let kicked = self.users.update(&user, |entry| {
+            let same_device = entry
+                .sessions
+                .iter()
+                .position(|s| s.device == session.device);
+            let kicked = match same_device {
+                Some(i) => Some(entry.sessions.swap_remove(i)),
+                None if entry.sessions.len() >= max_devices => {
+                    return Err(Error::new(
+                        ErrorCode::NotPermitted,
+                        format!("user_id: '{user}' already has {max_devices} devices logged in"),
+                    ))
+                }
+                None => None,
+            };
+            if let Some(old) = &kicked {
+                old.end();
+            }
+            entry.sessions.push(session.clone());
+            Ok(kicked)
+        })?;
+        if let Some(old) = kicked {
+            crate::log!(Level::Info, SUB_TAG, "device '{}' of '{user}' logged in again: older session {} kicked out", old.device, old.id);
+            old.deliver_final(Push::KickedOut);
+        }
+        crate::log!(Level::Info, SUB_TAG, "login: user '{user}', device '{}', session {id}", session.device);
+        Ok(session)
+    }
+
+    /// Delivers to this device every invitation still ringing for its user that
+    /// it has not been handed yet (after login, and after a reconnect).
+    pub fn sync(&self, session: &Session) {
+        let active: Vec<InvitationId> = self.users.update(&session.user, |entry| {
+            entry.active.iter().cloned().collect()
+        });
+        for invitation_id in active {
+            self.deliver_pending(session, &invitation_id);
+        }
+    }
+
+    /// Ends a session. If it was the user's last, the invitations the user sent
+    /// and that are still pending are cancelled (rule 7).
+    pub fn logout(&self, session: &Session) {
+        let orphaned = self.users.update(&session.user, |entry| {
+            if !session.end() {
+                return None; // already logged out or kicked out
+            }
+            entry.sessions.retain(|s| s.id != session.id);
+            entry
+                .sessions
+                .is_empty()
+                .then(|| entry.active.iter().cloned().collect::<Vec<_>>())
+        });
+        crate::log!(Level::Info, SUB_TAG, "logout: user '{}', session {}", session.user, session.id);
+        for invitation_id in orphaned.into_iter().flatten() {
+            self.cancel_for_departed_inviter(&session.user, &invitation_id);
+        }
+    }
+
+    pub fn renew_token(&self, session: &Session, token: &str) -> Result<()> {
+        Self::require_alive(session)?;
+        let expiry = self.check_token(&session.user, token)?;
+        session.set_token_expiry(expiry);
+        Ok(())
+    }
+
+    fn check_token(&self, user: &UserId, token: &str) -> Result<u64> {
+        match &self.config.secret {
+            None => Ok(0),
+            Some(secret) => crate::token::verify(secret, user, token, self.clock.unix_now()),
+        }
+    }
+
+    fn require_alive(session: &Session) -> Result<()> {
+        if session.is_alive() {
+            Ok(())
+        } else {
+            Err(Error::new(
+                ErrorCode::NotLoggedIn,
+                "the session has ended (logged out or kicked out)",
+            ))
+        }
+    }
+
+    // ---- operations -----------------------------------------------------------
+
+    pub fn send(&self, session: &Session, mut request: SendInvitation) -> Result<SendOutcome> {
+        Self::require_alive(session)?;
+        request.fold_invitees();
+        request.validate(Some(&session.user), &self.config.limits)?;
+        let id = match &request.idempotency_key {
+            Some(key) => self.idempotent_id(&session.user, key),
+            None => InvitationId::from_bits(rand::random()),
+        };
+        let now = self.clock.now();
+        let deadline = now + Duration::from_secs(u64::from(request.timeout_secs));
+
+        let mut shard = self.invitations.lock(id.shard_key());
+        if let Some(existing) = shard.invitations.get(&id) {
+            if existing.inviter == session.user {
+                return Ok(existing.send_outcome.clone()); // a retried send
+            }
+            return Err(Error::internal("invitation id collision"));
+        }
+        // Registering with the inviter first, under the user's lock, orders this
+        // send against the inviter's logout: either the logout sees it and cancels
+        // it, or this send sees the logout and stops here.
+        let registered = self.users.update(&session.user, |entry| {
+            session.is_alive() && entry.active.insert(id.clone())
+        });
+        if !registered {
+            return Err(Error::new(
+                ErrorCode::NotLoggedIn,
+                "the session has ended (logged out or kicked out)",
+            ));
+        }
+
+        let mut invitees = Vec::with_capacity(request.invitees.len());
+        let mut error_invitees = Vec::new();
+        let mut online = Vec::with_capacity(request.invitees.len());
+        for user in &request.invitees {
+            let sessions = self.users.update(user, |entry| {
+                entry.active.insert(id.clone());
+                entry.sessions.clone()
+            });
+            let offline = sessions.is_empty();
+            if offline {
+                error_invitees.push(InviteeStatus {
+                    user_id: user.clone(),
+                    state: InviteeState::Offline,
+                });
+            }
+            invitees.push(Invitee {
+                user: user.clone(),
+                state: if offline {
+                    InviteeState::Offline
+                } else {
+                    InviteeState::Inviting
+                },
+                closed_offline: offline && request.online_only,
+                delivered_to: Vec::new(),
+            });
+            online.push(sessions);
+        }
+        let outcome = SendOutcome {
+            invitation_id: id.clone(),
+            error_invitees,
+        };
+        let mut invitation = Invitation {
+            id: id.clone(),
+            inviter: session.user.clone(),
+            invitees,
+            extended_data: request.extended_data,
+            notification: request.notification,
+            deadline,
+            ended_at: None,
+            send_outcome: outcome.clone(),
+        };
+        crate::log!(Level::Info, SUB_TAG, "send invitation {id}: inviter '{}', invitees {:?}, timeout {} s, offline {}", session.user, request.invitees, request.timeout_secs, outcome.error_invitees.len());
+
+        let push = Self::received_push(&invitation, now);
+        for (invitee, sessions) in invitation.invitees.iter_mut().zip(online) {
+            for device in sessions {
+                invitee.delivered_to.push(device.id);
+                device.deliver(push.clone());
+            }
+        }
+        if invitation.is_finished() {
+            self.end(&mut shard, &mut invitation, now);
+        } else {
+            shard
+                .timers
+                .push(Reverse((deadline, TimerKind::Deadline, id.clone())));
+            self.timer_signal.added(deadline);
+        }
+        shard.invitations.insert(id, invitation);
+        Ok(outcome)
+    }
+
+    pub fn cancel(&self, session: &Session, request: CancelInvitation) -> Result<CancelOutcome> {
+        Self::require_alive(session)?;
+        self.config
+            .limits
+            .check_extended_data("extended_data", &request.extended_data)?;
+        let now = self.clock.now();
+        let mut shard = self.invitations.lock(request.invitation_id.shard_key());
+        let mut invitation = Self::take(&mut shard, &request.invitation_id)?;
+        let result = self.cancel_locked(&mut shard, &mut invitation, session, &request, now);
+        shard
+            .invitations
+            .insert(request.invitation_id.clone(), invitation);
+        result
+    }
+
+    fn cancel_locked(
+        &self,
+        shard: &mut InvitationShard,
+        invitation: &mut Invitation,
+        session: &Session,
+        request: &CancelInvitation,
+        now: Instant,
+    ) -> Result<CancelOutcome> {
+        if invitation.inviter != session.user {
+            return Err(Error::new(
+                ErrorCode::NotPermitted,
+                format!(
+                    "invitation_id: '{}' is not the inviter of {}",
+                    session.user, invitation.id
+                ),
+            ));
+        }
+        if invitation.ended_at.is_some() {
+            return Err(Error::new(
+                ErrorCode::InvitationClosed,
+                format!("invitation_id: {} has ended", invitation.id),
+            ));
+        }
+        let targets: Vec<UserId> = match &request.invitees {
+            None => invitation.invitees.iter().map(|i| i.user.clone()).collect(),
+            Some(list) => {
+                let mut seen = std::collections::HashSet::new();
+                let mut targets = Vec::with_capacity(list.len());
+                for (index, user) in list.iter().enumerate() {
+                    if !invitation.invitees.iter().any(|i| &i.user == user) {
+                        return Err(Error::invalid(format!(
+                            "invitees[{index}]: '{user}' is not an invitee of {}",
+                            invitation.id
+                        )));
+                    }
+                    if seen.insert(user.clone()) {
+                        targets.push(user.clone());
+                    }
+                }
+                targets
+            }
+        };
+        let mut error_invitees = Vec::new();
+        let mut cancelled = Vec::new();
+        for user in targets {
+            let Some(invitee) = invitation.invitee_mut(&user) else {
+                continue;
+            };
+            if invitee.is_final() {
+                error_invitees.push(InviteeStatus {
+                    user_id: user,
+                    state: invitee.state,
+                });
+            } else {
+                invitee.state = InviteeState::Cancelled;
+                cancelled.push(user);
+            }
+        }
+        crate::log!(Level::Info, SUB_TAG, "cancel invitation {}: cancelled {:?}, not cancellable {}", invitation.id, cancelled, error_invitees.len());
+        self.announce_cancelled(invitation, &cancelled, &request.extended_data);
+        if invitation.is_finished() {
+            self.end(shard, invitation, now);
+        }
+        Ok(CancelOutcome { error_invitees })
+    }
+
+    pub fn accept(&self, session: &Session, answer: Answer) -> Result<()> {
+        self.answer(session, answer, InviteeState::Accepted)
+    }
+
+    pub fn refuse(&self, session: &Session, answer: Answer) -> Result<()> {
+        self.answer(session, answer, InviteeState::Rejected)
+    }
+
+    fn answer(&self, session: &Session, answer: Answer, state: InviteeState) -> Result<()> {
+        Self::require_alive(session)?;
+        self.config
+            .limits
+            .check_extended_data("extended_data", &answer.extended_data)?;
+        let now = self.clock.now();
+        let mut shard = self.invitations.lock(answer.invitation_id.shard_key());
+        let mut invitation = Self::take(&mut shard, &answer.invitation_id)?;
+        let result = self.answer_locked(&mut shard, &mut invitation, session, &answer, state, now);
+        shard
+            .invitations
+            .insert(answer.invitation_id.clone(), invitation);
+        result
+    }
+
+    fn answer_locked(
+        &self,
+        shard: &mut InvitationShard,
+        invitation: &mut Invitation,
+        session: &Session,
+        answer: &Answer,
+        state: InviteeState,
+        now: Instant,
+    ) -> Result<()> {
+        let id = invitation.id.clone();
+        let Some(invitee) = invitation.invitee_mut(&session.user) else {
+            return Err(Error::new(
+                ErrorCode::NotPermitted,
+                format!("invitation_id: '{}' is not an invitee of {id}", session.user),
+            ));
+        };
+        match invitee.state {
+            InviteeState::Accepted | InviteeState::Rejected => {
+                return Err(Error::new(
+                    ErrorCode::AlreadyAnswered,
+                    format!(
+                        "invitation_id: '{}' already answered {id} ({})",
+                        session.user,
+                        invitee.state.name()
+                    ),
+                ))
+            }
+            InviteeState::Cancelled | InviteeState::Timeout => {
+                return Err(Error::new(
+                    ErrorCode::InvitationClosed,
+                    format!(
+                        "invitation_id: {id} is closed for '{}' ({})",
+                        session.user,
+                        invitee.state.name()
+                    ),
+                ))
+            }
+            _ if invitee.closed_offline => {
+                return Err(Error::new(
+                    ErrorCode::InvitationClosed,
+                    format!("invitation_id: {id} was sent online-only while '{}' was offline", session.user),
+                ))
+            }
+            InviteeState::Inviting | InviteeState::Offline | InviteeState::Received => {}
+        }
+        invitee.state = state;
+        crate::log!(Level::Info, SUB_TAG, "invitation {id}: '{}' {}", session.user, state.name());
+        let to_inviter = if state == InviteeState::Accepted {
+            Push::InvitationAccepted {
+                invitation_id: id.clone(),
+                invitee: session.user.clone(),
+                extended_data: answer.extended_data.clone(),
+            }
+        } else {
+            Push::InvitationRefused {
+                invitation_id: id.clone(),
+                invitee: session.user.clone(),
+                extended_data: answer.extended_data.clone(),
+            }
+        };
+        self.users.deliver(&invitation.inviter, &to_inviter);
+        self.announce_state(invitation, &session.user, state, &answer.extended_data);
+        if invitation.is_finished() {
+            self.end(shard, invitation, now);
+        }
+        Ok(())
+    }
+
+    /// A device's receipt (rule 4): the invitee's state becomes RECEIVED if it was
+    /// still INVITING or pending OFFLINE. Unknown ids and repeats are ignored.
+    pub fn acknowledge(&self, session: &Session, invitation_id: &InvitationId) {
+        if !session.is_alive() {
+            return;
+        }
+        let mut shard = self.invitations.lock(invitation_id.shard_key());
+        let Some(invitation) = shard.invitations.get_mut(invitation_id) else {
+            return;
+        };
+        let Some(invitee) = invitation.invitee_mut(&session.user) else {
+            return;
+        };
+        let pending = matches!(
+            invitee.state,
+            InviteeState::Inviting | InviteeState::Offline
+        );
+        if pending && !invitee.is_final() {
+            invitee.state = InviteeState::Received;
+            let user = session.user.clone();
+            self.announce_state(invitation, &user, InviteeState::Received, &Text::from(""));
+        }
+    }
+
+    /// The invitees' states of a known invitation (ended ones included, until
+    /// forgotten), for tests and diagnostics.
+    pub fn invitee_states(&self, invitation_id: &InvitationId) -> Option<Vec<InviteeStatus>> {
+        let shard = self.invitations.lock(invitation_id.shard_key());
+        shard
+            .invitations
+            .get(invitation_id)
+            .map(|i| i.statuses().to_vec())
+    }
+
+    /// How many sessions `user` has logged in.
+    pub fn device_count(&self, user: &UserId) -> usize {
+        self.users.session_count(user)
+    }
+
+    // ---- internals ------------------------------------------------------------
+
+    fn take(shard: &mut InvitationShard, id: &InvitationId) -> Result<Invitation> {
+        shard.invitations.remove(id).ok_or_else(|| {
+            Error::new(
+                ErrorCode::InvitationNotFound,
+                format!("invitation_id: {id} is unknown or was forgotten"),
+            )
+        })
+    }
+
+    fn idempotent_id(&self, inviter: &UserId, key: &str) -> InvitationId {
+        let mut mac = match Hmac::<Sha256>::new_from_slice(&self.id_key) {
+            Ok(mac) => mac,
+            Err(_) => unreachable!("HMAC accepts keys of every length"),
+        };
+        mac.update(inviter.as_str().as_bytes());
+        mac.update(b"\n");
+        mac.update(key.as_bytes());
+        let digest = mac.finalize().into_bytes();
+        let mut bits = [0u8; 16];
+        bits.copy_from_slice(&digest[..16]);
+        InvitationId::from_bits(u128::from_be_bytes(bits))
+    }
+
+    fn received_push(invitation: &Invitation, now: Instant) -> Push {
+        Push::InvitationReceived {
+            invitation_id: invitation.id.clone(),
+            inviter: invitation.inviter.clone(),
+            invitees: invitation.statuses(),
+            extended_data: invitation.extended_data.clone(),
+            notification: invitation.notification.clone(),
+            seconds_left: invitation.seconds_left(now),
+        }
+    }
+
+    /// Hands a newly logged-in device the invitations still ringing for its user.
+    fn deliver_pending(&self, session: &Session, invitation_id: &InvitationId) {
+        let now = self.clock.now();
+        let mut shard = self.invitations.lock(invitation_id.shard_key());
+        let Some(invitation) = shard.invitations.get_mut(invitation_id) else {
+            return;
+        };
+        if invitation.ended_at.is_some() || !session.is_alive() {
+            return;
+        }
+        let push = Self::received_push(invitation, now);
+        let Some(invitee) = invitation.invitee_mut(&session.user) else {
+            return;
+        };
+        if invitee.is_final() || invitee.delivered_to.contains(&session.id) {
+            return;
+        }
+        invitee.delivered_to.push(session.id);
+        session.deliver(push);
+    }
+
+    fn cancel_for_departed_inviter(&self, inviter: &UserId, invitation_id: &InvitationId) {
+        let now = self.clock.now();
+        let mut shard = self.invitations.lock(invitation_id.shard_key());
+        let Some(mut invitation) = shard.invitations.remove(invitation_id) else {
+            return;
+        };
+        // The user may have logged in again meanwhile; then nothing is orphaned.
+        if &invitation.inviter == inviter
+            && invitation.ended_at.is_none()
+            && self.users.session_count(inviter) == 0
+        {
+            let mut cancelled = Vec::new();
+            for invitee in invitation.invitees.iter_mut().filter(|i| !i.is_final()) {
+                invitee.state = InviteeState::Cancelled;
+                cancelled.push(invitee.user.clone());
+            }
+            crate::log!(Level::Info, SUB_TAG, "invitation {invitation_id}: inviter '{inviter}' left, cancelled {cancelled:?}");
+            self.announce_cancelled(&invitation, &cancelled, &Text::from(""));
+            self.end(&mut shard, &mut invitation, now);
+        }
+        shard.invitations.insert(invitation_id.clone(), invitation);
+    }
+
+    fn announce_cancelled(&self, invitation: &Invitation, cancelled: &[UserId], data: &Text) {
+        for user in cancelled {
+            let push = Push::InvitationCancelled {
+                invitation_id: invitation.id.clone(),
+                inviter: invitation.inviter.clone(),
+                extended_data: data.clone(),
+            };
+            self.users.deliver(user, &push);
+        }
+        for user in cancelled {
+            self.announce_state(invitation, user, InviteeState::Cancelled, data);
+        }
+    }
+
+    /// INVITATION_USER_STATE_CHANGED to every device of every participant.
+    fn announce_state(&self, invitation: &Invitation, user: &UserId, state: InviteeState, data: &Text) {
+        let push = Push::UserStateChanged {
+            invitation_id: invitation.id.clone(),
+            user_id: user.clone(),
+            state,
+            extended_data: data.clone(),
+        };
+        for participant in invitation.participants() {
+            self.users.deliver(participant, &push);
+        }
+    }
+
+    fn time_out(&self, shard: &mut InvitationShard, invitation: &mut Invitation, now: Instant) {
+        let mut timed_out = Vec::new();
+        for invitee in invitation.invitees.iter_mut().filter(|i| !i.is_final()) {
+            invitee.state = InviteeState::Timeout;
+            timed_out.push(invitee.user.clone());
+        }
+        crate::log!(Level::Info, SUB_TAG, "invitation {}: deadline passed, timed out {timed_out:?}", invitation.id);
+        for user in &timed_out {
+            let push = Push::InvitationTimeout {
+                invitation_id: invitation.id.clone(),
+                inviter: invitation.inviter.clone(),
+            };
+            self.users.deliver(user, &push);
+        }
+        if !timed_out.is_empty() {
+            let push = Push::InvitationResponseTimeout {
+                invitation_id: invitation.id.clone(),
+                invitees: timed_out.iter().cloned().collect(),
+            };
+            self.users.deliver(&invitation.inviter, &push);
+        }
+        let empty = Text::from("");
+        for user in &timed_out {
+            self.announce_state(invitation, user, InviteeState::Timeout, &empty);
+        }
+        self.end(shard, invitation, now);
+    }
+
+    /// Every invitee is final: stop tracking it per user, keep it for retention.
+    fn end(&self, shard: &mut InvitationShard, invitation: &mut Invitation, now: Instant) {
+        invitation.ended_at = Some(now);
+        for user in invitation.participants() {
+            self.users.deactivate(user, &invitation.id);
+        }
+        let forget_at = now + self.config.retention;
+        shard
+            .timers
+            .push(Reverse((forget_at, TimerKind::Forget, invitation.id.clone())));
+        self.timer_signal.added(forget_at);
+        crate::log!(Level::Debug, SUB_TAG, "invitation {} ended", invitation.id);
+    }
+}
+
+impl TimerOwner for Hub {
+    fn signal(&self) -> &Arc<TimerSignal> {
+        &self.timer_signal
+    }
+
+    fn now(&self) -> Instant {
+        self.clock.now()
+    }
+
+    fn fire_due_timers(&self, now: Instant) -> Option<Instant> {
+        let mut earliest: Option<Instant> = None;
+        for shard in self.invitations.iter() {
+            let mut shard = shard.lock();
+            while let Some(Reverse((due, _, _))) = shard.timers.peek() {
+                if *due > now {
+                    break;
+                }
+                let Some(Reverse((_, kind, id))) = shard.timers.pop() else {
+                    break;
+                };
+                let Some(mut invitation) = shard.invitations.remove(&id) else {
+                    continue;
+                };
+                match kind {
+                    TimerKind::Deadline if invitation.ended_at.is_none() => {
+                        self.time_out(&mut shard, &mut invitation, now);
+                    }
+                    TimerKind::Forget if invitation.ended_at.is_some() => {
+                        crate::log!(Level::Debug, SUB_TAG, "invitation {id} forgotten");
+                        continue; // dropped: retention is over
+                    }
+                    _ => {}
+                }
+                shard.invitations.insert(id, invitation);
+            }
+            if let Some(Reverse((due, _, _))) = shard.timers.peek() {
+                earliest = Some(earliest.map_or(*due, |e| e.min(*due)));
+            }
+        }
+        earliest
+    }
+}

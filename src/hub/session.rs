@@ -1,0 +1,146 @@
+//! Who is logged in: users, their devices (sessions) and the invitations each user
+//! takes part in. Striped by user id.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use super::shards::{hash_str, Shards};
+use crate::protocol::{DeviceId, InvitationId, Push, UserId};
+
+/// Where a hub sends a session's pushes. The memory transport queues them for the
+/// client's dispatcher; the WebSocket transport writes them to the connection.
+/// Called with hub locks held: it must not block and must not call the hub.
+pub trait SessionSink: Send + Sync + 'static {
+    fn deliver(&self, push: Push);
+}
+
+pub type SessionId = u64;
+
+/// One logged-in device.
+pub struct Session {
+    pub id: SessionId,
+    pub user: UserId,
+    pub device: DeviceId,
+    sink: Arc<dyn SessionSink>,
+    /// Cleared (under the user's lock) by logout and by being kicked out.
+    alive: AtomicBool,
+    /// Unix seconds; 0 when the hub has no secret.
+    token_expiry: AtomicU64,
+}
+
+impl Session {
+    pub(crate) fn new(
+        id: SessionId,
+        user: UserId,
+        device: DeviceId,
+        sink: Arc<dyn SessionSink>,
+        token_expiry: u64,
+    ) -> Session {
+        Session {
+            id,
+            user,
+            device,
+            sink,
+            alive: AtomicBool::new(true),
+            token_expiry: AtomicU64::new(token_expiry),
+        }
+    }
+
+    pub fn is_alive(&self) -> bool {
+        self.alive.load(Ordering::Acquire)
+    }
+
+    pub fn token_expiry(&self) -> u64 {
+        self.token_expiry.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_token_expiry(&self, expiry: u64) {
+        self.token_expiry.store(expiry, Ordering::Relaxed);
+    }
+
+    /// Returns whether this call ended the session.
+    pub(crate) fn end(&self) -> bool {
+        self.alive.swap(false, Ordering::AcqRel)
+    }
+
+    pub(crate) fn deliver(&self, push: Push) {
+        if self.is_alive() {
+            self.sink.deliver(push);
+        }
+    }
+
+    /// For the one push a session gets after it ended (KickedOut).
+    pub(crate) fn deliver_final(&self, push: Push) {
+        self.sink.deliver(push);
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct UserEntry {
+    pub sessions: Vec<Arc<Session>>,
+    /// Invitations not yet ended that this user sent or was invited to.
+    pub active: HashSet<InvitationId>,
+}
+
+impl UserEntry {
+    fn is_unused(&self) -> bool {
+        self.sessions.is_empty() && self.active.is_empty()
+    }
+}
+
+pub(crate) struct Users {
+    shards: Shards<HashMap<UserId, UserEntry>>,
+}
+
+impl Users {
+    pub fn new() -> Users {
+        Users {
+            shards: Shards::new(),
+        }
+    }
+
+    /// Runs `f` on the user's entry (made if missing, dropped again when unused).
+    pub fn update<R>(&self, user: &UserId, f: impl FnOnce(&mut UserEntry) -> R) -> R {
+        let mut map = self.shards.lock(hash_str(user.as_str()));
+        if let Some(entry) = map.get_mut(user) {
+            let result = f(entry);
+            if entry.is_unused() {
+                map.remove(user);
+            }
+            return result;
+        }
+        let mut entry = UserEntry::default();
+        let result = f(&mut entry);
+        if !entry.is_unused() {
+            map.insert(user.clone(), entry);
+        }
+        result
+    }
+
+    /// Forgets an ended invitation for this user.
+    pub fn deactivate(&self, user: &UserId, id: &InvitationId) {
+        let mut map = self.shards.lock(hash_str(user.as_str()));
+        if let Some(entry) = map.get_mut(user) {
+            entry.active.remove(id);
+            if entry.is_unused() {
+                map.remove(user);
+            }
+        }
+    }
+
+    /// Sends `push` to every device of `user` that is logged in.
+    pub fn deliver(&self, user: &UserId, push: &Push) {
+        let map = self.shards.lock(hash_str(user.as_str()));
+        if let Some(entry) = map.get(user) {
+            for session in &entry.sessions {
+                session.deliver(push.clone());
+            }
+        }
+    }
+
+    pub fn session_count(&self, user: &UserId) -> usize {
+        let map = self.shards.lock(hash_str(user.as_str()));
+        map.get(user).map_or(0, |e| e.sessions.len())
+    }
+}

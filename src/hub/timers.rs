@@ -1,0 +1,91 @@
+//! Deadlines and retention: a min-heap per invitation shard, and one driver task
+//! per hub that sleeps until the earliest due time. Timers are never removed
+//! early; a popped timer whose invitation moved on is simply ignored.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use crate::protocol::InvitationId;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum TimerKind {
+    /// The invitation's deadline: pending invitees time out.
+    Deadline,
+    /// The end of retention: the ended invitation is forgotten.
+    Forget,
+}
+
+pub(crate) type TimerHeap = BinaryHeap<Reverse<(Instant, TimerKind, InvitationId)>>;
+
+/// Tells the driver when a timer earlier than its planned wake-up was added.
+pub(crate) struct TimerSignal {
+    epoch: Instant,
+    /// Nanoseconds after `epoch` at which the driver plans to wake; `u64::MAX`
+    /// while it scans, so that every timer added meanwhile wakes it again.
+    next_wake: AtomicU64,
+    notify: Notify,
+}
+
+impl TimerSignal {
+    pub fn new(epoch: Instant) -> TimerSignal {
+        TimerSignal {
+            epoch,
+            next_wake: AtomicU64::new(u64::MAX),
+            notify: Notify::new(),
+        }
+    }
+
+    fn ticks(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// Called after a timer due `at` was pushed.
+    pub fn added(&self, at: Instant) {
+        let ticks = self.ticks(at);
+        if ticks < self.next_wake.load(Ordering::Acquire) {
+            self.notify.notify_one();
+        }
+    }
+
+    pub fn scanning(&self) {
+        self.next_wake.store(u64::MAX, Ordering::Release);
+    }
+
+    pub fn planned(&self, at: Option<Instant>) {
+        let ticks = at.map_or(u64::MAX - 1, |at| self.ticks(at));
+        self.next_wake.store(ticks, Ordering::Release);
+    }
+}
+
+/// What the driver needs from a hub.
+pub(crate) trait TimerOwner: Send + Sync + 'static {
+    fn signal(&self) -> &Arc<TimerSignal>;
+    fn now(&self) -> Instant;
+    /// Fires every timer due at `now`; returns the earliest one still pending.
+    fn fire_due_timers(&self, now: Instant) -> Option<Instant>;
+}
+
+/// Runs the timers of `owner` until it is dropped.
+pub(crate) async fn drive<T: TimerOwner>(owner: Weak<T>) {
+    loop {
+        let Some(hub) = owner.upgrade() else { return };
+        let signal = hub.signal().clone();
+        signal.scanning();
+        let next = hub.fire_due_timers(hub.now());
+        signal.planned(next);
+        drop(hub);
+        // Wake at least once a minute, so a dropped hub lets the task end.
+        let wake = next
+            .unwrap_or_else(|| Instant::now() + std::time::Duration::from_secs(60))
+            .min(Instant::now() + std::time::Duration::from_secs(60));
+        tokio::select! {
+            _ = tokio::time::sleep_until(wake) => {}
+            _ = signal.notify.notified() => {}
+        }
+    }
+}

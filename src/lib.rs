@@ -1,0 +1,28 @@
+//! Beckon: call-invitation signaling. An inviter sends an invitation to a list of
+//! users; every device of every invitee rings; each invitee accepts or refuses;
+//! the inviter learns each answer, or that nobody answered in time.
+//!
+//! Layers, each a module, data flowing one way (C call -> ffi -> client ->
+//! transport -> hub) and events flowing back the same way:
+//! - [`protocol`]: the values that cross between client and hub;
+//! - [`hub`]: the invitation engine (no I/O);
+//! - [`client`]: sessions, exactly-once callbacks, the dispatcher;
+//! - [`transport`]: how a client reaches a hub (`memory://` today);
+//! - `ffi`: the C ABI over the client (`include/beckon.h`).
+
+pub mod client;
+pub mod error;
+pub mod hub;
+#[macro_use]
+pub mod log;
+pub mod protocol;
+pub mod runtime;
+#[cfg(feature = "test-hooks")]
+pub mod testing;
+pub mod token;
+pub mod transport;
+
+mod ffi;
+
+pub use client::{Client, ClientConfig, DispatchMode, Event};
+pub use error::{Error, ErrorCode, Result};

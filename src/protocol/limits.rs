@@ -1,0 +1,68 @@
+//! The size and count limits of SPEC 2, shared by the client (to fail fast, before
+//! anything is sent) and the hub (which is the authority).
+
+use crate::error::{Error, ErrorCode, Result};
+
+/// Limits a hub enforces. `Limits::default()` is the SPEC's defaults.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Distinct invitees per invitation: default 32, at most 1000.
+    pub max_invitees: usize,
+    pub max_timeout_secs: u32,
+    pub max_extended_data: usize,
+    pub max_title: usize,
+    pub max_message: usize,
+    pub max_resource_id: usize,
+    pub max_payload: usize,
+    /// Devices one user may have logged in at once.
+    pub max_devices: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_invitees: 32,
+            max_timeout_secs: 600,
+            max_extended_data: 8 * 1024,
+            max_title: 256,
+            max_message: 1024,
+            max_resource_id: 64,
+            max_payload: 4 * 1024,
+            max_devices: 10,
+        }
+    }
+}
+
+impl Limits {
+    /// The hard ceiling for `max_invitees` a hub may be configured with.
+    pub const INVITEES_CEILING: usize = 1000;
+
+    pub fn check_timeout(&self, timeout_secs: u32) -> Result<()> {
+        if timeout_secs == 0 || timeout_secs > self.max_timeout_secs {
+            return Err(Error::invalid(format!(
+                "timeout: {timeout_secs} s is outside 1..={} s",
+                self.max_timeout_secs
+            )));
+        }
+        Ok(())
+    }
+
+    /// Text fields: at most `limit` bytes, and no NUL (so every string the library
+    /// hands to C is a complete C string).
+    pub fn check_text(field: &str, value: &str, limit: usize) -> Result<()> {
+        if value.len() > limit {
+            return Err(Error::new(
+                ErrorCode::PayloadTooLarge,
+                format!("{field}: {} bytes, the limit is {limit}", value.len()),
+            ));
+        }
+        if value.contains('\0') {
+            return Err(Error::invalid(format!("{field}: contains a NUL character")));
+        }
+        Ok(())
+    }
+
+    pub fn check_extended_data(&self, field: &str, value: &str) -> Result<()> {
+        Self::check_text(field, value, self.max_extended_data)
+    }
+}

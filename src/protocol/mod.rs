@@ -1,0 +1,18 @@
+//! The protocol layer: the values that cross between a client and a hub, whatever
+//! the transport (in-process `memory://` today, WebSocket next). No I/O here.
+//!
+//! Every type derives serde so that the WebSocket transport can put it on the wire
+//! unchanged; the hub and the client both validate with the same functions.
+
+mod ids;
+mod limits;
+mod messages;
+mod state;
+
+pub use ids::{DeviceId, InvitationId, UserId};
+pub use limits::Limits;
+pub use messages::{
+    Answer, CancelInvitation, CancelOutcome, InviteeStatus, Notification, Push, SendInvitation,
+    SendOutcome, Text,
+};
+pub use state::{ConnectionReason, ConnectionState, InviteeState};

@@ -1,0 +1,127 @@
+//! `memory://NAME`: every client of the process that names the same NAME shares
+//! one in-process hub. Operations run on the caller's thread and complete before
+//! the call returns; only the callbacks travel, through the client's dispatcher.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use once_cell::sync::Lazy;
+use parking_lot::Mutex;
+
+use super::{Connection, LoginRequest, Reply};
+use crate::error::{Error, Result};
+use crate::hub::{Hub, HubConfig, Session};
+use crate::protocol::{
+    Answer, CancelInvitation, CancelOutcome, InvitationId, Limits, SendInvitation, SendOutcome,
+    UserId,
+};
+
+/// Named hubs live as long as the process: an app can log out every client and
+/// log in again and still find its invitations, as with a server.
+static HUBS: Lazy<Mutex<HashMap<String, Arc<Hub>>>> = Lazy::new(|| Mutex::new(HashMap::new()));
+
+pub(crate) fn check_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!(
+            "server_url: memory hub name '{name}' must be 1 to 64 bytes of [A-Za-z0-9_.-]"
+        )))
+    }
+}
+
+/// The hub named `name`, made with the default configuration on first use.
+pub fn hub(name: &str) -> Result<Arc<Hub>> {
+    check_name(name)?;
+    let mut hubs = HUBS.lock();
+    if let Some(hub) = hubs.get(name) {
+        return Ok(hub.clone());
+    }
+    let hub = Hub::new(HubConfig::default())?;
+    hubs.insert(name.to_owned(), hub.clone());
+    Ok(hub)
+}
+
+/// Installs a hub under `name` (for example one with a secret, other limits or a
+/// manual clock). Fails if the name is already in use.
+pub fn install(name: &str, hub: Arc<Hub>) -> Result<()> {
+    check_name(name)?;
+    let mut hubs = HUBS.lock();
+    if hubs.contains_key(name) {
+        return Err(Error::invalid(format!(
+            "name: memory hub '{name}' already exists"
+        )));
+    }
+    hubs.insert(name.to_owned(), hub);
+    Ok(())
+}
+
+pub(crate) fn connect(name: &str, login: LoginRequest) -> Result<Arc<dyn Connection>> {
+    let hub = hub(name)?;
+    let session = hub.login(login.user, login.device, &login.token, login.sink)?;
+    Ok(Arc::new(MemoryConnection { hub, session }))
+}
+
+struct MemoryConnection {
+    hub: Arc<Hub>,
+    session: Arc<Session>,
+}
+
+#[cfg(feature = "test-hooks")]
+fn maybe_forced_panic() {
+    crate::testing::maybe_panic(crate::testing::PanicPoint::Transport);
+}
+
+#[cfg(not(feature = "test-hooks"))]
+fn maybe_forced_panic() {}
+
+impl Connection for MemoryConnection {
+    fn user(&self) -> &UserId {
+        &self.session.user
+    }
+
+    fn limits(&self) -> &Limits {
+        &self.hub.config().limits
+    }
+
+    fn sync(&self) {
+        self.hub.sync(&self.session);
+    }
+
+    fn send(&self, request: SendInvitation, reply: Reply<SendOutcome>) {
+        maybe_forced_panic();
+        reply(self.hub.send(&self.session, request));
+    }
+
+    fn cancel(&self, request: CancelInvitation, reply: Reply<CancelOutcome>) {
+        maybe_forced_panic();
+        reply(self.hub.cancel(&self.session, request));
+    }
+
+    fn accept(&self, answer: Answer, reply: Reply<()>) {
+        maybe_forced_panic();
+        reply(self.hub.accept(&self.session, answer));
+    }
+
+    fn refuse(&self, answer: Answer, reply: Reply<()>) {
+        maybe_forced_panic();
+        reply(self.hub.refuse(&self.session, answer));
+    }
+
+    fn renew_token(&self, token: &str, reply: Reply<()>) {
+        reply(self.hub.renew_token(&self.session, token));
+    }
+
+    fn acknowledge(&self, invitation_id: &InvitationId) {
+        self.hub.acknowledge(&self.session, invitation_id);
+    }
+
+    fn logout(&self) {
+        self.hub.logout(&self.session);
+    }
+}
