@@ -22,7 +22,7 @@ pub mod testing;
 pub mod token;
 pub mod transport;
 
-mod ffi;
+pub mod ffi;
 
 pub use client::{Client, ClientConfig, DispatchMode, Event};
 pub use error::{Error, ErrorCode, Result};

@@ -414,6 +414,8 @@ impl ClientCore {
     }
 
     fn deliver(&self, event: &Event) {
+        #[cfg(feature = "test-hooks")]
+        crate::testing::maybe_panic(crate::testing::PanicPoint::Dispatch);
         let handler = self.handler.read().clone();
         if let Some(handler) = handler {
             handler(event);

@@ -1,1 +1,21 @@
+//! The C ABI (`include/beckon.h`), one file per C object, over the Rust client.
+//!
+//! Every exported function has the same shape: a panic boundary
+//! (`boundary::guard`), checked conversion of each argument (`convert`), then
+//! the work in safe Rust. Strings and arrays handed to callbacks live in a
+//! holder that outlives the callback (`results`).
 
+#![allow(non_camel_case_types)]
+
+pub mod boundary;
+pub mod client;
+pub mod convert;
+pub mod error;
+pub mod event;
+pub mod hub;
+pub mod invitation;
+pub mod log;
+pub mod results;
+#[cfg(feature = "test-hooks")]
+pub mod testing;
+pub mod version;

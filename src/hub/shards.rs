@@ -3,7 +3,7 @@
 
 use parking_lot::{Mutex, MutexGuard};
 
-pub const SHARD_COUNT: usize = 64;
+pub(crate) const SHARD_COUNT: usize = 64;
 
 pub struct Shards<T> {
     shards: Box<[Mutex<T>]>,

@@ -107,7 +107,7 @@ impl DeviceId {
 }
 
 impl InvitationId {
-    pub const LEN: usize = 32;
+    pub(crate) const LEN: usize = 32;
 
     pub fn parse(value: &str, field: &str) -> Result<InvitationId> {
         if value.is_empty() {

@@ -35,7 +35,7 @@ impl Default for Limits {
 
 impl Limits {
     /// The hard ceiling for `max_invitees` a hub may be configured with.
-    pub const INVITEES_CEILING: usize = 1000;
+    pub(crate) const INVITEES_CEILING: usize = 1000;
 
     pub fn check_timeout(&self, timeout_secs: u32) -> Result<()> {
         if timeout_secs == 0 || timeout_secs > self.max_timeout_secs {

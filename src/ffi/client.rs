@@ -1,0 +1,262 @@
+//! The client object: create, handle events, log in and out, poll, free.
+
+use std::ffi::{c_char, c_void};
+use std::mem::size_of;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::boundary::{guard, guard_value, UserData};
+use super::convert::{optional_str, required_str, sized_struct};
+use super::error::{beckon_error, BECKON_ERROR_INTERNAL, BECKON_ERROR_INVALID_ARGUMENT};
+use super::event::{beckon_event_callback, EventHolder};
+use super::results::{result_callback, beckon_result_callback};
+use crate::client::{Client, ClientConfig, DispatchMode, Event};
+use crate::error::{Error, Result};
+use crate::protocol::{DeviceId, UserId};
+
+/// A client: one device of one user. Create with `beckon_client_new`, free with
+/// `beckon_client_free`. Every function taking it may be called from any thread.
+pub struct beckon_client {
+    client: Client,
+}
+
+/// Callbacks run on a thread the client owns (the default).
+pub const BECKON_DISPATCH_THREAD: i32 = 0;
+/// Callbacks are queued until the application calls `beckon_client_poll`.
+pub const BECKON_DISPATCH_POLL: i32 = 1;
+
+/// How to create a client. Zero-valued fields mean "default".
+///
+/// Extensible: set `struct_size` to `sizeof(beckon_client_config)`. A library
+/// newer than your header reads only the fields your header knew; a library
+/// older than your header accepts the struct if the fields it does not know
+/// are zero.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct beckon_client_config {
+    pub struct_size: u32,
+    /// Required. `memory://NAME` for the in-process hub NAME.
+    pub server_url: *const c_char,
+    /// This device's id (same rule as user ids); NULL for a random one.
+    pub device_id: *const c_char,
+    /// `BECKON_DISPATCH_THREAD` (0) or `BECKON_DISPATCH_POLL`.
+    pub dispatch_mode: i32,
+    /// How long a request may wait for the server; 0 means 10000 ms.
+    pub request_timeout_ms: u32,
+}
+
+const CLIENT_CONFIG_V1: usize = size_of::<beckon_client_config>();
+
+/// # Safety
+/// `client` is NULL or a pointer from `beckon_client_new` not yet freed.
+pub(crate) unsafe fn client_ref<'a>(client: *mut beckon_client) -> Result<&'a Client> {
+    if client.is_null() {
+        return Err(Error::invalid("client: is NULL"));
+    }
+    // SAFETY: a live client by the caller's contract.
+    Ok(unsafe { &(*client).client })
+}
+
+/// Creates a client and stores it in `*out_client` (set to NULL on error).
+/// Nothing connects until `beckon_client_login`.
+///
+/// # Safety
+/// `config` is NULL or a valid config; `out_client` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn beckon_client_new(
+    config: *const beckon_client_config,
+    out_client: *mut *mut beckon_client,
+) -> beckon_error {
+    guard("beckon_client_new", || {
+        if out_client.is_null() {
+            return Err(Error::invalid("out_client: is NULL"));
+        }
+        // SAFETY: checked non-NULL, writable by contract.
+        unsafe { *out_client = std::ptr::null_mut() };
+        // SAFETY: caller's contract.
+        let c = unsafe { sized_struct(config, "config", CLIENT_CONFIG_V1) }?;
+        // SAFETY: strings in the config are NULL or valid C strings.
+        let (server_url, device_id) = unsafe {
+            (
+                required_str(c.server_url, "config.server_url")?,
+                optional_str(c.device_id, "config.device_id")?,
+            )
+        };
+        let mut settings = ClientConfig::new(server_url);
+        if !device_id.is_empty() {
+            settings.device_id = Some(DeviceId::parse(device_id, "config.device_id")?);
+        }
+        settings.dispatch = match c.dispatch_mode {
+            BECKON_DISPATCH_THREAD => DispatchMode::Thread,
+            BECKON_DISPATCH_POLL => DispatchMode::Poll,
+            other => {
+                return Err(Error::invalid(format!(
+                    "config.dispatch_mode: {other} is not a BECKON_DISPATCH_* value"
+                )))
+            }
+        };
+        if c.request_timeout_ms != 0 {
+            settings.request_timeout = Duration::from_millis(u64::from(c.request_timeout_ms));
+        }
+        let client = Client::new(settings)?;
+        let raw = Box::into_raw(Box::new(beckon_client { client }));
+        // SAFETY: checked non-NULL above.
+        unsafe { *out_client = raw };
+        Ok(())
+    })
+}
+
+/// Sets the function that receives this client's events (NULL removes it).
+/// It runs on the client's dispatcher thread (or inside `beckon_client_poll`),
+/// one event at a time, in order with the operation callbacks; it may call any
+/// `beckon_*` function, including `beckon_client_free` on this client.
+///
+/// # Safety
+/// `client` is a live client.
+#[no_mangle]
+pub unsafe extern "C" fn beckon_client_set_event_handler(
+    client: *mut beckon_client,
+    handler: beckon_event_callback,
+    user_data: *mut c_void,
+) -> beckon_error {
+    let user_data = UserData::new(user_data);
+    guard("beckon_client_set_event_handler", || {
+        // SAFETY: caller's contract.
+        let client = unsafe { client_ref(client) }?;
+        let handler = handler.map(|callback| {
+            Arc::new(move |event: &Event| {
+                let holder = EventHolder::new(event);
+                // SAFETY: the application's handler; `holder` outlives the call.
+                unsafe { callback(user_data.get(), &holder.event) };
+            }) as crate::client::EventHandler
+        });
+        client.set_event_handler(handler);
+        Ok(())
+    })
+}
+
+/// Logs in as `user_id` with `token` (NULL for "": memory hubs without a secret
+/// accept any token). Events: CONNECTION_STATE_CHANGED to CONNECTING, then
+/// CONNECTED (or DISCONNECTED on failure), before the callback runs.
+/// Invitations still ringing for the user arrive after the callback.
+///
+/// # Safety
+/// Pointers are NULL or valid; `client` is a live client.
+#[no_mangle]
+pub unsafe extern "C" fn beckon_client_login(
+    client: *mut beckon_client,
+    user_id: *const c_char,
+    token: *const c_char,
+    callback: beckon_result_callback,
+    user_data: *mut c_void,
+) -> beckon_error {
+    let user_data = UserData::new(user_data);
+    guard("beckon_client_login", || {
+        // SAFETY: caller's contract.
+        let (client, user, token) = unsafe {
+            (
+                client_ref(client)?,
+                UserId::parse(required_str(user_id, "user_id")?, "user_id")?,
+                optional_str(token, "token")?,
+            )
+        };
+        if token.len() > 4096 {
+            return Err(Error::invalid("token: longer than 4096 bytes"));
+        }
+        client.login_then(user, token.to_owned(), result_callback(callback, user_data))
+    })
+}
+
+/// Logs out. If this was the user's last device, the invitations it sent that
+/// are still pending are cancelled. Event: DISCONNECTED (LOGOUT).
+///
+/// # Safety
+/// `client` is a live client.
+#[no_mangle]
+pub unsafe extern "C" fn beckon_client_logout(
+    client: *mut beckon_client,
+    callback: beckon_result_callback,
+    user_data: *mut c_void,
+) -> beckon_error {
+    let user_data = UserData::new(user_data);
+    guard("beckon_client_logout", || {
+        // SAFETY: caller's contract.
+        let client = unsafe { client_ref(client) }?;
+        client.logout_then(result_callback(callback, user_data))
+    })
+}
+
+/// Replaces the session's token before it expires.
+///
+/// # Safety
+/// Pointers are NULL or valid; `client` is a live client.
+#[no_mangle]
+pub unsafe extern "C" fn beckon_client_renew_token(
+    client: *mut beckon_client,
+    token: *const c_char,
+    callback: beckon_result_callback,
+    user_data: *mut c_void,
+) -> beckon_error {
+    let user_data = UserData::new(user_data);
+    guard("beckon_client_renew_token", || {
+        // SAFETY: caller's contract.
+        let (client, token) = unsafe { (client_ref(client)?, required_str(token, "token")?) };
+        if token.len() > 4096 {
+            return Err(Error::invalid("token: longer than 4096 bytes"));
+        }
+        client.renew_token_then(token.to_owned(), result_callback(callback, user_data))
+    })
+}
+
+/// Poll mode only: waits up to `timeout_ms` (0 to 3600000) for a callback to be
+/// due, then runs, on this thread, the callbacks queued at that moment. Returns
+/// how many ran (0 or more), or a negative error code (`-BECKON_ERROR_...`):
+/// NULL client, a client in thread mode, a timeout out of range, or a call from
+/// inside one of this client's own callbacks.
+///
+/// # Safety
+/// `client` is NULL or a live client.
+#[no_mangle]
+pub unsafe extern "C" fn beckon_client_poll(client: *mut beckon_client, timeout_ms: i32) -> i32 {
+    let mut ran = 0usize;
+    let code = guard("beckon_client_poll", || {
+        // SAFETY: caller's contract.
+        let client = unsafe { client_ref(client) }?;
+        if !(0..=3_600_000).contains(&timeout_ms) {
+            return Err(Error::invalid(format!(
+                "timeout_ms: {timeout_ms} is outside 0..=3600000"
+            )));
+        }
+        ran = client.poll(Duration::from_millis(timeout_ms as u64))?;
+        Ok(())
+    });
+    if code != 0 {
+        -code
+    } else {
+        i32::try_from(ran).unwrap_or(i32::MAX)
+    }
+}
+
+/// Frees a client (NULL is accepted and ignored). Logs out, then runs every
+/// callback still pending with `BECKON_ERROR_SHUTDOWN` (events still queued are
+/// dropped). When it returns, no callback of this client is running or will
+/// run, so `user_data` may be released.
+///
+/// Called from inside one of this client's own callbacks, it does not
+/// deadlock: the pending callbacks run (with SHUTDOWN) nested inside this call,
+/// the dispatcher thread ends after the current callback returns, and the
+/// memory is released then. Do not use `client` after this call.
+///
+/// # Safety
+/// `client` is NULL or a pointer from `beckon_client_new` not yet freed.
+#[no_mangle]
+pub unsafe extern "C" fn beckon_client_free(client: *mut beckon_client) {
+    let _ = guard_value(BECKON_ERROR_INTERNAL, || {
+        if client.is_null() {
+            return BECKON_ERROR_INVALID_ARGUMENT;
+        }
+        // SAFETY: a live client, now owned here and never used again.
+        drop(unsafe { Box::from_raw(client) });
+        0
+    });
+}

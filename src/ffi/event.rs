@@ -1,0 +1,284 @@
+//! Events as C sees them: one flat struct with a `kind`, and the constants of
+//! every enumeration that appears in events and results.
+
+use std::ffi::{c_char, c_void, CString};
+
+use super::boundary::{cstring, guard_value};
+use super::error::static_cstr;
+use super::invitation::{beckon_notification_config, NotificationHolder};
+use super::results::InviteeArray;
+use crate::client::Event;
+use crate::protocol::{InviteeState, Push};
+
+// Per-invitee states (SPEC 2); the values match ZIM's and never change.
+pub const BECKON_INVITEE_INVITING: i32 = 0;
+pub const BECKON_INVITEE_ACCEPTED: i32 = 1;
+pub const BECKON_INVITEE_REJECTED: i32 = 2;
+pub const BECKON_INVITEE_CANCELLED: i32 = 3;
+pub const BECKON_INVITEE_OFFLINE: i32 = 4;
+pub const BECKON_INVITEE_RECEIVED: i32 = 5;
+pub const BECKON_INVITEE_TIMEOUT: i32 = 6;
+// 7 (QUIT), 8 (ENDED) and 9 (NOT_YET_RECEIVED) are reserved.
+
+// Event kinds.
+pub const BECKON_EVENT_CONNECTION_STATE_CHANGED: i32 = 1;
+pub const BECKON_EVENT_TOKEN_WILL_EXPIRE: i32 = 2;
+pub const BECKON_EVENT_INVITATION_RECEIVED: i32 = 3;
+pub const BECKON_EVENT_INVITATION_CANCELLED: i32 = 4;
+pub const BECKON_EVENT_INVITATION_ACCEPTED: i32 = 5;
+pub const BECKON_EVENT_INVITATION_REFUSED: i32 = 6;
+pub const BECKON_EVENT_INVITATION_TIMEOUT: i32 = 7;
+pub const BECKON_EVENT_INVITATION_RESPONSE_TIMEOUT: i32 = 8;
+pub const BECKON_EVENT_INVITATION_USER_STATE_CHANGED: i32 = 9;
+
+// Connection states.
+pub const BECKON_CONNECTION_DISCONNECTED: i32 = 0;
+pub const BECKON_CONNECTION_CONNECTING: i32 = 1;
+pub const BECKON_CONNECTION_CONNECTED: i32 = 2;
+pub const BECKON_CONNECTION_RECONNECTING: i32 = 3;
+
+// Why the connection state changed.
+pub const BECKON_REASON_LOGIN: i32 = 0;
+pub const BECKON_REASON_LOGOUT: i32 = 1;
+pub const BECKON_REASON_NETWORK: i32 = 2;
+pub const BECKON_REASON_KICKED_OUT: i32 = 3;
+pub const BECKON_REASON_TOKEN_EXPIRED: i32 = 4;
+pub const BECKON_REASON_SERVER_SHUTDOWN: i32 = 5;
+
+/// One event. Which fields mean something depends on `kind`; the others are
+/// "" (strings), 0 or NULL. Every pointer is valid until the handler returns.
+///
+/// | kind | fields |
+/// |---|---|
+/// | CONNECTION_STATE_CHANGED | connection_state, connection_reason |
+/// | TOKEN_WILL_EXPIRE | seconds_left |
+/// | INVITATION_RECEIVED | invitation_id, inviter, invitees (all, with states), extended_data, notification (NULL if none), seconds_left |
+/// | INVITATION_CANCELLED | invitation_id, inviter, extended_data |
+/// | INVITATION_ACCEPTED / _REFUSED | invitation_id, user_id (the invitee), extended_data |
+/// | INVITATION_TIMEOUT | invitation_id, inviter |
+/// | INVITATION_RESPONSE_TIMEOUT | invitation_id, invitees (those that timed out) |
+/// | INVITATION_USER_STATE_CHANGED | invitation_id, user_id, state, extended_data |
+#[repr(C)]
+pub struct beckon_event {
+    /// One of `BECKON_EVENT_*`.
+    pub kind: i32,
+    pub invitation_id: *const c_char,
+    pub inviter: *const c_char,
+    pub user_id: *const c_char,
+    /// A `BECKON_INVITEE_*` state.
+    pub state: i32,
+    pub extended_data: *const c_char,
+    pub invitees: *const super::results::beckon_invitee_state,
+    pub invitee_count: usize,
+    pub notification: *const beckon_notification_config,
+    pub seconds_left: u32,
+    /// A `BECKON_CONNECTION_*` state.
+    pub connection_state: i32,
+    /// A `BECKON_REASON_*` value.
+    pub connection_reason: i32,
+}
+
+/// Receives every event of a client, on its dispatcher thread (or inside
+/// `beckon_client_poll`), one at a time, in order.
+#[allow(non_camel_case_types)]
+pub type beckon_event_callback =
+    Option<unsafe extern "C" fn(user_data: *mut c_void, event: *const beckon_event)>;
+
+/// Owns the strings an event points to while the handler runs.
+pub(crate) struct EventHolder {
+    _strings: Vec<CString>,
+    _invitees: InviteeArray,
+    _notification: Option<NotificationHolder>,
+    pub event: beckon_event,
+}
+
+impl EventHolder {
+    pub fn new(event: &Event) -> EventHolder {
+        let mut strings: Vec<CString> = Vec::new();
+        let mut text = |value: &str| {
+            let owned = cstring(value);
+            let ptr = owned.as_ptr();
+            strings.push(owned);
+            ptr
+        };
+        let empty = text("");
+        let mut c = beckon_event {
+            kind: 0,
+            invitation_id: empty,
+            inviter: empty,
+            user_id: empty,
+            state: 0,
+            extended_data: empty,
+            invitees: std::ptr::null(),
+            invitee_count: 0,
+            notification: std::ptr::null(),
+            seconds_left: 0,
+            connection_state: 0,
+            connection_reason: 0,
+        };
+        let mut invitees = InviteeArray::new(std::iter::empty());
+        let mut notification = None;
+        match event {
+            Event::ConnectionStateChanged { state, reason } => {
+                c.kind = BECKON_EVENT_CONNECTION_STATE_CHANGED;
+                c.connection_state = *state as i32;
+                c.connection_reason = *reason as i32;
+            }
+            Event::TokenWillExpire { seconds_left } => {
+                c.kind = BECKON_EVENT_TOKEN_WILL_EXPIRE;
+                c.seconds_left = *seconds_left;
+            }
+            Event::Invitation(push) => match push {
+                Push::InvitationReceived {
+                    invitation_id,
+                    inviter,
+                    invitees: all,
+                    extended_data,
+                    notification: note,
+                    seconds_left,
+                } => {
+                    c.kind = BECKON_EVENT_INVITATION_RECEIVED;
+                    c.invitation_id = text(invitation_id.as_str());
+                    c.inviter = text(inviter.as_str());
+                    c.extended_data = text(extended_data);
+                    c.seconds_left = *seconds_left;
+                    invitees = InviteeArray::from_statuses(all);
+                    notification = note.as_ref().map(NotificationHolder::new);
+                }
+                Push::InvitationCancelled {
+                    invitation_id,
+                    inviter,
+                    extended_data,
+                } => {
+                    c.kind = BECKON_EVENT_INVITATION_CANCELLED;
+                    c.invitation_id = text(invitation_id.as_str());
+                    c.inviter = text(inviter.as_str());
+                    c.extended_data = text(extended_data);
+                }
+                Push::InvitationAccepted {
+                    invitation_id,
+                    invitee,
+                    extended_data,
+                }
+                | Push::InvitationRefused {
+                    invitation_id,
+                    invitee,
+                    extended_data,
+                } => {
+                    c.kind = if matches!(push, Push::InvitationAccepted { .. }) {
+                        BECKON_EVENT_INVITATION_ACCEPTED
+                    } else {
+                        BECKON_EVENT_INVITATION_REFUSED
+                    };
+                    c.invitation_id = text(invitation_id.as_str());
+                    c.user_id = text(invitee.as_str());
+                    c.extended_data = text(extended_data);
+                }
+                Push::InvitationTimeout {
+                    invitation_id,
+                    inviter,
+                } => {
+                    c.kind = BECKON_EVENT_INVITATION_TIMEOUT;
+                    c.invitation_id = text(invitation_id.as_str());
+                    c.inviter = text(inviter.as_str());
+                }
+                Push::InvitationResponseTimeout {
+                    invitation_id,
+                    invitees: timed_out,
+                } => {
+                    c.kind = BECKON_EVENT_INVITATION_RESPONSE_TIMEOUT;
+                    c.invitation_id = text(invitation_id.as_str());
+                    invitees = InviteeArray::new(
+                        timed_out
+                            .iter()
+                            .map(|u| (u.as_str(), InviteeState::Timeout as i32)),
+                    );
+                }
+                Push::UserStateChanged {
+                    invitation_id,
+                    user_id,
+                    state,
+                    extended_data,
+                } => {
+                    c.kind = BECKON_EVENT_INVITATION_USER_STATE_CHANGED;
+                    c.invitation_id = text(invitation_id.as_str());
+                    c.user_id = text(user_id.as_str());
+                    c.state = *state as i32;
+                    c.extended_data = text(extended_data);
+                }
+                // Session notices become the events above before reaching here.
+                Push::KickedOut | Push::TokenWillExpire { .. } => {}
+            },
+        }
+        c.invitees = invitees.as_ptr();
+        c.invitee_count = invitees.len();
+        if let Some(holder) = &notification {
+            c.notification = holder.as_ptr();
+        }
+        EventHolder {
+            _strings: strings,
+            _invitees: invitees,
+            _notification: notification,
+            event: c,
+        }
+    }
+}
+
+/// The name of an event kind, e.g. "INVITATION_RECEIVED"; "UNKNOWN" otherwise.
+/// Static storage: never free it.
+#[no_mangle]
+pub extern "C" fn beckon_event_kind_name(kind: i32) -> *const c_char {
+    guard_value(c"UNKNOWN".as_ptr(), || {
+        static_cstr(match kind {
+            BECKON_EVENT_CONNECTION_STATE_CHANGED => "CONNECTION_STATE_CHANGED",
+            BECKON_EVENT_TOKEN_WILL_EXPIRE => "TOKEN_WILL_EXPIRE",
+            BECKON_EVENT_INVITATION_RECEIVED => "INVITATION_RECEIVED",
+            BECKON_EVENT_INVITATION_CANCELLED => "INVITATION_CANCELLED",
+            BECKON_EVENT_INVITATION_ACCEPTED => "INVITATION_ACCEPTED",
+            BECKON_EVENT_INVITATION_REFUSED => "INVITATION_REFUSED",
+            BECKON_EVENT_INVITATION_TIMEOUT => "INVITATION_TIMEOUT",
+            BECKON_EVENT_INVITATION_RESPONSE_TIMEOUT => "INVITATION_RESPONSE_TIMEOUT",
+            BECKON_EVENT_INVITATION_USER_STATE_CHANGED => "INVITATION_USER_STATE_CHANGED",
+            _ => "UNKNOWN",
+        })
+    })
+}
+
+/// The name of a per-invitee state, e.g. "ACCEPTED"; "UNKNOWN" otherwise.
+/// Static storage: never free it.
+#[no_mangle]
+pub extern "C" fn beckon_invitee_state_name(state: i32) -> *const c_char {
+    guard_value(c"UNKNOWN".as_ptr(), || {
+        static_cstr(match state {
+            BECKON_INVITEE_INVITING => InviteeState::Inviting.name(),
+            BECKON_INVITEE_ACCEPTED => InviteeState::Accepted.name(),
+            BECKON_INVITEE_REJECTED => InviteeState::Rejected.name(),
+            BECKON_INVITEE_CANCELLED => InviteeState::Cancelled.name(),
+            BECKON_INVITEE_OFFLINE => InviteeState::Offline.name(),
+            BECKON_INVITEE_RECEIVED => InviteeState::Received.name(),
+            BECKON_INVITEE_TIMEOUT => InviteeState::Timeout.name(),
+            _ => "UNKNOWN",
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{ConnectionReason, ConnectionState};
+
+    #[test]
+    fn rust_and_c_constants_agree() {
+        assert_eq!(InviteeState::Timeout as i32, BECKON_INVITEE_TIMEOUT);
+        assert_eq!(InviteeState::Received as i32, BECKON_INVITEE_RECEIVED);
+        assert_eq!(InviteeState::Offline as i32, BECKON_INVITEE_OFFLINE);
+        assert_eq!(
+            ConnectionState::Reconnecting as i32,
+            BECKON_CONNECTION_RECONNECTING
+        );
+        assert_eq!(
+            ConnectionReason::ServerShutdown as i32,
+            BECKON_REASON_SERVER_SHUTDOWN
+        );
+    }
+}

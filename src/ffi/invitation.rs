@@ -1,0 +1,294 @@
+//! Invitations: send, cancel, accept, refuse.
+
+use std::ffi::{c_char, c_void, CString};
+use std::mem::size_of;
+
+use super::boundary::{cstring, guard, UserData};
+use super::client::{client_ref, beckon_client};
+use super::convert::{optional_text, sized_struct, user_ids};
+use super::error::beckon_error;
+use super::results::{
+    cancel_callback, result_callback, send_callback, beckon_cancel_callback,
+    beckon_result_callback, beckon_send_callback,
+};
+use crate::error::{Error, Result};
+use crate::protocol::{Answer, CancelInvitation, InvitationId, Notification, SendInvitation};
+
+/// What an offline device's push notification shows (used when push delivery
+/// lands; validated and carried to invitees today). NULL fields mean "".
+/// Limits: title 256 bytes, message 1 KiB, resource_id 64 bytes, payload 4 KiB.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct beckon_notification_config {
+    /// Set to `sizeof(beckon_notification_config)`.
+    pub struct_size: u32,
+    pub title: *const c_char,
+    pub message: *const c_char,
+    pub resource_id: *const c_char,
+    pub payload: *const c_char,
+}
+
+/// Flag for `beckon_invitation_config.flags`: invitees with no device online
+/// at send time are closed at once instead of kept pending until the deadline.
+pub const BECKON_INVITATION_ONLINE_ONLY: u32 = 1;
+
+/// How to send one invitation. Zero-valued fields mean "default", except
+/// `timeout_seconds`, which is required.
+///
+/// Extensible: set `struct_size` to `sizeof(beckon_invitation_config)`. A
+/// library newer than your header reads only the fields your header knew.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct beckon_invitation_config {
+    pub struct_size: u32,
+    /// 1 to 600 seconds (the hub's maximum).
+    pub timeout_seconds: u32,
+    /// UTF-8 text for the invitees, at most 8 KiB; NULL means "".
+    pub extended_data: *const c_char,
+    /// NULL for none.
+    pub notification: *const beckon_notification_config,
+    /// `BECKON_INVITATION_*` flags; unknown bits are refused.
+    pub flags: u32,
+}
+
+const INVITATION_CONFIG_V1: usize = size_of::<beckon_invitation_config>();
+const NOTIFICATION_CONFIG_V1: usize = size_of::<beckon_notification_config>();
+
+/// Keeps a notification's strings alive for an event handler.
+pub(crate) struct NotificationHolder {
+    _strings: [CString; 4],
+    config: beckon_notification_config,
+}
+
+impl NotificationHolder {
+    pub fn new(notification: &Notification) -> NotificationHolder {
+        let strings = [
+            cstring(&notification.title),
+            cstring(&notification.message),
+            cstring(&notification.resource_id),
+            cstring(&notification.payload),
+        ];
+        let config = beckon_notification_config {
+            struct_size: NOTIFICATION_CONFIG_V1 as u32,
+            title: strings[0].as_ptr(),
+            message: strings[1].as_ptr(),
+            resource_id: strings[2].as_ptr(),
+            payload: strings[3].as_ptr(),
+        };
+        NotificationHolder {
+            _strings: strings,
+            config,
+        }
+    }
+
+    pub fn as_ptr(&self) -> *const beckon_notification_config {
+        &self.config
+    }
+}
+
+/// # Safety
+/// `ptr` is NULL or a valid `beckon_notification_config`.
+unsafe fn notification(ptr: *const beckon_notification_config) -> Result<Option<Notification>> {
+    if ptr.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: caller's contract.
+    let c = unsafe { sized_struct(ptr, "config.notification", NOTIFICATION_CONFIG_V1) }?;
+    // SAFETY: the strings are NULL or valid C strings (caller's contract).
+    unsafe {
+        Ok(Some(Notification {
+            title: optional_text(c.title, "notification.title")?,
+            message: optional_text(c.message, "notification.message")?,
+            resource_id: optional_text(c.resource_id, "notification.resource_id")?,
+            payload: optional_text(c.payload, "notification.payload")?,
+        }))
+    }
+}
+
+/// # Safety
+/// `ptr` is NULL or a NUL-terminated string.
+unsafe fn parse_invitation_id(ptr: *const c_char) -> Result<InvitationId> {
+    // SAFETY: caller's contract.
+    let text = unsafe { super::convert::required_str(ptr, "invitation_id") }?;
+    InvitationId::parse(text, "invitation_id")
+}
+
+/// Sends an invitation: every online device of every invitee rings.
+///
+/// - `invitees`: `invitee_count` user ids (1 to 32 distinct after folding
+///   duplicates; the inviter may not invite itself). No entry may be NULL.
+/// - `config`: required (the timeout has no default).
+/// - `callback` (may be NULL) runs exactly once if this returns `BECKON_OK`,
+///   with the invitation id and the invitees that were offline, or an error.
+///
+/// Returns at once with `BECKON_ERROR_INVALID_ARGUMENT`,
+/// `BECKON_ERROR_TOO_MANY_INVITEES`, `BECKON_ERROR_PAYLOAD_TOO_LARGE` or
+/// `BECKON_ERROR_NOT_LOGGED_IN` for input it can judge at once (see
+/// `beckon_last_error_message`); then the callback never runs. Every input is
+/// copied before this returns.
+///
+/// # Safety
+/// Pointers are NULL or valid as described; `client` is a live client.
+#[no_mangle]
+pub unsafe extern "C" fn beckon_send_invitation(
+    client: *mut beckon_client,
+    invitees: *const *const c_char,
+    invitee_count: usize,
+    config: *const beckon_invitation_config,
+    callback: beckon_send_callback,
+    user_data: *mut c_void,
+) -> beckon_error {
+    let user_data = UserData::new(user_data);
+    guard("beckon_send_invitation", || {
+        // SAFETY: the caller's contract for each pointer.
+        let (client, invitees, config) = unsafe {
+            (
+                client_ref(client)?,
+                user_ids(invitees, invitee_count, "invitees")?,
+                sized_struct(config, "config", INVITATION_CONFIG_V1)?,
+            )
+        };
+        if config.flags & !BECKON_INVITATION_ONLINE_ONLY != 0 {
+            return Err(Error::invalid(format!(
+                "config.flags: unknown bits {:#x}",
+                config.flags & !BECKON_INVITATION_ONLINE_ONLY
+            )));
+        }
+        let mut request = SendInvitation::new(invitees, config.timeout_seconds);
+        // SAFETY: as above.
+        unsafe {
+            request.extended_data = optional_text(config.extended_data, "config.extended_data")?;
+            request.notification = notification(config.notification)?;
+        }
+        request.online_only = config.flags & BECKON_INVITATION_ONLINE_ONLY != 0;
+        client.send_invitation_then(request, send_callback(callback, user_data))
+    })
+}
+
+/// Cancels an invitation for all its invitees (`invitees` NULL and
+/// `invitee_count` 0) or for the listed ones. Only the inviter may cancel.
+/// Invitees already in a terminal state come back in the result's
+/// `error_invitees` with their state. `extended_data` may be NULL.
+///
+/// # Safety
+/// Pointers are NULL or valid; `client` is a live client.
+#[no_mangle]
+pub unsafe extern "C" fn beckon_cancel_invitation(
+    client: *mut beckon_client,
+    invitation_id: *const c_char,
+    invitees: *const *const c_char,
+    invitee_count: usize,
+    extended_data: *const c_char,
+    callback: beckon_cancel_callback,
+    user_data: *mut c_void,
+) -> beckon_error {
+    let user_data = UserData::new(user_data);
+    guard("beckon_cancel_invitation", || {
+        // SAFETY: the caller's contract for each pointer.
+        let request = unsafe {
+            let client = client_ref(client)?;
+            let invitation_id = parse_invitation_id(invitation_id)?;
+            let invitees = if invitees.is_null() && invitee_count == 0 {
+                None
+            } else {
+                Some(user_ids(invitees, invitee_count, "invitees")?)
+            };
+            let extended_data = optional_text(extended_data, "extended_data")?;
+            (
+                client,
+                CancelInvitation {
+                    invitation_id,
+                    invitees,
+                    extended_data,
+                },
+            )
+        };
+        let (client, request) = request;
+        client.cancel_invitation_then(request, cancel_callback(callback, user_data))
+    })
+}
+
+/// # Safety
+/// As the exported functions below.
+unsafe fn answer(
+    what: &str,
+    accept: bool,
+    client: *mut beckon_client,
+    invitation_id_ptr: *const c_char,
+    extended_data: *const c_char,
+    callback: beckon_result_callback,
+    user_data: UserData,
+) -> beckon_error {
+    guard(what, || {
+        // SAFETY: the caller's contract for each pointer.
+        let (client, answer) = unsafe {
+            (
+                client_ref(client)?,
+                Answer {
+                    invitation_id: parse_invitation_id(invitation_id_ptr)?,
+                    extended_data: optional_text(extended_data, "extended_data")?,
+                },
+            )
+        };
+        let done = result_callback(callback, user_data);
+        if accept {
+            client.accept_invitation_then(answer, done)
+        } else {
+            client.refuse_invitation_then(answer, done)
+        }
+    })
+}
+
+/// Accepts an invitation this user was invited to. The first answer from any
+/// of the user's devices wins; the others are told by
+/// INVITATION_USER_STATE_CHANGED. `extended_data` may be NULL.
+///
+/// # Safety
+/// Pointers are NULL or valid; `client` is a live client.
+#[no_mangle]
+pub unsafe extern "C" fn beckon_accept_invitation(
+    client: *mut beckon_client,
+    invitation_id: *const c_char,
+    extended_data: *const c_char,
+    callback: beckon_result_callback,
+    user_data: *mut c_void,
+) -> beckon_error {
+    // SAFETY: forwarded contract.
+    unsafe {
+        answer(
+            "beckon_accept_invitation",
+            true,
+            client,
+            invitation_id,
+            extended_data,
+            callback,
+            UserData::new(user_data),
+        )
+    }
+}
+
+/// Refuses an invitation this user was invited to; as `beckon_accept_invitation`.
+///
+/// # Safety
+/// Pointers are NULL or valid; `client` is a live client.
+#[no_mangle]
+pub unsafe extern "C" fn beckon_refuse_invitation(
+    client: *mut beckon_client,
+    invitation_id: *const c_char,
+    extended_data: *const c_char,
+    callback: beckon_result_callback,
+    user_data: *mut c_void,
+) -> beckon_error {
+    // SAFETY: forwarded contract.
+    unsafe {
+        answer(
+            "beckon_refuse_invitation",
+            false,
+            client,
+            invitation_id,
+            extended_data,
+            callback,
+            UserData::new(user_data),
+        )
+    }
+}
