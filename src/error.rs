@@ -89,14 +89,20 @@ impl ErrorCode {
             ErrorCode::NotLoggedIn => "the operation needs a logged-in session",
             ErrorCode::AuthFailed => "the token is invalid or was made for another user",
             ErrorCode::TokenExpired => "the token has expired",
-            ErrorCode::InvitationNotFound => "no such invitation (unknown id, or forgotten after retention)",
+            ErrorCode::InvitationNotFound => {
+                "no such invitation (unknown id, or forgotten after retention)"
+            }
             ErrorCode::NotPermitted => "the user may not do this to this invitation",
             ErrorCode::AlreadyAnswered => "this invitee already accepted or refused",
-            ErrorCode::InvitationClosed => "the invitation was cancelled, timed out or ended for this invitee",
+            ErrorCode::InvitationClosed => {
+                "the invitation was cancelled, timed out or ended for this invitee"
+            }
             ErrorCode::Network => "the server cannot be reached or the connection dropped",
             ErrorCode::RequestTimeout => "no answer from the server within the request timeout",
             ErrorCode::RateLimited => "the server refused the request under its rate limit",
-            ErrorCode::Shutdown => "the client was freed or logged out before the operation completed",
+            ErrorCode::Shutdown => {
+                "the client was freed or logged out before the operation completed"
+            }
             ErrorCode::Server => "the server failed to process the request",
             ErrorCode::Internal => "an internal error (a bug) in the library",
         }

@@ -10,6 +10,9 @@
 //! - [`transport`]: how a client reaches a hub (`memory://` today);
 //! - `ffi`: the C ABI over the client (`include/beckon.h`).
 
+// Input reaches the library from C and the network: it must never unwrap.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod client;
 pub mod error;
 pub mod hub;

@@ -26,7 +26,9 @@ fn mac_for(secret: &[u8], user: &str, expiry: u64) -> HmacSha256 {
 
 /// Mints a token for `user` that expires at `expiry` (Unix seconds).
 pub fn mint(secret: &[u8], user: &UserId, expiry: u64) -> String {
-    let tag = mac_for(secret, user.as_str(), expiry).finalize().into_bytes();
+    let tag = mac_for(secret, user.as_str(), expiry)
+        .finalize()
+        .into_bytes();
     let mut hex = String::with_capacity(64);
     for byte in tag {
         hex.push_str(&format!("{byte:02x}"));

@@ -91,7 +91,11 @@ impl Dispatcher {
             if matches!(job, Job::Call(_)) {
                 // Unreachable by construction: the client stops everything that
                 // completes operations before it closes its dispatcher.
-                crate::log!(Level::Error, "client", "an operation completed after its client was freed; its callback is dropped");
+                crate::log!(
+                    Level::Error,
+                    "client",
+                    "an operation completed after its client was freed; its callback is dropped"
+                );
             }
             return;
         }
@@ -128,7 +132,11 @@ impl Dispatcher {
         let outcome = catch_unwind(AssertUnwindSafe(|| runner.run(job, shutdown)));
         RUNNING.with(|r| r.set(previous));
         if outcome.is_err() {
-            crate::log!(Level::Error, "client", "a callback or event handler panicked; the dispatcher goes on");
+            crate::log!(
+                Level::Error,
+                "client",
+                "a callback or event handler panicked; the dispatcher goes on"
+            );
         }
     }
 
@@ -167,7 +175,9 @@ impl Dispatcher {
         };
         let mut ran = 0;
         while ran < available {
-            let Some((job, shutdown)) = self.pop() else { break };
+            let Some((job, shutdown)) = self.pop() else {
+                break;
+            };
             self.run_one(runner, job, shutdown);
             ran += 1;
         }

@@ -95,7 +95,13 @@ impl Client {
             seen: Mutex::new(HashMap::new()),
         });
         dispatcher.start(core.clone())?;
-        crate::log!(Level::Info, SUB_TAG, "client created: server '{}', device '{}'", core.config.server_url, core.device);
+        crate::log!(
+            Level::Info,
+            SUB_TAG,
+            "client created: server '{}', device '{}'",
+            core.config.server_url,
+            core.device
+        );
         Ok(Client { core })
     }
 
@@ -138,7 +144,8 @@ impl Client {
 
     pub fn renew_token_then(&self, token: String, done: Callback<()>) -> Result<()> {
         let token_copy = token;
-        self.core.operate(done, |conn, reply| conn.renew_token(&token_copy, reply))
+        self.core
+            .operate(done, |conn, reply| conn.renew_token(&token_copy, reply))
     }
 
     pub fn send_invitation_then(
@@ -164,7 +171,13 @@ impl Client {
         let conn = self.core.connection()?;
         conn.limits()
             .check_extended_data("extended_data", &request.extended_data)?;
-        crate::log!(Level::Info, "room", "cancel invitation {}, invitees: {:?}", request.invitation_id, request.invitees);
+        crate::log!(
+            Level::Info,
+            "room",
+            "cancel invitation {}, invitees: {:?}",
+            request.invitation_id,
+            request.invitees
+        );
         self.core
             .operate(logged("cancel invitation", done), move |conn, reply| {
                 conn.cancel(request, reply)
@@ -183,7 +196,11 @@ impl Client {
         let conn = self.core.connection()?;
         conn.limits()
             .check_extended_data("extended_data", &answer.extended_data)?;
-        let what = if accept { "accept invitation" } else { "refuse invitation" };
+        let what = if accept {
+            "accept invitation"
+        } else {
+            "refuse invitation"
+        };
         crate::log!(Level::Info, "room", "{what} {}", answer.invitation_id);
         self.core.operate(logged(what, done), move |conn, reply| {
             if accept {
@@ -234,9 +251,7 @@ impl Drop for Client {
 }
 
 /// Starts an operation with a callback and awaits that callback.
-async fn awaited<T: Send + 'static>(
-    start: impl FnOnce(Callback<T>) -> Result<()>,
-) -> Result<T> {
+async fn awaited<T: Send + 'static>(start: impl FnOnce(Callback<T>) -> Result<()>) -> Result<T> {
     let (sender, receiver) = tokio::sync::oneshot::channel();
     start(Box::new(move |result| {
         let _ = sender.send(result);
@@ -282,13 +297,21 @@ impl ClientCore {
         let started = catch_unwind(AssertUnwindSafe(|| start(&*conn, pending.into_reply())));
         if started.is_err() {
             // The reply was dropped while unwinding, which queued INTERNAL.
-            crate::log!(Level::Error, SUB_TAG, "an operation panicked inside the library; its callback gets INTERNAL");
+            crate::log!(
+                Level::Error,
+                SUB_TAG,
+                "an operation panicked inside the library; its callback gets INTERNAL"
+            );
         }
         Ok(())
     }
 
     fn raise(&self, state: ConnectionState, reason: ConnectionReason) {
-        crate::log!(Level::Info, SUB_TAG, "connection state: {state:?} ({reason:?})");
+        crate::log!(
+            Level::Info,
+            SUB_TAG,
+            "connection state: {state:?} ({reason:?})"
+        );
         self.dispatcher
             .enqueue(Job::Event(Event::ConnectionStateChanged { state, reason }));
     }
@@ -302,7 +325,9 @@ impl ClientCore {
             let mut link = self.link.lock();
             match &*link {
                 Link::LoggedOut => *link = Link::LoggingIn,
-                Link::LoggingIn => return Err(Error::invalid("client: a login is already in progress")),
+                Link::LoggingIn => {
+                    return Err(Error::invalid("client: a login is already in progress"))
+                }
                 Link::LoggedIn(conn) => {
                     return Err(Error::invalid(format!(
                         "client: already logged in as '{}'; log out first",
@@ -311,7 +336,12 @@ impl ClientCore {
                 }
             }
         }
-        crate::log!(Level::Info, SUB_TAG, "login: user '{user}', device '{}'", self.device);
+        crate::log!(
+            Level::Info,
+            SUB_TAG,
+            "login: user '{user}', device '{}'",
+            self.device
+        );
         let login_epoch = self.login_epoch.fetch_add(1, Ordering::AcqRel) + 1;
         self.raise(ConnectionState::Connecting, ConnectionReason::Login);
         let pending = Pending::new(self.dispatcher.clone(), logged("login", done));
@@ -334,7 +364,11 @@ impl ClientCore {
         }));
         if started.is_err() {
             *self.link.lock() = Link::LoggedOut;
-            crate::log!(Level::Error, SUB_TAG, "login panicked inside the library; its callback gets INTERNAL");
+            crate::log!(
+                Level::Error,
+                SUB_TAG,
+                "login panicked inside the library; its callback gets INTERNAL"
+            );
         }
         Ok(())
     }
@@ -392,7 +426,12 @@ impl ClientCore {
             conn.logout();
         }
         self.dispatcher.close(self);
-        crate::log!(Level::Info, SUB_TAG, "client freed: device '{}'", self.device);
+        crate::log!(
+            Level::Info,
+            SUB_TAG,
+            "client freed: device '{}'",
+            self.device
+        );
     }
 
     /// Rule 9 and rule 4 for one INVITATION_RECEIVED: true if it is new to this
@@ -442,7 +481,12 @@ impl JobRunner for ClientCore {
                             was
                         };
                         if was_logged_in {
-                            crate::log!(Level::Warn, SUB_TAG, "kicked out: the device '{}' logged in elsewhere", self.device);
+                            crate::log!(
+                                Level::Warn,
+                                SUB_TAG,
+                                "kicked out: the device '{}' logged in elsewhere",
+                                self.device
+                            );
                             self.deliver(&Event::ConnectionStateChanged {
                                 state: ConnectionState::Disconnected,
                                 reason: ConnectionReason::KickedOut,

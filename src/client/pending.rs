@@ -26,10 +26,8 @@ impl<T: Send + 'static> Pending<T> {
 
     pub fn complete(mut self, result: Result<T>) {
         if let Some(callback) = self.callback.take() {
-            self.dispatcher.enqueue(Job::Call(Box::new(Completion {
-                callback,
-                result,
-            })));
+            self.dispatcher
+                .enqueue(Job::Call(Box::new(Completion { callback, result })));
         }
     }
 

@@ -40,7 +40,9 @@ pub(crate) fn guard(what: &str, body: impl FnOnce() -> Result<()>) -> i32 {
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
-            Err(Error::internal(format!("{what}: panic inside the library: {detail}")))
+            Err(Error::internal(format!(
+                "{what}: panic inside the library: {detail}"
+            )))
         }
     };
     match result {

@@ -9,7 +9,7 @@ use super::boundary::{guard, guard_value, UserData};
 use super::convert::{optional_str, required_str, sized_struct};
 use super::error::{beckon_error, BECKON_ERROR_INTERNAL, BECKON_ERROR_INVALID_ARGUMENT};
 use super::event::{beckon_event_callback, EventHolder};
-use super::results::{result_callback, beckon_result_callback};
+use super::results::{beckon_result_callback, result_callback};
 use crate::client::{Client, ClientConfig, DispatchMode, Event};
 use crate::error::{Error, Result};
 use crate::protocol::{DeviceId, UserId};

@@ -118,9 +118,8 @@ pub(crate) unsafe fn sized_struct<T: Copy>(
     let known = size_of::<T>();
     if declared > known {
         // SAFETY: the caller declared `declared` readable bytes.
-        let tail = unsafe {
-            std::slice::from_raw_parts((ptr as *const u8).add(known), declared - known)
-        };
+        let tail =
+            unsafe { std::slice::from_raw_parts((ptr as *const u8).add(known), declared - known) };
         if tail.iter().any(|&b| b != 0) {
             return Err(Error::invalid(format!(
                 "{field}: sets fields this library version does not know (struct_size {declared}, known {known})"

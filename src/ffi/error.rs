@@ -57,12 +57,13 @@ pub extern "C" fn beckon_error_name(code: beckon_error) -> *const c_char {
 /// is not a code. Static storage: never free it.
 #[no_mangle]
 pub extern "C" fn beckon_error_description(code: beckon_error) -> *const c_char {
-    guard_value(c"unknown error code".as_ptr(), || {
-        match ErrorCode::from_i32(code) {
+    guard_value(
+        c"unknown error code".as_ptr(),
+        || match ErrorCode::from_i32(code) {
             Some(code) => static_cstr(code.description()),
             None => c"unknown error code".as_ptr(),
-        }
-    })
+        },
+    )
 }
 
 /// The message of the last error returned by a `beckon_*` function on this

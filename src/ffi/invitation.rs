@@ -4,12 +4,12 @@ use std::ffi::{c_char, c_void, CString};
 use std::mem::size_of;
 
 use super::boundary::{cstring, guard, UserData};
-use super::client::{client_ref, beckon_client};
+use super::client::{beckon_client, client_ref};
 use super::convert::{optional_text, sized_struct, user_ids};
 use super::error::beckon_error;
 use super::results::{
-    cancel_callback, result_callback, send_callback, beckon_cancel_callback,
-    beckon_result_callback, beckon_send_callback,
+    beckon_cancel_callback, beckon_result_callback, beckon_send_callback, cancel_callback,
+    result_callback, send_callback,
 };
 use crate::error::{Error, Result};
 use crate::protocol::{Answer, CancelInvitation, InvitationId, Notification, SendInvitation};

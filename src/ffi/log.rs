@@ -55,25 +55,30 @@ pub unsafe extern "C" fn beckon_set_log_handler(
             return Ok(());
         }
         let level = Level::from_i32(max_level).ok_or_else(|| {
-            Error::invalid(format!("max_level: {max_level} is not a BECKON_LOG_* value"))
+            Error::invalid(format!(
+                "max_level: {max_level} is not a BECKON_LOG_* value"
+            ))
         })?;
         let Some(callback) = handler else {
             return Ok(());
         };
         set_sink(
-            Some(Arc::new(move |level: Level, tag: &str, sub_tag: &str, message: &str| {
-                let (tag, sub_tag, message) = (cstring(tag), cstring(sub_tag), cstring(message));
-                // SAFETY: the application's handler; the strings outlive the call.
-                unsafe {
-                    callback(
-                        user_data.get(),
-                        level as i32,
-                        tag.as_ptr(),
-                        sub_tag.as_ptr(),
-                        message.as_ptr(),
-                    )
-                };
-            })),
+            Some(Arc::new(
+                move |level: Level, tag: &str, sub_tag: &str, message: &str| {
+                    let (tag, sub_tag, message) =
+                        (cstring(tag), cstring(sub_tag), cstring(message));
+                    // SAFETY: the application's handler; the strings outlive the call.
+                    unsafe {
+                        callback(
+                            user_data.get(),
+                            level as i32,
+                            tag.as_ptr(),
+                            sub_tag.as_ptr(),
+                            message.as_ptr(),
+                        )
+                    };
+                },
+            )),
             level,
         );
         Ok(())

@@ -117,7 +117,10 @@ fn code_and_message<T>(result: &Result<T>) -> (beckon_error, CString) {
     }
 }
 
-pub(crate) fn result_callback(callback: beckon_result_callback, user_data: UserData) -> Callback<()> {
+pub(crate) fn result_callback(
+    callback: beckon_result_callback,
+    user_data: UserData,
+) -> Callback<()> {
     Box::new(move |result: Result<()>| {
         let Some(callback) = callback else { return };
         let (error, message) = code_and_message(&result);

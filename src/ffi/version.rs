@@ -31,7 +31,17 @@ mod tests {
         // SAFETY: a static NUL-terminated string.
         let runtime = unsafe { std::ffi::CStr::from_ptr(beckon_version()) };
         assert_eq!(runtime.to_str().unwrap(), env!("CARGO_PKG_VERSION"));
-        let parts: Vec<u32> = env!("CARGO_PKG_VERSION").split('.').map(|p| p.parse().unwrap()).collect();
-        assert_eq!(parts, [BECKON_VERSION_MAJOR, BECKON_VERSION_MINOR, BECKON_VERSION_PATCH]);
+        let parts: Vec<u32> = env!("CARGO_PKG_VERSION")
+            .split('.')
+            .map(|p| p.parse().unwrap())
+            .collect();
+        assert_eq!(
+            parts,
+            [
+                BECKON_VERSION_MAJOR,
+                BECKON_VERSION_MINOR,
+                BECKON_VERSION_PATCH
+            ]
+        );
     }
 }

@@ -173,10 +173,21 @@ impl Hub {
             Ok(kicked)
         })?;
         if let Some(old) = kicked {
-            crate::log!(Level::Info, SUB_TAG, "device '{}' of '{user}' logged in again: older session {} kicked out", old.device, old.id);
+            crate::log!(
+                Level::Info,
+                SUB_TAG,
+                "device '{}' of '{user}' logged in again: older session {} kicked out",
+                old.device,
+                old.id
+            );
             old.deliver_final(Push::KickedOut);
         }
-        crate::log!(Level::Info, SUB_TAG, "login: user '{user}', device '{}', session {id}", session.device);
+        crate::log!(
+            Level::Info,
+            SUB_TAG,
+            "login: user '{user}', device '{}', session {id}",
+            session.device
+        );
         Ok(session)
     }
 
@@ -204,7 +215,13 @@ impl Hub {
                 .is_empty()
                 .then(|| entry.active.iter().cloned().collect::<Vec<_>>())
         });
-        crate::log!(Level::Info, SUB_TAG, "logout: user '{}', session {}", session.user, session.id);
+        crate::log!(
+            Level::Info,
+            SUB_TAG,
+            "logout: user '{}', session {}",
+            session.user,
+            session.id
+        );
         for invitation_id in orphaned.into_iter().flatten() {
             self.cancel_for_departed_inviter(&session.user, &invitation_id);
         }
@@ -309,7 +326,15 @@ impl Hub {
             ended_at: None,
             send_outcome: outcome.clone(),
         };
-        crate::log!(Level::Info, SUB_TAG, "send invitation {id}: inviter '{}', invitees {:?}, timeout {} s, offline {}", session.user, request.invitees, request.timeout_secs, outcome.error_invitees.len());
+        crate::log!(
+            Level::Info,
+            SUB_TAG,
+            "send invitation {id}: inviter '{}', invitees {:?}, timeout {} s, offline {}",
+            session.user,
+            request.invitees,
+            request.timeout_secs,
+            outcome.error_invitees.len()
+        );
 
         let push = Self::received_push(&invitation, now);
         for (invitee, sessions) in invitation.invitees.iter_mut().zip(online) {
@@ -403,7 +428,14 @@ impl Hub {
                 cancelled.push(user);
             }
         }
-        crate::log!(Level::Info, SUB_TAG, "cancel invitation {}: cancelled {:?}, not cancellable {}", invitation.id, cancelled, error_invitees.len());
+        crate::log!(
+            Level::Info,
+            SUB_TAG,
+            "cancel invitation {}: cancelled {:?}, not cancellable {}",
+            invitation.id,
+            cancelled,
+            error_invitees.len()
+        );
         self.announce_cancelled(invitation, &cancelled, &request.extended_data);
         if invitation.is_finished() {
             self.end(shard, invitation, now);
@@ -447,7 +479,10 @@ impl Hub {
         let Some(invitee) = invitation.invitee_mut(&session.user) else {
             return Err(Error::new(
                 ErrorCode::NotPermitted,
-                format!("invitation_id: '{}' is not an invitee of {id}", session.user),
+                format!(
+                    "invitation_id: '{}' is not an invitee of {id}",
+                    session.user
+                ),
             ));
         };
         match invitee.state {
@@ -474,13 +509,22 @@ impl Hub {
             _ if invitee.closed_offline => {
                 return Err(Error::new(
                     ErrorCode::InvitationClosed,
-                    format!("invitation_id: {id} was sent online-only while '{}' was offline", session.user),
+                    format!(
+                        "invitation_id: {id} was sent online-only while '{}' was offline",
+                        session.user
+                    ),
                 ))
             }
             InviteeState::Inviting | InviteeState::Offline | InviteeState::Received => {}
         }
         invitee.state = state;
-        crate::log!(Level::Info, SUB_TAG, "invitation {id}: '{}' {}", session.user, state.name());
+        crate::log!(
+            Level::Info,
+            SUB_TAG,
+            "invitation {id}: '{}' {}",
+            session.user,
+            state.name()
+        );
         let to_inviter = if state == InviteeState::Accepted {
             Push::InvitationAccepted {
                 invitation_id: id.clone(),
@@ -614,7 +658,11 @@ impl Hub {
                 invitee.state = InviteeState::Cancelled;
                 cancelled.push(invitee.user.clone());
             }
-            crate::log!(Level::Info, SUB_TAG, "invitation {invitation_id}: inviter '{inviter}' left, cancelled {cancelled:?}");
+            crate::log!(
+                Level::Info,
+                SUB_TAG,
+                "invitation {invitation_id}: inviter '{inviter}' left, cancelled {cancelled:?}"
+            );
             self.announce_cancelled(&invitation, &cancelled, &Text::from(""));
             self.end(&mut shard, &mut invitation, now);
         }
@@ -636,7 +684,13 @@ impl Hub {
     }
 
     /// INVITATION_USER_STATE_CHANGED to every device of every participant.
-    fn announce_state(&self, invitation: &Invitation, user: &UserId, state: InviteeState, data: &Text) {
+    fn announce_state(
+        &self,
+        invitation: &Invitation,
+        user: &UserId,
+        state: InviteeState,
+        data: &Text,
+    ) {
         let push = Push::UserStateChanged {
             invitation_id: invitation.id.clone(),
             user_id: user.clone(),
@@ -654,7 +708,12 @@ impl Hub {
             invitee.state = InviteeState::Timeout;
             timed_out.push(invitee.user.clone());
         }
-        crate::log!(Level::Info, SUB_TAG, "invitation {}: deadline passed, timed out {timed_out:?}", invitation.id);
+        crate::log!(
+            Level::Info,
+            SUB_TAG,
+            "invitation {}: deadline passed, timed out {timed_out:?}",
+            invitation.id
+        );
         for user in &timed_out {
             let push = Push::InvitationTimeout {
                 invitation_id: invitation.id.clone(),
@@ -683,9 +742,11 @@ impl Hub {
             self.users.deactivate(user, &invitation.id);
         }
         let forget_at = now + self.config.retention;
-        shard
-            .timers
-            .push(Reverse((forget_at, TimerKind::Forget, invitation.id.clone())));
+        shard.timers.push(Reverse((
+            forget_at,
+            TimerKind::Forget,
+            invitation.id.clone(),
+        )));
         self.timer_signal.added(forget_at);
         crate::log!(Level::Debug, SUB_TAG, "invitation {} ended", invitation.id);
     }

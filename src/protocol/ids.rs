@@ -114,7 +114,9 @@ impl InvitationId {
             return Err(Error::invalid(format!("{field}: must not be empty")));
         }
         let well_formed = value.len() == Self::LEN
-            && value.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+            && value
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
         if !well_formed {
             return Err(Error::invalid(format!(
                 "{field}: not an invitation id (32 lowercase hex digits)"

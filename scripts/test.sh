@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Every test of the project: formatting, lints, the header's freshness, Rust
+# unit and integration tests, the C/C++ ABI tests (plain, ASan, valgrind), the
+# exported-symbol check and the demo.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== cargo fmt --check"
+cargo fmt --all --check
+
+echo "== cargo clippy (all targets, -D warnings)"
+cargo clippy --locked --all-targets --features test-hooks -- -D warnings
+
+echo "== cargo test (includes the header freshness check)"
+cargo test --locked --features test-hooks
+
+echo "== exported symbols: only beckon_*"
+cargo build --locked --release --quiet
+stray=$(nm -D --defined-only target/release/libbeckon.so | awk '{print $3}' | grep -v '^beckon_' || true)
+if [ -n "$stray" ]; then
+  echo "libbeckon.so exports symbols outside the beckon_ prefix:"
+  echo "$stray"
+  exit 1
+fi
+
+echo "== demo"
+bash scripts/demo.sh > build/demo.out
+grep -q -- "--- done ---" build/demo.out
+
+echo "== C and C++ tests (plain, AddressSanitizer, valgrind)"
+bash scripts/c-tests.sh
