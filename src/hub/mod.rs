@@ -92,15 +92,11 @@ pub struct Hub {
 }
 
 impl Hub {
-    /// A hub on the system clock. Its timers run on the current tokio runtime if
-    /// there is one, else on the library's own.
+    /// A hub on the system clock. Its timers run on the library's own runtime,
+    /// never the caller's: a memory hub outlives any runtime a caller may have.
     pub fn new(config: HubConfig) -> Result<Arc<Hub>> {
         let hub = Self::build(config, Arc::new(SystemClock))?;
-        let driver = timers::drive(Arc::downgrade(&hub));
-        match tokio::runtime::Handle::try_current() {
-            Ok(handle) => drop(handle.spawn(driver)),
-            Err(_) => drop(crate::runtime::handle().spawn(driver)),
-        }
+        drop(crate::runtime::handle().spawn(timers::drive(Arc::downgrade(&hub))));
         Ok(hub)
     }
 

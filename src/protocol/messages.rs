@@ -71,8 +71,20 @@ impl SendInvitation {
 
     /// Removes repeated invitees, keeping the first of each.
     pub fn fold_invitees(&mut self) {
-        let mut seen = std::collections::HashSet::with_capacity(self.invitees.len());
-        self.invitees.retain(|u| seen.insert(u.clone()));
+        if self.invitees.len() > 64 {
+            let mut seen = std::collections::HashSet::with_capacity(self.invitees.len());
+            self.invitees.retain(|u| seen.insert(u.clone()));
+            return;
+        }
+        // Lists are short (32 by default): a quadratic scan beats hashing.
+        let mut kept = 0;
+        for i in 0..self.invitees.len() {
+            if !self.invitees[..kept].contains(&self.invitees[i]) {
+                self.invitees.swap(kept, i);
+                kept += 1;
+            }
+        }
+        self.invitees.truncate(kept);
     }
 
     /// Every rule of SPEC 2 that can be checked without the hub's state.
