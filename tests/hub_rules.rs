@@ -48,7 +48,12 @@ impl Recorder {
     }
 
     fn count(&self, pred: impl Fn(&Push) -> bool) -> usize {
-        self.pushes.lock().unwrap().iter().filter(|p| pred(p)).count()
+        self.pushes
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|p| pred(p))
+            .count()
     }
 
     /// Pushes about one invitation, in order.
@@ -60,7 +65,9 @@ impl Recorder {
     }
 
     fn received(&self, id: &InvitationId) -> usize {
-        self.count(|p| matches!(p, Push::InvitationReceived { invitation_id, .. } if invitation_id == id))
+        self.count(
+            |p| matches!(p, Push::InvitationReceived { invitation_id, .. } if invitation_id == id),
+        )
     }
 
     fn received_push(&self, id: &InvitationId) -> Option<Push> {
@@ -74,9 +81,7 @@ impl Recorder {
         self.about(id)
             .into_iter()
             .filter_map(|p| match p {
-                Push::UserStateChanged { user_id, state, .. } => {
-                    Some((user_id.to_string(), state))
-                }
+                Push::UserStateChanged { user_id, state, .. } => Some((user_id.to_string(), state)),
                 _ => None,
             })
             .collect()
@@ -118,7 +123,9 @@ impl World {
 
     fn try_login(&self, name: &str, device: &str, token: &str) -> Result<Device, Error> {
         let sink = Arc::new(Recorder::default());
-        let session = self.hub.login(user(name), dev(device), token, sink.clone())?;
+        let session = self
+            .hub
+            .login(user(name), dev(device), token, sink.clone())?;
         Ok(Device { session, sink })
     }
 
@@ -141,10 +148,7 @@ impl World {
     fn send(&self, from: &Device, to: &[&str], timeout: u32) -> Result<SendOutcome, Error> {
         self.hub
             .send(&from.session, SendInvitation::new(users(to), timeout))
-            .map(|outcome| {
-                check_id_format(&outcome.invitation_id);
-                outcome
-            })
+            .inspect(|outcome| check_id_format(&outcome.invitation_id))
     }
 
     fn send_ok(&self, from: &Device, to: &[&str], timeout: u32) -> InvitationId {
@@ -283,12 +287,18 @@ fn invitees_must_be_1_to_32_distinct_users() {
     let w = World::new();
     let alice = w.login("alice", "a1");
 
-    assert_eq!(err_code(w.send(&alice, &[], 10)), ErrorCode::InvalidArgument);
+    assert_eq!(
+        err_code(w.send(&alice, &[], 10)),
+        ErrorCode::InvalidArgument
+    );
 
     let many = names(32, "u");
     let outcome = w.send(&alice, &strs(&many), 10).unwrap();
     assert_eq!(outcome.error_invitees.len(), 32, "all 32 are offline");
-    assert_eq!(w.hub.invitee_states(&outcome.invitation_id).unwrap().len(), 32);
+    assert_eq!(
+        w.hub.invitee_states(&outcome.invitation_id).unwrap().len(),
+        32
+    );
 
     let too_many = names(33, "u");
     let e = w.send(&alice, &strs(&too_many), 10).unwrap_err();
@@ -299,7 +309,10 @@ fn invitees_must_be_1_to_32_distinct_users() {
     let mut with_repeat = names(32, "u");
     with_repeat.push("u7".into());
     let outcome = w.send(&alice, &strs(&with_repeat), 10).unwrap();
-    assert_eq!(w.hub.invitee_states(&outcome.invitation_id).unwrap().len(), 32);
+    assert_eq!(
+        w.hub.invitee_states(&outcome.invitation_id).unwrap().len(),
+        32
+    );
 
     // 40 entries folding to 33 users: still too many.
     let mut folded_33 = names(33, "u");
@@ -352,6 +365,89 @@ fn max_invitees_is_configurable_up_to_1000() {
     }
 }
 
+type LimitsChange = fn(&mut Limits);
+
+#[test]
+fn limits_cannot_be_configured_past_the_specs_bounds() {
+    let cases: [(&str, LimitsChange); 5] = [
+        ("max_timeout_secs 0", |l| l.max_timeout_secs = 0),
+        ("max_timeout_secs 601", |l| l.max_timeout_secs = 601),
+        ("max_extended_data 8193", |l| {
+            l.max_extended_data = 8 * 1024 + 1
+        }),
+        ("max_devices 0", |l| l.max_devices = 0),
+        ("max_devices 11", |l| l.max_devices = 11),
+    ];
+    for (what, change) in cases {
+        let mut config = HubConfig::default();
+        change(&mut config.limits);
+        let result = Hub::with_manual_clock(config, ManualClock::new(T0));
+        assert_eq!(
+            result.map(|_| ()).map_err(|e| e.code),
+            Err(ErrorCode::InvalidArgument),
+            "{what}"
+        );
+    }
+}
+
+#[test]
+fn lower_limits_may_be_configured() {
+    let mut config = HubConfig::default();
+    config.limits.max_invitees = 2;
+    config.limits.max_timeout_secs = 60;
+    config.limits.max_extended_data = 10;
+    config.limits.max_devices = 2;
+    let w = World::with(config);
+    let alice = w.login("alice", "a1");
+    assert_eq!(
+        err_code(w.send(&alice, &["b", "c", "d"], 10)),
+        ErrorCode::TooManyInvitees
+    );
+    assert_eq!(
+        err_code(w.send(&alice, &["b"], 61)),
+        ErrorCode::InvalidArgument
+    );
+    assert!(w.send(&alice, &["b", "c"], 60).is_ok());
+    assert_eq!(
+        err_code(send_with(&w, &alice, |r| r.extended_data = "x".repeat(11).into())),
+        ErrorCode::PayloadTooLarge
+    );
+    let _a2 = w.login("alice", "a2");
+    assert_eq!(
+        w.try_login("alice", "a3", "t").err().map(|e| e.code),
+        Some(ErrorCode::NotPermitted)
+    );
+}
+
+#[test]
+fn long_lists_fold_like_short_ones() {
+    // Folding keeps the first occurrence of each user, in order, whatever the
+    // list's length (short and long lists take different paths).
+    for repeats in [1, 3, 20] {
+        let base = names(10, "u");
+        let mut list = Vec::new();
+        for _ in 0..repeats {
+            list.extend(base.iter().rev().cloned());
+        }
+        let request = SendInvitation::new(users(&strs(&list)), 10);
+        let expected: Vec<String> = base.iter().rev().cloned().collect();
+        assert_eq!(
+            request.invitees,
+            users(&strs(&expected)),
+            "{repeats} repeats"
+        );
+    }
+    let mut config = HubConfig::default();
+    config.limits.max_invitees = 100;
+    let w = World::with(config);
+    let alice = w.login("alice", "a1");
+    let mut list = names(100, "u");
+    list.extend(names(100, "u"));
+    let id = w.send_ok(&alice, &strs(&list), 10);
+    let states: Vec<String> = w.states(&id).into_iter().map(|(u, _)| u).collect();
+    assert_eq!(states, names(100, "u"));
+}
+
 #[test]
 fn the_inviter_may_not_invite_itself() {
     let w = World::new();
@@ -379,7 +475,11 @@ fn timeout_must_be_1_to_600_seconds() {
     }
 }
 
-fn send_with(w: &World, from: &Device, f: impl FnOnce(&mut SendInvitation)) -> Result<SendOutcome, Error> {
+fn send_with(
+    w: &World,
+    from: &Device,
+    f: impl FnOnce(&mut SendInvitation),
+) -> Result<SendOutcome, Error> {
     let mut request = SendInvitation::new(users(&["bob"]), 10);
     f(&mut request);
     w.hub.send(&from.session, request)
@@ -435,21 +535,29 @@ fn extended_data_is_at_most_8_kib() {
         )),
         ErrorCode::PayloadTooLarge
     );
-    assert_eq!(w.state(&id, "bob"), InviteeState::Inviting, "nothing changed");
+    assert_eq!(
+        w.state(&id, "bob"),
+        InviteeState::Inviting,
+        "nothing changed"
+    );
     w.hub
         .accept(&bob.session, answer(&id, &"y".repeat(8192)))
         .unwrap();
 }
+
+type NotificationSetter = fn(&mut Notification, String);
 
 #[test]
 fn notification_fields_have_their_limits() {
     let w = World::new();
     let alice = w.login("alice", "a1");
     let bob = w.login("bob", "b1");
-    let fields: [(&str, usize, fn(&mut Notification, String)); 4] = [
+    let fields: [(&str, usize, NotificationSetter); 4] = [
         ("notification.title", 256, |n, v| n.title = v.into()),
         ("notification.message", 1024, |n, v| n.message = v.into()),
-        ("notification.resource_id", 64, |n, v| n.resource_id = v.into()),
+        ("notification.resource_id", 64, |n, v| {
+            n.resource_id = v.into()
+        }),
         ("notification.payload", 4096, |n, v| n.payload = v.into()),
     ];
     for (field, limit, set) in fields {
@@ -491,10 +599,11 @@ fn text_with_nul_is_invalid() {
         ErrorCode::InvalidArgument
     );
     assert_eq!(
-        err_code(send_with(&w, &alice, |r| r.notification = Some(Notification {
-            title: "\0".into(),
-            ..Notification::default()
-        }))),
+        err_code(send_with(&w, &alice, |r| r.notification =
+            Some(Notification {
+                title: "\0".into(),
+                ..Notification::default()
+            }))),
         ErrorCode::InvalidArgument
     );
 }
@@ -504,11 +613,14 @@ fn idempotency_key_is_1_to_64_bytes() {
     let w = World::new();
     let alice = w.login("alice", "a1");
     for bad in [String::new(), "k".repeat(65)] {
-        let e = send_with(&w, &alice, |r| r.idempotency_key = Some(bad.clone().into())).unwrap_err();
+        let e =
+            send_with(&w, &alice, |r| r.idempotency_key = Some(bad.clone().into())).unwrap_err();
         assert_eq!(e.code, ErrorCode::InvalidArgument);
         assert!(e.message.contains("idempotency_key"), "{e}");
     }
-    assert!(send_with(&w, &alice, |r| r.idempotency_key = Some("k".repeat(64).into())).is_ok());
+    assert!(send_with(&w, &alice, |r| r.idempotency_key =
+        Some("k".repeat(64).into()))
+    .is_ok());
 }
 
 #[test]
@@ -610,11 +722,15 @@ fn the_deadline_times_out_every_pending_invitee() {
             "{name} is told first: {about:?}"
         );
         assert_eq!(
-            device.sink.count(|p| matches!(p, Push::InvitationTimeout { .. })),
+            device
+                .sink
+                .count(|p| matches!(p, Push::InvitationTimeout { .. })),
             1
         );
         assert_eq!(
-            device.sink.count(|p| matches!(p, Push::InvitationResponseTimeout { .. })),
+            device
+                .sink
+                .count(|p| matches!(p, Push::InvitationResponseTimeout { .. })),
             0
         );
     }
@@ -627,7 +743,9 @@ fn the_deadline_times_out_every_pending_invitee() {
         }
     );
     assert_eq!(
-        alice.sink.count(|p| matches!(p, Push::InvitationTimeout { .. })),
+        alice
+            .sink
+            .count(|p| matches!(p, Push::InvitationTimeout { .. })),
         0
     );
     // USER_STATE_CHANGED(TIMEOUT) for each invitee reaches every participant.
@@ -670,7 +788,8 @@ fn the_deadline_spares_invitees_that_answered() {
         invitees: users(&["carol"]).into(),
     }));
     assert_eq!(
-        bob.sink.count(|p| matches!(p, Push::InvitationTimeout { .. })),
+        bob.sink
+            .count(|p| matches!(p, Push::InvitationTimeout { .. })),
         0,
         "bob answered: he is not timed out"
     );
@@ -741,7 +860,10 @@ fn an_offline_invitee_is_reported_and_kept_pending() {
             inviter,
             ..
         } => {
-            assert_eq!(seconds_left, 20, "the deadline is the server's, from creation");
+            assert_eq!(
+                seconds_left, 20,
+                "the deadline is the server's, from creation"
+            );
             assert_eq!(inviter, user("alice"));
         }
         other => panic!("{other:?}"),
@@ -784,7 +906,11 @@ fn an_offline_invitee_who_answers_without_logging_in_before_the_deadline_times_o
         invitees: users(&["dave"]).into(),
     }));
     let dave = w.login("dave", "d1");
-    assert_eq!(dave.sink.received(&id), 0, "nothing rings after the deadline");
+    assert_eq!(
+        dave.sink.received(&id),
+        0,
+        "nothing rings after the deadline"
+    );
     assert_eq!(err_code(w.accept(&dave, &id)), ErrorCode::InvitationClosed);
 }
 
@@ -815,7 +941,11 @@ fn online_only_makes_offline_invitees_terminal_at_once() {
     );
     let id = outcome.invitation_id;
     let dave = w.login("dave", "d1");
-    assert_eq!(dave.sink.received(&id), 0, "online_only: not delivered later");
+    assert_eq!(
+        dave.sink.received(&id),
+        0,
+        "online_only: not delivered later"
+    );
     assert_eq!(err_code(w.accept(&dave, &id)), ErrorCode::InvitationClosed);
     assert_eq!(err_code(w.refuse(&dave, &id)), ErrorCode::InvitationClosed);
     w.ack(&dave, &id);
@@ -832,7 +962,11 @@ fn online_only_makes_offline_invitees_terminal_at_once() {
         ErrorCode::InvitationClosed
     );
     w.advance(30);
-    assert_eq!(w.state(&id, "dave"), InviteeState::Offline, "no TIMEOUT for a closed invitee");
+    assert_eq!(
+        w.state(&id, "dave"),
+        InviteeState::Offline,
+        "no TIMEOUT for a closed invitee"
+    );
 }
 
 #[test]
@@ -850,7 +984,9 @@ fn online_only_with_everyone_offline_ends_at_once() {
     );
     w.advance(30);
     assert_eq!(
-        alice.sink.count(|p| matches!(p, Push::InvitationResponseTimeout { .. })),
+        alice
+            .sink
+            .count(|p| matches!(p, Push::InvitationResponseTimeout { .. })),
         0
     );
     // Ended at send time: forgotten one retention period later.
@@ -931,7 +1067,9 @@ fn accept_tells_the_inviter_and_every_participant() {
             vec![("bob".to_string(), InviteeState::Accepted)]
         );
         assert_eq!(
-            device.sink.count(|p| matches!(p, Push::InvitationAccepted { .. })),
+            device
+                .sink
+                .count(|p| matches!(p, Push::InvitationAccepted { .. })),
             0
         );
     }
@@ -967,11 +1105,15 @@ fn the_first_answer_from_a_users_devices_wins() {
     assert_eq!(err_code(w.accept(&b1, &id)), ErrorCode::AlreadyAnswered);
     assert_eq!(w.state(&id, "bob"), InviteeState::Accepted);
     assert_eq!(
-        alice.sink.count(|p| matches!(p, Push::InvitationAccepted { .. })),
+        alice
+            .sink
+            .count(|p| matches!(p, Push::InvitationAccepted { .. })),
         1
     );
     assert_eq!(
-        alice.sink.count(|p| matches!(p, Push::InvitationRefused { .. })),
+        alice
+            .sink
+            .count(|p| matches!(p, Push::InvitationRefused { .. })),
         0
     );
 
@@ -1067,7 +1209,9 @@ fn cancel_all_tells_each_invitee_and_closes_the_invitation() {
         );
     }
     assert_eq!(
-        alice.sink.count(|p| matches!(p, Push::InvitationCancelled { .. })),
+        alice
+            .sink
+            .count(|p| matches!(p, Push::InvitationCancelled { .. })),
         0
     );
     assert_eq!(err_code(w.accept(&bob, &id)), ErrorCode::InvitationClosed);
@@ -1080,7 +1224,9 @@ fn cancel_all_tells_each_invitee_and_closes_the_invitation() {
     w.advance(30);
     assert_eq!(w.state(&id, "bob"), InviteeState::Cancelled);
     assert_eq!(
-        alice.sink.count(|p| matches!(p, Push::InvitationResponseTimeout { .. })),
+        alice
+            .sink
+            .count(|p| matches!(p, Push::InvitationResponseTimeout { .. })),
         0
     );
 }
@@ -1092,17 +1238,22 @@ fn cancel_a_subset_leaves_the_others_ringing() {
     let bob = w.login("bob", "b1");
     let carol = w.login("carol", "c1");
     let id = w.send_ok(&alice, &["bob", "carol", "dave"], 30);
-    let outcome = w.cancel(&alice, &id, Some(&["bob", "dave", "bob"])).unwrap();
+    let outcome = w
+        .cancel(&alice, &id, Some(&["bob", "dave", "bob"]))
+        .unwrap();
     assert!(outcome.error_invitees.is_empty());
     assert_eq!(w.state(&id, "bob"), InviteeState::Cancelled);
     assert_eq!(w.state(&id, "dave"), InviteeState::Cancelled);
     assert_eq!(w.state(&id, "carol"), InviteeState::Inviting);
     assert_eq!(
-        bob.sink.count(|p| matches!(p, Push::InvitationCancelled { .. })),
+        bob.sink
+            .count(|p| matches!(p, Push::InvitationCancelled { .. })),
         1
     );
     assert_eq!(
-        carol.sink.count(|p| matches!(p, Push::InvitationCancelled { .. })),
+        carol
+            .sink
+            .count(|p| matches!(p, Push::InvitationCancelled { .. })),
         0
     );
     assert_eq!(
@@ -1150,11 +1301,13 @@ fn cancel_reports_terminal_invitees_with_their_state() {
     assert_eq!(w.state(&id, "frank"), InviteeState::Cancelled);
     assert_eq!(w.state(&id, "bob"), InviteeState::Accepted);
     assert_eq!(
-        bob.sink.count(|p| matches!(p, Push::InvitationCancelled { .. })),
+        bob.sink
+            .count(|p| matches!(p, Push::InvitationCancelled { .. })),
         0
     );
     assert_eq!(
-        erin.sink.count(|p| matches!(p, Push::InvitationCancelled { .. })),
+        erin.sink
+            .count(|p| matches!(p, Push::InvitationCancelled { .. })),
         0,
         "cancelled once only"
     );
@@ -1167,7 +1320,9 @@ fn cancel_of_a_non_invitee_is_invalid_and_changes_nothing() {
     let bob = w.login("bob", "b1");
     let id = w.send_ok(&alice, &["bob", "carol"], 30);
     bob.sink.clear();
-    let e = w.cancel(&alice, &id, Some(&["bob", "mallory"])).unwrap_err();
+    let e = w
+        .cancel(&alice, &id, Some(&["bob", "mallory"]))
+        .unwrap_err();
     assert_eq!(e.code, ErrorCode::InvalidArgument);
     assert!(e.message.contains("invitees[1]"), "{e}");
     assert_eq!(w.state(&id, "bob"), InviteeState::Inviting);
@@ -1176,6 +1331,20 @@ fn cancel_of_a_non_invitee_is_invalid_and_changes_nothing() {
         err_code(w.cancel(&alice, &id, Some(&["alice"]))),
         ErrorCode::InvalidArgument
     );
+}
+
+#[test]
+fn cancel_with_an_empty_list_is_invalid() {
+    let w = World::new();
+    let alice = w.login("alice", "a1");
+    let id = w.send_ok(&alice, &["bob"], 30);
+    let result = w.cancel(&alice, &id, Some(&[]));
+    assert_eq!(
+        w.state(&id, "bob"),
+        InviteeState::Offline,
+        "nothing cancelled"
+    );
+    assert_eq!(err_code(result), ErrorCode::InvalidArgument);
 }
 
 #[test]
@@ -1227,12 +1396,21 @@ fn the_inviters_last_logout_cancels_its_pending_invitations() {
         1
     );
     assert_eq!(
-        carol.sink.count(|p| matches!(p, Push::InvitationCancelled { .. })),
+        carol
+            .sink
+            .count(|p| matches!(p, Push::InvitationCancelled { .. })),
         0
     );
-    assert_eq!(bob.sink.about(&answered), vec![], "an ended invitation is untouched");
+    assert_eq!(
+        bob.sink.about(&answered),
+        vec![],
+        "an ended invitation is untouched"
+    );
     assert_eq!(w.state(&carols, "alice"), InviteeState::Inviting);
-    assert_eq!(err_code(w.accept(&bob, &pending)), ErrorCode::InvitationClosed);
+    assert_eq!(
+        err_code(w.accept(&bob, &pending)),
+        ErrorCode::InvitationClosed
+    );
     // A second logout of the same session is harmless.
     w.hub.logout(&alice.session);
     // And the offline alice still gets carol's invitation when she comes back.
@@ -1253,11 +1431,13 @@ fn logout_of_one_inviter_device_keeps_invitations_while_another_remains() {
     // The answer reaches the remaining device.
     w.accept(&bob, &id).unwrap();
     assert_eq!(
-        a2.sink.count(|p| matches!(p, Push::InvitationAccepted { .. })),
+        a2.sink
+            .count(|p| matches!(p, Push::InvitationAccepted { .. })),
         1
     );
     assert_eq!(
-        a1.sink.count(|p| matches!(p, Push::InvitationAccepted { .. })),
+        a1.sink
+            .count(|p| matches!(p, Push::InvitationAccepted { .. })),
         0,
         "a logged-out session gets nothing"
     );
@@ -1403,7 +1583,10 @@ fn the_same_device_logging_in_again_kicks_the_old_session() {
     // The old one can do nothing more.
     assert_eq!(err_code(w.accept(&old, &id)), ErrorCode::NotLoggedIn);
     assert_eq!(err_code(w.refuse(&old, &id)), ErrorCode::NotLoggedIn);
-    assert_eq!(err_code(w.send(&old, &["alice"], 10)), ErrorCode::NotLoggedIn);
+    assert_eq!(
+        err_code(w.send(&old, &["alice"], 10)),
+        ErrorCode::NotLoggedIn
+    );
     assert_eq!(err_code(w.cancel(&old, &id, None)), ErrorCode::NotLoggedIn);
     assert_eq!(
         err_code(w.hub.renew_token(&old.session, "t")),
@@ -1456,8 +1639,15 @@ fn operations_after_logout_are_not_logged_in() {
     w.hub.logout(&bob.session);
     assert_eq!(w.hub.device_count(&user("bob")), 0);
     assert_eq!(err_code(w.accept(&bob, &id)), ErrorCode::NotLoggedIn);
-    assert_eq!(err_code(w.send(&bob, &["alice"], 10)), ErrorCode::NotLoggedIn);
-    assert_eq!(w.state(&id, "bob"), InviteeState::Inviting, "still pending for bob");
+    assert_eq!(
+        err_code(w.send(&bob, &["alice"], 10)),
+        ErrorCode::NotLoggedIn
+    );
+    assert_eq!(
+        w.state(&id, "bob"),
+        InviteeState::Inviting,
+        "still pending for bob"
+    );
 }
 
 // ---- idempotency ---------------------------------------------------------------------
@@ -1474,14 +1664,26 @@ fn the_same_idempotency_key_returns_the_same_invitation() {
     let alice = w.login("alice", "a1");
     let bob = w.login("bob", "b1");
     let carol = w.login("carol", "c1");
-    let first = w.hub.send(&alice.session, keyed(&["bob", "dave"], "k1")).unwrap();
-    let again = w.hub.send(&alice.session, keyed(&["bob", "dave"], "k1")).unwrap();
+    let first = w
+        .hub
+        .send(&alice.session, keyed(&["bob", "dave"], "k1"))
+        .unwrap();
+    let again = w
+        .hub
+        .send(&alice.session, keyed(&["bob", "dave"], "k1"))
+        .unwrap();
     assert_eq!(first, again);
-    assert_eq!(first.error_invitees, vec![status("dave", InviteeState::Offline)]);
+    assert_eq!(
+        first.error_invitees,
+        vec![status("dave", InviteeState::Offline)]
+    );
     assert_eq!(bob.sink.received(&first.invitation_id), 1, "not rung twice");
     // From another device of the same inviter (a retry after a reconnect).
     let alice2 = w.login("alice", "a2");
-    let third = w.hub.send(&alice2.session, keyed(&["bob", "dave"], "k1")).unwrap();
+    let third = w
+        .hub
+        .send(&alice2.session, keyed(&["bob", "dave"], "k1"))
+        .unwrap();
     assert_eq!(third, first);
     assert_eq!(bob.sink.received(&first.invitation_id), 1);
 
@@ -1496,14 +1698,16 @@ fn the_same_idempotency_key_returns_the_same_invitation() {
     // original outcome and rings nobody.
     w.accept(&bob, &first.invitation_id).unwrap();
     w.cancel(&alice, &first.invitation_id, None).unwrap();
-    let late = w.hub.send(&alice.session, keyed(&["bob", "dave"], "k1")).unwrap();
+    let late = w
+        .hub
+        .send(&alice.session, keyed(&["bob", "dave"], "k1"))
+        .unwrap();
     assert_eq!(late, first);
     assert_eq!(bob.sink.received(&first.invitation_id), 1);
     assert_eq!(w.state(&first.invitation_id, "bob"), InviteeState::Accepted);
 }
 
 #[test]
-#[ignore = "BUG: timers are keyed by invitation id only; an idempotent resend after retention inherits the old deadline timer"]
 fn an_idempotent_resend_after_retention_keeps_its_own_deadline() {
     // Retention shorter than the timeout: the first invitation ends and is
     // forgotten while its deadline timer (t=600) is still in the heap. A resend
@@ -1553,7 +1757,10 @@ fn a_hub_with_a_secret_checks_tokens() {
     );
     let other_secret = beckon::token::mint(b"other", &alice, T0 + 3600);
     assert_eq!(
-        w.try_login("alice", "a1", &other_secret).err().unwrap().code,
+        w.try_login("alice", "a1", &other_secret)
+            .err()
+            .unwrap()
+            .code,
         ErrorCode::AuthFailed
     );
     let expired = beckon::token::mint(SECRET, &alice, T0 - 1);
@@ -1566,7 +1773,11 @@ fn a_hub_with_a_secret_checks_tokens() {
         w.try_login("alice", "a1", &at_now).err().unwrap().code,
         ErrorCode::TokenExpired
     );
-    assert_eq!(w.hub.device_count(&alice), 0, "failed logins leave no session");
+    assert_eq!(
+        w.hub.device_count(&alice),
+        0,
+        "failed logins leave no session"
+    );
 
     let device = w.try_login("alice", "a1", &good).unwrap();
     assert_eq!(device.session.token_expiry(), T0 + 3600);
@@ -1605,28 +1816,36 @@ fn renew_token_replaces_the_expiry() {
         err_code(w.hub.renew_token(&device.session, &expired)),
         ErrorCode::TokenExpired
     );
-    assert_eq!(device.session.token_expiry(), T0 + 7200, "failed renewals change nothing");
+    assert_eq!(
+        device.session.token_expiry(),
+        T0 + 7200,
+        "failed renewals change nothing"
+    );
 }
 
 #[test]
 fn a_hub_without_a_secret_accepts_any_token() {
     let w = World::new();
     for token in ["", "anything", "v1.1.00"] {
-        let device = w.try_login("alice", &format!("d{}", token.len()), token).unwrap();
+        let device = w
+            .try_login("alice", &format!("d{}", token.len()), token)
+            .unwrap();
         assert_eq!(device.session.token_expiry(), 0);
         w.hub.renew_token(&device.session, "whatever").unwrap();
     }
 }
 
 #[test]
-#[ignore = "BUG: the hub never sends TOKEN_WILL_EXPIRE (SPEC 4: 30 s before expiry)"]
+#[ignore = "NOT YET: TOKEN_WILL_EXPIRE is timed by the server (next issue, see docs/ARCHITECTURE.md)"]
 fn token_will_expire_is_pushed_30_seconds_before_expiry() {
     let w = World::with_secret(SECRET);
     let token = beckon::token::mint(SECRET, &user("alice"), T0 + 100);
     let device = w.try_login("alice", "a1", &token).unwrap();
     w.advance(69);
     assert_eq!(
-        device.sink.count(|p| matches!(p, Push::TokenWillExpire { .. })),
+        device
+            .sink
+            .count(|p| matches!(p, Push::TokenWillExpire { .. })),
         0
     );
     w.advance(1);
@@ -1637,7 +1856,6 @@ fn token_will_expire_is_pushed_30_seconds_before_expiry() {
 }
 
 #[test]
-#[ignore = "BUG: ManualClock::advance drops sub-second parts of the wall clock (hub/clock.rs)"]
 fn the_manual_clocks_wall_time_keeps_sub_second_steps() {
     let w = World::with_secret(SECRET);
     let token = beckon::token::mint(SECRET, &user("alice"), T0 + 1);
@@ -1747,12 +1965,18 @@ fn accept_cancel_and_timeout_race_to_one_winner() {
                 .collect();
             assert_eq!(bob_terminals, vec![final_state], "round {round}, {name}");
         }
-        let bob_saw_cancel = bob.sink.count(|p| matches!(p, Push::InvitationCancelled { .. }));
-        let bob_saw_timeout = bob.sink.count(|p| matches!(p, Push::InvitationTimeout { .. }));
+        let bob_saw_cancel = bob
+            .sink
+            .count(|p| matches!(p, Push::InvitationCancelled { .. }));
+        let bob_saw_timeout = bob
+            .sink
+            .count(|p| matches!(p, Push::InvitationTimeout { .. }));
         assert_eq!(bob_saw_cancel, usize::from(winner == Winner::Cancel));
         assert_eq!(bob_saw_timeout, usize::from(winner == Winner::Timeout));
         assert_eq!(
-            alice.sink.count(|p| matches!(p, Push::InvitationAccepted { .. })),
+            alice
+                .sink
+                .count(|p| matches!(p, Push::InvitationAccepted { .. })),
             usize::from(winner == Winner::Accept)
         );
         let timed_out: Vec<UserId> = alice
@@ -1942,8 +2166,16 @@ fn a_send_racing_the_inviters_logout_never_leaves_an_orphan() {
             }
             Ok(outcome) => {
                 let id = outcome.invitation_id;
-                assert_eq!(w.state(&id, "bob"), InviteeState::Cancelled, "round {round}");
-                assert_eq!(w.state(&id, "dave"), InviteeState::Cancelled, "round {round}");
+                assert_eq!(
+                    w.state(&id, "bob"),
+                    InviteeState::Cancelled,
+                    "round {round}"
+                );
+                assert_eq!(
+                    w.state(&id, "dave"),
+                    InviteeState::Cancelled,
+                    "round {round}"
+                );
                 assert_eq!(
                     bob.sink
                         .about(&id)
@@ -1972,10 +2204,7 @@ fn many_threads_answering_many_invitations_stay_consistent() {
     let w = Arc::new(World::new());
     let alice = Arc::new(w.login("alice", "a1"));
     let invitees: Vec<String> = names(8, "u");
-    let devices: Vec<Arc<Device>> = invitees
-        .iter()
-        .map(|n| Arc::new(w.login(n, "d")))
-        .collect();
+    let devices: Vec<Arc<Device>> = invitees.iter().map(|n| Arc::new(w.login(n, "d"))).collect();
     let ids: Vec<InvitationId> = (0..50)
         .map(|_| w.send_ok(&alice, &strs(&invitees), 5))
         .collect();

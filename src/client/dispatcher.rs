@@ -45,6 +45,10 @@ pub(crate) struct Dispatcher {
     queue: Mutex<Queue>,
     ready: Condvar,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// Set when the dispatcher thread has run its last job and ended; a second
+    /// `close` waits for it.
+    thread_done: Mutex<bool>,
+    thread_ended: Condvar,
     /// Keeps two threads polling one client from running callbacks at once.
     poll_lock: Mutex<()>,
 }
@@ -61,6 +65,8 @@ impl Dispatcher {
             queue: Mutex::new(Queue::default()),
             ready: Condvar::new(),
             thread: Mutex::new(None),
+            thread_done: Mutex::new(false),
+            thread_ended: Condvar::new(),
             poll_lock: Mutex::new(()),
         })
     }
@@ -73,7 +79,11 @@ impl Dispatcher {
         let dispatcher = self.clone();
         let handle = std::thread::Builder::new()
             .name("beckon-dispatch".into())
-            .spawn(move || dispatcher.thread_main(&*runner))
+            .spawn(move || {
+                dispatcher.thread_main(&*runner);
+                *dispatcher.thread_done.lock() = true;
+                dispatcher.thread_ended.notify_all();
+            })
             .map_err(|e| Error::internal(format!("cannot start the dispatcher thread: {e}")))?;
         *self.thread.lock() = Some(handle);
         Ok(())
@@ -187,6 +197,8 @@ impl Dispatcher {
     /// Closes the queue: every job still queued runs in shutdown mode (calls get
     /// SHUTDOWN, events are dropped), and when this returns no callback of this
     /// dispatcher is running or will run, except the one this is called from.
+    /// Idempotent: a second call (from another thread, or nested) also returns
+    /// only once that holds.
     pub fn close(&self, runner: &dyn JobRunner) {
         {
             let mut queue = self.queue.lock();
@@ -202,12 +214,20 @@ impl Dispatcher {
         match self.mode {
             DispatchMode::Thread => {
                 let handle = self.thread.lock().take();
-                if let Some(handle) = handle {
-                    if handle.join().is_err() {
-                        crate::log!(Level::Error, "client", "the dispatcher thread panicked");
+                match handle {
+                    Some(handle) => {
+                        if handle.join().is_err() {
+                            crate::log!(Level::Error, "client", "the dispatcher thread panicked");
+                        }
+                    }
+                    None => {
+                        // Another close took the handle: wait for the thread.
+                        let mut done = self.thread_done.lock();
+                        while !*done {
+                            self.thread_ended.wait(&mut done);
+                        }
                     }
                 }
-                self.drain(runner); // nothing left unless the thread never started
             }
             DispatchMode::Poll => {
                 let _polling = self.poll_lock.lock();

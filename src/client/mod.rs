@@ -12,7 +12,7 @@ mod pending;
 
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -57,6 +57,8 @@ pub(crate) struct ClientCore {
     /// Open until `free`. Operations hold it shared while they start, so `free`
     /// (which takes it exclusively) never races an operation half-accepted.
     open: RwLock<bool>,
+    /// Mirrors `!open` for quick checks that must not take the gate again.
+    closed: AtomicBool,
     /// Invitations already handed to the application, with when to forget them.
     seen: Mutex<HashMap<InvitationId, Instant>>,
 }
@@ -92,6 +94,7 @@ impl Client {
             link: Mutex::new(Link::LoggedOut),
             login_epoch: AtomicU64::new(0),
             open: RwLock::new(true),
+            closed: AtomicBool::new(false),
             seen: Mutex::new(HashMap::new()),
         });
         dispatcher.start(core.clone())?;
@@ -274,6 +277,9 @@ fn logged<T: Send + 'static>(what: &'static str, done: Callback<T>) -> Callback<
 
 impl ClientCore {
     fn connection(&self) -> Result<Arc<dyn Connection>> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::shutdown());
+        }
         match &*self.link.lock() {
             Link::LoggedIn(conn) => Ok(conn.clone()),
             Link::LoggingIn | Link::LoggedOut => Err(Error::not_logged_in()),
@@ -417,9 +423,14 @@ impl ClientCore {
         {
             let mut open = self.open.write();
             if !*open {
+                // Already freed (or being freed): still return only once no
+                // callback runs.
+                drop(open);
+                self.dispatcher.close(self);
                 return;
             }
             *open = false;
+            self.closed.store(true, Ordering::Release);
         }
         let link = std::mem::replace(&mut *self.link.lock(), Link::LoggedOut);
         if let Link::LoggedIn(conn) = link {

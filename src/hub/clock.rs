@@ -33,20 +33,21 @@ impl Clock for SystemClock {
 /// A clock that moves only when told. Cloning shares the same time.
 #[derive(Clone)]
 pub struct ManualClock {
-    state: Arc<Mutex<(Instant, u64)>>,
+    /// Monotonic time, and wall time since the Unix epoch.
+    state: Arc<Mutex<(Instant, Duration)>>,
 }
 
 impl ManualClock {
     pub fn new(unix_now: u64) -> ManualClock {
         ManualClock {
-            state: Arc::new(Mutex::new((Instant::now(), unix_now))),
+            state: Arc::new(Mutex::new((Instant::now(), Duration::from_secs(unix_now)))),
         }
     }
 
     pub fn advance(&self, by: Duration) {
         let mut state = self.state.lock();
         state.0 += by;
-        state.1 += by.as_secs();
+        state.1 += by;
     }
 }
 
@@ -56,6 +57,6 @@ impl Clock for ManualClock {
     }
 
     fn unix_now(&self) -> u64 {
-        self.state.lock().1
+        self.state.lock().1.as_secs()
     }
 }

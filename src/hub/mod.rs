@@ -62,16 +62,53 @@ impl Default for HubConfig {
 }
 
 impl HubConfig {
+    /// A hub may tighten the SPEC's limits, and raise only the invitee limit (to
+    /// 1000).
     pub fn validate(&self) -> Result<()> {
-        let max = self.limits.max_invitees;
-        if max == 0 || max > Limits::INVITEES_CEILING {
-            return Err(Error::invalid(format!(
-                "max_invitees: {max} is outside 1..={}",
-                Limits::INVITEES_CEILING
-            )));
+        let spec = Limits::default();
+        let limits = &self.limits;
+        let bounded = [
+            (
+                "max_invitees",
+                limits.max_invitees,
+                Limits::INVITEES_CEILING,
+            ),
+            (
+                "max_timeout_secs",
+                limits.max_timeout_secs as usize,
+                spec.max_timeout_secs as usize,
+            ),
+            (
+                "max_extended_data",
+                limits.max_extended_data,
+                spec.max_extended_data,
+            ),
+            ("max_title", limits.max_title, spec.max_title),
+            ("max_message", limits.max_message, spec.max_message),
+            (
+                "max_resource_id",
+                limits.max_resource_id,
+                spec.max_resource_id,
+            ),
+            ("max_payload", limits.max_payload, spec.max_payload),
+            ("max_devices", limits.max_devices, spec.max_devices),
+        ];
+        for (name, value, ceiling) in bounded {
+            if value == 0 || value > ceiling {
+                return Err(Error::invalid(format!(
+                    "{name}: {value} is outside 1..={ceiling}"
+                )));
+            }
         }
         Ok(())
     }
+}
+
+/// Runs a `*_then` operation and returns what it replied.
+fn returned<T>(operation: impl FnOnce(&mut dyn FnMut(Result<T>))) -> Result<T> {
+    let mut outcome = None;
+    operation(&mut |result| outcome = Some(result));
+    outcome.unwrap_or_else(|| Err(Error::internal("the hub did not reply")))
 }
 
 #[derive(Default)]
@@ -250,10 +287,28 @@ impl Hub {
 
     // ---- operations -----------------------------------------------------------
 
-    pub fn send(&self, session: &Session, mut request: SendInvitation) -> Result<SendOutcome> {
-        Self::require_alive(session)?;
-        request.fold_invitees();
-        request.validate(Some(&session.user), &self.config.limits)?;
+    /// Sends an invitation and returns its outcome. See [`Hub::send_then`].
+    pub fn send(&self, session: &Session, request: SendInvitation) -> Result<SendOutcome> {
+        returned(|reply| self.send_then(session, request, reply))
+    }
+
+    /// Sends an invitation. `reply` gets the outcome while the invitation is
+    /// still locked, so it is queued before any push about this invitation that
+    /// another thread could cause (an invitee's receipt, say): the inviter never
+    /// hears of an invitation before it learns its id. Like a sink, `reply` must
+    /// only queue.
+    pub fn send_then(
+        &self,
+        session: &Session,
+        mut request: SendInvitation,
+        reply: impl FnOnce(Result<SendOutcome>),
+    ) {
+        if let Err(error) = Self::require_alive(session).and_then(|()| {
+            request.fold_invitees();
+            request.validate(Some(&session.user), &self.config.limits)
+        }) {
+            return reply(Err(error));
+        }
         let id = match &request.idempotency_key {
             Some(key) => self.idempotent_id(&session.user, key),
             None => InvitationId::from_bits(rand::random()),
@@ -264,9 +319,9 @@ impl Hub {
         let mut shard = self.invitations.lock(id.shard_key());
         if let Some(existing) = shard.invitations.get(&id) {
             if existing.inviter == session.user {
-                return Ok(existing.send_outcome.clone()); // a retried send
+                return reply(Ok(existing.send_outcome.clone())); // a retried send
             }
-            return Err(Error::internal("invitation id collision"));
+            return reply(Err(Error::internal("invitation id collision")));
         }
         // Registering with the inviter first, under the user's lock, orders this
         // send against the inviter's logout: either the logout sees it and cancels
@@ -275,10 +330,10 @@ impl Hub {
             session.is_alive() && entry.active.insert(id.clone())
         });
         if !registered {
-            return Err(Error::new(
+            return reply(Err(Error::new(
                 ErrorCode::NotLoggedIn,
                 "the session has ended (logged out or kicked out)",
-            ));
+            )));
         }
 
         let mut invitees = Vec::with_capacity(request.invitees.len());
@@ -348,22 +403,39 @@ impl Hub {
             self.timer_signal.added(deadline);
         }
         shard.invitations.insert(id, invitation);
-        Ok(outcome)
+        reply(Ok(outcome));
     }
 
     pub fn cancel(&self, session: &Session, request: CancelInvitation) -> Result<CancelOutcome> {
-        Self::require_alive(session)?;
-        self.config
-            .limits
-            .check_extended_data("extended_data", &request.extended_data)?;
+        returned(|reply| self.cancel_then(session, request, reply))
+    }
+
+    /// Cancels; `reply` runs under the invitation's lock (see `send_then`).
+    pub fn cancel_then(
+        &self,
+        session: &Session,
+        request: CancelInvitation,
+        reply: impl FnOnce(Result<CancelOutcome>),
+    ) {
+        let checked = Self::require_alive(session).and_then(|()| {
+            self.config
+                .limits
+                .check_extended_data("extended_data", &request.extended_data)
+        });
+        if let Err(error) = checked {
+            return reply(Err(error));
+        }
         let now = self.clock.now();
         let mut shard = self.invitations.lock(request.invitation_id.shard_key());
-        let mut invitation = Self::take(&mut shard, &request.invitation_id)?;
+        let mut invitation = match Self::take(&mut shard, &request.invitation_id) {
+            Ok(invitation) => invitation,
+            Err(error) => return reply(Err(error)),
+        };
         let result = self.cancel_locked(&mut shard, &mut invitation, session, &request, now);
         shard
             .invitations
             .insert(request.invitation_id.clone(), invitation);
-        result
+        reply(result);
     }
 
     fn cancel_locked(
@@ -391,6 +463,11 @@ impl Hub {
         }
         let targets: Vec<UserId> = match &request.invitees {
             None => invitation.invitees.iter().map(|i| i.user.clone()).collect(),
+            Some(list) if list.is_empty() => {
+                return Err(Error::invalid(
+                    "invitees: the list is empty (name no list to cancel everyone)",
+                ))
+            }
             Some(list) => {
                 let mut seen = std::collections::HashSet::new();
                 let mut targets = Vec::with_capacity(list.len());
@@ -440,26 +517,44 @@ impl Hub {
     }
 
     pub fn accept(&self, session: &Session, answer: Answer) -> Result<()> {
-        self.answer(session, answer, InviteeState::Accepted)
+        returned(|reply| self.answer_then(session, answer, InviteeState::Accepted, reply))
     }
 
     pub fn refuse(&self, session: &Session, answer: Answer) -> Result<()> {
-        self.answer(session, answer, InviteeState::Rejected)
+        returned(|reply| self.answer_then(session, answer, InviteeState::Rejected, reply))
     }
 
-    fn answer(&self, session: &Session, answer: Answer, state: InviteeState) -> Result<()> {
-        Self::require_alive(session)?;
-        self.config
-            .limits
-            .check_extended_data("extended_data", &answer.extended_data)?;
+    /// Accepts (`state` ACCEPTED) or refuses (REJECTED); `reply` runs under the
+    /// invitation's lock (see `send_then`).
+    pub fn answer_then(
+        &self,
+        session: &Session,
+        answer: Answer,
+        state: InviteeState,
+        reply: impl FnOnce(Result<()>),
+    ) {
+        if !matches!(state, InviteeState::Accepted | InviteeState::Rejected) {
+            return reply(Err(Error::internal("an answer is ACCEPTED or REJECTED")));
+        }
+        let checked = Self::require_alive(session).and_then(|()| {
+            self.config
+                .limits
+                .check_extended_data("extended_data", &answer.extended_data)
+        });
+        if let Err(error) = checked {
+            return reply(Err(error));
+        }
         let now = self.clock.now();
         let mut shard = self.invitations.lock(answer.invitation_id.shard_key());
-        let mut invitation = Self::take(&mut shard, &answer.invitation_id)?;
+        let mut invitation = match Self::take(&mut shard, &answer.invitation_id) {
+            Ok(invitation) => invitation,
+            Err(error) => return reply(Err(error)),
+        };
         let result = self.answer_locked(&mut shard, &mut invitation, session, &answer, state, now);
         shard
             .invitations
             .insert(answer.invitation_id.clone(), invitation);
-        result
+        reply(result);
     }
 
     fn answer_locked(
@@ -765,17 +860,25 @@ impl TimerOwner for Hub {
                 if *due > now {
                     break;
                 }
-                let Some(Reverse((_, kind, id))) = shard.timers.pop() else {
+                let Some(Reverse((due, kind, id))) = shard.timers.pop() else {
                     break;
                 };
                 let Some(mut invitation) = shard.invitations.remove(&id) else {
                     continue;
                 };
+                // A timer belongs to the invitation only if its time is still the
+                // invitation's: an idempotent resend can reuse an id after the
+                // first invitation was forgotten.
                 match kind {
-                    TimerKind::Deadline if invitation.ended_at.is_none() => {
+                    TimerKind::Deadline
+                        if invitation.ended_at.is_none() && invitation.deadline == due =>
+                    {
                         self.time_out(&mut shard, &mut invitation, now);
                     }
-                    TimerKind::Forget if invitation.ended_at.is_some() => {
+                    TimerKind::Forget
+                        if invitation.ended_at.map(|at| at + self.config.retention)
+                            == Some(due) =>
+                    {
                         crate::log!(Level::Debug, SUB_TAG, "invitation {id} forgotten");
                         continue; // dropped: retention is over
                     }

@@ -12,8 +12,8 @@ use super::{Connection, LoginRequest, Reply};
 use crate::error::{Error, Result};
 use crate::hub::{Hub, HubConfig, Session};
 use crate::protocol::{
-    Answer, CancelInvitation, CancelOutcome, InvitationId, Limits, SendInvitation, SendOutcome,
-    UserId,
+    Answer, CancelInvitation, CancelOutcome, InvitationId, InviteeState, Limits, SendInvitation,
+    SendOutcome, UserId,
 };
 
 /// Named hubs live as long as the process: an app can log out every client and
@@ -95,22 +95,24 @@ impl Connection for MemoryConnection {
 
     fn send(&self, request: SendInvitation, reply: Reply<SendOutcome>) {
         maybe_forced_panic();
-        reply(self.hub.send(&self.session, request));
+        self.hub.send_then(&self.session, request, reply);
     }
 
     fn cancel(&self, request: CancelInvitation, reply: Reply<CancelOutcome>) {
         maybe_forced_panic();
-        reply(self.hub.cancel(&self.session, request));
+        self.hub.cancel_then(&self.session, request, reply);
     }
 
     fn accept(&self, answer: Answer, reply: Reply<()>) {
         maybe_forced_panic();
-        reply(self.hub.accept(&self.session, answer));
+        self.hub
+            .answer_then(&self.session, answer, InviteeState::Accepted, reply);
     }
 
     fn refuse(&self, answer: Answer, reply: Reply<()>) {
         maybe_forced_panic();
-        reply(self.hub.refuse(&self.session, answer));
+        self.hub
+            .answer_then(&self.session, answer, InviteeState::Rejected, reply);
     }
 
     fn renew_token(&self, token: &str, reply: Reply<()>) {
