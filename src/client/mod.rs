@@ -59,8 +59,16 @@ pub(crate) struct ClientCore {
     open: RwLock<bool>,
     /// Mirrors `!open` for quick checks that must not take the gate again.
     closed: AtomicBool,
-    /// Invitations already handed to the application, with when to forget them.
-    seen: Mutex<HashMap<InvitationId, Instant>>,
+    /// Invitations already handed to the application (rule 9).
+    seen: Mutex<SeenInvitations>,
+}
+
+/// The invitation ids a client has shown, each with when it may be forgotten.
+struct SeenInvitations {
+    forget_at: HashMap<InvitationId, Instant>,
+    /// Sweep expired entries when the map reaches this size, then set it to
+    /// twice what is left: amortized O(1) per insert, however many are live.
+    sweep_at: usize,
 }
 
 /// Queues a session's pushes on its client's dispatcher.
@@ -95,7 +103,10 @@ impl Client {
             login_epoch: AtomicU64::new(0),
             open: RwLock::new(true),
             closed: AtomicBool::new(false),
-            seen: Mutex::new(HashMap::new()),
+            seen: Mutex::new(SeenInvitations {
+                forget_at: HashMap::new(),
+                sweep_at: 1024,
+            }),
         });
         dispatcher.start(core.clone())?;
         crate::log!(
@@ -450,16 +461,17 @@ impl ClientCore {
     fn first_sight(&self, invitation_id: &InvitationId, seconds_left: u32) -> bool {
         let now = Instant::now();
         let mut seen = self.seen.lock();
-        if seen.contains_key(invitation_id) {
+        if seen.forget_at.contains_key(invitation_id) {
             return false;
         }
         // The hub never re-delivers an invitation after its deadline, so an
         // entry can go a little after that (slack for clock differences).
-        if seen.len() >= 1024 {
-            seen.retain(|_, forget_at| *forget_at > now);
+        if seen.forget_at.len() >= seen.sweep_at {
+            seen.forget_at.retain(|_, forget_at| *forget_at > now);
+            seen.sweep_at = (seen.forget_at.len() * 2).max(1024);
         }
         let keep = Duration::from_secs(u64::from(seconds_left) + 60);
-        seen.insert(invitation_id.clone(), now + keep);
+        seen.forget_at.insert(invitation_id.clone(), now + keep);
         true
     }
 

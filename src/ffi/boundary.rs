@@ -13,11 +13,21 @@ thread_local! {
 
 /// A C string that never fails to build: NUL bytes are dropped.
 pub(crate) fn cstring(text: &str) -> CString {
-    CString::new(text.replace('\0', "")).unwrap_or_default()
+    match CString::new(text) {
+        Ok(c) => c,
+        // Validated text never has NUL; anything else loses its NUL bytes.
+        Err(_) => CString::new(text.replace('\0', "")).unwrap_or_default(),
+    }
 }
 
 fn set_last_error(message: &str) {
-    LAST_ERROR.with(|slot| *slot.borrow_mut() = cstring(message));
+    LAST_ERROR.with(|slot| {
+        let mut slot = slot.borrow_mut();
+        // Successful calls clear it; skip the allocation when already clear.
+        if !(message.is_empty() && slot.as_bytes().is_empty()) {
+            *slot = cstring(message);
+        }
+    });
 }
 
 pub(crate) fn last_error_ptr() -> *const c_char {

@@ -78,10 +78,12 @@ pub(crate) unsafe fn user_ids(
         .iter()
         .enumerate()
         .map(|(index, &entry)| {
-            let name = format!("{field}[{index}]");
             // SAFETY: each entry is NULL or a valid C string (caller's contract).
-            let text = unsafe { required_str(entry, &name) }?;
-            UserId::parse(text, &name)
+            // The field name is only formatted on the error path.
+            let text = unsafe { required_str(entry, "") }
+                .map_err(|e| Error::invalid(format!("{field}[{index}]{}", e.message)))?;
+            UserId::parse(text, "")
+                .map_err(|e| Error::invalid(format!("{field}[{index}]{}", e.message)))
         })
         .collect()
 }
