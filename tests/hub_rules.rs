@@ -1836,11 +1836,11 @@ fn a_hub_without_a_secret_accepts_any_token() {
 }
 
 #[test]
-#[ignore = "NOT YET: TOKEN_WILL_EXPIRE is timed by the server (next issue, see docs/ARCHITECTURE.md)"]
-fn token_will_expire_is_pushed_30_seconds_before_expiry() {
+fn token_will_expire_is_pushed_30_seconds_before_expiry_and_the_session_ends_at_expiry() {
     let w = World::with_secret(SECRET);
     let token = beckon::token::mint(SECRET, &user("alice"), T0 + 100);
     let device = w.try_login("alice", "a1", &token).unwrap();
+    w.hub.sync(&device.session);
     w.advance(69);
     assert_eq!(
         device
@@ -1849,6 +1849,35 @@ fn token_will_expire_is_pushed_30_seconds_before_expiry() {
         0
     );
     w.advance(1);
+    assert_eq!(
+        device.sink.all(),
+        vec![Push::TokenWillExpire { seconds_left: 30 }]
+    );
+    w.advance(30);
+    assert_eq!(
+        device.sink.all(),
+        vec![
+            Push::TokenWillExpire { seconds_left: 30 },
+            Push::TokenExpired
+        ]
+    );
+    assert!(!device.session.is_alive());
+    assert_eq!(w.hub.device_count(&user("alice")), 0);
+}
+
+#[test]
+fn a_renewed_token_moves_the_warning_and_the_expiry() {
+    let w = World::with_secret(SECRET);
+    let token = beckon::token::mint(SECRET, &user("alice"), T0 + 100);
+    let device = w.try_login("alice", "a1", &token).unwrap();
+    w.hub.sync(&device.session);
+    w.advance(50);
+    let renewed = beckon::token::mint(SECRET, &user("alice"), T0 + 200);
+    w.hub.renew_token(&device.session, &renewed).unwrap();
+    w.advance(60); // past the first token's warning and expiry
+    assert!(device.sink.all().is_empty(), "{:?}", device.sink.all());
+    assert!(device.session.is_alive());
+    w.advance(60); // T0 + 170: the renewed token's warning
     assert_eq!(
         device.sink.all(),
         vec![Push::TokenWillExpire { seconds_left: 30 }]

@@ -135,7 +135,10 @@ impl Client {
 
     /// Poll mode: runs queued callbacks on this thread (see `Dispatcher::poll`).
     pub fn poll(&self, timeout: Duration) -> Result<usize> {
-        self.core.dispatcher.poll(&*self.core, timeout)
+        // A callback may free this client while it polls: keep what the poll
+        // uses alive until it returns.
+        let core = self.core.clone();
+        core.dispatcher.poll(&*core, timeout)
     }
 
     /// Frees the client: logs out, fails every pending operation with SHUTDOWN
@@ -475,6 +478,28 @@ impl ClientCore {
         true
     }
 
+    /// The hub ended this client's session (kicked out, token expired).
+    fn session_ended(&self, reason: ConnectionReason) {
+        let was_logged_in = {
+            let mut link = self.link.lock();
+            let was = matches!(*link, Link::LoggedIn(_));
+            *link = Link::LoggedOut;
+            was
+        };
+        if was_logged_in {
+            crate::log!(
+                Level::Warn,
+                SUB_TAG,
+                "session of device '{}' ended by the hub: {reason:?}",
+                self.device
+            );
+            self.deliver(&Event::ConnectionStateChanged {
+                state: ConnectionState::Disconnected,
+                reason,
+            });
+        }
+    }
+
     fn deliver(&self, event: &Event) {
         #[cfg(feature = "test-hooks")]
         crate::testing::maybe_panic(crate::testing::PanicPoint::Dispatch);
@@ -496,26 +521,8 @@ impl JobRunner for ClientCore {
                     return; // from a session this client has since replaced
                 }
                 match push {
-                    Push::KickedOut => {
-                        let was_logged_in = {
-                            let mut link = self.link.lock();
-                            let was = matches!(*link, Link::LoggedIn(_));
-                            *link = Link::LoggedOut;
-                            was
-                        };
-                        if was_logged_in {
-                            crate::log!(
-                                Level::Warn,
-                                SUB_TAG,
-                                "kicked out: the device '{}' logged in elsewhere",
-                                self.device
-                            );
-                            self.deliver(&Event::ConnectionStateChanged {
-                                state: ConnectionState::Disconnected,
-                                reason: ConnectionReason::KickedOut,
-                            });
-                        }
-                    }
+                    Push::KickedOut => self.session_ended(ConnectionReason::KickedOut),
+                    Push::TokenExpired => self.session_ended(ConnectionReason::TokenExpired),
                     Push::TokenWillExpire { seconds_left } => {
                         self.deliver(&Event::TokenWillExpire { seconds_left })
                     }

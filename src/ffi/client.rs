@@ -67,12 +67,15 @@ pub unsafe extern "C" fn beckon_client_new(
     config: *const beckon_client_config,
     out_client: *mut *mut beckon_client,
 ) -> beckon_error {
+    if !out_client.is_null() {
+        // Before anything that can fail, even by a panic: NULL on every error.
+        // SAFETY: non-NULL, writable by the caller's contract.
+        unsafe { *out_client = std::ptr::null_mut() };
+    }
     guard("beckon_client_new", || {
         if out_client.is_null() {
             return Err(Error::invalid("out_client: is NULL"));
         }
-        // SAFETY: checked non-NULL, writable by contract.
-        unsafe { *out_client = std::ptr::null_mut() };
         // SAFETY: caller's contract.
         let c = unsafe { sized_struct(config, "config", CLIENT_CONFIG_V1) }?;
         // SAFETY: strings in the config are NULL or valid C strings.

@@ -88,7 +88,8 @@ pub type beckon_event_callback =
 pub(crate) struct EventHolder {
     _strings: Vec<CString>,
     _invitees: InviteeArray,
-    _notification: Option<NotificationHolder>,
+    /// Boxed: `event.notification` points into it, so it must not move.
+    _notification: Option<Box<NotificationHolder>>,
     pub event: beckon_event,
 }
 
@@ -143,7 +144,7 @@ impl EventHolder {
                     c.extended_data = text(extended_data);
                     c.seconds_left = *seconds_left;
                     invitees = InviteeArray::from_statuses(all);
-                    notification = note.as_ref().map(NotificationHolder::new);
+                    notification = note.as_ref().map(|n| Box::new(NotificationHolder::new(n)));
                 }
                 Push::InvitationCancelled {
                     invitation_id,
@@ -207,7 +208,7 @@ impl EventHolder {
                     c.extended_data = text(extended_data);
                 }
                 // Session notices become the events above before reaching here.
-                Push::KickedOut | Push::TokenWillExpire { .. } => {}
+                Push::KickedOut | Push::TokenExpired | Push::TokenWillExpire { .. } => {}
             },
         }
         c.invitees = invitees.as_ptr();

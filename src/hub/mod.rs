@@ -36,7 +36,9 @@ use crate::protocol::{
 use invitation::{Invitation, Invitee};
 use session::Users;
 use shards::Shards;
-use timers::{TimerHeap, TimerKind, TimerOwner, TimerSignal};
+use timers::{
+    TimerHeap, TimerKind, TimerOwner, TimerSignal, TokenTimer, TokenTimerHeap, TokenTimerKind,
+};
 
 const SUB_TAG: &str = "hub";
 
@@ -126,7 +128,13 @@ pub struct Hub {
     /// Key for deriving invitation ids from idempotency keys.
     id_key: [u8; 32],
     timer_signal: Arc<TimerSignal>,
+    /// Token timers of sessions (hubs with a secret), striped by session id.
+    token_timers: Shards<TokenTimerHeap>,
+    next_timer_seq: AtomicU64,
 }
+
+/// TOKEN_WILL_EXPIRE goes this long (seconds) before a token expires.
+const TOKEN_WARNING: u64 = 30;
 
 impl Hub {
     /// A hub on the system clock. Its timers run on the library's own runtime,
@@ -154,6 +162,8 @@ impl Hub {
             next_session_id: AtomicU64::new(1),
             id_key: rand::random(),
             timer_signal: Arc::new(TimerSignal::new(epoch)),
+            token_timers: Shards::new(),
+            next_timer_seq: AtomicU64::new(0),
         }))
     }
 
@@ -224,9 +234,71 @@ impl Hub {
         Ok(session)
     }
 
+    /// With a secret, a session is warned 30 s before its token expires and
+    /// ended when it does, unless the token was renewed meanwhile.
+    fn schedule_token_timers(&self, session: &Arc<Session>, expiry: u64) {
+        if self.config.secret.is_none() {
+            return;
+        }
+        let now = self.clock.now();
+        let unix_now = self.clock.unix_now();
+        let warn_in = expiry
+            .saturating_sub(TOKEN_WARNING)
+            .saturating_sub(unix_now);
+        let expire_in = expiry.saturating_sub(unix_now);
+        let mut heap = self.token_timers.lock(session.id);
+        for (kind, seconds) in [
+            (TokenTimerKind::Warn, warn_in),
+            (TokenTimerKind::Expire, expire_in),
+        ] {
+            let due = now + Duration::from_secs(seconds);
+            heap.push(Reverse(TokenTimer {
+                due,
+                seq: self.next_timer_seq.fetch_add(1, Ordering::Relaxed),
+                kind,
+                expiry,
+                session: Arc::downgrade(session),
+            }));
+            self.timer_signal.added(due);
+        }
+    }
+
+    fn fire_token_timer(&self, timer: TokenTimer) {
+        let Some(session) = timer.session.upgrade() else {
+            return;
+        };
+        if !session.is_alive() || session.token_expiry() != timer.expiry {
+            return; // logged out, or renewed since
+        }
+        match timer.kind {
+            TokenTimerKind::Warn => {
+                let left = timer.expiry.saturating_sub(self.clock.unix_now());
+                session.deliver(Push::TokenWillExpire {
+                    seconds_left: u32::try_from(left).unwrap_or(u32::MAX),
+                });
+            }
+            TokenTimerKind::Expire => {
+                crate::log!(
+                    Level::Info,
+                    SUB_TAG,
+                    "token of '{}' (session {}) expired",
+                    session.user,
+                    session.id
+                );
+                self.logout(&session);
+                session.deliver_final(Push::TokenExpired);
+            }
+        }
+    }
+
     /// Delivers to this device every invitation still ringing for its user that
     /// it has not been handed yet (after login, and after a reconnect).
-    pub fn sync(&self, session: &Session) {
+    /// The first sync also starts the session's token timers, so that even a
+    /// warning due at once reaches the client after its login result.
+    pub fn sync(&self, session: &Arc<Session>) {
+        if session.first_sync() {
+            self.schedule_token_timers(session, session.token_expiry());
+        }
         let active: Vec<InvitationId> = self.users.update(&session.user, |entry| {
             entry.active.iter().cloned().collect()
         });
@@ -260,10 +332,12 @@ impl Hub {
         }
     }
 
-    pub fn renew_token(&self, session: &Session, token: &str) -> Result<()> {
+    /// Replaces the session's token; its expiry timers start over.
+    pub fn renew_token(&self, session: &Arc<Session>, token: &str) -> Result<()> {
         Self::require_alive(session)?;
         let expiry = self.check_token(&session.user, token)?;
         session.set_token_expiry(expiry);
+        self.schedule_token_timers(session, expiry);
         Ok(())
     }
 
@@ -888,6 +962,24 @@ impl TimerOwner for Hub {
             }
             if let Some(Reverse((due, _, _))) = shard.timers.peek() {
                 earliest = Some(earliest.map_or(*due, |e| e.min(*due)));
+            }
+        }
+        for shard in self.token_timers.iter() {
+            let mut due_now = Vec::new();
+            {
+                let mut heap = shard.lock();
+                while heap.peek().is_some_and(|Reverse(t)| t.due <= now) {
+                    if let Some(Reverse(timer)) = heap.pop() {
+                        due_now.push(timer);
+                    }
+                }
+                if let Some(Reverse(next)) = heap.peek() {
+                    earliest = Some(earliest.map_or(next.due, |e| e.min(next.due)));
+                }
+            }
+            // Outside the heap's lock: ending a session takes other locks.
+            for timer in due_now {
+                self.fire_token_timer(timer);
             }
         }
         earliest

@@ -27,6 +27,7 @@ pub struct Session {
     alive: AtomicBool,
     /// Unix seconds; 0 when the hub has no secret.
     token_expiry: AtomicU64,
+    synced: AtomicBool,
 }
 
 impl Session {
@@ -44,7 +45,13 @@ impl Session {
             sink,
             alive: AtomicBool::new(true),
             token_expiry: AtomicU64::new(token_expiry),
+            synced: AtomicBool::new(false),
         }
+    }
+
+    /// True the first time only.
+    pub(crate) fn first_sync(&self) -> bool {
+        !self.synced.swap(true, Ordering::AcqRel)
     }
 
     pub fn is_alive(&self) -> bool {
@@ -70,7 +77,7 @@ impl Session {
         }
     }
 
-    /// For the one push a session gets after it ended (KickedOut).
+    /// For the one push a session gets after it ended (KickedOut, TokenExpired).
     pub(crate) fn deliver_final(&self, push: Push) {
         self.sink.deliver(push);
     }

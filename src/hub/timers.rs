@@ -22,6 +22,47 @@ pub(crate) enum TimerKind {
 
 pub(crate) type TimerHeap = BinaryHeap<Reverse<(Instant, TimerKind, InvitationId)>>;
 
+/// What a session's token timer does when it fires.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TokenTimerKind {
+    /// 30 s before expiry: TOKEN_WILL_EXPIRE.
+    Warn,
+    /// At expiry: the session ends (TOKEN_EXPIRED).
+    Expire,
+}
+
+/// A session's token timer. It only acts if the session still has the expiry
+/// it was set for (a renewal sets new timers and leaves these to lapse).
+pub(crate) struct TokenTimer {
+    pub due: Instant,
+    pub seq: u64,
+    pub kind: TokenTimerKind,
+    pub expiry: u64,
+    pub session: std::sync::Weak<super::Session>,
+}
+
+impl PartialEq for TokenTimer {
+    fn eq(&self, other: &Self) -> bool {
+        (self.due, self.seq) == (other.due, other.seq)
+    }
+}
+
+impl Eq for TokenTimer {}
+
+impl PartialOrd for TokenTimer {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for TokenTimer {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.due, self.seq).cmp(&(other.due, other.seq))
+    }
+}
+
+pub(crate) type TokenTimerHeap = BinaryHeap<Reverse<TokenTimer>>;
+
 /// Tells the driver when a timer earlier than its planned wake-up was added.
 pub(crate) struct TimerSignal {
     epoch: Instant,

@@ -195,6 +195,8 @@ pub enum Push {
     },
     /// The same device id logged in elsewhere: this session is over.
     KickedOut,
+    /// The session's token expired without being renewed: this session is over.
+    TokenExpired,
     /// The session's token expires in `seconds_left` seconds.
     TokenWillExpire { seconds_left: u32 },
 }
@@ -209,7 +211,7 @@ impl Push {
             | Push::InvitationTimeout { invitation_id, .. }
             | Push::InvitationResponseTimeout { invitation_id, .. }
             | Push::UserStateChanged { invitation_id, .. } => Some(invitation_id),
-            Push::KickedOut | Push::TokenWillExpire { .. } => None,
+            Push::KickedOut | Push::TokenExpired | Push::TokenWillExpire { .. } => None,
         }
     }
 }

@@ -20,7 +20,8 @@ use crate::protocol::{
 /// log in again and still find its invitations, as with a server.
 static HUBS: Lazy<Mutex<HashMap<String, Arc<Hub>>>> = Lazy::new(|| Mutex::new(HashMap::new()));
 
-pub(crate) fn check_name(name: &str) -> Result<()> {
+/// `field` names the argument that carried the name, for the error message.
+pub(crate) fn check_name(name: &str, field: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name
@@ -30,14 +31,14 @@ pub(crate) fn check_name(name: &str) -> Result<()> {
         Ok(())
     } else {
         Err(Error::invalid(format!(
-            "server_url: memory hub name '{name}' must be 1 to 64 bytes of [A-Za-z0-9_.-]"
+            "{field}: memory hub name '{name}' must be 1 to 64 bytes of [A-Za-z0-9_.-]"
         )))
     }
 }
 
 /// The hub named `name`, made with the default configuration on first use.
 pub fn hub(name: &str) -> Result<Arc<Hub>> {
-    check_name(name)?;
+    check_name(name, "server_url")?;
     let mut hubs = HUBS.lock();
     if let Some(hub) = hubs.get(name) {
         return Ok(hub.clone());
@@ -50,7 +51,7 @@ pub fn hub(name: &str) -> Result<Arc<Hub>> {
 /// Installs a hub under `name` (for example one with a secret, other limits or a
 /// manual clock). Fails if the name is already in use.
 pub fn install(name: &str, hub: Arc<Hub>) -> Result<()> {
-    check_name(name)?;
+    check_name(name, "name")?;
     let mut hubs = HUBS.lock();
     if hubs.contains_key(name) {
         return Err(Error::invalid(format!(

@@ -57,7 +57,7 @@ pub fn connect(server_url: &str, login: LoginRequest, reply: Reply<Arc<dyn Conne
 /// refuse a bad one at once.
 pub fn check_url(server_url: &str) -> Result<()> {
     match server_url.strip_prefix("memory://") {
-        Some(name) => memory::check_name(name),
+        Some(name) => memory::check_name(name, "server_url"),
         None => Err(Error::invalid(format!(
             "server_url: '{server_url}' is not supported (use memory://NAME)"
         ))),
