@@ -3,7 +3,7 @@
 //! application's thread (poll mode). Never on the thread that made the API call
 //! and never on a runtime worker, so a slow callback cannot stall the network.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
@@ -56,6 +56,36 @@ pub(crate) struct Dispatcher {
 thread_local! {
     /// The dispatcher whose callback is running on this thread, if any.
     static RUNNING: Cell<*const Dispatcher> = const { Cell::new(std::ptr::null()) };
+    /// Inside `with_deferred_wakes`: dispatchers to wake once it ends.
+    static DEFERRED_WAKES: RefCell<Option<Vec<Arc<Dispatcher>>>> = const { RefCell::new(None) };
+}
+
+/// Runs `work` (a hub call, which queues jobs while holding the hub's locks)
+/// and wakes the dispatchers it queued for only afterwards, so no thread is
+/// woken, to contend for a lock, while that lock is held.
+pub(crate) fn with_deferred_wakes<R>(work: impl FnOnce() -> R) -> R {
+    let outermost = DEFERRED_WAKES.with(|slot| {
+        let mut slot = slot.borrow_mut();
+        slot.is_none() && {
+            *slot = Some(Vec::new());
+            true
+        }
+    });
+    if !outermost {
+        return work();
+    }
+    /// Wakes what was deferred even if `work` panics.
+    struct WakeOnDrop;
+    impl Drop for WakeOnDrop {
+        fn drop(&mut self) {
+            let deferred = DEFERRED_WAKES.with(|slot| slot.borrow_mut().take());
+            for dispatcher in deferred.into_iter().flatten() {
+                dispatcher.ready.notify_one();
+            }
+        }
+    }
+    let _wake = WakeOnDrop;
+    work()
 }
 
 impl Dispatcher {
@@ -96,7 +126,7 @@ impl Dispatcher {
         RUNNING.with(|r| std::ptr::eq(r.get(), self))
     }
 
-    pub fn enqueue(&self, job: Job) {
+    pub fn enqueue(self: &Arc<Self>, job: Job) {
         let mut queue = self.queue.lock();
         if queue.closed {
             drop(queue);
@@ -114,9 +144,22 @@ impl Dispatcher {
         queue.jobs.push_back(job);
         let wake = queue.waiting;
         drop(queue);
-        if wake {
+        if wake && !self.defer_wake() {
             self.ready.notify_one();
         }
+    }
+
+    /// Inside `with_deferred_wakes`, notes this dispatcher for waking later.
+    fn defer_wake(self: &Arc<Self>) -> bool {
+        DEFERRED_WAKES.with(|slot| match &mut *slot.borrow_mut() {
+            Some(deferred) => {
+                if !deferred.iter().any(|d| Arc::ptr_eq(d, self)) {
+                    deferred.push(self.clone());
+                }
+                true
+            }
+            None => false,
+        })
     }
 
     fn thread_main(&self, runner: &dyn JobRunner) {

@@ -30,6 +30,7 @@ use crate::protocol::{
     InvitationId, Push, SendInvitation, SendOutcome, UserId,
 };
 use crate::transport::{self, Connection, LoginRequest};
+pub(crate) use dispatcher::with_deferred_wakes;
 use dispatcher::{Dispatcher, Job, JobRunner};
 use pending::Pending;
 

@@ -9,6 +9,7 @@ use once_cell::sync::Lazy;
 use parking_lot::Mutex;
 
 use super::{Connection, LoginRequest, Reply};
+use crate::client::with_deferred_wakes;
 use crate::error::{Error, Result};
 use crate::hub::{Hub, HubConfig, Session};
 use crate::protocol::{
@@ -91,29 +92,33 @@ impl Connection for MemoryConnection {
     }
 
     fn sync(&self) {
-        self.hub.sync(&self.session);
+        with_deferred_wakes(|| self.hub.sync(&self.session));
     }
 
     fn send(&self, request: SendInvitation, reply: Reply<SendOutcome>) {
         maybe_forced_panic();
-        self.hub.send_then(&self.session, request, reply);
+        with_deferred_wakes(|| self.hub.send_then(&self.session, request, reply));
     }
 
     fn cancel(&self, request: CancelInvitation, reply: Reply<CancelOutcome>) {
         maybe_forced_panic();
-        self.hub.cancel_then(&self.session, request, reply);
+        with_deferred_wakes(|| self.hub.cancel_then(&self.session, request, reply));
     }
 
     fn accept(&self, answer: Answer, reply: Reply<()>) {
         maybe_forced_panic();
-        self.hub
-            .answer_then(&self.session, answer, InviteeState::Accepted, reply);
+        with_deferred_wakes(|| {
+            self.hub
+                .answer_then(&self.session, answer, InviteeState::Accepted, reply)
+        });
     }
 
     fn refuse(&self, answer: Answer, reply: Reply<()>) {
         maybe_forced_panic();
-        self.hub
-            .answer_then(&self.session, answer, InviteeState::Rejected, reply);
+        with_deferred_wakes(|| {
+            self.hub
+                .answer_then(&self.session, answer, InviteeState::Rejected, reply)
+        });
     }
 
     fn renew_token(&self, token: &str, reply: Reply<()>) {
@@ -121,10 +126,10 @@ impl Connection for MemoryConnection {
     }
 
     fn acknowledge(&self, invitation_id: &InvitationId) {
-        self.hub.acknowledge(&self.session, invitation_id);
+        with_deferred_wakes(|| self.hub.acknowledge(&self.session, invitation_id));
     }
 
     fn logout(&self) {
-        self.hub.logout(&self.session);
+        with_deferred_wakes(|| self.hub.logout(&self.session));
     }
 }
