@@ -27,7 +27,7 @@ use crate::hub::SessionSink;
 use crate::log::Level;
 use crate::protocol::{
     Answer, CancelInvitation, CancelOutcome, ConnectionReason, ConnectionState, DeviceId,
-    InvitationId, Push, SendInvitation, SendOutcome, UserId,
+    IdHashBuilder, InvitationId, Push, SendInvitation, SendOutcome, UserId,
 };
 use crate::transport::{self, Connection, LoginRequest};
 pub(crate) use dispatcher::with_deferred_wakes;
@@ -66,7 +66,7 @@ pub(crate) struct ClientCore {
 
 /// The invitation ids a client has shown, each with when it may be forgotten.
 struct SeenInvitations {
-    forget_at: HashMap<InvitationId, Instant>,
+    forget_at: HashMap<InvitationId, Instant, IdHashBuilder>,
     /// Sweep expired entries when the map reaches this size, then set it to
     /// twice what is left: amortized O(1) per insert, however many are live.
     sweep_at: usize,
@@ -105,7 +105,7 @@ impl Client {
             open: RwLock::new(true),
             closed: AtomicBool::new(false),
             seen: Mutex::new(SeenInvitations {
-                forget_at: HashMap::new(),
+                forget_at: HashMap::default(),
                 sweep_at: 1024,
             }),
         });

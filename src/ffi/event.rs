@@ -102,7 +102,7 @@ impl EventHolder {
             strings.push(owned);
             ptr
         };
-        let empty = text("");
+        let empty = c"".as_ptr(); // static: fields that do not apply cost nothing
         let mut c = beckon_event {
             kind: 0,
             invitation_id: empty,

@@ -30,8 +30,8 @@ pub use session::{Session, SessionId, SessionSink};
 use crate::error::{Error, ErrorCode, Result};
 use crate::log::Level;
 use crate::protocol::{
-    Answer, CancelInvitation, CancelOutcome, DeviceId, InvitationId, InviteeState, InviteeStatus,
-    Limits, Push, SendInvitation, SendOutcome, Text, UserId,
+    Answer, CancelInvitation, CancelOutcome, DeviceId, IdHashBuilder, InvitationId, InviteeState,
+    InviteeStatus, Limits, Push, SendInvitation, SendOutcome, Text, UserId,
 };
 use invitation::{Invitation, Invitee};
 use session::Users;
@@ -115,7 +115,7 @@ fn returned<T>(operation: impl FnOnce(&mut dyn FnMut(Result<T>))) -> Result<T> {
 
 #[derive(Default)]
 struct InvitationShard {
-    invitations: HashMap<InvitationId, Invitation>,
+    invitations: HashMap<InvitationId, Invitation, IdHashBuilder>,
     timers: TimerHeap,
 }
 

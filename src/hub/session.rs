@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::shards::{hash_str, Shards};
-use crate::protocol::{DeviceId, InvitationId, Push, UserId};
+use crate::protocol::{DeviceId, IdHashBuilder, InvitationId, Push, UserId};
 
 /// Where a hub sends a session's pushes. The memory transport queues them for the
 /// client's dispatcher; the WebSocket transport writes them to the connection.
@@ -87,7 +87,7 @@ impl Session {
 pub(crate) struct UserEntry {
     pub sessions: Vec<Arc<Session>>,
     /// Invitations not yet ended that this user sent or was invited to.
-    pub active: HashSet<InvitationId>,
+    pub active: HashSet<InvitationId, IdHashBuilder>,
 }
 
 impl UserEntry {

@@ -82,10 +82,99 @@ string_id!(
     /// A device id, same rule as a user id. One login per device id per user.
     DeviceId
 );
-string_id!(
-    /// An invitation id made by the hub: 128 bits as 32 lowercase hex digits.
-    InvitationId
-);
+/// An invitation id made by the hub: 128 bits as 32 lowercase hex digits.
+///
+/// It carries its low 64 bits as a number: the ids are random (or keyed
+/// hashes), so that number is a ready-made hash and shard key, and the hub's
+/// maps never hash the text (see [`IdHashBuilder`]).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "Arc<str>")]
+pub struct InvitationId {
+    text: Arc<str>,
+    key: u64,
+}
+
+impl InvitationId {
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+impl PartialEq for InvitationId {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key && self.text == other.text
+    }
+}
+
+impl Eq for InvitationId {}
+
+impl std::hash::Hash for InvitationId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.key);
+    }
+}
+
+impl PartialOrd for InvitationId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for InvitationId {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.text.cmp(&other.text)
+    }
+}
+
+impl fmt::Debug for InvitationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.text, f)
+    }
+}
+
+impl fmt::Display for InvitationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl From<InvitationId> for Arc<str> {
+    fn from(id: InvitationId) -> Arc<str> {
+        id.text
+    }
+}
+
+impl TryFrom<String> for InvitationId {
+    type Error = Error;
+    fn try_from(value: String) -> Result<Self> {
+        InvitationId::parse(&value, "invitation_id")
+    }
+}
+
+/// Hashes an [`InvitationId`] as its precomputed key. Safe from flooding
+/// because only the hub makes the ids stored in its maps; a caller can look up
+/// a crafted id, but never insert one.
+#[derive(Default)]
+pub struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write_u64(&mut self, key: u64) {
+        self.0 = key;
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Not used by InvitationId; fold anything else in, FNV-style.
+        for &byte in bytes {
+            self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+pub type IdHashBuilder = std::hash::BuildHasherDefault<IdHasher>;
 
 impl UserId {
     pub fn parse(value: &str, field: &str) -> Result<UserId> {
@@ -122,18 +211,25 @@ impl InvitationId {
                 "{field}: not an invitation id (32 lowercase hex digits)"
             )));
         }
-        Ok(InvitationId(value.into()))
+        // Well-formed, so the low 16 hex digits parse.
+        let key = u64::from_str_radix(&value[Self::LEN - 16..], 16).unwrap_or(0);
+        Ok(InvitationId {
+            text: value.into(),
+            key,
+        })
     }
 
     /// Formats 128 bits (random, or a keyed hash for idempotent sends).
     pub fn from_bits(bits: u128) -> InvitationId {
-        InvitationId(format!("{bits:032x}").into())
+        InvitationId {
+            text: format!("{bits:032x}").into(),
+            key: bits as u64,
+        }
     }
 
     /// A cheap, well-spread number for choosing a shard: the low 64 bits.
     pub fn shard_key(&self) -> u64 {
-        let tail = &self.0[Self::LEN - 16..];
-        u64::from_str_radix(tail, 16).unwrap_or(0)
+        self.key
     }
 }
 
@@ -164,6 +260,23 @@ mod tests {
         assert!(InvitationId::parse("ABC", "id").is_err());
         assert!(InvitationId::parse(&"G".repeat(32), "id").is_err());
         assert_eq!(id.shard_key(), 0xabc);
+    }
+
+    #[test]
+    fn parsed_and_made_ids_agree_on_equality_and_key() {
+        let bits = 0x0123_4567_89ab_cdef_fedc_ba98_7654_3210_u128;
+        let made = InvitationId::from_bits(bits);
+        let parsed = InvitationId::parse(made.as_str(), "id").unwrap();
+        assert_eq!(made, parsed);
+        assert_eq!(parsed.shard_key(), bits as u64);
+        let mut set: std::collections::HashSet<InvitationId, IdHashBuilder> = Default::default();
+        set.insert(made);
+        assert!(set.contains(&parsed));
+        // Same low bits, different id: equal keys never make equal ids.
+        let twin = InvitationId::from_bits(bits ^ (1 << 100));
+        assert_eq!(twin.shard_key(), parsed.shard_key());
+        assert_ne!(twin, parsed);
+        assert!(!set.contains(&twin));
     }
 
     #[test]

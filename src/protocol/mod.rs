@@ -9,7 +9,7 @@ mod limits;
 mod messages;
 mod state;
 
-pub use ids::{DeviceId, InvitationId, UserId};
+pub use ids::{DeviceId, IdHashBuilder, IdHasher, InvitationId, UserId};
 pub use limits::Limits;
 pub use messages::{
     Answer, CancelInvitation, CancelOutcome, InviteeStatus, Notification, Push, SendInvitation,
