@@ -903,6 +903,13 @@ impl Hub {
     /// Every invitee is final: stop tracking it per user, keep it for retention.
     fn end(&self, shard: &mut InvitationShard, invitation: &mut Invitation, now: Instant) {
         invitation.ended_at = Some(now);
+        // Retention only answers late requests precisely: drop what they never
+        // read (up to 13 KiB of payload per invitation).
+        invitation.extended_data = Text::from("");
+        invitation.notification = None;
+        for invitee in &mut invitation.invitees {
+            invitee.delivered_to = Vec::new();
+        }
         for user in invitation.participants() {
             self.users.deactivate(user, &invitation.id);
         }
