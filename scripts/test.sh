@@ -24,6 +24,7 @@ if [ -n "$stray" ]; then
 fi
 
 echo "== demo"
+mkdir -p build
 bash scripts/demo.sh > build/demo.out
 grep -q -- "--- done ---" build/demo.out
 
