@@ -281,8 +281,8 @@ typedef void (*beckon_cancel_callback)(void *user_data,
 // Receives one log line: level (`BECKON_LOG_*`), tag (always "signaling"),
 // sub-tag (the layer: "api", "room", "client", "hub") and message. The strings
 // are valid until it returns. It may be called from any library thread,
-// concurrently: it must be thread-safe, quick, and must not call
-// `beckon_set_log_handler`.
+// concurrently, and while the library holds internal locks: it must be
+// thread-safe and quick, and must not call any `beckon_*` function.
 typedef void (*beckon_log_callback)(void *user_data,
                                     int32_t level,
                                     const char *tag,
@@ -416,6 +416,9 @@ int32_t beckon_client_poll(beckon_client *client,
 // the dispatcher thread ends after the current callback returns, and the
 // memory is released then. Do not use `client` after this call.
 //
+// Two clients must not free each other from their callbacks at the same
+// time: each free waits for the other's dispatcher thread (a deadlock).
+//
 // # Safety
 // `client` is NULL or a pointer from `beckon_client_new` not yet freed.
 void beckon_client_free(beckon_client *client);
@@ -528,8 +531,12 @@ beckon_error beckon_refuse_invitation(beckon_client *client,
 // (`BECKON_LOG_ERROR` to `BECKON_LOG_TRACE`); NULL `handler` or
 // `BECKON_LOG_OFF` stops logging. Without a handler the library prints nothing.
 //
+// A handler being replaced may still be running on another thread when this
+// returns: keep what its `user_data` points to alive until logging has gone
+// quiet (or for the life of the process).
+//
 // # Safety
-// `handler`, if set, stays callable with `user_data` until replaced.
+// `handler`, if set, stays callable with `user_data` as described above.
 beckon_error beckon_set_log_handler(beckon_log_callback handler,
                                     void *user_data,
                                     int32_t max_level);

@@ -1614,6 +1614,7 @@ fn at_most_ten_devices_per_user() {
     assert_eq!(w.hub.device_count(&user("bob")), 10);
     // A device id already in use replaces its session even at the limit.
     let d3 = w.try_login("bob", "d3", "t").unwrap();
+    w.hub.sync(&d3.session); // a session gets pushes once it has synced
     assert_eq!(devices[3].sink.kicked(), 1);
     assert_eq!(w.hub.device_count(&user("bob")), 10);
     // After a logout there is room again.

@@ -44,7 +44,11 @@ pub struct Client {
 enum Link {
     LoggedOut,
     LoggingIn,
-    LoggedIn(Arc<dyn Connection>),
+    /// `login_epoch` tells this session's pushes from an older one's.
+    LoggedIn {
+        conn: Arc<dyn Connection>,
+        login_epoch: u64,
+    },
 }
 
 pub(crate) struct ClientCore {
@@ -66,6 +70,8 @@ pub(crate) struct ClientCore {
 
 /// The invitation ids a client has shown, each with when it may be forgotten.
 struct SeenInvitations {
+    /// Whose invitations these are: a login as another user starts afresh.
+    user: Option<UserId>,
     forget_at: HashMap<InvitationId, Instant, IdHashBuilder>,
     /// Sweep expired entries when the map reaches this size, then set it to
     /// twice what is left: amortized O(1) per insert, however many are live.
@@ -76,6 +82,15 @@ struct SeenInvitations {
 struct ClientSink {
     dispatcher: Arc<Dispatcher>,
     login_epoch: u64,
+}
+
+impl SeenInvitations {
+    fn meet_user(&mut self, user: &UserId) {
+        if self.user.as_ref() != Some(user) {
+            self.forget_at.clear();
+            self.user = Some(user.clone());
+        }
+    }
 }
 
 impl SessionSink for ClientSink {
@@ -105,6 +120,7 @@ impl Client {
             open: RwLock::new(true),
             closed: AtomicBool::new(false),
             seen: Mutex::new(SeenInvitations {
+                user: None,
                 forget_at: HashMap::default(),
                 sweep_at: 1024,
             }),
@@ -136,10 +152,15 @@ impl Client {
 
     /// Poll mode: runs queued callbacks on this thread (see `Dispatcher::poll`).
     pub fn poll(&self, timeout: Duration) -> Result<usize> {
-        // A callback may free this client while it polls: keep what the poll
-        // uses alive until it returns.
-        let core = self.core.clone();
-        core.dispatcher.poll(&*core, timeout)
+        self.poller().poll(timeout)
+    }
+
+    /// A handle that polls this client and keeps what polling uses alive, even
+    /// if a callback run by the poll frees the client.
+    pub fn poller(&self) -> Poller {
+        Poller {
+            core: self.core.clone(),
+        }
     }
 
     /// Frees the client: logs out, fails every pending operation with SHUTDOWN
@@ -262,6 +283,17 @@ impl Client {
     }
 }
 
+/// See [`Client::poller`].
+pub struct Poller {
+    core: Arc<ClientCore>,
+}
+
+impl Poller {
+    pub fn poll(&self, timeout: Duration) -> Result<usize> {
+        self.core.dispatcher.poll(&*self.core, timeout)
+    }
+}
+
 impl Drop for Client {
     fn drop(&mut self) {
         self.core.shutdown();
@@ -296,7 +328,7 @@ impl ClientCore {
             return Err(Error::shutdown());
         }
         match &*self.link.lock() {
-            Link::LoggedIn(conn) => Ok(conn.clone()),
+            Link::LoggedIn { conn, .. } => Ok(conn.clone()),
             Link::LoggingIn | Link::LoggedOut => Err(Error::not_logged_in()),
         }
     }
@@ -349,7 +381,7 @@ impl ClientCore {
                 Link::LoggingIn => {
                     return Err(Error::invalid("client: a login is already in progress"))
                 }
-                Link::LoggedIn(conn) => {
+                Link::LoggedIn { conn, .. } => {
                     return Err(Error::invalid(format!(
                         "client: already logged in as '{}'; log out first",
                         conn.user()
@@ -380,25 +412,50 @@ impl ClientCore {
             transport::connect(
                 &self.config.server_url,
                 request,
-                Box::new(move |result| core.login_finished(result, pending)),
+                Box::new(move |result| core.login_finished(result, pending, login_epoch)),
             )
         }));
         if started.is_err() {
-            *self.link.lock() = Link::LoggedOut;
+            // Never leave a session open at the hub that the client forgot.
+            let link = std::mem::replace(&mut *self.link.lock(), Link::LoggedOut);
+            if let Link::LoggedIn { conn, .. } = link {
+                conn.logout();
+                self.raise(ConnectionState::Disconnected, ConnectionReason::Login);
+            }
             crate::log!(
                 Level::Error,
                 SUB_TAG,
-                "login panicked inside the library; its callback gets INTERNAL"
+                "login panicked inside the library; it is undone"
             );
         }
         Ok(())
     }
 
-    fn login_finished(&self, result: Result<Arc<dyn Connection>>, pending: Pending<()>) {
+    fn login_finished(
+        &self,
+        result: Result<Arc<dyn Connection>>,
+        pending: Pending<()>,
+        login_epoch: u64,
+    ) {
         match result {
             Ok(conn) => {
-                *self.link.lock() = Link::LoggedIn(conn.clone());
-                self.raise(ConnectionState::Connected, ConnectionReason::Login);
+                {
+                    let mut link = self.link.lock();
+                    if !matches!(*link, Link::LoggingIn) {
+                        // Freed while connecting: undo the session.
+                        drop(link);
+                        conn.logout();
+                        return pending.complete(Err(Error::shutdown()));
+                    }
+                    *link = Link::LoggedIn {
+                        conn: conn.clone(),
+                        login_epoch,
+                    };
+                    // Under the link's lock, so a concurrent logout's event
+                    // cannot overtake this one.
+                    self.raise(ConnectionState::Connected, ConnectionReason::Login);
+                }
+                self.seen.lock().meet_user(conn.user());
                 pending.complete(Ok(()));
                 // Now that the login's callback is queued, let the hub hand over
                 // what is ringing for this user.
@@ -417,19 +474,22 @@ impl ClientCore {
         if !*open {
             return Err(Error::shutdown());
         }
-        let conn = {
+        {
             let mut link = self.link.lock();
             match std::mem::replace(&mut *link, Link::LoggedOut) {
-                Link::LoggedIn(conn) => conn,
+                Link::LoggedIn { conn, .. } => {
+                    crate::log!(Level::Info, SUB_TAG, "logout: user '{}'", conn.user());
+                    // Under the link's lock: the session ends (no push can
+                    // follow) before DISCONNECTED is queued.
+                    conn.logout();
+                    self.raise(ConnectionState::Disconnected, ConnectionReason::Logout);
+                }
                 other => {
                     *link = other;
                     return Err(Error::not_logged_in());
                 }
             }
-        };
-        crate::log!(Level::Info, SUB_TAG, "logout: user '{}'", conn.user());
-        conn.logout();
-        self.raise(ConnectionState::Disconnected, ConnectionReason::Logout);
+        }
         Pending::new(self.dispatcher.clone(), logged("logout", done)).complete(Ok(()));
         Ok(())
     }
@@ -448,7 +508,7 @@ impl ClientCore {
             self.closed.store(true, Ordering::Release);
         }
         let link = std::mem::replace(&mut *self.link.lock(), Link::LoggedOut);
-        if let Link::LoggedIn(conn) = link {
+        if let Link::LoggedIn { conn, .. } = link {
             conn.logout();
         }
         self.dispatcher.close(self);
@@ -479,15 +539,19 @@ impl ClientCore {
         true
     }
 
-    /// The hub ended this client's session (kicked out, token expired).
-    fn session_ended(&self, reason: ConnectionReason) {
-        let was_logged_in = {
+    /// The hub ended the session of login `login_epoch` (kicked out, token
+    /// expired): if it is still this client's session, the client is logged out.
+    fn session_ended(&self, reason: ConnectionReason, login_epoch: u64) {
+        let ended = {
             let mut link = self.link.lock();
-            let was = matches!(*link, Link::LoggedIn(_));
-            *link = Link::LoggedOut;
-            was
+            let current =
+                matches!(*link, Link::LoggedIn { login_epoch: e, .. } if e == login_epoch);
+            if current {
+                *link = Link::LoggedOut;
+            }
+            current
         };
-        if was_logged_in {
+        if ended {
             crate::log!(
                 Level::Warn,
                 SUB_TAG,
@@ -517,26 +581,33 @@ impl JobRunner for ClientCore {
             Job::Call(call) => call.run(shutdown),
             Job::Event(_) | Job::Push { .. } if shutdown => {}
             Job::Event(event) => self.deliver(&event),
+            // Invitation pushes of an older login are still shown: they were
+            // queued before that login's DISCONNECTED. Session notices of an
+            // older login are not (that session is gone).
             Job::Push { login_epoch, push } => {
-                if login_epoch != self.login_epoch.load(Ordering::Acquire) {
-                    return; // from a session this client has since replaced
-                }
                 match push {
-                    Push::KickedOut => self.session_ended(ConnectionReason::KickedOut),
-                    Push::TokenExpired => self.session_ended(ConnectionReason::TokenExpired),
+                    Push::KickedOut => self.session_ended(ConnectionReason::KickedOut, login_epoch),
+                    Push::TokenExpired => {
+                        self.session_ended(ConnectionReason::TokenExpired, login_epoch)
+                    }
                     Push::TokenWillExpire { seconds_left } => {
-                        self.deliver(&Event::TokenWillExpire { seconds_left })
+                        if login_epoch == self.login_epoch.load(Ordering::Acquire) {
+                            self.deliver(&Event::TokenWillExpire { seconds_left })
+                        }
                     }
                     Push::InvitationReceived {
                         ref invitation_id,
                         seconds_left,
                         ..
                     } => {
-                        if !self.first_sight(invitation_id, seconds_left) {
-                            return;
-                        }
+                        // Receipts are idempotent at the hub: send one for every
+                        // delivery (a repeat after a re-login included), show
+                        // the invitation only once (rule 9).
                         if let Ok(conn) = self.connection() {
                             conn.acknowledge(invitation_id);
+                        }
+                        if !self.first_sight(invitation_id, seconds_left) {
+                            return;
                         }
                         crate::log!(Level::Info, "room", "invitation received: {invitation_id}");
                         self.deliver(&Event::Invitation(push));

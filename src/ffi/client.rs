@@ -223,14 +223,16 @@ pub unsafe extern "C" fn beckon_client_renew_token(
 pub unsafe extern "C" fn beckon_client_poll(client: *mut beckon_client, timeout_ms: i32) -> i32 {
     let mut ran = 0usize;
     let code = guard("beckon_client_poll", || {
-        // SAFETY: caller's contract.
-        let client = unsafe { client_ref(client) }?;
         if !(0..=3_600_000).contains(&timeout_ms) {
             return Err(Error::invalid(format!(
                 "timeout_ms: {timeout_ms} is outside 0..=3600000"
             )));
         }
-        ran = client.poll(Duration::from_millis(timeout_ms as u64))?;
+        // The poller owns what it uses: a callback may free the client while
+        // this runs, and no borrow of the client is held meanwhile.
+        // SAFETY: caller's contract.
+        let poller = unsafe { client_ref(client) }?.poller();
+        ran = poller.poll(Duration::from_millis(timeout_ms as u64))?;
         Ok(())
     });
     if code != 0 {
@@ -249,6 +251,9 @@ pub unsafe extern "C" fn beckon_client_poll(client: *mut beckon_client, timeout_
 /// deadlock: the pending callbacks run (with SHUTDOWN) nested inside this call,
 /// the dispatcher thread ends after the current callback returns, and the
 /// memory is released then. Do not use `client` after this call.
+///
+/// Two clients must not free each other from their callbacks at the same
+/// time: each free waits for the other's dispatcher thread (a deadlock).
 ///
 /// # Safety
 /// `client` is NULL or a pointer from `beckon_client_new` not yet freed.

@@ -18,8 +18,8 @@ pub const BECKON_LOG_TRACE: i32 = 5;
 /// Receives one log line: level (`BECKON_LOG_*`), tag (always "signaling"),
 /// sub-tag (the layer: "api", "room", "client", "hub") and message. The strings
 /// are valid until it returns. It may be called from any library thread,
-/// concurrently: it must be thread-safe, quick, and must not call
-/// `beckon_set_log_handler`.
+/// concurrently, and while the library holds internal locks: it must be
+/// thread-safe and quick, and must not call any `beckon_*` function.
 #[allow(non_camel_case_types)]
 pub type beckon_log_callback = Option<
     unsafe extern "C" fn(
@@ -35,8 +35,12 @@ pub type beckon_log_callback = Option<
 /// (`BECKON_LOG_ERROR` to `BECKON_LOG_TRACE`); NULL `handler` or
 /// `BECKON_LOG_OFF` stops logging. Without a handler the library prints nothing.
 ///
+/// A handler being replaced may still be running on another thread when this
+/// returns: keep what its `user_data` points to alive until logging has gone
+/// quiet (or for the life of the process).
+///
 /// # Safety
-/// `handler`, if set, stays callable with `user_data` until replaced.
+/// `handler`, if set, stays callable with `user_data` as described above.
 #[no_mangle]
 pub unsafe extern "C" fn beckon_set_log_handler(
     handler: beckon_log_callback,

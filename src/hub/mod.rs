@@ -135,6 +135,9 @@ pub struct Hub {
 
 /// TOKEN_WILL_EXPIRE goes this long (seconds) before a token expires.
 const TOKEN_WARNING: u64 = 30;
+/// Tokens that live longer than this (seconds, about 10 years) get no timers:
+/// "never expires" is a fair use of a far-off expiry.
+const TOKEN_TIMER_HORIZON: u64 = 10 * 365 * 24 * 3600;
 
 impl Hub {
     /// A hub on the system clock. Its timers run on the library's own runtime,
@@ -240,12 +243,16 @@ impl Hub {
         if self.config.secret.is_none() {
             return;
         }
+        let generation = session.next_token_timers();
         let now = self.clock.now();
         let unix_now = self.clock.unix_now();
         let warn_in = expiry
             .saturating_sub(TOKEN_WARNING)
             .saturating_sub(unix_now);
         let expire_in = expiry.saturating_sub(unix_now);
+        if expire_in > TOKEN_TIMER_HORIZON {
+            return;
+        }
         let mut heap = self.token_timers.lock(session.id);
         for (kind, seconds) in [
             (TokenTimerKind::Warn, warn_in),
@@ -257,6 +264,7 @@ impl Hub {
                 seq: self.next_timer_seq.fetch_add(1, Ordering::Relaxed),
                 kind,
                 expiry,
+                generation,
                 session: Arc::downgrade(session),
             }));
             self.timer_signal.added(due);
@@ -267,7 +275,7 @@ impl Hub {
         let Some(session) = timer.session.upgrade() else {
             return;
         };
-        if !session.is_alive() || session.token_expiry() != timer.expiry {
+        if !session.is_alive() || session.token_timers() != timer.generation {
             return; // logged out, or renewed since
         }
         match timer.kind {
@@ -464,12 +472,13 @@ impl Hub {
         let push = Self::received_push(&invitation, now);
         for (invitee, sessions) in invitation.invitees.iter_mut().zip(online) {
             for device in sessions {
-                invitee.delivered_to.push(device.id);
-                device.deliver(push.clone());
+                if device.deliver(push.clone()) {
+                    invitee.delivered_to.push(device.id);
+                }
             }
         }
         if invitation.is_finished() {
-            self.end(&mut shard, &mut invitation, now);
+            self.end(&mut shard.timers, &mut invitation, now);
         } else {
             shard
                 .timers
@@ -500,21 +509,18 @@ impl Hub {
             return reply(Err(error));
         }
         let now = self.clock.now();
-        let mut shard = self.invitations.lock(request.invitation_id.shard_key());
-        let mut invitation = match Self::take(&mut shard, &request.invitation_id) {
-            Ok(invitation) => invitation,
-            Err(error) => return reply(Err(error)),
+        let mut guard = self.invitations.lock(request.invitation_id.shard_key());
+        let shard = &mut *guard; // its map and its timers are borrowed apart
+        let Some(invitation) = shard.invitations.get_mut(&request.invitation_id) else {
+            return reply(Err(Self::not_found(&request.invitation_id)));
         };
-        let result = self.cancel_locked(&mut shard, &mut invitation, session, &request, now);
-        shard
-            .invitations
-            .insert(request.invitation_id.clone(), invitation);
+        let result = self.cancel_locked(&mut shard.timers, invitation, session, &request, now);
         reply(result);
     }
 
     fn cancel_locked(
         &self,
-        shard: &mut InvitationShard,
+        timers: &mut TimerHeap,
         invitation: &mut Invitation,
         session: &Session,
         request: &CancelInvitation,
@@ -585,7 +591,7 @@ impl Hub {
         );
         self.announce_cancelled(invitation, &cancelled, &request.extended_data);
         if invitation.is_finished() {
-            self.end(shard, invitation, now);
+            self.end(timers, invitation, now);
         }
         Ok(CancelOutcome { error_invitees })
     }
@@ -619,21 +625,19 @@ impl Hub {
             return reply(Err(error));
         }
         let now = self.clock.now();
-        let mut shard = self.invitations.lock(answer.invitation_id.shard_key());
-        let mut invitation = match Self::take(&mut shard, &answer.invitation_id) {
-            Ok(invitation) => invitation,
-            Err(error) => return reply(Err(error)),
+        let mut guard = self.invitations.lock(answer.invitation_id.shard_key());
+        let shard = &mut *guard;
+        let Some(invitation) = shard.invitations.get_mut(&answer.invitation_id) else {
+            return reply(Err(Self::not_found(&answer.invitation_id)));
         };
-        let result = self.answer_locked(&mut shard, &mut invitation, session, &answer, state, now);
-        shard
-            .invitations
-            .insert(answer.invitation_id.clone(), invitation);
+        let result =
+            self.answer_locked(&mut shard.timers, invitation, session, &answer, state, now);
         reply(result);
     }
 
     fn answer_locked(
         &self,
-        shard: &mut InvitationShard,
+        timers: &mut TimerHeap,
         invitation: &mut Invitation,
         session: &Session,
         answer: &Answer,
@@ -706,7 +710,7 @@ impl Hub {
         self.users.deliver(&invitation.inviter, &to_inviter);
         self.announce_state(invitation, &session.user, state, &answer.extended_data);
         if invitation.is_finished() {
-            self.end(shard, invitation, now);
+            self.end(timers, invitation, now);
         }
         Ok(())
     }
@@ -752,13 +756,11 @@ impl Hub {
 
     // ---- internals ------------------------------------------------------------
 
-    fn take(shard: &mut InvitationShard, id: &InvitationId) -> Result<Invitation> {
-        shard.invitations.remove(id).ok_or_else(|| {
-            Error::new(
-                ErrorCode::InvitationNotFound,
-                format!("invitation_id: {id} is unknown or was forgotten"),
-            )
-        })
+    fn not_found(id: &InvitationId) -> Error {
+        Error::new(
+            ErrorCode::InvitationNotFound,
+            format!("invitation_id: {id} is unknown or was forgotten"),
+        )
     }
 
     fn idempotent_id(&self, inviter: &UserId, key: &str) -> InvitationId {
@@ -803,14 +805,16 @@ impl Hub {
         if invitee.is_final() || invitee.delivered_to.contains(&session.id) {
             return;
         }
-        invitee.delivered_to.push(session.id);
-        session.deliver(push);
+        if session.deliver(push) {
+            invitee.delivered_to.push(session.id);
+        }
     }
 
     fn cancel_for_departed_inviter(&self, inviter: &UserId, invitation_id: &InvitationId) {
         let now = self.clock.now();
-        let mut shard = self.invitations.lock(invitation_id.shard_key());
-        let Some(mut invitation) = shard.invitations.remove(invitation_id) else {
+        let mut guard = self.invitations.lock(invitation_id.shard_key());
+        let shard = &mut *guard;
+        let Some(invitation) = shard.invitations.get_mut(invitation_id) else {
             return;
         };
         // The user may have logged in again meanwhile; then nothing is orphaned.
@@ -828,10 +832,9 @@ impl Hub {
                 SUB_TAG,
                 "invitation {invitation_id}: inviter '{inviter}' left, cancelled {cancelled:?}"
             );
-            self.announce_cancelled(&invitation, &cancelled, &Text::from(""));
-            self.end(&mut shard, &mut invitation, now);
+            self.announce_cancelled(invitation, &cancelled, &Text::from(""));
+            self.end(&mut shard.timers, invitation, now);
         }
-        shard.invitations.insert(invitation_id.clone(), invitation);
     }
 
     fn announce_cancelled(&self, invitation: &Invitation, cancelled: &[UserId], data: &Text) {
@@ -867,7 +870,7 @@ impl Hub {
         }
     }
 
-    fn time_out(&self, shard: &mut InvitationShard, invitation: &mut Invitation, now: Instant) {
+    fn time_out(&self, timers: &mut TimerHeap, invitation: &mut Invitation, now: Instant) {
         let mut timed_out = Vec::new();
         for invitee in invitation.invitees.iter_mut().filter(|i| !i.is_final()) {
             invitee.state = InviteeState::Timeout;
@@ -897,11 +900,11 @@ impl Hub {
         for user in &timed_out {
             self.announce_state(invitation, user, InviteeState::Timeout, &empty);
         }
-        self.end(shard, invitation, now);
+        self.end(timers, invitation, now);
     }
 
     /// Every invitee is final: stop tracking it per user, keep it for retention.
-    fn end(&self, shard: &mut InvitationShard, invitation: &mut Invitation, now: Instant) {
+    fn end(&self, timers: &mut TimerHeap, invitation: &mut Invitation, now: Instant) {
         invitation.ended_at = Some(now);
         // Retention only answers late requests precisely: drop what they never
         // read (up to 13 KiB of payload per invitation).
@@ -914,7 +917,7 @@ impl Hub {
             self.users.deactivate(user, &invitation.id);
         }
         let forget_at = now + self.config.retention;
-        shard.timers.push(Reverse((
+        timers.push(Reverse((
             forget_at,
             TimerKind::Forget,
             invitation.id.clone(),
@@ -936,7 +939,8 @@ impl TimerOwner for Hub {
     fn fire_due_timers(&self, now: Instant) -> Option<Instant> {
         let mut earliest: Option<Instant> = None;
         for shard in self.invitations.iter() {
-            let mut shard = shard.lock();
+            let mut guard = shard.lock();
+            let shard = &mut *guard;
             while let Some(Reverse((due, _, _))) = shard.timers.peek() {
                 if *due > now {
                     break;
@@ -944,7 +948,7 @@ impl TimerOwner for Hub {
                 let Some(Reverse((due, kind, id))) = shard.timers.pop() else {
                     break;
                 };
-                let Some(mut invitation) = shard.invitations.remove(&id) else {
+                let Some(invitation) = shard.invitations.get_mut(&id) else {
                     continue;
                 };
                 // A timer belongs to the invitation only if its time is still the
@@ -954,18 +958,17 @@ impl TimerOwner for Hub {
                     TimerKind::Deadline
                         if invitation.ended_at.is_none() && invitation.deadline == due =>
                     {
-                        self.time_out(&mut shard, &mut invitation, now);
+                        self.time_out(&mut shard.timers, invitation, now);
                     }
                     TimerKind::Forget
                         if invitation.ended_at.map(|at| at + self.config.retention)
                             == Some(due) =>
                     {
                         crate::log!(Level::Debug, SUB_TAG, "invitation {id} forgotten");
-                        continue; // dropped: retention is over
+                        shard.invitations.remove(&id); // retention is over
                     }
                     _ => {}
                 }
-                shard.invitations.insert(id, invitation);
             }
             if let Some(Reverse((due, _, _))) = shard.timers.peek() {
                 earliest = Some(earliest.map_or(*due, |e| e.min(*due)));

@@ -27,6 +27,8 @@ pub struct Session {
     alive: AtomicBool,
     /// Unix seconds; 0 when the hub has no secret.
     token_expiry: AtomicU64,
+    /// Bumped whenever token timers are set: only the newest set may fire.
+    token_timers: AtomicU64,
     synced: AtomicBool,
 }
 
@@ -45,8 +47,18 @@ impl Session {
             sink,
             alive: AtomicBool::new(true),
             token_expiry: AtomicU64::new(token_expiry),
+            token_timers: AtomicU64::new(0),
             synced: AtomicBool::new(false),
         }
+    }
+
+    /// Starts a new generation of token timers; returns its number.
+    pub(crate) fn next_token_timers(&self) -> u64 {
+        self.token_timers.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    pub(crate) fn token_timers(&self) -> u64 {
+        self.token_timers.load(Ordering::Acquire)
     }
 
     /// True the first time only.
@@ -71,10 +83,15 @@ impl Session {
         self.alive.swap(false, Ordering::AcqRel)
     }
 
-    pub(crate) fn deliver(&self, push: Push) {
-        if self.is_alive() {
+    /// Hands `push` to a live session that has synced; says whether it did.
+    /// Until its first sync a session gets nothing: its client is still
+    /// setting up, and the sync hands over whatever is ringing by then.
+    pub(crate) fn deliver(&self, push: Push) -> bool {
+        let ready = self.is_alive() && self.synced.load(Ordering::Acquire);
+        if ready {
             self.sink.deliver(push);
         }
+        ready
     }
 
     /// For the one push a session gets after it ended (KickedOut, TokenExpired).
@@ -141,7 +158,7 @@ impl Users {
         let map = self.shards.lock(hash_str(user.as_str()));
         if let Some(entry) = map.get(user) {
             for session in &entry.sessions {
-                session.deliver(push.clone());
+                let _ = session.deliver(push.clone());
             }
         }
     }

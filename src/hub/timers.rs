@@ -31,13 +31,14 @@ pub(crate) enum TokenTimerKind {
     Expire,
 }
 
-/// A session's token timer. It only acts if the session still has the expiry
-/// it was set for (a renewal sets new timers and leaves these to lapse).
+/// A session's token timer. It only acts if it is of the session's newest
+/// generation (a renewal sets new timers and leaves these to lapse).
 pub(crate) struct TokenTimer {
     pub due: Instant,
     pub seq: u64,
     pub kind: TokenTimerKind,
     pub expiry: u64,
+    pub generation: u64,
     pub session: std::sync::Weak<super::Session>,
 }
 
@@ -117,7 +118,19 @@ pub(crate) async fn drive<T: TimerOwner>(owner: Weak<T>) {
         let Some(hub) = owner.upgrade() else { return };
         let signal = hub.signal().clone();
         signal.scanning();
-        let next = hub.fire_due_timers(hub.now());
+        let now = hub.now();
+        // A panic here would end the task and, with it, every deadline of this
+        // hub: log it and try again shortly instead.
+        let next =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hub.fire_due_timers(now)))
+                .unwrap_or_else(|_| {
+                    crate::log!(
+                        crate::log::Level::Error,
+                        "hub",
+                        "a timer panicked; retrying in 1 s"
+                    );
+                    Some(now + std::time::Duration::from_secs(1))
+                });
         signal.planned(next);
         drop(hub);
         // Wake at least once a minute, so a dropped hub lets the task end.
