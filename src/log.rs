@@ -60,7 +60,11 @@ pub fn emit(level: Level, sub_tag: &str, message: &str) {
     // handler cannot deadlock.
     let sink = SINK.read().clone();
     if let Some(sink) = sink {
-        sink(level, TAG, sub_tag, message);
+        // Logging must never break what it reports on: a panicking sink (a
+        // Rust closure; C handlers cannot panic) is ignored.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            sink(level, TAG, sub_tag, message)
+        }));
     }
 }
 

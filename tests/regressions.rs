@@ -349,3 +349,156 @@ fn an_invitation_sent_inside_the_login_window_is_shown_after_login_and_acknowled
     }
     assert_eq!(*order.lock().unwrap(), ["login callback", "received"]);
 }
+
+fn poll_client(hub_name: &str) -> (Client, Arc<Mutex<Vec<String>>>) {
+    let mut config = ClientConfig::new(format!("memory://{hub_name}"));
+    config.dispatch = DispatchMode::Poll;
+    let client = Client::new(config).unwrap();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let record = log.clone();
+    client.set_event_handler(Some(Arc::new(move |event: &Event| {
+        if let Event::Invitation(Push::InvitationReceived { invitation_id, .. }) = event {
+            record
+                .lock()
+                .unwrap()
+                .push(format!("received {invitation_id}"));
+        }
+    })));
+    (client, log)
+}
+
+fn drain(client: &Client) {
+    while client.poll(Duration::from_millis(20)).unwrap() > 0 {}
+}
+
+fn send_to(from: &Client, to: &[&str]) -> InvitationId {
+    let (tx, rx) = mpsc::channel();
+    from.send_invitation_then(
+        SendInvitation::new(to.iter().map(|n| user(n)).collect(), 60),
+        Box::new(move |r| tx.send(r.unwrap().invitation_id).unwrap()),
+    )
+    .unwrap();
+    rx.recv_timeout(WAIT).unwrap()
+}
+
+/// An invitation queued for alice, shown after the client re-logged in as
+/// bob, does not hide bob's own copy of it.
+#[test]
+fn a_queued_push_of_the_previous_user_does_not_hide_the_new_users_invitation() {
+    let _ = memory::hub("regress-other-user").unwrap();
+    let carol = logged_in("regress-other-user", "carol");
+    let (client, log) = poll_client("regress-other-user");
+    client
+        .login_then(user("alice"), String::new(), Box::new(|_| {}))
+        .unwrap();
+    drain(&client);
+    let id = send_to(&carol, &["alice", "bob"]);
+    client.logout_then(Box::new(|_| {})).unwrap(); // alice's copy stays queued
+    client
+        .login_then(user("bob"), String::new(), Box::new(|_| {}))
+        .unwrap();
+    drain(&client);
+    let shown = log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| **e == format!("received {id}"))
+        .count();
+    assert_eq!(
+        shown,
+        2,
+        "once for alice, once for bob: {:?}",
+        log.lock().unwrap()
+    );
+}
+
+/// alice, then bob, then alice again on one client: alice sees it once.
+#[test]
+fn rule_9_holds_across_logins_as_other_users() {
+    let _ = memory::hub("regress-aba").unwrap();
+    let carol = logged_in("regress-aba", "carol");
+    let (client, log) = poll_client("regress-aba");
+    client
+        .login_then(user("alice"), String::new(), Box::new(|_| {}))
+        .unwrap();
+    drain(&client);
+    let id = send_to(&carol, &["alice"]);
+    drain(&client);
+    for who in ["bob", "alice"] {
+        client.logout_then(Box::new(|_| {})).unwrap();
+        client
+            .login_then(user(who), String::new(), Box::new(|_| {}))
+            .unwrap();
+        drain(&client);
+    }
+    let shown = log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| **e == format!("received {id}"))
+        .count();
+    assert_eq!(shown, 1, "{:?}", log.lock().unwrap());
+}
+
+/// Once `Hub::logout` returns, nothing more is queued for that session, even
+/// while other threads keep sending to its user (who has another device).
+#[test]
+fn nothing_is_queued_for_a_session_after_its_logout_returned() {
+    use beckon::hub::SessionSink;
+    use beckon::protocol::{CancelInvitation, DeviceId};
+
+    struct Marks(Arc<Mutex<Vec<&'static str>>>);
+    impl SessionSink for Marks {
+        fn deliver(&self, _push: Push) {
+            self.0.lock().unwrap().push("push");
+        }
+    }
+    let hub = Hub::new(HubConfig::default()).unwrap();
+    let device = |name: &str| DeviceId::parse(name, "device").unwrap();
+    let sink = || Arc::new(Marks(Arc::default()));
+    let boss = hub.login(user("boss"), device("b"), "", sink()).unwrap();
+    let other = hub.login(user("inv"), device("other"), "", sink()).unwrap();
+    hub.sync(&other);
+    let stop = Arc::new(AtomicBool::new(false));
+    let senders: Vec<_> = (0..2)
+        .map(|_| {
+            let (hub, stop, boss) = (hub.clone(), stop.clone(), boss.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let sent = hub
+                        .send(&boss, SendInvitation::new(vec![user("inv")], 600))
+                        .unwrap();
+                    let _ = hub.cancel(
+                        &boss,
+                        CancelInvitation {
+                            invitation_id: sent.invitation_id,
+                            invitees: None,
+                            extended_data: "".into(),
+                        },
+                    );
+                }
+            })
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let mut late = 0;
+    while started.elapsed() < Duration::from_secs(2) {
+        let marks = Arc::new(Mutex::new(Vec::new()));
+        let session = hub
+            .login(user("inv"), device("d"), "", Arc::new(Marks(marks.clone())))
+            .unwrap();
+        hub.sync(&session);
+        hub.logout(&session);
+        marks.lock().unwrap().push("ended");
+        std::thread::sleep(Duration::from_micros(200));
+        let marks = marks.lock().unwrap();
+        if marks.last() != Some(&"ended") {
+            late += 1;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    for sender in senders {
+        sender.join().unwrap();
+    }
+    assert_eq!(late, 0, "pushes were queued after logout returned");
+}

@@ -16,11 +16,15 @@ use super::pending::Call;
 use super::{DispatchMode, Event};
 use crate::error::{Error, Result};
 use crate::log::Level;
-use crate::protocol::Push;
+use crate::protocol::{Push, UserId};
 
 pub(crate) enum Job {
     /// A push from the hub, tagged with the login it belongs to.
-    Push { login_epoch: u64, push: Push },
+    Push {
+        login_epoch: u64,
+        user: UserId,
+        push: Push,
+    },
     /// An event the client itself raises (connection state changes).
     Event(Event),
     /// An operation's callback.

@@ -27,7 +27,7 @@ use crate::hub::SessionSink;
 use crate::log::Level;
 use crate::protocol::{
     Answer, CancelInvitation, CancelOutcome, ConnectionReason, ConnectionState, DeviceId,
-    IdHashBuilder, InvitationId, Push, SendInvitation, SendOutcome, UserId,
+    InvitationId, Push, SendInvitation, SendOutcome, UserId,
 };
 use crate::transport::{self, Connection, LoginRequest};
 pub(crate) use dispatcher::with_deferred_wakes;
@@ -68,35 +68,28 @@ pub(crate) struct ClientCore {
     seen: Mutex<SeenInvitations>,
 }
 
-/// The invitation ids a client has shown, each with when it may be forgotten.
+/// The invitations a client has shown, per user (a client that logs in as
+/// another user shows that user's invitations), each with when it may go.
 struct SeenInvitations {
-    /// Whose invitations these are: a login as another user starts afresh.
-    user: Option<UserId>,
-    forget_at: HashMap<InvitationId, Instant, IdHashBuilder>,
+    forget_at: HashMap<(UserId, InvitationId), Instant>,
     /// Sweep expired entries when the map reaches this size, then set it to
     /// twice what is left: amortized O(1) per insert, however many are live.
     sweep_at: usize,
 }
 
-/// Queues a session's pushes on its client's dispatcher.
+/// Queues a session's pushes on its client's dispatcher, tagged with the login
+/// they belong to.
 struct ClientSink {
     dispatcher: Arc<Dispatcher>,
     login_epoch: u64,
-}
-
-impl SeenInvitations {
-    fn meet_user(&mut self, user: &UserId) {
-        if self.user.as_ref() != Some(user) {
-            self.forget_at.clear();
-            self.user = Some(user.clone());
-        }
-    }
+    user: UserId,
 }
 
 impl SessionSink for ClientSink {
     fn deliver(&self, push: Push) {
         self.dispatcher.enqueue(Job::Push {
             login_epoch: self.login_epoch,
+            user: self.user.clone(),
             push,
         });
     }
@@ -120,8 +113,7 @@ impl Client {
             open: RwLock::new(true),
             closed: AtomicBool::new(false),
             seen: Mutex::new(SeenInvitations {
-                user: None,
-                forget_at: HashMap::default(),
+                forget_at: HashMap::new(),
                 sweep_at: 1024,
             }),
         });
@@ -323,6 +315,17 @@ fn logged<T: Send + 'static>(what: &'static str, done: Callback<T>) -> Callback<
 }
 
 impl ClientCore {
+    /// The connection of login `login_epoch`, if it is still the current one.
+    fn connection_of(&self, login_epoch: u64) -> Option<Arc<dyn Connection>> {
+        match &*self.link.lock() {
+            Link::LoggedIn {
+                conn,
+                login_epoch: current,
+            } if *current == login_epoch => Some(conn.clone()),
+            _ => None,
+        }
+    }
+
     fn connection(&self) -> Result<Arc<dyn Connection>> {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::shutdown());
@@ -399,12 +402,13 @@ impl ClientCore {
         self.raise(ConnectionState::Connecting, ConnectionReason::Login);
         let pending = Pending::new(self.dispatcher.clone(), logged("login", done));
         let request = LoginRequest {
-            user,
+            user: user.clone(),
             device: self.device.clone(),
             token,
             sink: Arc::new(ClientSink {
                 dispatcher: self.dispatcher.clone(),
                 login_epoch,
+                user,
             }),
         };
         let core = self.clone();
@@ -416,11 +420,21 @@ impl ClientCore {
             )
         }));
         if started.is_err() {
-            // Never leave a session open at the hub that the client forgot.
-            let link = std::mem::replace(&mut *self.link.lock(), Link::LoggedOut);
-            if let Link::LoggedIn { conn, .. } = link {
-                conn.logout();
-                self.raise(ConnectionState::Disconnected, ConnectionReason::Login);
+            // Undo this login, and never leave a session open at the hub that
+            // the client forgot.
+            let mut link = self.link.lock();
+            match std::mem::replace(&mut *link, Link::LoggedOut) {
+                Link::LoggedIn {
+                    conn,
+                    login_epoch: epoch,
+                } if epoch == login_epoch => {
+                    conn.logout();
+                    self.raise(ConnectionState::Disconnected, ConnectionReason::Login);
+                }
+                Link::LoggingIn => {
+                    self.raise(ConnectionState::Disconnected, ConnectionReason::Login);
+                }
+                newer => *link = newer,
             }
             crate::log!(
                 Level::Error,
@@ -451,18 +465,18 @@ impl ClientCore {
                         conn: conn.clone(),
                         login_epoch,
                     };
-                    // Under the link's lock, so a concurrent logout's event
-                    // cannot overtake this one.
+                    // Under the link's lock, so a concurrent logout's event and
+                    // callback cannot overtake these.
                     self.raise(ConnectionState::Connected, ConnectionReason::Login);
+                    pending.complete(Ok(()));
                 }
-                self.seen.lock().meet_user(conn.user());
-                pending.complete(Ok(()));
                 // Now that the login's callback is queued, let the hub hand over
                 // what is ringing for this user.
                 conn.sync();
             }
             Err(error) => {
-                *self.link.lock() = Link::LoggedOut;
+                let mut link = self.link.lock();
+                *link = Link::LoggedOut;
                 self.raise(ConnectionState::Disconnected, ConnectionReason::Login);
                 pending.complete(Err(error));
             }
@@ -483,6 +497,7 @@ impl ClientCore {
                     // follow) before DISCONNECTED is queued.
                     conn.logout();
                     self.raise(ConnectionState::Disconnected, ConnectionReason::Logout);
+                    Pending::new(self.dispatcher.clone(), logged("logout", done)).complete(Ok(()));
                 }
                 other => {
                     *link = other;
@@ -490,7 +505,6 @@ impl ClientCore {
                 }
             }
         }
-        Pending::new(self.dispatcher.clone(), logged("logout", done)).complete(Ok(()));
         Ok(())
     }
 
@@ -522,10 +536,11 @@ impl ClientCore {
 
     /// Rule 9 and rule 4 for one INVITATION_RECEIVED: true if it is new to this
     /// client (then it is acknowledged and shown), false for a repeat.
-    fn first_sight(&self, invitation_id: &InvitationId, seconds_left: u32) -> bool {
+    fn first_sight(&self, user: UserId, invitation_id: &InvitationId, seconds_left: u32) -> bool {
         let now = Instant::now();
+        let key = (user, invitation_id.clone());
         let mut seen = self.seen.lock();
-        if seen.forget_at.contains_key(invitation_id) {
+        if seen.forget_at.contains_key(&key) {
             return false;
         }
         // The hub never re-delivers an invitation after its deadline, so an
@@ -535,7 +550,7 @@ impl ClientCore {
             seen.sweep_at = (seen.forget_at.len() * 2).max(1024);
         }
         let keep = Duration::from_secs(u64::from(seconds_left) + 60);
-        seen.forget_at.insert(invitation_id.clone(), now + keep);
+        seen.forget_at.insert(key, now + keep);
         true
     }
 
@@ -584,7 +599,11 @@ impl JobRunner for ClientCore {
             // Invitation pushes of an older login are still shown: they were
             // queued before that login's DISCONNECTED. Session notices of an
             // older login are not (that session is gone).
-            Job::Push { login_epoch, push } => {
+            Job::Push {
+                login_epoch,
+                user,
+                push,
+            } => {
                 match push {
                     Push::KickedOut => self.session_ended(ConnectionReason::KickedOut, login_epoch),
                     Push::TokenExpired => {
@@ -601,12 +620,14 @@ impl JobRunner for ClientCore {
                         ..
                     } => {
                         // Receipts are idempotent at the hub: send one for every
-                        // delivery (a repeat after a re-login included), show
-                        // the invitation only once (rule 9).
-                        if let Ok(conn) = self.connection() {
+                        // delivery of the current login (a repeat after a
+                        // re-login included; an older login's push is handed
+                        // over again by the new login's sync), and show the
+                        // invitation once per user (rule 9).
+                        if let Some(conn) = self.connection_of(login_epoch) {
                             conn.acknowledge(invitation_id);
                         }
-                        if !self.first_sight(invitation_id, seconds_left) {
+                        if !self.first_sight(user, invitation_id, seconds_left) {
                             return;
                         }
                         crate::log!(Level::Info, "room", "invitation received: {invitation_id}");

@@ -293,8 +293,12 @@ impl Hub {
                     session.user,
                     session.id
                 );
-                self.logout(&session);
-                session.deliver_final(Push::TokenExpired);
+                // Re-checked under the user's lock, where a renewal bumps the
+                // generation: a renewal that returned OK always wins.
+                let generation = timer.generation;
+                if self.end_session(&session, || session.token_timers() == generation) {
+                    session.deliver_final(Push::TokenExpired);
+                }
             }
         }
     }
@@ -318,16 +322,29 @@ impl Hub {
     /// Ends a session. If it was the user's last, the invitations the user sent
     /// and that are still pending are cancelled (rule 7).
     pub fn logout(&self, session: &Session) {
-        let orphaned = self.users.update(&session.user, |entry| {
-            if !session.end() {
-                return None; // already logged out or kicked out
+        self.end_session(session, || true);
+    }
+
+    /// Ends `session` if `still` holds under the user's lock; says whether it
+    /// did. Rule 7 follows if it was the user's last session.
+    fn end_session(&self, session: &Session, still: impl FnOnce() -> bool) -> bool {
+        // None: not ended here; Some(ids): ended, with the invitations to
+        // check for rule 7 if it was the user's last session.
+        let ended = self.users.update(&session.user, |entry| {
+            if !still() || !session.end() {
+                return None; // already logged out or kicked out, or renewed
             }
             entry.sessions.retain(|s| s.id != session.id);
-            entry
-                .sessions
-                .is_empty()
-                .then(|| entry.active.iter().cloned().collect::<Vec<_>>())
+            let last = entry.sessions.is_empty();
+            Some(if last {
+                entry.active.iter().cloned().collect::<Vec<_>>()
+            } else {
+                Vec::new()
+            })
         });
+        let Some(orphaned) = ended else {
+            return false;
+        };
         crate::log!(
             Level::Info,
             SUB_TAG,
@@ -335,18 +352,24 @@ impl Hub {
             session.user,
             session.id
         );
-        for invitation_id in orphaned.into_iter().flatten() {
+        for invitation_id in orphaned {
             self.cancel_for_departed_inviter(&session.user, &invitation_id);
         }
+        true
     }
 
     /// Replaces the session's token; its expiry timers start over.
     pub fn renew_token(&self, session: &Arc<Session>, token: &str) -> Result<()> {
         Self::require_alive(session)?;
         let expiry = self.check_token(&session.user, token)?;
-        session.set_token_expiry(expiry);
-        self.schedule_token_timers(session, expiry);
-        Ok(())
+        // Under the user's lock, like the expiry's own check (see
+        // `fire_token_timer`): a session is either renewed or expired.
+        self.users.update(&session.user, |_| {
+            Self::require_alive(session)?;
+            session.set_token_expiry(expiry);
+            self.schedule_token_timers(session, expiry);
+            Ok(())
+        })
     }
 
     fn check_token(&self, user: &UserId, token: &str) -> Result<u64> {
@@ -948,26 +971,32 @@ impl TimerOwner for Hub {
                 let Some(Reverse((due, kind, id))) = shard.timers.pop() else {
                     break;
                 };
-                let Some(invitation) = shard.invitations.get_mut(&id) else {
-                    continue;
-                };
-                // A timer belongs to the invitation only if its time is still the
-                // invitation's: an idempotent resend can reuse an id after the
-                // first invitation was forgotten.
-                match kind {
-                    TimerKind::Deadline
-                        if invitation.ended_at.is_none() && invitation.deadline == due =>
-                    {
-                        self.time_out(&mut shard.timers, invitation, now);
+                // One timer's panic (a bug) must not stop the others.
+                let fired = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    let Some(invitation) = shard.invitations.get_mut(&id) else {
+                        return;
+                    };
+                    // A timer belongs to the invitation only if its time is still the
+                    // invitation's: an idempotent resend can reuse an id after the
+                    // first invitation was forgotten.
+                    match kind {
+                        TimerKind::Deadline
+                            if invitation.ended_at.is_none() && invitation.deadline == due =>
+                        {
+                            self.time_out(&mut shard.timers, invitation, now);
+                        }
+                        TimerKind::Forget
+                            if invitation.ended_at.map(|at| at + self.config.retention)
+                                == Some(due) =>
+                        {
+                            crate::log!(Level::Debug, SUB_TAG, "invitation {id} forgotten");
+                            shard.invitations.remove(&id); // retention is over
+                        }
+                        _ => {}
                     }
-                    TimerKind::Forget
-                        if invitation.ended_at.map(|at| at + self.config.retention)
-                            == Some(due) =>
-                    {
-                        crate::log!(Level::Debug, SUB_TAG, "invitation {id} forgotten");
-                        shard.invitations.remove(&id); // retention is over
-                    }
-                    _ => {}
+                }));
+                if fired.is_err() {
+                    crate::log!(Level::Error, SUB_TAG, "timer of invitation {id} panicked");
                 }
             }
             if let Some(Reverse((due, _, _))) = shard.timers.peek() {
@@ -989,7 +1018,12 @@ impl TimerOwner for Hub {
             }
             // Outside the heap's lock: ending a session takes other locks.
             for timer in due_now {
-                self.fire_token_timer(timer);
+                let fired = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    self.fire_token_timer(timer)
+                }));
+                if fired.is_err() {
+                    crate::log!(Level::Error, SUB_TAG, "a token timer panicked");
+                }
             }
         }
         earliest

@@ -30,6 +30,9 @@ pub struct Session {
     /// Bumped whenever token timers are set: only the newest set may fire.
     token_timers: AtomicU64,
     synced: AtomicBool,
+    /// Makes "is it live and synced? then queue" one step against `end`, so
+    /// nothing is queued for a session after its logout returned.
+    delivery: parking_lot::Mutex<()>,
 }
 
 impl Session {
@@ -49,6 +52,7 @@ impl Session {
             token_expiry: AtomicU64::new(token_expiry),
             token_timers: AtomicU64::new(0),
             synced: AtomicBool::new(false),
+            delivery: parking_lot::Mutex::new(()),
         }
     }
 
@@ -63,6 +67,7 @@ impl Session {
 
     /// True the first time only.
     pub(crate) fn first_sync(&self) -> bool {
+        let _delivery = self.delivery.lock();
         !self.synced.swap(true, Ordering::AcqRel)
     }
 
@@ -80,6 +85,7 @@ impl Session {
 
     /// Returns whether this call ended the session.
     pub(crate) fn end(&self) -> bool {
+        let _delivery = self.delivery.lock();
         self.alive.swap(false, Ordering::AcqRel)
     }
 
@@ -87,6 +93,7 @@ impl Session {
     /// Until its first sync a session gets nothing: its client is still
     /// setting up, and the sync hands over whatever is ringing by then.
     pub(crate) fn deliver(&self, push: Push) -> bool {
+        let _delivery = self.delivery.lock();
         let ready = self.is_alive() && self.synced.load(Ordering::Acquire);
         if ready {
             self.sink.deliver(push);
