@@ -27,7 +27,7 @@ use crate::hub::SessionSink;
 use crate::log::Level;
 use crate::protocol::{
     Answer, CancelInvitation, CancelOutcome, ConnectionReason, ConnectionState, DeviceId,
-    InvitationId, Push, SendInvitation, SendOutcome, UserId,
+    IdHashBuilder, InvitationId, Push, SendInvitation, SendOutcome, UserId,
 };
 use crate::transport::{self, Connection, LoginRequest};
 pub(crate) use dispatcher::with_deferred_wakes;
@@ -71,10 +71,24 @@ pub(crate) struct ClientCore {
 /// The invitations a client has shown, per user (a client that logs in as
 /// another user shows that user's invitations), each with when it may go.
 struct SeenInvitations {
-    forget_at: HashMap<(UserId, InvitationId), Instant>,
+    forget_at: HashMap<SeenKey, Instant, IdHashBuilder>,
     /// Sweep expired entries when the map reaches this size, then set it to
     /// twice what is left: amortized O(1) per insert, however many are live.
     sweep_at: usize,
+}
+
+/// An invitation shown to a user. Hashed by the invitation id's key alone (no
+/// text hashing on the hot path); the user only breaks ties.
+#[derive(PartialEq, Eq)]
+struct SeenKey {
+    invitation_id: InvitationId,
+    user: UserId,
+}
+
+impl std::hash::Hash for SeenKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.invitation_id.hash(state);
+    }
 }
 
 /// Queues a session's pushes on its client's dispatcher, tagged with the login
@@ -113,7 +127,7 @@ impl Client {
             open: RwLock::new(true),
             closed: AtomicBool::new(false),
             seen: Mutex::new(SeenInvitations {
-                forget_at: HashMap::new(),
+                forget_at: HashMap::default(),
                 sweep_at: 1024,
             }),
         });
@@ -538,7 +552,10 @@ impl ClientCore {
     /// client (then it is acknowledged and shown), false for a repeat.
     fn first_sight(&self, user: UserId, invitation_id: &InvitationId, seconds_left: u32) -> bool {
         let now = Instant::now();
-        let key = (user, invitation_id.clone());
+        let key = SeenKey {
+            invitation_id: invitation_id.clone(),
+            user,
+        };
         let mut seen = self.seen.lock();
         if seen.forget_at.contains_key(&key) {
             return false;

@@ -281,8 +281,14 @@ impl Hub {
         match timer.kind {
             TokenTimerKind::Warn => {
                 let left = timer.expiry.saturating_sub(self.clock.unix_now());
-                session.deliver(Push::TokenWillExpire {
-                    seconds_left: u32::try_from(left).unwrap_or(u32::MAX),
+                // Re-checked under the user's lock, so no warning about the old
+                // token follows a renewal that returned.
+                self.users.update(&session.user, |_| {
+                    if session.token_timers() == timer.generation {
+                        session.deliver(Push::TokenWillExpire {
+                            seconds_left: u32::try_from(left).unwrap_or(u32::MAX),
+                        });
+                    }
                 });
             }
             TokenTimerKind::Expire => {
@@ -296,7 +302,8 @@ impl Hub {
                 // Re-checked under the user's lock, where a renewal bumps the
                 // generation: a renewal that returned OK always wins.
                 let generation = timer.generation;
-                if self.end_session(&session, || session.token_timers() == generation) {
+                let current = || session.token_timers() == generation;
+                if self.end_session(&session, "token expired", current) {
                     session.deliver_final(Push::TokenExpired);
                 }
             }
@@ -308,10 +315,12 @@ impl Hub {
     /// The first sync also starts the session's token timers, so that even a
     /// warning due at once reaches the client after its login result.
     pub fn sync(&self, session: &Arc<Session>) {
-        if session.first_sync() {
-            self.schedule_token_timers(session, session.token_expiry());
-        }
+        // Under the user's lock, where renewals also set timers: the expiry
+        // read here is the one the timers are set for.
         let active: Vec<InvitationId> = self.users.update(&session.user, |entry| {
+            if session.first_sync() {
+                self.schedule_token_timers(session, session.token_expiry());
+            }
             entry.active.iter().cloned().collect()
         });
         for invitation_id in active {
@@ -322,12 +331,12 @@ impl Hub {
     /// Ends a session. If it was the user's last, the invitations the user sent
     /// and that are still pending are cancelled (rule 7).
     pub fn logout(&self, session: &Session) {
-        self.end_session(session, || true);
+        self.end_session(session, "logout", || true);
     }
 
     /// Ends `session` if `still` holds under the user's lock; says whether it
     /// did. Rule 7 follows if it was the user's last session.
-    fn end_session(&self, session: &Session, still: impl FnOnce() -> bool) -> bool {
+    fn end_session(&self, session: &Session, why: &str, still: impl FnOnce() -> bool) -> bool {
         // None: not ended here; Some(ids): ended, with the invitations to
         // check for rule 7 if it was the user's last session.
         let ended = self.users.update(&session.user, |entry| {
@@ -348,7 +357,7 @@ impl Hub {
         crate::log!(
             Level::Info,
             SUB_TAG,
-            "logout: user '{}', session {}",
+            "{why}: user '{}', session {}",
             session.user,
             session.id
         );
@@ -997,6 +1006,18 @@ impl TimerOwner for Hub {
                 }));
                 if fired.is_err() {
                     crate::log!(Level::Error, SUB_TAG, "timer of invitation {id} panicked");
+                    // Never leave it without a timer: end it now, or if even
+                    // that fails, drop it.
+                    let ended = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        if let Some(invitation) = shard.invitations.get_mut(&id) {
+                            if invitation.ended_at.is_none() {
+                                self.end(&mut shard.timers, invitation, now);
+                            }
+                        }
+                    }));
+                    if ended.is_err() {
+                        shard.invitations.remove(&id);
+                    }
                 }
             }
             if let Some(Reverse((due, _, _))) = shard.timers.peek() {
