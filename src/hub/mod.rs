@@ -9,10 +9,12 @@
 //! invitation's events in the order the hub decided them.
 
 mod clock;
+mod expiry;
 mod invitation;
 mod session;
 mod shards;
 mod timers;
+mod tokens;
 
 use std::cmp::Reverse;
 use std::collections::HashMap;
@@ -36,9 +38,7 @@ use crate::protocol::{
 use invitation::{Invitation, Invitee};
 use session::Users;
 use shards::Shards;
-use timers::{
-    TimerHeap, TimerKind, TimerOwner, TimerSignal, TokenTimer, TokenTimerHeap, TokenTimerKind,
-};
+use timers::{TimerHeap, TimerKind, TimerOwner, TimerSignal, TokenTimerHeap};
 
 const SUB_TAG: &str = "hub";
 
@@ -132,12 +132,6 @@ pub struct Hub {
     token_timers: Shards<TokenTimerHeap>,
     next_timer_seq: AtomicU64,
 }
-
-/// TOKEN_WILL_EXPIRE goes this long (seconds) before a token expires.
-const TOKEN_WARNING: u64 = 30;
-/// Tokens that live longer than this (seconds, about 10 years) get no timers:
-/// "never expires" is a fair use of a far-off expiry.
-const TOKEN_TIMER_HORIZON: u64 = 10 * 365 * 24 * 3600;
 
 impl Hub {
     /// A hub on the system clock. Its timers run on the library's own runtime,
@@ -237,79 +231,6 @@ impl Hub {
         Ok(session)
     }
 
-    /// With a secret, a session is warned 30 s before its token expires and
-    /// ended when it does, unless the token was renewed meanwhile.
-    fn schedule_token_timers(&self, session: &Arc<Session>, expiry: u64) {
-        if self.config.secret.is_none() {
-            return;
-        }
-        let generation = session.next_token_timers();
-        let now = self.clock.now();
-        let unix_now = self.clock.unix_now();
-        let warn_in = expiry
-            .saturating_sub(TOKEN_WARNING)
-            .saturating_sub(unix_now);
-        let expire_in = expiry.saturating_sub(unix_now);
-        if expire_in > TOKEN_TIMER_HORIZON {
-            return;
-        }
-        let mut heap = self.token_timers.lock(session.id);
-        for (kind, seconds) in [
-            (TokenTimerKind::Warn, warn_in),
-            (TokenTimerKind::Expire, expire_in),
-        ] {
-            let due = now + Duration::from_secs(seconds);
-            heap.push(Reverse(TokenTimer {
-                due,
-                seq: self.next_timer_seq.fetch_add(1, Ordering::Relaxed),
-                kind,
-                expiry,
-                generation,
-                session: Arc::downgrade(session),
-            }));
-            self.timer_signal.added(due);
-        }
-    }
-
-    fn fire_token_timer(&self, timer: TokenTimer) {
-        let Some(session) = timer.session.upgrade() else {
-            return;
-        };
-        if !session.is_alive() || session.token_timers() != timer.generation {
-            return; // logged out, or renewed since
-        }
-        match timer.kind {
-            TokenTimerKind::Warn => {
-                let left = timer.expiry.saturating_sub(self.clock.unix_now());
-                // Re-checked under the user's lock, so no warning about the old
-                // token follows a renewal that returned.
-                self.users.update(&session.user, |_| {
-                    if session.token_timers() == timer.generation {
-                        session.deliver(Push::TokenWillExpire {
-                            seconds_left: u32::try_from(left).unwrap_or(u32::MAX),
-                        });
-                    }
-                });
-            }
-            TokenTimerKind::Expire => {
-                crate::log!(
-                    Level::Info,
-                    SUB_TAG,
-                    "token of '{}' (session {}) expired",
-                    session.user,
-                    session.id
-                );
-                // Re-checked under the user's lock, where a renewal bumps the
-                // generation: a renewal that returned OK always wins.
-                let generation = timer.generation;
-                let current = || session.token_timers() == generation;
-                if self.end_session(&session, "token expired", current) {
-                    session.deliver_final(Push::TokenExpired);
-                }
-            }
-        }
-    }
-
     /// Delivers to this device every invitation still ringing for its user that
     /// it has not been handed yet (after login, and after a reconnect).
     /// The first sync also starts the session's token timers, so that even a
@@ -366,28 +287,6 @@ impl Hub {
         }
         true
     }
-
-    /// Replaces the session's token; its expiry timers start over.
-    pub fn renew_token(&self, session: &Arc<Session>, token: &str) -> Result<()> {
-        Self::require_alive(session)?;
-        let expiry = self.check_token(&session.user, token)?;
-        // Under the user's lock, like the expiry's own check (see
-        // `fire_token_timer`): a session is either renewed or expired.
-        self.users.update(&session.user, |_| {
-            Self::require_alive(session)?;
-            session.set_token_expiry(expiry);
-            self.schedule_token_timers(session, expiry);
-            Ok(())
-        })
-    }
-
-    fn check_token(&self, user: &UserId, token: &str) -> Result<u64> {
-        match &self.config.secret {
-            None => Ok(0),
-            Some(secret) => crate::token::verify(secret, user, token, self.clock.unix_now()),
-        }
-    }
-
     fn require_alive(session: &Session) -> Result<()> {
         if session.is_alive() {
             Ok(())
@@ -902,39 +801,6 @@ impl Hub {
         }
     }
 
-    fn time_out(&self, timers: &mut TimerHeap, invitation: &mut Invitation, now: Instant) {
-        let mut timed_out = Vec::new();
-        for invitee in invitation.invitees.iter_mut().filter(|i| !i.is_final()) {
-            invitee.state = InviteeState::Timeout;
-            timed_out.push(invitee.user.clone());
-        }
-        crate::log!(
-            Level::Info,
-            SUB_TAG,
-            "invitation {}: deadline passed, timed out {timed_out:?}",
-            invitation.id
-        );
-        for user in &timed_out {
-            let push = Push::InvitationTimeout {
-                invitation_id: invitation.id.clone(),
-                inviter: invitation.inviter.clone(),
-            };
-            self.users.deliver(user, &push);
-        }
-        if !timed_out.is_empty() {
-            let push = Push::InvitationResponseTimeout {
-                invitation_id: invitation.id.clone(),
-                invitees: timed_out.iter().cloned().collect(),
-            };
-            self.users.deliver(&invitation.inviter, &push);
-        }
-        let empty = Text::from("");
-        for user in &timed_out {
-            self.announce_state(invitation, user, InviteeState::Timeout, &empty);
-        }
-        self.end(timers, invitation, now);
-    }
-
     /// Every invitee is final: stop tracking it per user, keep it for retention.
     fn end(&self, timers: &mut TimerHeap, invitation: &mut Invitation, now: Instant) {
         invitation.ended_at = Some(now);
@@ -956,97 +822,5 @@ impl Hub {
         )));
         self.timer_signal.added(forget_at);
         crate::log!(Level::Debug, SUB_TAG, "invitation {} ended", invitation.id);
-    }
-}
-
-impl TimerOwner for Hub {
-    fn signal(&self) -> &Arc<TimerSignal> {
-        &self.timer_signal
-    }
-
-    fn now(&self) -> Instant {
-        self.clock.now()
-    }
-
-    fn fire_due_timers(&self, now: Instant) -> Option<Instant> {
-        let mut earliest: Option<Instant> = None;
-        for shard in self.invitations.iter() {
-            let mut guard = shard.lock();
-            let shard = &mut *guard;
-            while let Some(Reverse((due, _, _))) = shard.timers.peek() {
-                if *due > now {
-                    break;
-                }
-                let Some(Reverse((due, kind, id))) = shard.timers.pop() else {
-                    break;
-                };
-                // One timer's panic (a bug) must not stop the others.
-                let fired = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    let Some(invitation) = shard.invitations.get_mut(&id) else {
-                        return;
-                    };
-                    // A timer belongs to the invitation only if its time is still the
-                    // invitation's: an idempotent resend can reuse an id after the
-                    // first invitation was forgotten.
-                    match kind {
-                        TimerKind::Deadline
-                            if invitation.ended_at.is_none() && invitation.deadline == due =>
-                        {
-                            self.time_out(&mut shard.timers, invitation, now);
-                        }
-                        TimerKind::Forget
-                            if invitation.ended_at.map(|at| at + self.config.retention)
-                                == Some(due) =>
-                        {
-                            crate::log!(Level::Debug, SUB_TAG, "invitation {id} forgotten");
-                            shard.invitations.remove(&id); // retention is over
-                        }
-                        _ => {}
-                    }
-                }));
-                if fired.is_err() {
-                    crate::log!(Level::Error, SUB_TAG, "timer of invitation {id} panicked");
-                    // Never leave it without a timer: end it now, or if even
-                    // that fails, drop it.
-                    let ended = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        if let Some(invitation) = shard.invitations.get_mut(&id) {
-                            if invitation.ended_at.is_none() {
-                                self.end(&mut shard.timers, invitation, now);
-                            }
-                        }
-                    }));
-                    if ended.is_err() {
-                        shard.invitations.remove(&id);
-                    }
-                }
-            }
-            if let Some(Reverse((due, _, _))) = shard.timers.peek() {
-                earliest = Some(earliest.map_or(*due, |e| e.min(*due)));
-            }
-        }
-        for shard in self.token_timers.iter() {
-            let mut due_now = Vec::new();
-            {
-                let mut heap = shard.lock();
-                while heap.peek().is_some_and(|Reverse(t)| t.due <= now) {
-                    if let Some(Reverse(timer)) = heap.pop() {
-                        due_now.push(timer);
-                    }
-                }
-                if let Some(Reverse(next)) = heap.peek() {
-                    earliest = Some(earliest.map_or(next.due, |e| e.min(next.due)));
-                }
-            }
-            // Outside the heap's lock: ending a session takes other locks.
-            for timer in due_now {
-                let fired = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    self.fire_token_timer(timer)
-                }));
-                if fired.is_err() {
-                    crate::log!(Level::Error, SUB_TAG, "a token timer panicked");
-                }
-            }
-        }
-        earliest
     }
 }
