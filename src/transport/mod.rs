@@ -45,21 +45,22 @@ pub struct LoginRequest {
 
 /// Opens a session on the hub that `server_url` names.
 pub fn connect(server_url: &str, login: LoginRequest, reply: Reply<Arc<dyn Connection>>) {
-    match server_url.strip_prefix("memory://") {
-        Some(name) => reply(memory::connect(name, login)),
-        None => reply(Err(Error::invalid(format!(
-            "server_url: '{server_url}' is not supported (use memory://NAME)"
-        )))),
-    }
+    reply(memory_hub_name(server_url).and_then(|name| memory::connect(name, login)))
 }
 
 /// Checks a server URL before anything is started, so `beckon_client_new` can
 /// refuse a bad one at once.
 pub fn check_url(server_url: &str) -> Result<()> {
-    match server_url.strip_prefix("memory://") {
-        Some(name) => memory::check_name(name, "server_url"),
-        None => Err(Error::invalid(format!(
+    memory_hub_name(server_url).map(|_| ())
+}
+
+/// The hub name of a `memory://NAME` URL, the only kind supported today.
+fn memory_hub_name(server_url: &str) -> Result<&str> {
+    let name = server_url.strip_prefix("memory://").ok_or_else(|| {
+        Error::invalid(format!(
             "server_url: '{server_url}' is not supported (use memory://NAME)"
-        ))),
-    }
+        ))
+    })?;
+    memory::check_name(name, "server_url")?;
+    Ok(name)
 }
