@@ -15,11 +15,14 @@ use std::time::{Duration, Instant};
 use beckon::client::{Callback, EventHandler};
 use beckon::hub::{Hub, HubConfig, ManualClock};
 use beckon::protocol::{
-    Answer, CancelInvitation, ConnectionReason, ConnectionState, DeviceId, InvitationId,
-    InviteeState, InviteeStatus, Push, SendInvitation, UserId,
+    CancelInvitation, ConnectionReason, ConnectionState, DeviceId, InvitationId, InviteeState,
+    Push, SendInvitation,
 };
 use beckon::transport::memory;
 use beckon::{Client, ClientConfig, DispatchMode, Error, ErrorCode, Event};
+
+mod common;
+use common::{answer, status, user, users};
 
 const WAIT: Duration = Duration::from_secs(5);
 const T0: u64 = 1_700_000_000;
@@ -256,28 +259,6 @@ impl Agent {
                 .accept_invitation_then(answer(&InvitationId::from_bits(1), ""), done)
         });
         assert_eq!(result.unwrap_err().code, ErrorCode::InvitationNotFound);
-    }
-}
-
-fn user(name: &str) -> UserId {
-    UserId::parse(name, "user_id").unwrap()
-}
-
-fn users(names: &[&str]) -> Vec<UserId> {
-    names.iter().map(|n| user(n)).collect()
-}
-
-fn answer(id: &InvitationId, data: &str) -> Answer {
-    Answer {
-        invitation_id: id.clone(),
-        extended_data: data.into(),
-    }
-}
-
-fn status(name: &str, state: InviteeState) -> InviteeStatus {
-    InviteeStatus {
-        user_id: user(name),
-        state,
     }
 }
 

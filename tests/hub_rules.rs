@@ -12,10 +12,13 @@ use std::time::Duration;
 
 use beckon::hub::{Hub, HubConfig, ManualClock, Session, SessionSink};
 use beckon::protocol::{
-    Answer, CancelInvitation, CancelOutcome, DeviceId, InvitationId, InviteeState, InviteeStatus,
-    Limits, Notification, Push, SendInvitation, SendOutcome, UserId,
+    CancelInvitation, CancelOutcome, DeviceId, InvitationId, InviteeState, Limits, Notification,
+    Push, SendInvitation, SendOutcome, UserId,
 };
 use beckon::{Error, ErrorCode};
+
+mod common;
+use common::{answer, dev, status, user, users};
 
 /// Unix time the manual clocks start at.
 const T0: u64 = 1_700_000_000;
@@ -200,32 +203,6 @@ impl World {
             .into_iter()
             .map(|s| (s.user_id.to_string(), s.state))
             .collect()
-    }
-}
-
-fn user(name: &str) -> UserId {
-    UserId::parse(name, "user_id").unwrap()
-}
-
-fn dev(name: &str) -> DeviceId {
-    DeviceId::parse(name, "device_id").unwrap()
-}
-
-fn users(names: &[&str]) -> Vec<UserId> {
-    names.iter().map(|n| user(n)).collect()
-}
-
-fn answer(id: &InvitationId, data: &str) -> Answer {
-    Answer {
-        invitation_id: id.clone(),
-        extended_data: data.into(),
-    }
-}
-
-fn status(name: &str, state: InviteeState) -> InviteeStatus {
-    InviteeStatus {
-        user_id: user(name),
-        state,
     }
 }
 

@@ -5,17 +5,14 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use beckon::hub::{Hub, HubConfig, ManualClock};
-use beckon::protocol::{
-    Answer, ConnectionState, InvitationId, InviteeState, Push, SendInvitation, UserId,
-};
+use beckon::protocol::{Answer, ConnectionState, InvitationId, InviteeState, Push, SendInvitation};
 use beckon::transport::memory;
 use beckon::{Client, ClientConfig, DispatchMode, Event};
 
-const WAIT: Duration = Duration::from_secs(5);
+mod common;
+use common::user;
 
-fn user(name: &str) -> UserId {
-    UserId::parse(name, "user").unwrap()
-}
+const WAIT: Duration = Duration::from_secs(5);
 
 fn logged_in(hub_name: &str, name: &str) -> Client {
     let client = Client::new(ClientConfig::new(format!("memory://{hub_name}"))).unwrap();
