@@ -950,7 +950,8 @@ fn input_errors_are_returned_at_once_without_callback() {
 fn bad_configurations_are_refused() {
     for url in [
         "memory://",
-        "ws://example.com",
+        "ws://",
+        "http://example.com",
         "memory://bad name",
         "",
         "memory://x/y",

@@ -16,7 +16,7 @@ use super::pending::Call;
 use super::{DispatchMode, Event};
 use crate::error::{Error, Result};
 use crate::log::Level;
-use crate::protocol::{Push, UserId};
+use crate::protocol::{ConnectionReason, ConnectionState, Push, UserId};
 
 pub(crate) enum Job {
     /// A push from the hub, tagged with the login it belongs to.
@@ -27,6 +27,12 @@ pub(crate) enum Job {
     },
     /// An event the client itself raises (connection state changes).
     Event(Event),
+    /// A network transport's link changed (reconnecting, reconnected, gone).
+    Link {
+        login_epoch: u64,
+        state: ConnectionState,
+        reason: ConnectionReason,
+    },
     /// An operation's callback.
     Call(Box<dyn Call>),
 }

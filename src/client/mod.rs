@@ -107,6 +107,14 @@ impl SessionSink for ClientSink {
             push,
         });
     }
+
+    fn link_changed(&self, state: ConnectionState, reason: ConnectionReason) {
+        self.dispatcher.enqueue(Job::Link {
+            login_epoch: self.login_epoch,
+            state,
+            reason,
+        });
+    }
 }
 
 impl Client {
@@ -424,6 +432,7 @@ impl ClientCore {
                 login_epoch,
                 user,
             }),
+            request_timeout: self.config.request_timeout,
         };
         let core = self.clone();
         let started = catch_unwind(AssertUnwindSafe(|| {
@@ -611,7 +620,20 @@ impl JobRunner for ClientCore {
     fn run(&self, job: Job, shutdown: bool) {
         match job {
             Job::Call(call) => call.run(shutdown),
-            Job::Event(_) | Job::Push { .. } if shutdown => {}
+            Job::Event(_) | Job::Push { .. } | Job::Link { .. } if shutdown => {}
+            // A network transport reconnecting: shown only for the current
+            // login; DISCONNECTED ends it.
+            Job::Link {
+                login_epoch,
+                state,
+                reason,
+            } => {
+                if state == ConnectionState::Disconnected {
+                    self.session_ended(reason, login_epoch);
+                } else if self.connection_of(login_epoch).is_some() {
+                    self.deliver(&Event::ConnectionStateChanged { state, reason });
+                }
+            }
             Job::Event(event) => self.deliver(&event),
             // Invitation pushes of an older login are still shown: they were
             // queued before that login's DISCONNECTED. Session notices of an

@@ -24,6 +24,7 @@ impl Hub {
             invitee.state = InviteeState::Timeout;
             timed_out.push(invitee.user.clone());
         }
+        self.stats.finished(InviteeState::Timeout, timed_out.len());
         crate::log!(
             Level::Info,
             SUB_TAG,

@@ -13,6 +13,7 @@ mod expiry;
 mod invitation;
 mod session;
 mod shards;
+mod stats;
 mod timers;
 mod tokens;
 
@@ -28,6 +29,7 @@ use tokio::time::Instant;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use session::{Session, SessionId, SessionSink};
+pub use stats::{HubStats, StatsSnapshot};
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::log::Level;
@@ -131,6 +133,7 @@ pub struct Hub {
     /// Token timers of sessions (hubs with a secret), striped by session id.
     token_timers: Shards<TokenTimerHeap>,
     next_timer_seq: AtomicU64,
+    stats: HubStats,
 }
 
 impl Hub {
@@ -161,7 +164,13 @@ impl Hub {
             timer_signal: Arc::new(TimerSignal::new(epoch)),
             token_timers: Shards::new(),
             next_timer_seq: AtomicU64::new(0),
+            stats: HubStats::default(),
         }))
+    }
+
+    /// Running totals for monitoring.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.stats.snapshot()
     }
 
     pub fn config(&self) -> &HubConfig {
@@ -417,6 +426,7 @@ impl Hub {
             self.timer_signal.added(deadline);
         }
         shard.invitations.insert(id, invitation);
+        self.stats.created();
         reply(Ok(outcome));
     }
 
@@ -512,6 +522,8 @@ impl Hub {
                 cancelled.push(user);
             }
         }
+        self.stats
+            .finished(InviteeState::Cancelled, cancelled.len());
         crate::log!(
             Level::Info,
             SUB_TAG,
@@ -618,6 +630,7 @@ impl Hub {
             InviteeState::Inviting | InviteeState::Offline | InviteeState::Received => {}
         }
         invitee.state = state;
+        self.stats.finished(state, 1);
         crate::log!(
             Level::Info,
             SUB_TAG,
@@ -758,6 +771,8 @@ impl Hub {
                 invitee.state = InviteeState::Cancelled;
                 cancelled.push(invitee.user.clone());
             }
+            self.stats
+                .finished(InviteeState::Cancelled, cancelled.len());
             crate::log!(
                 Level::Info,
                 SUB_TAG,

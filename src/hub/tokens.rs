@@ -35,7 +35,8 @@ impl Hub {
         })
     }
 
-    pub(super) fn check_token(&self, user: &UserId, token: &str) -> Result<u64> {
+    /// Verifies `token` for `user`; returns its expiry (0 without a secret).
+    pub fn check_token(&self, user: &UserId, token: &str) -> Result<u64> {
         match &self.config.secret {
             None => Ok(0),
             Some(secret) => crate::token::verify(secret, user, token, self.clock.unix_now()),

@@ -1,10 +1,13 @@
 //! The size and count limits of SPEC 2, shared by the client (to fail fast, before
 //! anything is sent) and the hub (which is the authority).
 
+use serde::{Deserialize, Serialize};
+
 use crate::error::{Error, ErrorCode, Result};
 
 /// Limits a hub enforces. `Limits::default()` is the SPEC's defaults.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Limits {
     /// Distinct invitees per invitation: default 32, at most 1000.
     pub max_invitees: usize,

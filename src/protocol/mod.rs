@@ -8,6 +8,7 @@ mod ids;
 mod limits;
 mod messages;
 mod state;
+pub mod wire;
 
 pub use ids::{DeviceId, IdHashBuilder, IdHasher, InvitationId, UserId};
 pub use limits::Limits;

@@ -1,10 +1,13 @@
 //! Transports: how a client reaches a hub. Each one turns the client's calls into
 //! hub operations and the hub's pushes into jobs on the client's dispatcher.
-//! `memory://NAME` calls an in-process hub directly; WebSocket comes next.
+//! `memory://NAME` calls an in-process hub directly; `ws://` and `wss://` speak
+//! docs/PROTOCOL.md to a `beckon-server`.
 
 pub mod memory;
+pub mod ws;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::hub::SessionSink;
@@ -41,26 +44,45 @@ pub struct LoginRequest {
     pub device: DeviceId,
     pub token: String,
     pub sink: Arc<dyn SessionSink>,
+    /// How long the network transport waits for the server (connect, login,
+    /// each request).
+    pub request_timeout: Duration,
 }
 
 /// Opens a session on the hub that `server_url` names.
 pub fn connect(server_url: &str, login: LoginRequest, reply: Reply<Arc<dyn Connection>>) {
-    reply(memory_hub_name(server_url).and_then(|name| memory::connect(name, login)))
+    match Scheme::of(server_url) {
+        Ok(Scheme::Memory(name)) => reply(memory::connect(name, login)),
+        Ok(Scheme::WebSocket) => ws::connect(server_url, login, reply),
+        Err(error) => reply(Err(error)),
+    }
 }
 
 /// Checks a server URL before anything is started, so `beckon_client_new` can
 /// refuse a bad one at once.
 pub fn check_url(server_url: &str) -> Result<()> {
-    memory_hub_name(server_url).map(|_| ())
+    Scheme::of(server_url).map(|_| ())
 }
 
-/// The hub name of a `memory://NAME` URL, the only kind supported today.
-fn memory_hub_name(server_url: &str) -> Result<&str> {
-    let name = server_url.strip_prefix("memory://").ok_or_else(|| {
-        Error::invalid(format!(
-            "server_url: '{server_url}' is not supported (use memory://NAME)"
-        ))
-    })?;
-    memory::check_name(name, "server_url")?;
-    Ok(name)
+enum Scheme<'a> {
+    /// `memory://NAME`, with the hub's name.
+    Memory(&'a str),
+    /// `ws://` or `wss://`.
+    WebSocket,
+}
+
+impl<'a> Scheme<'a> {
+    fn of(server_url: &'a str) -> Result<Scheme<'a>> {
+        if let Some(name) = server_url.strip_prefix("memory://") {
+            memory::check_name(name, "server_url")?;
+            return Ok(Scheme::Memory(name));
+        }
+        if server_url.starts_with("ws://") || server_url.starts_with("wss://") {
+            ws::check_url(server_url)?;
+            return Ok(Scheme::WebSocket);
+        }
+        Err(Error::invalid(format!(
+            "server_url: '{server_url}' is not supported (use memory://NAME, ws://HOST:PORT or wss://HOST:PORT)"
+        )))
+    }
 }

@@ -1,0 +1,47 @@
+//! The admin address: `/metrics` (Prometheus text) and `/healthz`.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use tokio::net::TcpListener;
+
+use crate::ServerContext;
+
+pub async fn serve(ctx: Arc<ServerContext>, listener: TcpListener) {
+    let mut shutdown = ctx.shutdown_signal();
+    let app = Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .with_state(ctx);
+    let stopped = async move {
+        let _ = shutdown.changed().await;
+    };
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(stopped)
+        .await
+    {
+        tracing::warn!(error = %e, "admin server failed");
+    }
+}
+
+async fn metrics(State(ctx): State<Arc<ServerContext>>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        ctx.render_metrics(),
+    )
+}
+
+async fn healthz(State(ctx): State<Arc<ServerContext>>) -> impl IntoResponse {
+    if ctx.shutting_down() {
+        (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
+    } else {
+        (StatusCode::OK, "ok\n")
+    }
+}

@@ -1,0 +1,184 @@
+//! The server's settings: a TOML file, flags over it. Every field has a default;
+//! `ServerConfig::validate` refuses values outside their bounds at start-up.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use beckon::hub::HubConfig;
+use beckon::protocol::Limits;
+use serde::Deserialize;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Where WebSocket clients connect.
+    pub listen: SocketAddr,
+    /// `/metrics` and `/healthz`; none when absent.
+    pub admin: Option<SocketAddr>,
+    /// PEM certificate chain and private key: with both, clients use `wss://`.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// The token secret (at least 16 bytes). Prefer `secret_file` or the
+    /// `BECKON_SECRET` environment variable to keep it out of process lists.
+    pub secret: Option<String>,
+    pub secret_file: Option<PathBuf>,
+    /// Development mode: no secret, any token is accepted. Insecure.
+    pub dev: bool,
+    pub limits: Limits,
+    /// How long a dropped session waits for its client before the user's
+    /// pending invitations are cancelled (rule 7).
+    pub grace_secs: u64,
+    /// How long an ended invitation is remembered (rule 8).
+    pub retention_secs: u64,
+    /// Largest WebSocket message accepted, in bytes.
+    pub max_frame_bytes: usize,
+    /// Frames a connection may send per second on average, and in a burst.
+    pub messages_per_sec: u32,
+    pub messages_burst: u32,
+    /// A connection must finish the WebSocket handshake within this, and log
+    /// in within as long again.
+    pub handshake_timeout_ms: u64,
+    pub login_timeout_ms: u64,
+    /// The server pings every `heartbeat_secs`; a peer silent for three
+    /// intervals is dropped.
+    pub heartbeat_secs: u32,
+    /// Unacknowledged frames a session keeps for a resume.
+    pub outbox_capacity: usize,
+    pub log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+impl Default for ServerConfig {
+    fn default() -> ServerConfig {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7600)),
+            admin: None,
+            tls_cert: None,
+            tls_key: None,
+            secret: None,
+            secret_file: None,
+            dev: false,
+            limits: Limits::default(),
+            grace_secs: 30,
+            retention_secs: 600,
+            max_frame_bytes: 256 * 1024,
+            messages_per_sec: 200,
+            messages_burst: 400,
+            handshake_timeout_ms: 10_000,
+            login_timeout_ms: 10_000,
+            heartbeat_secs: 15,
+            outbox_capacity: 10_000,
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+impl ServerConfig {
+    pub fn from_toml_file(path: &Path) -> Result<ServerConfig, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+        toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))
+    }
+
+    /// The secret from `secret`, `secret_file` or `BECKON_SECRET`, in that order.
+    pub fn resolve_secret(&self) -> Result<Option<Vec<u8>>, ConfigError> {
+        let secret = if let Some(secret) = &self.secret {
+            Some(secret.clone())
+        } else if let Some(path) = &self.secret_file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| ConfigError(format!("secret_file {}: {e}", path.display())))?;
+            Some(text.trim_end_matches(['\n', '\r']).to_owned())
+        } else {
+            std::env::var("BECKON_SECRET")
+                .ok()
+                .filter(|s| !s.is_empty())
+        };
+        match secret {
+            Some(secret) if secret.len() < 16 => {
+                Err(ConfigError("secret: must be at least 16 bytes".to_owned()))
+            }
+            Some(secret) => Ok(Some(secret.into_bytes())),
+            None => Ok(None),
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.hub_config(None)
+            .validate()
+            .map_err(|e| ConfigError(format!("limits: {}", e.message)))?;
+        let checks: [(&str, u64, u64, u64); 9] = [
+            ("grace_secs", self.grace_secs, 0, 3600),
+            ("retention_secs", self.retention_secs, 1, 86_400),
+            (
+                "max_frame_bytes",
+                self.max_frame_bytes as u64,
+                4 * 1024,
+                16 * 1024 * 1024,
+            ),
+            (
+                "messages_per_sec",
+                u64::from(self.messages_per_sec),
+                1,
+                1_000_000,
+            ),
+            (
+                "messages_burst",
+                u64::from(self.messages_burst),
+                1,
+                10_000_000,
+            ),
+            (
+                "handshake_timeout_ms",
+                self.handshake_timeout_ms,
+                100,
+                600_000,
+            ),
+            ("login_timeout_ms", self.login_timeout_ms, 100, 600_000),
+            ("heartbeat_secs", u64::from(self.heartbeat_secs), 1, 300),
+            (
+                "outbox_capacity",
+                self.outbox_capacity as u64,
+                16,
+                10_000_000,
+            ),
+        ];
+        for (name, value, low, high) in checks {
+            if !(low..=high).contains(&value) {
+                return Err(ConfigError(format!(
+                    "{name}: {value} is outside {low}..={high}"
+                )));
+            }
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(ConfigError(
+                "tls_cert and tls_key: give both or neither".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn hub_config(&self, secret: Option<Vec<u8>>) -> HubConfig {
+        HubConfig {
+            limits: self.limits.clone(),
+            retention: Duration::from_secs(self.retention_secs),
+            secret,
+        }
+    }
+
+    pub fn heartbeat(&self) -> Duration {
+        Duration::from_secs(u64::from(self.heartbeat_secs))
+    }
+}

@@ -1,0 +1,226 @@
+//! `beckon-server`: the Beckon hub behind WebSocket (SPEC 6, protocol in
+//! docs/PROTOCOL.md). The same `Hub` as `memory://`, so the two transports share
+//! every rule; this crate adds what a network needs: authentication, sessions
+//! that survive a reconnect, limits, heartbeats, metrics and graceful shutdown.
+//!
+//! - [`config`]: settings (TOML and flags);
+//! - [`connection`]: one WebSocket connection from handshake to close;
+//! - [`handler`]: frames to hub operations (no I/O; fuzzed);
+//! - [`session`]: sessions between connections, their outboxes and resume;
+//! - [`limiter`], [`metrics`], [`admin`], [`tls`].
+
+pub mod admin;
+pub mod config;
+pub mod connection;
+pub mod handler;
+pub mod limiter;
+pub mod metrics;
+pub mod session;
+pub mod tls;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use beckon::hub::Hub;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+
+pub use config::{ConfigError, LogFormat, ServerConfig};
+use metrics::Metrics;
+use session::{ServerSession, Sessions};
+
+/// What every connection shares.
+pub struct ServerContext {
+    pub config: ServerConfig,
+    pub hub: Arc<Hub>,
+    pub sessions: Sessions,
+    pub metrics: Arc<Metrics>,
+    next_epoch: AtomicU64,
+    shutdown: watch::Sender<bool>,
+    /// Hub totals already added to the metrics' counters.
+    reported: parking_lot::Mutex<beckon::hub::StatsSnapshot>,
+}
+
+impl ServerContext {
+    pub fn new(config: ServerConfig, hub: Arc<Hub>) -> Arc<ServerContext> {
+        Arc::new(ServerContext {
+            config,
+            hub,
+            sessions: Sessions::default(),
+            metrics: Arc::new(Metrics::new()),
+            next_epoch: AtomicU64::new(1),
+            shutdown: watch::channel(false).0,
+            reported: Default::default(),
+        })
+    }
+
+    /// A number for a new connection, unique in this process.
+    pub fn next_epoch(&self) -> u64 {
+        self.next_epoch.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
+    /// Drops a session that has ended from the table.
+    pub fn forget(&self, session: &ServerSession) {
+        if self.sessions.get(&session.secret).is_some() {
+            self.sessions.remove(&session.secret);
+            self.metrics.sessions_live.dec();
+        }
+    }
+
+    /// Connection `epoch` of `session` dropped: unless the client resumes the
+    /// session within the grace period, it is logged out of the hub (and rule
+    /// 7 cancels what the user sent if it was their last device).
+    pub fn start_grace(self: &Arc<Self>, session: Arc<ServerSession>, epoch: u64) {
+        let ctx = self.clone();
+        let grace = Duration::from_secs(self.config.grace_secs);
+        tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            if session.outbox.abandon_if_detached(epoch) {
+                tracing::info!(user = %session.user, device = %session.device, "session abandoned after the grace period");
+                ctx.hub.logout(&session.hub_session);
+                ctx.forget(&session);
+            } else if session.outbox.ended().is_some() {
+                ctx.forget(&session);
+            }
+        });
+    }
+
+    /// The Prometheus text for `/metrics`, with the hub's totals brought up to date.
+    pub fn render_metrics(&self) -> String {
+        let now = self.hub.stats();
+        {
+            let mut reported = self.reported.lock();
+            let outcomes = [
+                ("created", now.created, reported.created),
+                ("accepted", now.accepted, reported.accepted),
+                ("refused", now.refused, reported.refused),
+                ("cancelled", now.cancelled, reported.cancelled),
+                ("timed_out", now.timed_out, reported.timed_out),
+            ];
+            for (outcome, total, before) in outcomes {
+                self.metrics
+                    .invitations
+                    .get_or_create(&metrics::OutcomeLabel { outcome })
+                    .inc_by(total.saturating_sub(before));
+            }
+            *reported = now;
+        }
+        self.metrics.render()
+    }
+}
+
+/// A server that is running; `shutdown` stops it gracefully.
+pub struct RunningServer {
+    pub ctx: Arc<ServerContext>,
+    pub listen_addr: SocketAddr,
+    pub admin_addr: Option<SocketAddr>,
+    tasks: JoinSet<()>,
+}
+
+/// Binds the listeners and starts serving on the current tokio runtime.
+pub async fn start(
+    config: ServerConfig,
+    secret: Option<Vec<u8>>,
+) -> Result<RunningServer, ConfigError> {
+    config.validate()?;
+    let hub = Hub::new(config.hub_config(secret))
+        .map_err(|e| ConfigError(format!("hub: {}", e.message)))?;
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
+        _ => None,
+    };
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| ConfigError(format!("listen {}: {e}", config.listen)))?;
+    let listen_addr = listener
+        .local_addr()
+        .map_err(|e| ConfigError(format!("listen: {e}")))?;
+    let admin = match config.admin {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .map_err(|e| ConfigError(format!("admin {addr}: {e}")))?,
+        ),
+        None => None,
+    };
+    let admin_addr = admin.as_ref().and_then(|l| l.local_addr().ok());
+    let ctx = ServerContext::new(config, hub);
+    let mut tasks = JoinSet::new();
+    tasks.spawn(accept_loop(ctx.clone(), listener, tls));
+    if let Some(admin) = admin {
+        tasks.spawn(admin::serve(ctx.clone(), admin));
+    }
+    tracing::info!(%listen_addr, admin = ?admin_addr, "beckon-server listening");
+    Ok(RunningServer {
+        ctx,
+        listen_addr,
+        admin_addr,
+        tasks,
+    })
+}
+
+impl RunningServer {
+    /// Stops accepting, tells every client the server is going away, closes
+    /// their connections and waits (at most `deadline`) for them to finish.
+    pub async fn shutdown(mut self, deadline: Duration) {
+        tracing::info!("shutting down");
+        let _ = self.ctx.shutdown.send(true);
+        let _ = tokio::time::timeout(deadline, async {
+            while self.tasks.join_next().await.is_some() {}
+        })
+        .await;
+        self.tasks.abort_all();
+    }
+}
+
+async fn accept_loop(ctx: Arc<ServerContext>, listener: TcpListener, tls: Option<TlsAcceptor>) {
+    let mut shutdown = ctx.shutdown_signal();
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        // Out of file descriptors and the like: wait, go on.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let ctx = ctx.clone();
+                let tls = tls.clone();
+                connections.spawn(async move {
+                    match tls {
+                        None => connection::serve(ctx, stream, peer).await,
+                        Some(tls) => {
+                            let deadline = Duration::from_millis(ctx.config.handshake_timeout_ms);
+                            match tokio::time::timeout(deadline, tls.accept(stream)).await {
+                                Ok(Ok(stream)) => connection::serve(ctx, stream, peer).await,
+                                _ => ctx.metrics.count_drop("tls_handshake"),
+                            }
+                        }
+                    }
+                });
+            }
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            _ = shutdown.changed() => break,
+        }
+    }
+    drop(listener);
+    // Connections see the same signal, tell their clients and close.
+    while connections.join_next().await.is_some() {}
+}

@@ -1,0 +1,183 @@
+//! What `/metrics` reports, in Prometheus text format.
+
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabel {
+    pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OpLabel {
+    pub op: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    pub outcome: &'static str,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub connections_opened: Counter,
+    pub connections_open: Gauge<i64, std::sync::atomic::AtomicI64>,
+    /// Connections refused or cut, by why.
+    pub connections_dropped: Family<ResultLabel, Counter>,
+    pub logins: Family<ResultLabel, Counter>,
+    pub sessions_live: Gauge<i64, std::sync::atomic::AtomicI64>,
+    /// Invitations created, and invitees reaching each final state.
+    pub invitations: Family<OutcomeLabel, Counter>,
+    pub requests: Family<OpLabel, Counter>,
+    pub request_errors: Family<OpLabel, Counter>,
+    /// Seconds from a request's arrival to its result being queued.
+    pub request_seconds: Family<OpLabel, Histogram>,
+    pub pushes: Counter,
+    pub rate_limited: Counter,
+    pub protocol_errors: Counter,
+    pub outbox_overflows: Counter,
+    pub encode_failures: Counter<u64, AtomicU64>,
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut metrics = Metrics {
+            connections_opened: Counter::default(),
+            connections_open: Gauge::default(),
+            connections_dropped: Family::default(),
+            logins: Family::default(),
+            sessions_live: Gauge::default(),
+            invitations: Family::default(),
+            requests: Family::default(),
+            request_errors: Family::default(),
+            request_seconds: Family::new_with_constructor(|| {
+                // 10 µs .. ~0.6 s
+                Histogram::new(exponential_buckets(0.00001, 3.0, 11))
+            }),
+            pushes: Counter::default(),
+            rate_limited: Counter::default(),
+            protocol_errors: Counter::default(),
+            outbox_overflows: Counter::default(),
+            encode_failures: Counter::default(),
+            registry: Registry::with_prefix("beckon"),
+        };
+        metrics.registry.register(
+            "connections_opened",
+            "WebSocket connections accepted",
+            metrics.connections_opened.clone(),
+        );
+        metrics.registry.register(
+            "connections_open",
+            "WebSocket connections open now",
+            metrics.connections_open.clone(),
+        );
+        metrics.registry.register(
+            "connections_dropped",
+            "Connections refused or cut by the server, by reason",
+            metrics.connections_dropped.clone(),
+        );
+        metrics
+            .registry
+            .register("logins", "Login attempts by result", metrics.logins.clone());
+        metrics.registry.register(
+            "sessions_live",
+            "Sessions attached or within their grace period",
+            metrics.sessions_live.clone(),
+        );
+        metrics.registry.register(
+            "invitations",
+            "Invitations created (outcome=created) and invitees reaching a final state",
+            metrics.invitations.clone(),
+        );
+        metrics.registry.register(
+            "requests",
+            "Requests by operation",
+            metrics.requests.clone(),
+        );
+        metrics.registry.register(
+            "request_errors",
+            "Requests answered with an error, by operation",
+            metrics.request_errors.clone(),
+        );
+        metrics.registry.register(
+            "request_duration_seconds",
+            "Time from a request's arrival to its result",
+            metrics.request_seconds.clone(),
+        );
+        metrics.registry.register(
+            "pushes",
+            "Events pushed to sessions",
+            metrics.pushes.clone(),
+        );
+        metrics.registry.register(
+            "rate_limited",
+            "Frames over a connection's rate limit",
+            metrics.rate_limited.clone(),
+        );
+        metrics.registry.register(
+            "protocol_errors",
+            "Frames that could not be decoded or were out of place",
+            metrics.protocol_errors.clone(),
+        );
+        metrics.registry.register(
+            "outbox_overflows",
+            "Sessions that lost unacknowledged frames (they cannot be resumed)",
+            metrics.outbox_overflows.clone(),
+        );
+        metrics.registry.register(
+            "encode_failures",
+            "Frames that could not be encoded (a bug)",
+            metrics.encode_failures.clone(),
+        );
+        metrics
+    }
+
+    pub fn observe(&self, op: &'static str, elapsed: Duration, failed: bool) {
+        let label = OpLabel { op };
+        self.requests.get_or_create(&label).inc();
+        if failed {
+            self.request_errors.get_or_create(&label).inc();
+        }
+        self.request_seconds
+            .get_or_create(&label)
+            .observe(elapsed.as_secs_f64());
+    }
+
+    pub fn count_outcome(&self, outcome: &'static str) {
+        self.invitations
+            .get_or_create(&OutcomeLabel { outcome })
+            .inc();
+    }
+
+    pub fn count_drop(&self, result: &'static str) {
+        self.connections_dropped
+            .get_or_create(&ResultLabel { result })
+            .inc();
+    }
+
+    pub fn count_login(&self, result: &'static str) {
+        self.logins.get_or_create(&ResultLabel { result }).inc();
+    }
+
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        if encode(&mut text, &self.registry).is_err() {
+            text = "# metrics could not be encoded\n".into();
+        }
+        text
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        Metrics::new()
+    }
+}
