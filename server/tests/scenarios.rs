@@ -2,10 +2,17 @@
 //! `memory://` hub and against a real `beckon-server` process over WebSocket on
 //! 127.0.0.1. The same scenario code for both, so the transports cannot drift.
 
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
-use beckon::protocol::{CancelInvitation, InviteeState, Push, SendInvitation};
-use beckon::{ErrorCode, Event};
+use beckon::hub::{Hub, HubConfig};
+use beckon::protocol::{
+    Answer, CancelInvitation, ConnectionReason, ConnectionState, DeviceId, InvitationId,
+    InviteeState, Notification, Push, SendInvitation, UserId,
+};
+use beckon::transport::memory as memory_hubs;
+use beckon::{Client, ClientConfig, ErrorCode, Event};
 
 mod common;
 use common::{block, unique, Peer, ServerProcess};
@@ -31,6 +38,70 @@ impl Target {
             }
         }
     }
+
+    /// A hub that checks tokens minted from `SECRET`.
+    fn url_with_secret(self) -> String {
+        match self {
+            Target::Memory => {
+                let name = format!("scenario-secret-{}", common::rand_suffix());
+                let config = HubConfig {
+                    secret: Some(SECRET.as_bytes().to_vec()),
+                    ..HubConfig::default()
+                };
+                memory_hubs::install(&name, Hub::new(config).unwrap()).unwrap();
+                format!("memory://{name}")
+            }
+            Target::Server => {
+                static SERVER: OnceLock<ServerProcess> = OnceLock::new();
+                SERVER
+                    .get_or_init(|| {
+                        let path = std::env::temp_dir()
+                            .join(format!("beckon-secret-{}", common::rand_suffix()));
+                        std::fs::write(&path, SECRET).unwrap();
+                        ServerProcess::start(&["--secret-file", path.to_str().unwrap()])
+                    })
+                    .url()
+            }
+        }
+    }
+}
+
+const SECRET: &str = "scenario-secret-0123456789";
+
+fn token(user: &UserId, ttl_secs: u64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    beckon::token::mint(SECRET.as_bytes(), user, now + ttl_secs)
+}
+
+fn answer(id: &InvitationId, data: &str) -> Answer {
+    Answer {
+        invitation_id: id.clone(),
+        extended_data: data.into(),
+    }
+}
+
+fn cancel(id: &InvitationId, invitees: Option<Vec<UserId>>) -> CancelInvitation {
+    CancelInvitation {
+        invitation_id: id.clone(),
+        invitees,
+        extended_data: "bye".into(),
+    }
+}
+
+/// Matches INVITATION_USER_STATE_CHANGED for `who` reaching `wanted`.
+fn state_of(who: &UserId, wanted: InviteeState) -> impl FnMut(&Event) -> Option<()> {
+    let who = who.clone();
+    move |e| match e {
+        Event::Invitation(Push::UserStateChanged { user_id, state, .. })
+            if *user_id == who && *state == wanted =>
+        {
+            Some(())
+        }
+        _ => None,
+    }
 }
 
 /// Declares each scenario twice: `memory::name` and `server::name`.
@@ -45,7 +116,24 @@ macro_rules! scenarios {
     };
 }
 
-scenarios!(demo_flow);
+scenarios!(
+    demo_flow,
+    refuse_tells_the_inviter,
+    cancel_for_some_then_all,
+    deadline_times_out_everyone_left,
+    offline_invitee_rings_on_login,
+    online_only_offline_invitee_is_final,
+    first_answer_wins_across_devices,
+    only_participants_may_act,
+    inviter_logout_cancels_pending,
+    same_device_again_kicks_the_old_session,
+    eleventh_device_is_refused,
+    limits_are_enforced,
+    tokens_are_checked,
+    token_warning_and_renewal,
+    every_callback_once_when_freed_with_work_in_flight,
+    many_threads_many_invitations,
+);
 
 fn demo_flow(target: Target) {
     let url = target.url();
@@ -78,7 +166,7 @@ fn demo_flow(target: Target) {
         }) if user_id == &bob => Some(()),
         _ => None,
     });
-    block(b.client.accept_invitation(common_answer(&id, "ok"))).unwrap();
+    block(b.client.accept_invitation(answer(&id, "ok"))).unwrap();
     let data = a.expect("INVITATION_ACCEPTED", |e| match e {
         Event::Invitation(Push::InvitationAccepted {
             invitee,
@@ -88,7 +176,7 @@ fn demo_flow(target: Target) {
         _ => None,
     });
     assert_eq!(data, "ok");
-    let again = block(b.client.accept_invitation(common_answer(&id, "")));
+    let again = block(b.client.accept_invitation(answer(&id, "")));
     assert_eq!(again.unwrap_err().code, ErrorCode::AlreadyAnswered);
     let cancel = CancelInvitation {
         invitation_id: id,
@@ -99,9 +187,380 @@ fn demo_flow(target: Target) {
     assert_eq!(late.code, ErrorCode::InvitationClosed);
 }
 
-fn common_answer(id: &beckon::protocol::InvitationId, data: &str) -> beckon::protocol::Answer {
-    beckon::protocol::Answer {
-        invitation_id: id.clone(),
-        extended_data: data.into(),
+fn refuse_tells_the_inviter(target: Target) {
+    let url = target.url();
+    let (alice, bob) = (unique("alice"), unique("bob"));
+    let a = Peer::online(&url, &alice);
+    let b = Peer::online(&url, &bob);
+    a.invite(&[&bob], 30);
+    let id = b.ringing();
+    block(b.client.refuse_invitation(answer(&id, "busy"))).unwrap();
+    let data = a.expect("INVITATION_REFUSED", |e| match e {
+        Event::Invitation(Push::InvitationRefused {
+            invitee,
+            extended_data,
+            ..
+        }) if invitee == &bob => Some(extended_data.to_string()),
+        _ => None,
+    });
+    assert_eq!(data, "busy");
+    a.expect("REJECTED state", state_of(&bob, InviteeState::Rejected));
+    let late = block(b.client.accept_invitation(answer(&id, ""))).unwrap_err();
+    assert_eq!(late.code, ErrorCode::AlreadyAnswered);
+}
+
+fn cancel_for_some_then_all(target: Target) {
+    let url = target.url();
+    let (alice, bob, carol) = (unique("alice"), unique("bob"), unique("carol"));
+    let a = Peer::online(&url, &alice);
+    let b = Peer::online(&url, &bob);
+    let c = Peer::online(&url, &carol);
+    let id = a.invite(&[&bob, &carol], 30).invitation_id;
+    b.ringing();
+    c.ringing();
+    let first = block(
+        a.client
+            .cancel_invitation(cancel(&id, Some(vec![bob.clone()]))),
+    )
+    .unwrap();
+    assert!(first.error_invitees.is_empty());
+    let data = b.expect("INVITATION_CANCELLED", |e| match e {
+        Event::Invitation(Push::InvitationCancelled {
+            inviter,
+            extended_data,
+            ..
+        }) if inviter == &alice => Some(extended_data.to_string()),
+        _ => None,
+    });
+    assert_eq!(data, "bye");
+    // Bob is final now: cancelling everyone reports him with his state.
+    let all = block(a.client.cancel_invitation(cancel(&id, None))).unwrap();
+    assert_eq!(all.error_invitees.len(), 1);
+    assert_eq!(all.error_invitees[0].user_id, bob);
+    assert_eq!(all.error_invitees[0].state, InviteeState::Cancelled);
+    c.expect("INVITATION_CANCELLED", |e| {
+        matches!(e, Event::Invitation(Push::InvitationCancelled { .. })).then_some(())
+    });
+    let late = block(c.client.accept_invitation(answer(&id, ""))).unwrap_err();
+    assert_eq!(late.code, ErrorCode::InvitationClosed);
+    let cancelled = |e: &Event| matches!(e, Event::Invitation(Push::InvitationCancelled { .. }));
+    assert_eq!(b.count(cancelled), 1);
+}
+
+fn deadline_times_out_everyone_left(target: Target) {
+    let url = target.url();
+    let (alice, bob, carol) = (unique("alice"), unique("bob"), unique("carol"));
+    let a = Peer::online(&url, &alice);
+    let b = Peer::online(&url, &bob);
+    let c = Peer::online(&url, &carol);
+    let id = a.invite(&[&bob, &carol], 1).invitation_id;
+    b.ringing();
+    c.ringing();
+    block(b.client.accept_invitation(answer(&id, ""))).unwrap();
+    c.expect("INVITATION_TIMEOUT", |e| match e {
+        Event::Invitation(Push::InvitationTimeout {
+            invitation_id,
+            inviter,
+        }) => {
+            assert_eq!(invitation_id, &id);
+            assert_eq!(inviter, &alice);
+            Some(())
+        }
+        _ => None,
+    });
+    let timed_out = a.expect("INVITATION_RESPONSE_TIMEOUT", |e| match e {
+        Event::Invitation(Push::InvitationResponseTimeout { invitees, .. }) => {
+            Some(invitees.to_vec())
+        }
+        _ => None,
+    });
+    assert_eq!(timed_out, vec![carol.clone()]);
+    let late = block(c.client.accept_invitation(answer(&id, ""))).unwrap_err();
+    assert_eq!(late.code, ErrorCode::InvitationClosed);
+    let timeout = |e: &Event| matches!(e, Event::Invitation(Push::InvitationTimeout { .. }));
+    assert_eq!(b.count(timeout), 0);
+}
+
+fn offline_invitee_rings_on_login(target: Target) {
+    let url = target.url();
+    let (alice, bob) = (unique("alice"), unique("bob"));
+    let a = Peer::online(&url, &alice);
+    let sent = a.invite(&[&bob], 30);
+    assert_eq!(sent.error_invitees.len(), 1);
+    assert_eq!(sent.error_invitees[0].state, InviteeState::Offline);
+    let b = Peer::online(&url, &bob);
+    let id = b.ringing();
+    assert_eq!(id, sent.invitation_id);
+    a.expect("RECEIVED state", state_of(&bob, InviteeState::Received));
+    block(b.client.accept_invitation(answer(&id, ""))).unwrap();
+    a.expect("INVITATION_ACCEPTED", |e| {
+        matches!(e, Event::Invitation(Push::InvitationAccepted { .. })).then_some(())
+    });
+}
+
+fn online_only_offline_invitee_is_final(target: Target) {
+    let url = target.url();
+    let (alice, bob) = (unique("alice"), unique("bob"));
+    let a = Peer::online(&url, &alice);
+    let mut request = SendInvitation::new(vec![bob.clone()], 30);
+    request.online_only = true;
+    let sent = block(a.client.send_invitation(request)).unwrap();
+    assert_eq!(sent.error_invitees[0].state, InviteeState::Offline);
+    let b = Peer::online(&url, &bob);
+    let late = block(b.client.accept_invitation(answer(&sent.invitation_id, ""))).unwrap_err();
+    assert_eq!(late.code, ErrorCode::InvitationClosed);
+    let received = |e: &Event| matches!(e, Event::Invitation(Push::InvitationReceived { .. }));
+    assert_eq!(b.count(received), 0);
+}
+
+fn first_answer_wins_across_devices(target: Target) {
+    let url = target.url();
+    let (alice, bob) = (unique("alice"), unique("bob"));
+    let a = Peer::online(&url, &alice);
+    let phone = Peer::online(&url, &bob);
+    let laptop = Peer::online(&url, &bob);
+    let id = a.invite(&[&bob], 30).invitation_id;
+    assert_eq!(phone.ringing(), id);
+    assert_eq!(laptop.ringing(), id);
+    block(phone.client.accept_invitation(answer(&id, "phone"))).unwrap();
+    laptop.expect("ACCEPTED state", state_of(&bob, InviteeState::Accepted));
+    let second = block(laptop.client.refuse_invitation(answer(&id, ""))).unwrap_err();
+    assert_eq!(second.code, ErrorCode::AlreadyAnswered);
+    let accepted = a.expect("INVITATION_ACCEPTED", |e| match e {
+        Event::Invitation(Push::InvitationAccepted { extended_data, .. }) => {
+            Some(extended_data.to_string())
+        }
+        _ => None,
+    });
+    assert_eq!(accepted, "phone");
+}
+
+fn only_participants_may_act(target: Target) {
+    let url = target.url();
+    let (alice, bob, mallory) = (unique("alice"), unique("bob"), unique("mallory"));
+    let a = Peer::online(&url, &alice);
+    let b = Peer::online(&url, &bob);
+    let m = Peer::online(&url, &mallory);
+    let id = a.invite(&[&bob], 30).invitation_id;
+    b.ringing();
+    for result in [
+        block(m.client.accept_invitation(answer(&id, ""))),
+        block(m.client.refuse_invitation(answer(&id, ""))),
+        block(a.client.accept_invitation(answer(&id, ""))),
+    ] {
+        assert_eq!(result.unwrap_err().code, ErrorCode::NotPermitted);
+    }
+    let by_invitee = block(b.client.cancel_invitation(cancel(&id, None))).unwrap_err();
+    assert_eq!(by_invitee.code, ErrorCode::NotPermitted);
+    let by_stranger = block(m.client.cancel_invitation(cancel(&id, None))).unwrap_err();
+    assert_eq!(by_stranger.code, ErrorCode::NotPermitted);
+    let unknown = InvitationId::parse("0123456789abcdef0123456789abcdef", "id").unwrap();
+    let missing = block(b.client.accept_invitation(answer(&unknown, ""))).unwrap_err();
+    assert_eq!(missing.code, ErrorCode::InvitationNotFound);
+    // Still ringing for the real invitee.
+    block(b.client.accept_invitation(answer(&id, ""))).unwrap();
+}
+
+fn inviter_logout_cancels_pending(target: Target) {
+    let url = target.url();
+    let (alice, bob) = (unique("alice"), unique("bob"));
+    let a = Peer::online(&url, &alice);
+    let b = Peer::online(&url, &bob);
+    let id = a.invite(&[&bob], 30).invitation_id;
+    b.ringing();
+    block(a.client.logout()).unwrap();
+    let cancelled = b.expect("INVITATION_CANCELLED", |e| match e {
+        Event::Invitation(Push::InvitationCancelled { invitation_id, .. }) => {
+            Some(invitation_id.clone())
+        }
+        _ => None,
+    });
+    assert_eq!(cancelled, id);
+    let late = block(b.client.accept_invitation(answer(&id, ""))).unwrap_err();
+    assert_eq!(late.code, ErrorCode::InvitationClosed);
+}
+
+fn same_device_again_kicks_the_old_session(target: Target) {
+    let url = target.url();
+    let bob = unique("bob");
+    let device = DeviceId::parse(&format!("phone-{}", common::rand_suffix()), "device").unwrap();
+    let mut config = ClientConfig::new(&url);
+    config.device_id = Some(device);
+    let old = Peer::with_config(config.clone(), &bob);
+    block(old.client.login(bob.clone(), "t")).unwrap();
+    let new = Peer::with_config(config, &bob);
+    block(new.client.login(bob.clone(), "t")).unwrap();
+    old.expect("DISCONNECTED(KICKED_OUT)", |e| match e {
+        Event::ConnectionStateChanged {
+            state: ConnectionState::Disconnected,
+            reason,
+        } => {
+            assert_eq!(*reason, ConnectionReason::KickedOut);
+            Some(())
+        }
+        _ => None,
+    });
+    let request = SendInvitation::new(vec![unique("x")], 5);
+    let after = block(old.client.send_invitation(request)).unwrap_err();
+    assert_eq!(after.code, ErrorCode::NotLoggedIn);
+    // The new session works.
+    let a = Peer::online(&url, &unique("alice"));
+    a.invite(&[&bob], 30);
+    new.ringing();
+}
+
+fn eleventh_device_is_refused(target: Target) {
+    let url = target.url();
+    let bob = unique("bob");
+    let devices: Vec<Peer> = (0..10).map(|_| Peer::online(&url, &bob)).collect();
+    let eleventh = Peer::new(&url, &bob);
+    let refused = block(eleventh.client.login(bob.clone(), "t")).unwrap_err();
+    assert_eq!(refused.code, ErrorCode::NotPermitted);
+    block(devices[0].client.logout()).unwrap();
+    // A slot is free again (the server may take a moment to end the session).
+    let deadline = Instant::now() + common::WAIT;
+    loop {
+        match block(eleventh.client.login(bob.clone(), "t")) {
+            Ok(()) => break,
+            Err(e) if e.code == ErrorCode::NotPermitted && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(50))
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+fn limits_are_enforced(target: Target) {
+    let url = target.url();
+    let alice = unique("alice");
+    let a = Peer::online(&url, &alice);
+    let send = |request: SendInvitation| block(a.client.send_invitation(request));
+    let many: Vec<UserId> = (0..33).map(|i| unique(&format!("u{i}"))).collect();
+    let too_many = send(SendInvitation::new(many, 30)).unwrap_err();
+    assert_eq!(too_many.code, ErrorCode::TooManyInvitees);
+    let mut big = SendInvitation::new(vec![unique("bob")], 30);
+    big.extended_data = "x".repeat(8 * 1024 + 1).into();
+    assert_eq!(send(big).unwrap_err().code, ErrorCode::PayloadTooLarge);
+    let mut loud = SendInvitation::new(vec![unique("bob")], 30);
+    loud.notification = Some(Notification {
+        title: "t".repeat(257).into(),
+        ..Notification::default()
+    });
+    assert_eq!(send(loud).unwrap_err().code, ErrorCode::PayloadTooLarge);
+    let selfish = send(SendInvitation::new(vec![alice.clone()], 30)).unwrap_err();
+    assert_eq!(selfish.code, ErrorCode::InvalidArgument);
+    let forever = send(SendInvitation::new(vec![unique("bob")], 601)).unwrap_err();
+    assert_eq!(forever.code, ErrorCode::InvalidArgument);
+    // 32 distinct invitees (a repeat folded) is within the limit.
+    let mut exactly: Vec<UserId> = (0..32).map(|i| unique(&format!("v{i}"))).collect();
+    exactly.push(exactly[0].clone());
+    let sent = send(SendInvitation::new(exactly, 30)).unwrap();
+    assert_eq!(sent.error_invitees.len(), 32);
+}
+
+fn tokens_are_checked(target: Target) {
+    let url = target.url_with_secret();
+    let (alice, bob) = (unique("alice"), unique("bob"));
+    let attempt = |user: &UserId, token: String| {
+        let peer = Peer::new(&url, user);
+        block(peer.client.login(user.clone(), token)).map(|()| peer)
+    };
+    let code = |result: Result<Peer, beckon::Error>| result.err().unwrap().code;
+    assert_eq!(
+        code(attempt(&alice, "garbage".into())),
+        ErrorCode::AuthFailed
+    );
+    assert_eq!(
+        code(attempt(&alice, token(&bob, 300))),
+        ErrorCode::AuthFailed
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let expired = beckon::token::mint(SECRET.as_bytes(), &alice, now - 5);
+    assert_eq!(code(attempt(&alice, expired)), ErrorCode::TokenExpired);
+    let forged = beckon::token::mint(b"another-secret-entirely", &alice, now + 300);
+    assert_eq!(code(attempt(&alice, forged)), ErrorCode::AuthFailed);
+    let a = attempt(&alice, token(&alice, 300)).unwrap();
+    let b = attempt(&bob, token(&bob, 300)).unwrap();
+    a.invite(&[&bob], 30);
+    b.ringing();
+    let bad_renewal = block(a.client.renew_token(token(&bob, 300))).unwrap_err();
+    assert_eq!(bad_renewal.code, ErrorCode::AuthFailed);
+}
+
+fn token_warning_and_renewal(target: Target) {
+    let url = target.url_with_secret();
+    let alice = unique("alice");
+    let a = Peer::new(&url, &alice);
+    // 31 s left: the warning, 30 s before expiry, comes about a second later.
+    block(a.client.login(alice.clone(), token(&alice, 31))).unwrap();
+    let left = a.expect("TOKEN_WILL_EXPIRE", |e| match e {
+        Event::TokenWillExpire { seconds_left } => Some(*seconds_left),
+        _ => None,
+    });
+    assert!((1..=30).contains(&left), "{left}");
+    block(a.client.renew_token(token(&alice, 3600))).unwrap();
+    let sent = a.invite(&[&unique("bob")], 30);
+    assert_eq!(sent.error_invitees.len(), 1);
+}
+
+fn every_callback_once_when_freed_with_work_in_flight(target: Target) {
+    let url = target.url();
+    let (alice, bob) = (unique("alice"), unique("bob"));
+    let _b = Peer::online(&url, &bob);
+    let client = Client::new(ClientConfig::new(&url)).unwrap();
+    block(client.login(alice.clone(), "t")).unwrap();
+    let calls: Arc<Mutex<Vec<usize>>> = Arc::default();
+    const OPS: usize = 300;
+    for i in 0..OPS {
+        let calls = calls.clone();
+        let request = SendInvitation::new(vec![bob.clone()], 30);
+        let done = Box::new(move |result: beckon::Result<_>| {
+            if let Err(e) = &result {
+                assert_eq!(e.code, ErrorCode::Shutdown, "{e}");
+            }
+            calls.lock().unwrap().push(i);
+        });
+        client.send_invitation_then(request, done).unwrap();
+    }
+    client.shutdown();
+    let mut calls = calls.lock().unwrap().clone();
+    assert_eq!(
+        calls.len(),
+        OPS,
+        "every callback ran by the time free returned"
+    );
+    calls.sort_unstable();
+    calls.dedup();
+    assert_eq!(calls.len(), OPS, "no callback ran twice");
+}
+
+fn many_threads_many_invitations(target: Target) {
+    let url = target.url();
+    let (alice, bob) = (unique("alice"), unique("bob"));
+    let a = Peer::online(&url, &alice);
+    let b = Peer::online(&url, &bob);
+    let done = Arc::new(AtomicUsize::new(0));
+    const THREADS: usize = 8;
+    const EACH: usize = 25;
+    std::thread::scope(|scope| {
+        for _ in 0..THREADS {
+            let (a, bob, done) = (&a, &bob, done.clone());
+            scope.spawn(move || {
+                for _ in 0..EACH {
+                    let sent = a.invite(&[bob], 30);
+                    assert!(sent.error_invitees.is_empty());
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    assert_eq!(done.load(Ordering::Relaxed), THREADS * EACH);
+    // Every invitation rings exactly once on bob's device.
+    let mut ids = std::collections::HashSet::new();
+    while ids.len() < THREADS * EACH {
+        assert!(ids.insert(b.ringing()), "an invitation rang twice");
     }
 }
