@@ -1,0 +1,339 @@
+//! Faults between clients and a real `beckon-server`: the server killed with -9
+//! and started again, connections cut under the client, a peer gone silent
+//! (only heartbeats can tell), a graceful shutdown. Clients must reconnect on
+//! their own, report the state changes in order, lose no event, show none twice,
+//! and complete every pending operation exactly once.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use beckon::protocol::{
+    Answer, ConnectionReason, ConnectionState, InvitationId, Push, SendInvitation,
+};
+use beckon::{ClientConfig, ErrorCode, Event};
+
+mod common;
+use common::{block, unique, Peer, ServerProcess, WAIT};
+
+/// A TCP proxy on 127.0.0.1 between clients and the server that can cut every
+/// connection (as a network failure does) or freeze them (no byte passes, no
+/// socket closes: a dead peer only heartbeats reveal).
+struct Proxy {
+    port: u16,
+    frozen: Arc<AtomicBool>,
+    open: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl Proxy {
+    fn start(server_port: u16) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let frozen = Arc::new(AtomicBool::new(false));
+        let open: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+        let (frozen2, open2) = (frozen.clone(), open.clone());
+        thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                let Ok(server) = TcpStream::connect(("127.0.0.1", server_port)) else {
+                    continue;
+                };
+                {
+                    let mut open = open2.lock().unwrap();
+                    open.push(client.try_clone().unwrap());
+                    open.push(server.try_clone().unwrap());
+                }
+                pump(
+                    client.try_clone().unwrap(),
+                    server.try_clone().unwrap(),
+                    frozen2.clone(),
+                );
+                pump(server, client, frozen2.clone());
+            }
+        });
+        Proxy { port, frozen, open }
+    }
+
+    fn url(&self) -> String {
+        format!("ws://127.0.0.1:{}", self.port)
+    }
+
+    /// Closes every connection through the proxy (new ones still pass).
+    fn cut(&self) {
+        for stream in self.open.lock().unwrap().drain(..) {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+    }
+
+    fn freeze(&self, frozen: bool) {
+        self.frozen.store(frozen, Ordering::SeqCst);
+    }
+}
+
+/// Copies `from` to `to` until either closes; while frozen, copies nothing.
+fn pump(mut from: TcpStream, mut to: TcpStream, frozen: Arc<AtomicBool>) {
+    thread::spawn(move || {
+        from.set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        let mut buffer = [0u8; 16 * 1024];
+        loop {
+            if frozen.load(Ordering::SeqCst) {
+                thread::sleep(Duration::from_millis(20));
+                continue;
+            }
+            match from.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(n) => {
+                    if to.write_all(&buffer[..n]).is_err() {
+                        break;
+                    }
+                }
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Err(_) => break,
+            }
+        }
+        let _ = to.shutdown(Shutdown::Both);
+        let _ = from.shutdown(Shutdown::Both);
+    });
+}
+
+fn answer(id: &InvitationId) -> Answer {
+    Answer {
+        invitation_id: id.clone(),
+        extended_data: "".into(),
+    }
+}
+
+fn connection_states(peer: &Peer) -> Vec<(ConnectionState, ConnectionReason)> {
+    peer.seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e {
+            Event::ConnectionStateChanged { state, reason } => Some((*state, *reason)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn wait_for_state(peer: &Peer, wanted: ConnectionState) -> ConnectionReason {
+    peer.expect(&format!("{wanted:?}"), |e| match e {
+        Event::ConnectionStateChanged { state, reason } if *state == wanted => Some(*reason),
+        _ => None,
+    })
+}
+
+fn received(e: &Event) -> bool {
+    matches!(e, Event::Invitation(Push::InvitationReceived { .. }))
+}
+
+#[test]
+fn a_cut_connection_resumes_and_misses_nothing() {
+    let server = ServerProcess::start(&["--grace-secs", "30"]);
+    let proxy = Proxy::start(server.port);
+    let (alice, bob) = (unique("alice"), unique("bob"));
+    let a = Peer::online(&server.url(), &alice);
+    let b = Peer::online(&proxy.url(), &bob);
+    let first = a.invite(&[&bob], 60).invitation_id;
+    assert_eq!(b.ringing(), first);
+
+    proxy.cut();
+    assert_eq!(
+        wait_for_state(&b, ConnectionState::Reconnecting),
+        ConnectionReason::Network
+    );
+    // While bob is away: a second invitation, and an answer of his in flight.
+    let second = a.invite(&[&bob], 60).invitation_id;
+    let accepted = Arc::new(Mutex::new(Vec::new()));
+    let record = accepted.clone();
+    b.client
+        .accept_invitation_then(
+            answer(&first),
+            Box::new(move |r| record.lock().unwrap().push(r)),
+        )
+        .unwrap();
+
+    assert_eq!(
+        wait_for_state(&b, ConnectionState::Connected),
+        ConnectionReason::Network
+    );
+    assert_eq!(
+        b.ringing(),
+        second,
+        "the invitation sent while away arrives"
+    );
+    a.expect("INVITATION_ACCEPTED", |e| match e {
+        Event::Invitation(Push::InvitationAccepted { invitation_id, .. }) => {
+            (invitation_id == &first).then_some(())
+        }
+        _ => None,
+    });
+    thread::sleep(Duration::from_millis(300));
+    let results = accepted.lock().unwrap().clone();
+    assert_eq!(
+        results.len(),
+        1,
+        "the accept completed exactly once: {results:?}"
+    );
+    assert!(results[0].is_ok(), "{results:?}");
+    assert_eq!(b.count(received), 2, "each invitation shown once");
+    let (_, metrics) = server.admin_get("/metrics");
+    assert!(
+        metrics.contains(r#"beckon_logins_total{result="resumed"} 1"#),
+        "the session was resumed, not started afresh:\n{metrics}"
+    );
+    assert_eq!(
+        connection_states(&b),
+        vec![
+            (ConnectionState::Connecting, ConnectionReason::Login),
+            (ConnectionState::Connected, ConnectionReason::Login),
+            (ConnectionState::Reconnecting, ConnectionReason::Network),
+            (ConnectionState::Connected, ConnectionReason::Network),
+        ]
+    );
+}
+
+#[test]
+fn a_killed_server_comes_back_and_every_callback_runs_once() {
+    let mut server = ServerProcess::start(&[]);
+    let url = server.url();
+    let (alice, bob) = (unique("alice"), unique("bob"));
+    let mut config = ClientConfig::new(&url);
+    config.request_timeout = Duration::from_secs(3);
+    let a = Peer::with_config(config.clone(), &alice);
+    block(a.client.login(alice.clone(), "t")).unwrap();
+    let b = Peer::with_config(config, &bob);
+    block(b.client.login(bob.clone(), "t")).unwrap();
+    let ringing = a.invite(&[&bob], 60).invitation_id;
+    assert_eq!(b.ringing(), ringing);
+
+    server.kill();
+    wait_for_state(&a, ConnectionState::Reconnecting);
+    wait_for_state(&b, ConnectionState::Reconnecting);
+    // Operations started while the server is down: each completes once, with
+    // the server's answer after the restart or REQUEST_TIMEOUT.
+    let results = Arc::new(Mutex::new(Vec::new()));
+    const SENDS: usize = 20;
+    for i in 0..SENDS {
+        let record = results.clone();
+        a.client
+            .send_invitation_then(
+                SendInvitation::new(vec![bob.clone()], 60),
+                Box::new(move |r| record.lock().unwrap().push((i, r.map(|o| o.invitation_id)))),
+            )
+            .unwrap();
+    }
+    server.restart();
+    assert_eq!(
+        wait_for_state(&a, ConnectionState::Connected),
+        ConnectionReason::Network
+    );
+    assert_eq!(
+        wait_for_state(&b, ConnectionState::Connected),
+        ConnectionReason::Network
+    );
+    let deadline = std::time::Instant::now() + WAIT;
+    while results.lock().unwrap().len() < SENDS && std::time::Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(20));
+    }
+    thread::sleep(Duration::from_millis(200));
+    let results = results.lock().unwrap().clone();
+    assert_eq!(results.len(), SENDS, "every callback ran");
+    let mut indices: Vec<usize> = results.iter().map(|(i, _)| *i).collect();
+    indices.sort_unstable();
+    indices.dedup();
+    assert_eq!(indices.len(), SENDS, "no callback ran twice");
+    for (_, result) in &results {
+        match result {
+            Ok(_) => {}
+            Err(e) => assert_eq!(e.code, ErrorCode::RequestTimeout, "{e}"),
+        }
+    }
+    let created_count = results.iter().filter(|(_, r)| r.is_ok()).count();
+    eprintln!(
+        "sends during the outage: {created_count} answered after the restart, the rest timed out"
+    );
+    // Each invitation the new server created rings bob exactly once.
+    let created: Vec<InvitationId> = results.iter().filter_map(|(_, r)| r.clone().ok()).collect();
+    for _ in &created {
+        let id = b.ringing();
+        assert!(created.contains(&id));
+    }
+    // And new work goes through as before.
+    let fresh = a.invite(&[&bob], 60).invitation_id;
+    assert_eq!(b.ringing(), fresh);
+    block(b.client.accept_invitation(answer(&fresh))).unwrap();
+    for peer in [&a, &b] {
+        let states = connection_states(peer);
+        assert_eq!(
+            states,
+            vec![
+                (ConnectionState::Connecting, ConnectionReason::Login),
+                (ConnectionState::Connected, ConnectionReason::Login),
+                (ConnectionState::Reconnecting, ConnectionReason::Network),
+                (ConnectionState::Connected, ConnectionReason::Network),
+            ]
+        );
+    }
+}
+
+#[test]
+fn a_silent_connection_is_noticed_by_heartbeats() {
+    // Heartbeats every second: the server drops the silent connection after
+    // about 3 s, the session after one more (grace), and rule 7 cancels what
+    // the silent user sent.
+    let server = ServerProcess::start(&["--heartbeat-secs", "1", "--grace-secs", "1"]);
+    let proxy = Proxy::start(server.port);
+    let (alice, bob) = (unique("alice"), unique("bob"));
+    let a = Peer::online(&server.url(), &alice);
+    let b = Peer::online(&proxy.url(), &bob);
+    let id = b.invite(&[&alice], 60).invitation_id;
+    assert_eq!(a.ringing(), id);
+
+    proxy.freeze(true);
+    let cancelled = a.expect("INVITATION_CANCELLED (rule 7)", |e| match e {
+        Event::Invitation(Push::InvitationCancelled { invitation_id, .. }) => {
+            Some(invitation_id.clone())
+        }
+        _ => None,
+    });
+    assert_eq!(cancelled, id);
+    // The client noticed the silence too.
+    assert_eq!(
+        wait_for_state(&b, ConnectionState::Reconnecting),
+        ConnectionReason::Network
+    );
+    proxy.freeze(false);
+    proxy.cut();
+    // Its session is gone, so it logs in afresh and works again.
+    assert_eq!(
+        wait_for_state(&b, ConnectionState::Connected),
+        ConnectionReason::Network
+    );
+    let again = b.invite(&[&alice], 60).invitation_id;
+    assert_eq!(a.ringing(), again);
+}
+
+#[test]
+fn a_graceful_shutdown_tells_clients_and_they_come_back() {
+    let mut server = ServerProcess::start(&[]);
+    let bob = unique("bob");
+    let b = Peer::online(&server.url(), &bob);
+    let status = server.terminate();
+    assert!(status.success(), "{status:?}");
+    assert_eq!(
+        wait_for_state(&b, ConnectionState::Reconnecting),
+        ConnectionReason::ServerShutdown
+    );
+    server.restart();
+    assert_eq!(
+        wait_for_state(&b, ConnectionState::Connected),
+        ConnectionReason::Network
+    );
+    let a = Peer::online(&server.url(), &unique("alice"));
+    let id = a.invite(&[&bob], 30).invitation_id;
+    assert_eq!(b.ringing(), id);
+}
