@@ -1,0 +1,164 @@
+//! `beckon-bench`: a load tool. It drives inviter/invitee pairs of
+//! `beckon::Client`s against `memory://NAME`, a `ws://` server, or a server it
+//! starts itself (`--spawn-server`), and reports complete invitations per
+//! second, latency percentiles and errors by code (see benches/README.md).
+//!
+//! - [`options`]: the flags and their bounds;
+//! - [`run`]: the shared clock, phase, counters and errors;
+//! - [`pair`]: one inviter and one invitee and their handlers;
+//! - [`driver`]: closed-loop or paced sending through warm-up, measure, drain;
+//! - [`report`], [`server`].
+
+mod driver;
+mod options;
+mod pair;
+mod report;
+mod run;
+mod server;
+
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use beckon::protocol::UserId;
+use clap::Parser;
+
+use options::{Options, LOGIN_WAIT};
+use pair::Pair;
+use report::Report;
+use run::{now_ns, Run};
+
+fn main() -> ExitCode {
+    let options = Options::parse();
+    match bench(&options) {
+        Ok(report) => {
+            if options.json {
+                match serde_json::to_string(&report) {
+                    Ok(text) => println!("{text}"),
+                    Err(e) => {
+                        eprintln!("beckon-bench: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            } else {
+                print!("{}", report.text());
+            }
+            if report.completed == 0 {
+                eprintln!("beckon-bench: no invitation completed");
+                return ExitCode::FAILURE;
+            }
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("beckon-bench: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Gives each user its login token.
+type TokenSource = Box<dyn Fn(&UserId) -> String>;
+
+fn token_source(options: &Options) -> Result<TokenSource, String> {
+    let Some(path) = &options.secret_file else {
+        let token = options.token.clone();
+        return Ok(Box::new(move |_| token.clone()));
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("--secret-file {}: {e}", path.display()))?;
+    let secret = text.trim_end_matches(['\n', '\r']).as_bytes().to_vec();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|e| e.to_string())?
+        .as_secs();
+    // Long enough for any run, short enough to be harmless if it leaks.
+    let expiry = now + 3600;
+    Ok(Box::new(move |user| {
+        beckon::token::mint(&secret, user, expiry)
+    }))
+}
+
+fn bench(options: &Options) -> Result<Report, String> {
+    options.validate()?;
+    now_ns(); // starts the run's clock
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(options.server_threads)
+        .thread_name("bench-rt")
+        .enable_all()
+        .build()
+        .map_err(|e| format!("runtime: {e}"))?;
+    let (server, url) = if options.spawn_server {
+        let (server, url) = server::spawn(&runtime)?;
+        (Some(server), url)
+    } else {
+        (None, options.url.clone())
+    };
+    let token = token_source(options)?;
+
+    let run = Arc::new(Run::new(options.rate.is_some(), options.timeout_secs));
+    // Users unique to this run, so that runs against one server never meet.
+    let tag = format!("bench{:08x}", rand::random::<u32>());
+    let mut pairs = Vec::with_capacity(options.pairs);
+    let mut setup = Ok(());
+    for index in 0..options.pairs {
+        match Pair::new(run.clone(), &url, &tag, index, options.in_flight) {
+            Ok(pair) => pairs.push(pair),
+            Err(e) => {
+                setup = Err(e);
+                break;
+            }
+        }
+    }
+    if setup.is_ok() {
+        setup = runtime.block_on(async {
+            for pair in &pairs {
+                pair.login(&token, LOGIN_WAIT).await?;
+            }
+            Ok(())
+        });
+    }
+
+    let outcome = setup.map(|()| {
+        let mut progress = driver::Progress::new(!options.json);
+        driver::drive(
+            &run,
+            &pairs,
+            options.rate,
+            options.warmup(),
+            options.duration(),
+            &mut progress,
+        )
+    });
+    run.finish();
+    for pair in &pairs {
+        pair.close();
+    }
+    if let Some(server) = server {
+        server::stop(&runtime, server);
+    }
+    let unfinished = outcome?;
+
+    let measured_ns = run.measured_ns();
+    let completed = run.completed_measured.load(Ordering::Relaxed);
+    let duration_secs = measured_ns as f64 / 1e9;
+    Ok(Report {
+        url,
+        spawned_server: options.spawn_server,
+        pairs: options.pairs,
+        in_flight: options.in_flight,
+        rate: options.rate,
+        warmup_secs: options.warmup,
+        duration_secs,
+        sent: run.sent.load(Ordering::Relaxed),
+        completed,
+        invitations_per_sec: if duration_secs > 0.0 {
+            completed as f64 / duration_secs
+        } else {
+            0.0
+        },
+        unfinished,
+        window_full_waits: run.window_full.load(Ordering::Relaxed),
+        latency_us: report::latencies(&pairs)?,
+        errors: run.errors(),
+    })
+}

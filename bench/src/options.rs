@@ -1,0 +1,143 @@
+//! The command line, and the bounds every setting must stay within.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// The longest measurement a run may ask for: the tool must always stop by itself.
+pub const MAX_DURATION_SECS: f64 = 120.0;
+pub const MAX_WARMUP_SECS: f64 = 30.0;
+/// How long the end of a run waits for invitations still in flight.
+pub const DRAIN: Duration = Duration::from_secs(10);
+/// How long one login may take before the run gives up.
+pub const LOGIN_WAIT: Duration = Duration::from_secs(15);
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "beckon-bench",
+    version,
+    about = "Drives inviter/invitee client pairs against a Beckon hub and reports complete invitations per second and their latency"
+)]
+pub struct Options {
+    /// The hub: memory://NAME (in this process) or ws://HOST:PORT of a running
+    /// beckon-server.
+    #[arg(
+        long,
+        default_value = "memory://beckon-bench",
+        conflicts_with = "spawn_server"
+    )]
+    pub url: String,
+
+    /// Start a beckon-server inside this process on 127.0.0.1 (any free port,
+    /// no secret, rate limits raised out of the way) and drive it over ws://.
+    #[arg(long)]
+    pub spawn_server: bool,
+
+    /// Worker threads of the spawned server's runtime.
+    #[arg(long, default_value_t = 2)]
+    pub server_threads: usize,
+
+    /// Inviter/invitee pairs. Each client owns a dispatcher thread: keep this
+    /// moderate (8 to 64).
+    #[arg(long, default_value_t = 16)]
+    pub pairs: usize,
+
+    /// Invitations each pair may have in flight at once (sent, not yet
+    /// answered back to the inviter).
+    #[arg(long, default_value_t = 64)]
+    pub in_flight: usize,
+
+    /// Seconds measured, after the warm-up (at most 120).
+    #[arg(long, default_value_t = 10.0)]
+    pub duration: f64,
+
+    /// Seconds run before measuring starts; nothing of them is counted.
+    #[arg(long, default_value_t = 1.0)]
+    pub warmup: f64,
+
+    /// Target send rate (invitations per second, all pairs together), paced
+    /// open-loop: sends are due on a fixed schedule whatever the answers do,
+    /// and latency counts from the scheduled time. Without it each pair keeps
+    /// its window full (closed loop, the highest throughput).
+    #[arg(long)]
+    pub rate: Option<f64>,
+
+    /// Each invitation's timeout in seconds.
+    #[arg(long, default_value_t = 60)]
+    pub timeout_secs: u32,
+
+    /// The login token for every user (a development server accepts any).
+    #[arg(long, default_value = "bench")]
+    pub token: String,
+
+    /// Mint each user's token from this secret file instead (a server with a
+    /// secret).
+    #[arg(long, conflicts_with = "token")]
+    pub secret_file: Option<PathBuf>,
+
+    /// Print one JSON object on stdout instead of the text report (and no
+    /// progress lines on stderr).
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl Options {
+    /// Refuses settings outside their bounds, with the flag's name.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(self.duration > 0.0 && self.duration <= MAX_DURATION_SECS) {
+            return Err(format!(
+                "--duration: {} s is outside (0, {MAX_DURATION_SECS}]",
+                self.duration
+            ));
+        }
+        if !(self.warmup >= 0.0 && self.warmup <= MAX_WARMUP_SECS) {
+            return Err(format!(
+                "--warmup: {} s is outside [0, {MAX_WARMUP_SECS}]",
+                self.warmup
+            ));
+        }
+        if !(1..=1024).contains(&self.pairs) {
+            return Err(format!("--pairs: {} is outside 1..=1024", self.pairs));
+        }
+        if !(1..=100_000).contains(&self.in_flight) {
+            return Err(format!(
+                "--in-flight: {} is outside 1..=100000",
+                self.in_flight
+            ));
+        }
+        if !(1..=64).contains(&self.server_threads) {
+            return Err(format!(
+                "--server-threads: {} is outside 1..=64",
+                self.server_threads
+            ));
+        }
+        if let Some(rate) = self.rate {
+            if !(1.0..=10_000_000.0).contains(&rate) {
+                return Err(format!("--rate: {rate} is outside 1..=10000000"));
+            }
+        }
+        if !(1..=600).contains(&self.timeout_secs) {
+            return Err(format!(
+                "--timeout-secs: {} is outside 1..=600",
+                self.timeout_secs
+            ));
+        }
+        let url = self.url.as_str();
+        if !(url.starts_with("memory://") || url.starts_with("ws://") || url.starts_with("wss://"))
+        {
+            return Err(format!(
+                "--url: '{url}' is not memory://NAME, ws://HOST:PORT or wss://HOST:PORT"
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn duration(&self) -> Duration {
+        Duration::from_secs_f64(self.duration)
+    }
+
+    pub fn warmup(&self) -> Duration {
+        Duration::from_secs_f64(self.warmup)
+    }
+}

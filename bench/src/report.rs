@@ -1,0 +1,142 @@
+//! The figures of a run, as text for people or as one JSON object for scripts.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use crate::pair::{new_histogram, Pair};
+
+#[derive(Serialize)]
+pub struct Report {
+    pub url: String,
+    pub spawned_server: bool,
+    pub pairs: usize,
+    pub in_flight: usize,
+    /// The `--rate` asked for; absent for a closed-loop run.
+    pub rate: Option<f64>,
+    pub warmup_secs: f64,
+    /// The measured window as it really was.
+    pub duration_secs: f64,
+    /// Invitations handed to `send_invitation`, warm-up included.
+    pub sent: u64,
+    /// Complete invitations (answer heard by the inviter) in the measured window.
+    pub completed: u64,
+    pub invitations_per_sec: f64,
+    /// Still in flight when the drain gave up.
+    pub unfinished: usize,
+    /// Times the pacer found every window full (paced runs).
+    pub window_full_waits: u64,
+    /// Latencies of invitations sent in the measured window, in microseconds.
+    pub latency_us: Latencies,
+    /// Failures by operation and code (`send:RATE_LIMITED`, ...).
+    pub errors: BTreeMap<String, u64>,
+}
+
+#[derive(Serialize)]
+pub struct Latencies {
+    /// From the send (its scheduled time, when paced) to INVITATION_RECEIVED
+    /// in the invitee's handler.
+    pub send_to_received: Summary,
+    /// From the send to INVITATION_ACCEPTED in the inviter's handler.
+    pub send_to_answer: Summary,
+}
+
+#[derive(Serialize)]
+pub struct Summary {
+    pub count: u64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub max: f64,
+    pub mean: f64,
+}
+
+impl Summary {
+    fn of(histogram: &Histogram<u64>) -> Summary {
+        let us = |ns: u64| ns as f64 / 1000.0;
+        Summary {
+            count: histogram.len(),
+            p50: us(histogram.value_at_quantile(0.50)),
+            p90: us(histogram.value_at_quantile(0.90)),
+            p99: us(histogram.value_at_quantile(0.99)),
+            max: us(histogram.max()),
+            mean: histogram.mean() / 1000.0,
+        }
+    }
+
+    fn line(&self, what: &str) -> String {
+        let ms = |us: f64| us / 1000.0;
+        format!(
+            "{what:<18} p50 {:>8.3} ms   p90 {:>8.3} ms   p99 {:>8.3} ms   max {:>8.3} ms   ({} samples)",
+            ms(self.p50),
+            ms(self.p90),
+            ms(self.p99),
+            ms(self.max),
+            self.count
+        )
+    }
+}
+
+/// The latencies of every pair, merged.
+pub fn latencies(pairs: &[Arc<Pair>]) -> Result<Latencies, String> {
+    let mut received = new_histogram()?;
+    let mut answered = new_histogram()?;
+    for pair in pairs {
+        received
+            .add(&*pair.received.lock())
+            .map_err(|e| format!("histogram: {e}"))?;
+        answered
+            .add(&*pair.answered.lock())
+            .map_err(|e| format!("histogram: {e}"))?;
+    }
+    Ok(Latencies {
+        send_to_received: Summary::of(&received),
+        send_to_answer: Summary::of(&answered),
+    })
+}
+
+impl Report {
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        let mode = match self.rate {
+            Some(rate) => format!("paced at {rate:.0}/s"),
+            None => "closed loop".to_owned(),
+        };
+        out.push_str(&format!(
+            "beckon-bench: {}{}, {} pairs, {} in flight per pair, {mode}\n",
+            self.url,
+            if self.spawned_server {
+                " (spawned server)"
+            } else {
+                ""
+            },
+            self.pairs,
+            self.in_flight
+        ));
+        out.push_str(&format!(
+            "measured {:.2} s after {:.1} s warm-up: {} complete invitations, {:.0}/s ({} sent in all, {} unfinished)\n",
+            self.duration_secs, self.warmup_secs, self.completed, self.invitations_per_sec, self.sent, self.unfinished
+        ));
+        out.push_str(&self.latency_us.send_to_received.line("send -> received"));
+        out.push('\n');
+        out.push_str(&self.latency_us.send_to_answer.line("send -> answer"));
+        out.push('\n');
+        if self.rate.is_some() {
+            out.push_str(&format!(
+                "pacer waited for a free window {} times\n",
+                self.window_full_waits
+            ));
+        }
+        if self.errors.is_empty() {
+            out.push_str("errors: none\n");
+        } else {
+            out.push_str("errors:\n");
+            for (what, count) in &self.errors {
+                out.push_str(&format!("  {what:<40} {count}\n"));
+            }
+        }
+        out
+    }
+}
