@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Every test of the project: formatting, lints, the header's freshness, Rust
-# unit and integration tests, the C/C++ ABI tests (plain, ASan, valgrind), the
-# exported-symbol check and the demo.
+# unit and integration tests (library and beckon-server: the scenario suite on
+# both transports, faults, raw-protocol security), the C/C++ ABI tests (plain,
+# ASan, valgrind) on memory:// and against a server, the exported-symbol check
+# and the demo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,10 +11,11 @@ echo "== cargo fmt --check"
 cargo fmt --all --check
 
 echo "== cargo clippy (all targets, -D warnings)"
-cargo clippy --locked --all-targets --features test-hooks -- -D warnings
+cargo clippy --locked --workspace --all-targets --features beckon/test-hooks -- -D warnings
 
-echo "== cargo test (includes the header freshness check)"
-cargo test --locked --features test-hooks
+echo "== cargo test: library, server, scenario suite on memory:// and beckon-server, faults"
+echo "   (includes the header freshness check)"
+cargo test --locked --workspace --features beckon/test-hooks
 
 echo "== exported symbols: only beckon_*"
 cargo build --locked --release --quiet
