@@ -12,7 +12,7 @@ use beckon::protocol::{
     InviteeState, Notification, Push, SendInvitation, UserId,
 };
 use beckon::transport::memory as memory_hubs;
-use beckon::{Client, ClientConfig, ErrorCode, Event};
+use beckon::{Client, ClientConfig, DispatchMode, ErrorCode, Event};
 
 mod common;
 use common::{block, unique, Peer, ServerProcess};
@@ -133,6 +133,7 @@ scenarios!(
     token_warning_and_renewal,
     every_callback_once_when_freed_with_work_in_flight,
     many_threads_many_invitations,
+    pool_mode_clients,
 );
 
 fn demo_flow(target: Target) {
@@ -562,5 +563,29 @@ fn many_threads_many_invitations(target: Target) {
     let mut ids = std::collections::HashSet::new();
     while ids.len() < THREADS * EACH {
         assert!(ids.insert(b.ringing()), "an invitation rang twice");
+    }
+}
+
+fn pool_mode_clients(target: Target) {
+    let url = target.url();
+    let mut config = ClientConfig::new(&url);
+    config.dispatch = DispatchMode::Pool;
+    let pairs: Vec<(Peer, Peer)> = (0..20)
+        .map(|_| {
+            let (alice, bob) = (unique("alice"), unique("bob"));
+            let a = Peer::with_config(config.clone(), &alice);
+            block(a.client.login(alice.clone(), "t")).unwrap();
+            let b = Peer::with_config(config.clone(), &bob);
+            block(b.client.login(bob.clone(), "t")).unwrap();
+            (a, b)
+        })
+        .collect();
+    for (a, b) in &pairs {
+        let id = a.invite(&[&b.user], 30).invitation_id;
+        assert_eq!(b.ringing(), id);
+        block(b.client.accept_invitation(answer(&id, ""))).unwrap();
+        a.expect("INVITATION_ACCEPTED", |e| {
+            matches!(e, Event::Invitation(Push::InvitationAccepted { .. })).then_some(())
+        });
     }
 }

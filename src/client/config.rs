@@ -12,6 +12,10 @@ pub enum DispatchMode {
     Thread,
     /// Queued until the application calls `Client::poll` on a thread of its own.
     Poll,
+    /// On a small pool of threads shared by every pool-mode client of the
+    /// process (each client's callbacks still one at a time, in order): for
+    /// processes with many clients, such as the load tool.
+    Pool,
 }
 
 #[derive(Clone, Debug)]

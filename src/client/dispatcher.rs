@@ -48,6 +48,8 @@ struct Queue {
     closed: bool,
     /// The dispatcher thread sleeps on `ready`; only then is a wake-up needed.
     waiting: bool,
+    /// Pool mode: on the pool's run queue or being run by a worker.
+    scheduled: bool,
 }
 
 pub(crate) struct Dispatcher {
@@ -61,6 +63,11 @@ pub(crate) struct Dispatcher {
     thread_ended: Condvar,
     /// Keeps two threads polling one client from running callbacks at once.
     poll_lock: Mutex<()>,
+    /// Pool mode: who runs the jobs, held until the queue is closed and empty
+    /// (the client holds this dispatcher; this breaks the cycle at the end).
+    runner: Mutex<Option<Arc<dyn JobRunner>>>,
+    /// Pool mode: signalled when the dispatcher stops being scheduled.
+    idle: Condvar,
 }
 
 thread_local! {
@@ -90,7 +97,7 @@ pub(crate) fn with_deferred_wakes<R>(work: impl FnOnce() -> R) -> R {
         fn drop(&mut self) {
             let deferred = DEFERRED_WAKES.with(|slot| slot.borrow_mut().take());
             for dispatcher in deferred.into_iter().flatten() {
-                dispatcher.ready.notify_one();
+                dispatcher.wake_now();
             }
         }
     }
@@ -110,11 +117,18 @@ impl Dispatcher {
             thread_done: Mutex::new(false),
             thread_ended: Condvar::new(),
             poll_lock: Mutex::new(()),
+            runner: Mutex::new(None),
+            idle: Condvar::new(),
         })
     }
 
-    /// Starts the dispatcher thread (thread mode).
+    /// Starts the dispatcher thread (thread mode), or hands the runner to the
+    /// shared pool's workers (pool mode).
     pub fn start(self: &Arc<Self>, runner: Arc<dyn JobRunner>) -> Result<()> {
+        if self.mode == DispatchMode::Pool {
+            *self.runner.lock() = Some(runner);
+            return Ok(());
+        }
         if self.mode != DispatchMode::Thread {
             return Ok(());
         }
@@ -152,11 +166,68 @@ impl Dispatcher {
             return;
         }
         queue.jobs.push_back(job);
-        let wake = queue.waiting;
+        let wake = if self.mode == DispatchMode::Pool {
+            !std::mem::replace(&mut queue.scheduled, true)
+        } else {
+            queue.waiting
+        };
         drop(queue);
         if wake && !self.defer_wake() {
-            self.ready.notify_one();
+            self.wake_now();
         }
+    }
+
+    /// Thread and poll mode: wakes the sleeper. Pool mode: puts this client on
+    /// the pool's run queue (`enqueue` marked it scheduled).
+    fn wake_now(self: &Arc<Self>) {
+        match self.mode {
+            DispatchMode::Pool => super::pool::pool().schedule(self.clone()),
+            DispatchMode::Thread | DispatchMode::Poll => {
+                self.ready.notify_one();
+            }
+        }
+    }
+
+    /// Pool mode, on a worker: runs up to `limit` queued jobs; says whether
+    /// more are waiting (then the dispatcher stays scheduled).
+    pub(crate) fn run_batch(&self, limit: usize) -> bool {
+        let runner = self.runner.lock().clone();
+        for _ in 0..limit {
+            let next = {
+                let mut queue = self.queue.lock();
+                match queue.jobs.pop_front() {
+                    Some(job) => (job, queue.closed),
+                    None => {
+                        self.unschedule(queue);
+                        return false;
+                    }
+                }
+            };
+            let (job, shutdown) = next;
+            match &runner {
+                Some(runner) => self.run_one(&**runner, job, shutdown),
+                // Unreachable: the runner goes only once the queue is closed
+                // and empty, and a closed queue takes no jobs.
+                None => drop(job),
+            }
+        }
+        let queue = self.queue.lock();
+        if queue.jobs.is_empty() {
+            self.unschedule(queue);
+            false
+        } else {
+            true
+        }
+    }
+
+    fn unschedule(&self, mut queue: parking_lot::MutexGuard<'_, Queue>) {
+        queue.scheduled = false;
+        let finished = queue.closed;
+        drop(queue);
+        if finished {
+            self.runner.lock().take();
+        }
+        self.idle.notify_all();
     }
 
     /// Inside `with_deferred_wakes`, notes this dispatcher for waking later.
@@ -265,7 +336,7 @@ impl Dispatcher {
     /// dispatcher is running or will run, except the one this is called from.
     /// Idempotent: a second call (from another thread, or nested) also returns
     /// only once that holds.
-    pub fn close(&self, runner: &dyn JobRunner) {
+    pub fn close(self: &Arc<Self>, runner: &dyn JobRunner) {
         {
             let mut queue = self.queue.lock();
             queue.closed = true;
@@ -298,6 +369,24 @@ impl Dispatcher {
             DispatchMode::Poll => {
                 let _polling = self.poll_lock.lock();
                 self.drain(runner);
+            }
+            DispatchMode::Pool => {
+                // A worker runs what is queued (with SHUTDOWN); wait until no
+                // worker has this client any more.
+                let schedule = {
+                    let mut queue = self.queue.lock();
+                    !queue.jobs.is_empty() && !std::mem::replace(&mut queue.scheduled, true)
+                };
+                if schedule {
+                    super::pool::pool().schedule(self.clone());
+                }
+                super::pool::pool().blocking(|| {
+                    let mut queue = self.queue.lock();
+                    while queue.scheduled {
+                        self.idle.wait(&mut queue);
+                    }
+                });
+                self.runner.lock().take();
             }
         }
     }

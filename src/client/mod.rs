@@ -9,6 +9,7 @@ mod config;
 mod dispatcher;
 mod event;
 mod pending;
+mod pool;
 
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
