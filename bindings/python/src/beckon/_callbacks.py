@@ -435,7 +435,7 @@ def set_log_handler(handler: LogHandler | None, max_level: LogLevel) -> None:
     global _log_handler
     lib = _native.library()
     if handler is None or max_level == LogLevel.OFF:
-        check(lib.beckon_set_log_handler(None, None, int(max_level)))
+        check(lib.beckon_set_log_handler(_native.LogCallback(), None, int(max_level)))  # NULL
         _log_handler = None
         return
     # Set first: the library may call the trampoline as soon as it is installed.

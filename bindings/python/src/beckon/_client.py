@@ -209,7 +209,8 @@ class EventStream:
     Events are queued on the event loop that created the stream, hopping from
     the library's dispatcher thread with ``loop.call_soon_threadsafe``. The
     queue has no bound, like the library's own: keep reading, or close the
-    stream. Iteration ends when the stream or its client is closed.
+    stream. Iteration ends when the stream is closed (at once), or when its
+    client is closed (after the events that came before the close).
     """
 
     def __init__(
@@ -259,10 +260,11 @@ class EventStream:
         return await asyncio.wait_for(self.__anext__(), timeout)
 
     def close(self) -> None:
-        """Stops receiving events; iteration ends once the queued ones are read."""
+        """Stops receiving events; iteration ends at once (queued events are dropped)."""
+        self._router.remove_stream(self)
         if not self._ended:
-            self._router.remove_stream(self)
-            self._queue.put_nowait(_END)
+            self._ended = True
+            self._queue.put_nowait(_END)  # wakes a reader waiting in another task
 
     async def aclose(self) -> None:
         """As :meth:`close` (for ``contextlib.aclosing`` and friends)."""
@@ -467,7 +469,6 @@ class Client:
         Must be called with an event loop running (events are queued on it).
         ``kinds`` (:class:`EventKind` values or event classes) keeps only those.
         """
-        loop = asyncio.get_running_loop()
         wanted: set[EventKind] = set()
         for kind in kinds:
             if isinstance(kind, type) and issubclass(kind, Event) and kind is not Event:
@@ -478,6 +479,7 @@ class Client:
                 raise ArgumentTypeError(
                     f"kinds: expected beckon.EventKind or an event class, got {kind!r}"
                 )
+        loop = asyncio.get_running_loop()
         if self.closed:
             raise ShutdownError("client: is closed")
         return EventStream(self._router, loop, frozenset(wanted) if wanted else None)
