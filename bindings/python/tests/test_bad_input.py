@@ -14,6 +14,7 @@ import pytest
 
 import beckon
 from beckon import _callbacks
+from beckon._errors import error_for
 from conftest import WAIT, Recorder
 
 MakeClient = Callable[..., tuple[beckon.Client, Recorder]]
@@ -30,7 +31,7 @@ def alice(make_client: MakeClient) -> Iterator[beckon.Client]:
     assert _callbacks.pending_count() == before
 
 
-def _cases(*cases: tuple[str, Call, type[BaseException], str]) -> Any:
+def _cases(*cases: tuple[str, Call, type[BaseException], str]) -> pytest.MarkDecorator:
     return pytest.mark.parametrize(
         "call, error, field", [c[1:] for c in cases], ids=[c[0] for c in cases]
     )
@@ -160,7 +161,7 @@ def test_client_config(hub: str, config: dict[str, Any], error: type[Exception],
 
 def test_config_is_keyword_only(hub: str) -> None:
     with pytest.raises(TypeError):
-        beckon.Client(hub, "device")  # type: ignore[misc]
+        beckon.Client(hub, "device")  # type: ignore[call-arg]
 
 
 def test_process_wide_functions(hub: str) -> None:
@@ -206,14 +207,14 @@ def test_every_error_code_has_its_class() -> None:
     classes = {beckon.ERROR_CLASSES[c] for c in codes}
     assert len(classes) == len(codes) == 16
     for code in codes:
-        error = _callbacks.error_for(int(code), "why")
+        error = error_for(int(code), "why")
         assert type(error) is beckon.ERROR_CLASSES[code]
         assert isinstance(error, beckon.BeckonError)
         assert (error.code, error.message, str(error)) == (code, "why", f"{code.name}: why")
         # The names are the library's own.
         assert beckon.error_name(int(code)) == code.name
         assert beckon.error_description(int(code))
-    unknown = _callbacks.error_for(99, "from the future")
+    unknown = error_for(99, "from the future")
     assert type(unknown) is beckon.BeckonError
     assert int(unknown.code) == 99 and unknown.code.name == "UNKNOWN_99"
     assert beckon.error_name(99) == "UNKNOWN"

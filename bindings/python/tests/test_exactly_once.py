@@ -9,6 +9,7 @@ import threading
 import weakref
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -26,8 +27,8 @@ class Completions:
         self.counts: Counter[int] = Counter()
         self.lock = threading.Lock()
 
-    def watch(self, future: concurrent.futures.Future[object]) -> None:
-        def done(_f: concurrent.futures.Future[object]) -> None:
+    def watch(self, future: concurrent.futures.Future[Any]) -> None:
+        def done(_f: concurrent.futures.Future[Any]) -> None:
             with self.lock:
                 self.counts[id(future)] += 1
 
@@ -54,7 +55,7 @@ def test_many_operations_each_complete_once(
         for i in range(200)
     ]
     for f in sends:
-        completions.watch(f)  # type: ignore[arg-type]
+        completions.watch(f)
     ids = [f.result(WAIT).invitation_id for f in sends]
     assert len(set(ids)) == 200
     bob_events.wait_for(beckon.InvitationReceived, lambda e: e.invitation_id == ids[-1])
@@ -66,16 +67,17 @@ def test_many_operations_each_complete_once(
     ]
     again = [bob.accept_invitation(i) for i in ids]  # all refused: already answered
     cancels = [alice.cancel_invitation(i) for i in ids]
-    for f in [*answers, *again, *cancels]:
-        completions.watch(f)  # type: ignore[arg-type]
-    concurrent.futures.wait([*answers, *again, *cancels], timeout=WAIT)
+    everything: list[concurrent.futures.Future[Any]] = [*answers, *again, *cancels]
+    for future in everything:
+        completions.watch(future)
+    concurrent.futures.wait(everything, timeout=WAIT)
 
     assert all(f.result() is None for f in answers)
     assert all(isinstance(f.exception(), beckon.AlreadyAnsweredError) for f in again)
     # Each cancel reaches "nobody" and reports bob's answer as a terminal state.
-    for n, f in enumerate(cancels):
+    for n, cancel in enumerate(cancels):
         state = beckon.InviteeState.ACCEPTED if n % 2 else beckon.InviteeState.REJECTED
-        assert f.result().error_invitees == (beckon.InviteeStatus("bob", state),)
+        assert cancel.result().error_invitees == (beckon.InviteeStatus("bob", state),)
     assert len(completions.counts) == 800
     assert set(completions.counts.values()) == {1}
     assert _callbacks.pending_count() == baseline
@@ -102,10 +104,12 @@ def test_close_from_a_callback_with_work_queued_fails_it_all_with_shutdown(
     bob.add_event_handler(hold_then_close)
     sent = alice.send_invitation(["bob"], timeout=60).result(WAIT)
     completions = Completions()
-    in_flight = [bob.accept_invitation(sent.invitation_id) for _ in range(50)]
-    in_flight += [bob.send_invitation(["alice"], timeout=60) for _ in range(50)]  # type: ignore[misc]
+    in_flight: list[concurrent.futures.Future[Any]] = [
+        bob.accept_invitation(sent.invitation_id) for _ in range(50)
+    ]
+    in_flight += [bob.send_invitation(["alice"], timeout=60) for _ in range(50)]
     for f in in_flight:
-        completions.watch(f)  # type: ignore[arg-type]
+        completions.watch(f)
     gc.collect()  # nothing the callbacks need may depend on a Python reference here
     gate.set()
     assert closed_inside.wait(WAIT)
@@ -130,7 +134,7 @@ def test_close_with_work_in_flight_from_another_thread(
     bob_events.wait_for(beckon.InvitationReceived)
 
     completions = Completions()
-    futures: list[concurrent.futures.Future[object]] = []
+    futures: list[concurrent.futures.Future[Any]] = []
     stop = threading.Event()
 
     def keep_sending() -> None:
@@ -141,8 +145,8 @@ def test_close_with_work_in_flight_from_another_thread(
                 future = bob.send_invitation(["alice"], timeout=60)
             except beckon.ShutdownError:
                 return
-            completions.watch(future)  # type: ignore[arg-type]
-            futures.append(future)  # type: ignore[arg-type]
+            completions.watch(future)
+            futures.append(future)
 
     sender = threading.Thread(target=keep_sending)
     sender.start()

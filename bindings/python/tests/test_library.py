@@ -149,7 +149,7 @@ def test_ctypes_structs_match_the_header(tmp_path: Path) -> None:
     lines.append('  printf("{");')
     for c_name, struct in structs.items():
         lines.append(f'  printf("\\"{c_name}\\": [%zu", sizeof({c_name}));')
-        for field, _type in struct._fields_:
+        for field, *_ in struct._fields_:
             lines.append(f'  printf(", %zu", offsetof({c_name}, {field}));')
         lines.append('  printf("],");')
     lines.append('  printf("\\"BECKON_ABI_VERSION\\": [%d, %d]}", BECKON_ABI_VERSION, BECKON_TOKEN_MAX_LEN);')
@@ -166,7 +166,7 @@ def test_ctypes_structs_match_the_header(tmp_path: Path) -> None:
     assert from_c.pop("BECKON_ABI_VERSION") == [_native.ABI_VERSION, _native.TOKEN_MAX_LEN]
     for c_name, struct in structs.items():
         from_ctypes = [ctypes.sizeof(struct)] + [
-            getattr(struct, field).offset for field, _type in struct._fields_
+            getattr(struct, field).offset for field, *_ in struct._fields_
         ]
         assert from_c[c_name] == from_ctypes, c_name
 

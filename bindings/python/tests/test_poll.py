@@ -74,24 +74,30 @@ def test_poll_from_inside_a_callback_is_refused(make_client: MakeClient) -> None
 def test_waiting_on_a_future_inside_a_callback_raises_instead_of_hanging(
     make_client: MakeClient,
 ) -> None:
+    alice, _ = make_client("alice")
     for mode in (beckon.DispatchMode.THREAD, POLL):
         client, _ = make_client("cyd", login=False, dispatch=mode)
+        login = client.login("cyd")
+        if mode is POLL:
+            assert client.poll_until(login, WAIT)
+        assert login.result(WAIT) is None
         outcome: list[BaseException | None] = []
         done = threading.Event()
 
         def wait_inside(event: beckon.Event, client: beckon.Client = client) -> None:
-            if isinstance(event, beckon.ConnectionStateChanged) and not done.is_set():
+            if isinstance(event, beckon.InvitationReceived):
                 try:
-                    client.renew_token("t").result(WAIT)  # would deadlock
+                    # Its callback can only run after this one: it would never come.
+                    client.renew_token("t").result(WAIT)
                     outcome.append(None)
                 except BaseException as error:  # noqa: BLE001
                     outcome.append(error)
                 done.set()
 
         client.add_event_handler(wait_inside)
-        future = client.login("cyd")
-        if mode is POLL:
-            client.poll_until(future, WAIT)
+        alice.send_invitation(["cyd"], timeout=30).result(WAIT)
+        while mode is POLL and not done.is_set():
+            assert client.poll(WAIT) > 0
         assert done.wait(WAIT)
         assert isinstance(outcome[0], RuntimeError), outcome
         assert "deadlock" in str(outcome[0])
