@@ -6,6 +6,7 @@ import asyncio
 import gc
 import logging
 import threading
+import time
 import weakref
 from collections.abc import Callable
 
@@ -167,3 +168,40 @@ def test_log_handler_and_logging_bridge(
     records = [r for r in caplog.records if r.name == "beckon.signaling.api"]
     assert records and records[0].levelno == logging.WARNING
     assert "invitation_id" in records[0].getMessage()
+
+
+def test_concurrent_closes_both_wait_for_the_free(make_client: MakeClient) -> None:
+    alice, _ = make_client("alice")
+    bob, _ = make_client("bob")
+    gate = threading.Event()
+    in_handler = threading.Event()
+    finished: list[str] = []
+
+    def slow(event: beckon.Event) -> None:
+        if isinstance(event, beckon.InvitationReceived):
+            in_handler.set()
+            gate.wait(WAIT)
+            finished.append("handler")
+
+    bob.add_event_handler(slow)
+    alice.send_invitation(["bob"], timeout=30).result(WAIT)
+    assert in_handler.wait(WAIT)
+    def close() -> None:
+        bob.close()
+        finished.append("close")
+
+    first = threading.Thread(target=close)
+    first.start()
+    deadline = time.monotonic() + WAIT
+    while not bob.closed and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert bob.closed  # the first close is inside the free, held by the handler
+    second = threading.Thread(target=close)
+    second.start()
+    second.join(0.2)  # a second close must not return while the free is under way
+    assert finished == []
+    gate.set()
+    for closer in (first, second):
+        closer.join(WAIT)
+        assert not closer.is_alive()
+    assert finished == ["handler", "close", "close"]

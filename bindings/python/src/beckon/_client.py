@@ -92,12 +92,13 @@ class _Handle:
     a callback, running inside ``beckon_client_poll``, to free its client.
     """
 
-    __slots__ = ("_ptr", "_users", "_changed", "__weakref__")
+    __slots__ = ("_ptr", "_users", "_changed", "_freed", "__weakref__")
 
     def __init__(self, ptr: int) -> None:
         self._ptr: int | None = ptr
         self._users: dict[int, int] = {}
         self._changed = threading.Condition(threading.Lock())
+        self._freed = threading.Event()
 
     @property
     def closed(self) -> bool:
@@ -122,25 +123,40 @@ class _Handle:
                     del self._users[me]
                 self._changed.notify_all()
 
-    def close(self) -> bool:
-        """Frees the client once; False if it was already closed."""
+    def close(self, wait: bool = True) -> bool:
+        """Frees the client once; False if it was already closed.
+
+        A second caller waits (if ``wait``) until the first one's free is over,
+        so that "no callback runs after close() returns" holds for both; the
+        caller passes ``wait=False`` from inside one of the client's callbacks,
+        where waiting for the free would wait for itself.
+        """
         me = threading.get_ident()
         with self._changed:
             ptr = self._ptr
             if ptr is None:
-                return False
-            self._ptr = None
-            self._changed.wait_for(lambda: all(t == me for t in self._users))
-        # Outside the lock: pending callbacks run (with SHUTDOWN) during the
-        # free, and they may call into this client (and see it closed).
-        _native.library().beckon_client_free(ptr)
+                closing_elsewhere = True
+            else:
+                closing_elsewhere = False
+                self._ptr = None
+                self._changed.wait_for(lambda: all(t == me for t in self._users))
+        if closing_elsewhere:
+            if wait:
+                self._freed.wait()
+            return False
+        try:
+            # Outside the lock: pending callbacks run (with SHUTDOWN) during the
+            # free, and they may call into this client (and see it closed).
+            _native.library().beckon_client_free(ptr)
+        finally:
+            self._freed.set()
         return True
 
 
 def _close_unreferenced(handle: _Handle, token: int) -> None:
     # weakref.finalize callback: the Client was collected (or the interpreter
     # exits) without close(). It must not refer to the Client itself.
-    if handle.close():
+    if handle.close(wait=not _callbacks.in_callback_of(token)):
         log.debug("beckon: closed a client that was not closed explicitly")
     _callbacks.unregister_router(token)
 
@@ -407,7 +423,7 @@ class Client:
         it, as in the C ABI.
         """
         self._finalizer.detach()
-        self._handle.close()
+        self._handle.close(wait=not _callbacks.in_callback_of(self._token))
         _callbacks.unregister_router(self._token)
         self._router.end()
 
