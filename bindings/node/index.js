@@ -5,8 +5,27 @@
 const native = require('./lib/native');
 const { Client } = require('./lib/client');
 const { createMemoryHub, createToken } = require('./lib/hub');
-const constants = require('./lib/constants');
-const errors = require('./lib/errors');
+const { ABI_VERSION, LibraryLoadError } = native;
+const { InviteeState, EventKind, ConnectionState, ConnectionReason, ErrorCode } = require('./lib/constants');
+const {
+  BeckonError,
+  InvalidArgumentError,
+  TooManyInviteesError,
+  PayloadTooLargeError,
+  NotLoggedInError,
+  AuthFailedError,
+  TokenExpiredError,
+  InvitationNotFoundError,
+  NotPermittedError,
+  AlreadyAnsweredError,
+  InvitationClosedError,
+  NetworkError,
+  RequestTimeoutError,
+  RateLimitedError,
+  ShutdownError,
+  ServerError,
+  InternalError,
+} = require('./lib/errors');
 const callbacks = require('./lib/callbacks');
 
 /** The library's version, e.g. "0.1.0" (loads the library). */
@@ -30,6 +49,8 @@ function diagnostics() {
   return callbacks.stats();
 }
 
+// Shorthand properties only: Node's ES-module loader reads the names from
+// this literal, so `import { Client } from 'beckon'` works.
 module.exports = {
   Client,
   createMemoryHub,
@@ -38,28 +59,28 @@ module.exports = {
   abiVersion,
   libraryInfo,
   diagnostics,
-  ABI_VERSION: native.ABI_VERSION,
-  LibraryLoadError: native.LibraryLoadError,
-  InviteeState: constants.InviteeState,
-  EventKind: constants.EventKind,
-  ConnectionState: constants.ConnectionState,
-  ConnectionReason: constants.ConnectionReason,
-  ErrorCode: constants.ErrorCode,
-  BeckonError: errors.BeckonError,
-  InvalidArgumentError: errors.InvalidArgumentError,
-  TooManyInviteesError: errors.TooManyInviteesError,
-  PayloadTooLargeError: errors.PayloadTooLargeError,
-  NotLoggedInError: errors.NotLoggedInError,
-  AuthFailedError: errors.AuthFailedError,
-  TokenExpiredError: errors.TokenExpiredError,
-  InvitationNotFoundError: errors.InvitationNotFoundError,
-  NotPermittedError: errors.NotPermittedError,
-  AlreadyAnsweredError: errors.AlreadyAnsweredError,
-  InvitationClosedError: errors.InvitationClosedError,
-  NetworkError: errors.NetworkError,
-  RequestTimeoutError: errors.RequestTimeoutError,
-  RateLimitedError: errors.RateLimitedError,
-  ShutdownError: errors.ShutdownError,
-  ServerError: errors.ServerError,
-  InternalError: errors.InternalError,
+  ABI_VERSION,
+  LibraryLoadError,
+  InviteeState,
+  EventKind,
+  ConnectionState,
+  ConnectionReason,
+  ErrorCode,
+  BeckonError,
+  InvalidArgumentError,
+  TooManyInviteesError,
+  PayloadTooLargeError,
+  NotLoggedInError,
+  AuthFailedError,
+  TokenExpiredError,
+  InvitationNotFoundError,
+  NotPermittedError,
+  AlreadyAnsweredError,
+  InvitationClosedError,
+  NetworkError,
+  RequestTimeoutError,
+  RateLimitedError,
+  ShutdownError,
+  ServerError,
+  InternalError,
 };

@@ -23,13 +23,15 @@ function libraryFileName(platform = process.platform) {
 
 /**
  * Where to load libbeckon from, in order: the `BECKON_LIBRARY` environment
- * variable (a path to the file), the copy bundled in this package under
+ * variable (a path to the file; a bare file name is left to the system
+ * loader), the copy bundled in this package under
  * `prebuilds/<platform>-<arch>/`, then the system loader's search path.
  */
 function locateLibrary(env = process.env) {
   const fromEnv = env.BECKON_LIBRARY;
   if (fromEnv !== undefined && fromEnv !== '') {
-    return { path: path.resolve(fromEnv), source: 'BECKON_LIBRARY' };
+    const isPath = fromEnv.includes('/') || fromEnv.includes(path.sep);
+    return { path: isPath ? path.resolve(fromEnv) : fromEnv, source: 'BECKON_LIBRARY' };
   }
   const bundled = path.join(
     __dirname,
@@ -221,18 +223,25 @@ function library() {
       cause,
     });
   }
+  // The ABI version first, alone: a library of another ABI may lack (or
+  // change) the other functions, and must be reported as what it is.
+  let abiVersion;
+  try {
+    abiVersion = lib.func('beckon_abi_version', 'uint32_t', [])();
+  } catch (cause) {
+    throw new LibraryLoadError(`${where.path} is not libbeckon: ${cause.message}`, { cause });
+  }
+  if (abiVersion !== ABI_VERSION) {
+    throw new LibraryLoadError(
+      `${where.path} has ABI version ${abiVersion}, but this binding speaks ABI version ${ABI_VERSION}:` +
+        ' use a library and a binding of the same release',
+    );
+  }
   let fn;
   try {
     fn = bind(lib);
   } catch (cause) {
     throw new LibraryLoadError(`${where.path} is not a usable libbeckon: ${cause.message}`, { cause });
-  }
-  const abiVersion = fn.beckon_abi_version();
-  if (abiVersion !== ABI_VERSION) {
-    throw new LibraryLoadError(
-      `${where.path} has ABI version ${abiVersion}, but this binding speaks ABI version ${ABI_VERSION}:` +
-        ' use a matching library or binding',
-    );
   }
   loaded = {
     fn,
