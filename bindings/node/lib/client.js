@@ -17,18 +17,48 @@ const TIMER_MAX_MS = 0x7fffffff;
 
 /**
  * Each callback a thread-mode client's dispatcher forwards to JavaScript holds
- * one of koffi's asynchronous call slots until JavaScript has run it, and koffi
- * has a fixed number of them (`koffi.config().max_async_calls`, 256 unless the
- * application raised it before loading any library). Past that, koffi cannot
- * forward a call at all, so thread-mode clients are capped below it (a few
- * slots stay for `close()`, which frees off the JavaScript thread). Poll-mode
- * clients use no slot.
+ * one of koffi's asynchronous call slots until JavaScript has run it (one at a
+ * time per client), and koffi has a fixed number of them
+ * (`koffi.config().max_async_calls`, 256 unless the application raised it
+ * before loading any library). A forward that finds no free slot cannot be
+ * handled safely, so thread-mode clients are capped below that number; the
+ * reserve covers the frees of `close()`, which also take a slot each and are
+ * limited to `frees.max` at once. Poll-mode clients use no slot.
  */
 const threadClients = {
   open: 0,
   reserve: 8,
   get limit() {
     return Math.max(1, koffi.config().max_async_calls - this.reserve);
+  },
+};
+
+/** Frees of thread-mode clients run on koffi's worker threads, a few at a time. */
+const frees = {
+  running: 0,
+  max: 4,
+  waiting: [],
+  /** Calls beckon_client_free(handle) off the JavaScript thread; resolves when it returned. */
+  run(fn, handle) {
+    return new Promise((resolve, reject) => {
+      const start = () => {
+        this.running += 1;
+        const finish = (error) => {
+          this.running -= 1;
+          const next = this.waiting.shift();
+          if (next !== undefined) next();
+          if (error) reject(error);
+          else resolve();
+        };
+        try {
+          fn.beckon_client_free.async(handle, finish);
+        } catch (error) {
+          finish(error);
+        }
+      };
+      if (this.running < this.max) start();
+      else this.waiting.push(start);
+    });
   },
 };
 
@@ -256,13 +286,9 @@ class Client extends EventEmitter {
     }
     // beckon_client_free waits for the dispatcher thread, whose callbacks koffi
     // runs on this thread: it must run elsewhere while this thread serves them.
-    this.#closing = new Promise((resolve, reject) => {
-      this.#fn.beckon_client_free.async(handle, (error) => {
-        threadClients.open -= 1;
-        this.#closed();
-        if (error) reject(error);
-        else resolve();
-      });
+    this.#closing = frees.run(this.#fn, handle).then(() => {
+      threadClients.open -= 1;
+      this.#closed();
     });
     return this.#closing;
   }

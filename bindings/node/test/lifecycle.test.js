@@ -245,3 +245,46 @@ test("a listener's exception is an uncaught exception in JavaScript, and the cli
   assert.equal(child.status, 0, child.stderr);
   assert.deepEqual(JSON.parse(child.stdout), ['listener failed']);
 });
+
+test("thread-mode clients are capped below koffi's async call slots; closing them all at once settles everything", async () => {
+  const { koffi } = require('../lib/native');
+  const url = hubUrl('cap');
+  const made = [];
+  let refused;
+  try {
+    for (let i = 0; i < 5000; i++) made.push(new beckon.Client({ serverUrl: url }));
+  } catch (error) {
+    refused = error;
+  }
+  try {
+    assert.ok(refused instanceof RangeError, `expected a RangeError, got ${refused}`);
+    assert.match(refused.message, /dispatch "poll"/);
+    assert.equal(made.length, koffi.config().max_async_calls - 8);
+    // Poll-mode clients take no slot.
+    made.push(new beckon.Client({ serverUrl: url, dispatch: 'poll' }));
+
+    await within(Promise.all(made.map((c, i) => c.login(`u${i}`))), 20000, 'every login');
+    // Each user invites the next one, so every client has results and events
+    // in flight while all of them close at once.
+    const ops = made.map((c, i) =>
+      c.sendInvitation([`u${(i + 1) % made.length}`], { timeoutSeconds: 30 }).then(
+        (r) => (r.invitationId.length > 0 ? 'ok' : 'empty id'),
+        (e) => e.name,
+      ),
+    );
+    await within(Promise.all(made.map((c) => c.close())), 20000, 'every close');
+    const outcomes = await within(Promise.all(ops), 5000, 'every send');
+    assert.ok(
+      outcomes.every((o) => o === 'ok' || o === 'ShutdownError'),
+      [...new Set(outcomes)].join(', '),
+    );
+    const after = beckon.diagnostics();
+    assert.equal(after.strayCallbacks, 0);
+    assert.equal(after.pendingOperations, 0);
+    // With the others closed, a thread-mode client can be opened again.
+    const again = new beckon.Client({ serverUrl: url });
+    await again.close();
+  } finally {
+    await Promise.all(made.map((c) => c.close()));
+  }
+});
