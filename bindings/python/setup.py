@@ -42,7 +42,9 @@ def find_library() -> Path:
     elif os.environ.get("BECKON_LIB_DIR"):
         candidates = [Path(os.environ["BECKON_LIB_DIR"]) / library_file_name()]
     else:
-        candidates = [REPO / "target" / profile / library_file_name() for profile in ("release", "debug")]
+        candidates = [
+            REPO / "target" / profile / library_file_name() for profile in ("release", "debug")
+        ]
     for candidate in candidates:
         if candidate.is_file():
             return candidate

@@ -27,16 +27,24 @@ async def bob_answers(bob: beckon.Client, ringing: beckon.EventStream) -> None:
     """bob's device: rings on the invitation, then accepts it."""
     async for event in ringing:
         assert isinstance(event, beckon.InvitationReceived)
-        say("bob", f"ringing: {event.inviter} invites {[s.user_id for s in event.invitees]}, "
-                   f"{event.seconds_left} s left, data {event.extended_data!r}")
+        say(
+            "bob",
+            f"ringing: {event.inviter} invites {[s.user_id for s in event.invitees]}, "
+            f"{event.seconds_left} s left, data {event.extended_data!r}",
+        )
         if event.notification is not None:
-            say("bob", f"    notification: {event.notification.title!r} / {event.notification.message!r}")
+            say(
+                "bob",
+                f"    notification: {event.notification.title!r} / {event.notification.message!r}",
+            )
         await bob.accept_invitation_async(event.invitation_id, extended_data="see you")
         say("bob", "accepted")
         return
 
 
-async def alice_hears(alice_events: beckon.EventStream, invitation_id: str) -> beckon.InvitationAccepted:
+async def alice_hears(
+    alice_events: beckon.EventStream, invitation_id: str
+) -> beckon.InvitationAccepted:
     """alice's device: prints what happens to her invitation until bob's answer."""
     async for event in alice_events:
         if isinstance(event, beckon.InvitationUserStateChanged):
@@ -48,8 +56,10 @@ async def alice_hears(alice_events: beckon.EventStream, invitation_id: str) -> b
 
 
 async def main() -> int:
-    print(f"beckon {beckon.version()} (ABI {beckon.abi_version()}) on {HUB}, "
-          f"library {beckon.library_path()}\n")
+    print(
+        f"beckon {beckon.version()} (ABI {beckon.abi_version()}) on {HUB}, "
+        f"library {beckon.library_path()}\n"
+    )
     async with beckon.Client(HUB) as alice, beckon.Client(HUB) as bob:
         # Subscribe before logging in, so that no event is missed.
         alice_events = alice.events(beckon.InvitationUserStateChanged, beckon.InvitationAccepted)
@@ -72,7 +82,9 @@ async def main() -> int:
         )
         say("alice", f"sent invitation {sent.invitation_id}")
 
-        accepted = await asyncio.wait_for(alice_hears(alice_events, sent.invitation_id), STEP_TIMEOUT)
+        accepted = await asyncio.wait_for(
+            alice_hears(alice_events, sent.invitation_id), STEP_TIMEOUT
+        )
         await asyncio.wait_for(answering, STEP_TIMEOUT)
         assert accepted.invitee == "bob"
     print("\n--- done ---")

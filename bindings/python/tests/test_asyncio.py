@@ -66,7 +66,9 @@ def test_results_and_events_are_delivered_on_the_loop_thread(hub: str) -> None:
         loop_thread = threading.get_ident()
         dispatcher_threads: set[int] = set()
         stream_threads: set[int] = set()
-        async with beckon.Client(hub, on_event=lambda _e: dispatcher_threads.add(threading.get_ident())) as carol:
+        async with beckon.Client(
+            hub, on_event=lambda _e: dispatcher_threads.add(threading.get_ident())
+        ) as carol:
             stream = carol.events()
             task = asyncio.ensure_future(carol.login_async("carol"))
             done_on: list[int] = []

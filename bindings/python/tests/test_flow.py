@@ -120,9 +120,7 @@ def test_cancel_for_everyone_and_terminal_invitees(make_client: MakeClient) -> N
 
     cancelled = alice.cancel_invitation(sent.invitation_id, extended_data="never mind").result(WAIT)
     # bob had already accepted: he comes back with his terminal state.
-    assert cancelled.error_invitees == (
-        beckon.InviteeStatus("bob", beckon.InviteeState.ACCEPTED),
-    )
+    assert cancelled.error_invitees == (beckon.InviteeStatus("bob", beckon.InviteeState.ACCEPTED),)
     told = carol_events.wait_for(beckon.InvitationCancelled)
     assert (told.inviter, told.extended_data) == ("alice", "never mind")
     assert not bob_events.of(beckon.InvitationCancelled)

@@ -186,6 +186,7 @@ def test_concurrent_closes_both_wait_for_the_free(make_client: MakeClient) -> No
     bob.add_event_handler(slow)
     alice.send_invitation(["bob"], timeout=30).result(WAIT)
     assert in_handler.wait(WAIT)
+
     def close() -> None:
         bob.close()
         finished.append("close")

@@ -84,7 +84,12 @@ def test_waiting_on_a_future_inside_a_callback_raises_instead_of_hanging(
         outcome: list[BaseException | None] = []
         done = threading.Event()
 
-        def wait_inside(event: beckon.Event, client: beckon.Client = client) -> None:
+        def wait_inside(
+            event: beckon.Event,
+            client: beckon.Client = client,
+            outcome: list[BaseException | None] = outcome,
+            done: threading.Event = done,
+        ) -> None:
             if isinstance(event, beckon.InvitationReceived):
                 try:
                     # Its callback can only run after this one: it would never come.

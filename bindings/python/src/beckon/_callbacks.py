@@ -415,7 +415,9 @@ def _on_log(
     if handler is None:
         return
     try:
-        level_enum = LogLevel(level) if LogLevel.ERROR <= level <= LogLevel.TRACE else LogLevel.TRACE
+        level_enum = (
+            LogLevel(level) if LogLevel.ERROR <= level <= LogLevel.TRACE else LogLevel.TRACE
+        )
         handler(level_enum, decode(tag), decode(sub_tag), decode(message))
     except BaseException:  # noqa: BLE001 - nothing may unwind into C
         # Not through `log`: the application may have routed it back here.
@@ -445,4 +447,3 @@ def set_log_handler(handler: LogHandler | None, max_level: LogLevel) -> None:
     except BaseException:
         _log_handler = previous
         raise
-

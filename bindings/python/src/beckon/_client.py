@@ -15,7 +15,13 @@ from typing import Any, Generic, TypeVar
 
 from . import _callbacks, _checks, _native
 from ._callbacks import FutureSink, LoopSink, PendingOperation, Sink, log
-from ._errors import ArgumentTypeError, InvalidArgumentError, ShutdownError, error_for
+from ._errors import (
+    ArgumentTypeError,
+    InternalError,
+    InvalidArgumentError,
+    ShutdownError,
+    error_for,
+)
 from ._types import (
     CancelResult,
     DispatchMode,
@@ -272,7 +278,11 @@ class EventStream:
         return event
 
     async def get(self, timeout: float | None = None) -> Event:
-        """The next event; ``TimeoutError`` after ``timeout`` seconds, ``StopAsyncIteration`` at the end."""
+        """The next event.
+
+        Raises ``TimeoutError`` after ``timeout`` seconds, ``StopAsyncIteration``
+        once the stream has ended.
+        """
         return await asyncio.wait_for(self.__anext__(), timeout)
 
     def close(self) -> None:
@@ -352,9 +362,7 @@ class Client:
             )
         )
         if on_event is not None and not callable(on_event):
-            raise ArgumentTypeError(
-                f"on_event: expected a callable, got {type(on_event).__name__}"
-            )
+            raise ArgumentTypeError(f"on_event: expected a callable, got {type(on_event).__name__}")
 
         lib = _native.library()
         config = _native.ClientConfig(
@@ -366,7 +374,8 @@ class Client:
         )
         out = ctypes.c_void_p()
         _callbacks.check(lib.beckon_client_new(ctypes.byref(config), ctypes.byref(out)))
-        assert out.value is not None  # the library's contract on success
+        if not out.value:
+            raise InternalError("beckon_client_new: returned OK without a client")
 
         self._server_url = server_url
         self._device_id = device_id
@@ -505,7 +514,6 @@ class Client:
     # ------------------------------------------------------------------
 
     def _start(self, call: _Call[Any], sink: Sink[Any]) -> None:
-        lib = _native.library()
         token = _callbacks.new_token()
         # Registered before the call: the callback may run before it returns.
         _callbacks.register(token, PendingOperation(self._token, sink))
@@ -550,9 +558,7 @@ class Client:
 
     def _logout(self) -> _Call[None]:
         lib = _native.library()
-        return _Call(
-            lambda ptr, ud: lib.beckon_client_logout(ptr, _callbacks.RESULT_CALLBACK, ud)
-        )
+        return _Call(lambda ptr, ud: lib.beckon_client_logout(ptr, _callbacks.RESULT_CALLBACK, ud))
 
     def _renew_token(self, token: str) -> _Call[None]:
         secret = _checks.nonempty_text(token, "token")
@@ -633,9 +639,7 @@ class Client:
         data = _checks.text(extended_data, "extended_data", limit=_checks.MAX_EXTENDED_DATA)
         lib = _native.library()
         function = lib.beckon_accept_invitation if accept else lib.beckon_refuse_invitation
-        return _Call(
-            lambda ptr, ud: function(ptr, id_bytes, data, _callbacks.RESULT_CALLBACK, ud)
-        )
+        return _Call(lambda ptr, ud: function(ptr, id_bytes, data, _callbacks.RESULT_CALLBACK, ud))
 
     # ------------------------------------------------------------------
     # Operations returning concurrent.futures.Future
@@ -692,7 +696,7 @@ class Client:
         *,
         extended_data: str = "",
     ) -> OperationFuture[CancelResult]:
-        """Cancels an invitation this user sent, for everyone (``invitees=None``) or the listed ones.
+        """Cancels an invitation this user sent: for everyone, or for ``invitees``.
 
         Invitees already in a terminal state come back in the result's
         ``error_invitees``, with their state.
@@ -702,7 +706,11 @@ class Client:
     def accept_invitation(
         self, invitation_id: str, *, extended_data: str = ""
     ) -> OperationFuture[None]:
-        """Accepts an invitation this user received (the first answer of the user's devices wins)."""
+        """Accepts an invitation this user received.
+
+        The first answer from any of the user's devices wins; the others are
+        told by ``InvitationUserStateChanged``.
+        """
         return self._future(self._answer(True, invitation_id, extended_data))
 
     def refuse_invitation(
@@ -796,9 +804,7 @@ class Client:
                 return ran
             first = False
 
-    def poll_until(
-        self, future: concurrent.futures.Future[Any], timeout: float
-    ) -> bool:
+    def poll_until(self, future: concurrent.futures.Future[Any], timeout: float) -> bool:
         """Poll mode: polls until ``future`` is done or ``timeout`` seconds pass.
 
         Returns whether the future is done. Handy for waiting on an operation's
@@ -817,4 +823,3 @@ class Client:
                 break
             self.poll(left)
         return future.done()
-

@@ -180,4 +180,3 @@ def log_to_logging(
         target.log(_TO_LOGGING.get(level, logging.DEBUG), "%s", message)
 
     set_log_handler(forward, max_level)
-
