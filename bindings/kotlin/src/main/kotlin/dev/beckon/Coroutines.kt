@@ -11,27 +11,24 @@ import kotlinx.coroutines.suspendCancellableCoroutine
 import java.util.concurrent.CompletableFuture
 import java.util.concurrent.CompletionException
 import kotlin.coroutines.resume
-import kotlin.coroutines.resumeWithException
 
 /** Suspends until this future completes; throws its cause unwrapped. */
 internal suspend fun <T> CompletableFuture<T>.awaitCompletion(): T {
-    if (isDone) {
-        try {
-            return join()
-        } catch (e: CompletionException) {
-            throw e.cause ?: e
-        }
+    // The continuation is resumed with a value in every case: a value resumes
+    // a cancelled continuation silently, where an exception would be reported
+    // as unhandled when the operation completes after the wait was cancelled.
+    val outcome = suspendCancellableCoroutine<Outcome<T>> { continuation ->
+        whenComplete { value, error -> continuation.resume(Outcome(value, error)) }
     }
-    return suspendCancellableCoroutine { continuation ->
-        whenComplete { value, error ->
-            if (error == null) {
-                continuation.resume(value)
-            } else {
-                continuation.resumeWithException((error as? CompletionException)?.cause ?: error)
-            }
-        }
+    val error = outcome.error
+    if (error == null) {
+        @Suppress("UNCHECKED_CAST")
+        return outcome.value as T
     }
+    throw (error as? CompletionException)?.cause ?: error
 }
+
+private class Outcome<T>(val value: T?, val error: Throwable?)
 
 /** Suspending [BeckonClient.login]. */
 suspend fun BeckonClient.loginAwait(userId: String, token: String? = null) {
