@@ -110,6 +110,25 @@ for (const dispatch of ['thread', 'poll']) {
   });
 }
 
+// In thread mode each callback is its own turn of the event loop, so promise
+// continuations run between callbacks. (A poll runs a whole batch in one turn:
+// continuations run after it, which README.md tells poll-mode users.)
+test(`[thread] code after \`await login()\` runs before the invitations still ringing for the user`, async (t) => {
+  for (let round = 0; round < 10; round++) {
+    const { loggedIn, client } = clients(t, hubUrl(`ringing${round}`), { dispatch: 'thread' });
+    const alice = await loggedIn('alice');
+    const sent = await within(alice.sendInvitation(['bob'], { timeoutSeconds: 30 }), 5000, 'send');
+    const bob = client();
+    const early = [];
+    bob.on('invitationReceived', (e) => early.push(e.invitationId));
+    await within(bob.login('bob'), 5000, "bob's login");
+    assert.deepEqual(early, [], 'an invitation rang before the login resolved');
+    // A listener added now still hears it.
+    const ring = await nextEvent(bob, 'invitationReceived');
+    assert.equal(ring.invitationId, sent.invitationId);
+  }
+});
+
 test('a device that logs in again replaces its older session, which is told KICKED_OUT', async (t) => {
   const url = hubUrl('kick');
   const { loggedIn } = clients(t, url);
