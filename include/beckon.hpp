@@ -29,7 +29,9 @@
  *   Input that cannot be passed to C faithfully (a NUL byte inside a string, a
  *   duration that does not fit the C integer) throws INVALID_ARGUMENT before any
  *   C call, with the same "field: reason" message style as the library.
- * - Threads. Every member function may be called from any thread. Callbacks,
+ * - Threads. Every member function may be called from any thread, except
+ *   that moving, assigning or closing a Client must not race with other uses
+ *   of that same Client object (as for any C++ object). Callbacks,
  *   events and futures' completions of one Client run one at a time, in order,
  *   on that client's dispatcher thread (DispatchMode::thread, the default) or
  *   inside Client::poll (DispatchMode::poll). Never block on a future of a
@@ -308,6 +310,12 @@ struct Invitee {
 /// What an offline device's push notification shows. Limits: title 256 bytes,
 /// message 1 KiB, resource_id 64 bytes, payload 4 KiB.
 struct Notification {
+    Notification() = default;
+    explicit Notification(std::string title_, std::string message_ = {}, std::string resource_id_ = {},
+                 std::string payload_ = {})
+        : title(std::move(title_)), message(std::move(message_)), resource_id(std::move(resource_id_)),
+          payload(std::move(payload_)) {}
+
     std::string title;
     std::string message;
     std::string resource_id;
@@ -361,6 +369,13 @@ struct CancelResult {
 
 /// How to create a Client.
 struct ClientOptions {
+    ClientOptions() = default;
+    explicit ClientOptions(std::string server_url_, std::string device_id_ = {},
+                  DispatchMode dispatch_mode_ = DispatchMode::thread,
+                  std::chrono::milliseconds request_timeout_ = std::chrono::milliseconds(0))
+        : server_url(std::move(server_url_)), device_id(std::move(device_id_)), dispatch_mode(dispatch_mode_),
+          request_timeout(request_timeout_) {}
+
     /// Required: "memory://NAME" for the in-process hub NAME.
     std::string server_url;
     /// This device's id; empty for a random one.
@@ -371,8 +386,14 @@ struct ClientOptions {
     std::chrono::milliseconds request_timeout{0};
 };
 
-/// How to send one invitation.
+/// How to send one invitation: `{std::chrono::seconds(30)}` at least.
 struct InvitationOptions {
+    InvitationOptions() = default;
+    InvitationOptions(std::chrono::seconds timeout_, std::string extended_data_ = {},
+                      std::optional<Notification> notification_ = std::nullopt, bool online_only_ = false)
+        : timeout(timeout_), extended_data(std::move(extended_data_)), notification(std::move(notification_)),
+          online_only(online_only_) {}
+
     /// Required: 1 to 600 seconds.
     std::chrono::seconds timeout{0};
     /// Text for the invitees, at most 8 KiB.
@@ -386,6 +407,11 @@ struct InvitationOptions {
 
 /// How a memory hub behaves (create_memory_hub).
 struct HubOptions {
+    HubOptions() = default;
+    HubOptions(std::string secret_, std::uint32_t max_invitees_ = 0,
+               std::chrono::milliseconds retention_ = std::chrono::milliseconds(0))
+        : secret(std::move(secret_)), max_invitees(max_invitees_), retention(retention_) {}
+
     /// When not empty, logins need a token made by make_token with this secret.
     std::string secret;
     /// Distinct invitees per invitation, 1 to 1000; 0 for the default (32).
@@ -806,7 +832,7 @@ public:
     }
 
     /// A thread-mode client of `server_url` with a random device id.
-    explicit Client(std::string_view server_url) : Client(ClientOptions{std::string(server_url), {}, {}, {}}) {}
+    explicit Client(std::string_view server_url) : Client(ClientOptions(std::string(server_url))) {}
 
     ~Client() { close(); }
 

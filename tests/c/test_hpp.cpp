@@ -14,7 +14,8 @@
 //  7. destruction: pending operations complete with SHUTDOWN (futures too),
 //     a client destroyed from inside its own event handler;
 //  8. exceptions escaping callbacks go to the exception handler, and the
-//     client goes on; 9. the log handler; 10. tokens and a hub with a secret.
+//     client goes on; 9. the log handler; 10. tokens and a hub with a secret;
+// 11. with BECKON_TEST_HOOKS (scripts/c-tests.sh): caught panics as INTERNAL.
 //
 // Every wait is bounded (10 s, 100 s with BECKON_TEST_SLOW=1 under valgrind).
 // Prints one line per failed check and ends with "test_hpp: OK, N checks
@@ -362,13 +363,13 @@ void test_immediate_errors() {
     beckon::Client client(hub("errors"));
     // Not logged in yet.
     EXPECT_ERROR(ErrorCode::not_logged_in, "",
-                 (void)client.send_invitation({"bob"}, beckon::InvitationOptions{30s, "", {}, false}));
+                 (void)client.send_invitation({"bob"}, beckon::InvitationOptions{30s}));
     EXPECT_ERROR(ErrorCode::invalid_argument, "user_id", (void)client.login("bad id!"));
     EXPECT_ERROR(ErrorCode::invalid_argument, "user_id: contains a NUL byte (at byte 1)",
                  (void)client.login(std::string("a\0b", 3)));
     get(client.login("errors-alice"), "login");
 
-    beckon::InvitationOptions ok{30s, "", {}, false};
+    beckon::InvitationOptions ok{30s};
     EXPECT_ERROR(ErrorCode::invalid_argument, "invitees", (void)client.send_invitation({}, ok));
     EXPECT_ERROR(ErrorCode::invalid_argument, "invitees[1]", (void)client.send_invitation({"bob", "b c"}, ok));
     EXPECT_ERROR(ErrorCode::invalid_argument, "invitees[2]: contains a NUL byte",
@@ -547,7 +548,7 @@ void test_cancel(std::thread::id main_thread) {
     get(bob.login("bob"), "login");
     get(carol.login("carol"), "login");
 
-    beckon::SendResult sent = get(alice.send_invitation({"bob", "carol"}, {30s, "", {}, false}), "send");
+    beckon::SendResult sent = get(alice.send_invitation({"bob", "carol"}, {30s}), "send");
     EXPECT(sent.error_invitees.empty());
     REQUIRE(bob_rec.wait_kind(EventKind::invitation_received, sent.invitation_id).has_value());
     // carol refuses; then alice cancels bob and carol: carol comes back terminal.
@@ -562,7 +563,7 @@ void test_cancel(std::thread::id main_thread) {
     EXPECT(told->extended_data == "never mind");
 
     // Cancel of all, by future, with no error invitees.
-    beckon::SendResult second = get(alice.send_invitation({"bob"}, {30s, "", {}, false}), "send");
+    beckon::SendResult second = get(alice.send_invitation({"bob"}, {30s}), "send");
     REQUIRE(bob_rec.wait_kind(EventKind::invitation_received, second.invitation_id).has_value());
     beckon::CancelResult all = get(alice.cancel_invitation(second.invitation_id), "cancel all");
     EXPECT(all.error_invitees.empty());
@@ -631,7 +632,7 @@ void test_destruction(std::thread::id main_thread) {
         auto login = idle.login("idle");
         REQUIRE(idle.wait(login, timeout()));
         login.get();
-        pending = idle.send_invitation({"callee"}, {30s, "", {}, false});
+        pending = idle.send_invitation({"callee"}, {30s});
         idle.renew_token("any", pending_cb.callback());
         EXPECT(pending.wait_for(0s) != std::future_status::ready);
         EXPECT_EQ(pending_cb.calls(), 0);
@@ -662,7 +663,7 @@ void test_destruction(std::thread::id main_thread) {
     get(raw->login("selfish"), "login");
     beckon::Client caller(url);
     get(caller.login("caller2"), "login");
-    (void)get(caller.send_invitation({"selfish"}, {30s, "", {}, false}), "send");
+    (void)get(caller.send_invitation({"selfish"}, {30s}), "send");
     {
         std::unique_lock<std::mutex> lock(m);
         EXPECT(cv.wait_for(lock, timeout(), [&] { return closed; }));
@@ -736,7 +737,7 @@ void test_log_handler() {
         beckon::Client client(hub("log"));
         get(client.login("logger"), "login");
         try {
-            (void)client.send_invitation({}, {30s, "", {}, false});  // an "api" warning
+            (void)client.send_invitation({}, {30s});  // an "api" warning
         } catch (const beckon::Error &) {
         }
     }
@@ -781,12 +782,32 @@ void test_tokens() {
     std::vector<std::string> five{"a1", "a2", "a3", "a4", "a5"};
     ErrorCode many = ErrorCode::ok;
     try {
-        many = error_of(erin.send_invitation(five, {30s, "", {}, false}), "five invitees").code();
+        many = error_of(erin.send_invitation(five, {30s}), "five invitees").code();
     } catch (const beckon::Error &at_once) {
         many = at_once.code();
     }
     EXPECT(many == ErrorCode::too_many_invitees);
     get(erin.logout(), "logout");
+}
+
+// ---- 11. caught panics (test hooks) ------------------------------------------------------------
+
+void test_panics() {
+#if defined(BECKON_TEST_HOOKS)
+    say("\n== 11. caught panics (test hooks): INTERNAL at once, and through a future");
+    beckon::Client client(hub("panic"));
+    beckon_test_force_panic(BECKON_TEST_PANIC_ENTRY);
+    EXPECT_ERROR(ErrorCode::internal, "panic", (void)client.login("panicky"));
+    beckon_test_force_panic(0);
+    get(client.login("panicky"), "login after the panic");
+    beckon_test_force_panic(BECKON_TEST_PANIC_TRANSPORT);
+    beckon::Error e = error_of(client.send_invitation({"nobody"}, {30s}), "send with a panic");
+    beckon_test_force_panic(0);
+    EXPECT(e.code() == ErrorCode::internal);
+    say("  ok  " + std::string(e.what()) + " <- send with a transport panic (future)");
+#else
+    say("\n== 11. caught panics: skipped (built without BECKON_TEST_HOOKS)");
+#endif
 }
 
 }  // namespace
@@ -806,6 +827,7 @@ int main() {
     test_callback_exceptions();
     test_log_handler();
     test_tokens();
+    test_panics();
     if (failures == 0) {
         std::printf("test_hpp: OK, %d checks passed\n", checks.load());
         return 0;
