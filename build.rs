@@ -33,10 +33,18 @@ fn main() {
         println!("cargo:warning=CARGO_MANIFEST_DIR is not set: libbeckon.map not applied");
         return;
     };
-    let map = Path::new(&manifest_dir).join("packaging").join("libbeckon.map");
+    let map = Path::new(&manifest_dir)
+        .join("packaging")
+        .join("libbeckon.map");
     if !map.is_file() {
-        println!("cargo:warning={} is missing: libbeckon.map not applied", map.display());
+        println!(
+            "cargo:warning={} is missing: libbeckon.map not applied",
+            map.display()
+        );
         return;
     }
-    println!("cargo:rustc-cdylib-link-arg=-Wl,--version-script={}", map.display());
+    println!(
+        "cargo:rustc-cdylib-link-arg=-Wl,--version-script={}",
+        map.display()
+    );
 }
