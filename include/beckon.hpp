@@ -533,7 +533,13 @@ public:
             pointers_.push_back(ids[i].c_str());
         }
     }
-    const char *const *data() const noexcept { return pointers_.empty() ? nullptr : pointers_.data(); }
+    /// NULL for an empty list (where NULL means "all": cancel).
+    const char *const *data_or_null() const noexcept { return pointers_.empty() ? nullptr : pointers_.data(); }
+    /// Never NULL, so that an empty list is reported as empty, not as NULL.
+    const char *const *data() const noexcept {
+        static const char *const none[1] = {nullptr};
+        return pointers_.empty() ? none : pointers_.data();
+    }
     std::size_t size() const noexcept { return pointers_.size(); }
 
 private:
@@ -987,7 +993,7 @@ public:
         detail::CStringArray ids(invitees, "invitees");
         detail::CString data(extended_data, "extended_data");
         auto pending = detail::pending_for(std::move(done));
-        detail::submit(beckon_cancel_invitation(handle(), id.get(), ids.data(), ids.size(), data.get(),
+        detail::submit(beckon_cancel_invitation(handle(), id.get(), ids.data_or_null(), ids.size(), data.get(),
                                                 pending ? detail::beckon_hpp_on_cancel : nullptr, pending.get()),
                        pending);
     }

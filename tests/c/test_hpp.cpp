@@ -370,7 +370,7 @@ void test_immediate_errors() {
     get(client.login("errors-alice"), "login");
 
     beckon::InvitationOptions ok{30s};
-    EXPECT_ERROR(ErrorCode::invalid_argument, "invitees", (void)client.send_invitation({}, ok));
+    EXPECT_ERROR(ErrorCode::invalid_argument, "invitees: the list is empty", (void)client.send_invitation({}, ok));
     EXPECT_ERROR(ErrorCode::invalid_argument, "invitees[1]", (void)client.send_invitation({"bob", "b c"}, ok));
     EXPECT_ERROR(ErrorCode::invalid_argument, "invitees[2]: contains a NUL byte",
                  (void)client.send_invitation({"bob", "carol", std::string("x\0", 2)}, ok));
