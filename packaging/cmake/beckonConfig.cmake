@@ -20,7 +20,6 @@
 # systems (Linux, the BSDs, macOS) are supported.
 
 cmake_minimum_required(VERSION 3.16)
-include_guard(GLOBAL)
 
 get_filename_component(_beckon_prefix "${CMAKE_CURRENT_LIST_DIR}/../../.." ABSOLUTE)
 
