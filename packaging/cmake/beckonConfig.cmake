@@ -19,7 +19,13 @@
 # one prefix (include/beckon/, and lib/, lib64/ or lib/<multiarch>/). Unix-like
 # systems (Linux, the BSDs, macOS) are supported.
 
-cmake_minimum_required(VERSION 3.16)
+# Needs CMake 3.15 (list(PREPEND)); checked without cmake_minimum_required,
+# which would reset the policies of the project that includes this file.
+if(CMAKE_VERSION VERSION_LESS 3.15)
+  set(beckon_FOUND FALSE)
+  set(beckon_NOT_FOUND_MESSAGE "the beckon CMake package needs CMake 3.15 or later")
+  return()
+endif()
 
 get_filename_component(_beckon_prefix "${CMAKE_CURRENT_LIST_DIR}/../../.." ABSOLUTE)
 
