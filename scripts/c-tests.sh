@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The C and C++ tests of the C ABI (tests/c/): builds libbeckon with the
 # test-hooks feature, checks that include/beckon.h compiles on its own (C11 and
-# C++17, -pedantic, included twice), then builds every test program and runs it
+# C++17, -pedantic, included twice) and include/beckon.hpp too (C++17, and
+# C++20 for forward compatibility), then builds every test program and runs it
 # three ways: plainly, under AddressSanitizer + UBSan (with LeakSanitizer), and
 # under valgrind memcheck. One PASS/FAIL line per program and mode; the last
 # line is "N passed, M failed" (read by CI); the exit status is non-zero if
@@ -20,7 +21,8 @@ mkdir -p "$out"
 echo "== cargo build --release --features test-hooks"
 cargo build --release --features test-hooks
 
-programs=(test_api_errors test_flow test_free_in_flight test_reentrancy test_threads test_panic test_header_cpp)
+programs=(test_api_errors test_flow test_free_in_flight test_reentrancy test_threads test_panic test_header_cpp
+  test_hpp)
 if [ -n "${C_TESTS_ONLY:-}" ]; then
   read -r -a programs <<<"$C_TESTS_ONLY"
 fi
@@ -101,6 +103,15 @@ header_check c11-test-hooks cc c c11 "$once" -DBECKON_TEST_HOOKS
 header_check c++17 c++ c++ c++17 "$once"
 header_check c++17-twice c++ c++ c++17 "$twice"
 header_check c++17-test-hooks c++ c++ c++17 "$once" -DBECKON_TEST_HOOKS
+
+echo
+echo "== include/beckon.hpp on its own"
+hpp_once='#include "beckon.hpp"\nint main() { beckon::check_abi(); return 0; }\n'
+hpp_twice='#include "beckon.hpp"\n#include "beckon.hpp"\nint main() { beckon::Client *c = nullptr; return c != nullptr; }\n'
+header_check hpp-c++17 c++ c++ c++17 "$hpp_once"
+header_check hpp-c++17-twice c++ c++ c++17 "$hpp_twice"
+header_check hpp-c++17-test-hooks c++ c++ c++17 "$hpp_once" -DBECKON_TEST_HOOKS
+header_check hpp-c++20 c++ c++ c++20 "$hpp_once"
 
 echo
 echo "== build"

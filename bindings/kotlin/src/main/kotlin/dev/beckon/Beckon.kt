@@ -1,0 +1,174 @@
+package dev.beckon
+
+import com.sun.jna.Memory
+import com.sun.jna.Pointer
+import java.time.Instant
+
+/**
+ * Process-wide functions of libbeckon: versions, error names, memory hubs,
+ * login tokens and logging.
+ *
+ * The library is loaded, and its ABI version checked against
+ * [BINDING_ABI_VERSION], on first use of this object or of a [BeckonClient].
+ * It is found through the `beckon.library` system property (a file path),
+ * else the `BECKON_LIBRARY` environment variable, else JNA's search for
+ * "beckon" (`jna.library.path`, `LD_LIBRARY_PATH`, the system's directories).
+ * A library with another ABI version throws [IncompatibleLibraryError].
+ */
+object Beckon {
+    /** The `BECKON_ABI_VERSION` of the header this binding was written against. */
+    const val BINDING_ABI_VERSION = 1
+
+    private val api: NativeApi
+        get() = NativeLibrary.api
+
+    /** The loaded library's version, e.g. "0.1.0". */
+    @JvmStatic
+    val version: String
+        get() = readUtf8(api.beckon_version())
+
+    /** The loaded library's ABI version (equal to [BINDING_ABI_VERSION] once loaded). */
+    @JvmStatic
+    val abiVersion: Int
+        get() = api.beckon_abi_version()
+
+    /** The library's name for an error code, e.g. "NOT_PERMITTED"; "UNKNOWN" for other values. */
+    @JvmStatic
+    fun errorName(code: Int): String = readUtf8(api.beckon_error_name(code))
+
+    /** One sentence describing an error code. */
+    @JvmStatic
+    fun errorDescription(code: Int): String = readUtf8(api.beckon_error_description(code))
+
+    /** The library's name for an event kind, e.g. "INVITATION_RECEIVED". */
+    @JvmStatic
+    fun eventKindName(kind: Int): String = readUtf8(api.beckon_event_kind_name(kind))
+
+    /** The library's name for an invitee state, e.g. "ACCEPTED". */
+    @JvmStatic
+    fun inviteeStateName(state: Int): String = readUtf8(api.beckon_invitee_state_name(state))
+
+    /**
+     * Creates the in-process hub [name] (then reached as `memory://NAME`) with
+     * a non-default configuration. It must not exist yet: a client's first use
+     * of a name creates that hub with defaults.
+     *
+     * @param secret when set, logins need a token from [createToken] with it.
+     * @param maxInvitees distinct invitees per invitation, 1 to 1000; 0 means 32.
+     * @param retentionMillis how long an ended invitation is remembered; 0 means 10 minutes.
+     * @throws InvalidArgumentException if the hub exists or an argument is out of range.
+     */
+    @JvmStatic
+    @JvmOverloads
+    fun createMemoryHub(name: String, secret: String? = null, maxInvitees: Int = 0, retentionMillis: Int = 0) {
+        if (name.length == 0) throw InvalidArgumentException("name: is empty")
+        if (maxInvitees !in 0..1000) throw InvalidArgumentException("maxInvitees: $maxInvitees is outside 0..1000")
+        if (retentionMillis < 0) throw InvalidArgumentException("retentionMillis: $retentionMillis is negative")
+        NativeArena.use { arena ->
+            val c = HubConfigStruct()
+            c.secret = arena.stringOrNull(secret, "secret")
+            c.max_invitees = maxInvitees
+            c.retention_ms = retentionMillis
+            check(api.beckon_memory_hub_create(arena.string(name, "name"), c))
+        }
+    }
+
+    /**
+     * A login token for [userId], valid until [expiresAtUnixSeconds], made
+     * with [secret] (the recipe is in docs/C_API.md, so any backend can make
+     * the same tokens).
+     */
+    @JvmStatic
+    fun createToken(secret: String, userId: String, expiresAtUnixSeconds: Long): String {
+        if (expiresAtUnixSeconds < 0) {
+            throw InvalidArgumentException("expiresAtUnixSeconds: $expiresAtUnixSeconds is negative")
+        }
+        return NativeArena.use { arena ->
+            val buffer = Memory(TOKEN_MAX_LEN.toLong())
+            try {
+                check(
+                    api.beckon_token_create(
+                        arena.string(secret, "secret"), arena.string(userId, "userId"), expiresAtUnixSeconds,
+                        buffer, SizeT(TOKEN_MAX_LEN.toLong())
+                    )
+                )
+                buffer.getString(0, "UTF-8")
+            } finally {
+                buffer.close()
+            }
+        }
+    }
+
+    /** [createToken] with an [Instant]. */
+    @JvmStatic
+    fun createToken(secret: String, userId: String, expiresAt: Instant): String =
+        createToken(secret, userId, expiresAt.epochSecond)
+
+    @Volatile
+    private var logHandler: BeckonLogHandler? = null
+
+    // The one log callback ever handed to C (static, so never collected): a
+    // replaced handler may still be running on another thread.
+    private val onLog: LogCallback = object : LogCallback {
+        override fun invoke(userData: Pointer?, level: Int, tag: Pointer?, subTag: Pointer?, message: Pointer?) {
+            try {
+                logHandler?.onLog(LogLevel.fromValue(level), readUtf8(tag), readUtf8(subTag), readUtf8(message))
+            } catch (t: Throwable) {
+                Dispatch.reportUncaught(t)
+            }
+        }
+    }
+
+    /**
+     * Installs the process-wide log handler for levels up to [maxLevel]; a
+     * null [handler] or [LogLevel.OFF] stops logging (the default: the
+     * library prints nothing). The handler runs on library threads,
+     * concurrently: it must be thread-safe, quick, and call no Beckon function.
+     */
+    @JvmStatic
+    fun setLogHandler(maxLevel: LogLevel, handler: BeckonLogHandler?) {
+        synchronized(this) {
+            if (handler == null || maxLevel == LogLevel.OFF) {
+                check(api.beckon_set_log_handler(null, null, LogLevel.OFF.value))
+                logHandler = null
+            } else {
+                logHandler = handler
+                NativeLibrary.keepThreadsAttached(onLog, "beckon-log")
+                check(api.beckon_set_log_handler(onLog, null, maxLevel.value))
+            }
+        }
+    }
+
+    /** Kotlin: `Beckon.setLogHandler(LogLevel.INFO) { level, tag, subTag, message -> ... }`. */
+    @JvmSynthetic
+    fun setLogHandler(maxLevel: LogLevel, handler: (LogLevel, String, String, String) -> Unit) {
+        setLogHandler(maxLevel, object : BeckonLogHandler {
+            override fun onLog(level: LogLevel, tag: String, subTag: String, message: String) =
+                handler(level, tag, subTag, message)
+        })
+    }
+
+    /** Counters of this binding's bookkeeping, for tests and health checks. */
+    data class Diagnostics(
+        /** Operations started and not yet completed. */
+        val pendingOperations: Int,
+        /** Clients created and not yet closed. */
+        val openClients: Int,
+        /** Callbacks from the library for no pending operation (a second call): should stay 0. */
+        val unmatchedCallbacks: Long,
+        /** Operations the library had not completed when close() returned (failed then): should stay 0. */
+        val orphanedOperations: Long
+    )
+
+    /** A snapshot of [Diagnostics]. */
+    @JvmStatic
+    fun diagnostics(): Diagnostics = Diagnostics(
+        Dispatch.pendingCount(), Dispatch.openClientCount(), Dispatch.unmatchedCount(), Dispatch.orphanedCount()
+    )
+
+    private const val TOKEN_MAX_LEN = 96
+
+    private fun check(code: Int) {
+        if (code != 0) throw BeckonException.of(code, readUtf8(api.beckon_last_error_message()))
+    }
+}

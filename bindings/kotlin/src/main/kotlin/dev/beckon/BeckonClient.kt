@@ -1,0 +1,370 @@
+package dev.beckon
+
+import com.sun.jna.Pointer
+import com.sun.jna.ptr.PointerByReference
+import java.time.Duration
+import java.util.concurrent.CompletableFuture
+import java.util.concurrent.TimeUnit
+import java.util.concurrent.locks.ReentrantLock
+
+/**
+ * One device of one user: a `beckon_client` of libbeckon.
+ *
+ * Every operation returns a [CompletableFuture] at once, and that future
+ * completes exactly once: with the result, or exceptionally with the
+ * [BeckonException] subclass of the error (input errors, including the ones
+ * this binding finds before calling the library, come the same way; a closed
+ * client gives [ShutdownException]). Kotlin code can use the suspend variants
+ * instead (`loginAwait`, `sendInvitationAwait`, ...).
+ *
+ * Futures complete, and the event listener runs, on the client's dispatcher
+ * thread ([DispatchMode.THREAD]) or inside [poll] ([DispatchMode.POLL]): one
+ * at a time, in the order the client observed them. Continuations attached
+ * with `thenApply`/`thenAccept` (not the `Async` variants) run there too, so
+ * they see the same order; never block there on another future of the same
+ * client.
+ *
+ * All methods may be called from any thread. [close] frees the native client:
+ * operations still in flight then complete with [ShutdownException], and once
+ * it returns nothing of this client runs any more. A client that is never
+ * closed lives until the process exits.
+ *
+ * @throws BeckonException from the constructor if the library refuses the
+ *   configuration (for example an unsupported server URL).
+ */
+class BeckonClient(
+    /** The configuration this client was created with. */
+    val config: ClientConfig
+) : AutoCloseable {
+
+    /** A client with the default configuration for [serverUrl] (`memory://NAME` for an in-process hub). */
+    constructor(serverUrl: String) : this(ClientConfig(serverUrl))
+
+    private val api = NativeLibrary.api
+    private val handle: Pointer
+    private val key: Long
+
+    @Volatile
+    private var listener: BeckonEventListener? = null
+
+    // Guards the native handle against use after free: every C call on it
+    // counts itself in activeCalls; close() sets closing, waits for the calls
+    // of other threads to leave, and only then frees.
+    private val lock = Object()
+    private var closing = false
+    private var freed = false
+    private var activeCalls = 0
+    private val callsOnThisThread = ThreadLocal.withInitial { IntArray(1) }
+
+    // Only one thread at a time inside beckon_client_poll, so that close()
+    // never waits on a poll blocked behind another poll.
+    private val pollLock = ReentrantLock()
+
+    init {
+        if (config.requestTimeoutMillis < 0) {
+            throw InvalidArgumentException("config.requestTimeoutMillis: ${config.requestTimeoutMillis} is negative")
+        }
+        handle = NativeArena.use { arena ->
+            val c = ClientConfigStruct()
+            c.server_url = arena.string(config.serverUrl, "config.serverUrl")
+            c.device_id = arena.stringOrNull(config.deviceId, "config.deviceId")
+            c.dispatch_mode = config.dispatchMode.value
+            c.request_timeout_ms = config.requestTimeoutMillis
+            val out = PointerByReference()
+            val code = api.beckon_client_new(c, out)
+            if (code != 0) throw BeckonException.of(code, lastErrorMessage())
+            out.value ?: throw InternalException("beckon_client_new returned OK and no client")
+        }
+        key = Dispatch.addClient(this)
+        val code = api.beckon_client_set_event_handler(handle, Dispatch.onEvent, Pointer(key))
+        if (code != 0) {
+            val error = BeckonException.of(code, lastErrorMessage())
+            Dispatch.removeClient(key)
+            api.beckon_client_free(handle)
+            throw error
+        }
+    }
+
+    /** True once [close] has been called. */
+    val isClosed: Boolean
+        get() = synchronized(lock) { closing }
+
+    /**
+     * Sets the listener that receives this client's events (null removes it).
+     * Set it before [login] to see every event. Exceptions it throws go to the
+     * thread's uncaught-exception handler.
+     */
+    fun setEventListener(listener: BeckonEventListener?) {
+        this.listener = listener
+    }
+
+    /** Kotlin: `client.setEventListener { event -> ... }`. */
+    @JvmSynthetic
+    fun setEventListener(listener: (BeckonEvent) -> Unit) {
+        this.listener = object : BeckonEventListener {
+            override fun onEvent(event: BeckonEvent) = listener(event)
+        }
+    }
+
+    /**
+     * Logs in as [userId] with [token] (null: memory hubs without a secret
+     * accept any token). The CONNECTING and CONNECTED events come before the
+     * future completes; invitations still ringing for the user come after.
+     */
+    @JvmOverloads
+    fun login(userId: String, token: String? = null): CompletableFuture<Void?> =
+        start(VoidOperation(this)) { h, arena, ud ->
+            requireNotEmpty(userId, "userId")
+            api.beckon_client_login(
+                h, arena.string(userId, "userId"), arena.stringOrNull(token, "token"), Dispatch.onResult, ud
+            )
+        }
+
+    /** Logs out; if this was the user's last device, its pending invitations are cancelled. */
+    fun logout(): CompletableFuture<Void?> =
+        start(VoidOperation(this)) { h, _, ud -> api.beckon_client_logout(h, Dispatch.onResult, ud) }
+
+    /** Replaces the session's token before it expires (see [BeckonEvent.TokenWillExpire]). */
+    fun renewToken(token: String): CompletableFuture<Void?> =
+        start(VoidOperation(this)) { h, arena, ud ->
+            api.beckon_client_renew_token(h, arena.string(token, "token"), Dispatch.onResult, ud)
+        }
+
+    /**
+     * Invites [invitees] (1 to 32 distinct user ids, duplicates folded; not
+     * yourself): every online device of each rings. The future gives the
+     * invitation id and the invitees that were offline.
+     *
+     * @param timeoutSeconds 1 to 600: at the deadline, unanswered invitees time out.
+     * @param extendedData text for the invitees (at most 8 KiB of UTF-8).
+     * @param notification what an offline device's push notification shows.
+     * @param onlineOnly invitees with no device online are closed at once
+     *   instead of kept pending until the deadline.
+     */
+    @JvmOverloads
+    fun sendInvitation(
+        invitees: List<String>,
+        timeoutSeconds: Int,
+        extendedData: String = "",
+        notification: Notification? = null,
+        onlineOnly: Boolean = false
+    ): CompletableFuture<SendResult> =
+        start(SendOperation(this)) { h, arena, ud ->
+            if (invitees.isEmpty()) throw InvalidArgumentException("invitees: is empty")
+            if (timeoutSeconds !in 1..MAX_TIMEOUT_SECONDS) {
+                throw InvalidArgumentException("timeoutSeconds: $timeoutSeconds is outside 1..$MAX_TIMEOUT_SECONDS")
+            }
+            val list = arena.stringArray(invitees, "invitees")
+            val c = InvitationConfigStruct()
+            c.timeout_seconds = timeoutSeconds
+            c.extended_data = arena.string(extendedData, "extendedData")
+            c.flags = if (onlineOnly) ONLINE_ONLY_FLAG else 0
+            if (notification != null) {
+                val n = arena.keep(NotificationStruct())
+                n.title = arena.string(notification.title, "notification.title")
+                n.message = arena.string(notification.message, "notification.message")
+                n.resource_id = arena.string(notification.resourceId, "notification.resourceId")
+                n.payload = arena.string(notification.payload, "notification.payload")
+                n.write()
+                c.notification = n.pointer
+            }
+            api.beckon_send_invitation(h, list, SizeT(invitees.size.toLong()), c, Dispatch.onSend, ud)
+        }
+
+    /**
+     * Cancels an invitation this user sent: for all its invitees ([invitees]
+     * null) or for the listed ones. Invitees already in a terminal state come
+     * back in [CancelResult.errorInvitees] with that state.
+     */
+    @JvmOverloads
+    fun cancelInvitation(
+        invitationId: String,
+        invitees: List<String>? = null,
+        extendedData: String? = null
+    ): CompletableFuture<CancelResult> =
+        start(CancelOperation(this)) { h, arena, ud ->
+            requireNotEmpty(invitationId, "invitationId")
+            if (invitees != null && invitees.isEmpty()) {
+                throw InvalidArgumentException("invitees: is empty (pass null to cancel for every invitee)")
+            }
+            api.beckon_cancel_invitation(
+                h, arena.string(invitationId, "invitationId"),
+                invitees?.let { arena.stringArray(it, "invitees") }, SizeT((invitees?.size ?: 0).toLong()),
+                arena.stringOrNull(extendedData, "extendedData"), Dispatch.onCancel, ud
+            )
+        }
+
+    /** Accepts an invitation this user was invited to; the first answer from any of the user's devices wins. */
+    @JvmOverloads
+    fun acceptInvitation(invitationId: String, extendedData: String? = null): CompletableFuture<Void?> =
+        start(VoidOperation(this)) { h, arena, ud ->
+            requireNotEmpty(invitationId, "invitationId")
+            api.beckon_accept_invitation(
+                h, arena.string(invitationId, "invitationId"), arena.stringOrNull(extendedData, "extendedData"),
+                Dispatch.onResult, ud
+            )
+        }
+
+    /** Refuses an invitation this user was invited to; as [acceptInvitation]. */
+    @JvmOverloads
+    fun refuseInvitation(invitationId: String, extendedData: String? = null): CompletableFuture<Void?> =
+        start(VoidOperation(this)) { h, arena, ud ->
+            requireNotEmpty(invitationId, "invitationId")
+            api.beckon_refuse_invitation(
+                h, arena.string(invitationId, "invitationId"), arena.stringOrNull(extendedData, "extendedData"),
+                Dispatch.onResult, ud
+            )
+        }
+
+    /**
+     * Poll mode only: waits up to [timeoutMillis] (0 to 3 600 000) for
+     * callbacks to be due, then runs those queued at that moment on this
+     * thread (completing futures, calling the listener). Returns how many ran.
+     *
+     * @throws InvalidArgumentException for a client in thread mode, a timeout
+     *   out of range, or a call from inside one of this client's callbacks.
+     * @throws ShutdownException if the client is closed.
+     */
+    fun poll(timeoutMillis: Int): Int {
+        if (config.dispatchMode != DispatchMode.POLL) {
+            throw InvalidArgumentException("poll: this client dispatches on its own thread (DispatchMode.THREAD)")
+        }
+        if (timeoutMillis !in 0..MAX_POLL_MILLIS) {
+            throw InvalidArgumentException("timeoutMillis: $timeoutMillis is outside 0..$MAX_POLL_MILLIS")
+        }
+        if (isClosed) throw ShutdownException("poll: the client is closed")
+        // Polled in short slices so that close() on another thread never
+        // waits long for a poll to leave the library.
+        val deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMillis.toLong())
+        while (true) {
+            val left = TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime()).coerceAtLeast(0)
+            val slice = minOf(left, POLL_SLICE_MILLIS).toInt()
+            if (pollLock.tryLock(slice.toLong(), TimeUnit.MILLISECONDS)) {
+                val ran = try {
+                    withHandle({ 0 }) { h ->
+                        val n = api.beckon_client_poll(h, slice)
+                        if (n < 0) throw BeckonException.of(-n, lastErrorMessage())
+                        n
+                    }
+                } finally {
+                    pollLock.unlock()
+                }
+                if (ran > 0) return ran
+            }
+            if (isClosed || System.nanoTime() - deadline >= 0) return 0
+        }
+    }
+
+    /** [poll] with a [Duration]. */
+    fun poll(timeout: Duration): Int = poll(timeout.toMillis().coerceIn(0, MAX_POLL_MILLIS.toLong()).toInt())
+
+    /**
+     * Frees the native client. Logs out (rule 7: if this was the user's last
+     * device, its pending invitations are cancelled), completes every pending
+     * future with [ShutdownException], and returns when no callback of this
+     * client runs or will run. Idempotent. May be called from inside one of
+     * this client's own callbacks (it then returns at once if another close
+     * is under way). Waits for calls of other threads on this client to leave
+     * the library first (at most one poll slice, 50 ms, for [poll]).
+     */
+    override fun close() {
+        val mine = callsOnThisThread.get()[0]
+        synchronized(lock) {
+            if (closing) {
+                if (Dispatch.isInCallbackOf(this)) return
+                while (!freed) lock.wait()
+                return
+            }
+            closing = true
+            while (activeCalls > mine) lock.wait()
+        }
+        try {
+            api.beckon_client_free(handle)
+        } finally {
+            Dispatch.removeClient(key)
+            Dispatch.failLeftovers(this)
+            synchronized(lock) {
+                freed = true
+                lock.notifyAll()
+            }
+        }
+    }
+
+    override fun toString(): String = "BeckonClient(${config.serverUrl}${if (isClosed) ", closed" else ""})"
+
+    internal fun deliver(event: BeckonEvent) {
+        val l = listener ?: return
+        try {
+            l.onEvent(event)
+        } catch (t: Throwable) {
+            Dispatch.reportUncaught(t)
+        }
+    }
+
+    /**
+     * Runs one asynchronous C call: registers [op], lets [call] build its
+     * inputs in an arena and call the library, and turns an immediate error
+     * (the library's or the binding's own checks) into a failed future.
+     */
+    private fun <T> start(
+        op: PendingOperation<T>,
+        call: (handle: Pointer, arena: NativeArena, userData: Pointer) -> Int
+    ): CompletableFuture<T> {
+        try {
+            withHandle({ op.fail(ShutdownException("the client is closed")) }) { h ->
+                NativeArena.use { arena ->
+                    val opKey = Dispatch.register(op)
+                    val code = try {
+                        call(h, arena, Pointer(opKey))
+                    } catch (t: Throwable) {
+                        Dispatch.take(opKey)
+                        throw t
+                    }
+                    if (code != 0) {
+                        // Read before any other beckon_* call on this thread.
+                        val message = lastErrorMessage()
+                        if (Dispatch.take(opKey) != null) op.fail(BeckonException.of(code, message))
+                    }
+                }
+            }
+        } catch (e: BeckonException) {
+            op.fail(e)
+        }
+        return op.future
+    }
+
+    private inline fun <R> withHandle(ifClosed: () -> R, block: (Pointer) -> R): R {
+        synchronized(lock) {
+            if (closing) return ifClosed()
+            activeCalls++
+        }
+        val mine = callsOnThisThread.get()
+        mine[0]++
+        try {
+            return block(handle)
+        } finally {
+            mine[0]--
+            synchronized(lock) {
+                activeCalls--
+                lock.notifyAll()
+            }
+        }
+    }
+
+    private fun lastErrorMessage(): String = readUtf8(api.beckon_last_error_message())
+
+    private fun requireNotEmpty(value: String, field: String) {
+        if (value.length == 0) throw InvalidArgumentException("$field: is empty")
+    }
+
+    companion object {
+        /** The longest invitation timeout a hub allows, in seconds. */
+        const val MAX_TIMEOUT_SECONDS = 600
+
+        /** The longest [poll] timeout, in ms. */
+        const val MAX_POLL_MILLIS = 3_600_000
+
+        private const val POLL_SLICE_MILLIS = 50L
+        private const val ONLINE_ONLY_FLAG = 1
+    }
+}

@@ -1,0 +1,154 @@
+// The values the API takes and returns: configuration, invitation results and
+// the enumerations of the C ABI (whose numeric values never change).
+
+package dev.beckon
+
+/** Where a client's callbacks and events run. */
+enum class DispatchMode(val value: Int) {
+    /**
+     * On a thread the client owns (the default): futures complete and the
+     * listener runs there, one at a time, in order.
+     */
+    THREAD(0),
+
+    /**
+     * Queued until the application calls [BeckonClient.poll], which runs them
+     * on the polling thread (UI loops, single-threaded runtimes).
+     */
+    POLL(1)
+}
+
+/**
+ * How to create a [BeckonClient].
+ *
+ * From Java: `new ClientConfig("memory://demo")`, then the `with...` methods
+ * for the rest.
+ */
+data class ClientConfig @JvmOverloads constructor(
+    /** Required. `memory://NAME` for the in-process hub NAME. */
+    val serverUrl: String,
+    /** This device's id (1 to 64 bytes of `[A-Za-z0-9_.@:+-]`); null for a random one. */
+    val deviceId: String? = null,
+    /** Where callbacks run; see [DispatchMode]. */
+    val dispatchMode: DispatchMode = DispatchMode.THREAD,
+    /** How long a request may wait for the server, in ms; 0 means the library's default (10 000 ms). */
+    val requestTimeoutMillis: Int = 0
+) {
+    fun withDeviceId(deviceId: String?): ClientConfig = copy(deviceId = deviceId)
+    fun withDispatchMode(dispatchMode: DispatchMode): ClientConfig = copy(dispatchMode = dispatchMode)
+    fun withRequestTimeoutMillis(requestTimeoutMillis: Int): ClientConfig =
+        copy(requestTimeoutMillis = requestTimeoutMillis)
+}
+
+/** The state of one invitee of an invitation (`BECKON_INVITEE_*`). */
+enum class InviteeState(val value: Int) {
+    /** Sent, not yet delivered to any device of this invitee. */
+    INVITING(0),
+    /** This invitee accepted (terminal). */
+    ACCEPTED(1),
+    /** This invitee refused (terminal). */
+    REJECTED(2),
+    /** The inviter cancelled for this invitee (terminal). */
+    CANCELLED(3),
+    /** No device of this invitee was online when the invitation was sent. */
+    OFFLINE(4),
+    /** Delivered to at least one device of this invitee. */
+    RECEIVED(5),
+    /** No answer before the deadline (terminal). */
+    TIMEOUT(6),
+    /** A value this binding does not know (from a newer library). */
+    UNKNOWN(-1);
+
+    /** True for the states an invitee never leaves. */
+    val isTerminal: Boolean
+        get() = this == ACCEPTED || this == REJECTED || this == CANCELLED || this == TIMEOUT
+
+    companion object {
+        @JvmStatic
+        fun fromValue(value: Int): InviteeState = values().firstOrNull { it.value == value && it != UNKNOWN } ?: UNKNOWN
+    }
+}
+
+/** A user id with its state in one invitation. */
+data class InviteeStatus(val userId: String, val state: InviteeState)
+
+/**
+ * What an offline device's push notification shows (carried to invitees
+ * today; used when push delivery lands). Limits: title 256 bytes, message
+ * 1 KiB, resource id 64 bytes, payload 4 KiB (UTF-8).
+ */
+data class Notification @JvmOverloads constructor(
+    val title: String = "",
+    val message: String = "",
+    val resourceId: String = "",
+    val payload: String = ""
+)
+
+/** The result of [BeckonClient.sendInvitation]. */
+data class SendResult(
+    /** The invitation's id, made by the hub: non-empty. */
+    val invitationId: String,
+    /** Invitees no device of whom was online at send time (state [InviteeState.OFFLINE]). */
+    val errorInvitees: List<InviteeStatus>
+)
+
+/** The result of [BeckonClient.cancelInvitation]. */
+data class CancelResult(
+    /** Invitees that could not be cancelled (already in a terminal state), with that state. */
+    val errorInvitees: List<InviteeStatus>
+)
+
+/** A client's connection state (`BECKON_CONNECTION_*`). */
+enum class ConnectionState(val value: Int) {
+    DISCONNECTED(0),
+    CONNECTING(1),
+    CONNECTED(2),
+    RECONNECTING(3),
+    UNKNOWN(-1);
+
+    companion object {
+        @JvmStatic
+        fun fromValue(value: Int): ConnectionState = values().firstOrNull { it.value == value && it != UNKNOWN } ?: UNKNOWN
+    }
+}
+
+/** Why the connection state changed (`BECKON_REASON_*`). */
+enum class ConnectionReason(val value: Int) {
+    LOGIN(0),
+    LOGOUT(1),
+    NETWORK(2),
+    KICKED_OUT(3),
+    TOKEN_EXPIRED(4),
+    SERVER_SHUTDOWN(5),
+    UNKNOWN(-1);
+
+    companion object {
+        @JvmStatic
+        fun fromValue(value: Int): ConnectionReason = values().firstOrNull { it.value == value && it != UNKNOWN } ?: UNKNOWN
+    }
+}
+
+/** Log levels of [Beckon.setLogHandler] (`BECKON_LOG_*`). */
+enum class LogLevel(val value: Int) {
+    OFF(0),
+    ERROR(1),
+    WARN(2),
+    INFO(3),
+    DEBUG(4),
+    TRACE(5);
+
+    companion object {
+        @JvmStatic
+        fun fromValue(value: Int): LogLevel = values().firstOrNull { it.value == value } ?: TRACE
+    }
+}
+
+/** Receives libbeckon's log lines; see [Beckon.setLogHandler]. */
+interface BeckonLogHandler {
+    /**
+     * One log line: [tag] is always "signaling", [subTag] the layer ("api",
+     * "room", "client", "hub"). Called from any library thread, concurrently:
+     * be thread-safe and quick, and call no Beckon function from here.
+     */
+    fun onLog(level: LogLevel, tag: String, subTag: String, message: String)
+}

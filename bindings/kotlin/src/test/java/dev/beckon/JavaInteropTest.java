@@ -1,0 +1,82 @@
+package dev.beckon;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+
+/** The binding as Java code sees it: constructors, futures, lambdas, exceptions. */
+class JavaInteropTest {
+
+    private static final long WAIT = 10;
+
+    private static String hub(String label) {
+        return "memory://kt-java-" + label + "-" + ProcessHandle.current().pid() + "-" + System.nanoTime();
+    }
+
+    @Test
+    void demoFlowFromJava() throws Exception {
+        String hub = hub("demo");
+        assertEquals(Beckon.BINDING_ABI_VERSION, Beckon.getAbiVersion());
+        try (BeckonClient alice = new BeckonClient(hub);
+             BeckonClient bob = new BeckonClient(new ClientConfig(hub).withDeviceId("bobs-phone"))) {
+            CompletableFuture<BeckonEvent.InvitationAccepted> heard = new CompletableFuture<>();
+            alice.setEventListener(event -> {
+                if (event instanceof BeckonEvent.InvitationAccepted accepted) {
+                    heard.complete(accepted);
+                }
+            });
+            bob.setEventListener(event -> {
+                if (event instanceof BeckonEvent.InvitationReceived ring) {
+                    bob.acceptInvitation(ring.getInvitationId(), "on my way");
+                }
+            });
+            alice.login("alice").get(WAIT, TimeUnit.SECONDS);
+            bob.login("bob", null).get(WAIT, TimeUnit.SECONDS);
+
+            SendResult sent = alice.sendInvitation(List.of("bob"), 30, "{}", new Notification("Call"))
+                    .get(WAIT, TimeUnit.SECONDS);
+            assertTrue(sent.getInvitationId().length() > 0);
+            BeckonEvent.InvitationAccepted accepted = heard.get(WAIT, TimeUnit.SECONDS);
+            assertEquals("bob", accepted.getInvitee());
+            assertEquals("on my way", accepted.getExtendedData());
+            assertEquals(EventKind.INVITATION_ACCEPTED, accepted.getKind());
+        }
+    }
+
+    @Test
+    void errorsAreTypedCausesOfTheFuture() throws Exception {
+        try (BeckonClient client = new BeckonClient(hub("errors"))) {
+            ExecutionException e = assertThrows(ExecutionException.class,
+                    () -> client.sendInvitation(List.of("bob"), 30).get(WAIT, TimeUnit.SECONDS));
+            NotLoggedInException cause = assertInstanceOf(NotLoggedInException.class, e.getCause());
+            assertEquals(ErrorCode.NOT_LOGGED_IN, cause.getCode());
+            assertInstanceOf(BeckonException.class, cause);
+
+            // Java can pass null where Kotlin does not allow it: refused before any C call.
+            assertThrows(IllegalArgumentException.class, () -> client.login(null));
+            assertThrows(IllegalArgumentException.class, () -> client.sendInvitation(null, 30));
+        }
+    }
+
+    @Test
+    void pollModeFromJava() throws Exception {
+        try (BeckonClient client = new BeckonClient(
+                new ClientConfig(hub("poll")).withDispatchMode(DispatchMode.POLL).withRequestTimeoutMillis(5_000))) {
+            CompletableFuture<Void> login = client.login("alice");
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(WAIT);
+            while (!login.isDone() && System.nanoTime() < deadline) {
+                client.poll(50);
+            }
+            login.get(0, TimeUnit.SECONDS);
+        }
+        Beckon.Diagnostics d = Beckon.diagnostics();
+        assertEquals(0L, d.getUnmatchedCallbacks());
+    }
+}

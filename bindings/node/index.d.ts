@@ -1,0 +1,457 @@
+// Type declarations of the `beckon` package: call-invitation signaling for
+// Node.js over libbeckon's C ABI (include/beckon.h).
+
+/// <reference types="node" />
+import { EventEmitter } from 'node:events';
+
+// ---------------------------------------------------------------------------
+// Constants. The numeric values are part of the C ABI and never change.
+// ---------------------------------------------------------------------------
+
+/** Per-invitee states (`BECKON_INVITEE_*`); the values match ZIM's. */
+export declare const InviteeState: {
+  readonly INVITING: 0;
+  readonly ACCEPTED: 1;
+  readonly REJECTED: 2;
+  readonly CANCELLED: 3;
+  readonly OFFLINE: 4;
+  readonly RECEIVED: 5;
+  readonly TIMEOUT: 6;
+};
+export type InviteeState = (typeof InviteeState)[keyof typeof InviteeState];
+export type InviteeStateName = keyof typeof InviteeState;
+
+/** Event kinds (`BECKON_EVENT_*`). */
+export declare const EventKind: {
+  readonly CONNECTION_STATE_CHANGED: 1;
+  readonly TOKEN_WILL_EXPIRE: 2;
+  readonly INVITATION_RECEIVED: 3;
+  readonly INVITATION_CANCELLED: 4;
+  readonly INVITATION_ACCEPTED: 5;
+  readonly INVITATION_REFUSED: 6;
+  readonly INVITATION_TIMEOUT: 7;
+  readonly INVITATION_RESPONSE_TIMEOUT: 8;
+  readonly INVITATION_USER_STATE_CHANGED: 9;
+};
+export type EventKind = (typeof EventKind)[keyof typeof EventKind];
+export type EventKindName = keyof typeof EventKind;
+
+/** Connection states (`BECKON_CONNECTION_*`). */
+export declare const ConnectionState: {
+  readonly DISCONNECTED: 0;
+  readonly CONNECTING: 1;
+  readonly CONNECTED: 2;
+  readonly RECONNECTING: 3;
+};
+export type ConnectionState = (typeof ConnectionState)[keyof typeof ConnectionState];
+export type ConnectionStateName = keyof typeof ConnectionState;
+
+/** Why the connection state changed (`BECKON_REASON_*`). */
+export declare const ConnectionReason: {
+  readonly LOGIN: 0;
+  readonly LOGOUT: 1;
+  readonly NETWORK: 2;
+  readonly KICKED_OUT: 3;
+  readonly TOKEN_EXPIRED: 4;
+  readonly SERVER_SHUTDOWN: 5;
+};
+export type ConnectionReason = (typeof ConnectionReason)[keyof typeof ConnectionReason];
+export type ConnectionReasonName = keyof typeof ConnectionReason;
+
+/** Result codes (`BECKON_OK`, `BECKON_ERROR_*`). */
+export declare const ErrorCode: {
+  readonly OK: 0;
+  readonly INVALID_ARGUMENT: 1;
+  readonly TOO_MANY_INVITEES: 2;
+  readonly PAYLOAD_TOO_LARGE: 3;
+  readonly NOT_LOGGED_IN: 4;
+  readonly AUTH_FAILED: 5;
+  readonly TOKEN_EXPIRED: 6;
+  readonly INVITATION_NOT_FOUND: 7;
+  readonly NOT_PERMITTED: 8;
+  readonly ALREADY_ANSWERED: 9;
+  readonly INVITATION_CLOSED: 10;
+  readonly NETWORK: 11;
+  readonly REQUEST_TIMEOUT: 12;
+  readonly RATE_LIMITED: 13;
+  readonly SHUTDOWN: 14;
+  readonly SERVER: 15;
+  readonly INTERNAL: 16;
+};
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+export type ErrorCodeName = keyof typeof ErrorCode;
+
+/** The `BECKON_ABI_VERSION` this binding speaks; loading checks the library against it. */
+export declare const ABI_VERSION: number;
+
+// ---------------------------------------------------------------------------
+// Errors: one class per code, all under BeckonError.
+// ---------------------------------------------------------------------------
+
+/** An error carrying a libbeckon error code and the library's message. */
+export declare class BeckonError extends Error {
+  constructor(message: string, options?: { code?: number; cause?: unknown });
+  /** The numeric code (`ErrorCode`); -1 for an error made without one. */
+  readonly code: number;
+  /** The code's name, e.g. "NOT_PERMITTED" ("UNKNOWN" for a code this binding does not know). */
+  readonly codeName: ErrorCodeName | 'UNKNOWN';
+  /** The error for a code: an instance of its subclass, or a plain BeckonError. */
+  static fromCode(code: number, message?: string): BeckonError;
+}
+/** NULL, empty, malformed or out-of-range input; the message names the field. */
+export declare class InvalidArgumentError extends BeckonError {
+  readonly code: 1;
+  readonly codeName: 'INVALID_ARGUMENT';
+}
+/** More distinct invitees than the hub's limit. */
+export declare class TooManyInviteesError extends BeckonError {
+  readonly code: 2;
+  readonly codeName: 'TOO_MANY_INVITEES';
+}
+/** Extended data or a notification field over its limit. */
+export declare class PayloadTooLargeError extends BeckonError {
+  readonly code: 3;
+  readonly codeName: 'PAYLOAD_TOO_LARGE';
+}
+/** The operation needs a logged-in session. */
+export declare class NotLoggedInError extends BeckonError {
+  readonly code: 4;
+  readonly codeName: 'NOT_LOGGED_IN';
+}
+/** Bad token, or a token for another user. */
+export declare class AuthFailedError extends BeckonError {
+  readonly code: 5;
+  readonly codeName: 'AUTH_FAILED';
+}
+/** The token's expiry has passed. */
+export declare class TokenExpiredError extends BeckonError {
+  readonly code: 6;
+  readonly codeName: 'TOKEN_EXPIRED';
+}
+/** Unknown invitation id, or forgotten after retention. */
+export declare class InvitationNotFoundError extends BeckonError {
+  readonly code: 7;
+  readonly codeName: 'INVITATION_NOT_FOUND';
+}
+/** Not the inviter (cancel) or not an invitee (accept, refuse). */
+export declare class NotPermittedError extends BeckonError {
+  readonly code: 8;
+  readonly codeName: 'NOT_PERMITTED';
+}
+/** This invitee already accepted or refused (possibly on another device). */
+export declare class AlreadyAnsweredError extends BeckonError {
+  readonly code: 9;
+  readonly codeName: 'ALREADY_ANSWERED';
+}
+/** Cancelled or timed out for this invitee, or the invitation ended. */
+export declare class InvitationClosedError extends BeckonError {
+  readonly code: 10;
+  readonly codeName: 'INVITATION_CLOSED';
+}
+/** The server cannot be reached, or the connection dropped mid-request. */
+export declare class NetworkError extends BeckonError {
+  readonly code: 11;
+  readonly codeName: 'NETWORK';
+}
+/** No answer from the server within the client's request timeout. */
+export declare class RequestTimeoutError extends BeckonError {
+  readonly code: 12;
+  readonly codeName: 'REQUEST_TIMEOUT';
+}
+/** The server refused the request under its rate limit. */
+export declare class RateLimitedError extends BeckonError {
+  readonly code: 13;
+  readonly codeName: 'RATE_LIMITED';
+}
+/**
+ * The client was closed (or logged out) before the operation's outcome was
+ * delivered; the operation may still have been carried out at the hub.
+ */
+export declare class ShutdownError extends BeckonError {
+  readonly code: 14;
+  readonly codeName: 'SHUTDOWN';
+}
+/** The server failed to process the request. */
+export declare class ServerError extends BeckonError {
+  readonly code: 15;
+  readonly codeName: 'SERVER';
+}
+/** A bug, including a caught panic; the message has the detail. */
+export declare class InternalError extends BeckonError {
+  readonly code: 16;
+  readonly codeName: 'INTERNAL';
+}
+
+/** libbeckon could not be loaded, or speaks another ABI version than this binding. */
+export declare class LibraryLoadError extends Error {}
+
+// ---------------------------------------------------------------------------
+// Results and events: plain frozen objects, copied out of the library's data.
+// ---------------------------------------------------------------------------
+
+/** A user id with its per-invitee state. */
+export interface InviteeStatus {
+  readonly userId: string;
+  readonly state: InviteeState;
+  readonly stateName: InviteeStateName;
+}
+
+export interface SendResult {
+  /** 128 random bits, printable; the handle for cancel, accept and refuse. */
+  readonly invitationId: string;
+  /** Invitees with no device online at send time (state OFFLINE). */
+  readonly errorInvitees: readonly InviteeStatus[];
+}
+
+export interface CancelResult {
+  /** Invitees that could not be cancelled (already in a terminal state), with that state. */
+  readonly errorInvitees: readonly InviteeStatus[];
+}
+
+/** What an offline device's push notification shows; absent fields are "". */
+export interface Notification {
+  readonly title: string;
+  readonly message: string;
+  readonly resourceId: string;
+  readonly payload: string;
+}
+
+interface EventBase<K extends EventKindName> {
+  /** The numeric kind (`EventKind`). */
+  readonly kind: (typeof EventKind)[K];
+  /** The kind's name, e.g. "INVITATION_RECEIVED"; discriminates the union. */
+  readonly kindName: K;
+}
+
+export interface ConnectionStateChangedEvent extends EventBase<'CONNECTION_STATE_CHANGED'> {
+  readonly state: ConnectionState;
+  readonly stateName: ConnectionStateName;
+  readonly reason: ConnectionReason;
+  readonly reasonName: ConnectionReasonName;
+}
+
+export interface TokenWillExpireEvent extends EventBase<'TOKEN_WILL_EXPIRE'> {
+  readonly secondsLeft: number;
+}
+
+export interface InvitationReceivedEvent extends EventBase<'INVITATION_RECEIVED'> {
+  readonly invitationId: string;
+  readonly inviter: string;
+  /** Every invitee of the invitation, with their states. */
+  readonly invitees: readonly InviteeStatus[];
+  readonly extendedData: string;
+  readonly notification: Notification | null;
+  readonly secondsLeft: number;
+}
+
+export interface InvitationCancelledEvent extends EventBase<'INVITATION_CANCELLED'> {
+  readonly invitationId: string;
+  readonly inviter: string;
+  readonly extendedData: string;
+}
+
+export interface InvitationAcceptedEvent extends EventBase<'INVITATION_ACCEPTED'> {
+  readonly invitationId: string;
+  readonly invitee: string;
+  readonly extendedData: string;
+}
+
+export interface InvitationRefusedEvent extends EventBase<'INVITATION_REFUSED'> {
+  readonly invitationId: string;
+  readonly invitee: string;
+  readonly extendedData: string;
+}
+
+export interface InvitationTimeoutEvent extends EventBase<'INVITATION_TIMEOUT'> {
+  readonly invitationId: string;
+  readonly inviter: string;
+}
+
+export interface InvitationResponseTimeoutEvent extends EventBase<'INVITATION_RESPONSE_TIMEOUT'> {
+  readonly invitationId: string;
+  /** The invitees that timed out. */
+  readonly invitees: readonly InviteeStatus[];
+}
+
+export interface InvitationUserStateChangedEvent extends EventBase<'INVITATION_USER_STATE_CHANGED'> {
+  readonly invitationId: string;
+  readonly userId: string;
+  readonly state: InviteeState;
+  readonly stateName: InviteeStateName;
+  readonly extendedData: string;
+}
+
+/** Every event, discriminated by `kindName` (or `kind`). */
+export type BeckonEvent =
+  | ConnectionStateChangedEvent
+  | TokenWillExpireEvent
+  | InvitationReceivedEvent
+  | InvitationCancelledEvent
+  | InvitationAcceptedEvent
+  | InvitationRefusedEvent
+  | InvitationTimeoutEvent
+  | InvitationResponseTimeoutEvent
+  | InvitationUserStateChangedEvent;
+
+/** The events a Client emits, by name, with their listener arguments. */
+export interface ClientEvents {
+  connectionStateChanged: [event: ConnectionStateChangedEvent];
+  tokenWillExpire: [event: TokenWillExpireEvent];
+  invitationReceived: [event: InvitationReceivedEvent];
+  invitationCancelled: [event: InvitationCancelledEvent];
+  invitationAccepted: [event: InvitationAcceptedEvent];
+  invitationRefused: [event: InvitationRefusedEvent];
+  invitationTimeout: [event: InvitationTimeoutEvent];
+  invitationResponseTimeout: [event: InvitationResponseTimeoutEvent];
+  invitationUserStateChanged: [event: InvitationUserStateChangedEvent];
+  /** Every event, after its own named one. */
+  event: [event: BeckonEvent];
+  /** The client has been freed; no event follows. */
+  close: [];
+}
+
+// ---------------------------------------------------------------------------
+// The client.
+// ---------------------------------------------------------------------------
+
+export interface ClientOptions {
+  /** Required. `memory://NAME` for the in-process hub NAME. */
+  serverUrl: string;
+  /** This device's id (same rule as user ids); omitted: a random one. */
+  deviceId?: string | null;
+  /**
+   * Where callbacks run. "thread" (default): on the client's own library
+   * thread, forwarded to the JavaScript thread. "poll": inside `poll()` on
+   * the JavaScript thread, driven by a timer every `pollIntervalMs`.
+   */
+  dispatch?: 'thread' | 'poll';
+  /** How long a request may wait for the server, in ms; omitted: 10000. */
+  requestTimeoutMs?: number;
+  /** Poll mode only: the automatic polling period in ms (default 10); 0 to call `poll()` yourself. */
+  pollIntervalMs?: number;
+}
+
+export interface NotificationOptions {
+  /** At most 256 bytes. */
+  title?: string | null;
+  /** At most 1 KiB. */
+  message?: string | null;
+  /** At most 64 bytes. */
+  resourceId?: string | null;
+  /** At most 4 KiB. */
+  payload?: string | null;
+}
+
+export interface SendInvitationOptions {
+  /** Required: 1 to 600 seconds. */
+  timeoutSeconds: number;
+  /** UTF-8 text for the invitees, at most 8 KiB. */
+  extendedData?: string | null;
+  notification?: NotificationOptions | null;
+  /** Close offline invitees at once instead of keeping the invitation pending for them. */
+  onlineOnly?: boolean;
+}
+
+export interface CancelInvitationOptions {
+  /** Cancel only for these invitees; omitted: for every invitee. */
+  invitees?: readonly string[];
+  extendedData?: string | null;
+}
+
+export interface AnswerOptions {
+  extendedData?: string | null;
+}
+
+/**
+ * One device of one user. Operations return promises that settle exactly
+ * once; events arrive through the EventEmitter, in the order the client
+ * observed them. Close every client (`close()`, `await using`): an open
+ * client keeps the process alive unless `unref()`'d.
+ */
+export declare class Client extends EventEmitter<ClientEvents> {
+  /** Throws InvalidArgumentError for bad options, LibraryLoadError if libbeckon cannot be loaded. */
+  constructor(options: ClientOptions);
+
+  readonly dispatch: 'thread' | 'poll';
+  readonly serverUrl: string;
+  /** The device id given at creation, or null when the library chose one. */
+  readonly deviceId: string | null;
+  /** True once closing has begun; operations then reject with ShutdownError. */
+  readonly closed: boolean;
+
+  /** Logs in; CONNECTING and CONNECTED events come before it resolves. */
+  login(userId: string, token?: string | null): Promise<void>;
+  /** Logs out; if this was the user's last device, its pending invitations are cancelled. */
+  logout(): Promise<void>;
+  /** Replaces the session's token before it expires. */
+  renewToken(token: string): Promise<void>;
+  /** Sends an invitation: every online device of every invitee rings. */
+  sendInvitation(invitees: readonly string[], options: SendInvitationOptions): Promise<SendResult>;
+  /** Cancels an invitation (inviter only) for all or some invitees. */
+  cancelInvitation(invitationId: string, options?: CancelInvitationOptions): Promise<CancelResult>;
+  /** Accepts an invitation this user was invited to. */
+  acceptInvitation(invitationId: string, options?: AnswerOptions): Promise<void>;
+  /** Refuses an invitation this user was invited to. */
+  refuseInvitation(invitationId: string, options?: AnswerOptions): Promise<void>;
+
+  /**
+   * Poll mode: runs the due callbacks on this thread, first waiting up to
+   * `timeoutMs` (blocking JavaScript) for one. Returns how many ran.
+   */
+  poll(timeoutMs?: number): number;
+
+  /**
+   * Frees the client: pending operations settle (ShutdownError if their
+   * outcome was not delivered), then the promise resolves; no event follows.
+   * Idempotent.
+   */
+  close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+  /** Begins closing; a poll-mode client is freed before this returns. */
+  [Symbol.dispose](): void;
+
+  /** Lets the process exit while this client is open. */
+  unref(): this;
+  /** Undoes `unref()`. */
+  ref(): this;
+}
+
+// ---------------------------------------------------------------------------
+// Functions.
+// ---------------------------------------------------------------------------
+
+export interface MemoryHubOptions {
+  /** Logins need a token made with this secret; omitted: any token is accepted. */
+  secret?: string | null;
+  /** Distinct invitees per invitation, 1 to 1000; omitted: 32. */
+  maxInvitees?: number;
+  /** How long an ended invitation is remembered, in ms; omitted: 600000. */
+  retentionMs?: number;
+}
+
+/** Creates the memory hub `name` before any client uses it. */
+export declare function createMemoryHub(name: string, options?: MemoryHubOptions): void;
+
+/** Makes a login token for `userId`, valid until `expiresAt` (a Date or Unix seconds). */
+export declare function createToken(secret: string, userId: string, expiresAt: Date | number | bigint): string;
+
+/** The library's version, e.g. "0.1.0". */
+export declare function version(): string;
+
+/** The loaded library's ABI version (always ABI_VERSION: loading fails otherwise). */
+export declare function abiVersion(): number;
+
+/** Where the library was loaded from, and how it was found. */
+export declare function libraryInfo(): { path: string; source: 'BECKON_LIBRARY' | 'bundled' | 'system' };
+
+/** Counters of the binding's callback routing, for diagnostics and tests. */
+export declare function diagnostics(): {
+  /** Operations whose callback has not run yet. */
+  pendingOperations: number;
+  /** Open clients whose events are routed. */
+  eventSinks: number;
+  /** Callbacks that named no pending operation (always 0 unless the library misbehaves). */
+  strayCallbacks: number;
+  /** Reasons the event loop is kept alive (pending operations, referenced clients). */
+  keepAliveHolds: number;
+};

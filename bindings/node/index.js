@@ -1,0 +1,86 @@
+'use strict';
+// beckon: call-invitation signaling for Node.js, over libbeckon's C ABI.
+// See README.md for usage and index.d.ts for the typed API.
+
+const native = require('./lib/native');
+const { Client } = require('./lib/client');
+const { createMemoryHub, createToken } = require('./lib/hub');
+const { ABI_VERSION, LibraryLoadError } = native;
+const { InviteeState, EventKind, ConnectionState, ConnectionReason, ErrorCode } = require('./lib/constants');
+const {
+  BeckonError,
+  InvalidArgumentError,
+  TooManyInviteesError,
+  PayloadTooLargeError,
+  NotLoggedInError,
+  AuthFailedError,
+  TokenExpiredError,
+  InvitationNotFoundError,
+  NotPermittedError,
+  AlreadyAnsweredError,
+  InvitationClosedError,
+  NetworkError,
+  RequestTimeoutError,
+  RateLimitedError,
+  ShutdownError,
+  ServerError,
+  InternalError,
+} = require('./lib/errors');
+const callbacks = require('./lib/callbacks');
+
+/** The library's version, e.g. "0.1.0" (loads the library). */
+function version() {
+  return native.library().version;
+}
+
+/** The ABI version of the loaded library (equal to ABI_VERSION, or loading failed). */
+function abiVersion() {
+  return native.library().abiVersion;
+}
+
+/** The path the library was loaded from, and how it was found. */
+function libraryInfo() {
+  const lib = native.library();
+  return { path: lib.path, source: lib.source };
+}
+
+/** Counters of the binding's callback routing, for diagnostics and tests. */
+function diagnostics() {
+  return callbacks.stats();
+}
+
+// Shorthand properties only: Node's ES-module loader reads the names from
+// this literal, so `import { Client } from 'beckon'` works.
+module.exports = {
+  Client,
+  createMemoryHub,
+  createToken,
+  version,
+  abiVersion,
+  libraryInfo,
+  diagnostics,
+  ABI_VERSION,
+  LibraryLoadError,
+  InviteeState,
+  EventKind,
+  ConnectionState,
+  ConnectionReason,
+  ErrorCode,
+  BeckonError,
+  InvalidArgumentError,
+  TooManyInviteesError,
+  PayloadTooLargeError,
+  NotLoggedInError,
+  AuthFailedError,
+  TokenExpiredError,
+  InvitationNotFoundError,
+  NotPermittedError,
+  AlreadyAnsweredError,
+  InvitationClosedError,
+  NetworkError,
+  RequestTimeoutError,
+  RateLimitedError,
+  ShutdownError,
+  ServerError,
+  InternalError,
+};

@@ -1,0 +1,371 @@
+'use strict';
+// The Client class: one device of one user, over one `beckon_client *`.
+
+const { EventEmitter } = require('node:events');
+const { koffi, T, library } = require('./native');
+const callbacks = require('./callbacks');
+const { eventNames } = require('./decode');
+const v = require('./validate');
+const { DispatchMode, INVITATION_ONLINE_ONLY } = require('./constants');
+const { ShutdownError, InvalidArgumentError } = require('./errors');
+
+const CLIENT_OPTIONS = ['serverUrl', 'deviceId', 'dispatch', 'requestTimeoutMs', 'pollIntervalMs'];
+const SEND_OPTIONS = ['timeoutSeconds', 'extendedData', 'notification', 'onlineOnly'];
+const NOTIFICATION_FIELDS = ['title', 'message', 'resourceId', 'payload'];
+const DEFAULT_POLL_INTERVAL_MS = 10;
+const TIMER_MAX_MS = 0x7fffffff;
+
+/**
+ * Each callback a thread-mode client's dispatcher forwards to JavaScript holds
+ * one of koffi's asynchronous call slots until JavaScript has run it (one at a
+ * time per client), and koffi has a fixed number of them
+ * (`koffi.config().max_async_calls`, 256 unless the application raised it
+ * before loading any library). A forward that finds no free slot cannot be
+ * handled safely, so thread-mode clients are capped below that number; the
+ * reserve covers the frees of `close()`, which also take a slot each and are
+ * limited to `frees.max` at once. Poll-mode clients use no slot.
+ */
+const threadClients = {
+  open: 0,
+  reserve: 8,
+  get limit() {
+    return Math.max(1, koffi.config().max_async_calls - this.reserve);
+  },
+};
+
+/** Frees of thread-mode clients run on koffi's worker threads, a few at a time. */
+const frees = {
+  running: 0,
+  max: 4,
+  waiting: [],
+  /** Calls beckon_client_free(handle) off the JavaScript thread; resolves when it returned. */
+  run(fn, handle) {
+    return new Promise((resolve, reject) => {
+      const start = () => {
+        this.running += 1;
+        const finish = (error) => {
+          this.running -= 1;
+          const next = this.waiting.shift();
+          if (next !== undefined) next();
+          if (error) reject(error);
+          else resolve();
+        };
+        try {
+          fn.beckon_client_free.async(handle, finish);
+        } catch (error) {
+          finish(error);
+        }
+      };
+      if (this.running < this.max) start();
+      else this.waiting.push(start);
+    });
+  },
+};
+
+class Client extends EventEmitter {
+  #fn;
+  #handle;
+  #dispatch;
+  #serverUrl;
+  #deviceId;
+  #eventToken;
+  #pollTimer = null;
+  #closing = null;
+  #referenced = true;
+
+  /**
+   * Creates a client; nothing connects until `login`. See index.d.ts for the
+   * options. Throws InvalidArgumentError for bad options.
+   */
+  constructor(options) {
+    super();
+    const o = v.options(options, 'options', CLIENT_OPTIONS);
+    const serverUrl = v.text(o.serverUrl, 'options.serverUrl');
+    const deviceId = v.optionalText(o.deviceId, 'options.deviceId');
+    const dispatch = o.dispatch ?? 'thread';
+    if (dispatch !== 'thread' && dispatch !== 'poll') {
+      throw new InvalidArgumentError(`options.dispatch: expected "thread" or "poll", got ${JSON.stringify(dispatch)}`);
+    }
+    const requestTimeoutMs = v.optionalUint32(o.requestTimeoutMs, 'options.requestTimeoutMs', { min: 1 });
+    let pollIntervalMs = null;
+    if (dispatch === 'poll') {
+      pollIntervalMs =
+        v.optionalUint32(o.pollIntervalMs, 'options.pollIntervalMs', { max: TIMER_MAX_MS }) ??
+        DEFAULT_POLL_INTERVAL_MS;
+    } else if (o.pollIntervalMs !== undefined) {
+      throw new InvalidArgumentError('options.pollIntervalMs: only for dispatch "poll"');
+    }
+
+    const lib = library();
+    if (dispatch === 'thread' && threadClients.open >= threadClients.limit) {
+      throw new RangeError(
+        `beckon: ${threadClients.open} thread-mode clients are open, the most koffi can serve` +
+          ` (koffi.config().max_async_calls = ${koffi.config().max_async_calls});` +
+          ' raise it before loading any library, or use dispatch "poll"',
+      );
+    }
+    this.#fn = lib.fn;
+    const out = [null];
+    const code = this.#fn.beckon_client_new(
+      {
+        struct_size: koffi.sizeof(T.clientConfig),
+        server_url: serverUrl,
+        device_id: deviceId,
+        dispatch_mode: dispatch === 'poll' ? DispatchMode.POLL : DispatchMode.THREAD,
+        request_timeout_ms: requestTimeoutMs ?? 0,
+      },
+      out,
+    );
+    if (code !== 0) throw callbacks.lastError(code);
+    this.#handle = out[0];
+    this.#dispatch = dispatch;
+    this.#serverUrl = serverUrl;
+    this.#deviceId = deviceId;
+
+    const sink = callbacks.addEventSink((event) => this.#emitEvent(event));
+    this.#eventToken = sink.token;
+    const set = this.#fn.beckon_client_set_event_handler(this.#handle, sink.callback, sink.token);
+    if (set !== 0) {
+      const error = callbacks.lastError(set);
+      callbacks.removeEventSink(sink.token);
+      // Nothing was started, so no callback can be pending: freeing here
+      // cannot wait for JavaScript.
+      this.#fn.beckon_client_free(this.#handle);
+      this.#handle = null;
+      throw error;
+    }
+    if (dispatch === 'thread') threadClients.open += 1;
+    callbacks.keepAlive.hold();
+    if (dispatch === 'poll' && pollIntervalMs > 0) {
+      this.#pollTimer = setInterval(() => this.#autoPoll(), pollIntervalMs);
+    }
+  }
+
+  /** `"thread"` or `"poll"`: where this client's callbacks run. */
+  get dispatch() {
+    return this.#dispatch;
+  }
+
+  /** The server URL the client was created with. */
+  get serverUrl() {
+    return this.#serverUrl;
+  }
+
+  /** The device id given at creation, or null when the library chose one. */
+  get deviceId() {
+    return this.#deviceId;
+  }
+
+  /** True once `close()` (or a dispose) has begun: every operation is refused. */
+  get closed() {
+    return this.#closing !== null;
+  }
+
+  /** Logs in as `userId` (`token` may be omitted on memory hubs without a secret). */
+  async login(userId, token) {
+    const user = v.text(userId, 'userId');
+    const tok = v.optionalText(token, 'token');
+    const handle = this.#open();
+    return callbacks.operation('result', (cb, ud) => this.#fn.beckon_client_login(handle, user, tok, cb, ud));
+  }
+
+  /** Logs out; if this was the user's last device, its pending invitations are cancelled. */
+  async logout() {
+    const handle = this.#open();
+    return callbacks.operation('result', (cb, ud) => this.#fn.beckon_client_logout(handle, cb, ud));
+  }
+
+  /** Replaces the session's token before it expires. */
+  async renewToken(token) {
+    const tok = v.text(token, 'token');
+    const handle = this.#open();
+    return callbacks.operation('result', (cb, ud) => this.#fn.beckon_client_renew_token(handle, tok, cb, ud));
+  }
+
+  /**
+   * Sends an invitation to `invitees`; resolves to `{ invitationId, errorInvitees }`
+   * (the invitees with no device online, state OFFLINE).
+   */
+  async sendInvitation(invitees, options) {
+    const list = v.textArray(invitees, 'invitees');
+    const o = v.options(options, 'options', SEND_OPTIONS);
+    const timeoutSeconds = v.uint32(o.timeoutSeconds, 'options.timeoutSeconds', { min: 1 });
+    const extendedData = v.optionalText(o.extendedData, 'options.extendedData');
+    const onlineOnly = v.boolean(o.onlineOnly, 'options.onlineOnly');
+    let notification = null;
+    if (o.notification !== undefined && o.notification !== null) {
+      const n = v.options(o.notification, 'options.notification', NOTIFICATION_FIELDS);
+      notification = {
+        struct_size: koffi.sizeof(T.notificationConfig),
+        title: v.optionalText(n.title, 'options.notification.title'),
+        message: v.optionalText(n.message, 'options.notification.message'),
+        resource_id: v.optionalText(n.resourceId, 'options.notification.resourceId'),
+        payload: v.optionalText(n.payload, 'options.notification.payload'),
+      };
+    }
+    const config = {
+      struct_size: koffi.sizeof(T.invitationConfig),
+      timeout_seconds: timeoutSeconds,
+      extended_data: extendedData,
+      notification,
+      flags: onlineOnly ? INVITATION_ONLINE_ONLY : 0,
+    };
+    const handle = this.#open();
+    return callbacks.operation('send', (cb, ud) =>
+      this.#fn.beckon_send_invitation(handle, list, list.length, config, cb, ud),
+    );
+  }
+
+  /**
+   * Cancels an invitation for every invitee, or for `options.invitees`; resolves
+   * to `{ errorInvitees }` (those already in a terminal state, with it).
+   */
+  async cancelInvitation(invitationId, options) {
+    const id = v.text(invitationId, 'invitationId');
+    const o = v.options(options, 'options', ['invitees', 'extendedData']);
+    const list = o.invitees === undefined ? null : v.textArray(o.invitees, 'options.invitees');
+    const extendedData = v.optionalText(o.extendedData, 'options.extendedData');
+    const handle = this.#open();
+    return callbacks.operation('cancel', (cb, ud) =>
+      this.#fn.beckon_cancel_invitation(handle, id, list, list === null ? 0 : list.length, extendedData, cb, ud),
+    );
+  }
+
+  /** Accepts an invitation this user was invited to. */
+  async acceptInvitation(invitationId, options) {
+    const [id, extendedData] = answerArguments(invitationId, options);
+    const handle = this.#open();
+    return callbacks.operation('result', (cb, ud) =>
+      this.#fn.beckon_accept_invitation(handle, id, extendedData, cb, ud),
+    );
+  }
+
+  /** Refuses an invitation this user was invited to. */
+  async refuseInvitation(invitationId, options) {
+    const [id, extendedData] = answerArguments(invitationId, options);
+    const handle = this.#open();
+    return callbacks.operation('result', (cb, ud) =>
+      this.#fn.beckon_refuse_invitation(handle, id, extendedData, cb, ud),
+    );
+  }
+
+  /**
+   * Poll mode: runs this client's due callbacks on this thread, waiting up to
+   * `timeoutMs` (which blocks JavaScript meanwhile) for one to be due. Returns
+   * how many ran. Clients created with a `pollIntervalMs` (10 by default) are
+   * polled automatically; call this with `pollIntervalMs: 0`.
+   */
+  poll(timeoutMs = 0) {
+    const timeout = v.uint32(timeoutMs, 'timeoutMs', { max: 0x7fffffff });
+    const handle = this.#open();
+    const ran = this.#fn.beckon_client_poll(handle, timeout);
+    if (ran < 0) throw callbacks.lastError(-ran);
+    return ran;
+  }
+
+  /**
+   * Frees the client: logs out, settles every pending operation (with
+   * ShutdownError when its outcome was not delivered yet), and resolves once
+   * no callback of this client can run any more. Idempotent.
+   */
+  close() {
+    if (this.#closing !== null) return this.#closing;
+    const handle = this.#handle;
+    this.#handle = null;
+    if (this.#pollTimer !== null) {
+      clearInterval(this.#pollTimer);
+      this.#pollTimer = null;
+    }
+    if (this.#dispatch === 'poll') {
+      // Poll-mode callbacks run on the calling thread, this one: the pending
+      // ones run inside this call, with SHUTDOWN.
+      this.#closing = Promise.resolve();
+      this.#fn.beckon_client_free(handle);
+      this.#closed();
+      return this.#closing;
+    }
+    // beckon_client_free waits for the dispatcher thread, whose callbacks koffi
+    // runs on this thread: it must run elsewhere while this thread serves them.
+    this.#closing = frees.run(this.#fn, handle).then(() => {
+      threadClients.open -= 1;
+      this.#closed();
+    });
+    return this.#closing;
+  }
+
+  /** `await using client = new Client(...)`: closes it. */
+  [Symbol.asyncDispose]() {
+    return this.close();
+  }
+
+  /**
+   * `using client = new Client(...)`: closes it. A poll-mode client is freed
+   * before this returns; a thread-mode client refuses operations at once and
+   * finishes closing asynchronously (await `close()` to wait for it).
+   */
+  [Symbol.dispose]() {
+    this.close().catch(callbacks.raiseLater);
+  }
+
+  /** Lets the process exit while this client is open (as `net.Socket#unref`). */
+  unref() {
+    if (this.#referenced && this.#closing === null) {
+      this.#referenced = false;
+      callbacks.keepAlive.release();
+      this.#pollTimer?.unref();
+    }
+    return this;
+  }
+
+  /** Undoes `unref()`: the open client keeps the process alive again. */
+  ref() {
+    if (!this.#referenced && this.#closing === null) {
+      this.#referenced = true;
+      callbacks.keepAlive.hold();
+      this.#pollTimer?.ref();
+    }
+    return this;
+  }
+
+  /** The C handle, or ShutdownError once closing began (a freed handle is never used). */
+  #open() {
+    if (this.#closing !== null) throw new ShutdownError('client: closed');
+    return this.#handle;
+  }
+
+  #closed() {
+    callbacks.removeEventSink(this.#eventToken);
+    if (this.#referenced) callbacks.keepAlive.release();
+    this.#referenced = false;
+    this.emit('close');
+  }
+
+  #autoPoll() {
+    if (this.#closing !== null) return;
+    const ran = this.#fn.beckon_client_poll(this.#handle, 0);
+    if (ran < 0) callbacks.raiseLater(callbacks.lastError(-ran));
+  }
+
+  #emitEvent(event) {
+    const name = eventNames[event.kind];
+    if (name !== undefined) this.#emitSafely(name, event);
+    this.#emitSafely('event', event);
+  }
+
+  /** A listener's exception surfaces as an uncaught exception, never inside C. */
+  #emitSafely(name, event) {
+    try {
+      this.emit(name, event);
+    } catch (error) {
+      callbacks.raiseLater(error);
+    }
+  }
+}
+
+function answerArguments(invitationId, options) {
+  const id = v.text(invitationId, 'invitationId');
+  const o = v.options(options, 'options', ['extendedData']);
+  return [id, v.optionalText(o.extendedData, 'options.extendedData')];
+}
+
+module.exports = { Client };

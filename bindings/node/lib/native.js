@@ -1,0 +1,256 @@
+'use strict';
+// The C ABI as koffi sees it: the library's location, the ABI check, the C
+// types of include/beckon.h and one binding per function. Nothing else in the
+// package calls koffi's `load` or names a C symbol.
+//
+// Every type here is anonymous (koffi keeps named types in one process-wide
+// table, and a second copy of this package in the same process would collide
+// with the first).
+
+const fs = require('node:fs');
+const path = require('node:path');
+const koffi = require('koffi');
+
+/** The `BECKON_ABI_VERSION` of the header this binding was written against. */
+const ABI_VERSION = 1;
+
+/** The library's file name on this platform, as the system loader knows it. */
+function libraryFileName(platform = process.platform) {
+  if (platform === 'win32') return 'beckon.dll';
+  if (platform === 'darwin') return 'libbeckon.dylib';
+  return 'libbeckon.so';
+}
+
+/**
+ * Where to load libbeckon from, in order: the `BECKON_LIBRARY` environment
+ * variable (a path to the file; a bare file name is left to the system
+ * loader), the copy bundled in this package under
+ * `prebuilds/<platform>-<arch>/`, then the system loader's search path.
+ */
+function locateLibrary(env = process.env) {
+  const fromEnv = env.BECKON_LIBRARY;
+  if (fromEnv !== undefined && fromEnv !== '') {
+    const isPath = fromEnv.includes('/') || fromEnv.includes(path.sep);
+    return { path: isPath ? path.resolve(fromEnv) : fromEnv, source: 'BECKON_LIBRARY' };
+  }
+  const bundled = path.join(
+    __dirname,
+    '..',
+    'prebuilds',
+    `${process.platform}-${process.arch}`,
+    libraryFileName(),
+  );
+  if (fs.existsSync(bundled)) return { path: bundled, source: 'bundled' };
+  return { path: libraryFileName(), source: 'system' };
+}
+
+// C types (include/beckon.h). Field order and types are the ABI.
+const str = 'const char *';
+const T = {};
+T.client = koffi.opaque();
+T.clientPtr = koffi.pointer(T.client);
+T.clientConfig = koffi.struct({
+  struct_size: 'uint32_t',
+  server_url: str,
+  device_id: str,
+  dispatch_mode: 'int32_t',
+  request_timeout_ms: 'uint32_t',
+});
+T.inviteeState = koffi.struct({ user_id: str, state: 'int32_t' });
+T.notificationConfig = koffi.struct({
+  struct_size: 'uint32_t',
+  title: str,
+  message: str,
+  resource_id: str,
+  payload: str,
+});
+T.invitationConfig = koffi.struct({
+  struct_size: 'uint32_t',
+  timeout_seconds: 'uint32_t',
+  extended_data: str,
+  notification: koffi.pointer(T.notificationConfig),
+  flags: 'uint32_t',
+});
+T.hubConfig = koffi.struct({
+  struct_size: 'uint32_t',
+  secret: str,
+  max_invitees: 'uint32_t',
+  retention_ms: 'uint32_t',
+});
+// Pointers inside the structs that callbacks receive are read as addresses
+// (`void *`) and decoded explicitly, with their counts, while the callback runs.
+T.event = koffi.struct({
+  kind: 'int32_t',
+  invitation_id: str,
+  inviter: str,
+  user_id: str,
+  state: 'int32_t',
+  extended_data: str,
+  invitees: 'void *',
+  invitee_count: 'size_t',
+  notification: 'void *',
+  seconds_left: 'uint32_t',
+  connection_state: 'int32_t',
+  connection_reason: 'int32_t',
+});
+T.result = koffi.struct({ error: 'int32_t', error_message: str });
+T.sendResult = koffi.struct({
+  error: 'int32_t',
+  error_message: str,
+  invitation_id: str,
+  error_invitees: 'void *',
+  error_invitee_count: 'size_t',
+});
+T.cancelResult = koffi.struct({
+  error: 'int32_t',
+  error_message: str,
+  error_invitees: 'void *',
+  error_invitee_count: 'size_t',
+});
+// Callback prototypes. `user_data` is a token (a BigInt), never dereferenced;
+// the struct pointer arrives as an address, decoded with the types above.
+T.eventCallback = koffi.pointer(koffi.proto(null, 'void', ['void *', 'void *']));
+T.resultCallback = koffi.pointer(koffi.proto(null, 'void', ['void *', 'void *']));
+T.sendCallback = koffi.pointer(koffi.proto(null, 'void', ['void *', 'void *']));
+T.cancelCallback = koffi.pointer(koffi.proto(null, 'void', ['void *', 'void *']));
+T.stringArray = koffi.pointer(str);
+
+/** Declares every function of the C API this binding uses. */
+function bind(lib) {
+  const f = (name, ret, args) => lib.func(name, ret, args);
+  const err = 'int32_t';
+  return {
+    beckon_version: f('beckon_version', str, []),
+    beckon_abi_version: f('beckon_abi_version', 'uint32_t', []),
+    beckon_error_name: f('beckon_error_name', str, ['int32_t']),
+    beckon_error_description: f('beckon_error_description', str, ['int32_t']),
+    beckon_last_error_message: f('beckon_last_error_message', str, []),
+    beckon_client_new: f('beckon_client_new', err, [
+      koffi.pointer(T.clientConfig),
+      koffi.out(koffi.pointer(T.clientPtr)),
+    ]),
+    beckon_client_set_event_handler: f('beckon_client_set_event_handler', err, [
+      T.clientPtr,
+      T.eventCallback,
+      'void *',
+    ]),
+    beckon_client_login: f('beckon_client_login', err, [
+      T.clientPtr,
+      str,
+      str,
+      T.resultCallback,
+      'void *',
+    ]),
+    beckon_client_logout: f('beckon_client_logout', err, [T.clientPtr, T.resultCallback, 'void *']),
+    beckon_client_renew_token: f('beckon_client_renew_token', err, [
+      T.clientPtr,
+      str,
+      T.resultCallback,
+      'void *',
+    ]),
+    beckon_client_poll: f('beckon_client_poll', 'int32_t', [T.clientPtr, 'int32_t']),
+    beckon_client_free: f('beckon_client_free', 'void', [T.clientPtr]),
+    beckon_memory_hub_create: f('beckon_memory_hub_create', err, [str, koffi.pointer(T.hubConfig)]),
+    beckon_token_create: f('beckon_token_create', err, [
+      str,
+      str,
+      'uint64_t',
+      'void *', // a Buffer the library writes the NUL-terminated token into
+      'size_t',
+    ]),
+    beckon_send_invitation: f('beckon_send_invitation', err, [
+      T.clientPtr,
+      T.stringArray,
+      'size_t',
+      koffi.pointer(T.invitationConfig),
+      T.sendCallback,
+      'void *',
+    ]),
+    beckon_cancel_invitation: f('beckon_cancel_invitation', err, [
+      T.clientPtr,
+      str,
+      T.stringArray,
+      'size_t',
+      str,
+      T.cancelCallback,
+      'void *',
+    ]),
+    beckon_accept_invitation: f('beckon_accept_invitation', err, [
+      T.clientPtr,
+      str,
+      str,
+      T.resultCallback,
+      'void *',
+    ]),
+    beckon_refuse_invitation: f('beckon_refuse_invitation', err, [
+      T.clientPtr,
+      str,
+      str,
+      T.resultCallback,
+      'void *',
+    ]),
+  };
+}
+
+/** Raised when libbeckon cannot be loaded or is not the ABI this binding speaks. */
+class LibraryLoadError extends Error {
+  constructor(message, options) {
+    super(message, options);
+    this.name = 'LibraryLoadError';
+  }
+}
+
+let loaded = null;
+
+/**
+ * Loads libbeckon once per process and checks its ABI version. Returns
+ * `{ fn, path, source, version, abiVersion }`; `fn` holds the C functions.
+ * Throws LibraryLoadError when the library is missing or speaks another ABI.
+ */
+function library() {
+  if (loaded !== null) return loaded;
+  const where = locateLibrary();
+  let lib;
+  try {
+    lib = koffi.load(where.path);
+  } catch (cause) {
+    const hint =
+      where.source === 'system'
+        ? ` (no BECKON_LIBRARY and no bundled copy under prebuilds/${process.platform}-${process.arch}/;` +
+          ' set BECKON_LIBRARY to the path of the built library)'
+        : '';
+    throw new LibraryLoadError(`cannot load libbeckon from ${where.path}${hint}: ${cause.message}`, {
+      cause,
+    });
+  }
+  // The ABI version first, alone: a library of another ABI may lack (or
+  // change) the other functions, and must be reported as what it is.
+  let abiVersion;
+  try {
+    abiVersion = lib.func('beckon_abi_version', 'uint32_t', [])();
+  } catch (cause) {
+    throw new LibraryLoadError(`${where.path} is not libbeckon: ${cause.message}`, { cause });
+  }
+  if (abiVersion !== ABI_VERSION) {
+    throw new LibraryLoadError(
+      `${where.path} has ABI version ${abiVersion}, but this binding speaks ABI version ${ABI_VERSION}:` +
+        ' use a library and a binding of the same release',
+    );
+  }
+  let fn;
+  try {
+    fn = bind(lib);
+  } catch (cause) {
+    throw new LibraryLoadError(`${where.path} is not a usable libbeckon: ${cause.message}`, { cause });
+  }
+  loaded = {
+    fn,
+    path: where.path,
+    source: where.source,
+    version: fn.beckon_version(),
+    abiVersion,
+  };
+  return loaded;
+}
+
+module.exports = { ABI_VERSION, LibraryLoadError, T, koffi, library, locateLibrary, libraryFileName };

@@ -1,0 +1,109 @@
+// Compiled (never run) by test.sh with `tsc --noEmit`: checks that index.d.ts
+// types the documented usage, and that misuse is a type error (each
+// `@ts-expect-error` fails the compile if the line below it type-checks).
+
+import beckon = require('beckon');
+import {
+  BeckonError,
+  BeckonEvent,
+  Client,
+  ErrorCode,
+  EventKind,
+  InviteeState,
+  InviteeStatus,
+  NotPermittedError,
+  SendResult,
+  createMemoryHub,
+  createToken,
+} from 'beckon';
+
+async function flow(): Promise<void> {
+  createMemoryHub('types', { secret: 's3cret', maxInvitees: 100, retentionMs: 1000 });
+  const token: string = createToken('s3cret', 'alice', new Date(Date.now() + 60_000));
+  createToken('s3cret', 'alice', 1_900_000_000);
+
+  const alice = new Client({ serverUrl: 'memory://types', dispatch: 'thread', requestTimeoutMs: 5000 });
+  const bob = new Client({ serverUrl: 'memory://types', dispatch: 'poll', pollIntervalMs: 5 });
+
+  alice.on('connectionStateChanged', (e) => {
+    const name: 'DISCONNECTED' | 'CONNECTING' | 'CONNECTED' | 'RECONNECTING' = e.stateName;
+    const reason: number = e.reason;
+    void name;
+    void reason;
+  });
+  bob.on('invitationReceived', (e) => {
+    const who: string = e.inviter;
+    const all: readonly InviteeStatus[] = e.invitees;
+    const title: string | undefined = e.notification?.title;
+    void bob.acceptInvitation(e.invitationId, { extendedData: who + all.length + title });
+  });
+  alice.on('invitationUserStateChanged', (e) => {
+    if (e.state === InviteeState.ACCEPTED && e.stateName === 'ACCEPTED') return;
+  });
+  alice.on('event', (e: BeckonEvent) => {
+    // The union narrows on kindName.
+    if (e.kindName === 'INVITATION_RESPONSE_TIMEOUT') {
+      const timedOut: readonly InviteeStatus[] = e.invitees;
+      void timedOut;
+    }
+    if (e.kind === EventKind.TOKEN_WILL_EXPIRE) {
+      // @ts-expect-error: a TOKEN_WILL_EXPIRE event has no invitationId.
+      void e.invitationId;
+    }
+  });
+  alice.once('close', () => {});
+
+  await alice.login('alice', token);
+  await bob.login('bob');
+  const sent: SendResult = await alice.sendInvitation(['bob'], {
+    timeoutSeconds: 30,
+    extendedData: '{"call":"video"}',
+    notification: { title: 'Incoming call', message: 'alice is calling' },
+    onlineOnly: false,
+  });
+  const id: string = sent.invitationId;
+  const { errorInvitees } = await alice.cancelInvitation(id, { invitees: ['bob'], extendedData: 'bye' });
+  const first: number | undefined = errorInvitees[0]?.state;
+  void first;
+  await bob.refuseInvitation(id);
+  await alice.renewToken(token);
+  await alice.logout();
+  const ran: number = bob.poll(0);
+  void ran;
+
+  try {
+    await alice.cancelInvitation(id);
+  } catch (error) {
+    if (error instanceof NotPermittedError) {
+      const code: 8 = error.code;
+      void code;
+    } else if (error instanceof BeckonError && error.code === ErrorCode.SHUTDOWN) {
+      const name: string = error.codeName;
+      void name;
+    }
+  }
+
+  alice.unref().ref();
+  await alice.close();
+  bob[Symbol.dispose]();
+  await bob[Symbol.asyncDispose]();
+  const version: string = beckon.version();
+  const abi: number = beckon.abiVersion();
+  void version;
+  void abi;
+
+  // @ts-expect-error: serverUrl is required.
+  new Client({});
+  // @ts-expect-error: dispatch is "thread" or "poll".
+  new Client({ serverUrl: 'memory://types', dispatch: 'threads' });
+  // @ts-expect-error: timeoutSeconds is required.
+  await alice.sendInvitation(['bob'], {});
+  // @ts-expect-error: invitees are strings.
+  await alice.sendInvitation([1], { timeoutSeconds: 5 });
+  // @ts-expect-error: no such event.
+  alice.on('invitationRecieved', () => {});
+  // @ts-expect-error: listeners receive the typed event.
+  alice.on('invitationAccepted', (e: { kind: 3 }) => void e);
+}
+
+void flow;

@@ -1,0 +1,336 @@
+"""The C ABI of libbeckon as ctypes sees it, and how the library is found.
+
+Everything in this module mirrors ``include/beckon.h`` one to one: the structs,
+the callback types and the signature of every exported function. Nothing here
+is public; the rest of the package turns it into Python objects.
+
+Loading order (the first that applies wins):
+
+1. the ``BECKON_LIBRARY`` environment variable, a full path to the library;
+2. the copy bundled inside the installed package (``beckon/_lib/``);
+3. the system loader (``ctypes.util.find_library("beckon")``, then the plain
+   file name, so ``LD_LIBRARY_PATH`` and ``ldconfig`` are honoured).
+
+Whatever is loaded must report ``beckon_abi_version() == ABI_VERSION``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import sys
+import threading
+from ctypes import (
+    CFUNCTYPE,
+    POINTER,
+    Structure,
+    c_char_p,
+    c_int32,
+    c_size_t,
+    c_uint32,
+    c_uint64,
+    c_void_p,
+)
+from pathlib import Path
+from typing import Any, Final
+
+#: The ``BECKON_ABI_VERSION`` of the header this binding was written against.
+ABI_VERSION: Final = 1
+
+#: ``BECKON_TOKEN_MAX_LEN``: the longest token ``beckon_token_create`` writes, with its NUL.
+TOKEN_MAX_LEN: Final = 96
+
+#: ``BECKON_INVITATION_ONLINE_ONLY``.
+INVITATION_ONLINE_ONLY: Final = 1
+
+#: The environment variable naming the library file to load.
+LIBRARY_ENV: Final = "BECKON_LIBRARY"
+
+
+class LibraryLoadError(ImportError):
+    """libbeckon could not be found or loaded, or is not the ABI this binding knows."""
+
+
+class AbiVersionError(LibraryLoadError):
+    """The loaded libbeckon reports another ``beckon_abi_version()`` than this binding's.
+
+    Attributes:
+        path: where the library was loaded from.
+        found: the ABI version the library reports.
+        expected: the ABI version this binding was written for.
+    """
+
+    def __init__(self, path: str, found: int, expected: int) -> None:
+        super().__init__(
+            f"{path} has ABI version {found}, this beckon package was written for ABI "
+            f"version {expected}: install the matching library, or point "
+            f"{LIBRARY_ENV} at one"
+        )
+        self.path = path
+        self.found = found
+        self.expected = expected
+
+
+# --------------------------------------------------------------------------
+# Structs (field order and types exactly as in include/beckon.h)
+# --------------------------------------------------------------------------
+
+
+class ClientConfig(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("server_url", c_char_p),
+        ("device_id", c_char_p),
+        ("dispatch_mode", c_int32),
+        ("request_timeout_ms", c_uint32),
+    ]
+
+
+class InviteeState(Structure):
+    _fields_ = [("user_id", c_char_p), ("state", c_int32)]
+
+
+class NotificationConfig(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("title", c_char_p),
+        ("message", c_char_p),
+        ("resource_id", c_char_p),
+        ("payload", c_char_p),
+    ]
+
+
+class Event(Structure):
+    _fields_ = [
+        ("kind", c_int32),
+        ("invitation_id", c_char_p),
+        ("inviter", c_char_p),
+        ("user_id", c_char_p),
+        ("state", c_int32),
+        ("extended_data", c_char_p),
+        ("invitees", POINTER(InviteeState)),
+        ("invitee_count", c_size_t),
+        ("notification", POINTER(NotificationConfig)),
+        ("seconds_left", c_uint32),
+        ("connection_state", c_int32),
+        ("connection_reason", c_int32),
+    ]
+
+
+class Result(Structure):
+    _fields_ = [("error", c_int32), ("error_message", c_char_p)]
+
+
+class HubConfig(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("secret", c_char_p),
+        ("max_invitees", c_uint32),
+        ("retention_ms", c_uint32),
+    ]
+
+
+class InvitationConfig(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("timeout_seconds", c_uint32),
+        ("extended_data", c_char_p),
+        ("notification", POINTER(NotificationConfig)),
+        ("flags", c_uint32),
+    ]
+
+
+class SendResult(Structure):
+    _fields_ = [
+        ("error", c_int32),
+        ("error_message", c_char_p),
+        ("invitation_id", c_char_p),
+        ("error_invitees", POINTER(InviteeState)),
+        ("error_invitee_count", c_size_t),
+    ]
+
+
+class CancelResult(Structure):
+    _fields_ = [
+        ("error", c_int32),
+        ("error_message", c_char_p),
+        ("error_invitees", POINTER(InviteeState)),
+        ("error_invitee_count", c_size_t),
+    ]
+
+
+# --------------------------------------------------------------------------
+# Callback types
+# --------------------------------------------------------------------------
+
+EventCallback = CFUNCTYPE(None, c_void_p, POINTER(Event))
+ResultCallback = CFUNCTYPE(None, c_void_p, POINTER(Result))
+SendCallback = CFUNCTYPE(None, c_void_p, POINTER(SendResult))
+CancelCallback = CFUNCTYPE(None, c_void_p, POINTER(CancelResult))
+LogCallback = CFUNCTYPE(None, c_void_p, c_int32, c_char_p, c_char_p, c_char_p)
+
+_client_p = c_void_p
+_strings_p = POINTER(c_char_p)
+
+# name: (restype, argtypes)
+_SIGNATURES: Final[dict[str, tuple[object, list[object]]]] = {
+    "beckon_version": (c_char_p, []),
+    "beckon_abi_version": (c_uint32, []),
+    "beckon_error_name": (c_char_p, [c_int32]),
+    "beckon_error_description": (c_char_p, [c_int32]),
+    "beckon_last_error_message": (c_char_p, []),
+    "beckon_event_kind_name": (c_char_p, [c_int32]),
+    "beckon_invitee_state_name": (c_char_p, [c_int32]),
+    "beckon_set_log_handler": (c_int32, [LogCallback, c_void_p, c_int32]),
+    "beckon_client_new": (c_int32, [POINTER(ClientConfig), POINTER(_client_p)]),
+    "beckon_client_set_event_handler": (c_int32, [_client_p, EventCallback, c_void_p]),
+    "beckon_client_login": (
+        c_int32,
+        [_client_p, c_char_p, c_char_p, ResultCallback, c_void_p],
+    ),
+    "beckon_client_logout": (c_int32, [_client_p, ResultCallback, c_void_p]),
+    "beckon_client_renew_token": (c_int32, [_client_p, c_char_p, ResultCallback, c_void_p]),
+    "beckon_client_poll": (c_int32, [_client_p, c_int32]),
+    "beckon_client_free": (None, [_client_p]),
+    "beckon_memory_hub_create": (c_int32, [c_char_p, POINTER(HubConfig)]),
+    "beckon_token_create": (c_int32, [c_char_p, c_char_p, c_uint64, c_char_p, c_size_t]),
+    "beckon_send_invitation": (
+        c_int32,
+        [_client_p, _strings_p, c_size_t, POINTER(InvitationConfig), SendCallback, c_void_p],
+    ),
+    "beckon_cancel_invitation": (
+        c_int32,
+        [_client_p, c_char_p, _strings_p, c_size_t, c_char_p, CancelCallback, c_void_p],
+    ),
+    "beckon_accept_invitation": (
+        c_int32,
+        [_client_p, c_char_p, c_char_p, ResultCallback, c_void_p],
+    ),
+    "beckon_refuse_invitation": (
+        c_int32,
+        [_client_p, c_char_p, c_char_p, ResultCallback, c_void_p],
+    ),
+}
+
+
+def _library_file_name() -> str:
+    if sys.platform == "darwin":
+        return "libbeckon.dylib"
+    if sys.platform == "win32":
+        return "beckon.dll"
+    return "libbeckon.so"
+
+
+def bundled_library_path() -> Path:
+    """Where a wheel puts its copy of the library (it may not exist)."""
+    return Path(__file__).resolve().parent / "_lib" / _library_file_name()
+
+
+def _candidates() -> list[tuple[str, str]]:
+    """(how it was chosen, what to hand to the loader), in order of preference."""
+    explicit = os.environ.get(LIBRARY_ENV)
+    if explicit:
+        # An explicit choice is final: never fall back to another copy silently.
+        return [(f"${LIBRARY_ENV}", explicit)]
+    found: list[tuple[str, str]] = []
+    bundled = bundled_library_path()
+    if bundled.is_file():
+        found.append(("the copy bundled in the package", str(bundled)))
+    system = ctypes.util.find_library("beckon")
+    if system:
+        found.append(("the system loader", system))
+    found.append(("the system loader", _library_file_name()))
+    return found
+
+
+class Library:
+    """A loaded, checked libbeckon with every function's signature declared."""
+
+    def __init__(self, handle: ctypes.CDLL, path: str) -> None:
+        self.handle = handle
+        self.path = path
+        for name, (restype, argtypes) in _SIGNATURES.items():
+            try:
+                function = getattr(handle, name)
+            except AttributeError as missing:
+                raise LibraryLoadError(f"{path} does not export {name}") from missing
+            function.restype = restype
+            function.argtypes = argtypes
+        found = int(handle.beckon_abi_version())
+        if found != ABI_VERSION:
+            raise AbiVersionError(path, found, ABI_VERSION)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for the exported functions (declared above).
+        return getattr(self.handle, name)
+
+
+_lock = threading.Lock()
+_library: Library | None = None
+
+
+def load(path: str | os.PathLike[str] | None = None) -> Library:
+    """Loads libbeckon once per process (later calls return the same library).
+
+    ``path`` overrides the search; it may only be given before the library is
+    first loaded, or name the file already loaded.
+    """
+    global _library
+    with _lock:
+        if _library is not None:
+            if path is not None and os.path.realpath(path) != os.path.realpath(_library.path):
+                raise LibraryLoadError(
+                    f"libbeckon is already loaded from {_library.path}; "
+                    f"it cannot be replaced by {os.fspath(path)}"
+                )
+            return _library
+        candidates = (
+            [("the path given to load_library", os.fspath(path))]
+            if path is not None
+            else _candidates()
+        )
+        failures: list[str] = []
+        for how, where in candidates:
+            try:
+                handle = ctypes.CDLL(where)
+            except OSError as error:
+                failures.append(f"{where} ({how}): {error}")
+                continue
+            # A wrong ABI is an error at once, not a reason to try the next copy.
+            _library = Library(handle, _loaded_path(handle, where))
+            return _library
+        raise LibraryLoadError(
+            "libbeckon could not be loaded; tried:\n  "
+            + "\n  ".join(failures)
+            + f"\nInstall a beckon wheel (it bundles the library) or set {LIBRARY_ENV} "
+            "to the full path of libbeckon."
+        )
+
+
+def _loaded_path(handle: ctypes.CDLL, fallback: str) -> str:
+    """The file the dynamic loader actually opened, where the platform tells."""
+    if sys.platform.startswith("linux"):
+        try:
+            libdl = ctypes.CDLL(None)
+            dlinfo = libdl.dlinfo
+        except (OSError, AttributeError):
+            return fallback
+
+        class LinkMap(Structure):
+            _fields_ = [("l_addr", c_void_p), ("l_name", c_char_p)]
+
+        RTLD_DI_LINKMAP = 2
+        link_map = POINTER(LinkMap)()
+        dlinfo.argtypes = [c_void_p, ctypes.c_int, c_void_p]
+        if dlinfo(c_void_p(handle._handle), RTLD_DI_LINKMAP, ctypes.byref(link_map)) == 0:
+            name = link_map.contents.l_name
+            if name:
+                return os.fsdecode(name)
+    return fallback
+
+
+def library() -> Library:
+    """The loaded library, loading it on first use."""
+    current = _library
+    return current if current is not None else load()

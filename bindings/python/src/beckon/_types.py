@@ -1,0 +1,292 @@
+"""Values of the Beckon API as Python types: enumerations, results, events.
+
+The numeric values of every enumeration are the C ABI's (``BECKON_*`` in
+``include/beckon.h``) and never change. A value this binding does not know
+(from a newer library) still converts: it becomes a pseudo-member named
+``UNKNOWN_<value>`` instead of raising inside a callback.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import ClassVar, TypeVar
+
+_E = TypeVar("_E", bound="_OpenIntEnum")
+
+
+class _OpenIntEnum(enum.IntEnum):
+    """An IntEnum that maps unknown values to ``UNKNOWN_<value>`` pseudo-members."""
+
+    @classmethod
+    def _missing_(cls, value: object) -> _OpenIntEnum | None:
+        if not isinstance(value, int) or isinstance(value, bool):
+            return None
+        member = int.__new__(cls, value)
+        member._name_ = f"UNKNOWN_{value}"
+        member._value_ = value
+        return member
+
+    @classmethod
+    def of(cls: type[_E], value: int) -> _E:
+        """The member for ``value`` (a pseudo-member if the value is unknown)."""
+        return cls(value)
+
+
+class ErrorCode(_OpenIntEnum):
+    """``beckon_error``: the result code of every operation (SPEC section 3)."""
+
+    OK = 0
+    INVALID_ARGUMENT = 1
+    TOO_MANY_INVITEES = 2
+    PAYLOAD_TOO_LARGE = 3
+    NOT_LOGGED_IN = 4
+    AUTH_FAILED = 5
+    TOKEN_EXPIRED = 6
+    INVITATION_NOT_FOUND = 7
+    NOT_PERMITTED = 8
+    ALREADY_ANSWERED = 9
+    INVITATION_CLOSED = 10
+    NETWORK = 11
+    REQUEST_TIMEOUT = 12
+    RATE_LIMITED = 13
+    SHUTDOWN = 14
+    SERVER = 15
+    INTERNAL = 16
+
+
+class InviteeState(_OpenIntEnum):
+    """One invitee's state in an invitation (``BECKON_INVITEE_*``; ZIM's values)."""
+
+    INVITING = 0
+    """Sent, not yet delivered to any device of this invitee."""
+    ACCEPTED = 1
+    """This invitee accepted (terminal)."""
+    REJECTED = 2
+    """This invitee refused (terminal)."""
+    CANCELLED = 3
+    """The inviter cancelled for this invitee (terminal)."""
+    OFFLINE = 4
+    """No device of this invitee was online when the invitation was sent."""
+    RECEIVED = 5
+    """Delivered to at least one device of this invitee."""
+    TIMEOUT = 6
+    """No answer before the deadline (terminal)."""
+
+    @property
+    def is_terminal(self) -> bool:
+        """Whether the state can no longer change."""
+        return self in (
+            InviteeState.ACCEPTED,
+            InviteeState.REJECTED,
+            InviteeState.CANCELLED,
+            InviteeState.TIMEOUT,
+        )
+
+
+class EventKind(_OpenIntEnum):
+    """``BECKON_EVENT_*``: which event a :class:`Event` is."""
+
+    CONNECTION_STATE_CHANGED = 1
+    TOKEN_WILL_EXPIRE = 2
+    INVITATION_RECEIVED = 3
+    INVITATION_CANCELLED = 4
+    INVITATION_ACCEPTED = 5
+    INVITATION_REFUSED = 6
+    INVITATION_TIMEOUT = 7
+    INVITATION_RESPONSE_TIMEOUT = 8
+    INVITATION_USER_STATE_CHANGED = 9
+
+
+class ConnectionState(_OpenIntEnum):
+    """``BECKON_CONNECTION_*``."""
+
+    DISCONNECTED = 0
+    CONNECTING = 1
+    CONNECTED = 2
+    RECONNECTING = 3
+
+
+class ConnectionReason(_OpenIntEnum):
+    """``BECKON_REASON_*``: why the connection state changed."""
+
+    LOGIN = 0
+    LOGOUT = 1
+    NETWORK = 2
+    KICKED_OUT = 3
+    TOKEN_EXPIRED = 4
+    SERVER_SHUTDOWN = 5
+
+
+class DispatchMode(enum.IntEnum):
+    """Where a client's callbacks and event handlers run.
+
+    ``THREAD`` (the default): on a thread the client owns, one at a time.
+    ``POLL``: only inside :meth:`beckon.Client.poll`, on the polling thread.
+    """
+
+    THREAD = 0
+    POLL = 1
+
+
+class LogLevel(enum.IntEnum):
+    """``BECKON_LOG_*``: how much the library logs (``OFF`` stops logging)."""
+
+    OFF = 0
+    ERROR = 1
+    WARN = 2
+    INFO = 3
+    DEBUG = 4
+    TRACE = 5
+
+
+# --------------------------------------------------------------------------
+# Inputs and results
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """What an offline device's push notification shows.
+
+    Limits (UTF-8 bytes): ``title`` 256, ``message`` 1 KiB, ``resource_id`` 64,
+    ``payload`` 4 KiB. Carried to invitees in :class:`InvitationReceived`.
+    """
+
+    title: str = ""
+    message: str = ""
+    resource_id: str = ""
+    payload: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class InviteeStatus:
+    """A user id with its per-invitee state."""
+
+    user_id: str
+    state: InviteeState
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """The outcome of :meth:`beckon.Client.send_invitation`.
+
+    ``error_invitees`` lists the invitees no device of which was online at send
+    time (state ``OFFLINE``); unless the invitation was ``online_only`` it still
+    rings for them if they log in before the deadline.
+    """
+
+    invitation_id: str
+    error_invitees: tuple[InviteeStatus, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CancelResult:
+    """The outcome of :meth:`beckon.Client.cancel_invitation`.
+
+    ``error_invitees`` lists the invitees that could not be cancelled because
+    they were already in a terminal state, with that state.
+    """
+
+    error_invitees: tuple[InviteeStatus, ...] = ()
+
+
+# --------------------------------------------------------------------------
+# Events
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Base class of every event a client receives; ``kind`` says which one."""
+
+    kind: ClassVar[EventKind]
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionStateChanged(Event):
+    """The client's connection changed state (login, logout, kicked out, ...)."""
+
+    kind: ClassVar[EventKind] = EventKind.CONNECTION_STATE_CHANGED
+    state: ConnectionState
+    reason: ConnectionReason
+
+
+@dataclass(frozen=True, slots=True)
+class TokenWillExpire(Event):
+    """The session's token expires in ``seconds_left``: renew it."""
+
+    kind: ClassVar[EventKind] = EventKind.TOKEN_WILL_EXPIRE
+    seconds_left: int
+
+
+@dataclass(frozen=True, slots=True)
+class InvitationReceived(Event):
+    """This device rings: ``inviter`` invites this user (and ``invitees``)."""
+
+    kind: ClassVar[EventKind] = EventKind.INVITATION_RECEIVED
+    invitation_id: str
+    inviter: str
+    invitees: tuple[InviteeStatus, ...]
+    extended_data: str
+    notification: Notification | None
+    seconds_left: int
+
+
+@dataclass(frozen=True, slots=True)
+class InvitationCancelled(Event):
+    """The inviter cancelled the invitation for this user: stop ringing."""
+
+    kind: ClassVar[EventKind] = EventKind.INVITATION_CANCELLED
+    invitation_id: str
+    inviter: str
+    extended_data: str
+
+
+@dataclass(frozen=True, slots=True)
+class InvitationAccepted(Event):
+    """(To the inviter) ``invitee`` accepted."""
+
+    kind: ClassVar[EventKind] = EventKind.INVITATION_ACCEPTED
+    invitation_id: str
+    invitee: str
+    extended_data: str
+
+
+@dataclass(frozen=True, slots=True)
+class InvitationRefused(Event):
+    """(To the inviter) ``invitee`` refused."""
+
+    kind: ClassVar[EventKind] = EventKind.INVITATION_REFUSED
+    invitation_id: str
+    invitee: str
+    extended_data: str
+
+
+@dataclass(frozen=True, slots=True)
+class InvitationTimeout(Event):
+    """(To an invitee) the invitation timed out before this user answered."""
+
+    kind: ClassVar[EventKind] = EventKind.INVITATION_TIMEOUT
+    invitation_id: str
+    inviter: str
+
+
+@dataclass(frozen=True, slots=True)
+class InvitationResponseTimeout(Event):
+    """(To the inviter) ``invitees`` did not answer before the deadline."""
+
+    kind: ClassVar[EventKind] = EventKind.INVITATION_RESPONSE_TIMEOUT
+    invitation_id: str
+    invitees: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class InvitationUserStateChanged(Event):
+    """(To every participant) ``user_id`` is now in ``state``."""
+
+    kind: ClassVar[EventKind] = EventKind.INVITATION_USER_STATE_CHANGED
+    invitation_id: str
+    user_id: str
+    state: InviteeState
+    extended_data: str

@@ -1,0 +1,1071 @@
+/*
+ * beckon.hpp: the C++17 interface of Beckon, call-invitation signaling.
+ *
+ * A header-only layer over the C ABI in beckon.h (no second implementation):
+ * it owns clients with RAII, takes and gives standard value types, turns every
+ * error code into a beckon::Error exception and offers each asynchronous
+ * operation in two styles, a callback and a std::future.
+ *
+ *     beckon::Client bob("memory://demo");
+ *     bob.on_event([&](const beckon::Event &e) {
+ *         if (e.kind == beckon::EventKind::invitation_received)
+ *             bob.accept_invitation(e.invitation_id, "on my way", nullptr);
+ *     });
+ *     bob.login("bob").get();                       // future style
+ *
+ *     beckon::Client alice("memory://demo");
+ *     alice.login("alice").get();
+ *     alice.send_invitation({"bob"}, {std::chrono::seconds(30)},
+ *         [](beckon::Result<beckon::SendResult> r) {   // callback style
+ *             if (r) std::printf("ringing: %s\n", r->invitation_id.c_str());
+ *         });
+ *
+ * Rules (docs/C_API.md has the C side's):
+ * - Errors. A call that the library refuses at once (bad input, not logged in)
+ *   throws beckon::Error before returning; its callback never runs and no future
+ *   is returned. Otherwise the callback runs exactly once, with a Result that
+ *   holds the value or the Error (SHUTDOWN when the Client is destroyed first),
+ *   and a future becomes ready exactly once, its get() throwing the Error.
+ *   Input that cannot be passed to C faithfully (a NUL byte inside a string, a
+ *   duration that does not fit the C integer) throws INVALID_ARGUMENT before any
+ *   C call, with the same "field: reason" message style as the library.
+ * - Threads. Every member function may be called from any thread, except
+ *   that moving, assigning or closing a Client must not race with other uses
+ *   of that same Client object (as for any C++ object). Callbacks,
+ *   events and futures' completions of one Client run one at a time, in order,
+ *   on that client's dispatcher thread (DispatchMode::thread, the default) or
+ *   inside Client::poll (DispatchMode::poll). Never block on a future of a
+ *   Client inside one of that Client's own callbacks: the result you wait for
+ *   is queued behind the callback that waits (use the callback style there).
+ *   In poll mode a future is completed only while someone polls: use
+ *   Client::wait, which polls for you.
+ * - Lifetimes. Everything handed to a callback is an owning value: keep it as
+ *   long as you like. std::function objects are kept until their single call
+ *   (operation callbacks) or until replaced (event and log handlers, which are
+ *   kept alive while they run). ~Client waits until no callback of that client
+ *   runs, so whatever the callbacks capture may be destroyed after it. A Client
+ *   may be destroyed from inside one of its own callbacks.
+ * - Exceptions thrown by your callbacks cannot cross into the C library: they
+ *   are caught and given to the handler set with set_callback_exception_handler
+ *   (by default: printed to stderr, then std::terminate, as for std::thread).
+ * - ABI. The first Client, hub, token or log handler checks that the loaded
+ *   libbeckon has the ABI version this header was written for (check_abi).
+ *
+ * Needs C++17 with exceptions, and libbeckon at link time (pkg-config beckon,
+ * or CMake's beckon::beckon target).
+ */
+#ifndef BECKON_HPP
+#define BECKON_HPP
+
+#include "beckon.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <exception>
+#include <functional>
+#include <future>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace beckon {
+
+// ---- codes and enumerations ------------------------------------------------
+
+/// A result code of the C ABI (SPEC section 3). The numbers never change.
+enum class ErrorCode : std::int32_t {
+    ok = BECKON_OK,
+    invalid_argument = BECKON_ERROR_INVALID_ARGUMENT,
+    too_many_invitees = BECKON_ERROR_TOO_MANY_INVITEES,
+    payload_too_large = BECKON_ERROR_PAYLOAD_TOO_LARGE,
+    not_logged_in = BECKON_ERROR_NOT_LOGGED_IN,
+    auth_failed = BECKON_ERROR_AUTH_FAILED,
+    token_expired = BECKON_ERROR_TOKEN_EXPIRED,
+    invitation_not_found = BECKON_ERROR_INVITATION_NOT_FOUND,
+    not_permitted = BECKON_ERROR_NOT_PERMITTED,
+    already_answered = BECKON_ERROR_ALREADY_ANSWERED,
+    invitation_closed = BECKON_ERROR_INVITATION_CLOSED,
+    network = BECKON_ERROR_NETWORK,
+    request_timeout = BECKON_ERROR_REQUEST_TIMEOUT,
+    rate_limited = BECKON_ERROR_RATE_LIMITED,
+    shutdown = BECKON_ERROR_SHUTDOWN,
+    server = BECKON_ERROR_SERVER,
+    internal = BECKON_ERROR_INTERNAL,
+};
+
+/// Where one invitee stands in one invitation.
+enum class InviteeState : std::int32_t {
+    inviting = BECKON_INVITEE_INVITING,
+    accepted = BECKON_INVITEE_ACCEPTED,
+    rejected = BECKON_INVITEE_REJECTED,
+    cancelled = BECKON_INVITEE_CANCELLED,
+    offline = BECKON_INVITEE_OFFLINE,
+    received = BECKON_INVITEE_RECEIVED,
+    timeout = BECKON_INVITEE_TIMEOUT,
+};
+
+/// What an Event is about; says which of its fields mean something.
+enum class EventKind : std::int32_t {
+    connection_state_changed = BECKON_EVENT_CONNECTION_STATE_CHANGED,
+    token_will_expire = BECKON_EVENT_TOKEN_WILL_EXPIRE,
+    invitation_received = BECKON_EVENT_INVITATION_RECEIVED,
+    invitation_cancelled = BECKON_EVENT_INVITATION_CANCELLED,
+    invitation_accepted = BECKON_EVENT_INVITATION_ACCEPTED,
+    invitation_refused = BECKON_EVENT_INVITATION_REFUSED,
+    invitation_timeout = BECKON_EVENT_INVITATION_TIMEOUT,
+    invitation_response_timeout = BECKON_EVENT_INVITATION_RESPONSE_TIMEOUT,
+    invitation_user_state_changed = BECKON_EVENT_INVITATION_USER_STATE_CHANGED,
+};
+
+/// The state of a client's connection to its hub.
+enum class ConnectionState : std::int32_t {
+    disconnected = BECKON_CONNECTION_DISCONNECTED,
+    connecting = BECKON_CONNECTION_CONNECTING,
+    connected = BECKON_CONNECTION_CONNECTED,
+    reconnecting = BECKON_CONNECTION_RECONNECTING,
+};
+
+/// Why the connection state changed.
+enum class ConnectionReason : std::int32_t {
+    login = BECKON_REASON_LOGIN,
+    logout = BECKON_REASON_LOGOUT,
+    network = BECKON_REASON_NETWORK,
+    kicked_out = BECKON_REASON_KICKED_OUT,
+    token_expired = BECKON_REASON_TOKEN_EXPIRED,
+    server_shutdown = BECKON_REASON_SERVER_SHUTDOWN,
+};
+
+/// Where a client's callbacks run: its own thread, or inside Client::poll.
+enum class DispatchMode : std::int32_t {
+    thread = BECKON_DISPATCH_THREAD,
+    poll = BECKON_DISPATCH_POLL,
+};
+
+/// Log levels, from quiet to chatty.
+enum class LogLevel : std::int32_t {
+    off = BECKON_LOG_OFF,
+    error = BECKON_LOG_ERROR,
+    warn = BECKON_LOG_WARN,
+    info = BECKON_LOG_INFO,
+    debug = BECKON_LOG_DEBUG,
+    trace = BECKON_LOG_TRACE,
+};
+
+/// "NOT_PERMITTED", ...; "UNKNOWN" for a value that is not a code.
+inline std::string_view to_string(ErrorCode code) noexcept {
+    return beckon_error_name(static_cast<beckon_error>(code));
+}
+
+/// "ACCEPTED", ...; "UNKNOWN" otherwise.
+inline std::string_view to_string(InviteeState state) noexcept {
+    return beckon_invitee_state_name(static_cast<std::int32_t>(state));
+}
+
+/// "INVITATION_RECEIVED", ...; "UNKNOWN" otherwise.
+inline std::string_view to_string(EventKind kind) noexcept {
+    return beckon_event_kind_name(static_cast<std::int32_t>(kind));
+}
+
+/// "CONNECTED", ...; "UNKNOWN" otherwise.
+inline std::string_view to_string(ConnectionState state) noexcept {
+    switch (state) {
+    case ConnectionState::disconnected: return "DISCONNECTED";
+    case ConnectionState::connecting: return "CONNECTING";
+    case ConnectionState::connected: return "CONNECTED";
+    case ConnectionState::reconnecting: return "RECONNECTING";
+    }
+    return "UNKNOWN";
+}
+
+/// "LOGIN", "KICKED_OUT", ...; "UNKNOWN" otherwise.
+inline std::string_view to_string(ConnectionReason reason) noexcept {
+    switch (reason) {
+    case ConnectionReason::login: return "LOGIN";
+    case ConnectionReason::logout: return "LOGOUT";
+    case ConnectionReason::network: return "NETWORK";
+    case ConnectionReason::kicked_out: return "KICKED_OUT";
+    case ConnectionReason::token_expired: return "TOKEN_EXPIRED";
+    case ConnectionReason::server_shutdown: return "SERVER_SHUTDOWN";
+    }
+    return "UNKNOWN";
+}
+
+// ---- errors -------------------------------------------------------------------
+
+/// A failed operation: the code and the library's message, which names the
+/// argument at fault ("invitees[2]: ..."). what() is "NAME: message".
+class Error : public std::runtime_error {
+public:
+    Error(ErrorCode code, std::string message)
+        : std::runtime_error(describe(code, message)), code_(code), message_(std::move(message)) {}
+
+    /// The code, e.g. ErrorCode::not_permitted.
+    ErrorCode code() const noexcept { return code_; }
+    /// The code's name, e.g. "NOT_PERMITTED".
+    std::string_view name() const noexcept { return to_string(code_); }
+    /// The library's message ("" only if it gave none).
+    const std::string &message() const noexcept { return message_; }
+
+private:
+    static std::string describe(ErrorCode code, const std::string &message) {
+        std::string text(to_string(code));
+        text += ": ";
+        text += message.empty() ? beckon_error_description(static_cast<beckon_error>(code))
+                                : message.c_str();
+        return text;
+    }
+
+    ErrorCode code_;
+    std::string message_;
+};
+
+/// The outcome of an asynchronous operation, given to its callback: a value
+/// or an Error. Test it with ok() or in a boolean context.
+template <class T>
+class Result {
+public:
+    Result(T value) : value_(std::move(value)) {}
+    Result(Error error) : error_(std::move(error)) {}
+
+    bool ok() const noexcept { return !error_.has_value(); }
+    explicit operator bool() const noexcept { return ok(); }
+
+    /// The value; throws the Error if the operation failed.
+    T &value() & {
+        if (error_) throw *error_;
+        return *value_;
+    }
+    const T &value() const & {
+        if (error_) throw *error_;
+        return *value_;
+    }
+    T &&value() && {
+        if (error_) throw *error_;
+        return std::move(*value_);
+    }
+    T *operator->() { return &value(); }
+    const T *operator->() const { return &value(); }
+
+    /// The error; throws std::logic_error if the operation succeeded.
+    const Error &error() const {
+        if (!error_) throw std::logic_error("beckon::Result::error() on a success");
+        return *error_;
+    }
+
+private:
+    std::optional<T> value_;
+    std::optional<Error> error_;
+};
+
+/// The outcome of an operation that gives nothing but success or an Error.
+template <>
+class Result<void> {
+public:
+    Result() = default;
+    Result(Error error) : error_(std::move(error)) {}
+
+    bool ok() const noexcept { return !error_.has_value(); }
+    explicit operator bool() const noexcept { return ok(); }
+    /// Throws the Error if the operation failed.
+    void value() const {
+        if (error_) throw *error_;
+    }
+    const Error &error() const {
+        if (!error_) throw std::logic_error("beckon::Result::error() on a success");
+        return *error_;
+    }
+
+private:
+    std::optional<Error> error_;
+};
+
+/// A completion callback: runs exactly once with the operation's Result.
+/// An empty std::function (nullptr) means "no callback".
+template <class T>
+using Callback = std::function<void(Result<T>)>;
+
+// ---- value types --------------------------------------------------------------
+
+/// A user id with its state in one invitation.
+struct Invitee {
+    std::string user_id;
+    InviteeState state = InviteeState::inviting;
+
+    friend bool operator==(const Invitee &a, const Invitee &b) {
+        return a.user_id == b.user_id && a.state == b.state;
+    }
+    friend bool operator!=(const Invitee &a, const Invitee &b) { return !(a == b); }
+};
+
+/// What an offline device's push notification shows. Limits: title 256 bytes,
+/// message 1 KiB, resource_id 64 bytes, payload 4 KiB.
+struct Notification {
+    Notification() = default;
+    explicit Notification(std::string title_, std::string message_ = {}, std::string resource_id_ = {},
+                 std::string payload_ = {})
+        : title(std::move(title_)), message(std::move(message_)), resource_id(std::move(resource_id_)),
+          payload(std::move(payload_)) {}
+
+    std::string title;
+    std::string message;
+    std::string resource_id;
+    std::string payload;
+};
+
+/// One event of a client, copied out of the library: an owning value.
+/// Which fields mean something depends on kind (the others are empty or 0):
+///
+/// | kind                          | fields                                                  |
+/// |-------------------------------|---------------------------------------------------------|
+/// | connection_state_changed      | connection_state, connection_reason                     |
+/// | token_will_expire             | seconds_left                                            |
+/// | invitation_received           | invitation_id, inviter, invitees (all, with states),    |
+/// |                               | extended_data, notification, seconds_left               |
+/// | invitation_cancelled          | invitation_id, inviter, extended_data                   |
+/// | invitation_accepted, _refused | invitation_id, user_id (the invitee), extended_data     |
+/// | invitation_timeout            | invitation_id, inviter                                  |
+/// | invitation_response_timeout   | invitation_id, invitees (those that timed out)          |
+/// | invitation_user_state_changed | invitation_id, user_id, state, extended_data            |
+struct Event {
+    EventKind kind = EventKind::connection_state_changed;
+    std::string invitation_id;
+    std::string inviter;
+    std::string user_id;
+    InviteeState state = InviteeState::inviting;
+    std::string extended_data;
+    std::vector<Invitee> invitees;
+    std::optional<Notification> notification;
+    std::chrono::seconds seconds_left{0};
+    ConnectionState connection_state = ConnectionState::disconnected;
+    ConnectionReason connection_reason = ConnectionReason::login;
+
+    /// The kind's name, e.g. "INVITATION_RECEIVED".
+    std::string_view name() const noexcept { return to_string(kind); }
+};
+
+/// The result of Client::send_invitation.
+struct SendResult {
+    /// The new invitation's id (never empty on success).
+    std::string invitation_id;
+    /// Invitees that could not be reached at once (state offline).
+    std::vector<Invitee> error_invitees;
+};
+
+/// The result of Client::cancel_invitation.
+struct CancelResult {
+    /// Invitees that could not be cancelled (already in a terminal state).
+    std::vector<Invitee> error_invitees;
+};
+
+/// How to create a Client.
+struct ClientOptions {
+    ClientOptions() = default;
+    explicit ClientOptions(std::string server_url_, std::string device_id_ = {},
+                  DispatchMode dispatch_mode_ = DispatchMode::thread,
+                  std::chrono::milliseconds request_timeout_ = std::chrono::milliseconds(0))
+        : server_url(std::move(server_url_)), device_id(std::move(device_id_)), dispatch_mode(dispatch_mode_),
+          request_timeout(request_timeout_) {}
+
+    /// Required: "memory://NAME" for the in-process hub NAME.
+    std::string server_url;
+    /// This device's id; empty for a random one.
+    std::string device_id;
+    /// Where callbacks run.
+    DispatchMode dispatch_mode = DispatchMode::thread;
+    /// How long a request may wait for the server; 0 for the default (10 s).
+    std::chrono::milliseconds request_timeout{0};
+};
+
+/// How to send one invitation: `{std::chrono::seconds(30)}` at least.
+struct InvitationOptions {
+    InvitationOptions() = default;
+    InvitationOptions(std::chrono::seconds timeout_, std::string extended_data_ = {},
+                      std::optional<Notification> notification_ = std::nullopt, bool online_only_ = false)
+        : timeout(timeout_), extended_data(std::move(extended_data_)), notification(std::move(notification_)),
+          online_only(online_only_) {}
+
+    /// Required: 1 to 600 seconds.
+    std::chrono::seconds timeout{0};
+    /// Text for the invitees, at most 8 KiB.
+    std::string extended_data;
+    /// The push notification for offline devices, if any.
+    std::optional<Notification> notification;
+    /// Invitees with no device online are closed at once (OFFLINE) instead of
+    /// kept pending until the deadline.
+    bool online_only = false;
+};
+
+/// How a memory hub behaves (create_memory_hub).
+struct HubOptions {
+    HubOptions() = default;
+    HubOptions(std::string secret_, std::uint32_t max_invitees_ = 0,
+               std::chrono::milliseconds retention_ = std::chrono::milliseconds(0))
+        : secret(std::move(secret_)), max_invitees(max_invitees_), retention(retention_) {}
+
+    /// When not empty, logins need a token made by make_token with this secret.
+    std::string secret;
+    /// Distinct invitees per invitation, 1 to 1000; 0 for the default (32).
+    std::uint32_t max_invitees = 0;
+    /// How long an ended invitation is remembered; 0 for the default (10 min).
+    std::chrono::milliseconds retention{0};
+};
+
+/// Receives every event of a client (see Event).
+using EventHandler = std::function<void(const Event &)>;
+/// Receives one log line: level, tag ("signaling"), sub-tag and message.
+using LogHandler = std::function<void(LogLevel, std::string_view tag, std::string_view sub_tag,
+                                      std::string_view message)>;
+/// Receives an exception that escaped one of your callbacks or handlers.
+using ExceptionHandler = std::function<void(std::exception_ptr)>;
+
+// ---- versions ------------------------------------------------------------------
+
+/// The ABI version this header was written for.
+inline constexpr std::uint32_t header_abi_version = BECKON_ABI_VERSION;
+/// The version of the header, e.g. "0.1.0".
+inline constexpr std::string_view header_version = BECKON_VERSION;
+
+/// The loaded library's version, e.g. "0.1.0".
+inline std::string_view library_version() noexcept { return beckon_version(); }
+/// The loaded library's ABI version.
+inline std::uint32_t library_abi_version() noexcept { return beckon_abi_version(); }
+
+namespace detail {
+
+// ---- plumbing (not part of the API) -------------------------------------------
+
+/// Leaked on purpose: library threads may log or call back while the process
+/// exits, after static destructors would have run.
+struct Globals {
+    std::mutex log_setter;  // serialises set_log_handler
+    std::mutex log_mutex;   // guards log_handler
+    std::shared_ptr<const LogHandler> log_handler;
+    std::mutex exception_mutex;
+    std::shared_ptr<const ExceptionHandler> exception_handler;
+};
+
+inline Globals &globals() {
+    static Globals *g = new Globals();
+    return *g;
+}
+
+inline void report_exception(std::exception_ptr error) noexcept {
+    std::shared_ptr<const ExceptionHandler> handler;
+    {
+        std::lock_guard<std::mutex> lock(globals().exception_mutex);
+        handler = globals().exception_handler;
+    }
+    if (handler && *handler) {
+        try {
+            (*handler)(error);
+            return;
+        } catch (...) {
+            std::fputs("beckon: the callback exception handler threw\n", stderr);
+        }
+    } else {
+        try {
+            std::rethrow_exception(error);
+        } catch (const std::exception &e) {
+            std::fprintf(stderr, "beckon: an exception escaped a callback: %s\n", e.what());
+        } catch (...) {
+            std::fputs("beckon: an exception escaped a callback\n", stderr);
+        }
+    }
+    std::terminate();
+}
+
+/// The Error for a code just returned on this thread, with its message (read
+/// first: the message lasts only until the next beckon_* call).
+inline Error last_error(beckon_error code) {
+    std::string message = beckon_last_error_message();
+    return Error(static_cast<ErrorCode>(code), std::move(message));
+}
+
+inline Error invalid_argument(std::string message) {
+    return Error(ErrorCode::invalid_argument, std::move(message));
+}
+
+inline void check(beckon_error code) {
+    if (code != BECKON_OK) throw last_error(code);
+}
+
+inline std::string text(const char *s) { return s != nullptr ? std::string(s) : std::string(); }
+
+/// A NUL-terminated copy of `value` for the duration of one C call; refuses a
+/// NUL byte inside (C would silently cut the string there).
+class CString {
+public:
+    CString(std::string_view value, const std::string &field) : value_(value) {
+        std::size_t at = value_.find('\0');
+        if (at != std::string::npos)
+            throw invalid_argument(field + ": contains a NUL byte (at byte " + std::to_string(at) +
+                                   "); text may not contain NUL");
+    }
+    const char *get() const noexcept { return value_.c_str(); }
+    /// NULL for an empty string (for arguments where NULL means "default").
+    const char *or_null() const noexcept { return value_.empty() ? nullptr : value_.c_str(); }
+
+private:
+    std::string value_;
+};
+
+/// A `const char *const *` view of a list of user ids, valid while `ids` is.
+class CStringArray {
+public:
+    CStringArray(const std::vector<std::string> &ids, const char *field) {
+        pointers_.reserve(ids.size());
+        for (std::size_t i = 0; i < ids.size(); ++i) {
+            std::size_t at = ids[i].find('\0');
+            if (at != std::string::npos)
+                throw invalid_argument(std::string(field) + "[" + std::to_string(i) +
+                                       "]: contains a NUL byte (at byte " + std::to_string(at) +
+                                       "); text may not contain NUL");
+            pointers_.push_back(ids[i].c_str());
+        }
+    }
+    /// NULL for an empty list (where NULL means "all": cancel).
+    const char *const *data_or_null() const noexcept { return pointers_.empty() ? nullptr : pointers_.data(); }
+    /// Never NULL, so that an empty list is reported as empty, not as NULL.
+    const char *const *data() const noexcept {
+        static const char *const none[1] = {nullptr};
+        return pointers_.empty() ? none : pointers_.data();
+    }
+    std::size_t size() const noexcept { return pointers_.size(); }
+
+private:
+    std::vector<const char *> pointers_;
+};
+
+/// A count that must fit an unsigned 32-bit C field.
+template <class Rep>
+std::uint32_t to_u32(Rep count, const char *field) {
+    if (count < 0 || static_cast<unsigned long long>(count) > std::numeric_limits<std::uint32_t>::max())
+        throw invalid_argument(std::string(field) + ": " + std::to_string(count) + " is out of range");
+    return static_cast<std::uint32_t>(count);
+}
+
+inline std::vector<Invitee> invitees(const beckon_invitee_state *list, std::size_t count) {
+    std::vector<Invitee> out;
+    if (list == nullptr) return out;
+    out.reserve(count);
+    for (std::size_t i = 0; i < count; ++i)
+        out.push_back(Invitee{text(list[i].user_id), static_cast<InviteeState>(list[i].state)});
+    return out;
+}
+
+inline Event to_event(const beckon_event &e) {
+    Event ev;
+    ev.kind = static_cast<EventKind>(e.kind);
+    ev.invitation_id = text(e.invitation_id);
+    ev.inviter = text(e.inviter);
+    ev.user_id = text(e.user_id);
+    ev.state = static_cast<InviteeState>(e.state);
+    ev.extended_data = text(e.extended_data);
+    ev.invitees = invitees(e.invitees, e.invitee_count);
+    if (e.notification != nullptr)
+        ev.notification = Notification{text(e.notification->title), text(e.notification->message),
+                                       text(e.notification->resource_id), text(e.notification->payload)};
+    ev.seconds_left = std::chrono::seconds(e.seconds_left);
+    ev.connection_state = static_cast<ConnectionState>(e.connection_state);
+    ev.connection_reason = static_cast<ConnectionReason>(e.connection_reason);
+    return ev;
+}
+
+/// What the C library holds as a client's event user_data. Lives on the heap,
+/// so it does not move when the Client does; freed after beckon_client_free.
+class ClientState {
+public:
+    explicit ClientState(DispatchMode mode) : mode_(mode) {}
+
+    void set_handler(EventHandler handler) {
+        auto next = handler ? std::make_shared<const EventHandler>(std::move(handler)) : nullptr;
+        std::lock_guard<std::mutex> lock(mutex_);
+        handler_.swap(next);
+        // The old handler (now in `next`) is released after the unlock; a
+        // call running it holds its own reference until it returns.
+    }
+
+    std::shared_ptr<const EventHandler> handler() const {
+        std::lock_guard<std::mutex> lock(mutex_);
+        return handler_;
+    }
+
+    DispatchMode mode() const noexcept { return mode_; }
+
+private:
+    DispatchMode mode_;
+    mutable std::mutex mutex_;
+    std::shared_ptr<const EventHandler> handler_;
+};
+
+/// One operation's callback, owned by the C library between the call and its
+/// single callback (deleted by the trampoline).
+template <class T>
+struct Pending {
+    Callback<T> done;
+};
+
+template <class T>
+void complete(Pending<T> &pending, Result<T> &&result) noexcept {
+    try {
+        pending.done(std::move(result));
+    } catch (...) {
+        report_exception(std::current_exception());
+    }
+}
+
+/// A callback that fulfils the returned future.
+template <class T>
+std::pair<std::future<T>, Callback<T>> promised() {
+    auto promise = std::make_shared<std::promise<T>>();
+    std::future<T> future = promise->get_future();
+    Callback<T> done = [promise](Result<T> result) {
+        if (!result.ok()) {
+            promise->set_exception(std::make_exception_ptr(result.error()));
+        } else if constexpr (std::is_void_v<T>) {
+            promise->set_value();
+        } else {
+            promise->set_value(std::move(result).value());
+        }
+    };
+    return {std::move(future), std::move(done)};
+}
+
+// Trampolines from the C callbacks into C++ (C language linkage, as the C
+// function pointer types expect). None lets an exception out.
+extern "C" {
+
+inline void beckon_hpp_on_result(void *user_data, const beckon_result *r) noexcept {
+    std::unique_ptr<Pending<void>> pending(static_cast<Pending<void> *>(user_data));
+    if (r->error == BECKON_OK) {
+        complete(*pending, Result<void>());
+        return;
+    }
+    try {
+        complete(*pending, Result<void>(Error(static_cast<ErrorCode>(r->error), text(r->error_message))));
+    } catch (...) {  // allocating the Error
+        report_exception(std::current_exception());
+    }
+}
+
+inline void beckon_hpp_on_send(void *user_data, const beckon_send_result *r) noexcept {
+    std::unique_ptr<Pending<SendResult>> pending(static_cast<Pending<SendResult> *>(user_data));
+    try {
+        if (r->error == BECKON_OK)
+            complete(*pending, Result<SendResult>(SendResult{
+                                   text(r->invitation_id), invitees(r->error_invitees, r->error_invitee_count)}));
+        else
+            complete(*pending, Result<SendResult>(Error(static_cast<ErrorCode>(r->error), text(r->error_message))));
+    } catch (...) {
+        report_exception(std::current_exception());
+    }
+}
+
+inline void beckon_hpp_on_cancel(void *user_data, const beckon_cancel_result *r) noexcept {
+    std::unique_ptr<Pending<CancelResult>> pending(static_cast<Pending<CancelResult> *>(user_data));
+    try {
+        if (r->error == BECKON_OK)
+            complete(*pending,
+                     Result<CancelResult>(CancelResult{invitees(r->error_invitees, r->error_invitee_count)}));
+        else
+            complete(*pending,
+                     Result<CancelResult>(Error(static_cast<ErrorCode>(r->error), text(r->error_message))));
+    } catch (...) {
+        report_exception(std::current_exception());
+    }
+}
+
+inline void beckon_hpp_on_event(void *user_data, const beckon_event *event) noexcept {
+    // Read the state before the handler runs: the handler may destroy the
+    // Client (and with it the state); the copy keeps the handler alive.
+    std::shared_ptr<const EventHandler> handler = static_cast<ClientState *>(user_data)->handler();
+    if (!handler) return;
+    try {
+        (*handler)(to_event(*event));
+    } catch (...) {
+        report_exception(std::current_exception());
+    }
+}
+
+inline void beckon_hpp_on_log(void *, int32_t level, const char *tag, const char *sub_tag,
+                              const char *message) noexcept {
+    std::shared_ptr<const LogHandler> handler;
+    {
+        std::lock_guard<std::mutex> lock(globals().log_mutex);
+        handler = globals().log_handler;
+    }
+    if (!handler) return;
+    try {
+        (*handler)(static_cast<LogLevel>(level), tag ? tag : "", sub_tag ? sub_tag : "",
+                   message ? message : "");
+    } catch (...) {
+        report_exception(std::current_exception());
+    }
+}
+
+}  // extern "C"
+
+/// Allocates the Pending for `done` (nullptr when there is no callback).
+template <class T>
+std::unique_ptr<Pending<T>> pending_for(Callback<T> done) {
+    if (!done) return nullptr;
+    return std::unique_ptr<Pending<T>>(new Pending<T>{std::move(done)});
+}
+
+/// Hands `pending` to the C library if `code` is OK; throws otherwise (the
+/// library then never calls back, and the Pending is freed here).
+template <class T>
+void submit(beckon_error code, std::unique_ptr<Pending<T>> &pending) {
+    if (code != BECKON_OK) throw last_error(code);
+    pending.release();  // now owned by the C library until the callback
+}
+
+}  // namespace detail
+
+/// Throws beckon::Error (INTERNAL) unless the loaded libbeckon has the ABI
+/// version this header was written for. Checked once per process.
+inline void check_abi() {
+    static const std::uint32_t loaded = beckon_abi_version();
+    if (loaded != header_abi_version)
+        throw Error(ErrorCode::internal,
+                    "libbeckon " + std::string(library_version()) + " has ABI version " +
+                        std::to_string(loaded) + ", but beckon.hpp " + std::string(header_version) +
+                        " was written for ABI version " + std::to_string(header_abi_version));
+}
+
+/// Sets the handler that receives exceptions escaping your callbacks (nullptr
+/// restores the default: print to stderr, then std::terminate). If it returns,
+/// the library goes on with its next callback.
+inline void set_callback_exception_handler(ExceptionHandler handler) {
+    auto next = handler ? std::make_shared<const ExceptionHandler>(std::move(handler)) : nullptr;
+    std::lock_guard<std::mutex> lock(detail::globals().exception_mutex);
+    detail::globals().exception_handler.swap(next);
+}
+
+/// Installs the process-wide log handler for levels up to `max_level`;
+/// nullptr or LogLevel::off stops logging. It may run on any library thread,
+/// concurrently, while the library holds internal locks: keep it thread-safe
+/// and quick, and call nothing of beckon from it. A handler being replaced
+/// stays alive until its running calls return.
+inline void set_log_handler(LogHandler handler, LogLevel max_level = LogLevel::info) {
+    check_abi();
+    detail::Globals &g = detail::globals();
+    std::lock_guard<std::mutex> setter(g.log_setter);
+    auto next = handler ? std::make_shared<const LogHandler>(std::move(handler)) : nullptr;
+    bool on = next != nullptr && max_level != LogLevel::off;
+    {
+        std::lock_guard<std::mutex> lock(g.log_mutex);
+        g.log_handler.swap(next);
+    }
+    detail::check(beckon_set_log_handler(on ? detail::beckon_hpp_on_log : nullptr, &g,
+                                         on ? static_cast<int32_t>(max_level) : BECKON_LOG_OFF));
+}
+
+/// Creates the memory hub `name` (then reached as "memory://NAME") with
+/// `options`. Throws INVALID_ARGUMENT if a hub of that name already exists,
+/// including one made by a client's first use of the name.
+inline void create_memory_hub(std::string_view name, const HubOptions &options = {}) {
+    check_abi();
+    detail::CString c_name(name, "name");
+    detail::CString secret(options.secret, "config.secret");
+    beckon_hub_config config{};
+    config.struct_size = sizeof config;
+    config.secret = secret.or_null();
+    config.max_invitees = options.max_invitees;
+    config.retention_ms = detail::to_u32(options.retention.count(), "config.retention_ms");
+    detail::check(beckon_memory_hub_create(c_name.get(), &config));
+}
+
+/// A login token for `user_id` valid until `expiry_unix_seconds`, signed with
+/// `secret` (the recipe is in docs/C_API.md: any backend can make the same).
+inline std::string make_token(std::string_view secret, std::string_view user_id,
+                              std::uint64_t expiry_unix_seconds) {
+    check_abi();
+    detail::CString c_secret(secret, "secret");
+    detail::CString c_user(user_id, "user_id");
+    char buffer[BECKON_TOKEN_MAX_LEN] = {};
+    detail::check(beckon_token_create(c_secret.get(), c_user.get(), expiry_unix_seconds, buffer, sizeof buffer));
+    return std::string(buffer);
+}
+
+/// A login token valid until `expiry`.
+inline std::string make_token(std::string_view secret, std::string_view user_id,
+                              std::chrono::system_clock::time_point expiry) {
+    auto seconds = std::chrono::duration_cast<std::chrono::seconds>(expiry.time_since_epoch()).count();
+    if (seconds < 0) throw detail::invalid_argument("expiry_unix_seconds: before 1970");
+    return make_token(secret, user_id, static_cast<std::uint64_t>(seconds));
+}
+
+// ---- the client -------------------------------------------------------------------
+
+/// One device of one user. Owns a beckon_client: move-only, freed by the
+/// destructor (which logs out, completes every pending operation with SHUTDOWN
+/// and returns when no callback of this client runs any more).
+class Client {
+public:
+    /// Creates a client; nothing connects until login. Throws beckon::Error.
+    explicit Client(const ClientOptions &options) {
+        check_abi();
+        detail::CString url(options.server_url, "config.server_url");
+        detail::CString device(options.device_id, "config.device_id");
+        beckon_client_config config{};
+        config.struct_size = sizeof config;
+        config.server_url = url.get();
+        config.device_id = device.or_null();
+        config.dispatch_mode = static_cast<std::int32_t>(options.dispatch_mode);
+        config.request_timeout_ms = detail::to_u32(options.request_timeout.count(), "config.request_timeout_ms");
+        auto state = std::make_unique<detail::ClientState>(options.dispatch_mode);
+        beckon_client *handle = nullptr;
+        detail::check(beckon_client_new(&config, &handle));
+        beckon_error code = beckon_client_set_event_handler(handle, detail::beckon_hpp_on_event, state.get());
+        if (code != BECKON_OK) {
+            Error error = detail::last_error(code);
+            beckon_client_free(handle);
+            throw error;
+        }
+        handle_ = handle;
+        state_ = std::move(state);
+    }
+
+    /// A thread-mode client of `server_url` with a random device id.
+    explicit Client(std::string_view server_url) : Client(ClientOptions(std::string(server_url))) {}
+
+    ~Client() { close(); }
+
+    Client(const Client &) = delete;
+    Client &operator=(const Client &) = delete;
+
+    Client(Client &&other) noexcept
+        : handle_(std::exchange(other.handle_, nullptr)), state_(std::move(other.state_)) {}
+
+    Client &operator=(Client &&other) noexcept {
+        if (this != &other) {
+            close();
+            handle_ = std::exchange(other.handle_, nullptr);
+            state_ = std::move(other.state_);
+        }
+        return *this;
+    }
+
+    /// Frees the client now, as the destructor does; afterwards every
+    /// operation throws INVALID_ARGUMENT. Does nothing the second time.
+    void close() noexcept {
+        beckon_client_free(std::exchange(handle_, nullptr));
+        state_.reset();  // no callback uses it any more
+    }
+
+    /// False once moved from or closed.
+    bool is_open() const noexcept { return handle_ != nullptr; }
+    explicit operator bool() const noexcept { return is_open(); }
+
+    /// The C handle, for calls this wrapper does not cover. Still owned here.
+    beckon_client *native_handle() const noexcept { return handle_; }
+
+    /// Sets the function that receives this client's events (nullptr removes
+    /// it). Events that arrive while no handler is set are dropped.
+    void on_event(EventHandler handler) { state()->set_handler(std::move(handler)); }
+
+    // -- future style: the future's get() returns the value or throws Error --
+
+    /// Logs in as `user_id`. Memory hubs without a secret accept any token.
+    [[nodiscard]] std::future<void> login(std::string_view user_id, std::string_view token = {}) {
+        auto [future, done] = detail::promised<void>();
+        login(user_id, token, std::move(done));
+        return std::move(future);
+    }
+
+    /// Logs out; if this was the user's last device, the invitations it sent
+    /// that still ring are cancelled.
+    [[nodiscard]] std::future<void> logout() {
+        auto [future, done] = detail::promised<void>();
+        logout(std::move(done));
+        return std::move(future);
+    }
+
+    /// Replaces the session's token before it expires.
+    [[nodiscard]] std::future<void> renew_token(std::string_view token) {
+        auto [future, done] = detail::promised<void>();
+        renew_token(token, std::move(done));
+        return std::move(future);
+    }
+
+    /// Sends an invitation: every online device of every invitee rings.
+    [[nodiscard]] std::future<SendResult> send_invitation(const std::vector<std::string> &invitees,
+                                                          const InvitationOptions &options) {
+        auto [future, done] = detail::promised<SendResult>();
+        send_invitation(invitees, options, std::move(done));
+        return std::move(future);
+    }
+
+    /// Cancels an invitation for the listed invitees, or all (empty list).
+    [[nodiscard]] std::future<CancelResult> cancel_invitation(std::string_view invitation_id,
+                                                              const std::vector<std::string> &invitees = {},
+                                                              std::string_view extended_data = {}) {
+        auto [future, done] = detail::promised<CancelResult>();
+        cancel_invitation(invitation_id, invitees, extended_data, std::move(done));
+        return std::move(future);
+    }
+
+    /// Accepts an invitation this user was invited to (first answer wins).
+    [[nodiscard]] std::future<void> accept_invitation(std::string_view invitation_id,
+                                                      std::string_view extended_data = {}) {
+        auto [future, done] = detail::promised<void>();
+        accept_invitation(invitation_id, extended_data, std::move(done));
+        return std::move(future);
+    }
+
+    /// Refuses an invitation this user was invited to.
+    [[nodiscard]] std::future<void> refuse_invitation(std::string_view invitation_id,
+                                                      std::string_view extended_data = {}) {
+        auto [future, done] = detail::promised<void>();
+        refuse_invitation(invitation_id, extended_data, std::move(done));
+        return std::move(future);
+    }
+
+    // -- callback style: `done` runs exactly once unless the call throws ------
+
+    void login(std::string_view user_id, std::string_view token, Callback<void> done) {
+        detail::CString user(user_id, "user_id");
+        detail::CString c_token(token, "token");
+        auto pending = detail::pending_for(std::move(done));
+        detail::submit(beckon_client_login(handle(), user.get(), c_token.get(),
+                                           pending ? detail::beckon_hpp_on_result : nullptr, pending.get()),
+                       pending);
+    }
+
+    void logout(Callback<void> done) {
+        auto pending = detail::pending_for(std::move(done));
+        detail::submit(
+            beckon_client_logout(handle(), pending ? detail::beckon_hpp_on_result : nullptr, pending.get()),
+            pending);
+    }
+
+    void renew_token(std::string_view token, Callback<void> done) {
+        detail::CString c_token(token, "token");
+        auto pending = detail::pending_for(std::move(done));
+        detail::submit(beckon_client_renew_token(handle(), c_token.get(),
+                                                 pending ? detail::beckon_hpp_on_result : nullptr, pending.get()),
+                       pending);
+    }
+
+    void send_invitation(const std::vector<std::string> &invitees, const InvitationOptions &options,
+                         Callback<SendResult> done) {
+        detail::CStringArray ids(invitees, "invitees");
+        detail::CString data(options.extended_data, "config.extended_data");
+        beckon_invitation_config config{};
+        config.struct_size = sizeof config;
+        config.timeout_seconds = detail::to_u32(options.timeout.count(), "config.timeout_seconds");
+        config.extended_data = data.get();
+        config.flags = options.online_only ? BECKON_INVITATION_ONLINE_ONLY : 0u;
+        std::optional<detail::CString> title, message, resource_id, payload;
+        beckon_notification_config note{};
+        if (options.notification) {
+            title.emplace(options.notification->title, "config.notification.title");
+            message.emplace(options.notification->message, "config.notification.message");
+            resource_id.emplace(options.notification->resource_id, "config.notification.resource_id");
+            payload.emplace(options.notification->payload, "config.notification.payload");
+            note.struct_size = sizeof note;
+            note.title = title->get();
+            note.message = message->get();
+            note.resource_id = resource_id->get();
+            note.payload = payload->get();
+            config.notification = &note;
+        }
+        auto pending = detail::pending_for(std::move(done));
+        detail::submit(beckon_send_invitation(handle(), ids.data(), ids.size(), &config,
+                                              pending ? detail::beckon_hpp_on_send : nullptr, pending.get()),
+                       pending);
+    }
+
+    void cancel_invitation(std::string_view invitation_id, const std::vector<std::string> &invitees,
+                           std::string_view extended_data, Callback<CancelResult> done) {
+        detail::CString id(invitation_id, "invitation_id");
+        detail::CStringArray ids(invitees, "invitees");
+        detail::CString data(extended_data, "extended_data");
+        auto pending = detail::pending_for(std::move(done));
+        detail::submit(beckon_cancel_invitation(handle(), id.get(), ids.data_or_null(), ids.size(), data.get(),
+                                                pending ? detail::beckon_hpp_on_cancel : nullptr, pending.get()),
+                       pending);
+    }
+
+    void accept_invitation(std::string_view invitation_id, std::string_view extended_data, Callback<void> done) {
+        detail::CString id(invitation_id, "invitation_id");
+        detail::CString data(extended_data, "extended_data");
+        auto pending = detail::pending_for(std::move(done));
+        detail::submit(beckon_accept_invitation(handle(), id.get(), data.get(),
+                                                pending ? detail::beckon_hpp_on_result : nullptr, pending.get()),
+                       pending);
+    }
+
+    void refuse_invitation(std::string_view invitation_id, std::string_view extended_data, Callback<void> done) {
+        detail::CString id(invitation_id, "invitation_id");
+        detail::CString data(extended_data, "extended_data");
+        auto pending = detail::pending_for(std::move(done));
+        detail::submit(beckon_refuse_invitation(handle(), id.get(), data.get(),
+                                                pending ? detail::beckon_hpp_on_result : nullptr, pending.get()),
+                       pending);
+    }
+
+    // -- poll mode ---------------------------------------------------------------
+
+    /// Poll mode only: waits up to `timeout` for a callback to be due, then
+    /// runs on this thread the callbacks queued at that moment. Returns how
+    /// many ran. Throws INVALID_ARGUMENT in thread mode, for a timeout out of
+    /// range (0 to 1 h), or from inside one of this client's callbacks.
+    int poll(std::chrono::milliseconds timeout = std::chrono::milliseconds(0)) {
+        auto ms = timeout.count();
+        if (ms < std::numeric_limits<std::int32_t>::min() || ms > std::numeric_limits<std::int32_t>::max())
+            throw detail::invalid_argument("timeout_ms: " + std::to_string(ms) + " is out of range");
+        std::int32_t ran = beckon_client_poll(handle(), static_cast<std::int32_t>(ms));
+        if (ran < 0) throw detail::last_error(-ran);
+        return ran;
+    }
+
+    /// Waits up to `timeout` for `future` to be ready: in poll mode by polling
+    /// this client (so its callbacks run here), in thread mode by waiting.
+    /// Returns whether it is ready.
+    template <class T>
+    bool wait(const std::future<T> &future, std::chrono::milliseconds timeout) {
+        using clock = std::chrono::steady_clock;
+        const auto deadline = clock::now() + timeout;
+        const bool polling = state()->mode() == DispatchMode::poll;
+        while (future.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
+            if (left.count() <= 0) return false;
+            if (polling)
+                poll(std::min(left, std::chrono::milliseconds(100)));
+            else
+                future.wait_for(left);
+        }
+        return true;
+    }
+
+private:
+    beckon_client *handle() const {
+        if (handle_ == nullptr)
+            throw detail::invalid_argument("client: this beckon::Client was moved from or closed");
+        return handle_;
+    }
+
+    detail::ClientState *state() const {
+        if (!state_) throw detail::invalid_argument("client: this beckon::Client was moved from or closed");
+        return state_.get();
+    }
+
+    beckon_client *handle_ = nullptr;
+    std::unique_ptr<detail::ClientState> state_;
+};
+
+}  // namespace beckon
+
+#endif /* BECKON_HPP */

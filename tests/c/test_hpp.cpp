@@ -1,0 +1,837 @@
+// test_hpp: the C++ wrapper (include/beckon.hpp) against the real libbeckon.
+//
+//  1. versions, ABI check, names, the wrapper's types (move-only client, ...);
+//  2. errors returned at once: thrown as beckon::Error with the code and the
+//     library's message; input the wrapper refuses before any C call (NUL
+//     bytes, durations that do not fit) with its own message;
+//  3. the invitation flow in both styles: futures and callbacks, events as
+//     values (invitees, notification, extended data), answers sent from the
+//     event handler, every callback counted exactly once;
+//  4. errors delivered later (futures throw, callbacks get a failed Result);
+//  5. cancel of a subset (terminal invitees in error_invitees), of all, refuse,
+//     online_only;
+//  6. poll mode: Client::wait polls, callbacks run on the polling thread;
+//  7. destruction: pending operations complete with SHUTDOWN (futures too),
+//     a client destroyed from inside its own event handler;
+//  8. exceptions escaping callbacks go to the exception handler, and the
+//     client goes on; 9. the log handler; 10. tokens and a hub with a secret;
+// 11. with BECKON_TEST_HOOKS (scripts/c-tests.sh): caught panics as INTERNAL.
+//
+// Every wait is bounded (10 s, 100 s with BECKON_TEST_SLOW=1 under valgrind).
+// Prints one line per failed check and ends with "test_hpp: OK, N checks
+// passed" or "test_hpp: FAILED, ..."; the exit status says which.
+#include "beckon.hpp"
+#include "beckon.hpp"  // twice: include guard
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <unistd.h>
+#include <vector>
+
+using namespace std::chrono_literals;
+using beckon::ErrorCode;
+using beckon::EventKind;
+using beckon::InviteeState;
+
+namespace {
+
+// ---- checks ---------------------------------------------------------------------
+
+std::atomic<int> checks{0};
+std::atomic<int> failures{0};
+std::mutex print_lock;
+
+void fail_at(const char *file, int line, const std::string &what) {
+    failures++;
+    std::lock_guard<std::mutex> lock(print_lock);
+    std::fprintf(stderr, "FAIL %s:%d: %s\n", file, line, what.c_str());
+    std::fflush(stderr);
+}
+
+const auto started = std::chrono::steady_clock::now();
+
+void say(const std::string &line) {
+    std::lock_guard<std::mutex> lock(print_lock);
+    if (line.rfind("\n== ", 0) == 0) {
+        auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+        std::printf("  (%lld ms)\n", static_cast<long long>(ms.count()));
+    }
+    std::printf("%s\n", line.c_str());
+    std::fflush(stdout);
+}
+
+#define EXPECT(cond)                                                 \
+    do {                                                             \
+        checks++;                                                    \
+        if (!(cond)) fail_at(__FILE__, __LINE__, "expected: " #cond); \
+    } while (0)
+
+#define EXPECT_EQ(actual, expected)                                                           \
+    do {                                                                                      \
+        checks++;                                                                             \
+        auto a_ = (actual);                                                                   \
+        auto e_ = (expected);                                                                 \
+        if (!(a_ == e_)) fail_at(__FILE__, __LINE__, #actual " == " #expected " does not hold"); \
+    } while (0)
+
+#define REQUIRE(cond)                                                  \
+    do {                                                               \
+        checks++;                                                      \
+        if (!(cond)) {                                                 \
+            fail_at(__FILE__, __LINE__, "required: " #cond);           \
+            std::fprintf(stderr, "test_hpp: FATAL: giving up\n");      \
+            std::_Exit(1);                                             \
+        }                                                              \
+    } while (0)
+
+std::string code_name(ErrorCode code) { return std::string(beckon::to_string(code)); }
+
+// Runs `body`, which must throw beckon::Error with `code` and a message that
+// contains `field`.
+void expect_error(const char *file, int line, const char *what, ErrorCode code, const std::string &field,
+                  const std::function<void()> &body) {
+    checks++;
+    try {
+        body();
+        fail_at(file, line, std::string(what) + ": no exception, expected " + code_name(code));
+    } catch (const beckon::Error &e) {
+        if (e.code() != code)
+            fail_at(file, line, std::string(what) + ": expected " + code_name(code) + ", got " + e.what());
+        else if (e.message().find(field) == std::string::npos)
+            fail_at(file, line, std::string(what) + ": message \"" + e.message() + "\" does not name \"" + field + "\"");
+        else if (std::string(e.what()).rfind(code_name(code) + ": ", 0) != 0)
+            fail_at(file, line, std::string(what) + ": what() \"" + e.what() + "\" does not start with the name");
+        else
+            say("  ok  " + code_name(code) + " <- " + what + "  [\"" + e.message() + "\"]");
+    } catch (const std::exception &e) {
+        fail_at(file, line, std::string(what) + ": threw another exception: " + e.what());
+    }
+}
+
+#define EXPECT_ERROR(code, field, ...) expect_error(__FILE__, __LINE__, #__VA_ARGS__, code, field, [&] { __VA_ARGS__; })
+
+bool slow() {
+    const char *v = std::getenv("BECKON_TEST_SLOW");
+    return v != nullptr && *v != '\0' && std::strcmp(v, "0") != 0;
+}
+
+std::chrono::milliseconds timeout() { return slow() ? 100s : 10s; }
+
+// A future's value within the timeout, or a failed check and the process ends.
+template <class T>
+T get(std::future<T> future, const char *what) {
+    if (future.wait_for(timeout()) != std::future_status::ready) {
+        fail_at(__FILE__, __LINE__, std::string("timed out waiting for ") + what);
+        std::_Exit(1);
+    }
+    return future.get();
+}
+
+// The error a future ends with (ErrorCode::ok if it succeeded).
+template <class T>
+beckon::Error error_of(std::future<T> future, const char *what) {
+    try {
+        get(std::move(future), what);
+        return beckon::Error(ErrorCode::ok, "");
+    } catch (const beckon::Error &e) {
+        return e;
+    }
+}
+
+std::string hub(const char *name) { return "memory://hpp-" + std::string(name) + "-" + std::to_string(getpid()); }
+
+// ---- what a client saw ------------------------------------------------------------
+
+// Copies of a client's events, waitable; checks that no two callbacks of the
+// client overlap and (thread mode) that none runs on the main thread.
+class Recorder {
+public:
+    explicit Recorder(std::thread::id main_thread, bool poll_mode = false)
+        : main_(main_thread), poll_mode_(poll_mode) {}
+
+    beckon::EventHandler handler() {
+        return [this](const beckon::Event &e) { record(e); };
+    }
+
+    void record(const beckon::Event &e) {
+        enter();
+        std::function<void(const beckon::Event &)> hook;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            events_.push_back(e);
+            hook = hook_;
+        }
+        changed_.notify_all();
+        if (hook) hook(e);
+        leave();
+    }
+
+    // Runs on the dispatcher after each event is recorded.
+    void set_hook(std::function<void(const beckon::Event &)> hook) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        hook_ = std::move(hook);
+    }
+
+    // Waits (bounded) for an event that satisfies `pred`; returns a copy.
+    std::optional<beckon::Event> wait_for(const std::function<bool(const beckon::Event &)> &pred) {
+        std::unique_lock<std::mutex> lock(mutex_);
+        std::optional<beckon::Event> found;
+        changed_.wait_for(lock, timeout(), [&] {
+            for (const auto &e : events_)
+                if (pred(e)) {
+                    found = e;
+                    return true;
+                }
+            return false;
+        });
+        return found;
+    }
+
+    std::optional<beckon::Event> wait_kind(EventKind kind, const std::string &invitation_id) {
+        return wait_for([&](const beckon::Event &e) { return e.kind == kind && e.invitation_id == invitation_id; });
+    }
+
+    int count(EventKind kind, const std::string &invitation_id) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        int n = 0;
+        for (const auto &e : events_)
+            if (e.kind == kind && e.invitation_id == invitation_id) n++;
+        return n;
+    }
+
+    // For callbacks of the same client: the same serial and thread checks.
+    void enter() {
+        if (depth_.fetch_add(1) != 0) fail_at(__FILE__, __LINE__, "two callbacks of one client overlapped");
+        if (!poll_mode_ && std::this_thread::get_id() == main_)
+            fail_at(__FILE__, __LINE__, "a thread-mode callback ran on the main thread");
+        if (poll_mode_ && std::this_thread::get_id() != main_)
+            fail_at(__FILE__, __LINE__, "a poll-mode callback ran off the polling thread");
+    }
+    void leave() { depth_.fetch_sub(1); }
+
+private:
+    std::thread::id main_;
+    bool poll_mode_;
+    std::mutex mutex_;
+    std::condition_variable changed_;
+    std::vector<beckon::Event> events_;
+    std::function<void(const beckon::Event &)> hook_;
+    std::atomic<int> depth_{0};
+};
+
+// One callback-style operation: counts its calls, keeps its result.
+template <class T>
+class Op {
+public:
+    explicit Op(Recorder *owner = nullptr) : owner_(owner) {}
+
+    beckon::Callback<T> callback() {
+        return [this](beckon::Result<T> result) {
+            if (owner_) owner_->enter();
+            {
+                std::lock_guard<std::mutex> lock(mutex_);
+                calls_++;
+                result_.emplace(std::move(result));
+            }
+            if (owner_) owner_->leave();
+            changed_.notify_all();
+        };
+    }
+
+    // Waits (bounded) for the first call; the result, or the process ends.
+    beckon::Result<T> wait(const char *what) {
+        std::unique_lock<std::mutex> lock(mutex_);
+        if (!changed_.wait_for(lock, timeout(), [&] { return calls_ > 0; })) {
+            fail_at(__FILE__, __LINE__, std::string("timed out waiting for the callback of ") + what);
+            std::_Exit(1);
+        }
+        return *result_;
+    }
+
+    int calls() {
+        std::lock_guard<std::mutex> lock(mutex_);
+        return calls_;
+    }
+
+private:
+    Recorder *owner_;
+    std::mutex mutex_;
+    std::condition_variable changed_;
+    int calls_ = 0;
+    std::optional<beckon::Result<T>> result_;
+};
+
+// ---- 1. versions and types ----------------------------------------------------------
+
+void test_versions_and_types() {
+    say("\n== 1. versions, ABI, names, types");
+    static_assert(!std::is_copy_constructible_v<beckon::Client>, "Client is move-only");
+    static_assert(!std::is_copy_assignable_v<beckon::Client>, "Client is move-only");
+    static_assert(std::is_nothrow_move_constructible_v<beckon::Client>, "Client moves without throwing");
+    static_assert(std::is_nothrow_move_assignable_v<beckon::Client>, "Client moves without throwing");
+    static_assert(std::is_base_of_v<std::runtime_error, beckon::Error>, "Error is a std::runtime_error");
+    static_assert(static_cast<int>(ErrorCode::internal) == 16, "code numbering");
+    static_assert(static_cast<int>(InviteeState::timeout) == 6, "state numbering");
+    static_assert(static_cast<int>(EventKind::invitation_user_state_changed) == 9, "kind numbering");
+
+    EXPECT_EQ(beckon::library_abi_version(), beckon::header_abi_version);
+    EXPECT_EQ(beckon::library_version(), beckon::header_version);
+    EXPECT(beckon::library_version() == BECKON_VERSION);
+    bool threw = false;
+    try {
+        beckon::check_abi();
+    } catch (...) {
+        threw = true;
+    }
+    EXPECT(!threw);
+    EXPECT(beckon::to_string(ErrorCode::not_permitted) == "NOT_PERMITTED");
+    EXPECT(beckon::to_string(static_cast<ErrorCode>(999)) == "UNKNOWN");
+    EXPECT(beckon::to_string(InviteeState::accepted) == "ACCEPTED");
+    EXPECT(beckon::to_string(EventKind::invitation_received) == "INVITATION_RECEIVED");
+    EXPECT(beckon::to_string(beckon::ConnectionState::connected) == "CONNECTED");
+    EXPECT(beckon::to_string(beckon::ConnectionReason::kicked_out) == "KICKED_OUT");
+
+    beckon::Error e(ErrorCode::not_permitted, "invitation_id: not the inviter");
+    EXPECT(e.code() == ErrorCode::not_permitted);
+    EXPECT(e.name() == "NOT_PERMITTED");
+    EXPECT(e.message() == "invitation_id: not the inviter");
+    EXPECT(std::string(e.what()) == "NOT_PERMITTED: invitation_id: not the inviter");
+    beckon::Error bare(ErrorCode::shutdown, "");
+    EXPECT(std::string(bare.what()).rfind("SHUTDOWN: ", 0) == 0 && std::strlen(bare.what()) > 10);
+
+    beckon::Result<beckon::SendResult> good(beckon::SendResult{"id", {}});
+    EXPECT(good.ok() && static_cast<bool>(good) && good->invitation_id == "id");
+    bool logic = false;
+    try {
+        (void)good.error();
+    } catch (const std::logic_error &) {
+        logic = true;
+    }
+    EXPECT(logic);
+    beckon::Result<void> bad(beckon::Error(ErrorCode::network, "down"));
+    EXPECT(!bad.ok());
+    EXPECT(bad.error().code() == ErrorCode::network);
+    bool rethrown = false;
+    try {
+        bad.value();
+    } catch (const beckon::Error &x) {
+        rethrown = x.code() == ErrorCode::network;
+    }
+    EXPECT(rethrown);
+
+    // Moves: the moved-to client works, the moved-from one refuses politely.
+    beckon::Client first(hub("types"));
+    EXPECT(first.is_open() && first.native_handle() != nullptr);
+    beckon::Client second(std::move(first));
+    EXPECT(!first.is_open() && first.native_handle() == nullptr);  // NOLINT(bugprone-use-after-move)
+    EXPECT(second.is_open());
+    EXPECT_ERROR(ErrorCode::invalid_argument, "moved from", (void)first.login("x"));
+    beckon::Client third(hub("types"));
+    third = std::move(second);  // frees third's own client first
+    EXPECT(third.is_open() && !second.is_open());
+    get(third.login("mover"), "login after moves");
+    third.close();
+    third.close();  // a second close does nothing
+    EXPECT(!third.is_open());
+    EXPECT_ERROR(ErrorCode::invalid_argument, "closed", third.on_event(nullptr));
+}
+
+// ---- 2. errors returned at once -------------------------------------------------------
+
+void test_immediate_errors() {
+    say("\n== 2. errors returned at once, and input refused before the C call");
+    EXPECT_ERROR(ErrorCode::invalid_argument, "server_url", beckon::Client c(std::string("")));
+    EXPECT_ERROR(ErrorCode::invalid_argument, "device_id",
+                 beckon::Client c(beckon::ClientOptions{hub("errors"), "bad id!", {}, {}}));
+    EXPECT_ERROR(ErrorCode::invalid_argument, "dispatch_mode",
+                 beckon::Client c(beckon::ClientOptions{hub("errors"), "", static_cast<beckon::DispatchMode>(7), {}}));
+    EXPECT_ERROR(ErrorCode::invalid_argument, "request_timeout_ms",
+                 beckon::Client c(beckon::ClientOptions{hub("errors"), "", {}, std::chrono::milliseconds(-1)}));
+    EXPECT_ERROR(ErrorCode::invalid_argument, "NUL",
+                 beckon::Client c(beckon::ClientOptions{std::string("memory://a\0b", 12), "", {}, {}}));
+
+    beckon::Client client(hub("errors"));
+    // Not logged in yet.
+    EXPECT_ERROR(ErrorCode::not_logged_in, "",
+                 (void)client.send_invitation({"bob"}, beckon::InvitationOptions{30s}));
+    EXPECT_ERROR(ErrorCode::invalid_argument, "user_id", (void)client.login("bad id!"));
+    EXPECT_ERROR(ErrorCode::invalid_argument, "user_id: contains a NUL byte (at byte 1)",
+                 (void)client.login(std::string("a\0b", 3)));
+    get(client.login("errors-alice"), "login");
+
+    beckon::InvitationOptions ok{30s};
+    EXPECT_ERROR(ErrorCode::invalid_argument, "invitees: the list is empty", (void)client.send_invitation({}, ok));
+    EXPECT_ERROR(ErrorCode::invalid_argument, "invitees[1]", (void)client.send_invitation({"bob", "b c"}, ok));
+    EXPECT_ERROR(ErrorCode::invalid_argument, "invitees[2]: contains a NUL byte",
+                 (void)client.send_invitation({"bob", "carol", std::string("x\0", 2)}, ok));
+    EXPECT_ERROR(ErrorCode::invalid_argument, "timeout",
+                 (void)client.send_invitation({"bob"}, beckon::InvitationOptions{0s, "", {}, false}));
+    EXPECT_ERROR(ErrorCode::invalid_argument, "config.timeout_seconds: -5 is out of range",
+                 (void)client.send_invitation({"bob"}, beckon::InvitationOptions{-5s, "", {}, false}));
+    // 2^32 + 30 would wrap to a valid 30 s in a careless cast.
+    EXPECT_ERROR(ErrorCode::invalid_argument, "config.timeout_seconds: 4294967326 is out of range",
+                 (void)client.send_invitation({"bob"}, beckon::InvitationOptions{std::chrono::seconds(4294967326LL),
+                                                                                 "", {}, false}));
+    std::vector<std::string> crowd;
+    for (int i = 0; i < 33; i++) crowd.push_back("user" + std::to_string(i));
+    EXPECT_ERROR(ErrorCode::too_many_invitees, "", (void)client.send_invitation(crowd, ok));
+    EXPECT_ERROR(ErrorCode::payload_too_large, "extended_data",
+                 (void)client.send_invitation({"bob"}, beckon::InvitationOptions{30s, std::string(8193, 'x'), {}, false}));
+    beckon::InvitationOptions loud{30s, "", beckon::Notification{std::string(257, 't'), "", "", ""}, false};
+    EXPECT_ERROR(ErrorCode::payload_too_large, "title", (void)client.send_invitation({"bob"}, loud));
+    beckon::InvitationOptions nul_note{30s, "", beckon::Notification{"", "", "", std::string("p\0", 2)}, false};
+    EXPECT_ERROR(ErrorCode::invalid_argument, "config.notification.payload: contains a NUL byte",
+                 (void)client.send_invitation({"bob"}, nul_note));
+    EXPECT_ERROR(ErrorCode::invalid_argument, "extended_data: contains a NUL byte",
+                 (void)client.accept_invitation("0123456789abcdef0123456789abcdef", std::string("\0", 1)));
+    EXPECT_ERROR(ErrorCode::invalid_argument, "invitation_id", (void)client.accept_invitation("not an id"));
+    EXPECT_ERROR(ErrorCode::invalid_argument, "poll", client.poll(0ms));  // thread mode
+    EXPECT_ERROR(ErrorCode::invalid_argument, "timeout_ms: 4294967296 is out of range",
+                 client.poll(std::chrono::milliseconds(4294967296LL)));
+
+    // A refused call never runs its callback.
+    Op<void> never;
+    Op<beckon::SendResult> never_sent;
+    EXPECT_ERROR(ErrorCode::invalid_argument, "user_id", client.login("bad id!", "", never.callback()));
+    EXPECT_ERROR(ErrorCode::invalid_argument, "invitees", client.send_invitation({}, ok, never_sent.callback()));
+
+    // Hubs and tokens.
+    beckon::create_memory_hub("hpp-made-" + std::to_string(getpid()));
+    EXPECT_ERROR(ErrorCode::invalid_argument, "", beckon::create_memory_hub("hpp-made-" + std::to_string(getpid())));
+    EXPECT_ERROR(ErrorCode::invalid_argument, "max_invitees",
+                 beckon::create_memory_hub("hpp-bad-" + std::to_string(getpid()), beckon::HubOptions{"", 5000, 0ms}));
+    EXPECT_ERROR(ErrorCode::invalid_argument, "retention_ms",
+                 beckon::create_memory_hub("hpp-bad2-" + std::to_string(getpid()), beckon::HubOptions{"", 0, -1ms}));
+    EXPECT_ERROR(ErrorCode::invalid_argument, "user_id", (void)beckon::make_token("s3cret", "bad id!", 4000000000ULL));
+    EXPECT_ERROR(ErrorCode::invalid_argument, "before 1970",
+                 (void)beckon::make_token("s3cret", "bob", std::chrono::system_clock::time_point(-1h)));
+    client.close();
+    EXPECT_EQ(never.calls(), 0);
+    EXPECT_EQ(never_sent.calls(), 0);
+}
+
+// ---- 3. the flow, futures and callbacks ---------------------------------------------------
+
+void test_flow(std::thread::id main_thread) {
+    say("\n== 3. the invitation flow: futures, callbacks, events as values");
+    const std::string url = hub("flow");
+    Recorder alice_rec(main_thread), bob_rec(main_thread), carol_rec(main_thread);
+    beckon::Client alice(url), bob(url), carol(beckon::ClientOptions{url, "carol-phone", {}, 5s});
+    alice.on_event(alice_rec.handler());
+    bob.on_event(bob_rec.handler());
+    carol.on_event(carol_rec.handler());
+
+    // Callback style login for alice, futures for the others.
+    Op<void> alice_login(&alice_rec);
+    alice.login("alice", "", alice_login.callback());
+    auto bob_login = bob.login("bob");
+    auto carol_login = carol.login("carol");
+    EXPECT(alice_login.wait("alice's login").ok());
+    get(std::move(bob_login), "bob's login");
+    get(std::move(carol_login), "carol's login");
+    auto connected = alice_rec.wait_for([](const beckon::Event &e) {
+        return e.kind == EventKind::connection_state_changed && e.connection_state == beckon::ConnectionState::connected;
+    });
+    REQUIRE(connected.has_value());
+    EXPECT(connected->connection_reason == beckon::ConnectionReason::login);
+
+    // bob accepts from his event handler (callback style), carol refuses.
+    Op<void> bob_answer(&bob_rec), carol_answer(&carol_rec);
+    std::atomic<int> bob_answers{0}, carol_answers{0};
+    bob_rec.set_hook([&](const beckon::Event &e) {
+        if (e.kind == EventKind::invitation_received && bob_answers++ == 0)
+            bob.accept_invitation(e.invitation_id, "on my way", bob_answer.callback());
+    });
+    carol_rec.set_hook([&](const beckon::Event &e) {
+        if (e.kind == EventKind::invitation_received && carol_answers++ == 0)
+            carol.refuse_invitation(e.invitation_id, "busy", carol_answer.callback());
+    });
+
+    beckon::InvitationOptions options;
+    options.timeout = 30s;
+    options.extended_data = "{\"call\":\"video\"}";
+    options.notification = beckon::Notification{"Incoming call", "alice is calling", "room-7", "{\"p\":1}"};
+    Op<beckon::SendResult> sent(&alice_rec);
+    alice.send_invitation({"bob", "carol", "dave", "bob"}, options, sent.callback());
+    beckon::Result<beckon::SendResult> result = sent.wait("send");
+    REQUIRE(result.ok());
+    const std::string id = result->invitation_id;
+    EXPECT(id.size() == 32);
+    REQUIRE(result->error_invitees.size() == 1);
+    EXPECT((result->error_invitees[0] == beckon::Invitee{"dave", InviteeState::offline}));
+
+    auto received = bob_rec.wait_kind(EventKind::invitation_received, id);
+    REQUIRE(received.has_value());
+    EXPECT(received->inviter == "alice");
+    EXPECT(received->extended_data == "{\"call\":\"video\"}");
+    EXPECT(received->seconds_left > 0s && received->seconds_left <= 30s);
+    EXPECT(received->name() == "INVITATION_RECEIVED");
+    REQUIRE(received->invitees.size() == 3);  // the duplicate bob folded
+    EXPECT(received->invitees[0].user_id == "bob");
+    EXPECT(received->invitees[1].user_id == "carol");
+    EXPECT((received->invitees[2] == beckon::Invitee{"dave", InviteeState::offline}));
+    REQUIRE(received->notification.has_value());
+    EXPECT(received->notification->title == "Incoming call");
+    EXPECT(received->notification->message == "alice is calling");
+    EXPECT(received->notification->resource_id == "room-7");
+    EXPECT(received->notification->payload == "{\"p\":1}");
+
+    EXPECT(bob_answer.wait("bob's accept").ok());
+    EXPECT(carol_answer.wait("carol's refuse").ok());
+    auto accepted = alice_rec.wait_kind(EventKind::invitation_accepted, id);
+    REQUIRE(accepted.has_value());
+    EXPECT(accepted->user_id == "bob");
+    EXPECT(accepted->extended_data == "on my way");
+    auto refused = alice_rec.wait_kind(EventKind::invitation_refused, id);
+    REQUIRE(refused.has_value());
+    EXPECT(refused->user_id == "carol");
+    EXPECT(refused->extended_data == "busy");
+    auto bob_state = carol_rec.wait_for([&](const beckon::Event &e) {
+        return e.kind == EventKind::invitation_user_state_changed && e.invitation_id == id && e.user_id == "bob" &&
+               e.state == InviteeState::accepted;
+    });
+    EXPECT(bob_state.has_value());
+
+    // 4. errors delivered later: a future throws, a callback gets a failed Result.
+    say("\n== 4. errors delivered later");
+    beckon::Error again = error_of(bob.accept_invitation(id, "twice"), "bob's second accept");
+    EXPECT(again.code() == ErrorCode::already_answered);
+    EXPECT(!again.message().empty());
+    say("  ok  " + std::string(again.what()) + " <- second accept (future)");
+    Op<void> intruder(&carol_rec);
+    carol.accept_invitation(id, "", intruder.callback());
+    beckon::Result<void> r = intruder.wait("carol's accept after her refusal");
+    EXPECT(!r.ok() && r.error().code() == ErrorCode::already_answered);
+    Op<beckon::CancelResult> not_mine(&bob_rec);
+    bob.cancel_invitation(id, {}, "", not_mine.callback());
+    auto nm = not_mine.wait("bob's cancel of alice's invitation");
+    EXPECT(!nm.ok() && nm.error().code() == ErrorCode::not_permitted);
+    say("  ok  " + std::string(nm.error().what()) + " <- cancel by an invitee (callback)");
+    EXPECT(error_of(alice.accept_invitation("0123456789abcdef0123456789abcdef"), "unknown id").code() ==
+           ErrorCode::invitation_not_found);
+
+    // Exactly once, counted after the clients are gone.
+    alice.close();
+    bob.close();
+    carol.close();
+    EXPECT_EQ(alice_login.calls(), 1);
+    EXPECT_EQ(sent.calls(), 1);
+    EXPECT_EQ(bob_answer.calls(), 1);
+    EXPECT_EQ(carol_answer.calls(), 1);
+    EXPECT_EQ(intruder.calls(), 1);
+    EXPECT_EQ(not_mine.calls(), 1);
+    EXPECT_EQ(bob_answers.load(), 1);
+    EXPECT_EQ(bob_rec.count(EventKind::invitation_received, id), 1);
+    EXPECT_EQ(alice_rec.count(EventKind::invitation_accepted, id), 1);
+}
+
+// ---- 5. cancel and refuse -----------------------------------------------------------------
+
+void test_cancel(std::thread::id main_thread) {
+    say("\n== 5. cancel of a subset (terminal invitees come back), of all, online_only");
+    const std::string url = hub("cancel");
+    Recorder bob_rec(main_thread), carol_rec(main_thread);
+    beckon::Client alice(url), bob(url), carol(url);
+    bob.on_event(bob_rec.handler());
+    carol.on_event(carol_rec.handler());
+    get(alice.login("alice"), "login");
+    get(bob.login("bob"), "login");
+    get(carol.login("carol"), "login");
+
+    beckon::SendResult sent = get(alice.send_invitation({"bob", "carol"}, {30s}), "send");
+    EXPECT(sent.error_invitees.empty());
+    REQUIRE(bob_rec.wait_kind(EventKind::invitation_received, sent.invitation_id).has_value());
+    // carol refuses; then alice cancels bob and carol: carol comes back terminal.
+    get(carol.refuse_invitation(sent.invitation_id), "refuse");
+    beckon::CancelResult cancelled =
+        get(alice.cancel_invitation(sent.invitation_id, {"bob", "carol"}, "never mind"), "cancel");
+    REQUIRE(cancelled.error_invitees.size() == 1);
+    EXPECT((cancelled.error_invitees[0] == beckon::Invitee{"carol", InviteeState::rejected}));
+    auto told = bob_rec.wait_kind(EventKind::invitation_cancelled, sent.invitation_id);
+    REQUIRE(told.has_value());
+    EXPECT(told->inviter == "alice");
+    EXPECT(told->extended_data == "never mind");
+
+    // Cancel of all, by future, with no error invitees.
+    beckon::SendResult second = get(alice.send_invitation({"bob"}, {30s}), "send");
+    REQUIRE(bob_rec.wait_kind(EventKind::invitation_received, second.invitation_id).has_value());
+    beckon::CancelResult all = get(alice.cancel_invitation(second.invitation_id), "cancel all");
+    EXPECT(all.error_invitees.empty());
+    REQUIRE(bob_rec.wait_kind(EventKind::invitation_cancelled, second.invitation_id).has_value());
+    EXPECT(error_of(bob.accept_invitation(second.invitation_id), "accept after cancel").code() ==
+           ErrorCode::invitation_closed);
+
+    // online_only: the offline invitee is closed at once.
+    beckon::InvitationOptions online_only{30s, "", {}, true};
+    beckon::SendResult third = get(alice.send_invitation({"bob", "zed"}, online_only), "send online_only");
+    REQUIRE(third.error_invitees.size() == 1);
+    EXPECT((third.error_invitees[0] == beckon::Invitee{"zed", InviteeState::offline}));
+    get(alice.cancel_invitation(third.invitation_id), "cancel");
+}
+
+// ---- 6. poll mode -------------------------------------------------------------------------
+
+void test_poll_mode(std::thread::id main_thread) {
+    say("\n== 6. poll mode: callbacks on the polling thread, Client::wait polls");
+    const std::string url = hub("poll");
+    Recorder rec(main_thread, /*poll_mode=*/true);
+    std::thread::id ran_on;
+    Op<void> login(&rec);
+    beckon::Client polled(beckon::ClientOptions{url, "", beckon::DispatchMode::poll, {}});
+    polled.on_event(rec.handler());
+    polled.login("poller", "", [&](beckon::Result<void> r) {
+        ran_on = std::this_thread::get_id();
+        login.callback()(std::move(r));
+    });
+    // Nothing runs until polled.
+    EXPECT_EQ(login.calls(), 0);
+    auto deadline = std::chrono::steady_clock::now() + timeout();
+    while (login.calls() == 0 && std::chrono::steady_clock::now() < deadline) polled.poll(50ms);
+    EXPECT_EQ(login.calls(), 1);
+    EXPECT(ran_on == main_thread);
+
+    beckon::Client caller(url);
+    get(caller.login("caller"), "login");
+    beckon::SendResult sent = get(caller.send_invitation({"poller"}, {30s, "hi", {}, false}), "send");
+    // Events too arrive only while polling.
+    deadline = std::chrono::steady_clock::now() + timeout();
+    while (rec.count(EventKind::invitation_received, sent.invitation_id) == 0 &&
+           std::chrono::steady_clock::now() < deadline)
+        polled.poll(50ms);
+    REQUIRE(rec.count(EventKind::invitation_received, sent.invitation_id) == 1);
+    // A future of a poll-mode client: Client::wait polls until it is ready.
+    std::future<void> accept = polled.accept_invitation(sent.invitation_id, "polled");
+    EXPECT(accept.wait_for(0s) != std::future_status::ready);
+    EXPECT(polled.wait(accept, timeout()));
+    accept.get();
+}
+
+// ---- 7. destruction --------------------------------------------------------------------------
+
+void test_destruction(std::thread::id main_thread) {
+    say("\n== 7. destruction: SHUTDOWN for pending operations, free from inside a handler");
+    const std::string url = hub("destroy");
+    std::future<beckon::SendResult> pending;
+    Op<void> pending_cb;
+    {
+        beckon::Client callee(url);
+        get(callee.login("callee"), "login");
+        // Poll mode, logged in, then never polled again: both operations are
+        // still queued when the client goes away.
+        beckon::Client idle(beckon::ClientOptions{url, "", beckon::DispatchMode::poll, {}});
+        auto login = idle.login("idle");
+        REQUIRE(idle.wait(login, timeout()));
+        login.get();
+        pending = idle.send_invitation({"callee"}, {30s});
+        idle.renew_token("any", pending_cb.callback());
+        EXPECT(pending.wait_for(0s) != std::future_status::ready);
+        EXPECT_EQ(pending_cb.calls(), 0);
+    }
+    REQUIRE(pending.wait_for(0s) == std::future_status::ready);  // completed inside ~Client
+    beckon::Error e = error_of(std::move(pending), "send of a destroyed client");
+    EXPECT(e.code() == ErrorCode::shutdown);
+    EXPECT_EQ(pending_cb.calls(), 1);
+    auto r = pending_cb.wait("renew of a destroyed client");
+    EXPECT(!r.ok() && r.error().code() == ErrorCode::shutdown);
+
+    // A client that closes itself from its own event handler.
+    Recorder rec(main_thread);
+    auto self = std::make_unique<beckon::Client>(url);
+    beckon::Client *raw = self.get();
+    std::mutex m;
+    std::condition_variable cv;
+    bool closed = false;
+    raw->on_event([&, raw](const beckon::Event &ev) {
+        rec.record(ev);
+        if (ev.kind == EventKind::invitation_received) {
+            raw->close();  // frees the C client and the wrapper's state, nested
+            std::lock_guard<std::mutex> lock(m);
+            closed = true;
+            cv.notify_all();
+        }
+    });
+    get(raw->login("selfish"), "login");
+    beckon::Client caller(url);
+    get(caller.login("caller2"), "login");
+    (void)get(caller.send_invitation({"selfish"}, {30s}), "send");
+    {
+        std::unique_lock<std::mutex> lock(m);
+        EXPECT(cv.wait_for(lock, timeout(), [&] { return closed; }));
+    }
+    EXPECT(!raw->is_open());
+    self.reset();  // the destructor of a closed client does nothing
+}
+
+// ---- 8. exceptions from callbacks ----------------------------------------------------------
+
+void test_callback_exceptions() {
+    say("\n== 8. exceptions escaping callbacks");
+    std::mutex m;
+    std::condition_variable cv;
+    std::vector<std::string> caught;
+    beckon::set_callback_exception_handler([&](std::exception_ptr error) {
+        std::string what;
+        try {
+            std::rethrow_exception(error);
+        } catch (const std::exception &e) {
+            what = e.what();
+        } catch (...) {
+            what = "?";
+        }
+        std::lock_guard<std::mutex> lock(m);
+        caught.push_back(what);
+        cv.notify_all();
+    });
+    const std::string url = hub("throw");
+    beckon::Client client(url);
+    client.on_event([](const beckon::Event &e) {
+        if (e.kind == EventKind::connection_state_changed) throw std::runtime_error("from the event handler");
+    });
+    Op<void> after;
+    client.login("thrower", "", [](beckon::Result<void>) { throw std::runtime_error("from a callback"); });
+    client.logout(after.callback());  // queued after the throwing ones: still runs
+    EXPECT(after.wait("logout after the throwing callback").ok());
+    {
+        std::unique_lock<std::mutex> lock(m);
+        EXPECT(cv.wait_for(lock, timeout(), [&] {
+            bool cb = false, ev = false;
+            for (const auto &w : caught) {
+                cb = cb || w == "from a callback";
+                ev = ev || w == "from the event handler";
+            }
+            return cb && ev;
+        }));
+    }
+    client.close();
+    beckon::set_callback_exception_handler(nullptr);
+}
+
+// ---- 9. log handler ------------------------------------------------------------------------------
+
+void test_log_handler() {
+    say("\n== 9. the log handler");
+    struct Tally {
+        std::mutex m;
+        int lines = 0, bad_tag = 0, over_level = 0;
+    };
+    auto tally = std::make_shared<Tally>();
+    beckon::set_log_handler(
+        [tally](beckon::LogLevel level, std::string_view tag, std::string_view, std::string_view message) {
+            std::lock_guard<std::mutex> lock(tally->m);
+            tally->lines++;
+            if (tag != "signaling" || message.empty()) tally->bad_tag++;
+            if (level > beckon::LogLevel::debug) tally->over_level++;
+        },
+        beckon::LogLevel::debug);
+    {
+        beckon::Client client(hub("log"));
+        get(client.login("logger"), "login");
+        try {
+            (void)client.send_invitation({}, {30s});  // an "api" warning
+        } catch (const beckon::Error &) {
+        }
+    }
+    beckon::set_log_handler(nullptr);
+    int lines;
+    {
+        std::lock_guard<std::mutex> lock(tally->m);
+        lines = tally->lines;
+        EXPECT_EQ(tally->bad_tag, 0);
+        EXPECT_EQ(tally->over_level, 0);
+    }
+    EXPECT(lines > 0);
+    say("  log lines received: " + std::to_string(lines));
+    {
+        beckon::Client quiet(hub("log"));
+        get(quiet.login("quiet"), "login");
+    }
+    std::lock_guard<std::mutex> lock(tally->m);
+    EXPECT_EQ(tally->lines, lines);  // removed: nothing more arrives
+}
+
+// ---- 10. tokens ---------------------------------------------------------------------------------
+
+void test_tokens() {
+    say("\n== 10. tokens and a hub with a secret");
+    const std::string name = "hpp-secret-" + std::to_string(getpid());
+    beckon::create_memory_hub(name, beckon::HubOptions{"s3cret", 4, 60000ms});
+    const std::string url = "memory://" + name;
+    auto in_an_hour = std::chrono::system_clock::now() + 1h;
+    std::string token = beckon::make_token("s3cret", "erin", in_an_hour);
+    EXPECT(token.rfind("v1.", 0) == 0);
+    EXPECT(token.size() < BECKON_TOKEN_MAX_LEN);
+    beckon::Client erin(url);
+    EXPECT(error_of(erin.login("erin", "v1.1.00"), "bad token").code() == ErrorCode::auth_failed);
+    EXPECT(error_of(erin.login("erin", beckon::make_token("other", "erin", in_an_hour)), "wrong secret").code() ==
+           ErrorCode::auth_failed);
+    EXPECT(error_of(erin.login("erin", beckon::make_token("s3cret", "erin", 1000)), "expired").code() ==
+           ErrorCode::token_expired);
+    get(erin.login("erin", token), "login with the token");
+    get(erin.renew_token(beckon::make_token("s3cret", "erin", in_an_hour + 1h)), "renew");
+    // The hub's own invitee limit (4) is judged at the hub.
+    std::vector<std::string> five{"a1", "a2", "a3", "a4", "a5"};
+    ErrorCode many = ErrorCode::ok;
+    try {
+        many = error_of(erin.send_invitation(five, {30s}), "five invitees").code();
+    } catch (const beckon::Error &at_once) {
+        many = at_once.code();
+    }
+    EXPECT(many == ErrorCode::too_many_invitees);
+    get(erin.logout(), "logout");
+}
+
+// ---- 11. caught panics (test hooks) ------------------------------------------------------------
+
+void test_panics() {
+#if defined(BECKON_TEST_HOOKS)
+    say("\n== 11. caught panics (test hooks): INTERNAL at once, and through a future");
+    beckon::Client client(hub("panic"));
+    beckon_test_force_panic(BECKON_TEST_PANIC_ENTRY);
+    EXPECT_ERROR(ErrorCode::internal, "panic", (void)client.login("panicky"));
+    beckon_test_force_panic(0);
+    get(client.login("panicky"), "login after the panic");
+    beckon_test_force_panic(BECKON_TEST_PANIC_TRANSPORT);
+    beckon::Error e = error_of(client.send_invitation({"nobody"}, {30s}), "send with a panic");
+    beckon_test_force_panic(0);
+    EXPECT(e.code() == ErrorCode::internal);
+    say("  ok  " + std::string(e.what()) + " <- send with a transport panic (future)");
+#else
+    say("\n== 11. caught panics: skipped (built without BECKON_TEST_HOOKS)");
+#endif
+}
+
+}  // namespace
+
+int main() {
+    std::setvbuf(stdout, nullptr, _IOLBF, 0);
+    std::printf("test_hpp: beckon %s (ABI %u), C++%ld%s\n", beckon::library_version().data(),
+                beckon::library_abi_version(), static_cast<long>(__cplusplus),
+                slow() ? ", slow mode (valgrind)" : "");
+    const std::thread::id main_thread = std::this_thread::get_id();
+    test_versions_and_types();
+    test_immediate_errors();
+    test_flow(main_thread);
+    test_cancel(main_thread);
+    test_poll_mode(main_thread);
+    test_destruction(main_thread);
+    test_callback_exceptions();
+    test_log_handler();
+    test_tokens();
+    test_panics();
+    if (failures == 0) {
+        std::printf("test_hpp: OK, %d checks passed\n", checks.load());
+        return 0;
+    }
+    std::printf("test_hpp: FAILED, %d of %d checks failed\n", failures.load(), checks.load());
+    return 1;
+}
