@@ -6,6 +6,10 @@
 # and the demo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+started=$SECONDS
+
+echo "== dependencies (scripts/install-test-deps.sh; quick when present)"
+bash scripts/install-test-deps.sh
 
 echo "== cargo fmt --check"
 cargo fmt --all --check
@@ -33,3 +37,14 @@ grep -q -- "--- done ---" build/demo.out
 
 echo "== C and C++ tests (plain, AddressSanitizer, valgrind)"
 bash scripts/c-tests.sh
+
+echo "== packaging: beckon.hpp, cargo cinstall into a temporary prefix, pkg-config and CMake consumers"
+cargo build --locked --lib --quiet # target/debug/libbeckon.so, used from here on
+bash packaging/test.sh
+
+echo "== bindings (against target/debug/libbeckon.so)"
+bash bindings/python/test.sh
+bash bindings/kotlin/test.sh
+bash bindings/node/test.sh
+
+echo "== all tests passed in $((SECONDS - started)) s"
