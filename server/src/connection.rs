@@ -13,7 +13,7 @@ use beckon::{Error, ErrorCode};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
-use tokio::time::{timeout, Instant};
+use tokio::time::{timeout, timeout_at, Instant};
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
@@ -24,6 +24,9 @@ use crate::handler::{decode, handle, Flow};
 use crate::limiter::{RateLimiter, Verdict};
 use crate::session::{new_secret, Outbox, Outgoing, ServerSession};
 use crate::ServerContext;
+
+/// What every connection is sent when the server goes away.
+const SHUTDOWN_NOTICE: &str = r#"{"type":"shutdown"}"#;
 
 /// Protocol errors one connection may make before it is cut off.
 const MAX_PROTOCOL_ERRORS: u32 = 16;
@@ -159,6 +162,20 @@ fn refuse(tx: &UnboundedSender<Outgoing>, error: &Error, close: u16) {
     let _ = tx.send(Outgoing::Close(close, "refused"));
 }
 
+/// Refuses the connection with PAYLOAD_TOO_LARGE (close 1009) if `error` is
+/// a frame over `max_frame_bytes`.
+fn refuse_if_too_large(
+    ctx: &ServerContext,
+    tx: &UnboundedSender<Outgoing>,
+    error: &tokio_tungstenite::tungstenite::Error,
+) {
+    if matches!(error, tokio_tungstenite::tungstenite::Error::Capacity(_)) {
+        ctx.metrics.count_drop("frame_too_large");
+        let message = format!("frame: {error}");
+        refuse(tx, &Error::new(ErrorCode::PayloadTooLarge, message), 1009);
+    }
+}
+
 /// Waits for `hello` and opens or resumes its session.
 async fn log_in<S>(
     ctx: &Arc<ServerContext>,
@@ -170,9 +187,22 @@ async fn log_in<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let deadline = Duration::from_millis(ctx.config.login_timeout_ms);
+    // One deadline for the whole wait: pings must not push it back, or a peer
+    // could hold a connection open forever without logging in.
+    let deadline = Instant::now() + Duration::from_millis(ctx.config.login_timeout_ms);
+    let mut shutdown = ctx.shutdown_signal();
     let first = loop {
-        match timeout(deadline, frames.next()).await {
+        let next = tokio::select! {
+            next = timeout_at(deadline, frames.next()) => next,
+            // Not logged in yet, but told like the others: a shutdown must not
+            // wait for this connection's login deadline.
+            _ = shutdown.wait_for(|down| *down) => {
+                let _ = tx.send(Outgoing::Text(Utf8Bytes::from_static(SHUTDOWN_NOTICE)));
+                let _ = tx.send(Outgoing::Close(1001, "the server is shutting down"));
+                return None;
+            }
+        };
+        match next {
             Err(_) => {
                 ctx.metrics.count_drop("login_timeout");
                 refuse(
@@ -191,6 +221,10 @@ where
                     &Error::invalid("frame: binary frames are not part of the protocol"),
                     1003,
                 );
+                return None;
+            }
+            Ok(Some(Err(e))) => {
+                refuse_if_too_large(ctx, tx, &e);
                 return None;
             }
             Ok(_) => return None,
@@ -348,8 +382,10 @@ async fn run_session<S>(
             frame = frames.next() => {
                 last_heard = Instant::now();
                 let text = match frame {
-                    Some(Ok(Message::Text(text))) => text,
-                    Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
+                    Some(Ok(Message::Text(text))) => Some(text),
+                    // Control frames count against the rate too: a ping
+                    // flood is a flood.
+                    Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => None,
                     Some(Ok(Message::Binary(_))) => {
                         ctx.metrics.protocol_errors.inc();
                         refuse(tx, &Error::invalid("frame: binary frames are not part of the protocol"), 1003);
@@ -357,11 +393,7 @@ async fn run_session<S>(
                     }
                     Some(Ok(Message::Close(_))) | None => return,
                     Some(Err(e)) => {
-                        use tokio_tungstenite::tungstenite::Error as WsError;
-                        if matches!(e, WsError::Capacity(_)) {
-                            ctx.metrics.count_drop("frame_too_large");
-                            refuse(tx, &Error::new(ErrorCode::PayloadTooLarge, format!("frame: {e}")), 1009);
-                        }
+                        refuse_if_too_large(ctx, tx, &e);
                         tracing::debug!(%peer, error = %e, "connection failed");
                         return;
                     }
@@ -376,6 +408,7 @@ async fn run_session<S>(
                     refuse(tx, &Error::new(ErrorCode::RateLimited, "too many frames: the connection is closed"), 1008);
                     return;
                 }
+                let Some(text) = text else { continue };
                 match decode(&text) {
                     Ok(frame) => {
                         if handle(ctx, session, epoch, frame, verdict == Verdict::Limited) == Flow::Close {
@@ -406,8 +439,10 @@ async fn run_session<S>(
                 }
                 let _ = tx.send(Outgoing::Ping);
             }
-            _ = shutdown.changed() => {
-                session.outbox.shut_down(r#"{"type":"shutdown"}"#);
+            // `wait_for` sees a shutdown that began before this connection
+            // subscribed, which `changed` would miss.
+            _ = shutdown.wait_for(|down| *down) => {
+                session.outbox.shut_down(SHUTDOWN_NOTICE);
                 return;
             }
         }
