@@ -7,9 +7,12 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use hdrhistogram::Histogram;
+
+use crate::cpu;
 use crate::options::DRAIN;
-use crate::pair::Pair;
-use crate::run::{now_ns, Run};
+use crate::pair::{new_histogram, Pair};
+use crate::run::{now_ns, Phase, Run};
 
 /// Progress lines on stderr, one a second (none with `--json`).
 pub struct Progress {
@@ -51,16 +54,20 @@ pub struct Pacer {
     interval_ns: f64,
     issued: u64,
     cursor: usize,
+    /// How late each measured send was made, against its due time: the
+    /// pacer's own share of the latency.
+    lag: Histogram<u64>,
 }
 
 impl Pacer {
-    pub fn new(rate: f64) -> Pacer {
-        Pacer {
+    pub fn new(rate: f64) -> Result<Pacer, String> {
+        Ok(Pacer {
             start_ns: now_ns(),
             interval_ns: 1e9 / rate,
             issued: 0,
             cursor: 0,
-        }
+            lag: new_histogram()?,
+        })
     }
 
     fn due(&self, index: u64) -> u64 {
@@ -78,12 +85,18 @@ impl Pacer {
             while self.due(self.issued) <= now {
                 match self.free_pair(pairs) {
                     Some(pair) => {
-                        pair.send(self.due(self.issued));
+                        let due = self.due(self.issued);
+                        pair.send(due);
+                        if run.measured_send(due) {
+                            self.lag.saturating_record(now_ns().saturating_sub(due));
+                        }
                         self.issued += 1;
                     }
                     None => {
                         blocked = true;
-                        run.window_full.fetch_add(1, Ordering::Relaxed);
+                        if run.phase() == Phase::Measure {
+                            run.window_full.fetch_add(1, Ordering::Relaxed);
+                        }
                         break;
                     }
                 }
@@ -113,8 +126,19 @@ impl Pacer {
     }
 }
 
+/// What `drive` saw.
+pub struct Driven {
+    /// Still in flight when the drain gave up.
+    pub unfinished: usize,
+    /// CPU time by thread at the start and the end of the measured window.
+    pub cpu_before: cpu::Sample,
+    pub cpu_after: cpu::Sample,
+    /// Paced runs: how late the pacer made its sends.
+    pub pacer_lag: Option<Histogram<u64>>,
+}
+
 /// Runs the warm-up and the measurement, then stops sending and waits (at most
-/// `DRAIN`) for what is in flight. Returns how many were still in flight.
+/// `DRAIN`) for what is in flight.
 pub fn drive(
     run: &Run,
     pairs: &[Arc<Pair>],
@@ -122,8 +146,9 @@ pub fn drive(
     warmup: Duration,
     duration: Duration,
     progress: &mut Progress,
-) -> usize {
-    let mut pacer = rate.map(Pacer::new);
+) -> Result<Driven, String> {
+    let mut cpu_before = cpu::Sample::default();
+    let mut pacer = rate.map(Pacer::new).transpose()?;
     if pacer.is_none() {
         // Closed loop: fill every window; answers keep them full.
         // (Bounded: an immediate refusal gives its slot back.)
@@ -139,6 +164,7 @@ pub fn drive(
     for (label, length, measured) in phases {
         let start = now_ns();
         if measured {
+            cpu_before = cpu::Sample::take();
             run.start_measuring(start);
         }
         let end = start + u64::try_from(length.as_nanos()).unwrap_or(u64::MAX);
@@ -156,11 +182,17 @@ pub fn drive(
         }
     }
     run.stop_sending(now_ns());
+    let cpu_after = cpu::Sample::take();
     let deadline = Instant::now() + DRAIN;
     loop {
         let left: usize = pairs.iter().map(|p| p.outstanding()).sum();
         if left == 0 || Instant::now() >= deadline {
-            return left;
+            return Ok(Driven {
+                unfinished: left,
+                cpu_before,
+                cpu_after,
+                pacer_lag: pacer.map(|p| p.lag),
+            });
         }
         std::thread::sleep(Duration::from_millis(5));
     }

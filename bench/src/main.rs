@@ -7,8 +7,9 @@
 //! - [`run`]: the shared clock, phase, counters and errors;
 //! - [`pair`]: one inviter and one invitee and their handlers;
 //! - [`driver`]: closed-loop or paced sending through warm-up, measure, drain;
-//! - [`report`], [`server`].
+//! - [`report`], [`cpu`] (CPU time by thread group), [`server`].
 
+mod cpu;
 mod driver;
 mod options;
 mod pair;
@@ -83,7 +84,7 @@ fn bench(options: &Options) -> Result<Report, String> {
     now_ns(); // starts the run's clock
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(options.server_threads)
-        .thread_name("bench-rt")
+        .thread_name("bench-server")
         .enable_all()
         .build()
         .map_err(|e| format!("runtime: {e}"))?;
@@ -118,7 +119,7 @@ fn bench(options: &Options) -> Result<Report, String> {
         });
     }
 
-    let outcome = setup.map(|()| {
+    let outcome = setup.and_then(|()| {
         let mut progress = driver::Progress::new(!options.json);
         driver::drive(
             &run,
@@ -136,7 +137,7 @@ fn bench(options: &Options) -> Result<Report, String> {
     if let Some(server) = server {
         server::stop(&runtime, server);
     }
-    let unfinished = outcome?;
+    let driven = outcome?;
 
     let measured_ns = run.measured_ns();
     let completed = run.completed_measured.load(Ordering::Relaxed);
@@ -156,9 +157,15 @@ fn bench(options: &Options) -> Result<Report, String> {
         } else {
             0.0
         },
-        unfinished,
+        unfinished: driven.unfinished,
         window_full_waits: run.window_full.load(Ordering::Relaxed),
-        latency_us: report::latencies(&pairs)?,
+        latency_us: report::latencies(&pairs, driven.pacer_lag.as_ref())?,
         errors: run.errors(),
+        cpu: cpu::Usage::between(
+            &driven.cpu_before,
+            &driven.cpu_after,
+            duration_secs,
+            completed,
+        ),
     })
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use crate::cpu::Usage;
 use crate::pair::{new_histogram, Pair};
 
 #[derive(Serialize)]
@@ -26,12 +27,14 @@ pub struct Report {
     pub invitations_per_sec: f64,
     /// Still in flight when the drain gave up.
     pub unfinished: usize,
-    /// Times the pacer found every window full (paced runs).
+    /// Times the pacer found every window full while measuring (paced runs).
     pub window_full_waits: u64,
     /// Latencies of invitations sent in the measured window, in microseconds.
     pub latency_us: Latencies,
     /// Failures by operation and code (`send:RATE_LIMITED`, ...).
     pub errors: BTreeMap<String, u64>,
+    /// CPU time of this process's threads over the measured window.
+    pub cpu: Usage,
 }
 
 #[derive(Serialize)]
@@ -41,6 +44,11 @@ pub struct Latencies {
     pub send_to_received: Summary,
     /// From the send to INVITATION_ACCEPTED in the inviter's handler.
     pub send_to_answer: Summary,
+    /// Paced runs: from a send's due time to the pacer's call, the part of
+    /// the latencies above that is the pacer's own (a busy machine, sleeps
+    /// that overshoot).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pacer_lag: Option<Summary>,
 }
 
 #[derive(Serialize)]
@@ -80,7 +88,10 @@ impl Summary {
 }
 
 /// The latencies of every pair, merged.
-pub fn latencies(pairs: &[Arc<Pair>]) -> Result<Latencies, String> {
+pub fn latencies(
+    pairs: &[Arc<Pair>],
+    pacer_lag: Option<&Histogram<u64>>,
+) -> Result<Latencies, String> {
     let mut received = new_histogram()?;
     let mut answered = new_histogram()?;
     for pair in pairs {
@@ -94,6 +105,7 @@ pub fn latencies(pairs: &[Arc<Pair>]) -> Result<Latencies, String> {
     Ok(Latencies {
         send_to_received: Summary::of(&received),
         send_to_answer: Summary::of(&answered),
+        pacer_lag: pacer_lag.map(Summary::of),
     })
 }
 
@@ -123,12 +135,28 @@ impl Report {
         out.push('\n');
         out.push_str(&self.latency_us.send_to_answer.line("send -> answer"));
         out.push('\n');
+        if let Some(lag) = &self.latency_us.pacer_lag {
+            out.push_str(&lag.line("pacer lag"));
+            out.push('\n');
+        }
         if self.rate.is_some() {
             out.push_str(&format!(
                 "pacer waited for a free window {} times\n",
                 self.window_full_waits
             ));
         }
+        let cpu = &self.cpu;
+        let groups: Vec<String> = cpu
+            .cores
+            .iter()
+            .map(|(name, cores)| format!("{name} {cores:.2}"))
+            .collect();
+        out.push_str(&format!(
+            "cpu (cores busy): {}; {:.1} us of CPU per invitation; load average {:.2}\n",
+            groups.join(", "),
+            cpu.us_per_invitation,
+            cpu.load_average
+        ));
         if self.errors.is_empty() {
             out.push_str("errors: none\n");
         } else {

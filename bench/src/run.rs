@@ -44,7 +44,7 @@ pub struct Run {
     pub completed: AtomicU64,
     /// Answers heard by inviters while measuring.
     pub completed_measured: AtomicU64,
-    /// Times the pacer found every window full and had to wait.
+    /// Times the pacer found every window full and had to wait (measuring).
     pub window_full: AtomicU64,
     /// Failures by what failed and its code, e.g. `send:RATE_LIMITED`.
     errors: Mutex<BTreeMap<String, u64>>,
