@@ -86,7 +86,10 @@ where
     drop(tx);
     // Let the writer send what is queued (a close frame, a shutdown notice);
     // a peer that does not read gets a few seconds.
-    let _ = timeout(Duration::from_secs(5), writer).await;
+    let mut writer = writer;
+    if timeout(Duration::from_secs(5), &mut writer).await.is_err() {
+        writer.abort();
+    }
 }
 
 /// Accepts the `beckon.v1` subprotocol when the client offers it. (The error
@@ -377,6 +380,9 @@ async fn run_session<S>(
     let mut limiter = RateLimiter::new(ctx.config.messages_per_sec, ctx.config.messages_burst);
     let mut protocol_errors = 0u32;
     let mut shutdown = ctx.shutdown_signal();
+    let Some(cut) = session.outbox.cut_signal(epoch) else {
+        return; // replaced or ended already
+    };
     loop {
         tokio::select! {
             frame = frames.next() => {
@@ -411,8 +417,13 @@ async fn run_session<S>(
                 let Some(text) = text else { continue };
                 match decode(&text) {
                     Ok(frame) => {
-                        if handle(ctx, session, epoch, frame, verdict == Verdict::Limited) == Flow::Close {
-                            return;
+                        match handle(ctx, session, epoch, frame, verdict == Verdict::Limited) {
+                            Flow::Continue => {}
+                            Flow::Close => return,
+                            Flow::OutOfPlace => {
+                                refuse(tx, &Error::invalid("hello: this connection is logged in already"), 1008);
+                                return;
+                            }
                         }
                     }
                     Err(bad) => {
@@ -443,6 +454,11 @@ async fn run_session<S>(
             // subscribed, which `changed` would miss.
             _ = shutdown.wait_for(|down| *down) => {
                 session.outbox.shut_down(SHUTDOWN_NOTICE);
+                return;
+            }
+            _ = cut.notified() => {
+                ctx.metrics.count_drop("too_slow");
+                tracing::warn!(%peer, user = %session.user, "connection dropped: the client does not read what it is sent");
                 return;
             }
         }

@@ -16,6 +16,8 @@ use crate::ServerContext;
 pub enum Flow {
     Continue,
     Close,
+    /// A frame out of place (a second hello): close with an error.
+    OutOfPlace,
 }
 
 /// A frame that could not be decoded, with its request id when one could be
@@ -72,7 +74,7 @@ pub fn handle(
             // A second hello is a client bug: start over on a new connection.
             ClientFrame::Hello { .. } => {
                 ctx.metrics.protocol_errors.inc();
-                return Flow::Close;
+                return Flow::OutOfPlace;
             }
             _ => {}
         }
@@ -84,11 +86,16 @@ pub fn handle(
     if !session.outbox.is_attached(epoch) {
         return Flow::Close;
     }
+    let outbox = &session.outbox;
+    if id == 0 {
+        ctx.metrics.protocol_errors.inc();
+        outbox.result::<()>(0, Err(Error::invalid("id: request ids start at 1")));
+        return Flow::Continue;
+    }
     if id <= *last {
         return Flow::Continue; // answered already; the answer is in the outbox
     }
     *last = id;
-    let outbox = &session.outbox;
     let metrics = &ctx.metrics;
     let started = Instant::now();
     if limited {

@@ -14,6 +14,7 @@ use beckon::Error;
 use parking_lot::Mutex;
 use serde::Serialize;
 use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::metrics::Metrics;
@@ -62,6 +63,9 @@ struct OutboxState {
 struct Link {
     tx: UnboundedSender<Outgoing>,
     epoch: u64,
+    /// Tells the connection to give up: its client does not keep up (the
+    /// writer may be stuck on a full socket, so a queued close would not do).
+    cut: Arc<Notify>,
 }
 
 impl Outbox {
@@ -99,6 +103,11 @@ impl Outbox {
             if !state.gap {
                 state.gap = true;
                 self.metrics.outbox_overflows.inc();
+                // A client this far behind (not reading, not acknowledging)
+                // is dropped, so its connection's queue stays bounded too.
+                if let Some(link) = &state.link {
+                    link.cut.notify_one();
+                }
             }
         }
     }
@@ -161,7 +170,11 @@ impl Outbox {
                 let _ = tx.send(Outgoing::Text(text.clone()));
             }
         }
-        state.link = Some(Link { tx, epoch });
+        state.link = Some(Link {
+            tx,
+            epoch,
+            cut: Arc::new(Notify::new()),
+        });
         state.detached = None;
         Ok(())
     }
@@ -190,6 +203,14 @@ impl Outbox {
         } else {
             false
         }
+    }
+
+    /// Notified when connection `epoch` must be dropped (its client fell too
+    /// far behind).
+    pub fn cut_signal(&self, epoch: u64) -> Option<Arc<Notify>> {
+        let state = self.state.lock();
+        let link = state.link.as_ref().filter(|l| l.epoch == epoch)?;
+        Some(link.cut.clone())
     }
 
     pub fn is_attached(&self, epoch: u64) -> bool {

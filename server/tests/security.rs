@@ -1061,3 +1061,58 @@ async fn devices_per_user_are_limited() {
     assert_eq!(count_pushes(&frames, "kicked_out"), 1, "{frames:?}");
     assert_eq!(closed, Some(1000));
 }
+
+#[tokio::test]
+async fn a_second_hello_and_request_id_zero_are_refused() {
+    let server = secret_server();
+    let mut alice = Online::new("alice").await;
+    // Id 0 is below every valid id: answered with INVALID_ARGUMENT, not ignored.
+    alice.raw.send(cancel_frame(0, &unknown_invitation())).await;
+    let (result, _) = alice.raw.result_after(0).await;
+    assert_eq!(error_code(&result), INVALID_ARGUMENT, "{result}");
+    // A second hello on a logged-in connection: an error, then close 1008.
+    let again = hello(&alice.user, "d1", &server.token(&alice.user), None);
+    alice.raw.send(again).await;
+    let first = alice.raw.json().await;
+    assert_refused(&mut alice.raw, &first, INVALID_ARGUMENT, 1008).await;
+}
+
+#[tokio::test]
+async fn a_client_that_does_not_read_is_dropped() {
+    // An outbox of 16 frames: a client that neither reads nor acknowledges is
+    // cut off once it is that far behind, so nothing queues without bound.
+    let dir = std::env::temp_dir().join(format!("beckon-slow-{}", common::rand_suffix()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("server.toml");
+    std::fs::write(&config, "outbox_capacity = 16\n").unwrap();
+    let server = ServerProcess::start(&["--config", config.to_str().unwrap()]);
+    let url = server.url();
+    let (bob, alice) = (unique("bob"), unique("alice"));
+    let (_slow, _) = Raw::login(&url, &bob, "d1", "t").await; // never read again
+    let (mut inviter, _) = Raw::login(&url, &alice, "d1", "t").await;
+    for id in 1..=40 {
+        inviter.send(send_frame(id, &[&bob])).await;
+        let (result, _) = inviter.result_after(id).await;
+        // The inviter keeps up: it acknowledges what it read.
+        inviter.send(json!({"type": "ack", "seq": result["seq"]})).await;
+        if metric(
+            &server,
+            "beckon_connections_dropped_total",
+            r#"result="too_slow""#,
+        ) == 1
+        {
+            break;
+        }
+    }
+    assert_eq!(
+        metric(
+            &server,
+            "beckon_connections_dropped_total",
+            r#"result="too_slow""#
+        ),
+        1
+    );
+    let (_, metrics) = server.admin_get("/metrics");
+    assert!(metrics.contains("\nbeckon_outbox_overflows_total 1\n"), "{metrics}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
