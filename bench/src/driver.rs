@@ -107,8 +107,10 @@ impl Pacer {
             } else {
                 self.due(self.issued)
             };
-            if next > now {
-                std::thread::sleep(Duration::from_nanos(next.min(until_ns) - now));
+            // `until_ns` may have passed since the check above.
+            let wake = next.min(until_ns);
+            if wake > now {
+                std::thread::sleep(Duration::from_nanos(wake - now));
             }
         }
     }

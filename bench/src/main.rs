@@ -20,6 +20,7 @@ mod server;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use beckon::protocol::UserId;
 use clap::Parser;
@@ -79,6 +80,24 @@ fn token_source(options: &Options) -> Result<TokenSource, String> {
     }))
 }
 
+/// What closing the clients and a spawned server may take at most.
+const TEARDOWN: Duration = Duration::from_secs(30);
+
+/// The last guard of "the tool always stops by itself": if the run is not over
+/// by `limit` from now, the process exits with a message.
+fn watchdog(limit: Duration) {
+    let spawned = std::thread::Builder::new()
+        .name("bench-watchdog".into())
+        .spawn(move || {
+            std::thread::sleep(limit);
+            eprintln!("beckon-bench: the run did not end within {limit:?}; giving up");
+            std::process::exit(3);
+        });
+    if let Err(e) = spawned {
+        eprintln!("beckon-bench: no watchdog thread ({e}); running without");
+    }
+}
+
 fn bench(options: &Options) -> Result<Report, String> {
     options.validate()?;
     now_ns(); // starts the run's clock
@@ -111,15 +130,24 @@ fn bench(options: &Options) -> Result<Report, String> {
         }
     }
     if setup.is_ok() {
+        // Each login is bounded, and so are all of them together.
+        let all = LOGIN_WAIT + Duration::from_millis(50) * u32::try_from(pairs.len()).unwrap_or(0);
         setup = runtime.block_on(async {
-            for pair in &pairs {
-                pair.login(&token, LOGIN_WAIT).await?;
+            let logins = async {
+                for pair in &pairs {
+                    pair.login(&token, LOGIN_WAIT).await?;
+                }
+                Ok(())
+            };
+            match tokio::time::timeout(all, logins).await {
+                Ok(done) => done,
+                Err(_) => Err(format!("the logins took longer than {all:?}")),
             }
-            Ok(())
         });
     }
 
     let outcome = setup.and_then(|()| {
+        watchdog(options.warmup() + options.duration() + options::DRAIN + TEARDOWN);
         let mut progress = driver::Progress::new(!options.json);
         driver::drive(
             &run,

@@ -40,12 +40,12 @@ pub struct Options {
 
     /// Inviter/invitee pairs. Each client owns a dispatcher thread: keep this
     /// moderate (8 to 64).
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 8)]
     pub pairs: usize,
 
     /// Invitations each pair may have in flight at once (sent, not yet
     /// answered back to the inviter).
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 16)]
     pub in_flight: usize,
 
     /// Seconds measured, after the warm-up (at most 120).
