@@ -1,7 +1,8 @@
 //! Where the time goes, without a profiler: the CPU time of this process's
 //! threads (from /proc), grouped by thread name, over the measured window.
-//! Client dispatchers are `beckon-dispatch`, the library's runtime `beckon-rt`,
-//! a spawned server's runtime `bench-server`, the pacer `beckon-bench`.
+//! Client dispatchers are `beckon-dispatch` (or the shared `beckon-pool`), the
+//! library's runtime `beckon-rt`, a spawned server's runtime `bench-server`,
+//! the pacer `beckon-bench`.
 
 use std::collections::BTreeMap;
 

@@ -121,7 +121,14 @@ fn bench(options: &Options) -> Result<Report, String> {
     let mut pairs = Vec::with_capacity(options.pairs);
     let mut setup = Ok(());
     for index in 0..options.pairs {
-        match Pair::new(run.clone(), &url, &tag, index, options.in_flight) {
+        match Pair::new(
+            run.clone(),
+            options.dispatch.mode(),
+            &url,
+            &tag,
+            index,
+            options.in_flight,
+        ) {
             Ok(pair) => pairs.push(pair),
             Err(e) => {
                 setup = Err(e);
@@ -174,6 +181,7 @@ fn bench(options: &Options) -> Result<Report, String> {
         url,
         spawned_server: options.spawn_server,
         pairs: options.pairs,
+        dispatch: options.dispatch,
         in_flight: options.in_flight,
         rate: options.rate,
         warmup_secs: options.warmup,

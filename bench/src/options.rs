@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Parser;
+use beckon::DispatchMode;
+use clap::{Parser, ValueEnum};
 
 /// The longest measurement a run may ask for: the tool must always stop by itself.
 pub const MAX_DURATION_SECS: f64 = 120.0;
@@ -38,10 +39,15 @@ pub struct Options {
     #[arg(long, default_value_t = 2)]
     pub server_threads: usize,
 
-    /// Inviter/invitee pairs. Each client owns a dispatcher thread: keep this
-    /// moderate (8 to 64).
+    /// Inviter/invitee pairs. With `--dispatch thread` each client owns a
+    /// thread: keep this moderate (8 to 64) or use the pool.
     #[arg(long, default_value_t = 8)]
     pub pairs: usize,
+
+    /// Where each client's callbacks run: a thread per client, or the
+    /// library's pool shared by all clients (scales to many pairs).
+    #[arg(long, value_enum, default_value_t = Dispatch::Thread)]
+    pub dispatch: Dispatch,
 
     /// Invitations each pair may have in flight at once (sent, not yet
     /// answered back to the inviter).
@@ -80,6 +86,22 @@ pub struct Options {
     /// progress lines on stderr).
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dispatch {
+    Thread,
+    Pool,
+}
+
+impl Dispatch {
+    pub fn mode(self) -> DispatchMode {
+        match self {
+            Dispatch::Thread => DispatchMode::Thread,
+            Dispatch::Pool => DispatchMode::Pool,
+        }
+    }
 }
 
 impl Options {

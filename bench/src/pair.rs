@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use beckon::protocol::{Answer, ConnectionState, InvitationId, Push, SendInvitation, Text, UserId};
-use beckon::{Client, ClientConfig, ErrorCode, Event};
+use beckon::{Client, ClientConfig, DispatchMode, ErrorCode, Event};
 use hdrhistogram::Histogram;
 use parking_lot::Mutex;
 
@@ -46,6 +46,7 @@ pub struct Pair {
 impl Pair {
     pub fn new(
         run: Arc<Run>,
+        dispatch: DispatchMode,
         url: &str,
         tag: &str,
         index: usize,
@@ -54,8 +55,13 @@ impl Pair {
         let user = |role: &str| {
             UserId::parse(&format!("{tag}-{role}{index}"), "user").map_err(|e| e.message)
         };
-        let client =
-            || Client::new(ClientConfig::new(url)).map_err(|e| format!("client: {}", e.message));
+        let client = || {
+            Client::new(ClientConfig {
+                dispatch,
+                ..ClientConfig::new(url)
+            })
+            .map_err(|e| format!("client: {}", e.message))
+        };
         let pair = Arc::new(Pair {
             run,
             inviter: client()?,

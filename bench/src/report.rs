@@ -7,6 +7,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use crate::cpu::Usage;
+use crate::options::Dispatch;
 use crate::pair::{new_histogram, Pair};
 
 #[derive(Serialize)]
@@ -14,6 +15,7 @@ pub struct Report {
     pub url: String,
     pub spawned_server: bool,
     pub pairs: usize,
+    pub dispatch: Dispatch,
     pub in_flight: usize,
     /// The `--rate` asked for; absent for a closed-loop run.
     pub rate: Option<f64>,
@@ -117,7 +119,7 @@ impl Report {
             None => "closed loop".to_owned(),
         };
         out.push_str(&format!(
-            "beckon-bench: {}{}, {} pairs, {} in flight per pair, {mode}\n",
+            "beckon-bench: {}{}, {} pairs ({:?} dispatch), {} in flight per pair, {mode}\n",
             self.url,
             if self.spawned_server {
                 " (spawned server)"
@@ -125,6 +127,7 @@ impl Report {
                 ""
             },
             self.pairs,
+            self.dispatch,
             self.in_flight
         ));
         out.push_str(&format!(
