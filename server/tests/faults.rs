@@ -337,3 +337,49 @@ fn a_graceful_shutdown_tells_clients_and_they_come_back() {
     let id = a.invite(&[&bob], 30).invitation_id;
     assert_eq!(b.ringing(), id);
 }
+
+#[test]
+fn free_during_a_login_that_hangs_runs_its_callback_once() {
+    // A peer that accepts TCP and never answers the WebSocket handshake.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let held = Arc::new(Mutex::new(Vec::new()));
+    let keep = held.clone();
+    thread::spawn(move || {
+        for stream in silent.incoming().flatten() {
+            keep.lock().unwrap().push(stream);
+        }
+    });
+    let mut config = ClientConfig::new(format!("ws://127.0.0.1:{port}"));
+    config.request_timeout = Duration::from_millis(500);
+    let client = beckon::Client::new(config).unwrap();
+    let results = Arc::new(Mutex::new(Vec::new()));
+    let record = results.clone();
+    client
+        .login_then(
+            unique("alice"),
+            "t".into(),
+            Box::new(move |r| record.lock().unwrap().push(r)),
+        )
+        .unwrap();
+    client.shutdown();
+    {
+        let results = results.lock().unwrap();
+        assert_eq!(
+            results.len(),
+            1,
+            "the login's callback ran by the time free returned"
+        );
+        assert_eq!(results[0].as_ref().unwrap_err().code, ErrorCode::Shutdown);
+    }
+    // The transport gives up later (its timeout); the callback must not run again.
+    thread::sleep(Duration::from_millis(1000));
+    assert_eq!(results.lock().unwrap().len(), 1);
+
+    // Without free, the same login fails with REQUEST_TIMEOUT, once.
+    let mut config = ClientConfig::new(format!("ws://127.0.0.1:{port}"));
+    config.request_timeout = Duration::from_millis(300);
+    let client = beckon::Client::new(config).unwrap();
+    let error = block(client.login(unique("bob"), "t")).unwrap_err();
+    assert_eq!(error.code, ErrorCode::RequestTimeout, "{error}");
+}

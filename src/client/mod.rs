@@ -44,13 +44,17 @@ pub struct Client {
 
 enum Link {
     LoggedOut,
-    LoggingIn,
+    /// The login's callback waits here until the transport answers; `free`
+    /// takes it first if it comes first (a network login can take seconds).
+    LoggingIn(LoginSlot),
     /// `login_epoch` tells this session's pushes from an older one's.
     LoggedIn {
         conn: Arc<dyn Connection>,
         login_epoch: u64,
     },
 }
+
+type LoginSlot = Arc<Mutex<Option<Pending<()>>>>;
 
 pub(crate) struct ClientCore {
     config: ClientConfig,
@@ -355,7 +359,7 @@ impl ClientCore {
         }
         match &*self.link.lock() {
             Link::LoggedIn { conn, .. } => Ok(conn.clone()),
-            Link::LoggingIn | Link::LoggedOut => Err(Error::not_logged_in()),
+            Link::LoggingIn(_) | Link::LoggedOut => Err(Error::not_logged_in()),
         }
     }
 
@@ -400,11 +404,16 @@ impl ClientCore {
         if !*open {
             return Err(Error::shutdown());
         }
+        let slot: LoginSlot = Arc::default();
         {
             let mut link = self.link.lock();
             match &*link {
-                Link::LoggedOut => *link = Link::LoggingIn,
-                Link::LoggingIn => {
+                Link::LoggedOut => {
+                    let pending = Pending::new(self.dispatcher.clone(), logged("login", done));
+                    *slot.lock() = Some(pending);
+                    *link = Link::LoggingIn(slot.clone());
+                }
+                Link::LoggingIn(_) => {
                     return Err(Error::invalid("client: a login is already in progress"))
                 }
                 Link::LoggedIn { conn, .. } => {
@@ -423,7 +432,6 @@ impl ClientCore {
         );
         let login_epoch = self.login_epoch.fetch_add(1, Ordering::AcqRel) + 1;
         self.raise(ConnectionState::Connecting, ConnectionReason::Login);
-        let pending = Pending::new(self.dispatcher.clone(), logged("login", done));
         let request = LoginRequest {
             user: user.clone(),
             device: self.device.clone(),
@@ -436,11 +444,12 @@ impl ClientCore {
             request_timeout: self.config.request_timeout,
         };
         let core = self.clone();
+        let slot_on_panic = slot.clone();
         let started = catch_unwind(AssertUnwindSafe(|| {
             transport::connect(
                 &self.config.server_url,
                 request,
-                Box::new(move |result| core.login_finished(result, pending, login_epoch)),
+                Box::new(move |result| core.login_finished(result, &slot, login_epoch)),
             )
         }));
         if started.is_err() {
@@ -455,10 +464,15 @@ impl ClientCore {
                     conn.logout();
                     self.raise(ConnectionState::Disconnected, ConnectionReason::Login);
                 }
-                Link::LoggingIn => {
+                Link::LoggingIn(_) => {
                     self.raise(ConnectionState::Disconnected, ConnectionReason::Login);
                 }
                 newer => *link = newer,
+            }
+            if let Some(pending) = slot_on_panic.lock().take() {
+                pending.complete(Err(Error::internal(
+                    "the login panicked inside the library",
+                )));
             }
             crate::log!(
                 Level::Error,
@@ -472,15 +486,25 @@ impl ClientCore {
     fn login_finished(
         &self,
         result: Result<Arc<dyn Connection>>,
-        pending: Pending<()>,
+        slot: &LoginSlot,
         login_epoch: u64,
     ) {
+        let mut link = self.link.lock();
+        // Taken under the link's lock, as `free` does: exactly one of us
+        // completes the login's callback.
+        let Some(pending) = slot.lock().take() else {
+            // Freed while connecting (free gave the callback SHUTDOWN): undo
+            // the session.
+            drop(link);
+            if let Ok(conn) = result {
+                conn.logout();
+            }
+            return;
+        };
         match result {
             Ok(conn) => {
                 {
-                    let mut link = self.link.lock();
-                    if !matches!(*link, Link::LoggingIn) {
-                        // Freed while connecting: undo the session.
+                    if !matches!(*link, Link::LoggingIn(_)) {
                         drop(link);
                         conn.logout();
                         return pending.complete(Err(Error::shutdown()));
@@ -493,13 +517,13 @@ impl ClientCore {
                     // callback cannot overtake these.
                     self.raise(ConnectionState::Connected, ConnectionReason::Login);
                     pending.complete(Ok(()));
+                    drop(link);
                 }
                 // Now that the login's callback is queued, let the hub hand over
                 // what is ringing for this user.
                 conn.sync();
             }
             Err(error) => {
-                let mut link = self.link.lock();
                 *link = Link::LoggedOut;
                 self.raise(ConnectionState::Disconnected, ConnectionReason::Login);
                 pending.complete(Err(error));
@@ -545,9 +569,19 @@ impl ClientCore {
             *open = false;
             self.closed.store(true, Ordering::Release);
         }
-        let link = std::mem::replace(&mut *self.link.lock(), Link::LoggedOut);
-        if let Link::LoggedIn { conn, .. } = link {
-            conn.logout();
+        {
+            let mut link = self.link.lock();
+            match std::mem::replace(&mut *link, Link::LoggedOut) {
+                Link::LoggedIn { conn, .. } => conn.logout(),
+                // A login still under way gets SHUTDOWN now; when the
+                // transport answers, its session is undone.
+                Link::LoggingIn(slot) => {
+                    if let Some(pending) = slot.lock().take() {
+                        pending.complete(Err(Error::shutdown()));
+                    }
+                }
+                Link::LoggedOut => {}
+            }
         }
         self.dispatcher.close(self);
         crate::log!(
