@@ -12,6 +12,7 @@
 pub mod admin;
 pub mod config;
 pub mod connection;
+pub mod fuzzing;
 pub mod handler;
 pub mod limiter;
 pub mod metrics;
