@@ -1094,7 +1094,9 @@ async fn a_client_that_does_not_read_is_dropped() {
         inviter.send(send_frame(id, &[&bob])).await;
         let (result, _) = inviter.result_after(id).await;
         // The inviter keeps up: it acknowledges what it read.
-        inviter.send(json!({"type": "ack", "seq": result["seq"]})).await;
+        inviter
+            .send(json!({"type": "ack", "seq": result["seq"]}))
+            .await;
         if metric(
             &server,
             "beckon_connections_dropped_total",
@@ -1113,6 +1115,9 @@ async fn a_client_that_does_not_read_is_dropped() {
         1
     );
     let (_, metrics) = server.admin_get("/metrics");
-    assert!(metrics.contains("\nbeckon_outbox_overflows_total 1\n"), "{metrics}");
+    assert!(
+        metrics.contains("\nbeckon_outbox_overflows_total 1\n"),
+        "{metrics}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
