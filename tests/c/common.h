@@ -13,6 +13,11 @@
  *
  * Environment: BECKON_TEST_SLOW=1 (set by scripts/c-tests.sh under valgrind)
  * multiplies every timeout by 10 and lets tests pick smaller loop counts.
+ * BECKON_TEST_SERVER_URL=ws://HOST:PORT (set by scripts/c-tests-server.sh) makes
+ * the programs that exercise client behaviour talk to that beckon-server instead
+ * of their memory:// hub: t_url() picks the URL, t_user() gives every user id a
+ * per-run suffix (so that runs sharing a server never meet), and t_skip() prints
+ * a visible "SKIP ...: memory:// only" line for each check that needs memory://.
  */
 #ifndef BECKON_TEST_COMMON_H
 #define BECKON_TEST_COMMON_H
@@ -59,11 +64,94 @@ static inline long t_now_ms(void) {
     return (long)ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
+/* ---- where the hub is: memory:// or a beckon-server ------------------------------ */
+
+/* The server URL from BECKON_TEST_SERVER_URL, or NULL (unset or empty). */
+static inline const char *t_server_url(void) {
+    const char *v = getenv("BECKON_TEST_SERVER_URL");
+    return v != NULL && v[0] != '\0' ? v : NULL;
+}
+
+static inline int t_on_server(void) { return t_server_url() != NULL; }
+
+/* The URL a test's clients use: the server when one is given, else `memory_url`. */
+static inline const char *t_url(const char *memory_url) {
+    const char *server = t_server_url();
+    return server != NULL ? server : memory_url;
+}
+
+/* A client's request_timeout_ms: the default, except over the network under
+ * valgrind, where a round trip through an instrumented client can take seconds. */
+static inline uint32_t t_request_timeout_ms(void) { return t_on_server() && t_slow() ? 60000u : 0u; }
+
+#define T_MAX_USERS 128
+#define T_USER_MAX 64 /* SPEC 2: user ids are 1 to 64 bytes */
+
+static pthread_mutex_t t_users_lock = PTHREAD_MUTEX_INITIALIZER;
+static char t_user_base[T_MAX_USERS][T_USER_MAX + 1];
+static char t_user_name[T_MAX_USERS][T_USER_MAX + 1];
+static int t_user_count;
+static char t_run_suffix[16];
+
+/* Six hex digits that differ between runs: from /dev/urandom, else pid and clock. */
+static inline void t_make_run_suffix(void) {
+    unsigned long bits = 0;
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (f != NULL) {
+        if (fread(&bits, sizeof bits, 1, f) != 1) bits = 0;
+        fclose(f);
+    }
+    if (bits == 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        bits = (unsigned long)getpid() * 2654435761ul ^ (unsigned long)ts.tv_nsec ^ (unsigned long)ts.tv_sec;
+    }
+    snprintf(t_run_suffix, sizeof t_run_suffix, "%06lx", bits & 0xfffffful);
+}
+
+/* This run's suffix for user ids (made on first use). */
+static inline const char *t_suffix(void) {
+    pthread_mutex_lock(&t_users_lock);
+    if (t_run_suffix[0] == '\0') t_make_run_suffix();
+    pthread_mutex_unlock(&t_users_lock);
+    return t_run_suffix;
+}
+
+/* The user id a test calls `base`: `base` itself on memory:// (each process has
+ * its own hubs), "base.SUFFIX" on a server, with one random suffix per run.
+ * Static storage (`base` may be a temporary buffer): the same pointer for the
+ * same base every time; thread-safe. */
+static inline const char *t_user(const char *base) {
+    int server = t_on_server();
+    pthread_mutex_lock(&t_users_lock);
+    if (server && t_run_suffix[0] == '\0') t_make_run_suffix();
+    const char *found = NULL;
+    for (int i = 0; i < t_user_count && found == NULL; i++)
+        if (strcmp(t_user_base[i], base) == 0) found = t_user_name[i];
+    if (found == NULL) {
+        size_t len = strlen(base) + (server ? 1 + strlen(t_run_suffix) : 0);
+        if (t_user_count >= T_MAX_USERS || len > T_USER_MAX) {
+            pthread_mutex_unlock(&t_users_lock);
+            fprintf(stderr, "FATAL: t_user(\"%s\"): too many users or too long a name\n", base);
+            _exit(2);
+        }
+        snprintf(t_user_base[t_user_count], sizeof t_user_base[0], "%s", base);
+        if (server)
+            snprintf(t_user_name[t_user_count], sizeof t_user_name[0], "%s.%s", base, t_run_suffix);
+        else
+            snprintf(t_user_name[t_user_count], sizeof t_user_name[0], "%s", base);
+        found = t_user_name[t_user_count++];
+    }
+    pthread_mutex_unlock(&t_users_lock);
+    return found;
+}
+
 /* ---- checks --------------------------------------------------------------- */
 
 static pthread_mutex_t t_print_lock = PTHREAD_MUTEX_INITIALIZER;
 static atomic_long t_checks;
 static atomic_long t_failures;
+static atomic_long t_skips;
 static pthread_t t_main_thread;
 static const char *t_program = "test";
 
@@ -210,14 +298,27 @@ static inline void t_start(const char *program) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     t_log("%s: beckon %s (ABI %u)%s", program, beckon_version(), beckon_abi_version(),
           t_slow() ? ", slow mode (valgrind)" : "");
+    if (t_on_server())
+        t_log("%s: on the beckon-server at %s; user ids end in \".%s\"", program, t_server_url(), t_suffix());
+}
+
+/* A check this run cannot make because it needs a memory:// hub: said aloud,
+ * never silently dropped. */
+static inline void t_skip(const char *check, const char *why) {
+    atomic_fetch_add(&t_skips, 1);
+    t_log("SKIP %s/%s: memory:// only (%s)", t_program, check, why);
 }
 
 /* The exit status of main. */
 static inline int t_finish(void) {
     long failures = atomic_load(&t_failures);
     long checks = atomic_load(&t_checks);
+    long skips = atomic_load(&t_skips);
     if (failures == 0) {
-        t_log("%s: OK, %ld checks passed", t_program, checks);
+        if (skips > 0)
+            t_log("%s: OK, %ld checks passed, %ld skipped (memory:// only)", t_program, checks, skips);
+        else
+            t_log("%s: OK, %ld checks passed", t_program, checks);
         return 0;
     }
     t_log("%s: FAILED, %ld of %ld checks failed", t_program, failures, checks);
@@ -780,6 +881,7 @@ static inline beckon_client *t_client_new(const char *url, const char *device_id
     config.server_url = url;
     config.device_id = device_id;
     config.dispatch_mode = mode;
+    config.request_timeout_ms = t_request_timeout_ms();
     beckon_client *client = NULL;
     REQUIRE_CODE(beckon_client_new(&config, &client), BECKON_OK, NULL);
     REQUIRE(client != NULL);

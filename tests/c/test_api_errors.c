@@ -2,11 +2,17 @@
  * test_api_errors: every bad input of the error table that can occur on a
  * memory:// hub is answered by the right code and a non-empty message naming
  * the field; errors the hub decides arrive in the callback; a call that returns
- * an error never runs its callback (counted at the end).
+ * an error never runs its callback (counted at the end). Also the network
+ * errors that need no server: ws:// and wss:// URLs are accepted, a login to a
+ * closed port fails with NETWORK and one to a port that never answers with
+ * REQUEST_TIMEOUT, each in its callback, exactly once.
  */
 #include "common.h"
 
+#include <arpa/inet.h>
 #include <limits.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #define HUB "memory://c-api-errors"
 #define SECURE_HUB_NAME "c-api-errors-secure"
@@ -157,7 +163,8 @@ static void client_new_errors(void) {
 
     c = client_config(NULL);
     CHECK_CODE(beckon_client_new(&c, &client), BECKON_ERROR_INVALID_ARGUMENT, "server_url");
-    const char *bad_urls[] = {"", "ws://localhost:1", "http://x", "memory:/x", "memory://",
+    const char *bad_urls[] = {"", "ws://", "wss://", "ws://:7600", "ws:// space", "http://x",
+                              "ftp://x", "WS//x", "memory:/x", "memory://",
                               "memory://bad name", "memory://a/b",
                               "memory://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" /* 65 */,
                               "memory://\xff\xfe"};
@@ -738,6 +745,96 @@ static void hub_limits_and_retention(void) {
     beckon_client_free(c);
 }
 
+/* A TCP socket on 127.0.0.1 with a port of its own: bound only (connections
+ * are refused) or listening (connections complete in the kernel's backlog but
+ * nobody ever answers). Returns the fd; the port in *port. */
+static int loopback_socket(int listening, int *port) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = 0;
+    REQUIRE(bind(fd, (struct sockaddr *)&addr, sizeof addr) == 0);
+    socklen_t len = sizeof addr;
+    REQUIRE(getsockname(fd, (struct sockaddr *)&addr, &len) == 0);
+    if (listening) REQUIRE(listen(fd, 8) == 0);
+    *port = ntohs(addr.sin_port);
+    return fd;
+}
+
+/* A login that fails at `url`: `expected` in its callback; CONNECTING then
+ * DISCONNECTED (LOGIN) before it; not logged in afterwards. */
+static void failed_login(const char *url, uint32_t request_timeout_ms, beckon_error expected, const char *what) {
+    t_recorder rec;
+    t_recorder_init(&rec, what, 64);
+    beckon_client_config config = client_config(url);
+    config.request_timeout_ms = request_timeout_ms;
+    beckon_client *c = NULL;
+    REQUIRE_CODE(beckon_client_new(&config, &c), BECKON_OK, NULL);
+    rec.client = c;
+    REQUIRE_CODE(beckon_client_set_event_handler(c, t_record_event, &rec), BECKON_OK, NULL);
+    for (int attempt = 1; attempt <= 2; attempt++) {
+        t_op *op = new_op(attempt == 1 ? what : "the same login again", &rec);
+        CHECK_CODE(beckon_client_login(c, "alice", NULL, t_on_result, op), BECKON_OK, NULL);
+        CHECK_OP(op, expected, NULL);
+        CHECK_INT(atomic_load(&op->calls), 1);
+        WAIT_EVENTS(&rec, BECKON_EVENT_CONNECTION_STATE_CHANGED, NULL, NULL, -1, (size_t)(2 * attempt));
+        pthread_mutex_lock(&rec.mutex);
+        const t_event *connecting = rec.count >= 2 ? &rec.events[rec.count - 2] : NULL;
+        const t_event *down = rec.count >= 2 ? &rec.events[rec.count - 1] : NULL;
+        pthread_mutex_unlock(&rec.mutex);
+        REQUIRE(connecting != NULL && down != NULL);
+        CHECK_INT(connecting->connection_state, BECKON_CONNECTION_CONNECTING);
+        CHECK_INT(connecting->connection_reason, BECKON_REASON_LOGIN);
+        CHECK_INT(down->connection_state, BECKON_CONNECTION_DISCONNECTED);
+        CHECK_INT(down->connection_reason, BECKON_REASON_LOGIN);
+        CHECK_MSG(down->seq < op->seq, "%s: DISCONNECTED (#%ld) after the login callback (#%ld)", what, down->seq,
+                  op->seq);
+        const char *one[] = {"bob"};
+        beckon_invitation_config inv = t_invitation(10, NULL);
+        CHECK_CODE(beckon_send_invitation(c, one, 1, &inv, never_send, "send after a failed login"),
+                   BECKON_ERROR_NOT_LOGGED_IN, NULL);
+        CHECK_CODE(beckon_client_logout(c, never_result, "logout after a failed login"), BECKON_ERROR_NOT_LOGGED_IN,
+                   NULL);
+    }
+    /* no callback can run after free: "exactly once" is now final */
+    beckon_client_free(c);
+    CHECK_INT(t_count_events(&rec, BECKON_EVENT_CONNECTION_STATE_CHANGED, NULL, NULL, -1), 4);
+    CHECK_INT(t_event_count(&rec), 4);
+    CHECK_INT(atomic_load(&rec.overlaps), 0);
+    t_recorder_destroy(&rec);
+}
+
+static void network_errors(void) {
+    T_SECTION("ws:// and wss:// URLs; servers that cannot be reached or never answer");
+    const char *good_urls[] = {"ws://localhost:1", "wss://example.invalid:443", "ws://127.0.0.1:7600/beckon",
+                               "ws://[::1]:7600", "wss://beckon.example.com"};
+    for (size_t i = 0; i < sizeof good_urls / sizeof good_urls[0]; i++) {
+        beckon_client_config c = client_config(good_urls[i]);
+        beckon_client *client = NULL;
+        t_log("  %s:", good_urls[i]);
+        CHECK_CODE(beckon_client_new(&c, &client), BECKON_OK, NULL);
+        CHECK(client != NULL);
+        beckon_client_free(client); /* never logged in: nothing is connected */
+    }
+
+    int port = 0;
+    int closed = loopback_socket(0, &port);
+    char url[64];
+    snprintf(url, sizeof url, "ws://127.0.0.1:%d", port);
+    t_log("  login to %s (bound, not listening: refused):", url);
+    failed_login(url, 0, BECKON_ERROR_NETWORK, "login to a closed port");
+    close(closed);
+
+    int silent = loopback_socket(1, &port);
+    snprintf(url, sizeof url, "ws://127.0.0.1:%d", port);
+    t_log("  login to %s (listening, never answering) with a 300 ms request timeout:", url);
+    failed_login(url, 300, BECKON_ERROR_REQUEST_TIMEOUT, "login to a silent port");
+    close(silent);
+}
+
 static void *fail_on_other_thread(void *arg) {
     (void)arg;
     CHECK_CODE(beckon_client_login(NULL, "x", NULL, NULL, NULL), BECKON_ERROR_INVALID_ARGUMENT, "client");
@@ -814,6 +911,7 @@ int main(void) {
 
     token_errors();
     hub_limits_and_retention();
+    network_errors();
     last_error_is_per_thread();
 
     T_SECTION("no callback of a refused call ran; every accepted call's callback ran once");

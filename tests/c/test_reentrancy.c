@@ -16,6 +16,11 @@
  *     callback returns a negative error; a poll timeout is honoured;
  *  6. poll mode: a callback (operation, then event handler) frees its own
  *     client while beckon_client_poll is running it.
+ *
+ * With BECKON_TEST_SERVER_URL set, the same runs against a beckon-server (users
+ * suffixed per run). Results then come a round trip after the call, so where a
+ * memory:// run polls once (or with timeout 0), the network run polls until the
+ * expected callback ran, bounded; "one poll runs the whole login" is SKIPped.
  */
 #include "common.h"
 
@@ -111,9 +116,9 @@ static t_op bob_send_from_handler, bob_accept_from_handler;
 static atomic_int bob_hook_calls;
 
 static void bob_hook(t_recorder *rec, const beckon_event *e) {
-    if (e->kind != BECKON_EVENT_INVITATION_RECEIVED || strcmp(e->inviter, "alice") != 0) return;
+    if (e->kind != BECKON_EVENT_INVITATION_RECEIVED || strcmp(e->inviter, t_user("alice")) != 0) return;
     if (atomic_fetch_add(&bob_hook_calls, 1) != 0) return;
-    const char *to[] = {"alice"};
+    const char *to[] = {t_user("alice")};
     beckon_invitation_config cfg = t_invitation(30, "calling you back");
     beckon_error rc = beckon_send_invitation(rec->client, to, 1, &cfg, t_on_send, &bob_send_from_handler);
     CHECK_MSG(rc == BECKON_OK, "send from the handler: %s: %s", beckon_error_name(rc), beckon_last_error_message());
@@ -136,20 +141,21 @@ static atomic_int nested_clients_ok;
 static void login_carol_hook(void *opp) {
     t_op *op = opp;
     (void)op;
-    beckon_error rc = beckon_client_login(carol_client, "carol", NULL, t_on_result, &carol_login);
+    beckon_error rc = beckon_client_login(carol_client, t_user("carol"), NULL, t_on_result, &carol_login);
     CHECK_MSG(rc == BECKON_OK, "login of carol from alice's callback: %s", beckon_error_name(rc));
     /* a whole client life inside a callback: new, login (waited), free */
     beckon_client_config cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.struct_size = sizeof cfg;
-    cfg.server_url = HUB;
+    cfg.server_url = t_url(HUB);
+    cfg.request_timeout_ms = t_request_timeout_ms();
     beckon_client *tmp = NULL;
     rc = beckon_client_new(&cfg, &tmp);
     CHECK_MSG(rc == BECKON_OK, "client_new inside a callback: %s", beckon_error_name(rc));
     if (rc != BECKON_OK) return;
     t_op tmp_login;
     t_op_init(&tmp_login, "login of a temporary client inside a callback", NULL);
-    rc = beckon_client_login(tmp, "temp-user", NULL, t_on_result, &tmp_login);
+    rc = beckon_client_login(tmp, t_user("temp-user"), NULL, t_on_result, &tmp_login);
     CHECK_MSG(rc == BECKON_OK, "login inside a callback: %s", beckon_error_name(rc));
     if (rc == BECKON_OK) {
         /* another client's callback runs on its own dispatcher: waiting here is fine */
@@ -237,6 +243,52 @@ static int bounded_poll(beckon_client *c, int timeout_ms, pthread_t *ran_on) {
     return job.result;
 }
 
+/* How long a poll that expects work waits for it: on memory:// the work is
+ * queued before the call returns; over the network it comes a round trip later. */
+static int poll_wait_ms(void) { return t_on_server() ? (int)t_timeout_ms() : 1000; }
+
+static int free_done_pred(void *arg) {
+    (void)arg;
+    return t_counter_get(&free_done) >= 1;
+}
+
+/* Over the network: polls `c` on helper threads until `done(arg)` holds
+ * (bounded), and returns how many callbacks ran. Stops right after the poll in
+ * which `done` became true, so a poll that freed its client is the last one. */
+static int poll_until(beckon_client *c, int (*done)(void *), void *arg) {
+    int total = 0;
+    long deadline = t_now_ms() + t_timeout_ms();
+    for (int round = 0; round < 10000 && !done(arg) && t_now_ms() < deadline; round++) {
+        int n = bounded_poll(c, 200, NULL);
+        if (n < 0) {
+            T_FAIL("beckon_client_poll returned %d", n);
+            break;
+        }
+        total += n;
+    }
+    CHECK_MSG(done(arg), "timed out after %ld ms polling for the expected callbacks", t_timeout_ms());
+    return total;
+}
+
+/* A poll-mode login: CONNECTING, CONNECTED and the login's callback, all run by
+ * polling. On memory:// one poll runs the three; over the network the last two
+ * come a round trip after the first, so the polls go on until the callback ran
+ * (on the main thread when `on_main`, else on helper threads). */
+static int poll_login(beckon_client *c, t_op *login, int on_main, const char *check) {
+    if (!t_on_server()) return on_main ? beckon_client_poll(c, 1000) : bounded_poll(c, 1000, NULL);
+    t_skip(check, "over the network the welcome comes a round trip after CONNECTING: more than one poll");
+    if (!on_main) return poll_until(c, t_op_done_pred, login);
+    int total = 0;
+    long deadline = t_now_ms() + t_timeout_ms();
+    for (int round = 0; round < 10000 && !atomic_load(&login->done) && t_now_ms() < deadline; round++) {
+        int n = beckon_client_poll(c, 200);
+        REQUIRE(n >= 0);
+        total += n;
+    }
+    REQUIRE(atomic_load(&login->done));
+    return total;
+}
+
 static atomic_int yuri_hook_calls;
 static void free_in_event_hook(t_recorder *rec, const beckon_event *e) {
     (void)rec;
@@ -256,12 +308,12 @@ int main(void) {
     t_op_init(&carol_login, "carol's login from alice's callback", &carol_rec);
 
     T_SECTION("2. login of another client from inside a callback");
-    beckon_client *a = t_client_with_recorder(HUB, NULL, &alice);
-    carol_client = t_client_with_recorder(HUB, NULL, &carol_rec);
+    beckon_client *a = t_client_with_recorder(t_url(HUB), NULL, &alice);
+    carol_client = t_client_with_recorder(t_url(HUB), NULL, &carol_rec);
     t_op alice_login;
     t_op_init(&alice_login, "alice's login", &alice);
     alice_login.hook = login_carol_hook;
-    REQUIRE_CODE(beckon_client_login(a, "alice", NULL, t_on_result, &alice_login), BECKON_OK, NULL);
+    REQUIRE_CODE(beckon_client_login(a, t_user("alice"), NULL, t_on_result, &alice_login), BECKON_OK, NULL);
     CHECK_OP(&alice_login, BECKON_OK, NULL);
     CHECK_OP(&carol_login, BECKON_OK, NULL);
     CHECK_MSG(t_wait_until(nested_ok_pred, NULL, t_timeout_ms()),
@@ -269,10 +321,10 @@ int main(void) {
     t_log("  carol logged in from alice's login callback; a temporary client lived and died inside it");
 
     T_SECTION("1. send and accept from inside an event handler");
-    beckon_client *b = t_client_with_recorder(HUB, NULL, &bob);
+    beckon_client *b = t_client_with_recorder(t_url(HUB), NULL, &bob);
     bob.hook = bob_hook;
-    t_login(b, "bob", NULL, &bob);
-    const char *to_bob[] = {"bob"};
+    t_login(b, t_user("bob"), NULL, &bob);
+    const char *to_bob[] = {t_user("bob")};
     beckon_invitation_config cfg = t_invitation(30, "call bob");
     t_op sent;
     t_op_init(&sent, "alice's send to bob", &alice);
@@ -280,13 +332,13 @@ int main(void) {
     CHECK_OP(&sent, BECKON_OK, NULL);
     CHECK_OP(&bob_send_from_handler, BECKON_OK, NULL);
     CHECK_OP(&bob_accept_from_handler, BECKON_OK, NULL);
-    WAIT_EVENTS(&alice, BECKON_EVENT_INVITATION_ACCEPTED, sent.invitation_id, "bob", -1, 1);
+    WAIT_EVENTS(&alice, BECKON_EVENT_INVITATION_ACCEPTED, sent.invitation_id, t_user("bob"), -1, 1);
     WAIT_EVENTS(&alice, BECKON_EVENT_INVITATION_RECEIVED, bob_send_from_handler.invitation_id, NULL, -1, 1);
     CHECK_STR(t_find_event(&alice, BECKON_EVENT_INVITATION_ACCEPTED, sent.invitation_id, NULL, -1)->extended_data,
               "accepted in handler");
     CHECK_STR(t_find_event(&alice, BECKON_EVENT_INVITATION_RECEIVED, bob_send_from_handler.invitation_id, NULL, -1)
                   ->inviter,
-              "bob");
+              t_user("bob"));
     {
         const t_event *rx = t_find_event(&bob, BECKON_EVENT_INVITATION_RECEIVED, sent.invitation_id, NULL, -1);
         REQUIRE(rx != NULL);
@@ -330,8 +382,8 @@ int main(void) {
 
     T_SECTION("4a. thread mode: an operation callback frees its own client");
     {
-        beckon_client *x = t_client_new(HUB, NULL, BECKON_DISPATCH_THREAD);
-        t_login(x, "xavier", NULL, NULL);
+        beckon_client *x = t_client_new(t_url(HUB), NULL, BECKON_DISPATCH_THREAD);
+        t_login(x, t_user("xavier"), NULL, NULL);
         scenario_reset(x);
         nop gate, freeing, rest[3];
         nop_init(&gate, "gate", action_gate);
@@ -360,16 +412,16 @@ int main(void) {
     {
         t_recorder yrec;
         t_recorder_init(&yrec, "yuri", 64);
-        beckon_client *y = t_client_with_recorder(HUB, NULL, &yrec);
+        beckon_client *y = t_client_with_recorder(t_url(HUB), NULL, &yrec);
         yrec.hook = free_in_event_hook;
-        t_login(y, "yuri", NULL, NULL);
+        t_login(y, t_user("yuri"), NULL, NULL);
         scenario_reset(y);
         nop gate, rest[2];
         nop_init(&gate, "gate", action_gate);
         for (int i = 0; i < 2; i++) nop_init(&rest[i], "pending after the freeing handler", NULL);
         issue_nop(y, &gate, 10);
         WAIT_COUNTER(&gate_blocked, 1, "the gate callback");
-        const char *to_yuri[] = {"yuri"};
+        const char *to_yuri[] = {t_user("yuri")};
         t_op s;
         t_op_init(&s, "alice's send to yuri", &alice);
         REQUIRE_CODE(beckon_send_invitation(a, to_yuri, 1, &cfg, t_on_send, &s), BECKON_OK, NULL);
@@ -398,17 +450,17 @@ int main(void) {
     {
         t_recorder_init(&poll_rec, "polly", 256);
         poll_rec.poll_mode = 1;
-        poll_client = t_client_new(HUB, NULL, BECKON_DISPATCH_POLL);
+        poll_client = t_client_new(t_url(HUB), NULL, BECKON_DISPATCH_POLL);
         poll_rec.client = poll_client;
         REQUIRE_CODE(beckon_client_set_event_handler(poll_client, t_record_event, &poll_rec), BECKON_OK, NULL);
         t_op login;
         t_op_init(&login, "polly's login", &poll_rec);
-        REQUIRE_CODE(beckon_client_login(poll_client, "polly", NULL, t_on_result, &login), BECKON_OK, NULL);
+        REQUIRE_CODE(beckon_client_login(poll_client, t_user("polly"), NULL, t_on_result, &login), BECKON_OK, NULL);
         t_sleep_ms(100);
         CHECK_INT(atomic_load(&login.calls), 0);
         CHECK_INT(t_event_count(&poll_rec), 0);
-        int ran = beckon_client_poll(poll_client, 1000);
-        t_log("  first poll ran %d callbacks", ran);
+        int ran = poll_login(poll_client, &login, 1, "one-poll-runs-polly-login");
+        t_log("  the login's poll ran %d callbacks", ran);
         CHECK_INT(ran, 3); /* CONNECTING, CONNECTED, the login callback */
         CHECK_INT(atomic_load(&login.calls), 1);
         CHECK_INT(login.error, BECKON_OK);
@@ -431,16 +483,16 @@ int main(void) {
         REQUIRE_CODE(beckon_accept_invitation(poll_client, "00000000000000000000000000000001", NULL, t_on_result,
                                               &first),
                      BECKON_OK, NULL);
-        CHECK_INT(beckon_client_poll(poll_client, 1000), 1);
+        CHECK_INT(beckon_client_poll(poll_client, poll_wait_ms()), 1);
         CHECK_INT(atomic_load(&first.calls), 1);
         CHECK_INT(atomic_load(&poll_inside_result), -BECKON_ERROR_INVALID_ARGUMENT);
         CHECK_INT(atomic_load(&poll_second.calls), 0); /* queued by a callback: the next poll */
-        CHECK_INT(beckon_client_poll(poll_client, 1000), 1);
+        CHECK_INT(beckon_client_poll(poll_client, poll_wait_ms()), 1);
         CHECK_INT(atomic_load(&poll_second.calls), 1);
         CHECK_INT(poll_second.error, BECKON_ERROR_INVITATION_NOT_FOUND);
 
         /* another thread polls: the callbacks run there; a push wakes a waiting poll */
-        const char *to_polly[] = {"polly"};
+        const char *to_polly[] = {t_user("polly")};
         t_op s;
         t_op_init(&s, "alice's send to polly", &alice);
         pthread_t poller;
@@ -468,7 +520,8 @@ int main(void) {
         for (int i = 0; i < 3; i++) nop_init(&rest[i], "pending after the freeing poll callback", NULL);
         issue_nop(poll_client, &freeing, 20);
         for (int i = 0; i < 3; i++) issue_nop(poll_client, &rest[i], 21 + i);
-        int n = bounded_poll(poll_client, 0, NULL);
+        /* over the network the results come later: poll until the free ran */
+        int n = t_on_server() ? poll_until(poll_client, free_done_pred, NULL) : bounded_poll(poll_client, 0, NULL);
         t_log("  poll returned %d", n);
         CHECK_INT(t_counter_get(&free_done), 1);
         CHECK_INT(atomic_load(&freeing.error), BECKON_ERROR_INVITATION_NOT_FOUND);
@@ -486,18 +539,18 @@ int main(void) {
         t_recorder prec;
         t_recorder_init(&prec, "paula", 64);
         prec.poll_mode = 1;
-        beckon_client *p = t_client_new(HUB, NULL, BECKON_DISPATCH_POLL);
+        beckon_client *p = t_client_new(t_url(HUB), NULL, BECKON_DISPATCH_POLL);
         prec.client = p;
         REQUIRE_CODE(beckon_client_set_event_handler(p, t_record_event, &prec), BECKON_OK, NULL);
         t_op login;
         t_op_init(&login, "paula's login", &prec);
-        REQUIRE_CODE(beckon_client_login(p, "paula", NULL, t_on_result, &login), BECKON_OK, NULL);
-        CHECK_INT(bounded_poll(p, 1000, NULL), 3);
+        REQUIRE_CODE(beckon_client_login(p, t_user("paula"), NULL, t_on_result, &login), BECKON_OK, NULL);
+        CHECK_INT(poll_login(p, &login, 0, "one-poll-runs-paula-login"), 3);
         CHECK_INT(login.error, BECKON_OK);
         prec.hook = free_in_event_hook;
         atomic_store(&yuri_hook_calls, 0);
         scenario_reset(p);
-        const char *to_paula[] = {"paula"};
+        const char *to_paula[] = {t_user("paula")};
         t_op s;
         t_op_init(&s, "alice's send to paula", &alice);
         REQUIRE_CODE(beckon_send_invitation(a, to_paula, 1, &cfg, t_on_send, &s), BECKON_OK, NULL);
@@ -507,7 +560,7 @@ int main(void) {
             nop_init(&rest[i], "pending after the freeing poll handler", NULL);
             issue_nop(p, &rest[i], 30 + i);
         }
-        int n = bounded_poll(p, 0, NULL);
+        int n = t_on_server() ? poll_until(p, free_done_pred, NULL) : bounded_poll(p, 0, NULL);
         t_log("  poll returned %d", n);
         CHECK_INT(t_counter_get(&free_done), 1);
         for (int i = 0; i < 2; i++) {

@@ -1,0 +1,233 @@
+#!/usr/bin/env bash
+# The C test programs of the C ABI (tests/c/) against a real beckon-server:
+# builds beckon-server and libbeckon (release, test-hooks), builds the programs
+# that exercise client behaviour the way scripts/c-tests.sh does (plain and
+# ASan+UBSan), then for each program and mode (plain, asan, valgrind) starts a
+# fresh `beckon-server serve --dev` on 127.0.0.1 with an ephemeral port, runs the
+# program with BECKON_TEST_SERVER_URL=ws://127.0.0.1:PORT, and stops the server
+# (SIGTERM, then SIGKILL). A fresh server per run: no run sees another's users
+# or invitations (the programs also suffix their user ids per run).
+#
+# Checks that only make sense on memory:// print "SKIP ...: memory:// only" in
+# the program's log (counted on its last line). One PASS/FAIL line per program
+# and mode; a run also fails if its server did not stop cleanly or reported a
+# panic. The last line is "N passed, M failed"; the exit status is non-zero if
+# anything failed.
+#
+# Logs: build/c-tests-server/<program>.<mode>.log, and the server's own
+# <program>.<mode>.server.log (the tails are printed on failure).
+# Knobs: C_TESTS_ONLY="test_flow test_threads" runs a subset; C_TESTS_MODES="plain
+# asan valgrind" picks modes; C_TESTS_CARGO=0 skips the cargo builds and reuses
+# the server and library that the last run copied into build/c-tests-server/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+out=build/c-tests-server
+mkdir -p "$out/lib" "$out/bin"
+
+if [ "${C_TESTS_CARGO:-1}" = 0 ] && [ -x "$out/bin/beckon-server" ] && [ -f "$out/lib/libbeckon.so" ]; then
+  echo "== C_TESTS_CARGO=0: the server and library copied by the last run"
+else
+  # The server first, then the library with test-hooks: the last build decides
+  # what target/release/libbeckon.so is.
+  echo "== cargo build --release -p beckon-server"
+  cargo build --release -p beckon-server
+  echo "== cargo build --release --features test-hooks"
+  cargo build --release --features test-hooks
+  # Private copies: another build in this checkout cannot swap them mid-run.
+  cp -f target/release/beckon-server "$out/bin/beckon-server"
+  cp -f target/release/libbeckon.so "$out/lib/libbeckon.so"
+fi
+server_bin=$root/$out/bin/beckon-server
+
+programs=(test_flow test_free_in_flight test_reentrancy test_threads)
+if [ -n "${C_TESTS_ONLY:-}" ]; then
+  read -r -a programs <<<"$C_TESTS_ONLY"
+fi
+read -r -a modes <<<"${C_TESTS_MODES:-plain asan valgrind}"
+
+common=(-Iinclude -DBECKON_TEST_HOOKS -g -pthread)
+cflags=(-std=c11 -Wall -Wextra -Werror "${common[@]}")
+link=(-L"$out/lib" -lbeckon -Wl,-rpath,"$root/$out/lib")
+sanitize=(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+# The programs send up to 1,000 frames at once on one connection (free in
+# flight, threads): well over the default rate limit, which is not under test.
+server_flags=(--dev --listen 127.0.0.1:0 --messages-per-sec 1000000 --messages-burst 1000000)
+
+passed=0
+failed=0
+failures=()
+pass() {
+  echo "PASS $1"
+  passed=$((passed + 1))
+}
+fail() {
+  echo "FAIL $1"
+  failed=$((failed + 1))
+  failures+=("$1")
+}
+# What went wrong in a log: the failed checks, the first sanitizer or valgrind
+# report (with its stack), then the last lines.
+show_tail() {
+  local log=$1 n=${2:-20}
+  if grep -qE '^(FAIL|FATAL)|FATAL:' "$log"; then
+    echo "    failed checks:"
+    grep -E '^(FAIL|FATAL)|FATAL:' "$log" | grep -v '(see stderr)$' | head -n 15 | sed 's/^/    | /'
+  fi
+  local report='ERROR: (Address|Leak)Sanitizer|runtime error:|==[0-9]+== (Invalid|Conditional|Use of|Syscall param|Mismatched|Source and|Argument|Process terminating)|are definitely lost'
+  if grep -qE "$report" "$log"; then
+    echo "    first memory error report:"
+    grep -m1 -A14 -E "$report" "$log" | sed 's/^/    | /'
+  fi
+  echo "    last lines:"
+  tail -n "$n" "$log" | sed 's/^/    | /'
+}
+
+# ---- one server per run ---------------------------------------------------------
+
+server_pid=
+server_port=
+stop_server() {
+  local pid=$server_pid
+  server_pid=
+  [ -n "$pid" ] || return 0
+  local rc=0
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    # graceful shutdown gives clients up to 10 s; allow a little more
+    local i
+    for ((i = 0; i < 150; i++)); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+      echo "beckon-server did not stop within 15 s of SIGTERM: killed" >&2
+      kill -KILL "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+      return 2
+    fi
+  fi
+  wait "$pid" 2>/dev/null || rc=$?
+  return "$rc"
+}
+trap 'stop_server || true' EXIT
+trap 'stop_server || true; exit 130' INT TERM
+
+# Starts a fresh server logging to $1; sets server_pid and server_port. Fails
+# (returns 1) if it exits or writes no port file within 20 s.
+start_server() {
+  local log=$1
+  local ports=$out/ports.json
+  rm -f "$ports" "$out/ports.partial"
+  NO_COLOR=1 "$server_bin" serve "${server_flags[@]}" --port-file "$root/$ports" </dev/null >"$log" 2>&1 &
+  server_pid=$!
+  server_port=
+  local i
+  for ((i = 0; i < 200; i++)); do
+    if [ -s "$ports" ]; then
+      server_port=$(sed -n 's/.*"listen":"[^"]*:\([0-9][0-9]*\)".*/\1/p' "$ports")
+      [ -n "$server_port" ] && return 0
+    fi
+    kill -0 "$server_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "beckon-server wrote no port file within 20 s" >>"$log"
+  stop_server || true
+  return 1
+}
+
+# Runs "$@" against a fresh server with a time limit; one PASS/FAIL under $1.
+run() {
+  local label=$1 log=$2 limit=$3
+  shift 3
+  local server_log=${log%.log}.server.log
+  if ! start_server "$server_log"; then
+    fail "$label (beckon-server did not start, log $server_log)"
+    show_tail "$server_log" 10
+    return
+  fi
+  local start=$SECONDS rc=0 stop_rc=0
+  timeout --kill-after=10 "$limit" env BECKON_TEST_SERVER_URL="ws://127.0.0.1:$server_port" "$@" >"$log" 2>&1 ||
+    rc=$?
+  local took=$((SECONDS - start))
+  stop_server 2>>"$server_log" || stop_rc=$?
+  local why=
+  if [ "$rc" -ne 0 ]; then
+    why="exit status $rc"
+    if [ "$rc" -eq 124 ]; then why="timed out after ${limit}s"; fi
+    if [ "$rc" -eq 99 ]; then why="valgrind reported errors"; fi
+  elif [ "$stop_rc" -ne 0 ]; then
+    why="the server did not stop cleanly (status $stop_rc)"
+  elif grep -q 'panicked' "$server_log"; then
+    why="the server panicked"
+  fi
+  local skips
+  skips=$(grep -c '^SKIP ' "$log" || true)
+  if [ -z "$why" ]; then
+    pass "$label (${took}s, $skips memory-only checks skipped)"
+  else
+    fail "$label ($why, log $log)"
+    show_tail "$log"
+    echo "    server log ($server_log):"
+    tail -n 8 "$server_log" | sed 's/^/    | /'
+  fi
+}
+
+echo
+echo "== build"
+built=()
+for p in "${programs[@]}"; do
+  log="$out/$p.build.log"
+  compile=(cc "${cflags[@]}" "tests/c/$p.c")
+  if "${compile[@]}" "${link[@]}" -o "$out/$p" >"$log" 2>&1 &&
+    "${compile[@]}" "${sanitize[@]}" "${link[@]}" -o "$out/$p.asan" >>"$log" 2>&1; then
+    pass "build $p"
+    built+=("$p")
+  else
+    fail "build $p (log $log)"
+    show_tail "$log" 30
+  fi
+done
+
+export RUST_BACKTRACE=0
+
+# Suppressions: the same files as scripts/c-tests.sh (memory libbeckon keeps in
+# process-wide statics until exit).
+lsan_supp=tests/c/lsan.supp
+valgrind_supp=tests/c/valgrind.supp
+lsan_options=print_suppressions=0
+if [ -f "$lsan_supp" ]; then lsan_options="suppressions=$root/$lsan_supp:$lsan_options"; fi
+asan_env=(
+  "ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=0:detect_stack_use_after_return=1:strict_string_checks=1:check_initialization_order=1"
+  "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1"
+  "LSAN_OPTIONS=$lsan_options"
+)
+valgrind_cmd=(valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite
+  --show-leak-kinds=definite --num-callers=40 --fair-sched=yes --quiet)
+if [ -f "$valgrind_supp" ]; then valgrind_cmd+=("--suppressions=$root/$valgrind_supp"); fi
+
+for mode in "${modes[@]}"; do
+  echo
+  echo "== run against beckon-server: $mode"
+  if [ "$mode" = valgrind ] && ! command -v valgrind >/dev/null; then
+    for p in "${built[@]}"; do fail "$p [valgrind] (valgrind is not installed)"; done
+    continue
+  fi
+  for p in "${built[@]}"; do
+    log="$out/$p.$mode.log"
+    case "$mode" in
+      plain) run "$p [plain]" "$log" 180 env BECKON_TEST_SLOW=0 "$out/$p" ;;
+      asan) run "$p [asan]" "$log" 300 env BECKON_TEST_SLOW=0 "${asan_env[@]}" "$out/$p.asan" ;;
+      valgrind) run "$p [valgrind]" "$log" 600 env BECKON_TEST_SLOW=1 "${valgrind_cmd[@]}" "$out/$p" ;;
+      *) fail "$p [$mode] (unknown mode)" ;;
+    esac
+  done
+done
+
+echo
+if [ "$failed" -gt 0 ]; then
+  echo "failed:"
+  for f in "${failures[@]}"; do echo "  $f"; done
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
