@@ -41,6 +41,8 @@ const BACKOFF_FIRST: Duration = Duration::from_millis(250);
 const BACKOFF_LAST: Duration = Duration::from_secs(30);
 /// Acknowledge received frames after this many, or at the next heartbeat.
 const ACK_EVERY: u64 = 64;
+/// How long a logout waits for its frame to be written.
+const LOGOUT_WRITE_WAIT: Duration = Duration::from_secs(1);
 /// Largest frame accepted from the server.
 const MAX_FRAME: usize = 16 * 1024 * 1024;
 
@@ -62,6 +64,7 @@ pub(crate) fn check_url(url: &str) -> Result<()> {
 /// welcomed it (or with why it could not).
 pub(crate) fn connect(url: &str, login: LoginRequest, reply: Reply<Arc<dyn Connection>>) {
     let shared = Arc::new(Shared {
+        completing: parking_lot::RwLock::new(()),
         url: url.to_owned(),
         user: login.user,
         device: login.device.to_string(),
@@ -79,6 +82,11 @@ pub(crate) fn connect(url: &str, login: LoginRequest, reply: Reply<Arc<dyn Conne
 }
 
 struct Shared {
+    /// Held (shared) by whoever is running a request's completion, from taking
+    /// it out of `pending` until its callback is queued; `end` takes it
+    /// exclusively, so when the session's end returns no completion is half
+    /// done (the client closes its dispatcher right after).
+    completing: parking_lot::RwLock<()>,
     url: String,
     user: UserId,
     device: String,
@@ -111,7 +119,8 @@ enum Command {
     /// A frame without a result (receipt, sync): kept while disconnected,
     /// sent after the reconnect.
     Notice(String),
-    Logout(String),
+    /// The logout frame, and a sender dropped once it is written (or cannot be).
+    Logout(String, std::sync::mpsc::SyncSender<()>),
 }
 
 impl Shared {
@@ -163,6 +172,7 @@ impl Shared {
     }
 
     fn complete(&self, id: u64, result: Result<Option<Box<RawValue>>>) {
+        let _completing = self.completing.read();
         let request = self.state.lock().pending.remove(&id);
         if let Some(request) = request {
             (request.complete)(result);
@@ -171,6 +181,7 @@ impl Shared {
 
     /// Fails every request whose deadline has passed with REQUEST_TIMEOUT.
     fn expire(&self, now: Instant) {
+        let _completing = self.completing.read();
         loop {
             let expired = {
                 let mut state = self.state.lock();
@@ -202,6 +213,8 @@ impl Shared {
         for request in pending.into_values() {
             (request.complete)(Err(error.clone()));
         }
+        // Wait for completions other threads started before `ended` was set.
+        drop(self.completing.write());
     }
 
     fn send_command(&self, command: Command) {
@@ -287,10 +300,16 @@ impl Connection for WsConnection {
             state.next_id += 1;
             serde_json::to_string(&ClientFrame::Logout { id }).ok()
         };
+        let (written, wait_written) = std::sync::mpsc::sync_channel(0);
         if let Some(frame) = frame {
-            self.shared.send_command(Command::Logout(frame));
+            self.shared.send_command(Command::Logout(frame, written));
         }
         self.shared.end(&Error::shutdown());
+        // Let the frame reach the socket (a millisecond on a live connection;
+        // at once when the link is down), so that an app that exits right
+        // after `free` still ends its session at the server now rather than
+        // after the grace period.
+        let _ = wait_written.recv_timeout(LOGOUT_WRITE_WAIT);
     }
 }
 
@@ -543,8 +562,9 @@ async fn serve(
         match command {
             Command::Notice(frame) => backlog.push(frame),
             Command::Request(_) => {} // sent from `pending` below
-            Command::Logout(frame) => {
+            Command::Logout(frame, written) => {
                 let _ = socket.send(Message::Text(frame.into())).await;
+                drop(written);
                 return Lost::Ended;
             }
         }
@@ -629,8 +649,8 @@ async fn serve(
             command = rx.recv() => {
                 let Some(command) = command else { return Lost::Ended };
                 let (frame, logout) = match command {
-                    Command::Request(frame) | Command::Notice(frame) => (frame, false),
-                    Command::Logout(frame) => (frame, true),
+                    Command::Request(frame) | Command::Notice(frame) => (frame, None),
+                    Command::Logout(frame, written) => (frame, Some(written)),
                 };
                 if socket.feed(Message::Text(frame.into())).await.is_err() {
                     return Lost::Network(reason);
@@ -638,13 +658,13 @@ async fn serve(
                 // Write what else is queued in the same flush.
                 while let Ok(more) = rx.try_recv() {
                     let (frame, more_logout) = match more {
-                        Command::Request(frame) | Command::Notice(frame) => (frame, false),
-                        Command::Logout(frame) => (frame, true),
+                        Command::Request(frame) | Command::Notice(frame) => (frame, None),
+                        Command::Logout(frame, written) => (frame, Some(written)),
                     };
                     if socket.feed(Message::Text(frame.into())).await.is_err() {
                         return Lost::Network(reason);
                     }
-                    if more_logout {
+                    if more_logout.is_some() {
                         let _ = socket.flush().await;
                         return Lost::Ended;
                     }
@@ -652,7 +672,7 @@ async fn serve(
                 if socket.flush().await.is_err() {
                     return Lost::Network(reason);
                 }
-                if logout {
+                if logout.is_some() {
                     return Lost::Ended;
                 }
             }
