@@ -169,6 +169,11 @@ fn bench(options: &Options) -> Result<Report, String> {
     for pair in &pairs {
         pair.close();
     }
+    // What the spawned server pushed, per invitation completed (all phases).
+    let pushes_per_invitation = server.as_ref().map(|server| {
+        let completed = run.completed.load(Ordering::Relaxed).max(1);
+        server.ctx.metrics.pushes.get() as f64 / completed as f64
+    });
     if let Some(server) = server {
         server::stop(&runtime, server);
     }
@@ -197,6 +202,7 @@ fn bench(options: &Options) -> Result<Report, String> {
         window_full_waits: run.window_full.load(Ordering::Relaxed),
         latency_us: report::latencies(&pairs, driven.pacer_lag.as_ref())?,
         errors: run.errors(),
+        server_pushes_per_invitation: pushes_per_invitation,
         cpu: cpu::Usage::between(
             &driven.cpu_before,
             &driven.cpu_after,

@@ -163,3 +163,40 @@ impl Options {
         Duration::from_secs_f64(self.warmup)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Options;
+    use clap::Parser;
+
+    fn parse(args: &[&str]) -> Result<(), String> {
+        let mut all = vec!["beckon-bench"];
+        all.extend_from_slice(args);
+        Options::try_parse_from(all)
+            .map_err(|e| e.to_string())?
+            .validate()
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        assert_eq!(parse(&[]), Ok(()));
+        assert_eq!(parse(&["--spawn-server", "--rate", "10000"]), Ok(()));
+    }
+
+    #[test]
+    fn out_of_bounds_is_refused() {
+        for args in [
+            &["--duration", "0"][..],
+            &["--duration", "121"],
+            &["--warmup", "-1"],
+            &["--pairs", "0"],
+            &["--in-flight", "0"],
+            &["--rate", "0.5"],
+            &["--timeout-secs", "0"],
+            &["--url", "http://x"],
+            &["--url", "ws://127.0.0.1:1", "--spawn-server"],
+        ] {
+            assert!(parse(args).is_err(), "{args:?}");
+        }
+    }
+}

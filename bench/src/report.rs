@@ -35,6 +35,9 @@ pub struct Report {
     pub latency_us: Latencies,
     /// Failures by operation and code (`send:RATE_LIMITED`, ...).
     pub errors: BTreeMap<String, u64>,
+    /// `--spawn-server`: pushes the server sent per complete invitation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_pushes_per_invitation: Option<f64>,
     /// CPU time of this process's threads over the measured window.
     pub cpu: Usage,
 }
@@ -160,6 +163,9 @@ impl Report {
             cpu.us_per_invitation,
             cpu.load_average
         ));
+        if let Some(pushes) = self.server_pushes_per_invitation {
+            out.push_str(&format!("server: {pushes:.2} pushes per invitation\n"));
+        }
         if self.errors.is_empty() {
             out.push_str("errors: none\n");
         } else {
