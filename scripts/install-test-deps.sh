@@ -20,6 +20,12 @@ fi
 cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
 cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
 
+# cargo-fuzz for scripts/fuzz-ci.sh (it runs on stable Rust; see fuzz/README.md).
+CARGO_FUZZ_VERSION=0.13.2
+if [ "$(cargo fuzz --version 2>/dev/null)" != "cargo-fuzz $CARGO_FUZZ_VERSION" ]; then
+  cargo install cargo-fuzz --locked --version "$CARGO_FUZZ_VERSION"
+fi
+
 bash packaging/ci-install.sh
 bash bindings/python/ci-install.sh
 bash bindings/kotlin/ci-install.sh

@@ -38,6 +38,15 @@ grep -q -- "--- done ---" build/demo.out
 echo "== C and C++ tests (plain, AddressSanitizer, valgrind)"
 bash scripts/c-tests.sh
 
+echo "== C tests against a beckon-server process (plain, AddressSanitizer, valgrind)"
+bash scripts/c-tests-server.sh
+
+echo "== load tool smoke run (memory:// and a spawned server; figures: bench/measure.sh)"
+bash bench/smoke.sh
+
+echo "== fuzzing: a short run of both targets (long runs: scripts/fuzz.sh)"
+bash scripts/fuzz-ci.sh
+
 echo "== packaging: beckon.hpp, cargo cinstall into a temporary prefix, pkg-config and CMake consumers"
 cargo build --locked --lib --quiet # target/debug/libbeckon.so, used from here on
 bash packaging/test.sh
