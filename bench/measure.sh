@@ -11,7 +11,7 @@ command -v jq >/dev/null || { echo "measure.sh needs jq" >&2; exit 1; }
 runs=${RUNS:-3}
 duration=${DURATION:-10}
 pairs=${PAIRS:-8}
-window=${IN_FLIGHT:-32}
+window=${IN_FLIGHT:-16}
 rate=${RATE:-10000}
 only=${1:-all}
 
