@@ -48,7 +48,10 @@ where
     ctx.metrics.connections_open.inc();
     let _open = OpenConnection(ctx.clone());
     let config = &ctx.config;
+    // A small read buffer: tungstenite clears the whole buffer on every read,
+    // and most frames are small (the load tool measured +30 % invitations/s).
     let ws_config = WebSocketConfig::default()
+        .read_buffer_size(8 * 1024)
         .max_message_size(Some(config.max_frame_bytes))
         .max_frame_size(Some(config.max_frame_bytes));
     let handshake = tokio_tungstenite::accept_hdr_async_with_config(

@@ -43,6 +43,8 @@ const BACKOFF_LAST: Duration = Duration::from_secs(30);
 const ACK_EVERY: u64 = 64;
 /// How long a logout waits for its frame to be written.
 const LOGOUT_WRITE_WAIT: Duration = Duration::from_secs(1);
+/// Bytes read from the socket at a time.
+const READ_BUFFER: usize = 8 * 1024;
 /// Largest frame accepted from the server.
 const MAX_FRAME: usize = 16 * 1024 * 1024;
 
@@ -475,7 +477,10 @@ async fn open_inner(shared: &Shared, resume: Option<Resume>) -> Result<(Socket, 
             .headers_mut()
             .insert("sec-websocket-protocol", value);
     }
+    // A small read buffer: tungstenite clears the whole buffer on every read,
+    // and signaling frames are small (measured: +30 % invitations/s).
     let config = WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER)
         .max_message_size(Some(MAX_FRAME))
         .max_frame_size(Some(MAX_FRAME));
     let connector = if shared.url.starts_with("wss://") {
