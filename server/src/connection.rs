@@ -7,7 +7,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use beckon::protocol::wire::{ClientFrame, Resume, Welcome, WireError, PROTOCOL_VERSION};
+use beckon::protocol::wire::{
+    ClientFrame, Resume, ServerFrame, Welcome, WireError, PROTOCOL_VERSION,
+};
 use beckon::protocol::{DeviceId, UserId};
 use beckon::{Error, ErrorCode};
 use futures_util::{SinkExt, StreamExt};
@@ -347,7 +349,8 @@ fn open_session(
     Ok(session)
 }
 
-fn welcome(ctx: &ServerContext, session: &ServerSession, resumed: bool) -> String {
+/// The `welcome` frame for `session`.
+pub(crate) fn welcome(ctx: &ServerContext, session: &ServerSession, resumed: bool) -> String {
     let welcome = Welcome {
         v: PROTOCOL_VERSION,
         session: session.secret.clone(),
@@ -357,11 +360,7 @@ fn welcome(ctx: &ServerContext, session: &ServerSession, resumed: bool) -> Strin
         heartbeat_secs: ctx.config.heartbeat_secs,
         grace_secs: u32::try_from(ctx.config.grace_secs).unwrap_or(u32::MAX),
     };
-    let mut value = serde_json::to_value(&welcome).unwrap_or_default();
-    if let Some(object) = value.as_object_mut() {
-        object.insert("type".into(), "welcome".into());
-    }
-    value.to_string()
+    serde_json::to_string(&ServerFrame::Welcome(welcome)).unwrap_or_default()
 }
 
 /// Reads frames until the connection ends, the session ends, or the server
