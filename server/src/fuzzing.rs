@@ -41,6 +41,7 @@ use futures_util::FutureExt;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
+use crate::connection::welcome;
 use crate::handler::{answer_bad_request, decode, handle, Flow};
 use crate::session::{new_secret, Outbox, Outgoing, ServerSession};
 use crate::{ServerConfig, ServerContext};
@@ -944,24 +945,6 @@ impl Client {
             self.received.pop_front();
         }
     }
-}
-
-/// The `welcome` frame, built like connection.rs builds it.
-fn welcome(ctx: &ServerContext, session: &ServerSession, resumed: bool) -> String {
-    let welcome = Welcome {
-        v: PROTOCOL_VERSION,
-        session: session.secret.clone(),
-        resumed,
-        last_request: *session.last_request.lock(),
-        limits: ctx.hub.config().limits.clone(),
-        heartbeat_secs: ctx.config.heartbeat_secs,
-        grace_secs: u32::try_from(ctx.config.grace_secs).unwrap_or(u32::MAX),
-    };
-    let mut value = serde_json::to_value(&welcome).unwrap_or_default();
-    if let Some(object) = value.as_object_mut() {
-        object.insert("type".into(), "welcome".into());
-    }
-    value.to_string()
 }
 
 /// A decoded frame encodes to text that decodes to the same frame.
