@@ -34,34 +34,8 @@ cxxflags=(-std=c++17 -Wall -Wextra -Werror "${common[@]}")
 link=(-L"$lib" -lbeckon -Wl,-rpath,"$root/$lib")
 sanitize=(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
 
-passed=0
-failed=0
-failures=()
-pass() {
-  echo "PASS $1"
-  passed=$((passed + 1))
-}
-fail() {
-  echo "FAIL $1"
-  failed=$((failed + 1))
-  failures+=("$1")
-}
-# What went wrong in a log: the failed checks, the first sanitizer or valgrind
-# report (with its stack), then the last lines.
-show_tail() {
-  local log=$1 n=${2:-20}
-  if grep -qE '^(FAIL|FATAL)|FATAL:' "$log"; then
-    echo "    failed checks:"
-    grep -E '^(FAIL|FATAL)|FATAL:' "$log" | grep -v '(see stderr)$' | head -n 15 | sed 's/^/    | /'
-  fi
-  local report='ERROR: (Address|Leak)Sanitizer|runtime error:|==[0-9]+== (Invalid|Conditional|Use of|Syscall param|Mismatched|Source and|Argument|Process terminating)|are definitely lost'
-  if grep -qE "$report" "$log"; then
-    echo "    first memory error report:"
-    grep -m1 -A14 -E "$report" "$log" | sed 's/^/    | /'
-  fi
-  echo "    last lines:"
-  tail -n "$n" "$log" | sed 's/^/    | /'
-}
+# shellcheck source=lib/c-programs.sh
+source scripts/lib/c-programs.sh
 
 # Runs "$@" with a time limit; records PASS/FAIL under $1, output in $2.
 run() {
@@ -73,10 +47,7 @@ run() {
   if [ "$rc" -eq 0 ]; then
     pass "$label (${took}s)"
   else
-    local why="exit status $rc"
-    if [ "$rc" -eq 124 ]; then why="timed out after ${limit}s"; fi
-    if [ "$rc" -eq 99 ]; then why="valgrind reported errors"; fi
-    fail "$label ($why, log $log)"
+    fail "$label ($(exit_reason "$rc" "$limit"), log $log)"
     show_tail "$log"
   fi
 }
@@ -115,64 +86,7 @@ header_check hpp-c++20 c++ c++ c++20 "$hpp_once"
 
 echo
 echo "== build"
-built=()
-for p in "${programs[@]}"; do
-  if [ -f "tests/c/$p.cpp" ]; then
-    compile=(c++ "${cxxflags[@]}" "tests/c/$p.cpp")
-  else
-    compile=(cc "${cflags[@]}" "tests/c/$p.c")
-  fi
-  log="$out/$p.build.log"
-  if "${compile[@]}" "${link[@]}" -o "$out/$p" >"$log" 2>&1 &&
-    "${compile[@]}" "${sanitize[@]}" "${link[@]}" -o "$out/$p.asan" >>"$log" 2>&1; then
-    pass "build $p"
-    built+=("$p")
-  else
-    fail "build $p (log $log)"
-    show_tail "$log" 30
-  fi
-done
+build_programs "${programs[@]}"
 
-# Rust prints caught panics (test_panic forces some): keep it to one line each.
-export RUST_BACKTRACE=0
-
-# LeakSanitizer / valgrind suppressions: only for memory that libbeckon keeps in
-# process-wide statics until exit; see the files for each entry's reason.
-lsan_supp=tests/c/lsan.supp
-valgrind_supp=tests/c/valgrind.supp
-lsan_options=print_suppressions=0
-if [ -f "$lsan_supp" ]; then lsan_options="suppressions=$root/$lsan_supp:$lsan_options"; fi
-asan_env=(
-  "ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=0:detect_stack_use_after_return=1:strict_string_checks=1:check_initialization_order=1"
-  "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1"
-  "LSAN_OPTIONS=$lsan_options"
-)
-valgrind_cmd=(valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite
-  --show-leak-kinds=definite --num-callers=40 --fair-sched=yes --quiet)
-if [ -f "$valgrind_supp" ]; then valgrind_cmd+=("--suppressions=$root/$valgrind_supp"); fi
-
-for mode in "${modes[@]}"; do
-  echo
-  echo "== run: $mode"
-  if [ "$mode" = valgrind ] && ! command -v valgrind >/dev/null; then
-    for p in "${built[@]}"; do fail "$p [valgrind] (valgrind is not installed)"; done
-    continue
-  fi
-  for p in "${built[@]}"; do
-    log="$out/$p.$mode.log"
-    case "$mode" in
-      plain) run "$p [plain]" "$log" 120 env BECKON_TEST_SLOW=0 "$out/$p" ;;
-      asan) run "$p [asan]" "$log" 180 env BECKON_TEST_SLOW=0 "${asan_env[@]}" "$out/$p.asan" ;;
-      valgrind) run "$p [valgrind]" "$log" 300 env BECKON_TEST_SLOW=1 "${valgrind_cmd[@]}" "$out/$p" ;;
-      *) fail "$p [$mode] (unknown mode)" ;;
-    esac
-  done
-done
-
-echo
-if [ "$failed" -gt 0 ]; then
-  echo "failed:"
-  for f in "${failures[@]}"; do echo "  $f"; done
-fi
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+run_modes run 120 180 300 "${modes[@]}"
+summary

@@ -1844,6 +1844,23 @@ fn token_will_expire_is_pushed_30_seconds_before_expiry_and_the_session_ends_at_
 }
 
 #[test]
+fn a_session_that_never_syncs_still_expires_with_its_token() {
+    let w = World::with_secret(SECRET);
+    let token = beckon::token::mint(SECRET, &user("alice"), T0 + 100);
+    let device = w.try_login("alice", "a1", &token).unwrap();
+    w.advance(99);
+    assert!(device.session.is_alive());
+    assert!(
+        device.sink.all().is_empty(),
+        "no warning before the first sync"
+    );
+    w.advance(1);
+    assert!(!device.session.is_alive());
+    assert_eq!(device.sink.all(), vec![Push::TokenExpired]);
+    assert_eq!(w.hub.device_count(&user("alice")), 0);
+}
+
+#[test]
 fn a_renewed_token_moves_the_warning_and_the_expiry() {
     let w = World::with_secret(SECRET);
     let token = beckon::token::mint(SECRET, &user("alice"), T0 + 100);

@@ -219,6 +219,10 @@ impl Hub {
                 old.end();
             }
             entry.sessions.push(session.clone());
+            // The expiry holds from the start, even for a session that never
+            // syncs (its warning is dropped until then; the first sync sets
+            // the timers again, so the warning comes after the login's result).
+            self.schedule_token_timers(&session, token_expiry);
             Ok(kicked)
         })?;
         if let Some(old) = kicked {
