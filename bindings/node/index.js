@@ -7,25 +7,7 @@ const { Client } = require('./lib/client');
 const { createMemoryHub, createToken } = require('./lib/hub');
 const { ABI_VERSION, LibraryLoadError } = native;
 const { InviteeState, EventKind, ConnectionState, ConnectionReason, ErrorCode } = require('./lib/constants');
-const {
-  BeckonError,
-  InvalidArgumentError,
-  TooManyInviteesError,
-  PayloadTooLargeError,
-  NotLoggedInError,
-  AuthFailedError,
-  TokenExpiredError,
-  InvitationNotFoundError,
-  NotPermittedError,
-  AlreadyAnsweredError,
-  InvitationClosedError,
-  NetworkError,
-  RequestTimeoutError,
-  RateLimitedError,
-  ShutdownError,
-  ServerError,
-  InternalError,
-} = require('./lib/errors');
+
 const callbacks = require('./lib/callbacks');
 
 /** The library's version, e.g. "0.1.0" (loads the library). */
@@ -66,21 +48,6 @@ module.exports = {
   ConnectionState,
   ConnectionReason,
   ErrorCode,
-  BeckonError,
-  InvalidArgumentError,
-  TooManyInviteesError,
-  PayloadTooLargeError,
-  NotLoggedInError,
-  AuthFailedError,
-  TokenExpiredError,
-  InvitationNotFoundError,
-  NotPermittedError,
-  AlreadyAnsweredError,
-  InvitationClosedError,
-  NetworkError,
-  RequestTimeoutError,
-  RateLimitedError,
-  ShutdownError,
-  ServerError,
-  InternalError,
+  // BeckonError and one subclass per error code (lib/errors.js).
+  ...require('./lib/errors'),
 };
