@@ -652,26 +652,24 @@ async fn serve(
                 }
             }
             command = rx.recv() => {
-                let Some(command) = command else { return Lost::Ended };
-                let (frame, logout) = match command {
-                    Command::Request(frame) | Command::Notice(frame) => (frame, None),
-                    Command::Logout(frame, written) => (frame, Some(written)),
-                };
-                if socket.feed(Message::Text(frame.into())).await.is_err() {
-                    return Lost::Network(reason);
-                }
-                // Write what else is queued in the same flush.
-                while let Ok(more) = rx.try_recv() {
-                    let (frame, more_logout) = match more {
-                        Command::Request(frame) | Command::Notice(frame) => (frame, None),
-                        Command::Logout(frame, written) => (frame, Some(written)),
+                let Some(first) = command else { return Lost::Ended };
+                // Write what else is queued in the same flush; a logout is the
+                // last frame (its `written` is dropped after the flush).
+                let mut next = Some(first);
+                let mut logout = None;
+                while let Some(command) = next.take() {
+                    let frame = match command {
+                        Command::Request(frame) | Command::Notice(frame) => frame,
+                        Command::Logout(frame, written) => {
+                            logout = Some(written);
+                            frame
+                        }
                     };
                     if socket.feed(Message::Text(frame.into())).await.is_err() {
                         return Lost::Network(reason);
                     }
-                    if more_logout.is_some() {
-                        let _ = socket.flush().await;
-                        return Lost::Ended;
+                    if logout.is_none() {
+                        next = rx.try_recv().ok();
                     }
                 }
                 if socket.flush().await.is_err() {
