@@ -159,9 +159,10 @@ where
 }
 
 fn error_frame(error: &Error) -> Outgoing {
-    let wire = WireError::from(error);
-    let text = serde_json::json!({"type": "error", "code": wire.code, "message": wire.message});
-    Outgoing::Text(Utf8Bytes::from(text.to_string()))
+    let frame = ServerFrame::Error(WireError::from(error));
+    Outgoing::Text(Utf8Bytes::from(
+        serde_json::to_string(&frame).unwrap_or_default(),
+    ))
 }
 
 /// Refuses the connection with `error`, then closes it.
