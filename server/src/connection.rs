@@ -360,6 +360,7 @@ pub(crate) fn welcome(ctx: &ServerContext, session: &ServerSession, resumed: boo
         limits: ctx.hub.config().limits.clone(),
         heartbeat_secs: ctx.config.heartbeat_secs,
         grace_secs: u32::try_from(ctx.config.grace_secs).unwrap_or(u32::MAX),
+        max_frame_bytes: ctx.config.max_frame_bytes,
     };
     serde_json::to_string(&ServerFrame::Welcome(welcome)).unwrap_or_default()
 }

@@ -68,7 +68,7 @@ pub fn handle(
     let hub_session = &session.hub_session;
     let Some(id) = frame.request_id() else {
         match frame {
-            ClientFrame::Sync => hub.sync(hub_session),
+            ClientFrame::Sync { .. } => hub.sync(hub_session),
             ClientFrame::Receipt { invitation_id } => hub.acknowledge(hub_session, &invitation_id),
             ClientFrame::Ack { seq } => session.outbox.ack(seq),
             // A second hello is a client bug: start over on a new connection.
@@ -150,7 +150,7 @@ pub fn handle(
             return Flow::Close;
         }
         ClientFrame::Hello { .. }
-        | ClientFrame::Sync
+        | ClientFrame::Sync { .. }
         | ClientFrame::Receipt { .. }
         | ClientFrame::Ack { .. } => {}
     }
@@ -166,7 +166,7 @@ fn op_name(frame: &ClientFrame) -> &'static str {
         ClientFrame::RenewToken { .. } => "renew_token",
         ClientFrame::Logout { .. } => "logout",
         ClientFrame::Hello { .. } => "hello",
-        ClientFrame::Sync => "sync",
+        ClientFrame::Sync { .. } => "sync",
         ClientFrame::Receipt { .. } => "receipt",
         ClientFrame::Ack { .. } => "ack",
     }

@@ -65,7 +65,58 @@ impl Limits {
         Ok(())
     }
 
+    /// An upper bound on the encoded size of any valid request frame under
+    /// these limits (a `send` with every field full, each text byte escaped to
+    /// six in JSON): a server's frame limit must be at least this, and a
+    /// client refuses a request over the server's limit before sending it.
+    pub fn largest_request_bytes(&self) -> usize {
+        /// Frame type, request id, field names, the idempotency key, escaped.
+        const ENVELOPE: usize = 1024;
+        /// A quoted id and its comma; ids need no escaping.
+        const PER_INVITEE: usize = super::ids::MAX_ID_BYTES + 3;
+        const ESCAPED: usize = 6;
+        let texts = self.max_extended_data
+            + self.max_title
+            + self.max_message
+            + self.max_resource_id
+            + self.max_payload;
+        ENVELOPE + self.max_invitees * PER_INVITEE + texts * ESCAPED
+    }
+
     pub fn check_extended_data(&self, field: &str, value: &str) -> Result<()> {
         Self::check_text(field, value, self.max_extended_data)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::wire::ClientFrame;
+    use crate::protocol::{Notification, SendInvitation, Text, UserId};
+
+    #[test]
+    fn the_largest_send_fits_the_bound() {
+        let limits = Limits::default();
+        let invitees = (0..limits.max_invitees)
+            .map(|i| UserId::parse(&format!("{i:0>64}"), "u").unwrap())
+            .collect();
+        let mut request = SendInvitation::new(invitees, limits.max_timeout_secs);
+        // Control characters: the worst case of JSON escaping.
+        request.extended_data = Text::from("\u{1}".repeat(limits.max_extended_data));
+        request.notification = Some(Notification {
+            title: Text::from("\u{1}".repeat(limits.max_title)),
+            message: Text::from("\u{1}".repeat(limits.max_message)),
+            resource_id: Text::from("\u{1}".repeat(limits.max_resource_id)),
+            payload: Text::from("\u{1}".repeat(limits.max_payload)),
+        });
+        request.idempotency_key = Some(Text::from("\u{1}".repeat(64)));
+        let frame = ClientFrame::Send { id: u64::MAX, request };
+        let encoded = serde_json::to_string(&frame).unwrap();
+        assert!(
+            encoded.len() <= limits.largest_request_bytes(),
+            "{} > {}",
+            encoded.len(),
+            limits.largest_request_bytes()
+        );
     }
 }

@@ -130,6 +130,37 @@ pub struct SendOutcome {
     pub error_invitees: Vec<InviteeStatus>,
 }
 
+/// What a hub knows of one invitation a user takes part in (as inviter or
+/// invitee), for a client whose session was lost: it compares this with what it
+/// knew and tells the app what it missed (docs/PROTOCOL.md, "Snapshot").
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvitationSnapshot {
+    pub invitation_id: InvitationId,
+    pub inviter: UserId,
+    /// Every invitee with its state now.
+    pub invitees: Arc<[InviteeStatus]>,
+    /// Every invitee is final: the invitation is over.
+    pub ended: bool,
+    /// Seconds until the deadline; 0 once ended.
+    pub seconds_left: u32,
+}
+
+/// The answer to a `sync` that names the invitations the client knew of.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Every invitation still open that the user takes part in, then each
+    /// named one that ended and is still remembered.
+    pub invitations: Vec<InvitationSnapshot>,
+    /// Named invitations the hub no longer knows (forgotten after retention),
+    /// or that the user does not take part in.
+    pub unknown: Vec<InvitationId>,
+}
+
+impl Snapshot {
+    /// The most invitation ids a client may name in one `sync`.
+    pub const MAX_KNOWN: usize = 1000;
+}
+
 /// `cancel_invitation`: `invitees: None` cancels every invitee still pending.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CancelInvitation {

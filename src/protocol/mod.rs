@@ -13,7 +13,7 @@ pub mod wire;
 pub use ids::{DeviceId, IdHashBuilder, IdHasher, InvitationId, UserId};
 pub use limits::Limits;
 pub use messages::{
-    Answer, CancelInvitation, CancelOutcome, InviteeStatus, Notification, Push, SendInvitation,
-    SendOutcome, Text,
+    Answer, CancelInvitation, CancelOutcome, InvitationSnapshot, InviteeStatus, Notification, Push,
+    SendInvitation, SendOutcome, Snapshot, Text,
 };
 pub use state::{ConnectionReason, ConnectionState, InviteeState};

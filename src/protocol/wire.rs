@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::UserId;
-use super::{Answer, CancelInvitation, DeviceId, InvitationId, Limits, Push, SendInvitation};
+use super::{
+    Answer, CancelInvitation, DeviceId, InvitationId, Limits, Push, SendInvitation, Snapshot,
+};
 use crate::error::{Error, ErrorCode};
 
 /// The protocol version this library speaks. A server refuses a `hello` with
@@ -39,7 +41,13 @@ pub enum ClientFrame {
         resume: Option<Resume>,
     },
     /// Ready for pushes: the server delivers what is ringing for this user.
-    Sync,
+    /// With `known` (a fresh session after one that could not be resumed), it
+    /// first answers with a `snapshot` of every open invitation of the user and
+    /// of each named one, so the client can tell the app what it missed.
+    Sync {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        known: Option<Vec<InvitationId>>,
+    },
     Send {
         id: u64,
         request: SendInvitation,
@@ -86,7 +94,7 @@ impl ClientFrame {
             | ClientFrame::RenewToken { id, .. }
             | ClientFrame::Logout { id } => Some(*id),
             ClientFrame::Hello { .. }
-            | ClientFrame::Sync
+            | ClientFrame::Sync { .. }
             | ClientFrame::Receipt { .. }
             | ClientFrame::Ack { .. } => None,
         }
@@ -121,6 +129,11 @@ pub enum ServerFrame {
         seq: u64,
         push: Push,
     },
+    /// The answer to a `sync` with `known`: sequenced like a push.
+    Snapshot {
+        seq: u64,
+        snapshot: Snapshot,
+    },
     /// The connection is refused or ends because of `code`; the server closes it
     /// next. Not sequenced.
     Error(WireError),
@@ -138,6 +151,7 @@ struct AnyServerFrame {
     ok: Option<Box<RawValue>>,
     error: Option<WireError>,
     push: Option<Push>,
+    snapshot: Option<Snapshot>,
     code: Option<i32>,
     message: Option<String>,
 }
@@ -159,6 +173,10 @@ impl ServerFrame {
             "push" => ServerFrame::Push {
                 seq: any.seq.ok_or_else(|| missing("seq"))?,
                 push: any.push.ok_or_else(|| missing("push"))?,
+            },
+            "snapshot" => ServerFrame::Snapshot {
+                seq: any.seq.ok_or_else(|| missing("seq"))?,
+                snapshot: any.snapshot.ok_or_else(|| missing("snapshot"))?,
             },
             "error" => ServerFrame::Error(WireError {
                 code: any.code.ok_or_else(|| missing("code"))?,
@@ -185,6 +203,10 @@ pub struct Welcome {
     pub heartbeat_secs: u32,
     /// How long a dropped session waits for its client to come back.
     pub grace_secs: u32,
+    /// The largest frame the server accepts (0 from a server that does not
+    /// say): a client refuses a bigger request with PAYLOAD_TOO_LARGE.
+    #[serde(default)]
+    pub max_frame_bytes: usize,
 }
 
 /// An error on the wire: the numeric code of SPEC 3 and a message.
@@ -226,6 +248,7 @@ mod tests {
             r#"{"type":"hello","v":1,"user":"alice","device":"d1","token":"t"}"#,
             r#"{"type":"hello","v":1,"user":"alice","device":"d1","token":"t","resume":{"session":"s","seq":4}}"#,
             r#"{"type":"sync"}"#,
+            r#"{"type":"sync","known":["0123456789abcdef0123456789abcdef"]}"#,
             r#"{"type":"send","id":1,"request":{"invitees":["bob"],"timeout_secs":30,"extended_data":"x","notification":null}}"#,
             r#"{"type":"accept","id":2,"answer":{"invitation_id":"0123456789abcdef0123456789abcdef","extended_data":""}}"#,
             r#"{"type":"receipt","invitation_id":"0123456789abcdef0123456789abcdef"}"#,
@@ -284,6 +307,17 @@ mod tests {
             error,
             ServerFrame::Error(WireError { code: 5, .. })
         ));
+        let snapshot = ServerFrame::decode(
+            r#"{"type":"snapshot","seq":9,"snapshot":{"invitations":[{"invitation_id":"0123456789abcdef0123456789abcdef","inviter":"alice","invitees":[{"user_id":"bob","state":"accepted"}],"ended":true,"seconds_left":0}],"unknown":[]}}"#,
+        )
+        .unwrap();
+        match snapshot {
+            ServerFrame::Snapshot { seq: 9, snapshot } => {
+                assert_eq!(snapshot.invitations.len(), 1);
+                assert!(snapshot.invitations[0].ended);
+            }
+            other => panic!("{other:?}"),
+        }
         assert!(ServerFrame::decode(r#"{"type":"result","seq":1}"#).is_err());
         assert!(ServerFrame::decode(r#"{"type":"surprise"}"#).is_err());
     }

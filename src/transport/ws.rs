@@ -242,7 +242,7 @@ impl Connection for WsConnection {
     }
 
     fn sync(&self) {
-        if let Ok(frame) = serde_json::to_string(&ClientFrame::Sync) {
+        if let Ok(frame) = serde_json::to_string(&ClientFrame::Sync { known: None }) {
             self.shared.send_command(Command::Notice(frame));
         }
     }
@@ -575,7 +575,7 @@ async fn serve(
         }
     }
     if !first && !welcome.resumed {
-        if let Ok(sync) = serde_json::to_string(&ClientFrame::Sync) {
+        if let Ok(sync) = serde_json::to_string(&ClientFrame::Sync { known: None }) {
             backlog.push(sync);
         }
     }
@@ -636,6 +636,8 @@ async fn serve(
                             return Lost::Ended;
                         }
                     }
+                    // Not asked for yet (the client sends no `known`).
+                    Ok(ServerFrame::Snapshot { seq, .. }) => *seen = seq.max(*seen),
                     Ok(ServerFrame::Shutdown) => reason = ConnectionReason::ServerShutdown,
                     Ok(ServerFrame::Error(error)) => {
                         crate::log!(Level::Warn, SUB_TAG, "the server reported: {} {}", error.code, error.message);
