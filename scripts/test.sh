@@ -21,6 +21,10 @@ echo "== cargo test: library, server, scenario suite on memory:// and beckon-ser
 echo "   (includes the header freshness check)"
 cargo test --locked --workspace --features beckon/test-hooks
 
+echo "== the fuzz targets' seeds, through the real connection code (feature fuzzing)"
+cargo clippy --locked -p beckon-server --lib --features fuzzing -- -D warnings
+cargo test --locked -p beckon-server --lib --features fuzzing fuzzing
+
 echo "== exported symbols: only beckon_*"
 cargo build --locked --release --quiet
 stray=$(nm -D --defined-only target/release/libbeckon.so | awk '{print $3}' | grep -v '^beckon_' || true)

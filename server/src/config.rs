@@ -43,8 +43,11 @@ pub struct ServerConfig {
     /// The server pings every `heartbeat_secs`; a peer silent for three
     /// intervals is dropped.
     pub heartbeat_secs: u32,
-    /// Unacknowledged frames a session keeps for a resume.
+    /// Unacknowledged frames a session keeps for a resume, and their bytes at
+    /// most: a client further behind is dropped and comes back on a fresh
+    /// session.
     pub outbox_capacity: usize,
+    pub outbox_max_bytes: usize,
     pub log_format: LogFormat,
 }
 
@@ -76,6 +79,7 @@ impl Default for ServerConfig {
             login_timeout_ms: 10_000,
             heartbeat_secs: 15,
             outbox_capacity: 10_000,
+            outbox_max_bytes: 4 * 1024 * 1024,
             log_format: LogFormat::Text,
         }
     }
@@ -119,7 +123,7 @@ impl ServerConfig {
         self.hub_config(None)
             .validate()
             .map_err(|e| ConfigError(format!("limits: {}", e.message)))?;
-        let checks: [(&str, u64, u64, u64); 9] = [
+        let checks: [(&str, u64, u64, u64); 10] = [
             ("grace_secs", self.grace_secs, 0, 3600),
             ("retention_secs", self.retention_secs, 1, 86_400),
             (
@@ -154,6 +158,12 @@ impl ServerConfig {
                 16,
                 10_000_000,
             ),
+            (
+                "outbox_max_bytes",
+                self.outbox_max_bytes as u64,
+                64 * 1024,
+                1 << 30,
+            ),
         ];
         for (name, value, low, high) in checks {
             if !(low..=high).contains(&value) {
@@ -161,6 +171,15 @@ impl ServerConfig {
                     "{name}: {value} is outside {low}..={high}"
                 )));
             }
+        }
+        // Every valid request must fit in a frame, or a client would be cut
+        // off (and reconnect and re-send it) for using the API as allowed.
+        let largest = self.limits.largest_request_bytes();
+        if self.max_frame_bytes < largest {
+            return Err(ConfigError(format!(
+                "max_frame_bytes: {} is smaller than the largest valid request under these limits ({largest} bytes)",
+                self.max_frame_bytes
+            )));
         }
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err(ConfigError(

@@ -7,14 +7,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use beckon::protocol::wire::{
-    ClientFrame, Resume, ServerFrame, Welcome, WireError, PROTOCOL_VERSION,
-};
+use beckon::protocol::wire::{ClientFrame, Resume, ServerFrame, WireError, PROTOCOL_VERSION};
 use beckon::protocol::{DeviceId, UserId};
 use beckon::{Error, ErrorCode};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+use tokio::sync::oneshot;
 use tokio::time::{timeout, timeout_at, Instant};
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -22,9 +21,9 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 
-use crate::handler::{decode, handle, Flow};
+use crate::handler::decode;
 use crate::limiter::{RateLimiter, Verdict};
-use crate::session::{new_secret, Outbox, Outgoing, ServerSession};
+use crate::session::{Link, Outgoing, Refusal, Release, SessionHandle};
 use crate::ServerContext;
 
 /// What every connection is sent when the server goes away.
@@ -80,12 +79,10 @@ where
     let writer = tokio::spawn(write_frames(sink, rx));
     let epoch = ctx.next_epoch();
 
-    if let Some(session) = log_in(&ctx, &mut frames, &tx, epoch, peer).await {
-        run_session(&ctx, &session, &mut frames, &tx, epoch, peer).await;
-        if session.outbox.detach(epoch) {
-            ctx.start_grace(session.clone(), epoch);
-        } else if session.outbox.ended().is_some() {
-            ctx.forget(&session);
+    if let Some(attached) = log_in(&ctx, &mut frames, &tx, epoch, peer).await {
+        let session = attached.session.clone();
+        if run_session(&ctx, attached, &mut frames, &tx, epoch, peer).await == Ending::Detach {
+            session.detach(epoch).await;
         }
     }
     drop(tx);
@@ -158,31 +155,40 @@ where
     let _ = sink.close().await;
 }
 
-fn error_frame(error: &Error) -> Outgoing {
+pub(crate) fn error_frame(error: &Error) -> Outgoing {
     let frame = ServerFrame::Error(WireError::from(error));
     Outgoing::Text(Utf8Bytes::from(
         serde_json::to_string(&frame).unwrap_or_default(),
     ))
 }
 
-/// Refuses the connection with `error`, then closes it.
-fn refuse(tx: &UnboundedSender<Outgoing>, error: &Error, close: u16) {
-    let _ = tx.send(error_frame(error));
-    let _ = tx.send(Outgoing::Close(close, "refused"));
+/// An error frame, then a close frame.
+fn refusal(error: &Error, close: u16) -> Vec<Outgoing> {
+    vec![error_frame(error), Outgoing::Close(close, "refused")]
 }
 
-/// Refuses the connection with PAYLOAD_TOO_LARGE (close 1009) if `error` is
-/// a frame over `max_frame_bytes`.
-fn refuse_if_too_large(
-    ctx: &ServerContext,
-    tx: &UnboundedSender<Outgoing>,
-    error: &tokio_tungstenite::tungstenite::Error,
-) {
-    if matches!(error, tokio_tungstenite::tungstenite::Error::Capacity(_)) {
-        ctx.metrics.count_drop("frame_too_large");
-        let message = format!("frame: {error}");
-        refuse(tx, &Error::new(ErrorCode::PayloadTooLarge, message), 1009);
+/// Refuses the connection with `error`, then closes it.
+fn refuse(tx: &UnboundedSender<Outgoing>, error: &Error, close: u16) {
+    for outgoing in refusal(error, close) {
+        let _ = tx.send(outgoing);
     }
+}
+
+/// PAYLOAD_TOO_LARGE and close 1009, if `error` is a frame over
+/// `max_frame_bytes`.
+fn too_large(
+    ctx: &ServerContext,
+    error: &tokio_tungstenite::tungstenite::Error,
+) -> Option<Vec<Outgoing>> {
+    if !matches!(error, tokio_tungstenite::tungstenite::Error::Capacity(_)) {
+        return None;
+    }
+    ctx.metrics.count_drop("frame_too_large");
+    let message = format!("frame: {error}");
+    Some(refusal(
+        &Error::new(ErrorCode::PayloadTooLarge, message),
+        1009,
+    ))
 }
 
 /// Waits for `hello` and opens or resumes its session.
@@ -192,7 +198,7 @@ async fn log_in<S>(
     tx: &UnboundedSender<Outgoing>,
     epoch: u64,
     peer: SocketAddr,
-) -> Option<Arc<ServerSession>>
+) -> Option<Attached>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -205,7 +211,8 @@ where
             next = timeout_at(deadline, frames.next()) => next,
             // Not logged in yet, but told like the others: a shutdown must not
             // wait for this connection's login deadline.
-            _ = shutdown.wait_for(|down| *down) => {
+            // (Its guard dropped at once: a branch below awaits.)
+            () = async { drop(shutdown.wait_for(|down| *down).await) } => {
                 let _ = tx.send(Outgoing::Text(Utf8Bytes::from_static(SHUTDOWN_NOTICE)));
                 let _ = tx.send(Outgoing::Close(1001, "the server is shutting down"));
                 return None;
@@ -233,20 +240,27 @@ where
                 return None;
             }
             Ok(Some(Err(e))) => {
-                refuse_if_too_large(ctx, tx, &e);
+                for outgoing in too_large(ctx, &e).unwrap_or_default() {
+                    let _ = tx.send(outgoing);
+                }
                 return None;
             }
             Ok(_) => return None,
         }
     };
-    let (user, device, token, resume) = match decode(&first) {
+    let hello = match decode(&first) {
         Ok(ClientFrame::Hello {
             v,
             user,
             device,
             token,
             resume,
-        }) if v == PROTOCOL_VERSION => (user, device, token, resume),
+        }) if v == PROTOCOL_VERSION => Hello {
+            user,
+            device,
+            token,
+            resume,
+        },
         Ok(ClientFrame::Hello { v, .. }) => {
             ctx.metrics.count_login("bad_version");
             refuse(
@@ -273,10 +287,12 @@ where
             return None;
         }
     };
-    match open_session(ctx, user, device, &token, resume, tx, epoch) {
-        Ok(session) => {
-            tracing::info!(%peer, user = %session.user, device = %session.device, "logged in");
-            Some(session)
+    match open_session(ctx, hello, tx, epoch).await {
+        Ok(attached) => {
+            // Debug, not info: a login storm must not flood the log (the
+            // `logins` metric counts them).
+            tracing::debug!(%peer, user = %attached.session.user, device = %attached.session.device, "logged in");
+            Some(attached)
         }
         Err(error) => {
             ctx.metrics.count_login(match error.code {
@@ -284,7 +300,7 @@ where
                 ErrorCode::TokenExpired => "token_expired",
                 _ => "refused",
             });
-            tracing::info!(%peer, error = %error, "login refused");
+            tracing::debug!(%peer, error = %error, "login refused");
             refuse(tx, &error, 1008);
             None
         }
@@ -292,91 +308,99 @@ where
 }
 
 /// Resumes the session named in `resume` when it is this user's and device's
-/// and can be resumed; otherwise logs in afresh.
-fn open_session(
+/// and can be resumed; otherwise logs in afresh (taking over what a session
+/// that could not be resumed handed over).
+async fn open_session(
     ctx: &Arc<ServerContext>,
-    user: UserId,
-    device: DeviceId,
-    token: &str,
-    resume: Option<Resume>,
+    hello: Hello,
     tx: &UnboundedSender<Outgoing>,
     epoch: u64,
-) -> Result<Arc<ServerSession>, Error> {
+) -> Result<Attached, Error> {
     if ctx.shutting_down() {
         return Err(Error::new(ErrorCode::Server, "the server is shutting down"));
     }
+    let Hello {
+        user,
+        device,
+        token,
+        resume,
+    } = hello;
+    let mut handover = None;
     if let Some(resume) = resume {
-        if let Some(session) = ctx.sessions.get(&resume.session) {
-            if session.user == user && session.device == device {
-                // Re-authenticate: the token must be good now, and becomes the
-                // session's token.
-                ctx.hub.check_token(&user, token)?;
-                if ctx.hub.renew_token(&session.hub_session, token).is_ok() {
-                    let welcome = || welcome(ctx, &session, true);
-                    if session
-                        .outbox
-                        .attach(tx.clone(), epoch, welcome, Some(resume.seq))
-                        .is_ok()
-                    {
-                        ctx.metrics.count_login("resumed");
-                        return Ok(session);
-                    }
+        let previous = ctx
+            .sessions
+            .get(&resume.session)
+            .filter(|s| s.user == user && s.device == device);
+        if let Some(session) = previous {
+            let (link, released) = link(tx, epoch);
+            match session.resume(link, resume.seq, token.clone()).await {
+                Ok(()) => {
+                    ctx.metrics.count_login("resumed");
+                    return Ok(Attached { session, released });
                 }
+                Err(Refusal::Token(error)) => return Err(error),
+                Err(Refusal::CannotResume(left)) => handover = left,
             }
         }
     }
-    let outbox = Outbox::new(ctx.config.outbox_capacity, ctx.metrics.clone());
-    let hub_session = ctx
-        .hub
-        .login(user.clone(), device.clone(), token, outbox.clone())?;
-    let session = Arc::new(ServerSession {
-        secret: new_secret(),
-        user,
-        device,
-        hub_session,
-        outbox,
-        last_request: Default::default(),
-    });
-    ctx.sessions.insert(session.clone());
-    ctx.metrics.sessions_live.inc();
-    let welcome = || welcome(ctx, &session, false);
-    if let Err(why) = session.outbox.attach(tx.clone(), epoch, welcome, None) {
-        // Only if the hub ended the new session at once (kicked out by a login
-        // racing this one).
-        ctx.forget(&session);
-        return Err(Error::new(ErrorCode::NotLoggedIn, why));
-    }
+    let (link, released) = link(tx, epoch);
+    let session = crate::session::open(ctx, user, device, &token, link, handover)?;
     ctx.metrics.count_login("ok");
-    Ok(session)
+    Ok(Attached { session, released })
 }
 
-/// The `welcome` frame for `session`.
-pub(crate) fn welcome(ctx: &ServerContext, session: &ServerSession, resumed: bool) -> String {
-    let welcome = Welcome {
-        v: PROTOCOL_VERSION,
-        session: session.secret.clone(),
-        resumed,
-        last_request: *session.last_request.lock(),
-        limits: ctx.hub.config().limits.clone(),
-        heartbeat_secs: ctx.config.heartbeat_secs,
-        grace_secs: u32::try_from(ctx.config.grace_secs).unwrap_or(u32::MAX),
-        max_frame_bytes: ctx.config.max_frame_bytes,
+/// A connection's link to its session, and the signal that the session let it
+/// go.
+fn link(tx: &UnboundedSender<Outgoing>, epoch: u64) -> (Link, oneshot::Receiver<Release>) {
+    let (released, signal) = oneshot::channel();
+    let link = Link {
+        tx: tx.clone(),
+        epoch,
+        released,
     };
-    serde_json::to_string(&ServerFrame::Welcome(welcome)).unwrap_or_default()
+    (link, signal)
 }
 
-/// Reads frames until the connection ends, the session ends, or the server
-/// shuts down.
+/// A logged-in connection's session.
+struct Attached {
+    session: SessionHandle,
+    released: oneshot::Receiver<Release>,
+}
+
+/// What a `hello` asks for.
+struct Hello {
+    user: UserId,
+    device: DeviceId,
+    token: String,
+    resume: Option<Resume>,
+}
+
+/// How a logged-in connection ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ending {
+    /// The connection ended on its own: the session starts its grace period.
+    Detach,
+    /// The session let the connection go (replaced, ended, too slow).
+    Released,
+}
+
+/// Reads frames and hands them to the session until the connection ends, the
+/// session lets it go, or the server shuts down.
 async fn run_session<S>(
     ctx: &Arc<ServerContext>,
-    session: &Arc<ServerSession>,
+    attached: Attached,
     frames: &mut Frames<S>,
     tx: &UnboundedSender<Outgoing>,
     epoch: u64,
     peer: SocketAddr,
-) where
+) -> Ending
+where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    let Attached {
+        session,
+        mut released,
+    } = attached;
     let heartbeat = ctx.config.heartbeat();
     let silence_limit = heartbeat * 3;
     let mut pings = tokio::time::interval_at(Instant::now() + heartbeat, heartbeat);
@@ -384,9 +408,6 @@ async fn run_session<S>(
     let mut limiter = RateLimiter::new(ctx.config.messages_per_sec, ctx.config.messages_burst);
     let mut protocol_errors = 0u32;
     let mut shutdown = ctx.shutdown_signal();
-    let Some(cut) = session.outbox.cut_signal(epoch) else {
-        return; // replaced or ended already
-    };
     loop {
         tokio::select! {
             frame = frames.next() => {
@@ -398,14 +419,15 @@ async fn run_session<S>(
                     Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => None,
                     Some(Ok(Message::Binary(_))) => {
                         ctx.metrics.protocol_errors.inc();
-                        refuse(tx, &Error::invalid("frame: binary frames are not part of the protocol"), 1003);
-                        return;
+                        return close(&session, tx, epoch, refusal(&Error::invalid("frame: binary frames are not part of the protocol"), 1003)).await;
                     }
-                    Some(Ok(Message::Close(_))) | None => return,
+                    Some(Ok(Message::Close(_))) | None => return Ending::Detach,
                     Some(Err(e)) => {
-                        refuse_if_too_large(ctx, tx, &e);
                         tracing::debug!(%peer, error = %e, "connection failed");
-                        return;
+                        return match too_large(ctx, &e) {
+                            Some(last) => close(&session, tx, epoch, last).await,
+                            None => Ending::Detach,
+                        };
                     }
                 };
                 let verdict = limiter.check(Instant::now());
@@ -415,60 +437,74 @@ async fn run_session<S>(
                 if verdict == Verdict::Flood {
                     ctx.metrics.count_drop("flood");
                     tracing::warn!(%peer, user = %session.user, "connection cut off: flooding");
-                    refuse(tx, &Error::new(ErrorCode::RateLimited, "too many frames: the connection is closed"), 1008);
-                    return;
+                    return close(&session, tx, epoch, refusal(&Error::new(ErrorCode::RateLimited, "too many frames: the connection is closed"), 1008)).await;
                 }
                 let Some(text) = text else { continue };
-                match decode(&text) {
-                    Ok(frame) => {
-                        match handle(ctx, session, epoch, frame, verdict == Verdict::Limited) {
-                            Flow::Continue => {}
-                            Flow::Close => return,
-                            Flow::OutOfPlace => {
-                                refuse(tx, &Error::invalid("hello: this connection is logged in already"), 1008);
-                                return;
-                            }
-                        }
+                let delivered = match decode(&text) {
+                    // A second hello is a client bug: start over on a new connection.
+                    Ok(ClientFrame::Hello { .. }) => {
+                        ctx.metrics.protocol_errors.inc();
+                        return close(&session, tx, epoch, refusal(&Error::invalid("hello: this connection is logged in already"), 1008)).await;
                     }
+                    Ok(frame) => session.frame(epoch, frame, verdict == Verdict::Limited).await,
                     Err(bad) => {
                         ctx.metrics.protocol_errors.inc();
                         protocol_errors += 1;
-                        let answered = bad.id.is_some_and(|id| crate::handler::answer_bad_request(session, epoch, id, bad.error.clone()));
-                        if !answered {
-                            let _ = tx.send(error_frame(&bad.error));
-                        }
                         if protocol_errors >= MAX_PROTOCOL_ERRORS {
                             ctx.metrics.count_drop("protocol_errors");
-                            refuse(tx, &Error::invalid("too many malformed frames: the connection is closed"), 1008);
-                            return;
+                            return close(&session, tx, epoch, refusal(&Error::invalid("too many malformed frames: the connection is closed"), 1008)).await;
+                        }
+                        match bad.id {
+                            Some(id) => session.bad_request(epoch, id, bad.error).await,
+                            None => tx.send(error_frame(&bad.error)).is_ok(),
                         }
                     }
+                };
+                if !delivered {
+                    return Ending::Released; // the session has ended
                 }
             }
             _ = pings.tick() => {
                 if last_heard.elapsed() >= silence_limit {
                     ctx.metrics.count_drop("heartbeat");
                     tracing::info!(%peer, user = %session.user, "peer silent for three heartbeats: dropped");
-                    let _ = tx.send(Outgoing::Close(1001, "heartbeat timeout"));
-                    return;
+                    return close(&session, tx, epoch, vec![Outgoing::Close(1001, "heartbeat timeout")]).await;
                 }
                 let _ = tx.send(Outgoing::Ping);
             }
             // `wait_for` sees a shutdown that began before this connection
             // subscribed, which `changed` would miss.
-            _ = shutdown.wait_for(|down| *down) => {
-                session.outbox.shut_down(SHUTDOWN_NOTICE);
-                return;
+            // (Its guard dropped at once: a branch below awaits.)
+            () = async { drop(shutdown.wait_for(|down| *down).await) } => {
+                let _ = tx.send(Outgoing::Text(Utf8Bytes::from_static(SHUTDOWN_NOTICE)));
+                let _ = tx.send(Outgoing::Close(1001, "the server is shutting down"));
+                return Ending::Detach;
             }
-            _ = cut.notified() => {
-                ctx.metrics.count_drop("too_slow");
-                tracing::warn!(%peer, user = %session.user, "connection dropped: the client does not read what it is sent");
-                return;
+            // Replaced by a newer connection, ended (logout, kicked out), or
+            // dropped for not reading.
+            why = &mut released => {
+                if why == Ok(Release::TooSlow) {
+                    ctx.metrics.count_drop("too_slow");
+                    tracing::warn!(%peer, user = %session.user, "connection dropped: the client does not read what it is sent");
+                }
+                return Ending::Released;
             }
-        }
-        if !session.outbox.is_attached(epoch) {
-            // Ended (logout, kicked out) or replaced by a newer connection.
-            return;
         }
     }
+}
+
+/// Closes a logged-in connection through its session, so that every answer
+/// already on its way goes first.
+async fn close(
+    session: &SessionHandle,
+    tx: &UnboundedSender<Outgoing>,
+    epoch: u64,
+    last: Vec<Outgoing>,
+) -> Ending {
+    if let Err(last) = session.close(epoch, last).await {
+        for outgoing in last {
+            let _ = tx.send(outgoing);
+        }
+    }
+    Ending::Released
 }

@@ -5,13 +5,15 @@
 //!
 //! - [`config`]: settings (TOML and flags);
 //! - [`connection`]: one WebSocket connection from handshake to close;
-//! - [`handler`]: frames to hub operations (no I/O; fuzzed);
-//! - [`session`]: sessions between connections, their outboxes and resume;
+//! - [`handler`]: requests to hub operations (no I/O);
+//! - [`session`]: sessions between connections, one task each: outbox, resume,
+//!   grace period;
 //! - [`limiter`], [`metrics`], [`admin`], [`tls`].
 
 pub mod admin;
 pub mod config;
 pub mod connection;
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod handler;
 pub mod limiter;
@@ -32,7 +34,7 @@ use tokio_rustls::TlsAcceptor;
 
 pub use config::{ConfigError, LogFormat, ServerConfig};
 use metrics::Metrics;
-use session::{ServerSession, Sessions};
+use session::Sessions;
 
 /// What every connection shares.
 pub struct ServerContext {
@@ -70,32 +72,6 @@ impl ServerContext {
 
     pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
         self.shutdown.subscribe()
-    }
-
-    /// Drops a session that has ended from the table.
-    pub fn forget(&self, session: &ServerSession) {
-        if self.sessions.get(&session.secret).is_some() {
-            self.sessions.remove(&session.secret);
-            self.metrics.sessions_live.dec();
-        }
-    }
-
-    /// Connection `epoch` of `session` dropped: unless the client resumes the
-    /// session within the grace period, it is logged out of the hub (and rule
-    /// 7 cancels what the user sent if it was their last device).
-    pub fn start_grace(self: &Arc<Self>, session: Arc<ServerSession>, epoch: u64) {
-        let ctx = self.clone();
-        let grace = Duration::from_secs(self.config.grace_secs);
-        tokio::spawn(async move {
-            tokio::time::sleep(grace).await;
-            if session.outbox.abandon_if_detached(epoch) {
-                tracing::info!(user = %session.user, device = %session.device, "session abandoned after the grace period");
-                ctx.hub.logout(&session.hub_session);
-                ctx.forget(&session);
-            } else if session.outbox.ended().is_some() {
-                ctx.forget(&session);
-            }
-        });
     }
 
     /// The Prometheus text for `/metrics`, with the hub's totals brought up to date.

@@ -256,8 +256,10 @@ fn dev_mode_warns_loudly() {
 #[test]
 fn bad_config_values_are_refused() {
     let serve = ["serve", "--dev", "--listen", "127.0.0.1:0"];
-    let bad: [(&[&str], &str); 8] = [
+    let bad: [(&[&str], &str); 9] = [
         (&["--heartbeat-secs", "0"], "heartbeat_secs"),
+        // Over the range's floor, but a valid request would not fit.
+        (&["--max-frame-bytes", "8192"], "largest valid request"),
         (&["--heartbeat-secs", "100000"], "heartbeat_secs"),
         (&["--max-frame-bytes", "10"], "max_frame_bytes"),
         (&["--messages-per-sec", "0"], "messages_per_sec"),
