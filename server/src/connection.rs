@@ -310,7 +310,7 @@ where
 /// Resumes the session named in `resume` when it is this user's and device's
 /// and can be resumed; otherwise logs in afresh (taking over what a session
 /// that could not be resumed handed over).
-async fn open_session(
+pub(crate) async fn open_session(
     ctx: &Arc<ServerContext>,
     hello: Hello,
     tx: &UnboundedSender<Outgoing>,
@@ -362,17 +362,17 @@ fn link(tx: &UnboundedSender<Outgoing>, epoch: u64) -> (Link, oneshot::Receiver<
 }
 
 /// A logged-in connection's session.
-struct Attached {
-    session: SessionHandle,
-    released: oneshot::Receiver<Release>,
+pub(crate) struct Attached {
+    pub session: SessionHandle,
+    pub released: oneshot::Receiver<Release>,
 }
 
 /// What a `hello` asks for.
-struct Hello {
-    user: UserId,
-    device: DeviceId,
-    token: String,
-    resume: Option<Resume>,
+pub(crate) struct Hello {
+    pub user: UserId,
+    pub device: DeviceId,
+    pub token: String,
+    pub resume: Option<Resume>,
 }
 
 /// How a logged-in connection ended.

@@ -58,7 +58,11 @@ pub fn frame(bytes: &[u8]) {
         world
             .frame(0, r#"{"type":"send","id":1,"request":{"invitees":["bob"],"timeout_secs":60,"extended_data":"","notification":null}}"#)
             .await;
-        assert_eq!(world.invitations.len(), 1, "alice's invitation was not sent");
+        assert_eq!(
+            world.invitations.len(),
+            1,
+            "alice's invitation was not sent"
+        );
         world.frame(1, &text).await;
         world.finish().await;
     });
@@ -240,7 +244,10 @@ impl World {
             Some(ServerFrame::Welcome(welcome)) => {
                 let resumed = welcome.resumed;
                 assert!(
-                    !resumed || resume.as_ref().is_some_and(|r| r.session == welcome.session),
+                    !resumed
+                        || resume
+                            .as_ref()
+                            .is_some_and(|r| r.session == welcome.session),
                     "resumed a session that was not asked for"
                 );
                 client.seen = if resumed {
@@ -341,7 +348,12 @@ impl World {
             );
             let secret = client.secret.clone().unwrap_or_default();
             if let Some(seq) = seq.filter(|_| *id != 0) {
-                let first = *client.answered.entry(secret).or_default().entry(*id).or_insert(seq);
+                let first = *client
+                    .answered
+                    .entry(secret)
+                    .or_default()
+                    .entry(*id)
+                    .or_insert(seq);
                 assert_eq!(first, seq, "request {id} answered twice");
             }
             let invitation = ok
@@ -371,11 +383,19 @@ impl World {
         tokio::time::sleep(Duration::from_secs(1)).await;
         self.grace_passes().await;
         let ctx = &self.ctx;
-        assert!(ctx.sessions.is_empty(), "sessions left after the grace period");
+        assert!(
+            ctx.sessions.is_empty(),
+            "sessions left after the grace period"
+        );
         assert_eq!(ctx.metrics.sessions_live.get(), 0, "sessions_live");
         assert_eq!(ctx.metrics.encode_failures.get(), 0, "encode_failures");
         for client in &self.clients {
-            assert_eq!(ctx.hub.device_count(&client.user), 0, "{} logged in", client.user);
+            assert_eq!(
+                ctx.hub.device_count(&client.user),
+                0,
+                "{} logged in",
+                client.user
+            );
         }
         let text = ctx.render_metrics();
         assert!(text.contains("sessions_live"), "metrics: {text}");

@@ -13,6 +13,8 @@
 mod actor;
 mod outbox;
 mod results;
+#[cfg(test)]
+mod stress;
 
 use std::collections::HashMap;
 use std::sync::Arc;
