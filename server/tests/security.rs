@@ -29,6 +29,7 @@ const AUTH_FAILED: i64 = 5;
 const TOKEN_EXPIRED: i64 = 6;
 const INVITATION_NOT_FOUND: i64 = 7;
 const NOT_PERMITTED: i64 = 8;
+const ALREADY_ANSWERED: i64 = 9;
 const INVITATION_CLOSED: i64 = 10;
 const RATE_LIMITED: i64 = 13;
 
@@ -1124,5 +1125,72 @@ async fn a_client_that_does_not_read_is_dropped() {
         metrics.contains("\nbeckon_outbox_overflows_total 1\n"),
         "{metrics}"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn an_answer_lost_in_an_overflow_is_given_again_on_the_fresh_session() {
+    // An outbox of 16 frames: bob accepts, then reads nothing while alice
+    // keeps inviting him, so his outbox overflows and the accept's result is
+    // lost with it. His fresh session answers the re-sent accept as it was
+    // answered (OK), instead of running it again (ALREADY_ANSWERED).
+    let dir = std::env::temp_dir().join(format!("beckon-handover-{}", common::rand_suffix()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("server.toml");
+    std::fs::write(&config, "outbox_capacity = 16\n").unwrap();
+    let server = ServerProcess::start(&["--config", config.to_str().unwrap()]);
+    let url = server.url();
+    let (bob, alice) = (unique("bob"), unique("alice"));
+    let (mut callee, welcome) = Raw::login(&url, &bob, "d1", "t").await;
+    let secret = welcome["session"].as_str().unwrap().to_owned();
+    let (mut inviter, _) = Raw::login(&url, &alice, "d1", "t").await;
+    inviter.send(send_frame(1, &[&bob])).await;
+    let (result, _) = inviter.result_after(1).await;
+    let invitation = result["ok"]["invitation_id"].as_str().unwrap().to_owned();
+    callee.send(answer_frame("accept", 1, &invitation)).await;
+    // The accept ran: alice hears of it.
+    loop {
+        let frame = inviter.json().await;
+        if frame["type"] == "push" && frame["push"]["type"] == "invitation_accepted" {
+            break;
+        }
+    }
+    for id in 2..=60 {
+        inviter.send(send_frame(id, &[&bob])).await;
+        let (result, _) = inviter.result_after(id).await;
+        inviter
+            .send(json!({"type": "ack", "seq": result["seq"]}))
+            .await;
+        let dropped = metric(
+            &server,
+            "beckon_connections_dropped_total",
+            r#"result="too_slow""#,
+        );
+        if dropped == 1 {
+            break;
+        }
+    }
+    let (_, metrics) = server.admin_get("/metrics");
+    assert!(
+        metrics.contains("\nbeckon_outbox_overflows_total 1\n"),
+        "{metrics}"
+    );
+    drop(callee);
+
+    // Bob comes back: his session cannot be resumed (frames are gone).
+    let resume = hello(&bob, "d1", "t", Some((&secret, 0)));
+    let (mut again, welcome) = Raw::hello(&url, resume).await;
+    assert_eq!(welcome["type"], "welcome", "{welcome}");
+    assert_eq!(welcome["resumed"], false, "{welcome}");
+    assert_eq!(welcome["last_request"], 0, "{welcome}");
+    again.send(json!({"type": "sync"})).await;
+    again.send(answer_frame("accept", 1, &invitation)).await;
+    let (result, _) = again.result_after(1).await;
+    assert_eq!(result["ok"], Value::Null, "{result}");
+    assert!(result.get("error").is_none(), "answered anew: {result}");
+    // A new request on the fresh session runs as usual.
+    again.send(answer_frame("accept", 2, &invitation)).await;
+    let (result, _) = again.result_after(2).await;
+    assert_eq!(error_code(&result), ALREADY_ANSWERED, "{result}");
     let _ = std::fs::remove_dir_all(&dir);
 }
