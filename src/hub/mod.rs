@@ -6,7 +6,9 @@
 //! user id; there is no hub-wide lock. Lock order is always invitation shard, then
 //! user shard, never the reverse, and pushes are handed to session sinks (which
 //! only queue) while the invitation's shard is locked, so every device sees one
-//! invitation's events in the order the hub decided them.
+//! invitation's events in the order the hub decided them. A session's token
+//! timer is armed and disarmed under its user's lock (user shard, then
+//! token-timer shard); timers fire with no shard lock held.
 
 mod clock;
 mod expiry;
@@ -17,7 +19,6 @@ mod stats;
 mod timers;
 mod tokens;
 
-use std::cmp::Reverse;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -40,7 +41,7 @@ use crate::protocol::{
 use invitation::{Invitation, Invitee};
 use session::Users;
 use shards::Shards;
-use timers::{TimerHeap, TimerKind, TimerOwner, TimerSignal, TokenTimerHeap};
+use timers::{TimerKind, TimerOwner, TimerQueue, TimerSignal, TokenTimers};
 
 const SUB_TAG: &str = "hub";
 
@@ -118,7 +119,7 @@ fn returned<T>(operation: impl FnOnce(&mut dyn FnMut(Result<T>))) -> Result<T> {
 #[derive(Default)]
 struct InvitationShard {
     invitations: HashMap<InvitationId, Invitation, IdHashBuilder>,
-    timers: TimerHeap,
+    timers: TimerQueue,
 }
 
 pub struct Hub {
@@ -131,8 +132,7 @@ pub struct Hub {
     id_key: [u8; 32],
     timer_signal: Arc<TimerSignal>,
     /// Token timers of sessions (hubs with a secret), striped by session id.
-    token_timers: Shards<TokenTimerHeap>,
-    next_timer_seq: AtomicU64,
+    token_timers: Shards<TokenTimers>,
     stats: HubStats,
 }
 
@@ -163,7 +163,6 @@ impl Hub {
             id_key: rand::random(),
             timer_signal: Arc::new(TimerSignal::new(epoch)),
             token_timers: Shards::new(),
-            next_timer_seq: AtomicU64::new(0),
             stats: HubStats::default(),
         }))
     }
@@ -217,6 +216,7 @@ impl Hub {
             };
             if let Some(old) = &kicked {
                 old.end();
+                self.disarm_token_timer(old);
             }
             entry.sessions.push(session.clone());
             // The expiry holds from the start, even for a session that never
@@ -278,6 +278,7 @@ impl Hub {
                 return None; // already logged out or kicked out, or renewed
             }
             entry.sessions.retain(|s| s.id != session.id);
+            self.disarm_token_timer(session);
             let last = entry.sessions.is_empty();
             Some(if last {
                 entry.active.iter().cloned().collect::<Vec<_>>()
@@ -426,7 +427,7 @@ impl Hub {
         } else {
             shard
                 .timers
-                .push(Reverse((deadline, TimerKind::Deadline, id.clone())));
+                .insert((deadline, TimerKind::Deadline, id.clone()));
             self.timer_signal.added(deadline);
         }
         shard.invitations.insert(id, invitation);
@@ -465,7 +466,7 @@ impl Hub {
 
     fn cancel_locked(
         &self,
-        timers: &mut TimerHeap,
+        timers: &mut TimerQueue,
         invitation: &mut Invitation,
         session: &Session,
         request: &CancelInvitation,
@@ -584,7 +585,7 @@ impl Hub {
 
     fn answer_locked(
         &self,
-        timers: &mut TimerHeap,
+        timers: &mut TimerQueue,
         invitation: &mut Invitation,
         session: &Session,
         answer: &Answer,
@@ -821,7 +822,7 @@ impl Hub {
     }
 
     /// Every invitee is final: stop tracking it per user, keep it for retention.
-    fn end(&self, timers: &mut TimerHeap, invitation: &mut Invitation, now: Instant) {
+    fn end(&self, timers: &mut TimerQueue, invitation: &mut Invitation, now: Instant) {
         invitation.ended_at = Some(now);
         // Retention only answers late requests precisely: drop what they never
         // read (up to 13 KiB of payload per invitation).
@@ -833,12 +834,15 @@ impl Hub {
         for user in invitation.participants() {
             self.users.deactivate(user, &invitation.id);
         }
-        let forget_at = now + self.config.retention;
-        timers.push(Reverse((
-            forget_at,
-            TimerKind::Forget,
+        // Its deadline (gone already if it is what ended it) gives way to its
+        // forgetting: one timer per invitation, live or retained.
+        timers.remove(&(
+            invitation.deadline,
+            TimerKind::Deadline,
             invitation.id.clone(),
-        )));
+        ));
+        let forget_at = now + self.config.retention;
+        timers.insert((forget_at, TimerKind::Forget, invitation.id.clone()));
         self.timer_signal.added(forget_at);
         crate::log!(Level::Debug, SUB_TAG, "invitation {} ended", invitation.id);
     }
