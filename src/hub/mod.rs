@@ -39,7 +39,7 @@ use crate::protocol::{
     InviteeStatus, Limits, Push, SendInvitation, SendOutcome, Text, UserId,
 };
 use invitation::{Invitation, Invitee};
-use session::Users;
+use session::{UserEntry, Users};
 use shards::Shards;
 use timers::{TimerKind, TimerOwner, TimerQueue, TimerSignal, TokenTimers};
 
@@ -54,6 +54,10 @@ pub struct HubConfig {
     /// When set, logins need a token minted from this secret (see `token`).
     /// Without it any token is accepted (memory hubs, development).
     pub secret: Option<Vec<u8>>,
+    /// Invitations one user may have open (sent, not ended) at once, across
+    /// all their devices: default 100, 1 to 100,000. A send past it is
+    /// refused with RATE_LIMITED; an idempotent retry still gets its outcome.
+    pub max_open_invitations: usize,
 }
 
 impl Default for HubConfig {
@@ -62,11 +66,15 @@ impl Default for HubConfig {
             limits: Limits::default(),
             retention: Duration::from_secs(600),
             secret: None,
+            max_open_invitations: 100,
         }
     }
 }
 
 impl HubConfig {
+    /// The most `max_open_invitations` a hub may be configured with.
+    pub const OPEN_INVITATIONS_CEILING: usize = 100_000;
+
     /// A hub may tighten the SPEC's limits, and raise only the invitee limit (to
     /// 1000).
     pub fn validate(&self) -> Result<()> {
@@ -97,6 +105,11 @@ impl HubConfig {
             ),
             ("max_payload", limits.max_payload, spec.max_payload),
             ("max_devices", limits.max_devices, spec.max_devices),
+            (
+                "max_open_invitations",
+                self.max_open_invitations,
+                Self::OPEN_INVITATIONS_CEILING,
+            ),
         ];
         for (name, value, ceiling) in bounded {
             if value == 0 || value > ceiling {
@@ -352,15 +365,12 @@ impl Hub {
         }
         // Registering with the inviter first, under the user's lock, orders this
         // send against the inviter's logout: either the logout sees it and cancels
-        // it, or this send sees the logout and stops here.
-        let registered = self.users.update(&session.user, |entry| {
-            session.is_alive() && entry.active.insert(id.clone())
-        });
-        if !registered {
-            return reply(Err(Error::new(
-                ErrorCode::NotLoggedIn,
-                "the session has ended (logged out or kicked out)",
-            )));
+        // it, or this send sees the logout and stops here. The quota is checked
+        // and taken in the same step, so concurrent sends never overshoot it.
+        if let Err(error) = self.users.update(&session.user, |entry| {
+            self.register_sent(session, entry, &id)
+        }) {
+            return reply(Err(error));
         }
 
         let mut invitees = Vec::with_capacity(request.invitees.len());
@@ -703,6 +713,12 @@ impl Hub {
         self.users.session_count(user)
     }
 
+    /// How many invitations `user` sent that have not ended: what counts
+    /// against `max_open_invitations`.
+    pub fn open_invitations(&self, user: &UserId) -> usize {
+        self.users.open_sent(user)
+    }
+
     // ---- internals ------------------------------------------------------------
 
     fn not_found(id: &InvitationId) -> Error {
@@ -757,6 +773,38 @@ impl Hub {
         if session.deliver(push) {
             invitee.delivered_to.push(session.id);
         }
+    }
+
+    /// Takes a place in the inviter's open-invitation quota for `id`.
+    fn register_sent(
+        &self,
+        session: &Session,
+        entry: &mut UserEntry,
+        id: &InvitationId,
+    ) -> Result<()> {
+        Self::require_alive(session)?;
+        let limit = self.config.max_open_invitations;
+        if entry.sent_open >= limit {
+            self.stats.quota_refused();
+            crate::log!(
+                Level::Warn,
+                SUB_TAG,
+                "send refused: '{}' has {limit} invitations open",
+                session.user
+            );
+            return Err(Error::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "send: '{}' has {limit} invitations open, the limit of this hub",
+                    session.user
+                ),
+            ));
+        }
+        if !entry.active.insert(id.clone()) {
+            return Err(Error::internal("invitation id collision"));
+        }
+        entry.sent_open += 1;
+        Ok(())
     }
 
     fn cancel_for_departed_inviter(&self, inviter: &UserId, invitation_id: &InvitationId) {
@@ -831,8 +879,12 @@ impl Hub {
         for invitee in &mut invitation.invitees {
             invitee.delivered_to = Vec::new();
         }
-        for user in invitation.participants() {
-            self.users.deactivate(user, &invitation.id);
+        // The one place an invitation ends: its inviter's quota place is
+        // given back here, exactly once.
+        self.users
+            .deactivate(&invitation.inviter, &invitation.id, true);
+        for invitee in &invitation.invitees {
+            self.users.deactivate(&invitee.user, &invitation.id, false);
         }
         // Its deadline (gone already if it is what ended it) gives way to its
         // forgetting: one timer per invitation, live or retained.
