@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use beckon::hub::{Hub, HubConfig, ManualClock, Session, SessionSink};
 use beckon::protocol::{
-    CancelInvitation, CancelOutcome, DeviceId, InvitationId, InviteeState, Limits, Notification,
-    Push, SendInvitation, SendOutcome, UserId,
+    CancelInvitation, CancelOutcome, DeviceId, InvitationId, InvitationSnapshot, InviteeState,
+    Limits, Notification, Push, SendInvitation, SendOutcome, Snapshot, UserId,
 };
 use beckon::{Error, ErrorCode};
 
@@ -1997,6 +1997,189 @@ fn open_invitation_counts_stay_exact_under_many_threads() {
         "quota stress: {} sent, {} refused",
         sent.len(),
         stats.quota_refused
+    );
+}
+
+// ---- snapshot (a client that lost its session) ---------------------------------------
+
+/// The snapshot's entry for `id`, if listed.
+fn listed<'a>(snapshot: &'a Snapshot, id: &InvitationId) -> Option<&'a InvitationSnapshot> {
+    let mut found = snapshot
+        .invitations
+        .iter()
+        .filter(|i| &i.invitation_id == id);
+    let first = found.next();
+    assert!(found.next().is_none(), "{id} listed twice");
+    first
+}
+
+#[test]
+fn a_snapshot_as_inviter_shows_answers_given_while_away() {
+    let w = World::new();
+    let alice = w.login("alice", "a1");
+    let bob = w.login("bob", "b1");
+    let carol = w.login("carol", "c1");
+    let dave = w.login("dave", "d1");
+    let ringing = w.send_ok(&alice, &["bob", "carol"], 30);
+    let answered = w.send_ok(&alice, &["dave"], 30);
+    let not_named = w.send_ok(&alice, &["dave"], 30);
+    w.ack(&carol, &ringing);
+    // Alice's session is lost; meanwhile bob and dave answer.
+    w.advance(10);
+    w.accept(&bob, &ringing).unwrap();
+    w.accept(&dave, &answered).unwrap();
+    w.refuse(&dave, &not_named).unwrap();
+    let alice = w.login("alice", "a1"); // the same device, afresh
+    let snapshot = w
+        .hub
+        .snapshot(&alice.session, &[ringing.clone(), answered.clone()]);
+
+    assert_eq!(
+        listed(&snapshot, &ringing),
+        Some(&InvitationSnapshot {
+            invitation_id: ringing.clone(),
+            inviter: user("alice"),
+            invitees: vec![
+                status("bob", InviteeState::Accepted),
+                status("carol", InviteeState::Received),
+            ]
+            .into(),
+            ended: false,
+            seconds_left: 20,
+        })
+    );
+    assert_eq!(
+        listed(&snapshot, &answered),
+        Some(&InvitationSnapshot {
+            invitation_id: answered.clone(),
+            inviter: user("alice"),
+            invitees: vec![status("dave", InviteeState::Accepted)].into(),
+            ended: true,
+            seconds_left: 0,
+        })
+    );
+    assert!(
+        listed(&snapshot, &not_named).is_none(),
+        "an ended invitation is told only if named"
+    );
+    assert_eq!(snapshot.invitations.len(), 2);
+    assert!(snapshot.unknown.is_empty());
+    assert!(
+        !snapshot.invitations[0].ended,
+        "the open ones come first: {snapshot:?}"
+    );
+}
+
+#[test]
+fn a_snapshot_as_invitee_shows_a_cancel_missed_while_away() {
+    let w = World::new();
+    let alice = w.login("alice", "a1");
+    let bob = w.login("bob", "b1");
+    let cancelled = w.send_ok(&alice, &["bob"], 30);
+    let ringing = w.send_ok(&alice, &["bob", "carol"], 60);
+    let carols = w.send_ok(&alice, &["carol"], 30); // bob is not in it
+    w.ack(&bob, &cancelled);
+    w.ack(&bob, &ringing);
+    // Bob's session is lost; meanwhile alice cancels the first.
+    drop(bob);
+    w.cancel(&alice, &cancelled, None).unwrap();
+    w.advance(5);
+    let bob = w.login_nosync("bob", "b1");
+    let known = [cancelled.clone(), ringing.clone(), cancelled.clone()];
+    let snapshot = w.hub.snapshot(&bob.session, &known);
+
+    assert_eq!(
+        snapshot.invitations,
+        vec![
+            InvitationSnapshot {
+                invitation_id: ringing.clone(),
+                inviter: user("alice"),
+                invitees: vec![
+                    status("bob", InviteeState::Received),
+                    status("carol", InviteeState::Offline),
+                ]
+                .into(),
+                ended: false,
+                seconds_left: 55,
+            },
+            InvitationSnapshot {
+                invitation_id: cancelled.clone(),
+                inviter: user("alice"),
+                invitees: vec![status("bob", InviteeState::Cancelled)].into(),
+                ended: true,
+                seconds_left: 0,
+            },
+        ],
+        "named twice, listed once"
+    );
+    assert!(listed(&snapshot, &carols).is_none());
+    assert!(snapshot.unknown.is_empty());
+    // A snapshot only reads: the sync that follows still rings bob.
+    assert!(bob.sink.all().is_empty());
+    w.hub.sync(&bob.session);
+    assert_eq!(bob.sink.received(&ringing), 1);
+    assert_eq!(bob.sink.received(&cancelled), 0);
+}
+
+#[test]
+fn a_forgotten_invitation_is_unknown_in_a_snapshot() {
+    let w = World::new();
+    let alice = w.login("alice", "a1");
+    let bob = w.login("bob", "b1");
+    let id = w.send_ok(&alice, &["bob"], 30);
+    w.accept(&bob, &id).unwrap();
+    w.advance(599);
+    let kept = w.hub.snapshot(&bob.session, std::slice::from_ref(&id));
+    assert!(listed(&kept, &id).is_some_and(|i| i.ended));
+    w.advance(1); // retention (600 s) is over
+    let forgotten = w.hub.snapshot(&bob.session, std::slice::from_ref(&id));
+    assert!(forgotten.invitations.is_empty());
+    assert_eq!(forgotten.unknown, vec![id]);
+}
+
+#[test]
+fn someone_elses_invitation_is_unknown_in_a_snapshot() {
+    let w = World::new();
+    let alice = w.login("alice", "a1");
+    let bob = w.login("bob", "b1");
+    let carol = w.login("carol", "c1");
+    let dave = w.login("dave", "d1");
+    let mine = w.send_ok(&alice, &["bob"], 30);
+    let open = w.send_ok(&carol, &["dave"], 30);
+    let ended = w.send_ok(&carol, &["dave"], 30);
+    w.accept(&dave, &ended).unwrap();
+    let never = InvitationId::from_bits(42);
+    let known = [open.clone(), ended.clone(), never.clone(), mine.clone()];
+    let snapshot = w.hub.snapshot(&bob.session, &known);
+    assert_eq!(snapshot.unknown, vec![open, ended, never]);
+    assert_eq!(snapshot.invitations.len(), 1, "{snapshot:?}");
+    assert_eq!(snapshot.invitations[0].invitation_id, mine);
+    assert_eq!(snapshot.invitations[0].inviter, user("alice"));
+}
+
+#[test]
+fn a_snapshot_considers_at_most_max_known_ids_and_none_after_logout() {
+    let w = World::new();
+    let alice = w.login("alice", "a1");
+    let bob = w.login("bob", "b1");
+    let id = w.send_ok(&alice, &["bob"], 30);
+    w.accept(&bob, &id).unwrap();
+    let mut known: Vec<InvitationId> = (0..Snapshot::MAX_KNOWN as u128)
+        .map(|i| InvitationId::from_bits(i + 1))
+        .collect();
+    known.push(id.clone()); // one past the limit: not looked at
+    let snapshot = w.hub.snapshot(&alice.session, &known);
+    assert!(snapshot.invitations.is_empty());
+    assert_eq!(snapshot.unknown.len(), Snapshot::MAX_KNOWN);
+    assert!(!snapshot.unknown.contains(&id));
+
+    let open = w.send_ok(&alice, &["bob"], 30);
+    assert_eq!(w.hub.snapshot(&alice.session, &[]).invitations.len(), 1);
+    w.hub.logout(&bob.session);
+    assert_eq!(
+        w.hub.snapshot(&bob.session, &[open, id]),
+        Snapshot::default(),
+        "an ended session learns nothing"
     );
 }
 

@@ -15,6 +15,7 @@ mod expiry;
 mod invitation;
 mod session;
 mod shards;
+mod snapshot;
 mod stats;
 mod timers;
 mod tokens;

@@ -183,6 +183,13 @@ impl Users {
         }
     }
 
+    /// The invitations not yet ended that `user` takes part in.
+    pub fn active(&self, user: &UserId) -> Vec<InvitationId> {
+        let map = self.shards.lock(hash_str(user.as_str()));
+        map.get(user)
+            .map_or_else(Vec::new, |e| e.active.iter().cloned().collect())
+    }
+
     pub fn open_sent(&self, user: &UserId) -> usize {
         let map = self.shards.lock(hash_str(user.as_str()));
         map.get(user).map_or(0, |e| e.sent_open)
