@@ -9,9 +9,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::timers::{TokenTimer, TokenTimerKind};
-use super::{Hub, Session, SessionId, SUB_TAG};
+use super::{Hub, Session, SessionId};
 use crate::error::Result;
-use crate::log::Level;
 use crate::protocol::{Push, UserId};
 
 /// TOKEN_WILL_EXPIRE goes this long (seconds) before a token expires.
@@ -119,14 +118,8 @@ impl Hub {
                 });
             }
             TokenTimerKind::Expire => {
+                // `end_session` logs it.
                 if self.end_session(&session, "token expired", current) {
-                    crate::log!(
-                        Level::Info,
-                        SUB_TAG,
-                        "token of '{}' (session {}) expired",
-                        session.user,
-                        session.id
-                    );
                     session.deliver_final(Push::TokenExpired);
                 }
             }
