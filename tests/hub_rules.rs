@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use beckon::hub::{Hub, HubConfig, ManualClock, Session, SessionSink};
 use beckon::protocol::{
-    CancelInvitation, CancelOutcome, DeviceId, InvitationId, InviteeState, Limits, Notification,
-    Push, SendInvitation, SendOutcome, UserId,
+    CancelInvitation, CancelOutcome, DeviceId, InvitationId, InvitationSnapshot, InviteeState,
+    Limits, Notification, Push, SendInvitation, SendOutcome, Snapshot, UserId,
 };
 use beckon::{Error, ErrorCode};
 
@@ -632,7 +632,11 @@ fn user_and_device_ids_follow_the_rule() {
 
 #[test]
 fn invitation_ids_are_made_by_the_hub_32_hex_and_distinct() {
-    let w = World::new();
+    // A thousand open at once: past the default open-invitation quota.
+    let w = World::with(HubConfig {
+        max_open_invitations: 1000,
+        ..HubConfig::default()
+    });
     let alice = w.login("alice", "a1");
     let mut seen = HashSet::new();
     for _ in 0..1000 {
@@ -1688,8 +1692,9 @@ fn the_same_idempotency_key_returns_the_same_invitation() {
 #[test]
 fn an_idempotent_resend_after_retention_keeps_its_own_deadline() {
     // Retention shorter than the timeout: the first invitation ends and is
-    // forgotten while its deadline timer (t=600) is still in the heap. A resend
-    // with the same key makes a new invitation with the same id, deadline t=612.
+    // forgotten before its deadline (t=600) would have come. A resend with the
+    // same key makes a new invitation with the same id, deadline t=612; the
+    // first one's deadline must not time it out.
     let w = World::with(HubConfig {
         retention: Duration::from_secs(10),
         ..HubConfig::default()
@@ -1710,6 +1715,471 @@ fn an_idempotent_resend_after_retention_keeps_its_own_deadline() {
         w.state(&second.invitation_id, "bob"),
         InviteeState::Inviting,
         "timed out 10 s early by the old invitation's deadline timer"
+    );
+}
+
+// ---- open-invitation quota ---------------------------------------------------------
+
+fn quota_world(max_open_invitations: usize) -> World {
+    World::with(HubConfig {
+        max_open_invitations,
+        ..HubConfig::default()
+    })
+}
+
+#[test]
+fn the_open_invitation_quota_defaults_to_100_and_is_bounded() {
+    assert_eq!(HubConfig::default().max_open_invitations, 100);
+    for (value, valid) in [(0, false), (1, true), (100_000, true), (100_001, false)] {
+        let result = Hub::with_manual_clock(
+            HubConfig {
+                max_open_invitations: value,
+                ..HubConfig::default()
+            },
+            ManualClock::new(T0),
+        );
+        match result {
+            Ok(_) => assert!(valid, "{value} accepted"),
+            Err(e) => {
+                assert!(!valid, "{value} refused: {e}");
+                assert_eq!(e.code, ErrorCode::InvalidArgument);
+                assert!(e.message.starts_with("max_open_invitations"), "{e}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_user_with_the_limit_open_is_rate_limited() {
+    let w = quota_world(3);
+    let alice = w.login("alice", "a1");
+    let alice2 = w.login("alice", "a2");
+    let bob = w.login("bob", "b1");
+    let carol = w.login("carol", "c1");
+    w.send_ok(&alice, &["bob"], 30);
+    w.send_ok(&alice2, &["bob"], 30);
+    w.send_ok(&alice, &["bob", "dave"], 30); // an offline invitee keeps it open
+    assert_eq!(w.hub.open_invitations(&user("alice")), 3);
+    for device in [&alice, &alice2] {
+        let e = w.send(device, &["bob"], 30).unwrap_err();
+        assert_eq!(e.code, ErrorCode::RateLimited);
+        assert_eq!(
+            e.message,
+            "send: 'alice' has 3 invitations open, the limit of this hub"
+        );
+    }
+    assert_eq!(w.hub.stats().quota_refused, 2);
+    assert_eq!(w.hub.stats().created, 3);
+    assert_eq!(
+        bob.sink
+            .count(|p| matches!(p, Push::InvitationReceived { .. })),
+        3,
+        "a refused send rings nobody"
+    );
+    // The quota is the inviter's: being invited does not count, and other
+    // users are not affected.
+    w.send_ok(&carol, &["alice"], 30);
+    w.send_ok(&bob, &["alice"], 30);
+    assert_eq!(w.hub.open_invitations(&user("alice")), 3);
+    assert_eq!(w.hub.open_invitations(&user("bob")), 1);
+}
+
+#[test]
+fn every_way_an_invitation_ends_frees_its_place() {
+    let w = quota_world(1);
+    let alice = w.login("alice", "a1");
+    let bob = w.login("bob", "b1");
+    let open = |w: &World| w.hub.open_invitations(&user("alice"));
+    let full = |w: &World, alice: &Device| {
+        assert_eq!(
+            err_code(w.send(alice, &["bob"], 30)),
+            ErrorCode::RateLimited
+        );
+    };
+
+    let id = w.send_ok(&alice, &["bob"], 30);
+    full(&w, &alice);
+    w.accept(&bob, &id).unwrap();
+    assert_eq!(open(&w), 0, "accepted");
+
+    let id = w.send_ok(&alice, &["bob"], 30);
+    full(&w, &alice);
+    w.refuse(&bob, &id).unwrap();
+    assert_eq!(open(&w), 0, "refused");
+
+    let id = w.send_ok(&alice, &["bob", "carol"], 30);
+    w.cancel(&alice, &id, Some(&["carol"])).unwrap();
+    full(&w, &alice); // bob still rings
+    w.cancel(&alice, &id, None).unwrap();
+    assert_eq!(open(&w), 0, "cancelled");
+
+    w.send_ok(&alice, &["bob"], 5);
+    full(&w, &alice);
+    w.advance(5);
+    assert_eq!(open(&w), 0, "timed out");
+
+    // Online-only to someone offline ends at once.
+    let mut request = SendInvitation::new(users(&["dave"]), 30);
+    request.online_only = true;
+    w.hub.send(&alice.session, request).unwrap();
+    assert_eq!(open(&w), 0, "ended at once");
+
+    // Rule 7: the inviter's last logout cancels, and gives the place back.
+    let id = w.send_ok(&alice, &["bob"], 30);
+    w.hub.logout(&alice.session);
+    assert_eq!(w.state(&id, "bob"), InviteeState::Cancelled);
+    assert_eq!(open(&w), 0, "departed inviter");
+    let alice = w.login("alice", "a1");
+    w.send_ok(&alice, &["bob"], 30);
+    assert_eq!(open(&w), 1);
+    assert_eq!(w.hub.stats().quota_refused, 4);
+}
+
+#[test]
+fn an_idempotent_retry_at_the_limit_gets_its_outcome() {
+    let w = quota_world(1);
+    let alice = w.login("alice", "a1");
+    let _bob = w.login("bob", "b1");
+    let first = w
+        .hub
+        .send(&alice.session, keyed(&["bob", "dave"], "k"))
+        .unwrap();
+    let again = w
+        .hub
+        .send(&alice.session, keyed(&["bob", "dave"], "k"))
+        .unwrap();
+    assert_eq!(again, first);
+    let alice2 = w.login("alice", "a2");
+    let from_another_device = w
+        .hub
+        .send(&alice2.session, keyed(&["bob", "dave"], "k"))
+        .unwrap();
+    assert_eq!(from_another_device, first);
+    assert_eq!(
+        err_code(w.hub.send(&alice.session, keyed(&["bob"], "other"))),
+        ErrorCode::RateLimited
+    );
+    assert_eq!(w.hub.open_invitations(&user("alice")), 1);
+    assert_eq!(w.hub.stats().quota_refused, 1, "retries are not refusals");
+}
+
+#[test]
+fn open_invitation_counts_stay_exact_under_many_threads() {
+    // Four devices of alice send and cancel, two devices each of bob and carol
+    // accept and refuse, and the clock runs deadlines out, all at once. The
+    // quota is never overshot, and once everything has ended nothing is left
+    // counted.
+    const LIMIT: usize = 8;
+    const ROUNDS: usize = 300;
+    let w = Arc::new(quota_world(LIMIT));
+    let senders: Vec<Arc<Device>> = (0..4)
+        .map(|i| Arc::new(w.login("alice", &format!("a{i}"))))
+        .collect();
+    let answerers: Vec<Arc<Device>> = ["bob", "carol"]
+        .iter()
+        .flat_map(|name| (0..2).map(|i| Arc::new(w.login(name, &format!("d{i}")))))
+        .collect();
+    let sent: Arc<Mutex<Vec<InvitationId>>> = Arc::default();
+    let refusals = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let barrier = Arc::new(Barrier::new(senders.len() + answerers.len() + 1));
+    let mut handles = Vec::new();
+    for (i, device) in senders.iter().enumerate() {
+        let (w, device, sent, refusals, barrier) = (
+            w.clone(),
+            device.clone(),
+            sent.clone(),
+            refusals.clone(),
+            barrier.clone(),
+        );
+        handles.push(thread::spawn(move || {
+            barrier.wait();
+            for round in 0..ROUNDS {
+                match w.send(&device, &["bob", "carol"], 3) {
+                    Ok(outcome) => {
+                        let id = outcome.invitation_id;
+                        sent.lock().unwrap().push(id.clone());
+                        if (round + i) % 2 == 0 {
+                            if let Err(e) = w.cancel(&device, &id, None) {
+                                assert_eq!(e.code, ErrorCode::InvitationClosed, "{e}");
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        assert_eq!(e.code, ErrorCode::RateLimited, "{e}");
+                        refusals.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        // Make room: cancel one of the oldest, racing answers.
+                        let oldest = {
+                            let sent = sent.lock().unwrap();
+                            let from = sent.len().saturating_sub(LIMIT);
+                            sent.get(from + round % LIMIT).cloned()
+                        };
+                        if let Some(id) = oldest {
+                            if let Err(e) = w.cancel(&device, &id, None) {
+                                assert_eq!(e.code, ErrorCode::InvitationClosed, "{e}");
+                            }
+                        }
+                    }
+                }
+                let open = w.hub.open_invitations(&user("alice"));
+                assert!(open <= LIMIT, "{open} open, the limit is {LIMIT}");
+            }
+        }));
+    }
+    for (i, device) in answerers.iter().enumerate() {
+        let (w, device, sent, barrier) = (w.clone(), device.clone(), sent.clone(), barrier.clone());
+        handles.push(thread::spawn(move || {
+            barrier.wait();
+            for round in 0..ROUNDS {
+                // One of the most recent few, so answers race cancels.
+                let recent = {
+                    let sent = sent.lock().unwrap();
+                    let from = sent.len().saturating_sub(4);
+                    sent[from..].get((round + i) % 4).cloned()
+                };
+                let Some(id) = recent else {
+                    thread::yield_now();
+                    continue;
+                };
+                let result = if (round + i) % 2 == 0 {
+                    w.accept(&device, &id)
+                } else {
+                    w.refuse(&device, &id)
+                };
+                if let Err(e) = result {
+                    assert!(
+                        matches!(
+                            e.code,
+                            ErrorCode::AlreadyAnswered | ErrorCode::InvitationClosed
+                        ),
+                        "{e}"
+                    );
+                }
+            }
+        }));
+    }
+    {
+        let (w, barrier) = (w.clone(), barrier.clone());
+        handles.push(thread::spawn(move || {
+            barrier.wait();
+            for _ in 0..100 {
+                thread::yield_now();
+                w.advance(1);
+            }
+        }));
+    }
+    for handle in handles {
+        handle.join().unwrap();
+    }
+    // Quiet now: the count is exactly the invitations not yet ended.
+    let sent = sent.lock().unwrap().clone();
+    let still_open = sent
+        .iter()
+        .filter(|id| {
+            w.hub
+                .invitee_states(id)
+                .is_some_and(|states| states.iter().any(|s| !is_terminal(s.state)))
+        })
+        .count();
+    assert_eq!(w.hub.open_invitations(&user("alice")), still_open);
+    let stats = w.hub.stats();
+    assert_eq!(stats.created, sent.len() as u64);
+    assert_eq!(
+        stats.quota_refused,
+        refusals.load(std::sync::atomic::Ordering::Relaxed)
+    );
+    assert!(
+        stats.quota_refused > 0,
+        "the limit was reached at least once"
+    );
+    w.advance(3);
+    assert_eq!(w.hub.open_invitations(&user("alice")), 0);
+    eprintln!(
+        "quota stress: {} sent, {} refused",
+        sent.len(),
+        stats.quota_refused
+    );
+}
+
+// ---- snapshot (a client that lost its session) ---------------------------------------
+
+/// The snapshot's entry for `id`, if listed.
+fn listed<'a>(snapshot: &'a Snapshot, id: &InvitationId) -> Option<&'a InvitationSnapshot> {
+    let mut found = snapshot
+        .invitations
+        .iter()
+        .filter(|i| &i.invitation_id == id);
+    let first = found.next();
+    assert!(found.next().is_none(), "{id} listed twice");
+    first
+}
+
+#[test]
+fn a_snapshot_as_inviter_shows_answers_given_while_away() {
+    let w = World::new();
+    let alice = w.login("alice", "a1");
+    let bob = w.login("bob", "b1");
+    let carol = w.login("carol", "c1");
+    let dave = w.login("dave", "d1");
+    let ringing = w.send_ok(&alice, &["bob", "carol"], 30);
+    let answered = w.send_ok(&alice, &["dave"], 30);
+    let not_named = w.send_ok(&alice, &["dave"], 30);
+    w.ack(&carol, &ringing);
+    // Alice's session is lost; meanwhile bob and dave answer.
+    w.advance(10);
+    w.accept(&bob, &ringing).unwrap();
+    w.accept(&dave, &answered).unwrap();
+    w.refuse(&dave, &not_named).unwrap();
+    let alice = w.login("alice", "a1"); // the same device, afresh
+    let snapshot = w
+        .hub
+        .snapshot(&alice.session, &[ringing.clone(), answered.clone()]);
+
+    assert_eq!(
+        listed(&snapshot, &ringing),
+        Some(&InvitationSnapshot {
+            invitation_id: ringing.clone(),
+            inviter: user("alice"),
+            invitees: vec![
+                status("bob", InviteeState::Accepted),
+                status("carol", InviteeState::Received),
+            ]
+            .into(),
+            ended: false,
+            seconds_left: 20,
+        })
+    );
+    assert_eq!(
+        listed(&snapshot, &answered),
+        Some(&InvitationSnapshot {
+            invitation_id: answered.clone(),
+            inviter: user("alice"),
+            invitees: vec![status("dave", InviteeState::Accepted)].into(),
+            ended: true,
+            seconds_left: 0,
+        })
+    );
+    assert!(
+        listed(&snapshot, &not_named).is_none(),
+        "an ended invitation is told only if named"
+    );
+    assert_eq!(snapshot.invitations.len(), 2);
+    assert!(snapshot.unknown.is_empty());
+    assert!(
+        !snapshot.invitations[0].ended,
+        "the open ones come first: {snapshot:?}"
+    );
+}
+
+#[test]
+fn a_snapshot_as_invitee_shows_a_cancel_missed_while_away() {
+    let w = World::new();
+    let alice = w.login("alice", "a1");
+    let bob = w.login("bob", "b1");
+    let cancelled = w.send_ok(&alice, &["bob"], 30);
+    let ringing = w.send_ok(&alice, &["bob", "carol"], 60);
+    let carols = w.send_ok(&alice, &["carol"], 30); // bob is not in it
+    w.ack(&bob, &cancelled);
+    w.ack(&bob, &ringing);
+    // Bob's session is lost; meanwhile alice cancels the first.
+    drop(bob);
+    w.cancel(&alice, &cancelled, None).unwrap();
+    w.advance(5);
+    let bob = w.login_nosync("bob", "b1");
+    let known = [cancelled.clone(), ringing.clone(), cancelled.clone()];
+    let snapshot = w.hub.snapshot(&bob.session, &known);
+
+    assert_eq!(
+        snapshot.invitations,
+        vec![
+            InvitationSnapshot {
+                invitation_id: ringing.clone(),
+                inviter: user("alice"),
+                invitees: vec![
+                    status("bob", InviteeState::Received),
+                    status("carol", InviteeState::Offline),
+                ]
+                .into(),
+                ended: false,
+                seconds_left: 55,
+            },
+            InvitationSnapshot {
+                invitation_id: cancelled.clone(),
+                inviter: user("alice"),
+                invitees: vec![status("bob", InviteeState::Cancelled)].into(),
+                ended: true,
+                seconds_left: 0,
+            },
+        ],
+        "named twice, listed once"
+    );
+    assert!(listed(&snapshot, &carols).is_none());
+    assert!(snapshot.unknown.is_empty());
+    // A snapshot only reads: the sync that follows still rings bob.
+    assert!(bob.sink.all().is_empty());
+    w.hub.sync(&bob.session);
+    assert_eq!(bob.sink.received(&ringing), 1);
+    assert_eq!(bob.sink.received(&cancelled), 0);
+}
+
+#[test]
+fn a_forgotten_invitation_is_unknown_in_a_snapshot() {
+    let w = World::new();
+    let alice = w.login("alice", "a1");
+    let bob = w.login("bob", "b1");
+    let id = w.send_ok(&alice, &["bob"], 30);
+    w.accept(&bob, &id).unwrap();
+    w.advance(599);
+    let kept = w.hub.snapshot(&bob.session, std::slice::from_ref(&id));
+    assert!(listed(&kept, &id).is_some_and(|i| i.ended));
+    w.advance(1); // retention (600 s) is over
+    let forgotten = w.hub.snapshot(&bob.session, std::slice::from_ref(&id));
+    assert!(forgotten.invitations.is_empty());
+    assert_eq!(forgotten.unknown, vec![id]);
+}
+
+#[test]
+fn someone_elses_invitation_is_unknown_in_a_snapshot() {
+    let w = World::new();
+    let alice = w.login("alice", "a1");
+    let bob = w.login("bob", "b1");
+    let carol = w.login("carol", "c1");
+    let dave = w.login("dave", "d1");
+    let mine = w.send_ok(&alice, &["bob"], 30);
+    let open = w.send_ok(&carol, &["dave"], 30);
+    let ended = w.send_ok(&carol, &["dave"], 30);
+    w.accept(&dave, &ended).unwrap();
+    let never = InvitationId::from_bits(42);
+    let known = [open.clone(), ended.clone(), never.clone(), mine.clone()];
+    let snapshot = w.hub.snapshot(&bob.session, &known);
+    assert_eq!(snapshot.unknown, vec![open, ended, never]);
+    assert_eq!(snapshot.invitations.len(), 1, "{snapshot:?}");
+    assert_eq!(snapshot.invitations[0].invitation_id, mine);
+    assert_eq!(snapshot.invitations[0].inviter, user("alice"));
+}
+
+#[test]
+fn a_snapshot_considers_at_most_max_known_ids_and_none_after_logout() {
+    let w = World::new();
+    let alice = w.login("alice", "a1");
+    let bob = w.login("bob", "b1");
+    let id = w.send_ok(&alice, &["bob"], 30);
+    w.accept(&bob, &id).unwrap();
+    let mut known: Vec<InvitationId> = (0..Snapshot::MAX_KNOWN as u128)
+        .map(|i| InvitationId::from_bits(i + 1))
+        .collect();
+    known.push(id.clone()); // one past the limit: not looked at
+    let snapshot = w.hub.snapshot(&alice.session, &known);
+    assert!(snapshot.invitations.is_empty());
+    assert_eq!(snapshot.unknown.len(), Snapshot::MAX_KNOWN);
+    assert!(!snapshot.unknown.contains(&id));
+
+    let open = w.send_ok(&alice, &["bob"], 30);
+    assert_eq!(w.hub.snapshot(&alice.session, &[]).invitations.len(), 1);
+    w.hub.logout(&bob.session);
+    assert_eq!(
+        w.hub.snapshot(&bob.session, &[open, id]),
+        Snapshot::default(),
+        "an ended session learns nothing"
     );
 }
 

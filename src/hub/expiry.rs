@@ -1,13 +1,12 @@
 //! What happens when a hub's timers fall due: deadlines time invitees out,
 //! retention forgets ended invitations, token timers warn and expire sessions.
 
-use std::cmp::Reverse;
 use std::sync::Arc;
 
 use tokio::time::Instant;
 
 use super::invitation::Invitation;
-use super::timers::{TimerHeap, TimerKind, TimerOwner, TimerSignal};
+use super::timers::{TimerKind, TimerOwner, TimerQueue, TimerSignal};
 use super::{Hub, SUB_TAG};
 use crate::log::Level;
 use crate::protocol::{InviteeState, Push, Text};
@@ -15,7 +14,7 @@ use crate::protocol::{InviteeState, Push, Text};
 impl Hub {
     pub(super) fn time_out(
         &self,
-        timers: &mut TimerHeap,
+        timers: &mut TimerQueue,
         invitation: &mut Invitation,
         now: Instant,
     ) {
@@ -53,6 +52,14 @@ impl Hub {
     }
 }
 
+#[cfg(test)]
+impl Hub {
+    /// How many invitation timers are queued (one per live or retained invitation).
+    pub(crate) fn queued_invitation_timers(&self) -> usize {
+        self.invitations.iter().map(|s| s.lock().timers.len()).sum()
+    }
+}
+
 impl TimerOwner for Hub {
     fn signal(&self) -> &Arc<TimerSignal> {
         &self.timer_signal
@@ -67,11 +74,11 @@ impl TimerOwner for Hub {
         for shard in self.invitations.iter() {
             let mut guard = shard.lock();
             let shard = &mut *guard;
-            while let Some(Reverse((due, _, _))) = shard.timers.peek() {
-                if *due > now {
+            while let Some(&(due, _, _)) = shard.timers.first() {
+                if due > now {
                     break;
                 }
-                let Some(Reverse((due, kind, id))) = shard.timers.pop() else {
+                let Some((due, kind, id)) = shard.timers.pop_first() else {
                     break;
                 };
                 // One timer's panic (a bug) must not stop the others.
@@ -79,9 +86,9 @@ impl TimerOwner for Hub {
                     let Some(invitation) = shard.invitations.get_mut(&id) else {
                         return;
                     };
-                    // A timer belongs to the invitation only if its time is still the
-                    // invitation's: an idempotent resend can reuse an id after the
-                    // first invitation was forgotten.
+                    // Timers are replaced as the invitation moves on, so this is
+                    // its current one; the time check is a cheap guard all the
+                    // same (an idempotent resend reuses an id once forgotten).
                     match kind {
                         TimerKind::Deadline
                             if invitation.ended_at.is_none() && invitation.deadline == due =>
@@ -114,33 +121,98 @@ impl TimerOwner for Hub {
                     }
                 }
             }
-            if let Some(Reverse((due, _, _))) = shard.timers.peek() {
-                earliest = Some(earliest.map_or(*due, |e| e.min(*due)));
+            if let Some(&(due, _, _)) = shard.timers.first() {
+                earliest = Some(earliest.map_or(due, |e| e.min(due)));
             }
         }
         for shard in self.token_timers.iter() {
-            let mut due_now = Vec::new();
-            {
-                let mut heap = shard.lock();
-                while heap.peek().is_some_and(|Reverse(t)| t.due <= now) {
-                    if let Some(Reverse(timer)) = heap.pop() {
+            // Two rounds: a warning that fires arms its session's expiry, which
+            // may be due already (a manual clock moved past both at once).
+            for _round in 0..2 {
+                let mut due_now = Vec::new();
+                {
+                    let mut timers = shard.lock();
+                    while let Some(timer) = timers.pop_due(now) {
                         due_now.push(timer);
                     }
                 }
-                if let Some(Reverse(next)) = heap.peek() {
-                    earliest = Some(earliest.map_or(next.due, |e| e.min(next.due)));
+                if due_now.is_empty() {
+                    break;
+                }
+                // Outside the shard's lock: firing takes the user's lock first.
+                for timer in due_now {
+                    let fired = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        self.fire_token_timer(timer)
+                    }));
+                    if fired.is_err() {
+                        crate::log!(Level::Error, SUB_TAG, "a token timer panicked");
+                    }
                 }
             }
-            // Outside the heap's lock: ending a session takes other locks.
-            for timer in due_now {
-                let fired = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    self.fire_token_timer(timer)
-                }));
-                if fired.is_err() {
-                    crate::log!(Level::Error, SUB_TAG, "a token timer panicked");
-                }
+            if let Some(next) = shard.lock().next_due() {
+                earliest = Some(earliest.map_or(next, |e| e.min(next)));
             }
         }
         earliest
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::hub::{HubConfig, ManualClock, SessionSink};
+    use crate::protocol::{CancelInvitation, DeviceId, SendInvitation, UserId};
+
+    struct Nowhere;
+    impl SessionSink for Nowhere {
+        fn deliver(&self, _push: Push) {}
+    }
+
+    fn user(name: &str) -> UserId {
+        UserId::parse(name, "u").unwrap()
+    }
+
+    #[test]
+    fn invitation_timers_stay_bounded_by_live_and_retained_invitations() {
+        // Retention shorter than the deadline: a cancelled invitation is
+        // forgotten before its deadline, and its deadline must go with it.
+        let clock = ManualClock::new(1_700_000_000);
+        let config = HubConfig {
+            retention: Duration::from_secs(10),
+            ..HubConfig::default()
+        };
+        let hub = Hub::with_manual_clock(config, clock.clone()).unwrap();
+        let device = DeviceId::parse("d", "d").unwrap();
+        let alice = hub
+            .login(user("alice"), device, "", Arc::new(Nowhere))
+            .unwrap();
+        let ids: Vec<_> = (0..50)
+            .map(|_| {
+                let send = SendInvitation::new(vec![user("bob")], 600);
+                hub.send(&alice, send).unwrap().invitation_id
+            })
+            .collect();
+        assert_eq!(hub.queued_invitation_timers(), 50, "a deadline each");
+        for id in &ids[..30] {
+            let cancel = CancelInvitation {
+                invitation_id: id.clone(),
+                invitees: None,
+                extended_data: "".into(),
+            };
+            hub.cancel(&alice, cancel).unwrap();
+        }
+        assert_eq!(
+            hub.queued_invitation_timers(),
+            50,
+            "a deadline or a forgetting each"
+        );
+        hub.advance(&clock, Duration::from_secs(10));
+        assert!(hub.invitee_states(&ids[0]).is_none(), "forgotten");
+        assert_eq!(hub.queued_invitation_timers(), 20, "only the live ones");
+        hub.advance(&clock, Duration::from_secs(600)); // deadlines, then retention
+        hub.advance(&clock, Duration::from_secs(10));
+        assert_eq!(hub.queued_invitation_timers(), 0);
     }
 }

@@ -57,6 +57,11 @@ impl Invitation {
             .collect()
     }
 
+    /// Whether `user` sent this invitation or is invited to it.
+    pub fn involves(&self, user: &UserId) -> bool {
+        &self.inviter == user || self.invitees.iter().any(|i| &i.user == user)
+    }
+
     /// The inviter, then every invitee.
     pub fn participants(&self) -> impl Iterator<Item = &UserId> {
         std::iter::once(&self.inviter).chain(self.invitees.iter().map(|i| &i.user))

@@ -6,18 +6,20 @@
 //! user id; there is no hub-wide lock. Lock order is always invitation shard, then
 //! user shard, never the reverse, and pushes are handed to session sinks (which
 //! only queue) while the invitation's shard is locked, so every device sees one
-//! invitation's events in the order the hub decided them.
+//! invitation's events in the order the hub decided them. A session's token
+//! timer is armed and disarmed under its user's lock (user shard, then
+//! token-timer shard); timers fire with no shard lock held.
 
 mod clock;
 mod expiry;
 mod invitation;
 mod session;
 mod shards;
+mod snapshot;
 mod stats;
 mod timers;
 mod tokens;
 
-use std::cmp::Reverse;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -38,9 +40,9 @@ use crate::protocol::{
     InviteeStatus, Limits, Push, SendInvitation, SendOutcome, Text, UserId,
 };
 use invitation::{Invitation, Invitee};
-use session::Users;
+use session::{UserEntry, Users};
 use shards::Shards;
-use timers::{TimerHeap, TimerKind, TimerOwner, TimerSignal, TokenTimerHeap};
+use timers::{TimerKind, TimerOwner, TimerQueue, TimerSignal, TokenTimers};
 
 const SUB_TAG: &str = "hub";
 
@@ -53,6 +55,10 @@ pub struct HubConfig {
     /// When set, logins need a token minted from this secret (see `token`).
     /// Without it any token is accepted (memory hubs, development).
     pub secret: Option<Vec<u8>>,
+    /// Invitations one user may have open (sent, not ended) at once, across
+    /// all their devices: default 100, 1 to 100,000. A send past it is
+    /// refused with RATE_LIMITED; an idempotent retry still gets its outcome.
+    pub max_open_invitations: usize,
 }
 
 impl Default for HubConfig {
@@ -61,11 +67,15 @@ impl Default for HubConfig {
             limits: Limits::default(),
             retention: Duration::from_secs(600),
             secret: None,
+            max_open_invitations: 100,
         }
     }
 }
 
 impl HubConfig {
+    /// The most `max_open_invitations` a hub may be configured with.
+    pub const OPEN_INVITATIONS_CEILING: usize = 100_000;
+
     /// A hub may tighten the SPEC's limits, and raise only the invitee limit (to
     /// 1000).
     pub fn validate(&self) -> Result<()> {
@@ -96,6 +106,11 @@ impl HubConfig {
             ),
             ("max_payload", limits.max_payload, spec.max_payload),
             ("max_devices", limits.max_devices, spec.max_devices),
+            (
+                "max_open_invitations",
+                self.max_open_invitations,
+                Self::OPEN_INVITATIONS_CEILING,
+            ),
         ];
         for (name, value, ceiling) in bounded {
             if value == 0 || value > ceiling {
@@ -118,7 +133,7 @@ fn returned<T>(operation: impl FnOnce(&mut dyn FnMut(Result<T>))) -> Result<T> {
 #[derive(Default)]
 struct InvitationShard {
     invitations: HashMap<InvitationId, Invitation, IdHashBuilder>,
-    timers: TimerHeap,
+    timers: TimerQueue,
 }
 
 pub struct Hub {
@@ -131,8 +146,7 @@ pub struct Hub {
     id_key: [u8; 32],
     timer_signal: Arc<TimerSignal>,
     /// Token timers of sessions (hubs with a secret), striped by session id.
-    token_timers: Shards<TokenTimerHeap>,
-    next_timer_seq: AtomicU64,
+    token_timers: Shards<TokenTimers>,
     stats: HubStats,
 }
 
@@ -163,7 +177,6 @@ impl Hub {
             id_key: rand::random(),
             timer_signal: Arc::new(TimerSignal::new(epoch)),
             token_timers: Shards::new(),
-            next_timer_seq: AtomicU64::new(0),
             stats: HubStats::default(),
         }))
     }
@@ -217,6 +230,7 @@ impl Hub {
             };
             if let Some(old) = &kicked {
                 old.end();
+                self.disarm_token_timer(old);
             }
             entry.sessions.push(session.clone());
             // The expiry holds from the start, even for a session that never
@@ -278,6 +292,7 @@ impl Hub {
                 return None; // already logged out or kicked out, or renewed
             }
             entry.sessions.retain(|s| s.id != session.id);
+            self.disarm_token_timer(session);
             let last = entry.sessions.is_empty();
             Some(if last {
                 entry.active.iter().cloned().collect::<Vec<_>>()
@@ -351,15 +366,12 @@ impl Hub {
         }
         // Registering with the inviter first, under the user's lock, orders this
         // send against the inviter's logout: either the logout sees it and cancels
-        // it, or this send sees the logout and stops here.
-        let registered = self.users.update(&session.user, |entry| {
-            session.is_alive() && entry.active.insert(id.clone())
-        });
-        if !registered {
-            return reply(Err(Error::new(
-                ErrorCode::NotLoggedIn,
-                "the session has ended (logged out or kicked out)",
-            )));
+        // it, or this send sees the logout and stops here. The quota is checked
+        // and taken in the same step, so concurrent sends never overshoot it.
+        if let Err(error) = self.users.update(&session.user, |entry| {
+            self.register_sent(session, entry, &id)
+        }) {
+            return reply(Err(error));
         }
 
         let mut invitees = Vec::with_capacity(request.invitees.len());
@@ -426,7 +438,7 @@ impl Hub {
         } else {
             shard
                 .timers
-                .push(Reverse((deadline, TimerKind::Deadline, id.clone())));
+                .insert((deadline, TimerKind::Deadline, id.clone()));
             self.timer_signal.added(deadline);
         }
         shard.invitations.insert(id, invitation);
@@ -465,7 +477,7 @@ impl Hub {
 
     fn cancel_locked(
         &self,
-        timers: &mut TimerHeap,
+        timers: &mut TimerQueue,
         invitation: &mut Invitation,
         session: &Session,
         request: &CancelInvitation,
@@ -584,7 +596,7 @@ impl Hub {
 
     fn answer_locked(
         &self,
-        timers: &mut TimerHeap,
+        timers: &mut TimerQueue,
         invitation: &mut Invitation,
         session: &Session,
         answer: &Answer,
@@ -702,6 +714,12 @@ impl Hub {
         self.users.session_count(user)
     }
 
+    /// How many invitations `user` sent that have not ended: what counts
+    /// against `max_open_invitations`.
+    pub fn open_invitations(&self, user: &UserId) -> usize {
+        self.users.open_sent(user)
+    }
+
     // ---- internals ------------------------------------------------------------
 
     fn not_found(id: &InvitationId) -> Error {
@@ -756,6 +774,38 @@ impl Hub {
         if session.deliver(push) {
             invitee.delivered_to.push(session.id);
         }
+    }
+
+    /// Takes a place in the inviter's open-invitation quota for `id`.
+    fn register_sent(
+        &self,
+        session: &Session,
+        entry: &mut UserEntry,
+        id: &InvitationId,
+    ) -> Result<()> {
+        Self::require_alive(session)?;
+        let limit = self.config.max_open_invitations;
+        if entry.sent_open >= limit {
+            self.stats.quota_refused();
+            crate::log!(
+                Level::Warn,
+                SUB_TAG,
+                "send refused: '{}' has {limit} invitations open",
+                session.user
+            );
+            return Err(Error::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "send: '{}' has {limit} invitations open, the limit of this hub",
+                    session.user
+                ),
+            ));
+        }
+        if !entry.active.insert(id.clone()) {
+            return Err(Error::internal("invitation id collision"));
+        }
+        entry.sent_open += 1;
+        Ok(())
     }
 
     fn cancel_for_departed_inviter(&self, inviter: &UserId, invitation_id: &InvitationId) {
@@ -821,7 +871,7 @@ impl Hub {
     }
 
     /// Every invitee is final: stop tracking it per user, keep it for retention.
-    fn end(&self, timers: &mut TimerHeap, invitation: &mut Invitation, now: Instant) {
+    fn end(&self, timers: &mut TimerQueue, invitation: &mut Invitation, now: Instant) {
         invitation.ended_at = Some(now);
         // Retention only answers late requests precisely: drop what they never
         // read (up to 13 KiB of payload per invitation).
@@ -830,15 +880,22 @@ impl Hub {
         for invitee in &mut invitation.invitees {
             invitee.delivered_to = Vec::new();
         }
-        for user in invitation.participants() {
-            self.users.deactivate(user, &invitation.id);
+        // The one place an invitation ends: its inviter's quota place is
+        // given back here, exactly once.
+        self.users
+            .deactivate(&invitation.inviter, &invitation.id, true);
+        for invitee in &invitation.invitees {
+            self.users.deactivate(&invitee.user, &invitation.id, false);
         }
-        let forget_at = now + self.config.retention;
-        timers.push(Reverse((
-            forget_at,
-            TimerKind::Forget,
+        // Its deadline (gone already if it is what ended it) gives way to its
+        // forgetting: one timer per invitation, live or retained.
+        timers.remove(&(
+            invitation.deadline,
+            TimerKind::Deadline,
             invitation.id.clone(),
-        )));
+        ));
+        let forget_at = now + self.config.retention;
+        timers.insert((forget_at, TimerKind::Forget, invitation.id.clone()));
         self.timer_signal.added(forget_at);
         crate::log!(Level::Debug, SUB_TAG, "invitation {} ended", invitation.id);
     }

@@ -118,11 +118,13 @@ pub(crate) struct UserEntry {
     pub sessions: Vec<Arc<Session>>,
     /// Invitations not yet ended that this user sent or was invited to.
     pub active: HashSet<InvitationId, IdHashBuilder>,
+    /// How many of `active` this user sent: the open-invitation quota.
+    pub sent_open: usize,
 }
 
 impl UserEntry {
     fn is_unused(&self) -> bool {
-        self.sessions.is_empty() && self.active.is_empty()
+        self.sessions.is_empty() && self.active.is_empty() && self.sent_open == 0
     }
 }
 
@@ -155,11 +157,16 @@ impl Users {
         result
     }
 
-    /// Forgets an ended invitation for this user.
-    pub fn deactivate(&self, user: &UserId, id: &InvitationId) {
+    /// Forgets an ended invitation for this user; for its inviter (`sent`),
+    /// also gives back its place in the quota. Only an id still active counts,
+    /// so a repeat cannot give a place back twice.
+    pub fn deactivate(&self, user: &UserId, id: &InvitationId, sent: bool) {
         let mut map = self.shards.lock(hash_str(user.as_str()));
         if let Some(entry) = map.get_mut(user) {
-            entry.active.remove(id);
+            if entry.active.remove(id) && sent {
+                debug_assert!(entry.sent_open > 0, "'{user}' gave back more than it took");
+                entry.sent_open = entry.sent_open.saturating_sub(1);
+            }
             if entry.is_unused() {
                 map.remove(user);
             }
@@ -174,6 +181,18 @@ impl Users {
                 let _ = session.deliver(push.clone());
             }
         }
+    }
+
+    /// The invitations not yet ended that `user` takes part in.
+    pub fn active(&self, user: &UserId) -> Vec<InvitationId> {
+        let map = self.shards.lock(hash_str(user.as_str()));
+        map.get(user)
+            .map_or_else(Vec::new, |e| e.active.iter().cloned().collect())
+    }
+
+    pub fn open_sent(&self, user: &UserId) -> usize {
+        let map = self.shards.lock(hash_str(user.as_str()));
+        map.get(user).map_or(0, |e| e.sent_open)
     }
 
     pub fn session_count(&self, user: &UserId) -> usize {

@@ -12,6 +12,7 @@ pub struct HubStats {
     refused: AtomicU64,
     cancelled: AtomicU64,
     timed_out: AtomicU64,
+    quota_refused: AtomicU64,
 }
 
 /// The totals at one moment.
@@ -24,11 +25,17 @@ pub struct StatsSnapshot {
     pub refused: u64,
     pub cancelled: u64,
     pub timed_out: u64,
+    /// Sends refused because the inviter had `max_open_invitations` open.
+    pub quota_refused: u64,
 }
 
 impl HubStats {
     pub(crate) fn created(&self) {
         self.created.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn quota_refused(&self) {
+        self.quota_refused.fetch_add(1, Ordering::Relaxed);
     }
 
     /// `count` invitees reached the final state `state`.
@@ -50,6 +57,7 @@ impl HubStats {
             refused: self.refused.load(Ordering::Relaxed),
             cancelled: self.cancelled.load(Ordering::Relaxed),
             timed_out: self.timed_out.load(Ordering::Relaxed),
+            quota_refused: self.quota_refused.load(Ordering::Relaxed),
         }
     }
 }

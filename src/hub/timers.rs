@@ -1,15 +1,20 @@
-//! Deadlines and retention: a min-heap per invitation shard, and one driver task
-//! per hub that sleeps until the earliest due time. Timers are never removed
-//! early; a popped timer whose invitation moved on is simply ignored.
+//! Deadlines, retention and token timers: ordered queues per shard, and one
+//! driver task per hub that sleeps until the earliest due time.
+//!
+//! Every owner has at most one timer queued, and arming a new one replaces the
+//! old (O(log n)): an invitation has its deadline while open, then its
+//! forgetting while retained, then nothing; a session has its token warning,
+//! then its token expiry. So the queues hold one entry per live or retained
+//! invitation and per session with a token, however often tokens are renewed.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use super::session::SessionId;
 use crate::protocol::InvitationId;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -20,49 +25,75 @@ pub(crate) enum TimerKind {
     Forget,
 }
 
-pub(crate) type TimerHeap = BinaryHeap<Reverse<(Instant, TimerKind, InvitationId)>>;
+/// An invitation shard's timers, earliest first. An entry is found again from
+/// the invitation's own record (its deadline, or its end plus retention), so
+/// no index is needed to replace it.
+pub(crate) type TimerQueue = BTreeSet<(Instant, TimerKind, InvitationId)>;
 
 /// What a session's token timer does when it fires.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum TokenTimerKind {
-    /// 30 s before expiry: TOKEN_WILL_EXPIRE.
+    /// 30 s before expiry: TOKEN_WILL_EXPIRE, then the expiry is armed.
     Warn,
     /// At expiry: the session ends (TOKEN_EXPIRED).
     Expire,
 }
 
 /// A session's token timer. It only acts if it is of the session's newest
-/// generation (a renewal sets new timers and leaves these to lapse).
+/// generation: one popped just before a renewal must not fire for the old token.
 pub(crate) struct TokenTimer {
-    pub due: Instant,
-    pub seq: u64,
     pub kind: TokenTimerKind,
+    /// The token's expiry, Unix seconds.
     pub expiry: u64,
+    /// The same expiry on the monotonic clock, where the `Expire` timer goes.
+    pub expire_at: Instant,
     pub generation: u64,
-    pub session: std::sync::Weak<super::Session>,
+    pub session: Weak<super::Session>,
 }
 
-impl PartialEq for TokenTimer {
-    fn eq(&self, other: &Self) -> bool {
-        (self.due, self.seq) == (other.due, other.seq)
+/// A token-timer shard: at most one timer per session.
+#[derive(Default)]
+pub(crate) struct TokenTimers {
+    queue: BTreeMap<(Instant, SessionId), TokenTimer>,
+    /// When each session's timer is due: the key to replace it by.
+    armed: HashMap<SessionId, Instant>,
+}
+
+impl TokenTimers {
+    /// Sets the session's timer, replacing the one it had.
+    pub fn arm(&mut self, session: SessionId, due: Instant, timer: TokenTimer) {
+        self.disarm(session);
+        self.queue.insert((due, session), timer);
+        self.armed.insert(session, due);
+    }
+
+    /// Removes the session's timer, if it has one.
+    pub fn disarm(&mut self, session: SessionId) {
+        if let Some(due) = self.armed.remove(&session) {
+            self.queue.remove(&(due, session));
+        }
+    }
+
+    /// Takes the earliest timer if it is due at `now`.
+    pub fn pop_due(&mut self, now: Instant) -> Option<TokenTimer> {
+        let entry = self.queue.first_entry()?;
+        if entry.key().0 > now {
+            return None;
+        }
+        let ((_, session), timer) = entry.remove_entry();
+        self.armed.remove(&session);
+        Some(timer)
+    }
+
+    pub fn next_due(&self) -> Option<Instant> {
+        self.queue.first_key_value().map(|((due, _), _)| *due)
+    }
+
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.queue.len()
     }
 }
-
-impl Eq for TokenTimer {}
-
-impl PartialOrd for TokenTimer {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for TokenTimer {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (self.due, self.seq).cmp(&(other.due, other.seq))
-    }
-}
-
-pub(crate) type TokenTimerHeap = BinaryHeap<Reverse<TokenTimer>>;
 
 /// Tells the driver when a timer earlier than its planned wake-up was added.
 pub(crate) struct TimerSignal {
