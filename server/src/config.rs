@@ -43,6 +43,9 @@ pub struct ServerConfig {
     /// The server pings every `heartbeat_secs`; a peer silent for three
     /// intervals is dropped.
     pub heartbeat_secs: u32,
+    /// Invitations one user may have open (not ended) at once, across their
+    /// devices: a send over it is RATE_LIMITED.
+    pub max_open_invitations: usize,
     /// Unacknowledged frames a session keeps for a resume, and their bytes at
     /// most: a client further behind is dropped and comes back on a fresh
     /// session.
@@ -78,6 +81,7 @@ impl Default for ServerConfig {
             handshake_timeout_ms: 10_000,
             login_timeout_ms: 10_000,
             heartbeat_secs: 15,
+            max_open_invitations: HubConfig::default().max_open_invitations,
             outbox_capacity: 10_000,
             outbox_max_bytes: 4 * 1024 * 1024,
             log_format: LogFormat::Text,
@@ -194,6 +198,7 @@ impl ServerConfig {
             limits: self.limits.clone(),
             retention: Duration::from_secs(self.retention_secs),
             secret,
+            max_open_invitations: self.max_open_invitations,
         }
     }
 

@@ -92,6 +92,9 @@ impl ServerContext {
                     .get_or_create(&metrics::OutcomeLabel { outcome })
                     .inc_by(total.saturating_sub(before));
             }
+            self.metrics
+                .quota_refused
+                .inc_by(now.quota_refused.saturating_sub(reported.quota_refused));
             *reported = now;
         }
         self.metrics.render()

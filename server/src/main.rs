@@ -60,6 +60,9 @@ struct ServeArgs {
     max_devices: Option<usize>,
     #[arg(long)]
     max_frame_bytes: Option<usize>,
+    /// Invitations one user may have open at once (a send over it is RATE_LIMITED).
+    #[arg(long)]
+    max_open_invitations: Option<usize>,
     #[arg(long)]
     messages_per_sec: Option<u32>,
     #[arg(long)]
@@ -224,6 +227,9 @@ fn apply_flags(config: &mut ServerConfig, args: &ServeArgs) {
     }
     if let Some(v) = args.max_frame_bytes {
         config.max_frame_bytes = v;
+    }
+    if let Some(v) = args.max_open_invitations {
+        config.max_open_invitations = v;
     }
     if let Some(v) = args.messages_per_sec {
         config.messages_per_sec = v;

@@ -44,6 +44,8 @@ pub struct Metrics {
     pub rate_limited: Counter,
     pub protocol_errors: Counter,
     pub outbox_overflows: Counter,
+    /// Sends refused because the user had `max_open_invitations` open.
+    pub quota_refused: Counter,
     pub encode_failures: Counter<u64, AtomicU64>,
 }
 
@@ -66,6 +68,7 @@ impl Metrics {
             rate_limited: Counter::default(),
             protocol_errors: Counter::default(),
             outbox_overflows: Counter::default(),
+            quota_refused: Counter::default(),
             encode_failures: Counter::default(),
             registry: Registry::with_prefix("beckon"),
         };
@@ -131,6 +134,11 @@ impl Metrics {
             "outbox_overflows",
             "Sessions that lost unacknowledged frames (they cannot be resumed)",
             metrics.outbox_overflows.clone(),
+        );
+        metrics.registry.register(
+            "quota_refused",
+            "Sends refused: the user had max_open_invitations open",
+            metrics.quota_refused.clone(),
         );
         metrics.registry.register(
             "encode_failures",

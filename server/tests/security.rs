@@ -1194,3 +1194,70 @@ async fn an_answer_lost_in_an_overflow_is_given_again_on_the_fresh_session() {
     assert_eq!(error_code(&result), ALREADY_ANSWERED, "{result}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn open_invitations_per_user_are_capped_and_a_lost_session_gets_a_snapshot() {
+    let server = ServerProcess::start(&["--max-open-invitations", "2"]);
+    let url = server.url();
+    let (alice, bob) = (unique("alice"), unique("bob"));
+    let (mut inviter, welcome) = Raw::login(&url, &alice, "d1", "t").await;
+    let secret = welcome["session"].as_str().unwrap().to_owned();
+    let mut invitations = Vec::new();
+    for id in 1..=2 {
+        inviter.send(send_frame(id, &[&bob])).await;
+        let (result, _) = inviter.result_after(id).await;
+        invitations.push(result["ok"]["invitation_id"].as_str().unwrap().to_owned());
+    }
+    inviter.send(send_frame(3, &[&bob])).await;
+    let (result, _) = inviter.result_after(3).await;
+    assert_eq!(error_code(&result), RATE_LIMITED, "{result}");
+    assert!(
+        result["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("2 invitations open"),
+        "{result}"
+    );
+    let (_, metrics) = server.admin_get("/metrics");
+    assert!(
+        metrics.contains("\nbeckon_quota_refused_total 1\n"),
+        "{metrics}"
+    );
+
+    // Alice's first invitation ends while she is away: bob refuses it.
+    drop(inviter);
+    let (mut callee, _) = Raw::login(&url, &bob, "d1", "t").await;
+    callee
+        .send(answer_frame("refuse", 1, &invitations[0]))
+        .await;
+    let (result, _) = callee.result_after(1).await;
+    assert!(result.get("error").is_none(), "{result}");
+
+    // A fresh session (the old secret is not resumed from a future seq) that
+    // names what it knew gets a snapshot first.
+    let resume = hello(&alice, "d1", "t", Some((&secret, 1_000_000)));
+    let (mut again, welcome) = Raw::hello(&url, resume).await;
+    assert_eq!(welcome["resumed"], false, "{welcome}");
+    again
+        .send(json!({"type": "sync", "known": invitations}))
+        .await;
+    let snapshot = again.json().await;
+    assert_eq!(snapshot["type"], "snapshot", "{snapshot}");
+    let listed = snapshot["snapshot"]["invitations"].as_array().unwrap();
+    let state_of = |id: &str| {
+        let entry = listed
+            .iter()
+            .find(|i| i["invitation_id"] == id)
+            .unwrap_or_else(|| panic!("{id} not in {snapshot}"));
+        (
+            entry["ended"].clone(),
+            entry["invitees"][0]["state"].clone(),
+        )
+    };
+    assert_eq!(state_of(&invitations[0]), (json!(true), json!("rejected")));
+    assert_eq!(state_of(&invitations[1]).0, json!(false));
+    // One place is free again.
+    again.send(send_frame(1, &[&bob])).await;
+    let (result, _) = again.result_after(1).await;
+    assert!(result["ok"]["invitation_id"].is_string(), "{result}");
+}

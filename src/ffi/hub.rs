@@ -53,7 +53,7 @@ pub unsafe extern "C" fn beckon_memory_hub_create(
         };
         // SAFETY: caller's contract.
         let secret = unsafe { optional_str(c.secret, "config.secret") }?;
-        let mut settings = HubConfig::default();
+        let mut settings = HubConfig::in_process();
         if !secret.is_empty() {
             settings.secret = Some(secret.as_bytes().to_vec());
         }

@@ -76,6 +76,16 @@ impl HubConfig {
     /// The most `max_open_invitations` a hub may be configured with.
     pub const OPEN_INVITATIONS_CEILING: usize = 100_000;
 
+    /// The defaults for a hub inside the app's own process (`memory://`): the
+    /// open-invitation quota protects a server from its users, and an
+    /// in-process hub has one app to serve, so it is at its ceiling.
+    pub fn in_process() -> HubConfig {
+        HubConfig {
+            max_open_invitations: Self::OPEN_INVITATIONS_CEILING,
+            ..HubConfig::default()
+        }
+    }
+
     /// A hub may tighten the SPEC's limits, and raise only the invitee limit (to
     /// 1000).
     pub fn validate(&self) -> Result<()> {

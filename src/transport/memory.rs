@@ -44,7 +44,7 @@ pub fn hub(name: &str) -> Result<Arc<Hub>> {
     if let Some(hub) = hubs.get(name) {
         return Ok(hub.clone());
     }
-    let hub = Hub::new(HubConfig::default())?;
+    let hub = Hub::new(HubConfig::in_process())?;
     hubs.insert(name.to_owned(), hub.clone());
     Ok(hub)
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use beckon::hub::Session;
 use beckon::protocol::wire::{ClientFrame, ServerFrame, Welcome, PROTOCOL_VERSION};
-use beckon::protocol::Push;
+use beckon::protocol::{InvitationId, Push};
 use beckon::{Error, ErrorCode};
 use tokio::sync::mpsc::{Receiver, UnboundedReceiver};
 use tokio::time::{sleep_until, Instant};
@@ -224,12 +224,31 @@ impl SessionActor {
             return; // from a connection that was replaced or let go
         }
         let Some(id) = frame.request_id() else {
-            if let ClientFrame::Sync { .. } = frame {
+            if let ClientFrame::Sync { known } = frame {
+                if let Some(known) = known {
+                    self.snapshot(&known);
+                }
                 self.ctx.hub.sync(&self.hub_session);
             }
             return;
         };
         self.request(id, frame, limited);
+    }
+
+    /// What the hub knows of the user's invitations, for a client whose
+    /// session was lost: sequenced before anything the hub pushes after it.
+    fn snapshot(&mut self, known: &[InvitationId]) {
+        let snapshot = self.ctx.hub.snapshot(&self.hub_session, known);
+        match serde_json::to_string(&snapshot) {
+            Ok(body) => {
+                let frame = |seq| format!(r#"{{"type":"snapshot","seq":{seq},"snapshot":{body}}}"#);
+                let appended = self.outbox.append(frame);
+                self.sent(appended);
+            }
+            Err(_) => {
+                self.ctx.metrics.encode_failures.inc();
+            }
+        }
     }
 
     fn request(&mut self, id: u64, frame: ClientFrame, limited: bool) {
