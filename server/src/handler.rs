@@ -8,7 +8,7 @@ use beckon::hub::{Hub, Session};
 use beckon::protocol::wire::{ClientFrame, WireError};
 use beckon::protocol::InviteeState;
 use beckon::Error;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// A frame that could not be decoded, with its request id when one could be
 /// read, so that the request can still be answered.
@@ -21,11 +21,10 @@ pub struct BadFrame {
 /// Decodes one text frame.
 pub fn decode(text: &str) -> Result<ClientFrame, BadFrame> {
     serde_json::from_str::<ClientFrame>(text).map_err(|e| {
-        #[derive(Deserialize)]
-        struct JustTheId {
-            id: u64,
-        }
-        let id = serde_json::from_str::<JustTheId>(text).ok().map(|j| j.id);
+        // Only an object's `id` (serde would read a struct from `[12]` too).
+        let id = serde_json::from_str::<serde_json::Value>(text)
+            .ok()
+            .and_then(|frame| frame.get("id")?.as_u64());
         BadFrame {
             id,
             error: Error::invalid(format!("frame: {e}")),
