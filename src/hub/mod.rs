@@ -74,6 +74,7 @@ impl Default for HubConfig {
 
 impl HubConfig {
     /// The most `max_open_invitations` a hub may be configured with.
+    /// cbindgen:ignore
     pub const OPEN_INVITATIONS_CEILING: usize = 100_000;
 
     /// The defaults for a hub inside the app's own process (`memory://`): the

@@ -158,6 +158,7 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// The most invitation ids a client may name in one `sync`.
+    /// cbindgen:ignore
     pub const MAX_KNOWN: usize = 1000;
 }
 
