@@ -51,8 +51,10 @@ cflags=(-std=c11 -Wall -Wextra -Werror "${common[@]}")
 link=(-L"$out/lib" -lbeckon -Wl,-rpath,"$root/$out/lib")
 sanitize=(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
 # The programs send up to 1,000 frames at once on one connection (free in
-# flight, threads): well over the default rate limit, which is not under test.
-server_flags=(--dev --listen 127.0.0.1:0 --messages-per-sec 1000000 --messages-burst 1000000)
+# flight, threads): well over the default rate limit and open-invitation quota,
+# which are not under test.
+server_flags=(--dev --listen 127.0.0.1:0 --messages-per-sec 1000000 --messages-burst 1000000
+  --max-open-invitations 100000)
 
 # shellcheck source=lib/c-programs.sh
 source scripts/lib/c-programs.sh

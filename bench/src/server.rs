@@ -14,6 +14,7 @@ pub fn spawn(runtime: &Runtime) -> Result<(RunningServer, String), String> {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         dev: true,
         messages_per_sec: 1_000_000,
+        max_open_invitations: beckon::hub::HubConfig::OPEN_INVITATIONS_CEILING,
         messages_burst: 10_000_000,
         ..ServerConfig::default()
     };

@@ -33,7 +33,14 @@ impl Target {
             Target::Server => {
                 static SERVER: OnceLock<ServerProcess> = OnceLock::new();
                 SERVER
-                    .get_or_init(|| ServerProcess::start(&["--grace-secs", "2"]))
+                    .get_or_init(|| {
+                        ServerProcess::start(&[
+                            "--grace-secs",
+                            "2",
+                            "--max-open-invitations",
+                            "100000",
+                        ])
+                    })
                     .url()
             }
         }
@@ -58,7 +65,12 @@ impl Target {
                         let path = std::env::temp_dir()
                             .join(format!("beckon-secret-{}", common::rand_suffix()));
                         std::fs::write(&path, SECRET).unwrap();
-                        ServerProcess::start(&["--secret-file", path.to_str().unwrap()])
+                        ServerProcess::start(&[
+                            "--secret-file",
+                            path.to_str().unwrap(),
+                            "--max-open-invitations",
+                            "100000",
+                        ])
                     })
                     .url()
             }
