@@ -1,0 +1,374 @@
+//! The client's WebSocket link against a fake server scripted here (raw
+//! tokio-tungstenite on 127.0.0.1): what the link writes, when, and what the
+//! application is told, in cases a real server cannot easily be made to show.
+//!
+//! Every wait is bounded (`WAIT`); the only timing assertions are generous
+//! ones that tell "at once" from "after a 1 s block".
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::runtime::Runtime;
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+use beckon::protocol::{ConnectionState, SendInvitation, SendOutcome, UserId};
+use beckon::{Client, ClientConfig, Error, ErrorCode, Event};
+
+const WAIT: Duration = Duration::from_secs(5);
+
+// ---- the fake server ------------------------------------------------------------
+
+/// Accepts WebSocket connections (offering `beckon.v1`), reads each one's
+/// `hello`, and hands it to the test.
+struct FakeServer {
+    rt: Runtime,
+    port: u16,
+    peers: mpsc::UnboundedReceiver<Peer>,
+}
+
+/// One client connection, after its `hello`.
+struct Peer {
+    ws: WebSocketStream<TcpStream>,
+    hello: Value,
+}
+
+impl FakeServer {
+    fn start() -> FakeServer {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (tx, peers) = mpsc::unbounded_channel();
+        rt.spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let offer = |_: &Request, mut response: Response| {
+                        response
+                            .headers_mut()
+                            .insert("sec-websocket-protocol", "beckon.v1".parse().unwrap());
+                        Ok(response)
+                    };
+                    let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(stream, offer).await
+                    else {
+                        return;
+                    };
+                    if let Some(hello) = next_json(&mut ws).await {
+                        let _ = tx.send(Peer { ws, hello });
+                    }
+                });
+            }
+        });
+        FakeServer { rt, port, peers }
+    }
+
+    fn url(&self) -> String {
+        format!("ws://127.0.0.1:{}", self.port)
+    }
+
+    /// The next connection that said hello.
+    fn next_peer(&mut self) -> Peer {
+        let peers = &mut self.peers;
+        self.rt
+            .block_on(async { tokio::time::timeout(WAIT, peers.recv()).await })
+            .expect("no client connected")
+            .expect("the fake server stopped")
+    }
+
+    /// Whether another connection said hello within `within`.
+    fn peer_within(&mut self, within: Duration) -> Option<Peer> {
+        let peers = &mut self.peers;
+        self.rt
+            .block_on(async { tokio::time::timeout(within, peers.recv()).await })
+            .ok()
+            .flatten()
+    }
+
+    fn block<T>(&self, work: impl std::future::Future<Output = T>) -> T {
+        self.rt.block_on(work)
+    }
+}
+
+/// The next text frame as JSON, skipping pings; `None` once the connection ends.
+async fn next_json(ws: &mut WebSocketStream<TcpStream>) -> Option<Value> {
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Text(text))) => return serde_json::from_str(&text).ok(),
+            Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return None,
+            Some(Ok(_)) => continue,
+        }
+    }
+}
+
+impl Peer {
+    async fn send(&mut self, frame: Value) {
+        self.ws
+            .send(Message::Text(frame.to_string().into()))
+            .await
+            .unwrap();
+    }
+
+    /// The next frame from the client (`None` if it closed), within `WAIT`.
+    async fn recv(&mut self) -> Option<Value> {
+        tokio::time::timeout(WAIT, next_json(&mut self.ws))
+            .await
+            .expect("the client sent nothing")
+    }
+
+    /// The next frame whose type is not `ack` or `receipt`.
+    async fn recv_request(&mut self) -> Option<Value> {
+        loop {
+            let frame = self.recv().await?;
+            if !matches!(frame["type"].as_str(), Some("ack" | "receipt")) {
+                return Some(frame);
+            }
+        }
+    }
+
+    /// Every frame the client sends within `within` (until it closes).
+    async fn frames_within(&mut self, within: Duration) -> Vec<Value> {
+        let mut frames = Vec::new();
+        let until = tokio::time::Instant::now() + within;
+        while let Ok(Some(frame)) = tokio::time::timeout_at(until, next_json(&mut self.ws)).await {
+            frames.push(frame);
+        }
+        frames
+    }
+}
+
+fn welcome(resumed: bool, last_request: u64, max_frame_bytes: usize) -> Value {
+    json!({
+        "type": "welcome", "v": 1, "session": "s3cr3t", "resumed": resumed,
+        "last_request": last_request, "limits": {}, "heartbeat_secs": 15,
+        "grace_secs": 30, "max_frame_bytes": max_frame_bytes,
+    })
+}
+
+// ---- the client side --------------------------------------------------------------
+
+fn user(name: &str) -> UserId {
+    UserId::parse(name, "user_id").unwrap()
+}
+
+/// A client whose events are recorded.
+struct Probe {
+    client: Client,
+    events: Arc<Mutex<Vec<Event>>>,
+}
+
+impl Probe {
+    fn new(url: &str) -> Probe {
+        let client = Client::new(ClientConfig::new(url)).unwrap();
+        let events: Arc<Mutex<Vec<Event>>> = Arc::default();
+        let record = events.clone();
+        client.set_event_handler(Some(Arc::new(move |e: &Event| {
+            record.lock().unwrap().push(e.clone())
+        })));
+        Probe { client, events }
+    }
+
+    fn events(&self) -> Vec<Event> {
+        self.events.lock().unwrap().clone()
+    }
+}
+
+/// Collects the results of callbacks, to wait for and count.
+struct Results<T>(Arc<Mutex<Vec<Result<T, Error>>>>);
+
+impl<T> Default for Results<T> {
+    fn default() -> Self {
+        Results(Arc::default())
+    }
+}
+
+impl<T: Send + Clone + 'static> Results<T> {
+    fn callback(&self) -> Box<dyn FnOnce(Result<T, Error>) + Send> {
+        let all = self.0.clone();
+        Box::new(move |r| all.lock().unwrap().push(r))
+    }
+
+    /// Waits for the first result.
+    fn first(&self) -> Result<T, Error> {
+        wait_until("a callback", || !self.0.lock().unwrap().is_empty());
+        self.0.lock().unwrap()[0].clone()
+    }
+
+    fn count(&self) -> usize {
+        self.0.lock().unwrap().len()
+    }
+}
+
+fn wait_until(what: &str, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+// ---- task 1: the link never waits for itself ----------------------------------------
+
+/// Freed while its login is under way, a client whose login then succeeds
+/// must log that session out at once: the link answers the login and writes
+/// the logout frame itself, without a runtime worker waiting a second for it
+/// (the reviewer's repro, `review_login_free.rs`).
+#[test]
+fn a_login_answered_after_free_is_logged_out_at_once() {
+    let mut server = FakeServer::start();
+    let probe = Probe::new(&server.url());
+    let login = Results::<()>::default();
+    probe
+        .client
+        .login_then(user("alice"), "t".into(), login.callback())
+        .unwrap();
+    let mut peer = server.next_peer();
+    assert_eq!(peer.hello["user"], "alice");
+    let freed = Instant::now();
+    drop(probe); // free while the login is under way
+    assert!(
+        freed.elapsed() < Duration::from_millis(750),
+        "free waited {:?} for a login under way",
+        freed.elapsed()
+    );
+    assert_eq!(
+        login.count(),
+        1,
+        "the login's callback ran before free returned"
+    );
+    assert_eq!(login.first().unwrap_err().code, ErrorCode::Shutdown);
+
+    let waited = server.block(async {
+        peer.send(welcome(false, 0, 0)).await;
+        let sent = Instant::now();
+        loop {
+            match peer.recv().await {
+                Some(frame) if frame["type"] == "logout" => return sent.elapsed(),
+                Some(_) => continue,
+                None => panic!("the connection closed without a logout"),
+            }
+        }
+    });
+    assert!(
+        waited < Duration::from_millis(750),
+        "the logout frame came {waited:?} after the welcome: something waited for the link"
+    );
+    assert_eq!(login.count(), 1, "the login's callback ran once");
+}
+
+/// Logs in and answers the login's welcome and sync; returns the connection.
+fn logged_in(server: &mut FakeServer, probe: &Probe, name: &str) -> Peer {
+    let login = Results::<()>::default();
+    probe
+        .client
+        .login_then(user(name), "t".into(), login.callback())
+        .unwrap();
+    let mut peer = server.next_peer();
+    server.block(peer.send(welcome(false, 0, 0)));
+    login.first().unwrap();
+    let sync = server.block(peer.recv()).unwrap();
+    assert_eq!(sync, json!({"type": "sync"}));
+    peer
+}
+
+fn is_state(event: &Event, wanted: ConnectionState) -> bool {
+    matches!(event, Event::ConnectionStateChanged { state, .. } if *state == wanted)
+}
+
+/// A reconnect that is welcomed after the client was freed must end that
+/// session with a logout, not leave it to ring for the grace period.
+#[test]
+fn a_reconnect_welcomed_after_free_sends_logout() {
+    let mut server = FakeServer::start();
+    let probe = Probe::new(&server.url());
+    let first = logged_in(&mut server, &probe, "alice");
+    drop(first); // the connection drops: the client reconnects
+    wait_until("RECONNECTING", || {
+        probe
+            .events()
+            .iter()
+            .any(|e| is_state(e, ConnectionState::Reconnecting))
+    });
+    let mut second = server.next_peer();
+    assert_eq!(second.hello["resume"]["session"], "s3cr3t");
+    drop(probe); // free while the reconnect waits for its welcome
+    let frames = server.block(async {
+        second.send(welcome(true, 0, 0)).await;
+        second.frames_within(Duration::from_secs(2)).await
+    });
+    assert!(
+        frames.iter().any(|f| f["type"] == "logout"),
+        "the session was left open: {frames:?}"
+    );
+}
+
+// ---- task 3: limits that agree ----------------------------------------------------
+
+/// A request whose frame is over the server's `max_frame_bytes` fails at once
+/// with PAYLOAD_TOO_LARGE and is never sent (the server would close the
+/// connection, and the client reconnect and send it again, in a loop).
+#[test]
+fn a_request_over_the_servers_frame_limit_fails_at_once_unsent() {
+    let mut server = FakeServer::start();
+    let probe = Probe::new(&server.url());
+    let login = Results::<()>::default();
+    probe
+        .client
+        .login_then(user("alice"), "t".into(), login.callback())
+        .unwrap();
+    let mut peer = server.next_peer();
+    server.block(peer.send(welcome(false, 0, 2000)));
+    login.first().unwrap();
+
+    let mut big = SendInvitation::new(vec![user("bob")], 30);
+    big.extended_data = "x".repeat(3000).into();
+    let refused = Results::<SendOutcome>::default();
+    probe
+        .client
+        .send_invitation_then(big, refused.callback())
+        .unwrap();
+    let error = refused.first().unwrap_err();
+    assert_eq!(error.code, ErrorCode::PayloadTooLarge, "{error}");
+    assert!(error.message.contains("max_frame_bytes"), "{error}");
+    assert!(error.message.contains("2000"), "{error}");
+
+    // The next request goes through: the first request the server sees.
+    let small = Results::<SendOutcome>::default();
+    probe
+        .client
+        .send_invitation_then(SendInvitation::new(vec![user("bob")], 30), small.callback())
+        .unwrap();
+    let id = "0123456789abcdef0123456789abcdef";
+    server.block(async {
+        let sync = peer.recv_request().await.unwrap();
+        assert_eq!(sync["type"], "sync");
+        let send = peer.recv_request().await.unwrap();
+        assert_eq!(send["type"], "send");
+        assert_eq!(
+            send["request"]["extended_data"], "",
+            "the big send was sent"
+        );
+        let result = json!({"type": "result", "id": send["id"], "seq": 1,
+            "ok": {"invitation_id": id, "error_invitees": []}});
+        peer.send(result).await;
+    });
+    assert_eq!(small.first().unwrap().invitation_id.to_string(), id);
+    assert!(server.peer_within(Duration::from_millis(300)).is_none());
+    assert!(
+        !probe
+            .events()
+            .iter()
+            .any(|e| is_state(e, ConnectionState::Reconnecting)),
+        "{:?}",
+        probe.events()
+    );
+    assert_eq!(refused.count(), 1);
+}
