@@ -17,7 +17,12 @@ use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
-use beckon::protocol::{ConnectionState, SendInvitation, SendOutcome, UserId};
+use beckon::protocol::{
+    Answer, ConnectionReason, ConnectionState, InvitationId, InviteeState, Push, SendInvitation,
+    SendOutcome, UserId,
+};
+#[cfg(feature = "test-hooks")]
+use beckon::transport::ws::hooks::{self, LinkPanic};
 use beckon::{Client, ClientConfig, Error, ErrorCode, Event};
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -371,4 +376,311 @@ fn a_request_over_the_servers_frame_limit_fails_at_once_unsent() {
         probe.events()
     );
     assert_eq!(refused.count(), 1);
+}
+
+// ---- task 2: a supervisor for the link task -------------------------------------------
+
+fn states(probe: &Probe) -> Vec<(ConnectionState, ConnectionReason)> {
+    probe
+        .events()
+        .iter()
+        .filter_map(|e| match e {
+            Event::ConnectionStateChanged { state, reason } => Some((*state, *reason)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn accept_of(n: u8) -> Answer {
+    Answer {
+        invitation_id: InvitationId::from_bits(u128::from(n)),
+        extended_data: "".into(),
+    }
+}
+
+/// A link that dies before the login is answered: the login fails with
+/// INTERNAL, and the client is not left "logging in" (which refused every
+/// later login).
+#[cfg(feature = "test-hooks")]
+#[test]
+fn a_link_that_panics_during_login_fails_it_and_a_later_login_works() {
+    let mut server = FakeServer::start();
+    let probe = Probe::new(&server.url());
+    let name = "panics-at-login";
+    hooks::panic_link(&user(name), LinkPanic::Login);
+    let login = Results::<()>::default();
+    probe
+        .client
+        .login_then(user(name), "t".into(), login.callback())
+        .unwrap();
+    let mut peer = server.next_peer();
+    server.block(peer.send(welcome(false, 0, 0)));
+    let error = login.first().unwrap_err();
+    assert_eq!(error.code, ErrorCode::Internal, "{error}");
+    wait_until("DISCONNECTED", || states(&probe).len() == 2);
+    assert_eq!(
+        states(&probe),
+        vec![
+            (ConnectionState::Connecting, ConnectionReason::Login),
+            (ConnectionState::Disconnected, ConnectionReason::Login),
+        ]
+    );
+
+    let again = Results::<()>::default();
+    probe
+        .client
+        .login_then(user(name), "t".into(), again.callback())
+        .unwrap();
+    let mut peer = server.next_peer();
+    server.block(peer.send(welcome(false, 0, 0)));
+    again.first().unwrap();
+    assert_eq!(login.count(), 1);
+}
+
+/// A link that dies with requests under way: each completes once with
+/// INTERNAL, the session ends (DISCONNECTED, NETWORK), and a new login works.
+#[cfg(feature = "test-hooks")]
+#[test]
+fn a_link_that_panics_completes_its_requests_once_and_the_client_recovers() {
+    let mut server = FakeServer::start();
+    let probe = Probe::new(&server.url());
+    let name = "panics-at-request";
+    let mut peer = logged_in(&mut server, &probe, name);
+    let waiting = Results::<()>::default();
+    probe
+        .client
+        .accept_invitation_then(accept_of(1), waiting.callback())
+        .unwrap();
+    let sent = server.block(peer.recv_request()).unwrap();
+    assert_eq!(sent["type"], "accept"); // the link holds it, unanswered
+    hooks::panic_link(&user(name), LinkPanic::Request);
+    let taken = Results::<()>::default();
+    probe
+        .client
+        .accept_invitation_then(accept_of(2), taken.callback())
+        .unwrap();
+    for results in [&waiting, &taken] {
+        let error = results.first().unwrap_err();
+        assert_eq!(error.code, ErrorCode::Internal, "{error}");
+    }
+    wait_until("DISCONNECTED", || {
+        probe
+            .events()
+            .iter()
+            .any(|e| is_state(e, ConnectionState::Disconnected))
+    });
+    assert_eq!(
+        states(&probe).last(),
+        Some(&(ConnectionState::Disconnected, ConnectionReason::Network))
+    );
+    // Operations are refused at once now, and a new login works.
+    let refused = probe
+        .client
+        .accept_invitation_then(accept_of(3), Box::new(|_| {}))
+        .unwrap_err();
+    assert_eq!(refused.code, ErrorCode::NotLoggedIn);
+    let _peer = logged_in(&mut server, &probe, name);
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!((waiting.count(), taken.count()), (1, 1), "each ran once");
+}
+
+// ---- task 4: nothing lost after a gap ------------------------------------------------------
+
+const X: &str = "00000000000000000000000000000001";
+const Y: &str = "00000000000000000000000000000002";
+
+fn push(seq: u64, push: Value) -> Value {
+    json!({"type": "push", "seq": seq, "push": push})
+}
+
+fn state_changed(id: &str, who: &str, state: &str) -> Value {
+    json!({"type": "user_state_changed", "invitation_id": id, "user_id": who,
+        "state": state, "extended_data": ""})
+}
+
+/// The invitation pushes the application saw, from the `from`th event on.
+fn invitation_events(probe: &Probe, from: usize) -> Vec<Push> {
+    probe.events()[from..]
+        .iter()
+        .filter_map(|e| match e {
+            Event::Invitation(push) => Some(push.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A session the server could not resume (its outbox overflowed, the grace
+/// period passed): the link logs in afresh, names what the application knows
+/// as open, and turns the server's snapshot into the events missed, once.
+#[test]
+fn after_a_lost_session_the_snapshot_tells_what_was_missed_once() {
+    let mut server = FakeServer::start();
+    let probe = Probe::new(&server.url());
+    let mut peer = logged_in(&mut server, &probe, "alice");
+    let sent = Results::<SendOutcome>::default();
+    probe
+        .client
+        .send_invitation_then(
+            SendInvitation::new(vec![user("bob"), user("carol")], 60),
+            sent.callback(),
+        )
+        .unwrap();
+    server.block(async {
+        let send = peer.recv_request().await.unwrap();
+        let ok = json!({"invitation_id": X, "error_invitees": []});
+        peer.send(json!({"type": "result", "id": send["id"], "seq": 1, "ok": ok}))
+            .await;
+        peer.send(push(2, state_changed(X, "bob", "received")))
+            .await;
+        let ringing = json!({"type": "invitation_received", "invitation_id": Y,
+            "inviter": "dave", "invitees": [{"user_id": "alice", "state": "inviting"}],
+            "extended_data": "", "notification": null, "seconds_left": 60});
+        peer.send(push(3, ringing)).await;
+    });
+    sent.first().unwrap();
+    wait_until("the pushes", || invitation_events(&probe, 0).len() == 2);
+
+    // The connection drops, and the server no longer has the session.
+    drop(peer);
+    let mut peer = server.next_peer();
+    assert_eq!(peer.hello["resume"]["seq"], 3);
+    let before = probe.events().len();
+    let sync = server.block(async {
+        peer.send(welcome(false, 1, 0)).await;
+        peer.recv_request().await.unwrap()
+    });
+    assert_eq!(sync["type"], "sync");
+    let mut known: Vec<&str> = sync["known"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    known.sort();
+    assert_eq!(known, vec![X, Y]);
+
+    let snapshot = json!({"type": "snapshot", "seq": 1, "snapshot": {
+        "invitations": [
+            {"invitation_id": X, "inviter": "alice", "ended": false, "seconds_left": 30,
+             "invitees": [{"user_id": "bob", "state": "accepted"},
+                          {"user_id": "carol", "state": "received"}]},
+            {"invitation_id": Y, "inviter": "dave", "ended": true, "seconds_left": 0,
+             "invitees": [{"user_id": "alice", "state": "cancelled"}]}
+        ],
+        "unknown": []}});
+    server.block(async {
+        peer.send(snapshot).await;
+        // A push of what the snapshot told already, then news.
+        peer.send(push(2, state_changed(X, "bob", "accepted")))
+            .await;
+        let refused = json!({"type": "invitation_refused", "invitation_id": X,
+            "invitee": "carol", "extended_data": "no"});
+        peer.send(push(3, refused)).await;
+        peer.send(push(4, state_changed(X, "carol", "rejected")))
+            .await;
+    });
+    let x = InvitationId::parse(X, "x").unwrap();
+    let y = InvitationId::parse(Y, "y").unwrap();
+    let changed = |id: &InvitationId, who: &str, state, data: &str| Push::UserStateChanged {
+        invitation_id: id.clone(),
+        user_id: user(who),
+        state,
+        extended_data: data.into(),
+    };
+    let expected = vec![
+        Push::InvitationAccepted {
+            invitation_id: x.clone(),
+            invitee: user("bob"),
+            extended_data: "".into(),
+        },
+        changed(&x, "bob", InviteeState::Accepted, ""),
+        changed(&x, "carol", InviteeState::Received, ""),
+        Push::InvitationCancelled {
+            invitation_id: y.clone(),
+            inviter: user("dave"),
+            extended_data: "".into(),
+        },
+        changed(&y, "alice", InviteeState::Cancelled, ""),
+        Push::InvitationRefused {
+            invitation_id: x.clone(),
+            invitee: user("carol"),
+            extended_data: "no".into(),
+        },
+        changed(&x, "carol", InviteeState::Rejected, ""),
+    ];
+    wait_until("the missed events and the news", || {
+        invitation_events(&probe, before).len() >= expected.len()
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(invitation_events(&probe, before), expected);
+    assert_eq!(
+        states(&probe),
+        vec![
+            (ConnectionState::Connecting, ConnectionReason::Login),
+            (ConnectionState::Connected, ConnectionReason::Login),
+            (ConnectionState::Reconnecting, ConnectionReason::Network),
+            (ConnectionState::Connected, ConnectionReason::Login),
+        ],
+        "CONNECTED after a gap says LOGIN (logged in afresh), not NETWORK"
+    );
+}
+
+/// On a fresh session every unanswered request is sent again, with its id
+/// and frame (so its idempotency key) unchanged, before the sync; each
+/// completes once with the answer the server gives (here: kept from the lost
+/// session). New requests get ids above the server's `last_request`.
+#[test]
+fn a_fresh_session_resends_unanswered_requests_unchanged() {
+    let mut server = FakeServer::start();
+    let probe = Probe::new(&server.url());
+    let mut peer = logged_in(&mut server, &probe, "alice");
+    let sent = Results::<SendOutcome>::default();
+    let accepted = Results::<()>::default();
+    probe
+        .client
+        .send_invitation_then(SendInvitation::new(vec![user("bob")], 60), sent.callback())
+        .unwrap();
+    probe
+        .client
+        .accept_invitation_then(accept_of(7), accepted.callback())
+        .unwrap();
+    let first = server.block(async {
+        vec![
+            peer.recv_request().await.unwrap(),
+            peer.recv_request().await.unwrap(),
+        ]
+    });
+    assert!(first[0]["request"]["idempotency_key"].is_string());
+    drop(peer);
+
+    let mut peer = server.next_peer();
+    let again = server.block(async {
+        peer.send(welcome(false, 2, 0)).await;
+        vec![
+            peer.recv_request().await.unwrap(),
+            peer.recv_request().await.unwrap(),
+            peer.recv_request().await.unwrap(),
+        ]
+    });
+    assert_eq!(&again[..2], &first[..], "re-sent unchanged, in id order");
+    assert_eq!(again[2]["type"], "sync");
+    server.block(async {
+        let ok = json!({"invitation_id": X, "error_invitees": []});
+        peer.send(json!({"type": "result", "id": first[0]["id"], "seq": 1, "ok": ok}))
+            .await;
+        peer.send(json!({"type": "result", "id": first[1]["id"], "seq": 2, "ok": null}))
+            .await;
+    });
+    assert_eq!(sent.first().unwrap().invitation_id.to_string(), X);
+    accepted.first().unwrap();
+
+    probe
+        .client
+        .accept_invitation_then(accept_of(8), Box::new(|_| {}))
+        .unwrap();
+    let next = server.block(peer.recv_request()).unwrap();
+    assert_eq!(next["type"], "accept");
+    assert!(next["id"].as_u64().unwrap() > 2, "{next}");
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!((sent.count(), accepted.count()), (1, 1));
 }
