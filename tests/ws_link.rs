@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
@@ -57,13 +57,8 @@ impl FakeServer {
             while let Ok((stream, _)) = listener.accept().await {
                 let tx = tx.clone();
                 tokio::spawn(async move {
-                    let offer = |_: &Request, mut response: Response| {
-                        response
-                            .headers_mut()
-                            .insert("sec-websocket-protocol", "beckon.v1".parse().unwrap());
-                        Ok(response)
-                    };
-                    let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(stream, offer).await
+                    let Ok(mut ws) =
+                        tokio_tungstenite::accept_hdr_async(stream, offer_subprotocol).await
                     else {
                         return;
                     };
@@ -101,6 +96,15 @@ impl FakeServer {
     fn block<T>(&self, work: impl std::future::Future<Output = T>) -> T {
         self.rt.block_on(work)
     }
+}
+
+// The signature is tungstenite's handshake callback's.
+#[allow(clippy::result_large_err)]
+fn offer_subprotocol(_: &Request, mut response: Response) -> Result<Response, ErrorResponse> {
+    response
+        .headers_mut()
+        .insert("sec-websocket-protocol", "beckon.v1".parse().unwrap());
+    Ok(response)
 }
 
 /// The next text frame as JSON, skipping pings; `None` once the connection ends.
