@@ -77,7 +77,7 @@ pub(crate) struct Link {
     requests: Requests,
     tracker: Tracker,
     /// Notices queued while no connection is up.
-    notices: Vec<String>,
+    notices: Vec<ClientFrame>,
     /// The session to resume after a drop, and the last `seq` received in it.
     session: Option<String>,
     seen: u64,
@@ -296,7 +296,12 @@ impl Link {
         fresh: bool,
     ) -> std::result::Result<(), Lost> {
         let lost = || Lost::Network(ConnectionReason::Network);
-        let mut backlog = std::mem::take(&mut self.notices);
+        let mut backlog: Vec<String> = std::mem::take(&mut self.notices)
+            .into_iter()
+            // A fresh session gets the link's own sync, below.
+            .filter(|notice| !(fresh && matches!(notice, ClientFrame::Sync { .. })))
+            .filter_map(|notice| serde_json::to_string(&notice).ok())
+            .collect();
         let above = if fresh { 0 } else { welcome.last_request };
         let resend: Vec<u64> = self.requests.unanswered(above).map(|(id, _)| id).collect();
         for id in resend {
@@ -529,9 +534,7 @@ impl Link {
                 if self.notices.len() >= MAX_NOTICES {
                     return; // receipts only; a fresh session's sync hands over again
                 }
-                if let Ok(frame) = serde_json::to_string(&frame) {
-                    self.notices.push(frame);
-                }
+                self.notices.push(frame);
             }
         }
     }
