@@ -110,7 +110,10 @@ mod tests {
             payload: Text::from("\u{1}".repeat(limits.max_payload)),
         });
         request.idempotency_key = Some(Text::from("\u{1}".repeat(64)));
-        let frame = ClientFrame::Send { id: u64::MAX, request };
+        let frame = ClientFrame::Send {
+            id: u64::MAX,
+            request,
+        };
         let encoded = serde_json::to_string(&frame).unwrap();
         assert!(
             encoded.len() <= limits.largest_request_bytes(),
