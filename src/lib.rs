@@ -7,7 +7,7 @@
 //! - [`protocol`]: the values that cross between client and hub;
 //! - [`hub`]: the invitation engine (no I/O);
 //! - [`client`]: sessions, exactly-once callbacks, the dispatcher;
-//! - [`transport`]: how a client reaches a hub (`memory://` today);
+//! - [`transport`]: how a client reaches a hub (`memory://` in process, `ws://`/`wss://` to a server);
 //! - `ffi`: the C ABI over the client (`include/beckon.h`).
 
 // Input reaches the library from C and the network: it must never unwrap.

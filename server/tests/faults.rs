@@ -227,13 +227,15 @@ fn a_killed_server_comes_back_and_every_callback_runs_once() {
             .unwrap();
     }
     server.restart();
+    // A new server has no session to resume: CONNECTED says LOGIN (logged in
+    // afresh), not NETWORK (resumed).
     assert_eq!(
         wait_for_state(&a, ConnectionState::Connected),
-        ConnectionReason::Network
+        ConnectionReason::Login
     );
     assert_eq!(
         wait_for_state(&b, ConnectionState::Connected),
-        ConnectionReason::Network
+        ConnectionReason::Login
     );
     let deadline = std::time::Instant::now() + WAIT;
     while results.lock().unwrap().len() < SENDS && std::time::Instant::now() < deadline {
@@ -274,7 +276,7 @@ fn a_killed_server_comes_back_and_every_callback_runs_once() {
                 (ConnectionState::Connecting, ConnectionReason::Login),
                 (ConnectionState::Connected, ConnectionReason::Login),
                 (ConnectionState::Reconnecting, ConnectionReason::Network),
-                (ConnectionState::Connected, ConnectionReason::Network),
+                (ConnectionState::Connected, ConnectionReason::Login),
             ]
         );
     }
@@ -308,10 +310,11 @@ fn a_silent_connection_is_noticed_by_heartbeats() {
     );
     proxy.freeze(false);
     proxy.cut();
-    // Its session is gone, so it logs in afresh and works again.
+    // Its session is gone, so it logs in afresh (CONNECTED, LOGIN) and works
+    // again.
     assert_eq!(
         wait_for_state(&b, ConnectionState::Connected),
-        ConnectionReason::Network
+        ConnectionReason::Login
     );
     let again = b.invite(&[&alice], 60).invitation_id;
     assert_eq!(a.ringing(), again);
@@ -331,7 +334,8 @@ fn a_graceful_shutdown_tells_clients_and_they_come_back() {
     server.restart();
     assert_eq!(
         wait_for_state(&b, ConnectionState::Connected),
-        ConnectionReason::Network
+        ConnectionReason::Login,
+        "a new server: logged in afresh"
     );
     let a = Peer::online(&server.url(), &unique("alice"));
     let id = a.invite(&[&bob], 30).invitation_id;

@@ -52,6 +52,10 @@ enum Link {
         conn: Arc<dyn Connection>,
         login_epoch: u64,
     },
+    /// A logout waits for its transport to stop, without this lock held;
+    /// meanwhile a login is refused, so its events cannot overtake the
+    /// logout's.
+    LoggingOut,
 }
 
 type LoginSlot = Arc<Mutex<Option<Pending<()>>>>;
@@ -359,7 +363,7 @@ impl ClientCore {
         }
         match &*self.link.lock() {
             Link::LoggedIn { conn, .. } => Ok(conn.clone()),
-            Link::LoggingIn(_) | Link::LoggedOut => Err(Error::not_logged_in()),
+            Link::LoggingIn(_) | Link::LoggingOut | Link::LoggedOut => Err(Error::not_logged_in()),
         }
     }
 
@@ -416,6 +420,7 @@ impl ClientCore {
                 Link::LoggingIn(_) => {
                     return Err(Error::invalid("client: a login is already in progress"))
                 }
+                Link::LoggingOut => return Err(Error::invalid("client: a logout is in progress")),
                 Link::LoggedIn { conn, .. } => {
                     return Err(Error::invalid(format!(
                         "client: already logged in as '{}'; log out first",
@@ -456,18 +461,26 @@ impl ClientCore {
             // Undo this login, and never leave a session open at the hub that
             // the client forgot.
             let mut link = self.link.lock();
-            match std::mem::replace(&mut *link, Link::LoggedOut) {
+            let undone = match std::mem::replace(&mut *link, Link::LoggedOut) {
                 Link::LoggedIn {
                     conn,
                     login_epoch: epoch,
                 } if epoch == login_epoch => {
-                    conn.logout();
                     self.raise(ConnectionState::Disconnected, ConnectionReason::Login);
+                    Some(conn)
                 }
                 Link::LoggingIn(_) => {
                     self.raise(ConnectionState::Disconnected, ConnectionReason::Login);
+                    None
                 }
-                newer => *link = newer,
+                newer => {
+                    *link = newer;
+                    None
+                }
+            };
+            drop(link);
+            if let Some(conn) = undone {
+                conn.logout();
             }
             if let Some(pending) = slot_on_panic.lock().take() {
                 pending.complete(Err(Error::internal(
@@ -532,27 +545,33 @@ impl ClientCore {
     }
 
     fn logout(&self, done: Callback<()>) -> Result<()> {
+        // Held until the end: `free` waits for this logout rather than close
+        // the dispatcher under its callback.
         let open = self.open.read();
         if !*open {
             return Err(Error::shutdown());
         }
-        {
+        let conn = {
             let mut link = self.link.lock();
-            match std::mem::replace(&mut *link, Link::LoggedOut) {
-                Link::LoggedIn { conn, .. } => {
-                    crate::log!(Level::Info, SUB_TAG, "logout: user '{}'", conn.user());
-                    // Under the link's lock: the session ends (no push can
-                    // follow) before DISCONNECTED is queued.
-                    conn.logout();
-                    self.raise(ConnectionState::Disconnected, ConnectionReason::Logout);
-                    Pending::new(self.dispatcher.clone(), logged("logout", done)).complete(Ok(()));
-                }
+            match std::mem::replace(&mut *link, Link::LoggingOut) {
+                Link::LoggedIn { conn, .. } => conn,
                 other => {
                     *link = other;
                     return Err(Error::not_logged_in());
                 }
             }
-        }
+        };
+        crate::log!(Level::Info, SUB_TAG, "logout: user '{}'", conn.user());
+        // Without the link's lock (a network transport may take a moment to
+        // write the logout): when it returns the session has ended, no push
+        // can follow, and DISCONNECTED comes after everything it delivered.
+        conn.logout();
+        let mut link = self.link.lock();
+        *link = Link::LoggedOut;
+        self.raise(ConnectionState::Disconnected, ConnectionReason::Logout);
+        Pending::new(self.dispatcher.clone(), logged("logout", done)).complete(Ok(()));
+        drop(link);
+        drop(open);
         Ok(())
     }
 
@@ -569,19 +588,26 @@ impl ClientCore {
             *open = false;
             self.closed.store(true, Ordering::Release);
         }
-        {
+        let (conn, login) = {
             let mut link = self.link.lock();
             match std::mem::replace(&mut *link, Link::LoggedOut) {
-                Link::LoggedIn { conn, .. } => conn.logout(),
+                Link::LoggedIn { conn, .. } => (Some(conn), None),
                 // A login still under way gets SHUTDOWN now; when the
-                // transport answers, its session is undone.
-                Link::LoggingIn(slot) => {
-                    if let Some(pending) = slot.lock().take() {
-                        pending.complete(Err(Error::shutdown()));
-                    }
-                }
-                Link::LoggedOut => {}
+                // transport answers, its session is undone. Taken under the
+                // link's lock, as `login_finished` does: exactly one of us
+                // completes the login's callback.
+                Link::LoggingIn(slot) => (None, slot.lock().take()),
+                // A logout in progress holds the open gate, so `free` cannot
+                // get here before it ends.
+                Link::LoggingOut | Link::LoggedOut => (None, None),
             }
+        };
+        if let Some(pending) = login {
+            pending.complete(Err(Error::shutdown()));
+        }
+        // Without the link's lock: a network transport may take a moment.
+        if let Some(conn) = conn {
+            conn.logout();
         }
         self.dispatcher.close(self);
         crate::log!(

@@ -36,6 +36,11 @@ pub trait Connection: Send + Sync {
     /// The delivery receipt of rule 4. Fire and forget.
     fn acknowledge(&self, invitation_id: &InvitationId);
     /// Ends the session; operations still in flight complete with SHUTDOWN.
+    /// When it returns, nothing more is delivered, so the client's
+    /// DISCONNECTED comes last. It may wait briefly (a network transport
+    /// writing its logout frame, at most about a second), so the client calls
+    /// it without its own locks held; on the library's runtime it does not
+    /// wait.
     fn logout(&self);
 }
 
