@@ -14,6 +14,17 @@ use serde::Deserialize;
 pub struct ServerConfig {
     /// Where WebSocket clients connect.
     pub listen: SocketAddr,
+    /// Connections the kernel queues before they are accepted (a burst of
+    /// connects beyond it waits for a SYN retransmit, a second or more).
+    pub listen_backlog: u32,
+    /// Connections open at once; more are refused (HTTP 503). Lowered at
+    /// start to what the open-file limit allows.
+    pub max_connections: usize,
+    /// Connections open at once from one IP address; 0: no cap (behind a
+    /// load balancer every client has the balancer's address).
+    pub max_connections_per_ip: usize,
+    /// Connections not logged in yet (handshake or hello under way).
+    pub max_pending_logins: usize,
     /// `/metrics` and `/healthz`; none when absent.
     pub admin: Option<SocketAddr>,
     /// PEM certificate chain and private key: with both, clients use `wss://`.
@@ -66,6 +77,10 @@ impl Default for ServerConfig {
     fn default() -> ServerConfig {
         ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 7600)),
+            listen_backlog: 4096,
+            max_connections: 100_000,
+            max_connections_per_ip: 0,
+            max_pending_logins: 4096,
             admin: None,
             tls_cert: None,
             tls_key: None,
@@ -127,7 +142,26 @@ impl ServerConfig {
         self.hub_config(None)
             .validate()
             .map_err(|e| ConfigError(format!("limits: {}", e.message)))?;
-        let checks: [(&str, u64, u64, u64); 10] = [
+        let checks: [(&str, u64, u64, u64); 14] = [
+            ("listen_backlog", u64::from(self.listen_backlog), 1, 65_535),
+            (
+                "max_connections",
+                self.max_connections as u64,
+                1,
+                10_000_000,
+            ),
+            (
+                "max_connections_per_ip",
+                self.max_connections_per_ip as u64,
+                0,
+                10_000_000,
+            ),
+            (
+                "max_pending_logins",
+                self.max_pending_logins as u64,
+                1,
+                10_000_000,
+            ),
             ("grace_secs", self.grace_secs, 0, 3600),
             ("retention_secs", self.retention_secs, 1, 86_400),
             (

@@ -23,6 +23,7 @@ use tokio_tungstenite::WebSocketStream;
 
 use crate::handler::decode;
 use crate::limiter::{RateLimiter, Verdict};
+use crate::listener::Ticket;
 use crate::session::{Link, Outgoing, Refusal, Release, SessionHandle};
 use crate::ServerContext;
 
@@ -41,8 +42,25 @@ impl Drop for OpenConnection {
     }
 }
 
-pub async fn serve<S>(ctx: Arc<ServerContext>, stream: S, peer: SocketAddr)
+/// Serves one admitted connection; `ticket` holds its places (see
+/// `listener::Admission`) until it ends.
+pub async fn serve<S>(ctx: Arc<ServerContext>, stream: S, peer: SocketAddr, ticket: Ticket)
 where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let deadline = Instant::now() + Duration::from_millis(ctx.config.handshake_timeout_ms);
+    serve_until(ctx, stream, peer, ticket, deadline).await
+}
+
+/// [`serve`], with the WebSocket handshake due by `handshake_deadline` (a
+/// TLS handshake before it counts against the same deadline).
+pub async fn serve_until<S>(
+    ctx: Arc<ServerContext>,
+    stream: S,
+    peer: SocketAddr,
+    mut ticket: Ticket,
+    handshake_deadline: Instant,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     ctx.metrics.connections_opened.inc();
@@ -60,8 +78,7 @@ where
         choose_subprotocol,
         Some(ws_config),
     );
-    let handshake_deadline = Duration::from_millis(config.handshake_timeout_ms);
-    let ws = match timeout(handshake_deadline, handshake).await {
+    let ws = match timeout_at(handshake_deadline, handshake).await {
         Ok(Ok(ws)) => ws,
         Ok(Err(e)) => {
             tracing::debug!(%peer, error = %e, "websocket handshake failed");
@@ -80,6 +97,7 @@ where
     let epoch = ctx.next_epoch();
 
     if let Some(attached) = log_in(&ctx, &mut frames, &tx, epoch, peer).await {
+        ticket.logged_in();
         let session = attached.session.clone();
         if run_session(&ctx, attached, &mut frames, &tx, epoch, peer).await == Ending::Detach {
             session.detach(epoch).await;

@@ -217,7 +217,10 @@ impl World {
         };
         let (near, far) = tokio::io::duplex(64 * 1024);
         let peer = SocketAddr::from(([127, 0, 0, 1], 40_000 + w as u16));
-        tokio::spawn(connection::serve(self.ctx.clone(), far, peer));
+        let Ok(ticket) = self.ctx.admission.admit(peer.ip()) else {
+            panic!("the default caps refused a fuzzing client");
+        };
+        tokio::spawn(connection::serve(self.ctx.clone(), far, peer, ticket));
         let Ok(mut request) = "ws://fuzzing/".into_client_request() else {
             panic!("a request to a constant URL");
         };

@@ -8,6 +8,7 @@
 //! - [`handler`]: requests to hub operations (no I/O);
 //! - [`session`]: sessions between connections, one task each: outbox, resume,
 //!   grace period;
+//! - [`listener`]: the listen backlog, admission (connection caps), refusals;
 //! - [`limiter`], [`metrics`], [`admin`], [`tls`].
 
 pub mod admin;
@@ -17,6 +18,7 @@ pub mod connection;
 pub mod fuzzing;
 pub mod handler;
 pub mod limiter;
+pub mod listener;
 pub mod metrics;
 pub mod session;
 pub mod tls;
@@ -27,10 +29,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use beckon::hub::Hub;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use tokio_rustls::TlsAcceptor;
 
 pub use config::{ConfigError, LogFormat, ServerConfig};
 use metrics::Metrics;
@@ -42,6 +42,8 @@ pub struct ServerContext {
     pub hub: Arc<Hub>,
     pub sessions: Sessions,
     pub metrics: Arc<Metrics>,
+    /// Who may connect: connections in total, per address, not logged in.
+    pub admission: Arc<listener::Admission>,
     next_epoch: AtomicU64,
     shutdown: watch::Sender<bool>,
     /// Hub totals already added to the metrics' counters.
@@ -50,11 +52,17 @@ pub struct ServerContext {
 
 impl ServerContext {
     pub fn new(config: ServerConfig, hub: Arc<Hub>) -> Arc<ServerContext> {
+        let admission = listener::Admission::new(
+            config.max_connections,
+            config.max_connections_per_ip,
+            config.max_pending_logins,
+        );
         Arc::new(ServerContext {
             config,
             hub,
             sessions: Sessions::default(),
             metrics: Arc::new(Metrics::new()),
+            admission,
             next_epoch: AtomicU64::new(1),
             shutdown: watch::channel(false).0,
             reported: Default::default(),
@@ -76,6 +84,8 @@ impl ServerContext {
 
     /// The Prometheus text for `/metrics`, with the hub's totals brought up to date.
     pub fn render_metrics(&self) -> String {
+        let pending = i64::try_from(self.admission.pending()).unwrap_or(i64::MAX);
+        self.metrics.connections_pending.set(pending);
         let now = self.hub.stats();
         {
             let mut reported = self.reported.lock();
@@ -121,16 +131,27 @@ pub async fn start(
         (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
         _ => None,
     };
-    let listener = TcpListener::bind(config.listen)
-        .await
+    let mut config = config;
+    // Clients take at most what the descriptors allow, less a reserve, so
+    // the server refuses cleanly instead of failing to accept.
+    let fds = listener::raise_fd_limit();
+    let room = usize::try_from(fds.saturating_sub(listener::FD_RESERVE)).unwrap_or(usize::MAX);
+    if config.max_connections > room {
+        tracing::info!(
+            max_connections = config.max_connections,
+            open_files = fds,
+            "max_connections lowered to {room} to stay within the open-file limit"
+        );
+        config.max_connections = room.max(1);
+    }
+    let listener = listener::bind(config.listen, config.listen_backlog)
         .map_err(|e| ConfigError(format!("listen {}: {e}", config.listen)))?;
     let listen_addr = listener
         .local_addr()
         .map_err(|e| ConfigError(format!("listen: {e}")))?;
     let admin = match config.admin {
         Some(addr) => Some(
-            TcpListener::bind(addr)
-                .await
+            std::net::TcpListener::bind(addr)
                 .map_err(|e| ConfigError(format!("admin {addr}: {e}")))?,
         ),
         None => None,
@@ -138,9 +159,9 @@ pub async fn start(
     let admin_addr = admin.as_ref().and_then(|l| l.local_addr().ok());
     let ctx = ServerContext::new(config, hub);
     let mut tasks = JoinSet::new();
-    tasks.spawn(accept_loop(ctx.clone(), listener, tls));
+    tasks.spawn(listener::accept_loop(ctx.clone(), listener, tls));
     if let Some(admin) = admin {
-        tasks.spawn(admin::serve(ctx.clone(), admin));
+        admin::spawn(ctx.clone(), admin).map_err(|e| ConfigError(format!("admin: {e}")))?;
     }
     tracing::info!(%listen_addr, admin = ?admin_addr, "beckon-server listening");
     Ok(RunningServer {
@@ -149,6 +170,13 @@ pub async fn start(
         admin_addr,
         tasks,
     })
+}
+
+impl Drop for RunningServer {
+    /// A server dropped without `shutdown` still stops its admin thread.
+    fn drop(&mut self) {
+        let _ = self.ctx.shutdown.send(true);
+    }
 }
 
 impl RunningServer {
@@ -163,44 +191,4 @@ impl RunningServer {
         .await;
         self.tasks.abort_all();
     }
-}
-
-async fn accept_loop(ctx: Arc<ServerContext>, listener: TcpListener, tls: Option<TlsAcceptor>) {
-    let mut shutdown = ctx.shutdown_signal();
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(accepted) => accepted,
-                    Err(e) => {
-                        // Out of file descriptors and the like: wait, go on.
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
-                let ctx = ctx.clone();
-                let tls = tls.clone();
-                connections.spawn(async move {
-                    match tls {
-                        None => connection::serve(ctx, stream, peer).await,
-                        Some(tls) => {
-                            let deadline = Duration::from_millis(ctx.config.handshake_timeout_ms);
-                            match tokio::time::timeout(deadline, tls.accept(stream)).await {
-                                Ok(Ok(stream)) => connection::serve(ctx, stream, peer).await,
-                                _ => ctx.metrics.count_drop("tls_handshake"),
-                            }
-                        }
-                    }
-                });
-            }
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            _ = shutdown.changed() => break,
-        }
-    }
-    drop(listener);
-    // Connections see the same signal, tell their clients and close.
-    while connections.join_next().await.is_some() {}
 }

@@ -60,6 +60,18 @@ struct ServeArgs {
     max_devices: Option<usize>,
     #[arg(long)]
     max_frame_bytes: Option<usize>,
+    /// Connections the kernel queues before they are accepted.
+    #[arg(long)]
+    listen_backlog: Option<u32>,
+    /// Connections open at once (more are refused with HTTP 503).
+    #[arg(long)]
+    max_connections: Option<usize>,
+    /// Connections open at once from one IP address (0: no cap).
+    #[arg(long)]
+    max_connections_per_ip: Option<usize>,
+    /// Connections not logged in yet.
+    #[arg(long)]
+    max_pending_logins: Option<usize>,
     /// Invitations one user may have open at once (a send over it is RATE_LIMITED).
     #[arg(long)]
     max_open_invitations: Option<usize>,
@@ -230,6 +242,18 @@ fn apply_flags(config: &mut ServerConfig, args: &ServeArgs) {
     }
     if let Some(v) = args.max_open_invitations {
         config.max_open_invitations = v;
+    }
+    if let Some(v) = args.listen_backlog {
+        config.listen_backlog = v;
+    }
+    if let Some(v) = args.max_connections {
+        config.max_connections = v;
+    }
+    if let Some(v) = args.max_connections_per_ip {
+        config.max_connections_per_ip = v;
+    }
+    if let Some(v) = args.max_pending_logins {
+        config.max_pending_logins = v;
     }
     if let Some(v) = args.messages_per_sec {
         config.messages_per_sec = v;

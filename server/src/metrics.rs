@@ -30,6 +30,8 @@ pub struct Metrics {
     registry: Registry,
     pub connections_opened: Counter,
     pub connections_open: Gauge<i64, std::sync::atomic::AtomicI64>,
+    /// Admitted connections not logged in yet.
+    pub connections_pending: Gauge<i64, std::sync::atomic::AtomicI64>,
     /// Connections refused or cut, by why.
     pub connections_dropped: Family<ResultLabel, Counter>,
     pub logins: Family<ResultLabel, Counter>,
@@ -44,6 +46,8 @@ pub struct Metrics {
     pub rate_limited: Counter,
     pub protocol_errors: Counter,
     pub outbox_overflows: Counter,
+    /// Failed accepts (out of descriptors and the like).
+    pub accept_errors: Counter,
     /// Sends refused because the user had `max_open_invitations` open.
     pub quota_refused: Counter,
     pub encode_failures: Counter<u64, AtomicU64>,
@@ -54,6 +58,7 @@ impl Metrics {
         let mut metrics = Metrics {
             connections_opened: Counter::default(),
             connections_open: Gauge::default(),
+            connections_pending: Gauge::default(),
             connections_dropped: Family::default(),
             logins: Family::default(),
             sessions_live: Gauge::default(),
@@ -68,6 +73,7 @@ impl Metrics {
             rate_limited: Counter::default(),
             protocol_errors: Counter::default(),
             outbox_overflows: Counter::default(),
+            accept_errors: Counter::default(),
             quota_refused: Counter::default(),
             encode_failures: Counter::default(),
             registry: Registry::with_prefix("beckon"),
@@ -81,6 +87,11 @@ impl Metrics {
             "connections_open",
             "WebSocket connections open now",
             metrics.connections_open.clone(),
+        );
+        metrics.registry.register(
+            "connections_pending",
+            "Admitted connections not logged in yet",
+            metrics.connections_pending.clone(),
         );
         metrics.registry.register(
             "connections_dropped",
@@ -134,6 +145,11 @@ impl Metrics {
             "outbox_overflows",
             "Sessions that lost unacknowledged frames (they cannot be resumed)",
             metrics.outbox_overflows.clone(),
+        );
+        metrics.registry.register(
+            "accept_errors",
+            "Accepts that failed (out of file descriptors and the like)",
+            metrics.accept_errors.clone(),
         );
         metrics.registry.register(
             "quota_refused",
