@@ -139,7 +139,10 @@ async fn a_storm_of_connections_is_served_and_the_admin_address_answers() {
     // 1,500 clients at once (the listen backlog is 4,096): every one gets its
     // WebSocket and logs in, and /metrics answers during the storm.
     let fds = beckon_server::listener::raise_fd_limit();
-    assert!(fds > 2000, "this test needs 1,500 sockets; the open-file limit is {fds}");
+    assert!(
+        fds > 2000,
+        "this test needs 1,500 sockets; the open-file limit is {fds}"
+    );
     let server = ServerProcess::start(&[]);
     let url = server.url();
     let admin = {

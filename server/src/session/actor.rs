@@ -25,7 +25,7 @@ pub(super) fn spawn(
     link: Link,
     handover: Option<Handover>,
     commands: Receiver<Command>,
-    pushes: UnboundedReceiver<Push>,
+    pushes: UnboundedReceiver<Box<Push>>,
 ) {
     let grace = Duration::from_secs(ctx.config.grace_secs);
     let outbox = Outbox::new(ctx.config.outbox_capacity, ctx.config.outbox_max_bytes);
@@ -72,11 +72,15 @@ struct SessionActor {
 }
 
 impl SessionActor {
-    async fn run(mut self, mut commands: Receiver<Command>, mut pushes: UnboundedReceiver<Push>) {
+    async fn run(
+        mut self,
+        mut commands: Receiver<Command>,
+        mut pushes: UnboundedReceiver<Box<Push>>,
+    ) {
         while self.ended.is_none() {
             let grace_until = self.grace_until;
             tokio::select! {
-                Some(push) = pushes.recv() => self.push(push),
+                Some(push) = pushes.recv() => self.push(*push),
                 command = commands.recv() => match command {
                     Some(command) => self.command(command),
                     None => break,
@@ -92,12 +96,13 @@ impl SessionActor {
 
     fn command(&mut self, command: Command) {
         match command {
-            Command::Resume {
-                link,
-                seen,
-                token,
-                reply,
-            } => {
+            Command::Resume(request) => {
+                let super::ResumeRequest {
+                    link,
+                    seen,
+                    token,
+                    reply,
+                } = *request;
                 let resumed = self.resume(link, seen, &token);
                 let _ = reply.send(resumed);
             }
@@ -105,7 +110,7 @@ impl SessionActor {
                 epoch,
                 frame,
                 limited,
-            } => self.frame(epoch, frame, limited),
+            } => self.frame(epoch, *frame, limited),
             Command::BadRequest { epoch, id, error } => {
                 if self.is_attached(epoch) {
                     self.bad_request(id, &error);

@@ -88,26 +88,39 @@ pub struct Handover {
     pub results: RecentResults,
 }
 
+/// A message to a session. Its large parts are boxed: a channel allocates
+/// room for 32 messages up front, and every idle session has one.
 enum Command {
-    Resume {
-        link: Link,
-        seen: u64,
-        token: String,
-        reply: oneshot::Sender<Result<(), Refusal>>,
-    },
+    Resume(Box<ResumeRequest>),
     Frame {
         epoch: u64,
-        frame: ClientFrame,
+        frame: Box<ClientFrame>,
         /// The connection is over its rate: answer RATE_LIMITED.
         limited: bool,
     },
     /// A request that could not be decoded, with its id.
-    BadRequest { epoch: u64, id: u64, error: Error },
+    BadRequest {
+        epoch: u64,
+        id: u64,
+        error: Error,
+    },
     /// Connection `epoch` ended.
-    Detach { epoch: u64 },
+    Detach {
+        epoch: u64,
+    },
     /// Connection `epoch` is closed by the server: `last` goes after every
     /// answer already queued, then the session detaches it.
-    Close { epoch: u64, last: Vec<Outgoing> },
+    Close {
+        epoch: u64,
+        last: Vec<Outgoing>,
+    },
+}
+
+struct ResumeRequest {
+    link: Link,
+    seen: u64,
+    token: String,
+    reply: oneshot::Sender<Result<(), Refusal>>,
 }
 
 /// A cheap, cloneable way to reach a session.
@@ -124,12 +137,12 @@ impl SessionHandle {
     /// after `seen`.
     pub async fn resume(&self, link: Link, seen: u64, token: String) -> Result<(), Refusal> {
         let (reply, answer) = oneshot::channel();
-        let command = Command::Resume {
+        let command = Command::Resume(Box::new(ResumeRequest {
             link,
             seen,
             token,
             reply,
-        };
+        }));
         if self.commands.send(command).await.is_err() {
             return Err(Refusal::CannotResume(None));
         }
@@ -141,7 +154,7 @@ impl SessionHandle {
     pub async fn frame(&self, epoch: u64, frame: ClientFrame, limited: bool) -> bool {
         let command = Command::Frame {
             epoch,
-            frame,
+            frame: Box::new(frame),
             limited,
         };
         self.commands.send(command).await.is_ok()
@@ -211,11 +224,12 @@ pub fn open(
 }
 
 /// The hub's way to a session: a non-blocking send, whatever the hub holds.
-struct PushSink(UnboundedSender<Push>);
+/// (Boxed, so that the channel's first block is small.)
+struct PushSink(UnboundedSender<Box<Push>>);
 
 impl SessionSink for PushSink {
     fn deliver(&self, push: Push) {
-        let _ = self.0.send(push);
+        let _ = self.0.send(Box::new(push));
     }
 }
 
