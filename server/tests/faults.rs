@@ -387,3 +387,66 @@ fn free_during_a_login_that_hangs_runs_its_callback_once() {
     let error = block(client.login(unique("bob"), "t")).unwrap_err();
     assert_eq!(error.code, ErrorCode::RequestTimeout, "{error}");
 }
+
+#[test]
+fn an_inviter_away_past_the_grace_period_is_told_what_it_missed_once() {
+    // Alice's connection dies and stays dead past the grace period: her
+    // session is gone, with the answers queued in it. When she comes back on a
+    // fresh session she names what she knew, and the server's snapshot tells
+    // her client the answers she missed, each once.
+    let server = ServerProcess::start(&["--grace-secs", "1"]);
+    let proxy = Proxy::start(server.port);
+    let (alice, bob, carol) = (unique("alice"), unique("bob"), unique("carol"));
+    let a = Peer::online(&proxy.url(), &alice);
+    let b = Peer::online(&server.url(), &bob);
+    let c = Peer::online(&server.url(), &carol);
+    let first = a.invite(&[&bob, &carol], 60).invitation_id;
+    assert_eq!(b.ringing(), first);
+    assert_eq!(c.ringing(), first);
+
+    // Away: no byte passes and every connection is closed, so her reconnects
+    // hang until the proxy thaws.
+    proxy.freeze(true);
+    proxy.cut();
+    assert_eq!(
+        wait_for_state(&a, ConnectionState::Reconnecting),
+        ConnectionReason::Network
+    );
+    block(b.client.accept_invitation(answer(&first))).unwrap();
+    block(c.client.refuse_invitation(answer(&first))).unwrap();
+    // The grace period passes: the server ends her session.
+    thread::sleep(Duration::from_millis(2500));
+    proxy.freeze(false);
+    proxy.cut();
+
+    assert_eq!(
+        wait_for_state(&a, ConnectionState::Connected),
+        ConnectionReason::Login,
+        "a fresh session, not a resumed one"
+    );
+    a.expect("INVITATION_ACCEPTED by bob", |e| match e {
+        Event::Invitation(Push::InvitationAccepted {
+            invitation_id,
+            invitee,
+            ..
+        }) => (invitation_id == &first && invitee == &bob).then_some(()),
+        _ => None,
+    });
+    a.expect("INVITATION_REFUSED by carol", |e| match e {
+        Event::Invitation(Push::InvitationRefused {
+            invitation_id,
+            invitee,
+            ..
+        }) => (invitation_id == &first && invitee == &carol).then_some(()),
+        _ => None,
+    });
+    thread::sleep(Duration::from_millis(300));
+    let accepted = a.count(|e| matches!(e, Event::Invitation(Push::InvitationAccepted { .. })));
+    let refused = a.count(|e| matches!(e, Event::Invitation(Push::InvitationRefused { .. })));
+    assert_eq!((accepted, refused), (1, 1), "each told once");
+    let (_, metrics) = server.admin_get("/metrics");
+    assert!(
+        !metrics.contains(r#"beckon_logins_total{result="resumed"}"#),
+        "the session was resumed:\n{metrics}"
+    );
+}
