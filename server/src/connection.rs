@@ -12,7 +12,7 @@ use beckon::protocol::{DeviceId, UserId};
 use beckon::{Error, ErrorCode};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::oneshot;
 use tokio::time::{timeout, timeout_at, Instant};
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
@@ -24,7 +24,7 @@ use tokio_tungstenite::WebSocketStream;
 use crate::handler::decode;
 use crate::limiter::{RateLimiter, Verdict};
 use crate::listener::Ticket;
-use crate::session::{Link, Outgoing, Refusal, Release, SessionHandle};
+use crate::session::{Link, Outgoing, Refusal, Release, SessionHandle, Writer};
 use crate::ServerContext;
 
 /// What every connection is sent when the server goes away.
@@ -70,7 +70,7 @@ pub async fn serve_until<S>(
     // A small read buffer: tungstenite clears the whole buffer on every read,
     // and most frames are small (the load tool measured +30 % invitations/s).
     let ws_config = WebSocketConfig::default()
-        .read_buffer_size(8 * 1024)
+        .read_buffer_size(1024)
         .max_message_size(Some(config.max_frame_bytes))
         .max_frame_size(Some(config.max_frame_bytes));
     let handshake = tokio_tungstenite::accept_hdr_async_with_config(
@@ -78,7 +78,9 @@ pub async fn serve_until<S>(
         choose_subprotocol,
         Some(ws_config),
     );
-    let ws = match timeout_at(handshake_deadline, handshake).await {
+    // The handshake and login phases are boxed: they end, and a connection's
+    // task should not carry their size for the life of an idle connection.
+    let ws = match Box::pin(timeout_at(handshake_deadline, handshake)).await {
         Ok(Ok(ws)) => ws,
         Ok(Err(e)) => {
             tracing::debug!(%peer, error = %e, "websocket handshake failed");
@@ -92,11 +94,11 @@ pub async fn serve_until<S>(
         }
     };
     let (sink, mut frames) = ws.split();
-    let (tx, rx) = unbounded_channel();
+    let (tx, rx) = Writer::channel();
     let writer = tokio::spawn(write_frames(sink, rx));
     let epoch = ctx.next_epoch();
 
-    if let Some(attached) = log_in(&ctx, &mut frames, &tx, epoch, peer).await {
+    if let Some(attached) = Box::pin(log_in(&ctx, &mut frames, &tx, epoch, peer)).await {
         ticket.logged_in();
         let session = attached.session.clone();
         if run_session(&ctx, attached, &mut frames, &tx, epoch, peer).await == Ending::Detach {
@@ -110,6 +112,11 @@ pub async fn serve_until<S>(
     if timeout(Duration::from_secs(5), &mut writer).await.is_err() {
         writer.abort();
     }
+    // Read what the peer still sends until it closes too (at most a second):
+    // closing a socket with unread data resets the connection, and a reset
+    // can destroy our close frame before the peer reads it.
+    let drain = async { while let Some(Ok(_)) = frames.next().await {} };
+    let _ = timeout(Duration::from_secs(1), drain).await;
 }
 
 /// Accepts the `beckon.v1` subprotocol when the client offers it. (The error
@@ -141,14 +148,14 @@ type FrameSink<S> = futures_util::stream::SplitSink<WebSocketStream<S>, Message>
 
 /// Sends what the session queues, several frames per flush when they come
 /// together.
-async fn write_frames<S>(mut sink: FrameSink<S>, mut rx: UnboundedReceiver<Outgoing>)
+async fn write_frames<S>(mut sink: FrameSink<S>, mut rx: UnboundedReceiver<Box<Outgoing>>)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     while let Some(first) = rx.recv().await {
         let mut next = Some(first);
         while let Some(outgoing) = next {
-            let message = match outgoing {
+            let message = match *outgoing {
                 Outgoing::Text(text) => Message::Text(text),
                 Outgoing::Ping => Message::Ping(Default::default()),
                 Outgoing::Close(code, reason) => {
@@ -186,7 +193,7 @@ fn refusal(error: &Error, close: u16) -> Vec<Outgoing> {
 }
 
 /// Refuses the connection with `error`, then closes it.
-fn refuse(tx: &UnboundedSender<Outgoing>, error: &Error, close: u16) {
+fn refuse(tx: &Writer, error: &Error, close: u16) {
     for outgoing in refusal(error, close) {
         let _ = tx.send(outgoing);
     }
@@ -213,7 +220,7 @@ fn too_large(
 async fn log_in<S>(
     ctx: &Arc<ServerContext>,
     frames: &mut Frames<S>,
-    tx: &UnboundedSender<Outgoing>,
+    tx: &Writer,
     epoch: u64,
     peer: SocketAddr,
 ) -> Option<Attached>
@@ -331,7 +338,7 @@ where
 pub(crate) async fn open_session(
     ctx: &Arc<ServerContext>,
     hello: Hello,
-    tx: &UnboundedSender<Outgoing>,
+    tx: &Writer,
     epoch: u64,
 ) -> Result<Attached, Error> {
     if ctx.shutting_down() {
@@ -369,7 +376,7 @@ pub(crate) async fn open_session(
 
 /// A connection's link to its session, and the signal that the session let it
 /// go.
-fn link(tx: &UnboundedSender<Outgoing>, epoch: u64) -> (Link, oneshot::Receiver<Release>) {
+fn link(tx: &Writer, epoch: u64) -> (Link, oneshot::Receiver<Release>) {
     let (released, signal) = oneshot::channel();
     let link = Link {
         tx: tx.clone(),
@@ -408,7 +415,7 @@ async fn run_session<S>(
     ctx: &Arc<ServerContext>,
     attached: Attached,
     frames: &mut Frames<S>,
-    tx: &UnboundedSender<Outgoing>,
+    tx: &Writer,
     epoch: u64,
     peer: SocketAddr,
 ) -> Ending
@@ -513,16 +520,40 @@ where
 
 /// Closes a logged-in connection through its session, so that every answer
 /// already on its way goes first.
-async fn close(
-    session: &SessionHandle,
-    tx: &UnboundedSender<Outgoing>,
-    epoch: u64,
-    last: Vec<Outgoing>,
-) -> Ending {
+async fn close(session: &SessionHandle, tx: &Writer, epoch: u64, last: Vec<Outgoing>) -> Ending {
     if let Err(last) = session.close(epoch, last).await {
         for outgoing in last {
             let _ = tx.send(outgoing);
         }
     }
     Ending::Released
+}
+
+#[cfg(test)]
+mod tests {
+    /// An idle connection's task is allocated at the size of its largest
+    /// state for its whole life (see `serve_until`): keep it small. (Before
+    /// the TLS path and the handshake were boxed it was 11 KiB.)
+    #[test]
+    fn the_connection_task_stays_small() {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            panic!("runtime");
+        };
+        let _entered = runtime.enter();
+        let Ok(hub) = beckon::hub::Hub::new(beckon::hub::HubConfig::default()) else {
+            panic!("hub");
+        };
+        let ctx = crate::ServerContext::new(crate::ServerConfig::default(), hub);
+        let Ok(ticket) = ctx.admission.admit([127, 0, 0, 1].into()) else {
+            panic!("admission");
+        };
+        let (stream, _other_end) = tokio::io::duplex(64);
+        let peer = std::net::SocketAddr::from(([127, 0, 0, 1], 1));
+        let task = super::serve(ctx, stream, peer, ticket);
+        let size = std::mem::size_of_val(&task);
+        assert!(size <= 2048, "the connection future is {size} bytes");
+    }
 }

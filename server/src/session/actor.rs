@@ -24,7 +24,7 @@ pub(super) fn spawn(
     hub_session: Arc<Session>,
     link: Link,
     handover: Option<Handover>,
-    commands: Receiver<Command>,
+    commands: Receiver<Box<Command>>,
     pushes: UnboundedReceiver<Box<Push>>,
 ) {
     let grace = Duration::from_secs(ctx.config.grace_secs);
@@ -74,7 +74,7 @@ struct SessionActor {
 impl SessionActor {
     async fn run(
         mut self,
-        mut commands: Receiver<Command>,
+        mut commands: Receiver<Box<Command>>,
         mut pushes: UnboundedReceiver<Box<Push>>,
     ) {
         while self.ended.is_none() {
@@ -82,7 +82,7 @@ impl SessionActor {
             tokio::select! {
                 Some(push) = pushes.recv() => self.push(*push),
                 command = commands.recv() => match command {
-                    Some(command) => self.command(command),
+                    Some(command) => self.command(*command),
                     None => break,
                 },
                 () = sleep_until(grace_until.unwrap_or_else(Instant::now)), if grace_until.is_some() => {
@@ -102,7 +102,7 @@ impl SessionActor {
                     seen,
                     token,
                     reply,
-                } = *request;
+                } = request;
                 let resumed = self.resume(link, seen, &token);
                 let _ = reply.send(resumed);
             }
@@ -110,7 +110,7 @@ impl SessionActor {
                 epoch,
                 frame,
                 limited,
-            } => self.frame(epoch, *frame, limited),
+            } => self.frame(epoch, frame, limited),
             Command::BadRequest { epoch, id, error } => {
                 if self.is_attached(epoch) {
                     self.bad_request(id, &error);

@@ -59,7 +59,7 @@ pub enum Ended {
 /// when it lets the connection go (replaced, ended); the connection sees
 /// `released` resolve and stops reading.
 pub struct Link {
-    pub tx: UnboundedSender<Outgoing>,
+    pub tx: Writer,
     pub epoch: u64,
     pub released: oneshot::Sender<Release>,
 }
@@ -69,6 +69,24 @@ pub struct Link {
 pub enum Release {
     /// The client does not read what it is sent: its outbox overflowed.
     TooSlow,
+}
+
+/// The way to a connection's writer task. Messages go boxed: a tokio
+/// channel allocates room for 32 messages up front, and every idle
+/// connection has one.
+#[derive(Clone)]
+pub struct Writer(UnboundedSender<Box<Outgoing>>);
+
+impl Writer {
+    pub fn channel() -> (Writer, mpsc::UnboundedReceiver<Box<Outgoing>>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (Writer(tx), rx)
+    }
+
+    /// Queues `outgoing`; fails when the writer has stopped.
+    pub fn send(&self, outgoing: Outgoing) -> Result<(), Outgoing> {
+        self.0.send(Box::new(outgoing)).map_err(|e| *e.0)
+    }
 }
 
 /// Why a resume was refused.
@@ -88,13 +106,13 @@ pub struct Handover {
     pub results: RecentResults,
 }
 
-/// A message to a session. Its large parts are boxed: a channel allocates
-/// room for 32 messages up front, and every idle session has one.
+/// A message to a session. (Sent boxed: a tokio channel allocates room for
+/// 32 messages up front, and every idle session has one.)
 enum Command {
-    Resume(Box<ResumeRequest>),
+    Resume(ResumeRequest),
     Frame {
         epoch: u64,
-        frame: Box<ClientFrame>,
+        frame: ClientFrame,
         /// The connection is over its rate: answer RATE_LIMITED.
         limited: bool,
     },
@@ -129,7 +147,7 @@ pub struct SessionHandle {
     pub secret: Arc<str>,
     pub user: UserId,
     pub device: DeviceId,
-    commands: mpsc::Sender<Command>,
+    commands: mpsc::Sender<Box<Command>>,
 }
 
 impl SessionHandle {
@@ -137,13 +155,13 @@ impl SessionHandle {
     /// after `seen`.
     pub async fn resume(&self, link: Link, seen: u64, token: String) -> Result<(), Refusal> {
         let (reply, answer) = oneshot::channel();
-        let command = Command::Resume(Box::new(ResumeRequest {
+        let command = Command::Resume(ResumeRequest {
             link,
             seen,
             token,
             reply,
-        }));
-        if self.commands.send(command).await.is_err() {
+        });
+        if self.commands.send(Box::new(command)).await.is_err() {
             return Err(Refusal::CannotResume(None));
         }
         answer.await.unwrap_or(Err(Refusal::CannotResume(None)))
@@ -154,25 +172,31 @@ impl SessionHandle {
     pub async fn frame(&self, epoch: u64, frame: ClientFrame, limited: bool) -> bool {
         let command = Command::Frame {
             epoch,
-            frame: Box::new(frame),
+            frame,
             limited,
         };
-        self.commands.send(command).await.is_ok()
+        self.commands.send(Box::new(command)).await.is_ok()
     }
 
     pub async fn bad_request(&self, epoch: u64, id: u64, error: Error) -> bool {
         let command = Command::BadRequest { epoch, id, error };
-        self.commands.send(command).await.is_ok()
+        self.commands.send(Box::new(command)).await.is_ok()
     }
 
     /// Closes connection `epoch` after what the session queued for it, with
     /// `last` (an error frame, a close frame); false when the session has
     /// ended (the caller sends `last` itself).
     pub async fn close(&self, epoch: u64, last: Vec<Outgoing>) -> Result<(), Vec<Outgoing>> {
-        match self.commands.send(Command::Close { epoch, last }).await {
+        match self
+            .commands
+            .send(Box::new(Command::Close { epoch, last }))
+            .await
+        {
             Ok(()) => Ok(()),
-            Err(mpsc::error::SendError(Command::Close { last, .. })) => Err(last),
-            Err(_) => Err(Vec::new()),
+            Err(mpsc::error::SendError(command)) => match *command {
+                Command::Close { last, .. } => Err(last),
+                _ => Err(Vec::new()),
+            },
         }
     }
 
@@ -180,7 +204,10 @@ impl SessionHandle {
     /// period, the session is logged out (rule 7 cancels what the user sent if
     /// it was their last device).
     pub async fn detach(&self, epoch: u64) {
-        let _ = self.commands.send(Command::Detach { epoch }).await;
+        let _ = self
+            .commands
+            .send(Box::new(Command::Detach { epoch }))
+            .await;
     }
 }
 

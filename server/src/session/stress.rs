@@ -14,9 +14,8 @@ use beckon::hub::Hub;
 use beckon::protocol::wire::{ClientFrame, Resume};
 use beckon::protocol::{DeviceId, UserId};
 use parking_lot::Mutex;
-use tokio::sync::mpsc::unbounded_channel;
 
-use super::{Outgoing, SessionHandle};
+use super::{Outgoing, SessionHandle, Writer};
 use crate::connection::{open_session, Hello};
 use crate::{ServerConfig, ServerContext};
 
@@ -39,7 +38,7 @@ async fn connect(ctx: &Arc<ServerContext>, shared: &Arc<Shared>, resume: bool) -
         }),
         _ => None,
     };
-    let (tx, mut rx) = unbounded_channel();
+    let (tx, mut rx) = Writer::channel();
     let epoch = ctx.next_epoch();
     let hello = Hello {
         user,
@@ -51,7 +50,7 @@ async fn connect(ctx: &Arc<ServerContext>, shared: &Arc<Shared>, resume: bool) -
     let drained = shared.clone();
     tokio::spawn(async move {
         while let Some(outgoing) = rx.recv().await {
-            let Outgoing::Text(text) = outgoing else {
+            let Outgoing::Text(text) = *outgoing else {
                 continue;
             };
             let Ok(frame) = serde_json::from_str::<serde_json::Value>(text.as_str()) else {
