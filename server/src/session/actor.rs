@@ -18,6 +18,10 @@ use super::{Command, Ended, Handover, Link, Outbox, Outgoing, RecentResults, Ref
 use crate::handler::{self, Answer};
 use crate::ServerContext;
 
+/// Messages handled per wake-up beyond the first, before the session yields
+/// to the select again.
+const BATCH: usize = 32;
+
 pub(super) fn spawn(
     ctx: Arc<ServerContext>,
     secret: Arc<str>,
@@ -79,14 +83,38 @@ impl SessionActor {
     ) {
         while self.ended.is_none() {
             let grace_until = self.grace_until;
+            // The timer exists only while detached (made when first polled).
+            let grace = async move {
+                match grace_until {
+                    Some(at) => sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 Some(push) = pushes.recv() => self.push(*push),
                 command = commands.recv() => match command {
                     Some(command) => self.command(*command),
                     None => break,
                 },
-                () = sleep_until(grace_until.unwrap_or_else(Instant::now)), if grace_until.is_some() => {
-                    self.abandon();
+                () = grace, if grace_until.is_some() => self.abandon(),
+            }
+            // Whatever else has queued meanwhile, without another trip
+            // through the select (bounded, so neither queue starves the other).
+            for _ in 0..BATCH {
+                if self.ended.is_some() {
+                    break;
+                }
+                let mut idle = true;
+                if let Ok(push) = pushes.try_recv() {
+                    self.push(*push);
+                    idle = false;
+                }
+                if let Ok(command) = commands.try_recv() {
+                    self.command(*command);
+                    idle = false;
+                }
+                if idle {
+                    break;
                 }
             }
         }
@@ -354,9 +382,11 @@ impl SessionActor {
     /// is dropped (it does not read), so its connection's queue stays bounded
     /// too, and it comes back on a fresh session.
     fn sent(&mut self, appended: super::outbox::Appended) {
-        let now = Instant::now();
-        for (id, answer) in appended.lost_results {
-            self.results.remember(id, answer, now);
+        if !appended.lost_results.is_empty() {
+            let now = Instant::now();
+            for (id, answer) in appended.lost_results {
+                self.results.remember(id, answer, now);
+            }
         }
         if let Some(link) = &self.link {
             let _ = link.tx.send(Outgoing::Text(appended.text));
