@@ -798,8 +798,10 @@ impl Hub {
         let limit = self.config.max_open_invitations;
         if entry.sent_open >= limit {
             self.stats.quota_refused();
+            // Debug: a client at its limit must not flood the log (the
+            // refusals are counted in the stats).
             crate::log!(
-                Level::Warn,
+                Level::Debug,
                 SUB_TAG,
                 "send refused: '{}' has {limit} invitations open",
                 session.user
