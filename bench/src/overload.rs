@@ -84,7 +84,7 @@ pub struct OverloadOptions {
     #[arg(long, default_value_t = 0)]
     pub resume_pause_ms: u64,
 
-    /// Sends the spammer keeps unanswered at most.
+    /// Sends the spammer keeps unanswered at most (0: no spammer).
     #[arg(long, default_value_t = 16)]
     pub spam_window: usize,
 
@@ -142,7 +142,7 @@ impl OverloadOptions {
             ("--silent", self.silent, 0, 15_000),
             ("--pairs", self.pairs, 1, 64),
             ("--resume-flooders", self.resume_flooders, 0, 64),
-            ("--spam-window", self.spam_window, 1, 1024),
+            ("--spam-window", self.spam_window, 0, 1024),
             ("--spam-data-bytes", self.spam_data_bytes, 0, 1 << 20),
             (
                 "--spam-max-gap-ms",
@@ -456,7 +456,9 @@ pub fn run(options: &OverloadOptions) -> Result<OverloadReport, String> {
         while abuse.deaf.get("logged_in") == 0 && Instant::now() < deaf_in {
             std::thread::sleep(Duration::from_millis(10));
         }
-        tasks.push(runtime.spawn(spammer(abuse.clone(), options.spam())));
+        if options.spam_window > 0 {
+            tasks.push(runtime.spawn(spammer(abuse.clone(), options.spam())));
+        }
         for index in 0..options.resume_flooders {
             let pause = Duration::from_millis(options.resume_pause_ms);
             tasks.push(runtime.spawn(resume_flooder(abuse.clone(), index, pause)));

@@ -134,6 +134,9 @@ pub struct StormReport {
     pub welcome_us: Summary,
     /// From the start to a clean refusal.
     pub refused_us: Summary,
+    /// TCP connects that took a second or more: Linux resends a SYN after 1 s
+    /// (then 3 s), so these are SYNs the server's listen queue dropped.
+    pub tcp_over_1s: u64,
     /// Welcomed connections the server closed while they were held, by why.
     pub dropped_while_held: BTreeMap<String, u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -163,7 +166,10 @@ impl StormReport {
         ));
         out.push_str(&format!("failures: {}\n", labels(&self.failures)));
         out.push_str(&self.tcp_us.line("tcp connect"));
-        out.push('\n');
+        out.push_str(&format!(
+            "   ({} took 1 s or more: SYNs resent)\n",
+            self.tcp_over_1s
+        ));
         out.push_str(&self.connect_us.line("ws handshake"));
         out.push('\n');
         out.push_str(&self.welcome_us.line("welcome"));
@@ -251,6 +257,7 @@ async fn storm(options: &StormOptions, target: Arc<Target>) -> Result<StormRepor
     let mut failures = BTreeMap::new();
     let (mut ok, mut clean, mut retry_after, mut not_clean) = (0u64, 0u64, 0u64, 0u64);
     let mut spread = Duration::ZERO;
+    let mut tcp_over_1s = 0u64;
     let mut settled = 0usize;
     let give_up = go_at + timeout + Duration::from_secs(10);
     while settled < options.clients {
@@ -261,6 +268,9 @@ async fn storm(options: &StormOptions, target: Arc<Target>) -> Result<StormRepor
         spread = spread.max(outcome.launch);
         if let Some(opened) = outcome.opened {
             record(&mut tcp, opened.tcp);
+            if opened.tcp >= Duration::from_secs(1) {
+                tcp_over_1s += 1;
+            }
             record(&mut connect, opened.handshake);
         }
         if let Some(took) = outcome.welcome {
@@ -321,6 +331,7 @@ async fn storm(options: &StormOptions, target: Arc<Target>) -> Result<StormRepor
         connect_us: Summary::of(&connect),
         welcome_us: Summary::of(&welcome),
         refused_us: Summary::of(&refused),
+        tcp_over_1s,
         dropped_while_held: dropped,
         admin,
         server_rss,
