@@ -178,7 +178,15 @@ impl OverloadOptions {
     }
 
     pub fn limit(&self) -> Duration {
-        LOGIN_WAIT * 2 + SETUP_WAIT + self.warmup_time() + self.duration_time() + DRAIN * 3
+        // Logins, the deaf client's login, the set-up, the run, the drain,
+        // stopping the abusers, closing the pairs, and a margin.
+        LOGIN_WAIT * 2
+            + STEP
+            + SETUP_WAIT
+            + self.warmup_time()
+            + self.duration_time()
+            + DRAIN * 3
+            + Duration::from_secs(30)
     }
 }
 
