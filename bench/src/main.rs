@@ -11,11 +11,16 @@
 
 mod cpu;
 mod driver;
+mod idle;
 mod options;
+mod overload;
 mod pair;
+mod probe;
+mod raw;
 mod report;
 mod run;
 mod server;
+mod storm;
 
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
@@ -23,16 +28,113 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use beckon::protocol::UserId;
-use clap::Parser;
+use clap::{Parser, Subcommand};
+use serde::Serialize;
 
 use options::{Options, LOGIN_WAIT};
 use pair::Pair;
 use report::Report;
 use run::{now_ns, Run};
 
+/// The load tool's flags alone (as ever), or one of the server tools.
+#[derive(Parser)]
+#[command(
+    name = "beckon-bench",
+    version,
+    about = "Drives inviter/invitee client pairs against a Beckon hub and reports complete invitations per second and their latency; or, with a subcommand, measures a running beckon-server (idle memory, connection storm, overload)",
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    tool: Option<Tool>,
+    #[command(flatten)]
+    load: Options,
+}
+
+#[derive(Subcommand)]
+enum Tool {
+    /// Log in N devices over raw WebSockets and hold them idle: the server's
+    /// memory per idle device (with --server-pid).
+    Idle(idle::IdleOptions),
+    /// Start N connections at the same instant: connect and welcome times,
+    /// clean refusals (HTTP 503) and other failures, admin latency.
+    Storm(storm::StormOptions),
+    /// Silent connections, an invitation spammer, a client that never reads
+    /// and a resume flood, while ordinary pairs run paced: their latency.
+    Overload(overload::OverloadOptions),
+}
+
 fn main() -> ExitCode {
-    let options = Options::parse();
-    match bench(&options) {
+    let cli = Cli::parse();
+    match &cli.tool {
+        None => load(&cli.load),
+        Some(Tool::Idle(options)) => {
+            watchdog(options.limit());
+            finish(
+                idle::run(options),
+                options.json,
+                idle::IdleReport::text,
+                idle::IdleReport::ok,
+            )
+        }
+        Some(Tool::Storm(options)) => {
+            watchdog(options.limit());
+            finish(
+                storm::run(options),
+                options.json,
+                storm::StormReport::text,
+                storm::StormReport::ok,
+            )
+        }
+        Some(Tool::Overload(options)) => {
+            watchdog(options.limit());
+            finish(
+                overload::run(options),
+                options.json,
+                overload::OverloadReport::text,
+                overload::OverloadReport::ok,
+            )
+        }
+    }
+}
+
+/// Prints a server tool's report (text or one JSON object); the exit status
+/// says whether the run measured anything.
+fn finish<R: Serialize>(
+    outcome: Result<R, String>,
+    json: bool,
+    text: fn(&R) -> String,
+    ok: fn(&R) -> bool,
+) -> ExitCode {
+    let report = match outcome {
+        Ok(report) => report,
+        Err(message) => {
+            eprintln!("beckon-bench: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if json {
+        match serde_json::to_string(&report) {
+            Ok(line) => println!("{line}"),
+            Err(e) => {
+                eprintln!("beckon-bench: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        print!("{}", text(&report));
+    }
+    if ok(&report) {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("beckon-bench: the run measured nothing (see the report)");
+        ExitCode::FAILURE
+    }
+}
+
+/// The invitation load tool (no subcommand).
+fn load(options: &Options) -> ExitCode {
+    match bench(options) {
         Ok(report) => {
             if options.json {
                 match serde_json::to_string(&report) {
@@ -210,4 +312,55 @@ fn bench(options: &Options) -> Result<Report, String> {
             completed,
         ),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Cli, Tool};
+    use clap::Parser;
+
+    fn parse(args: &[&str]) -> Result<Cli, String> {
+        let mut all = vec!["beckon-bench"];
+        all.extend_from_slice(args);
+        Cli::try_parse_from(all).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_load_tool_keeps_its_flags() {
+        let cli = parse(&["--spawn-server", "--pairs", "4", "--rate", "100"]);
+        assert!(cli
+            .as_ref()
+            .is_ok_and(|c| c.tool.is_none() && c.load.pairs == 4));
+        assert!(parse(&[]).is_ok_and(|c| c.tool.is_none()));
+    }
+
+    #[test]
+    fn subcommands_parse_and_exclude_the_load_flags() {
+        let idle = parse(&["idle", "--url", "ws://127.0.0.1:1", "--devices", "10"]);
+        assert!(matches!(idle, Ok(Cli { tool: Some(Tool::Idle(ref o)), .. }) if o.devices == 10));
+        let storm = parse(&[
+            "storm",
+            "--url",
+            "ws://127.0.0.1:1",
+            "--admin",
+            "127.0.0.1:2",
+        ]);
+        assert!(matches!(
+            storm,
+            Ok(Cli {
+                tool: Some(Tool::Storm(_)),
+                ..
+            })
+        ));
+        let overload = parse(&["overload", "--url", "ws://127.0.0.1:1", "--duration", "5"]);
+        assert!(matches!(
+            overload,
+            Ok(Cli {
+                tool: Some(Tool::Overload(_)),
+                ..
+            })
+        ));
+        assert!(parse(&["--pairs", "4", "idle", "--url", "ws://127.0.0.1:1"]).is_err());
+        assert!(parse(&["idle"]).is_err(), "--url is required");
+    }
 }

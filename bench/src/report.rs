@@ -67,7 +67,7 @@ pub struct Summary {
 }
 
 impl Summary {
-    fn of(histogram: &Histogram<u64>) -> Summary {
+    pub fn of(histogram: &Histogram<u64>) -> Summary {
         let us = |ns: u64| ns as f64 / 1000.0;
         Summary {
             count: histogram.len(),
@@ -79,7 +79,7 @@ impl Summary {
         }
     }
 
-    fn line(&self, what: &str) -> String {
+    pub fn line(&self, what: &str) -> String {
         let ms = |us: f64| us / 1000.0;
         format!(
             "{what:<18} p50 {:>8.3} ms   p90 {:>8.3} ms   p99 {:>8.3} ms   max {:>8.3} ms   ({} samples)",
