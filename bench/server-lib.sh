@@ -8,8 +8,9 @@
 #
 # SERVER_FLAGS (environment) is added to every server started, e.g.
 # SERVER_FLAGS="--max-connections 3000". BUILD=0 skips the cargo build.
+# SERVER_BIN runs another server binary (an older build, for before/after).
 
-server_bin=target/release/beckon-server
+server_bin=${SERVER_BIN:-target/release/beckon-server}
 bench_bin=target/release/beckon-bench
 work_dir=$(mktemp -d "${TMPDIR:-/tmp}/beckon-bench.XXXXXX")
 SERVER_PID=

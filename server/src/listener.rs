@@ -22,11 +22,11 @@ use crate::{connection, ServerContext};
 
 /// File descriptors kept free of client connections: the admin listener, its
 /// clients, log files, TLS files, the resolver.
-pub const FD_RESERVE: u64 = 256;
+pub const FD_RESERVE: u64 = 1024;
 
 /// Refusals answered at once with a 503 (the rest are closed without a word,
 /// so refusing never uses many descriptors itself).
-const MAX_REFUSALS_IN_FLIGHT: usize = 64;
+const MAX_REFUSALS_IN_FLIGHT: usize = 512;
 
 /// How often repeated accept errors are logged.
 const ACCEPT_ERROR_LOG_EVERY: Duration = Duration::from_secs(10);
