@@ -3,7 +3,7 @@
 //! encoded frames (kept for re-sending after a reconnect), their deadlines, and
 //! the one completion each gets. Owned by the link task alone.
 
-use std::collections::BTreeMap;
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -193,6 +193,7 @@ pub(super) enum Answered {
 }
 
 struct Pending {
+    id: u64,
     body: Body,
     deadline: Instant,
     replying: Replying,
@@ -200,9 +201,12 @@ struct Pending {
 
 pub(super) struct Requests {
     next_id: u64,
-    /// By id, so also by deadline (every request gets the same timeout, and
-    /// deadlines are kept from going back, see `add`).
-    pending: BTreeMap<u64, Pending>,
+    /// In id order, so also in deadline order (every request gets the same
+    /// timeout, and deadlines are kept from going back, see `add`). A queue,
+    /// not a B-tree: ids only grow, answers mostly come in order, and its
+    /// buffer is kept (a B-tree node of these is over 1 KiB, which glibc
+    /// serves slowly, and one was made and freed every few requests).
+    pending: VecDeque<Pending>,
     timeout: Duration,
     /// The latest deadline given.
     last_deadline: Option<Instant>,
@@ -212,7 +216,7 @@ impl Requests {
     pub fn new(timeout: Duration) -> Requests {
         Requests {
             next_id: 1,
-            pending: BTreeMap::new(),
+            pending: VecDeque::new(),
             timeout,
             last_deadline: None,
         }
@@ -243,34 +247,46 @@ impl Requests {
             deadline = deadline.max(last);
         }
         self.last_deadline = Some(deadline);
-        self.pending.insert(
+        self.pending.push_back(Pending {
             id,
-            Pending {
-                body: request.body,
-                deadline,
-                replying: request.replying,
-            },
-        );
+            body: request.body,
+            deadline,
+            replying: request.replying,
+        });
         id
     }
 
     /// The frame of request `id`, if it is waiting.
     pub fn frame(&self, id: u64) -> Option<String> {
-        self.pending.get(&id).map(|p| p.body.frame(id))
+        let at = self.find(id)?;
+        self.pending.get(at).map(|p| p.body.frame(id))
     }
 
     /// The ids of the requests not answered yet with an id above `above`, in
     /// id order.
     pub fn unanswered(&self, above: u64) -> impl Iterator<Item = u64> + '_ {
-        self.pending
-            .range(above.saturating_add(1)..)
-            .map(|(id, _)| *id)
+        let from = self.pending.partition_point(|p| p.id <= above);
+        self.pending.range(from..).map(|p| p.id)
+    }
+
+    /// Where request `id` is in the table.
+    fn find(&self, id: u64) -> Option<usize> {
+        // Answers mostly come in order: the first is the usual one.
+        match self.pending.front() {
+            Some(first) if first.id == id => Some(0),
+            _ => self.pending.binary_search_by_key(&id, |p| p.id).ok(),
+        }
+    }
+
+    fn remove(&mut self, id: u64) -> Option<Pending> {
+        let at = self.find(id)?;
+        self.pending.remove(at)
     }
 
     /// Completes request `id` with the server's answer (a repeat or an unknown
     /// id is ignored).
     pub fn answer(&mut self, id: u64, result: Result<Option<Box<RawValue>>>) -> Answered {
-        let Some(pending) = self.pending.remove(&id) else {
+        let Some(pending) = self.remove(id) else {
             return Answered::Nothing;
         };
         match pending.replying {
@@ -314,18 +330,21 @@ impl Requests {
 
     /// Completes request `id` with `error` without an answer from the server.
     pub fn fail(&mut self, id: u64, error: Error) {
-        if let Some(pending) = self.pending.remove(&id) {
+        if let Some(pending) = self.remove(id) {
             pending.replying.fail(error);
         }
     }
 
     /// Fails every request whose deadline has passed with REQUEST_TIMEOUT.
     pub fn expire(&mut self, now: Instant) {
-        while let Some(entry) = self.pending.first_entry() {
-            if entry.get().deadline > now {
+        while let Some(first) = self.pending.front() {
+            if first.deadline > now {
                 return;
             }
-            entry.remove().replying.fail(Error::new(
+            let Some(expired) = self.pending.pop_front() else {
+                return;
+            };
+            expired.replying.fail(Error::new(
                 ErrorCode::RequestTimeout,
                 format!(
                     "no answer from the server within {} ms",
@@ -337,7 +356,7 @@ impl Requests {
 
     /// Fails every request still waiting with `error`.
     pub fn fail_all(&mut self, error: &Error) {
-        for (_, pending) in std::mem::take(&mut self.pending) {
+        for pending in std::mem::take(&mut self.pending) {
             pending.replying.fail(error.clone());
         }
     }
@@ -466,7 +485,7 @@ mod tests {
         let first = requests.add(later);
         let second = requests.add(earlier);
         assert!(first < second);
-        let deadline = |id| requests.pending.get(&id).map(|p| p.deadline);
+        let deadline = |id| requests.find(id).map(|at| requests.pending[at].deadline);
         assert_eq!(deadline(first), deadline(second));
         requests.fail_all(&Error::shutdown());
     }
