@@ -42,7 +42,7 @@ use crate::protocol::{
     Limits, SendInvitation, SendOutcome, UserId,
 };
 use dial::Target;
-use link::{Closed, Command, Link};
+use link::{Closed, Command, Link, Notice};
 use requests::Request;
 
 const SUB_TAG: &str = "client";
@@ -148,7 +148,10 @@ struct WsConnection {
 }
 
 impl WsConnection {
-    fn request(&self, request: Request) {
+    fn request(&self, request: Option<Request>) {
+        let Some(request) = request else {
+            return; // could not be encoded: completed already
+        };
         if let Err(refused) = self.commands.send(Command::Request(request)) {
             // The link has ended (or is ending) the session.
             if let Command::Request(request) = refused.0 {
@@ -157,8 +160,8 @@ impl WsConnection {
         }
     }
 
-    fn notice(&self, frame: ClientFrame) {
-        let _ = self.commands.send(Command::Notice(frame));
+    fn notice(&self, notice: Notice) {
+        let _ = self.commands.send(Command::Notice(notice));
     }
 }
 
@@ -172,7 +175,7 @@ impl Connection for WsConnection {
     }
 
     fn sync(&self) {
-        self.notice(ClientFrame::Sync { known: None });
+        self.notice(Notice::Sync);
     }
 
     fn send(&self, mut request: SendInvitation, reply: Reply<SendOutcome>) {
@@ -180,32 +183,33 @@ impl Connection for WsConnection {
         if request.idempotency_key.is_none() {
             request.idempotency_key = Some(format!("{:032x}", rand::random::<u128>()).into());
         }
-        self.request(Request::Send { request, reply });
+        self.request(Request::send(request, reply));
     }
 
     fn cancel(&self, request: CancelInvitation, reply: Reply<CancelOutcome>) {
-        self.request(Request::Cancel { request, reply });
+        self.request(Request::cancel(request, reply));
     }
 
     fn accept(&self, answer: Answer, reply: Reply<()>) {
-        self.request(Request::Accept { answer, reply });
+        self.request(Request::accept(answer, reply));
     }
 
     fn refuse(&self, answer: Answer, reply: Reply<()>) {
-        self.request(Request::Refuse { answer, reply });
+        self.request(Request::refuse(answer, reply));
     }
 
     fn renew_token(&self, token: &str, reply: Reply<()>) {
-        self.request(Request::RenewToken {
-            token: token.to_owned(),
-            reply,
-        });
+        self.request(Request::renew_token(token, reply));
     }
 
     fn acknowledge(&self, invitation_id: &InvitationId) {
-        self.notice(ClientFrame::Receipt {
+        // Encoded here, on the application's thread, as requests are.
+        let receipt = ClientFrame::Receipt {
             invitation_id: invitation_id.clone(),
-        });
+        };
+        if let Ok(frame) = serde_json::to_string(&receipt) {
+            self.notice(Notice::Frame(frame));
+        }
     }
 
     /// Tells the link to close and, off the library's runtime, waits until it

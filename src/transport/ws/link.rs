@@ -46,7 +46,25 @@ pub(crate) enum Command {
     Request(Request),
     /// A frame without a result (a receipt, the login's sync): kept while
     /// disconnected, sent after the reconnect.
-    Notice(ClientFrame),
+    Notice(Notice),
+}
+
+/// A frame without a result, encoded by the application's thread.
+pub(crate) enum Notice {
+    /// The login's plain sync (a fresh session skips it: the link sends its
+    /// own, with `known`).
+    Sync,
+    /// Any other (a receipt).
+    Frame(String),
+}
+
+impl Notice {
+    fn into_frame(self) -> Option<String> {
+        match self {
+            Notice::Sync => serde_json::to_string(&ClientFrame::Sync { known: None }).ok(),
+            Notice::Frame(frame) => Some(frame),
+        }
+    }
 }
 
 /// Sent by a logout; the link drops it once it has stopped delivering,
@@ -77,7 +95,7 @@ pub(crate) struct Link {
     requests: Requests,
     tracker: Tracker,
     /// Notices queued while no connection is up.
-    notices: Vec<ClientFrame>,
+    notices: Vec<Notice>,
     /// The session to resume after a drop, and the last `seq` received in it.
     session: Option<String>,
     seen: u64,
@@ -299,16 +317,14 @@ impl Link {
         let mut backlog: Vec<String> = std::mem::take(&mut self.notices)
             .into_iter()
             // A fresh session gets the link's own sync, below.
-            .filter(|notice| !(fresh && matches!(notice, ClientFrame::Sync { .. })))
-            .filter_map(|notice| serde_json::to_string(&notice).ok())
+            .filter(|notice| !(fresh && matches!(notice, Notice::Sync)))
+            .filter_map(Notice::into_frame)
             .collect();
         let above = if fresh { 0 } else { welcome.last_request };
-        let resend: Vec<u64> = self.requests.unanswered(above).map(|(id, _)| id).collect();
+        let resend: Vec<u64> = self.requests.unanswered(above).collect();
         for id in resend {
-            if self.fits(id, welcome) {
-                if let Some(frame) = self.requests.frame(id) {
-                    backlog.push(frame.to_owned());
-                }
+            if let Some(frame) = self.frame_if_fits(id, welcome) {
+                backlog.push(frame);
             }
         }
         if fresh {
@@ -333,24 +349,23 @@ impl Link {
         match command {
             Command::Request(request) => {
                 super::hooks::maybe_panic(&self.target.user, super::hooks::LinkPanic::Request);
-                let id = self.requests.add(request, Instant::now())?;
-                if !self.fits(id, welcome) {
-                    return None;
-                }
-                self.requests.frame(id).map(str::to_owned)
+                let id = self.requests.add(request);
+                self.frame_if_fits(id, welcome)
             }
-            Command::Notice(frame) => serde_json::to_string(&frame).ok(),
+            Command::Notice(notice) => notice.into_frame(),
         }
     }
 
-    /// A request over the server's frame limit would make the server close
-    /// the connection (and the link send it again after reconnecting, in a
-    /// loop): it fails at once with PAYLOAD_TOO_LARGE instead.
-    fn fits(&mut self, id: u64, welcome: &Welcome) -> bool {
+    /// The frame of request `id`, if it is waiting. A request over the
+    /// server's frame limit would make the server close the connection (and
+    /// the link send it again after reconnecting, in a loop): it fails at once
+    /// with PAYLOAD_TOO_LARGE instead.
+    fn frame_if_fits(&mut self, id: u64, welcome: &Welcome) -> Option<String> {
+        let frame = self.requests.frame(id)?;
         let limit = welcome.max_frame_bytes;
-        let size = self.requests.frame(id).map_or(0, str::len);
+        let size = frame.len();
         if limit == 0 || size <= limit {
-            return true;
+            return Some(frame);
         }
         self.requests.fail(
             id,
@@ -362,7 +377,7 @@ impl Link {
                 ),
             ),
         );
-        false
+        None
     }
 
     /// Handles one frame from the server; `Some` when the connection or the
@@ -377,13 +392,14 @@ impl Link {
                 };
                 match self.requests.answer(id, result) {
                     Answered::Sent {
-                        outcome,
+                        invitation_id,
+                        offline,
                         invitees,
                         timeout_secs,
                     } => self.tracker.sent(
-                        &outcome.invitation_id,
+                        &invitation_id,
                         &invitees,
-                        &outcome.error_invitees,
+                        &offline,
                         timeout_secs,
                         Instant::now(),
                     ),
@@ -528,13 +544,13 @@ impl Link {
         match command {
             Command::Request(request) => {
                 super::hooks::maybe_panic(&self.target.user, super::hooks::LinkPanic::Request);
-                self.requests.add(request, Instant::now());
+                self.requests.add(request);
             }
-            Command::Notice(frame) => {
+            Command::Notice(notice) => {
                 if self.notices.len() >= MAX_NOTICES {
                     return; // receipts only; a fresh session's sync hands over again
                 }
-                self.notices.push(frame);
+                self.notices.push(notice);
             }
         }
     }

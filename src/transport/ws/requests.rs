@@ -3,7 +3,7 @@
 //! encoded frames (kept for re-sending after a reconnect), their deadlines, and
 //! the one completion each gets. Owned by the link task alone.
 
-use std::collections::BTreeMap;
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -11,46 +11,143 @@ use serde_json::value::RawValue;
 use tokio::time::Instant;
 
 use crate::error::{Error, ErrorCode, Result};
-use crate::protocol::wire::ClientFrame;
 use crate::protocol::{
-    Answer, CancelInvitation, CancelOutcome, SendInvitation, SendOutcome, UserId,
+    Answer, CancelInvitation, CancelOutcome, InvitationId, InviteeStatus, SendInvitation,
+    SendOutcome, UserId,
 };
 use crate::transport::Reply;
 
-/// A request as the application's handle passes it to the link.
-pub(crate) enum Request {
-    Send {
-        request: SendInvitation,
-        reply: Reply<SendOutcome>,
-    },
-    Cancel {
-        request: CancelInvitation,
-        reply: Reply<CancelOutcome>,
-    },
-    Accept {
-        answer: Answer,
-        reply: Reply<()>,
-    },
-    Refuse {
-        answer: Answer,
-        reply: Reply<()>,
-    },
-    RenewToken {
-        token: String,
-        reply: Reply<()>,
-    },
+/// A request as the application's handle passes it to the link: already
+/// encoded (on the application's thread, as the link's time is shared by every
+/// login of the process) but for its id, which the link gives in the order it
+/// writes frames.
+pub(crate) struct Request {
+    body: Body,
+    replying: Replying,
+    /// When the application made it: its deadline counts from here.
+    made: Instant,
+}
+
+/// A request frame without its id: `{"type":TAG,"id":ID,"KEY":JSON}` once
+/// the id is known, byte for byte what encoding the whole `ClientFrame` gives.
+struct Body {
+    tag: &'static str,
+    key: &'static str,
+    json: String,
+}
+
+impl Body {
+    fn encode<T: serde::Serialize + ?Sized>(
+        tag: &'static str,
+        key: &'static str,
+        value: &T,
+    ) -> Result<Body> {
+        let json = serde_json::to_string(value)
+            .map_err(|e| Error::internal(format!("cannot encode a request: {e}")))?;
+        Ok(Body { tag, key, json })
+    }
+
+    /// The frame to write with request id `id`.
+    fn frame(&self, id: u64) -> String {
+        use std::fmt::Write;
+        let mut frame =
+            String::with_capacity(self.json.len() + self.tag.len() + self.key.len() + 40);
+        frame.push_str("{\"type\":\"");
+        frame.push_str(self.tag);
+        frame.push_str("\",\"id\":");
+        let _ = write!(frame, "{id}");
+        frame.push_str(",\"");
+        frame.push_str(self.key);
+        frame.push_str("\":");
+        frame.push_str(&self.json);
+        frame.push('}');
+        frame
+    }
 }
 
 impl Request {
+    /// Encodes a request; `None` if it could not be (then `reply` has been
+    /// called with INTERNAL).
+    pub(crate) fn send(request: SendInvitation, reply: Reply<SendOutcome>) -> Option<Request> {
+        match Body::encode("send", "request", &request) {
+            Ok(body) => Some(Request::new(
+                body,
+                Replying::Send {
+                    invitees: request.invitees,
+                    timeout_secs: request.timeout_secs,
+                    reply,
+                },
+            )),
+            Err(error) => {
+                reply(Err(error));
+                None
+            }
+        }
+    }
+
+    pub(crate) fn cancel(
+        request: CancelInvitation,
+        reply: Reply<CancelOutcome>,
+    ) -> Option<Request> {
+        match Body::encode("cancel", "request", &request) {
+            Ok(body) => Some(Request::new(body, Replying::Cancel(reply))),
+            Err(error) => {
+                reply(Err(error));
+                None
+            }
+        }
+    }
+
+    pub(crate) fn accept(answer: Answer, reply: Reply<()>) -> Option<Request> {
+        Request::unit("accept", "answer", &answer, reply)
+    }
+
+    pub(crate) fn refuse(answer: Answer, reply: Reply<()>) -> Option<Request> {
+        Request::unit("refuse", "answer", &answer, reply)
+    }
+
+    pub(crate) fn renew_token(token: &str, reply: Reply<()>) -> Option<Request> {
+        match Body::encode("renew_token", "token", token) {
+            Ok(body) => Some(Request::new(
+                body,
+                Replying::RenewToken {
+                    token: token.to_owned(),
+                    reply,
+                },
+            )),
+            Err(error) => {
+                reply(Err(error));
+                None
+            }
+        }
+    }
+
+    fn unit<T: serde::Serialize>(
+        tag: &'static str,
+        key: &'static str,
+        value: &T,
+        reply: Reply<()>,
+    ) -> Option<Request> {
+        match Body::encode(tag, key, value) {
+            Ok(body) => Some(Request::new(body, Replying::Unit(reply))),
+            Err(error) => {
+                reply(Err(error));
+                None
+            }
+        }
+    }
+
+    fn new(body: Body, replying: Replying) -> Request {
+        Request {
+            body,
+            replying,
+            made: Instant::now(),
+        }
+    }
+
     /// Completes a request that never reached the link's table.
     pub(crate) fn fail(self, error: Error) {
-        match self {
-            Request::Send { reply, .. } => reply(Err(error)),
-            Request::Cancel { reply, .. } => reply(Err(error)),
-            Request::Accept { reply, .. }
-            | Request::Refuse { reply, .. }
-            | Request::RenewToken { reply, .. } => reply(Err(error)),
-        }
+        self.replying.fail(error);
     }
 }
 
@@ -86,7 +183,8 @@ pub(super) enum Answered {
     Nothing,
     /// A send succeeded: the application knows this invitation now.
     Sent {
-        outcome: SendOutcome,
+        invitation_id: InvitationId,
+        offline: Vec<InviteeStatus>,
         invitees: Vec<UserId>,
         timeout_secs: u32,
     },
@@ -95,24 +193,32 @@ pub(super) enum Answered {
 }
 
 struct Pending {
-    frame: String,
+    id: u64,
+    body: Body,
     deadline: Instant,
     replying: Replying,
 }
 
 pub(super) struct Requests {
     next_id: u64,
-    /// By id, so also by deadline (every request gets the same timeout).
-    pending: BTreeMap<u64, Pending>,
+    /// In id order, so also in deadline order (every request gets the same
+    /// timeout, and deadlines are kept from going back, see `add`). A queue,
+    /// not a B-tree: ids only grow, answers mostly come in order, and its
+    /// buffer is kept (a B-tree node of these is over 1 KiB, which glibc
+    /// serves slowly, and one was made and freed every few requests).
+    pending: VecDeque<Pending>,
     timeout: Duration,
+    /// The latest deadline given.
+    last_deadline: Option<Instant>,
 }
 
 impl Requests {
     pub fn new(timeout: Duration) -> Requests {
         Requests {
             next_id: 1,
-            pending: BTreeMap::new(),
+            pending: VecDeque::new(),
             timeout,
+            last_deadline: None,
         }
     }
 
@@ -130,74 +236,57 @@ impl Requests {
     }
 
     /// Gives `request` the next id and keeps it until it is answered; returns
-    /// the id (`None` if it could not be encoded, then it is completed).
-    pub fn add(&mut self, request: Request, now: Instant) -> Option<u64> {
+    /// the id.
+    pub fn add(&mut self, request: Request) -> u64 {
         let id = self.take_id();
-        let (frame, replying) = match request {
-            Request::Send { request, reply } => {
-                let replying = Replying::Send {
-                    invitees: request.invitees.clone(),
-                    timeout_secs: request.timeout_secs,
-                    reply,
-                };
-                (encode(&ClientFrame::Send { id, request }), replying)
-            }
-            Request::Cancel { request, reply } => (
-                encode(&ClientFrame::Cancel { id, request }),
-                Replying::Cancel(reply),
-            ),
-            Request::Accept { answer, reply } => (
-                encode(&ClientFrame::Accept { id, answer }),
-                Replying::Unit(reply),
-            ),
-            Request::Refuse { answer, reply } => (
-                encode(&ClientFrame::Refuse { id, answer }),
-                Replying::Unit(reply),
-            ),
-            Request::RenewToken { token, reply } => (
-                encode(&ClientFrame::RenewToken {
-                    id,
-                    token: token.clone(),
-                }),
-                Replying::RenewToken { token, reply },
-            ),
-        };
-        match frame {
-            Ok(frame) => {
-                let deadline = now + self.timeout;
-                self.pending.insert(
-                    id,
-                    Pending {
-                        frame,
-                        deadline,
-                        replying,
-                    },
-                );
-                Some(id)
-            }
-            Err(error) => {
-                replying.fail(error);
-                None
-            }
+        // Requests made on several threads may reach the link a little out of
+        // the order they were made in: a deadline never goes back, so the
+        // table stays in deadline order (off by microseconds at most).
+        let mut deadline = request.made + self.timeout;
+        if let Some(last) = self.last_deadline {
+            deadline = deadline.max(last);
+        }
+        self.last_deadline = Some(deadline);
+        self.pending.push_back(Pending {
+            id,
+            body: request.body,
+            deadline,
+            replying: request.replying,
+        });
+        id
+    }
+
+    /// The frame of request `id`, if it is waiting.
+    pub fn frame(&self, id: u64) -> Option<String> {
+        let at = self.find(id)?;
+        self.pending.get(at).map(|p| p.body.frame(id))
+    }
+
+    /// The ids of the requests not answered yet with an id above `above`, in
+    /// id order.
+    pub fn unanswered(&self, above: u64) -> impl Iterator<Item = u64> + '_ {
+        let from = self.pending.partition_point(|p| p.id <= above);
+        self.pending.range(from..).map(|p| p.id)
+    }
+
+    /// Where request `id` is in the table.
+    fn find(&self, id: u64) -> Option<usize> {
+        // Answers mostly come in order: the first is the usual one.
+        match self.pending.front() {
+            Some(first) if first.id == id => Some(0),
+            _ => self.pending.binary_search_by_key(&id, |p| p.id).ok(),
         }
     }
 
-    pub fn frame(&self, id: u64) -> Option<&str> {
-        self.pending.get(&id).map(|p| p.frame.as_str())
-    }
-
-    /// The frames of the requests not answered yet with an id above `above`,
-    /// in id order.
-    pub fn unanswered(&self, above: u64) -> impl Iterator<Item = (u64, &str)> {
-        self.pending
-            .range(above.saturating_add(1)..)
-            .map(|(id, p)| (*id, p.frame.as_str()))
+    fn remove(&mut self, id: u64) -> Option<Pending> {
+        let at = self.find(id)?;
+        self.pending.remove(at)
     }
 
     /// Completes request `id` with the server's answer (a repeat or an unknown
     /// id is ignored).
     pub fn answer(&mut self, id: u64, result: Result<Option<Box<RawValue>>>) -> Answered {
-        let Some(pending) = self.pending.remove(&id) else {
+        let Some(pending) = self.remove(id) else {
             return Answered::Nothing;
         };
         match pending.replying {
@@ -209,7 +298,8 @@ impl Requests {
                 let outcome = decode::<SendOutcome>(result);
                 let answered = match &outcome {
                     Ok(outcome) => Answered::Sent {
-                        outcome: outcome.clone(),
+                        invitation_id: outcome.invitation_id.clone(),
+                        offline: outcome.error_invitees.clone(),
                         invitees,
                         timeout_secs,
                     },
@@ -240,18 +330,21 @@ impl Requests {
 
     /// Completes request `id` with `error` without an answer from the server.
     pub fn fail(&mut self, id: u64, error: Error) {
-        if let Some(pending) = self.pending.remove(&id) {
+        if let Some(pending) = self.remove(id) {
             pending.replying.fail(error);
         }
     }
 
     /// Fails every request whose deadline has passed with REQUEST_TIMEOUT.
     pub fn expire(&mut self, now: Instant) {
-        while let Some(entry) = self.pending.first_entry() {
-            if entry.get().deadline > now {
+        while let Some(first) = self.pending.front() {
+            if first.deadline > now {
                 return;
             }
-            entry.remove().replying.fail(Error::new(
+            let Some(expired) = self.pending.pop_front() else {
+                return;
+            };
+            expired.replying.fail(Error::new(
                 ErrorCode::RequestTimeout,
                 format!(
                     "no answer from the server within {} ms",
@@ -263,7 +356,7 @@ impl Requests {
 
     /// Fails every request still waiting with `error`.
     pub fn fail_all(&mut self, error: &Error) {
-        for (_, pending) in std::mem::take(&mut self.pending) {
+        for pending in std::mem::take(&mut self.pending) {
             pending.replying.fail(error.clone());
         }
     }
@@ -279,11 +372,6 @@ impl Drop for Requests {
     }
 }
 
-fn encode(frame: &ClientFrame) -> Result<String> {
-    serde_json::to_string(frame)
-        .map_err(|e| Error::internal(format!("cannot encode a request: {e}")))
-}
-
 fn decode<T: DeserializeOwned>(result: Result<Option<Box<RawValue>>>) -> Result<T> {
     result.and_then(|ok| {
         let text = ok.as_ref().map_or("null", |raw| raw.get());
@@ -294,4 +382,111 @@ fn decode<T: DeserializeOwned>(result: Result<Option<Box<RawValue>>>) -> Result<
             )
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::wire::ClientFrame;
+
+    fn user(name: &str) -> UserId {
+        UserId::parse(name, "u").unwrap()
+    }
+
+    fn ignore<T>() -> Reply<T> {
+        Box::new(|_| {})
+    }
+
+    /// The link writes what encoding the whole frame would, byte for byte.
+    #[test]
+    fn a_request_is_encoded_as_its_whole_frame_would_be() {
+        let mut send = SendInvitation::new(vec![user("bob"), user("carol")], 30);
+        send.extended_data = "a \"quoted\" \\ text, ünïcode".into();
+        send.idempotency_key = Some("k".into());
+        let answer = Answer {
+            invitation_id: InvitationId::from_bits(7),
+            extended_data: "yes".into(),
+        };
+        let cancel = CancelInvitation {
+            invitation_id: InvitationId::from_bits(8),
+            invitees: Some(vec![user("bob")]),
+            extended_data: "".into(),
+        };
+        let token = "t\"ok\\en";
+        for id in [1, 42, u64::MAX] {
+            let cases = [
+                (
+                    Request::send(send.clone(), ignore()),
+                    ClientFrame::Send {
+                        id,
+                        request: send.clone(),
+                    },
+                ),
+                (
+                    Request::cancel(cancel.clone(), ignore()),
+                    ClientFrame::Cancel {
+                        id,
+                        request: cancel.clone(),
+                    },
+                ),
+                (
+                    Request::accept(answer.clone(), ignore()),
+                    ClientFrame::Accept {
+                        id,
+                        answer: answer.clone(),
+                    },
+                ),
+                (
+                    Request::refuse(answer.clone(), ignore()),
+                    ClientFrame::Refuse {
+                        id,
+                        answer: answer.clone(),
+                    },
+                ),
+                (
+                    Request::renew_token(token, ignore()),
+                    ClientFrame::RenewToken {
+                        id,
+                        token: token.to_owned(),
+                    },
+                ),
+            ];
+            for (request, whole) in cases {
+                let request = request.expect("encodes");
+                let frame = request.body.frame(id);
+                assert_eq!(frame, serde_json::to_string(&whole).unwrap());
+                let decoded: ClientFrame = serde_json::from_str(&frame).unwrap();
+                assert_eq!(decoded, whole);
+            }
+        }
+    }
+
+    #[test]
+    fn deadlines_never_go_back() {
+        let timeout = Duration::from_secs(10);
+        let mut requests = Requests::new(timeout);
+        let later = Request::accept(
+            Answer {
+                invitation_id: InvitationId::from_bits(1),
+                extended_data: "".into(),
+            },
+            ignore(),
+        )
+        .unwrap();
+        let mut earlier = Request::refuse(
+            Answer {
+                invitation_id: InvitationId::from_bits(1),
+                extended_data: "".into(),
+            },
+            ignore(),
+        )
+        .unwrap();
+        earlier.made = later.made - Duration::from_millis(5);
+        let first = requests.add(later);
+        let second = requests.add(earlier);
+        assert!(first < second);
+        let deadline = |id| requests.find(id).map(|at| requests.pending[at].deadline);
+        assert_eq!(deadline(first), deadline(second));
+        requests.fail_all(&Error::shutdown());
+    }
 }
