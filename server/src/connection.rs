@@ -1,30 +1,33 @@
 //! One WebSocket connection: handshake and login deadlines, then frames in (rate
 //! limited, decoded, handled) and frames out (from the session's outbox), with
 //! heartbeats both ways. When it ends without a logout, its session waits out the
-//! grace period for the client to resume.
+//! grace period for the client to resume. After a large frame, the connection
+//! gives back the read buffer it grew (see `read_buffer`).
 
+use std::collections::VecDeque;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
-use beckon::protocol::wire::{ClientFrame, Resume, ServerFrame, WireError, PROTOCOL_VERSION};
+use beckon::protocol::wire::{ClientFrame, Resume, PROTOCOL_VERSION};
 use beckon::protocol::{DeviceId, UserId};
 use beckon::{Error, ErrorCode};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{ready, FutureExt, SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::mpsc::UnboundedReceiver;
-use tokio::sync::oneshot;
 use tokio::time::{timeout, timeout_at, Instant};
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
-use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 
 use crate::handler::decode;
 use crate::limiter::{RateLimiter, Verdict};
 use crate::listener::Ticket;
-use crate::session::{Link, Outgoing, Refusal, Release, SessionHandle, Writer};
+use crate::read_buffer::Tracked;
+use crate::session::{detached, error_frame, Mail, Outgoing, Refusal, Release, Session};
 use crate::ServerContext;
 
 /// What every connection is sent when the server goes away.
@@ -32,6 +35,15 @@ const SHUTDOWN_NOTICE: &str = r#"{"type":"shutdown"}"#;
 
 /// Protocol errors one connection may make before it is cut off.
 const MAX_PROTOCOL_ERRORS: u32 = 16;
+
+/// tungstenite's read buffer: it clears the whole buffer on every read, and
+/// most frames are small (the load tool measured +30 % invitations/s over its
+/// default).
+const READ_BUFFER_BYTES: usize = 1024;
+
+/// A frame over this size grows the read buffer enough that the connection
+/// gives the buffer back at its next heartbeat.
+const LARGE_FRAME_BYTES: usize = 4 * READ_BUFFER_BYTES;
 
 /// Counts the connection in `connections_open` while it lives.
 struct OpenConnection(Arc<ServerContext>);
@@ -67,20 +79,14 @@ pub async fn serve_until<S>(
     ctx.metrics.connections_open.inc();
     let _open = OpenConnection(ctx.clone());
     let config = &ctx.config;
-    // A small read buffer: tungstenite clears the whole buffer on every read,
-    // and most frames are small (the load tool measured +30 % invitations/s).
-    let ws_config = WebSocketConfig::default()
-        .read_buffer_size(1024)
-        .max_message_size(Some(config.max_frame_bytes))
-        .max_frame_size(Some(config.max_frame_bytes));
     let handshake = tokio_tungstenite::accept_hdr_async_with_config(
-        stream,
+        Tracked::new(stream),
         choose_subprotocol,
-        Some(ws_config),
+        Some(ws_config(config)),
     );
     // The handshake and login phases are boxed: they end, and a connection's
     // task should not carry their size for the life of an idle connection.
-    let ws = match Box::pin(timeout_at(handshake_deadline, handshake)).await {
+    let mut ws = match Box::pin(timeout_at(handshake_deadline, handshake)).await {
         Ok(Ok(ws)) => ws,
         Ok(Err(e)) => {
             tracing::debug!(%peer, error = %e, "websocket handshake failed");
@@ -93,29 +99,22 @@ pub async fn serve_until<S>(
             return;
         }
     };
-    let (sink, mut frames) = ws.split();
-    let (tx, rx) = Writer::channel();
-    let writer = tokio::spawn(write_frames(sink, rx));
-    let epoch = ctx.next_epoch();
-
-    if let Some(attached) = Box::pin(log_in(&ctx, &mut frames, &tx, epoch, peer)).await {
-        ticket.logged_in();
-        let session = attached.session.clone();
-        if run_session(&ctx, attached, &mut frames, &tx, epoch, peer).await == Ending::Detach {
-            session.detach(epoch).await;
+    ws.get_mut().handshake_done();
+    let last = match Box::pin(log_in(&ctx, &mut ws, peer)).await {
+        Ok(session) => {
+            ticket.logged_in();
+            run_session(&ctx, session, &mut ws, peer).await
         }
-    }
-    drop(tx);
-    // Let the writer send what is queued (a close frame, a shutdown notice);
-    // a peer that does not read gets a few seconds.
-    let mut writer = writer;
-    if timeout(Duration::from_secs(5), &mut writer).await.is_err() {
-        writer.abort();
-    }
+        Err(refusal) => refusal,
+    };
+    drop(ticket);
+    // Write what is left (a close frame, a shutdown notice); a peer that does
+    // not read gets a few seconds.
+    let _ = timeout(Duration::from_secs(5), finish(&mut ws, last)).await;
     // Read what the peer still sends until it closes too (at most a second):
     // closing a socket with unread data resets the connection, and a reset
     // can destroy our close frame before the peer reads it.
-    let drain = async { while let Some(Ok(_)) = frames.next().await {} };
+    let drain = async { while let Some(Ok(_)) = ws.next().await {} };
     let _ = timeout(Duration::from_secs(1), drain).await;
 }
 
@@ -143,69 +142,132 @@ fn choose_subprotocol(
     Ok(response)
 }
 
-type Frames<S> = futures_util::stream::SplitStream<WebSocketStream<S>>;
-type FrameSink<S> = futures_util::stream::SplitSink<WebSocketStream<S>, Message>;
+/// The connection's WebSocket: one value both reads and writes, so that the
+/// connection can swap it for a fresh one (see [`release_read_buffer`]).
+type Ws<S> = WebSocketStream<Tracked<S>>;
 
-/// Sends what the session queues, several frames per flush when they come
-/// together.
-async fn write_frames<S>(mut sink: FrameSink<S>, mut rx: UnboundedReceiver<Box<Outgoing>>)
+fn ws_config(config: &crate::ServerConfig) -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .max_message_size(Some(config.max_frame_bytes))
+        .max_frame_size(Some(config.max_frame_bytes))
+}
+
+/// Swaps in a fresh WebSocket over the same stream, with a fresh small read
+/// buffer (`true`), if tungstenite holds nothing it has read and not returned
+/// and nothing it has not written; otherwise leaves it, to try again later.
+async fn release_read_buffer<S>(ws: &mut Ws<S>, ctx: &ServerContext) -> Result<bool, WsError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    while let Some(first) = rx.recv().await {
-        let mut next = Some(first);
-        while let Some(outgoing) = next {
-            let message = match *outgoing {
-                Outgoing::Text(text) => Message::Text(text),
-                Outgoing::Ping => Message::Ping(Default::default()),
-                Outgoing::Close(code, reason) => {
-                    let _ = sink
-                        .send(Message::Close(Some(CloseFrame {
-                            code: CloseCode::from(code),
-                            reason: Utf8Bytes::from_static(reason),
-                        })))
-                        .await;
-                    return;
-                }
-            };
-            if sink.feed(message).await.is_err() {
-                return;
-            }
-            next = rx.try_recv().ok();
+    // Writes what tungstenite still holds (a pong it owes), without waiting.
+    match ws.flush().now_or_never() {
+        Some(Ok(())) => {}
+        Some(Err(e)) => return Err(e),
+        None => return Ok(false),
+    }
+    if !ws.get_ref().at_rest() {
+        return Ok(false);
+    }
+    let Some(stream) = ws.get_mut().take() else {
+        return Ok(false);
+    };
+    let config = Some(ws_config(&ctx.config));
+    *ws = WebSocketStream::from_raw_socket(stream, Role::Server, config).await;
+    ctx.metrics.read_buffers_released.inc();
+    Ok(true)
+}
+
+/// What the connection's socket did: a frame came (or the stream ended), or
+/// writing failed.
+enum Io {
+    Frame(Option<Result<Message, WsError>>),
+    WriteFailed(WsError),
+}
+
+/// Writes what is queued (several frames per flush when they come together)
+/// and reads the next frame. Cancel-safe (it is one branch of the
+/// connection's select): a frame leaves the queue only once the socket has
+/// taken it, and `unflushed` says whether a flush is still owed.
+fn io<'a, S>(
+    ws: &'a mut Ws<S>,
+    out: &'a mut VecDeque<Outgoing>,
+    unflushed: &'a mut bool,
+) -> impl Future<Output = Io> + 'a
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    std::future::poll_fn(move |cx| {
+        if let Poll::Ready(Err(e)) = poll_write_queued(ws, out, unflushed, cx) {
+            return Poll::Ready(Io::WriteFailed(e));
         }
-        if sink.flush().await.is_err() {
+        ws.poll_next_unpin(cx).map(Io::Frame)
+    })
+}
+
+fn poll_write_queued<S>(
+    ws: &mut Ws<S>,
+    out: &mut VecDeque<Outgoing>,
+    unflushed: &mut bool,
+    cx: &mut std::task::Context<'_>,
+) -> Poll<Result<(), WsError>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    while !out.is_empty() {
+        ready!(ws.poll_ready_unpin(cx))?;
+        let Some(outgoing) = out.pop_front() else {
+            break;
+        };
+        ws.start_send_unpin(message(outgoing))?;
+        *unflushed = true;
+    }
+    if *unflushed {
+        ready!(ws.poll_flush_unpin(cx))?;
+        *unflushed = false;
+    }
+    Poll::Ready(Ok(()))
+}
+
+fn message(outgoing: Outgoing) -> Message {
+    match outgoing {
+        Outgoing::Text(text) => Message::Text(text),
+        Outgoing::Ping => Message::Ping(Default::default()),
+        Outgoing::Close(code, reason) => Message::Close(Some(CloseFrame {
+            code: CloseCode::from(code),
+            reason: Utf8Bytes::from_static(reason),
+        })),
+    }
+}
+
+/// Writes the last frames of a connection, up to its close frame (or closes
+/// it after them).
+async fn finish<S>(ws: &mut Ws<S>, last: VecDeque<Outgoing>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    for outgoing in last {
+        let close = matches!(outgoing, Outgoing::Close(..));
+        if ws.feed(message(outgoing)).await.is_err() {
+            return;
+        }
+        if close {
+            let _ = ws.flush().await;
             return;
         }
     }
-    let _ = sink.close().await;
-}
-
-pub(crate) fn error_frame(error: &Error) -> Outgoing {
-    let frame = ServerFrame::Error(WireError::from(error));
-    Outgoing::Text(Utf8Bytes::from(
-        serde_json::to_string(&frame).unwrap_or_default(),
-    ))
+    let _ = SinkExt::close(ws).await;
 }
 
 /// An error frame, then a close frame.
-fn refusal(error: &Error, close: u16) -> Vec<Outgoing> {
-    vec![error_frame(error), Outgoing::Close(close, "refused")]
-}
-
-/// Refuses the connection with `error`, then closes it.
-fn refuse(tx: &Writer, error: &Error, close: u16) {
-    for outgoing in refusal(error, close) {
-        let _ = tx.send(outgoing);
-    }
+fn refusal(error: &Error, close: u16) -> VecDeque<Outgoing> {
+    VecDeque::from([error_frame(error), Outgoing::Close(close, "refused")])
 }
 
 /// PAYLOAD_TOO_LARGE and close 1009, if `error` is a frame over
 /// `max_frame_bytes`.
-fn too_large(
-    ctx: &ServerContext,
-    error: &tokio_tungstenite::tungstenite::Error,
-) -> Option<Vec<Outgoing>> {
-    if !matches!(error, tokio_tungstenite::tungstenite::Error::Capacity(_)) {
+fn too_large(ctx: &ServerContext, error: &WsError) -> Option<VecDeque<Outgoing>> {
+    if !matches!(error, WsError::Capacity(_)) {
         return None;
     }
     ctx.metrics.count_drop("frame_too_large");
@@ -216,14 +278,20 @@ fn too_large(
     ))
 }
 
-/// Waits for `hello` and opens or resumes its session.
+fn shutdown_notice() -> VecDeque<Outgoing> {
+    VecDeque::from([
+        Outgoing::Text(Utf8Bytes::from_static(SHUTDOWN_NOTICE)),
+        Outgoing::Close(1001, "the server is shutting down"),
+    ])
+}
+
+/// Waits for `hello` and opens or resumes its session, attached to this
+/// connection; or what to write before closing.
 async fn log_in<S>(
     ctx: &Arc<ServerContext>,
-    frames: &mut Frames<S>,
-    tx: &Writer,
-    epoch: u64,
+    ws: &mut Ws<S>,
     peer: SocketAddr,
-) -> Option<Attached>
+) -> Result<Box<Session>, VecDeque<Outgoing>>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -233,44 +301,33 @@ where
     let mut shutdown = ctx.shutdown_signal();
     let first = loop {
         let next = tokio::select! {
-            next = timeout_at(deadline, frames.next()) => next,
+            next = timeout_at(deadline, ws.next()) => next,
             // Not logged in yet, but told like the others: a shutdown must not
             // wait for this connection's login deadline.
             // (Its guard dropped at once: a branch below awaits.)
             () = async { drop(shutdown.wait_for(|down| *down).await) } => {
-                let _ = tx.send(Outgoing::Text(Utf8Bytes::from_static(SHUTDOWN_NOTICE)));
-                let _ = tx.send(Outgoing::Close(1001, "the server is shutting down"));
-                return None;
+                return Err(shutdown_notice());
             }
         };
         match next {
             Err(_) => {
                 ctx.metrics.count_drop("login_timeout");
-                refuse(
-                    tx,
+                return Err(refusal(
                     &Error::new(ErrorCode::NotLoggedIn, "hello: not received in time"),
                     1008,
-                );
-                return None;
+                ));
             }
             Ok(Some(Ok(Message::Text(text)))) => break text,
             Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
             Ok(Some(Ok(Message::Binary(_)))) => {
                 ctx.metrics.protocol_errors.inc();
-                refuse(
-                    tx,
+                return Err(refusal(
                     &Error::invalid("frame: binary frames are not part of the protocol"),
                     1003,
-                );
-                return None;
+                ));
             }
-            Ok(Some(Err(e))) => {
-                for outgoing in too_large(ctx, &e).unwrap_or_default() {
-                    let _ = tx.send(outgoing);
-                }
-                return None;
-            }
-            Ok(_) => return None,
+            Ok(Some(Err(e))) => return Err(too_large(ctx, &e).unwrap_or_default()),
+            Ok(_) => return Err(VecDeque::new()),
         }
     };
     let hello = match decode(&first) {
@@ -288,36 +345,31 @@ where
         },
         Ok(ClientFrame::Hello { v, .. }) => {
             ctx.metrics.count_login("bad_version");
-            refuse(
-                tx,
+            return Err(refusal(
                 &Error::invalid(format!(
                     "v: protocol version {v} is not supported (this server speaks {PROTOCOL_VERSION})"
                 )),
                 1002,
-            );
-            return None;
+            ));
         }
         Ok(_) => {
             ctx.metrics.count_login("not_logged_in");
-            refuse(
-                tx,
+            return Err(refusal(
                 &Error::new(ErrorCode::NotLoggedIn, "the first frame must be hello"),
                 1008,
-            );
-            return None;
+            ));
         }
         Err(error) => {
             ctx.metrics.protocol_errors.inc();
-            refuse(tx, &error.error, 1007);
-            return None;
+            return Err(refusal(&error.error, 1007));
         }
     };
-    match open_session(ctx, hello, tx, epoch).await {
-        Ok(attached) => {
+    match open_session(ctx, hello).await {
+        Ok(session) => {
             // Debug, not info: a login storm must not flood the log (the
             // `logins` metric counts them).
-            tracing::debug!(%peer, user = %attached.session.user, device = %attached.session.device, "logged in");
-            Some(attached)
+            tracing::debug!(%peer, user = %session.user(), "logged in");
+            Ok(session)
         }
         Err(error) => {
             ctx.metrics.count_login(match error.code {
@@ -326,21 +378,18 @@ where
                 _ => "refused",
             });
             tracing::debug!(%peer, error = %error, "login refused");
-            refuse(tx, &error, 1008);
-            None
+            Err(refusal(&error, 1008))
         }
     }
 }
 
 /// Resumes the session named in `resume` when it is this user's and device's
 /// and can be resumed; otherwise logs in afresh (taking over what a session
-/// that could not be resumed handed over).
+/// that could not be resumed handed over). The session comes attached.
 pub(crate) async fn open_session(
     ctx: &Arc<ServerContext>,
     hello: Hello,
-    tx: &Writer,
-    epoch: u64,
-) -> Result<Attached, Error> {
+) -> Result<Box<Session>, Error> {
     if ctx.shutting_down() {
         return Err(Error::new(ErrorCode::Server, "the server is shutting down"));
     }
@@ -356,40 +405,22 @@ pub(crate) async fn open_session(
             .sessions
             .get(&resume.session)
             .filter(|s| s.user == user && s.device == device);
-        if let Some(session) = previous {
-            let (link, released) = link(tx, epoch);
-            match session.resume(link, resume.seq, token.clone()).await {
-                Ok(()) => {
+        if let Some(handle) = previous {
+            match handle.resume(resume.seq, token.clone()).await {
+                Ok(mut session) => {
+                    session.attach(Some(resume.seq));
                     ctx.metrics.count_login("resumed");
-                    return Ok(Attached { session, released });
+                    return Ok(session);
                 }
                 Err(Refusal::Token(error)) => return Err(error),
                 Err(Refusal::CannotResume(left)) => handover = left,
             }
         }
     }
-    let (link, released) = link(tx, epoch);
-    let session = crate::session::open(ctx, user, device, &token, link, handover)?;
+    let mut session = crate::session::open(ctx, user, device, &token, handover)?;
+    session.attach(None);
     ctx.metrics.count_login("ok");
-    Ok(Attached { session, released })
-}
-
-/// A connection's link to its session, and the signal that the session let it
-/// go.
-fn link(tx: &Writer, epoch: u64) -> (Link, oneshot::Receiver<Release>) {
-    let (released, signal) = oneshot::channel();
-    let link = Link {
-        tx: tx.clone(),
-        epoch,
-        released,
-    };
-    (link, signal)
-}
-
-/// A logged-in connection's session.
-pub(crate) struct Attached {
-    pub session: SessionHandle,
-    pub released: oneshot::Receiver<Release>,
+    Ok(session)
 }
 
 /// What a `hello` asks for.
@@ -400,32 +431,29 @@ pub(crate) struct Hello {
     pub resume: Option<Resume>,
 }
 
-/// How a logged-in connection ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Ending {
-    /// The connection ended on its own: the session starts its grace period.
-    Detach,
-    /// The session let the connection go (replaced, ended, too slow).
-    Released,
+/// What wakes a logged-in connection.
+enum Event {
+    Frame(Option<Result<Message, WsError>>),
+    Mail(Option<Mail>),
+    WriteFailed(WsError),
+    Heartbeat,
+    Shutdown,
 }
 
-/// Reads frames and hands them to the session until the connection ends, the
-/// session lets it go, or the server shuts down.
+/// Runs the session on this connection: reads frames and hands them to it,
+/// writes what it queues, until the connection ends, the session lets it go,
+/// or the server shuts down. Then the session waits for a resume on a task of
+/// its own (or has gone to a newer connection, or has ended); what this
+/// connection still has to write comes back.
 async fn run_session<S>(
     ctx: &Arc<ServerContext>,
-    attached: Attached,
-    frames: &mut Frames<S>,
-    tx: &Writer,
-    epoch: u64,
+    mut session: Box<Session>,
+    ws: &mut Ws<S>,
     peer: SocketAddr,
-) -> Ending
+) -> VecDeque<Outgoing>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let Attached {
-        session,
-        mut released,
-    } = attached;
     let heartbeat = ctx.config.heartbeat();
     let silence_limit = heartbeat * 3;
     let mut pings = tokio::time::interval_at(Instant::now() + heartbeat, heartbeat);
@@ -433,100 +461,178 @@ where
     let mut limiter = RateLimiter::new(ctx.config.messages_per_sec, ctx.config.messages_burst);
     let mut protocol_errors = 0u32;
     let mut shutdown = ctx.shutdown_signal();
-    loop {
-        tokio::select! {
-            frame = frames.next() => {
+    let mut unflushed = false;
+    // A large frame grew the read buffer: give it back at the next heartbeat.
+    let mut grown = false;
+    while session.released().is_none() {
+        let event = {
+            let (mail, out) = session.io();
+            let Some(out) = out else { break };
+            tokio::select! {
+                io = io(ws, out, &mut unflushed) => match io {
+                    Io::Frame(frame) => Event::Frame(frame),
+                    Io::WriteFailed(e) => Event::WriteFailed(e),
+                },
+                mail = mail => Event::Mail(mail),
+                _ = pings.tick() => Event::Heartbeat,
+                // `wait_for` sees a shutdown that began before this connection
+                // subscribed, which `changed` would miss.
+                // (Its guard dropped at once: a branch below awaits.)
+                () = async { drop(shutdown.wait_for(|down| *down).await) } => Event::Shutdown,
+            }
+        };
+        match event {
+            Event::Frame(frame) => {
                 last_heard = Instant::now();
-                let text = match frame {
-                    Some(Ok(Message::Text(text))) => Some(text),
-                    // Control frames count against the rate too: a ping
-                    // flood is a flood.
-                    Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => None,
-                    Some(Ok(Message::Binary(_))) => {
-                        ctx.metrics.protocol_errors.inc();
-                        return close(&session, tx, epoch, refusal(&Error::invalid("frame: binary frames are not part of the protocol"), 1003)).await;
-                    }
-                    Some(Ok(Message::Close(_))) | None => return Ending::Detach,
-                    Some(Err(e)) => {
-                        tracing::debug!(%peer, error = %e, "connection failed");
-                        return match too_large(ctx, &e) {
-                            Some(last) => close(&session, tx, epoch, last).await,
-                            None => Ending::Detach,
-                        };
-                    }
-                };
-                let verdict = limiter.check(Instant::now());
-                if verdict != Verdict::Allowed {
-                    ctx.metrics.rate_limited.inc();
+                let Some(frame) = frame else { break };
+                if matches!(&frame, Ok(message) if message.len() > LARGE_FRAME_BYTES) {
+                    grown = true;
                 }
-                if verdict == Verdict::Flood {
-                    ctx.metrics.count_drop("flood");
-                    tracing::warn!(%peer, user = %session.user, "connection cut off: flooding");
-                    return close(&session, tx, epoch, refusal(&Error::new(ErrorCode::RateLimited, "too many frames: the connection is closed"), 1008)).await;
-                }
-                let Some(text) = text else { continue };
-                let delivered = match decode(&text) {
-                    // A second hello is a client bug: start over on a new connection.
-                    Ok(ClientFrame::Hello { .. }) => {
-                        ctx.metrics.protocol_errors.inc();
-                        return close(&session, tx, epoch, refusal(&Error::invalid("hello: this connection is logged in already"), 1008)).await;
-                    }
-                    Ok(frame) => session.frame(epoch, frame, verdict == Verdict::Limited).await,
-                    Err(bad) => {
-                        ctx.metrics.protocol_errors.inc();
-                        protocol_errors += 1;
-                        if protocol_errors >= MAX_PROTOCOL_ERRORS {
-                            ctx.metrics.count_drop("protocol_errors");
-                            return close(&session, tx, epoch, refusal(&Error::invalid("too many malformed frames: the connection is closed"), 1008)).await;
-                        }
-                        match bad.id {
-                            Some(id) => session.bad_request(epoch, id, bad.error).await,
-                            None => tx.send(error_frame(&bad.error)).is_ok(),
-                        }
-                    }
+                let mut state = Read {
+                    ctx,
+                    session: &mut session,
+                    limiter: &mut limiter,
+                    protocol_errors: &mut protocol_errors,
+                    peer,
                 };
-                if !delivered {
-                    return Ending::Released; // the session has ended
+                if state.frame(frame) == Flow::Detach {
+                    break;
                 }
             }
-            _ = pings.tick() => {
+            Event::Mail(Some(mail)) => {
+                if let Some(handoff) = session.mail(mail) {
+                    // A newer connection resumes the session: it goes there.
+                    let last = session.detach();
+                    if let Some(back) = handoff.give(session) {
+                        detached::spawn(back);
+                    }
+                    return last;
+                }
+            }
+            Event::Mail(None) => break,
+            Event::WriteFailed(e) => {
+                tracing::debug!(%peer, error = %e, "connection failed");
+                break;
+            }
+            Event::Heartbeat => {
+                if grown {
+                    match Box::pin(release_read_buffer(ws, ctx)).await {
+                        Ok(released) => grown = !released,
+                        Err(e) => {
+                            tracing::debug!(%peer, error = %e, "connection failed");
+                            break;
+                        }
+                    }
+                }
                 if last_heard.elapsed() >= silence_limit {
                     ctx.metrics.count_drop("heartbeat");
-                    tracing::info!(%peer, user = %session.user, "peer silent for three heartbeats: dropped");
-                    return close(&session, tx, epoch, vec![Outgoing::Close(1001, "heartbeat timeout")]).await;
+                    tracing::info!(%peer, user = %session.user(), "peer silent for three heartbeats: dropped");
+                    session.close_with([Outgoing::Close(1001, "heartbeat timeout")]);
+                } else {
+                    session.ping();
                 }
-                let _ = tx.send(Outgoing::Ping);
             }
-            // `wait_for` sees a shutdown that began before this connection
-            // subscribed, which `changed` would miss.
-            // (Its guard dropped at once: a branch below awaits.)
-            () = async { drop(shutdown.wait_for(|down| *down).await) } => {
-                let _ = tx.send(Outgoing::Text(Utf8Bytes::from_static(SHUTDOWN_NOTICE)));
-                let _ = tx.send(Outgoing::Close(1001, "the server is shutting down"));
-                return Ending::Detach;
-            }
-            // Replaced by a newer connection, ended (logout, kicked out), or
-            // dropped for not reading.
-            why = &mut released => {
-                if why == Ok(Release::TooSlow) {
-                    ctx.metrics.count_drop("too_slow");
-                    tracing::warn!(%peer, user = %session.user, "connection dropped: the client does not read what it is sent");
-                }
-                return Ending::Released;
-            }
+            Event::Shutdown => session.close_with(shutdown_notice()),
         }
     }
+    if session.released() == Some(Release::TooSlow) {
+        ctx.metrics.count_drop("too_slow");
+        tracing::warn!(%peer, user = %session.user(), "connection dropped: the client does not read what it is sent");
+    }
+    let last = session.detach();
+    detached::spawn(session);
+    last
 }
 
-/// Closes a logged-in connection through its session, so that every answer
-/// already on its way goes first.
-async fn close(session: &SessionHandle, tx: &Writer, epoch: u64, last: Vec<Outgoing>) -> Ending {
-    if let Err(last) = session.close(epoch, last).await {
-        for outgoing in last {
-            let _ = tx.send(outgoing);
+/// Whether the connection goes on after a frame.
+#[derive(PartialEq, Eq)]
+enum Flow {
+    Continue,
+    /// The peer closed or the connection failed.
+    Detach,
+}
+
+/// What a logged-in connection needs to take a frame in.
+struct Read<'a> {
+    ctx: &'a ServerContext,
+    session: &'a mut Session,
+    limiter: &'a mut RateLimiter,
+    protocol_errors: &'a mut u32,
+    peer: SocketAddr,
+}
+
+impl Read<'_> {
+    /// Rate-limits, decodes and hands one frame to the session; a frame the
+    /// server will not take closes the connection (through the session, so
+    /// that every answer already queued goes first).
+    fn frame(&mut self, frame: Result<Message, WsError>) -> Flow {
+        let (ctx, peer) = (self.ctx, self.peer);
+        let text = match frame {
+            Ok(Message::Text(text)) => Some(text),
+            // Control frames count against the rate too: a ping flood is a
+            // flood.
+            Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => None,
+            Ok(Message::Binary(_)) => {
+                ctx.metrics.protocol_errors.inc();
+                let error = Error::invalid("frame: binary frames are not part of the protocol");
+                self.session.close_with(refusal(&error, 1003));
+                return Flow::Continue;
+            }
+            Ok(Message::Close(_)) => return Flow::Detach,
+            Err(e) => {
+                tracing::debug!(%peer, error = %e, "connection failed");
+                return match too_large(ctx, &e) {
+                    Some(last) => {
+                        self.session.close_with(last);
+                        Flow::Continue
+                    }
+                    None => Flow::Detach,
+                };
+            }
+        };
+        let verdict = self.limiter.check(Instant::now());
+        if verdict != Verdict::Allowed {
+            ctx.metrics.rate_limited.inc();
         }
+        if verdict == Verdict::Flood {
+            ctx.metrics.count_drop("flood");
+            tracing::warn!(%peer, user = %self.session.user(), "connection cut off: flooding");
+            let error = Error::new(
+                ErrorCode::RateLimited,
+                "too many frames: the connection is closed",
+            );
+            self.session.close_with(refusal(&error, 1008));
+            return Flow::Continue;
+        }
+        let Some(text) = text else {
+            return Flow::Continue;
+        };
+        match decode(&text) {
+            // A second hello is a client bug: start over on a new connection.
+            Ok(ClientFrame::Hello { .. }) => {
+                ctx.metrics.protocol_errors.inc();
+                let error = Error::invalid("hello: this connection is logged in already");
+                self.session.close_with(refusal(&error, 1008));
+            }
+            Ok(frame) => self.session.frame(frame, verdict == Verdict::Limited),
+            Err(bad) => {
+                ctx.metrics.protocol_errors.inc();
+                *self.protocol_errors += 1;
+                if *self.protocol_errors >= MAX_PROTOCOL_ERRORS {
+                    ctx.metrics.count_drop("protocol_errors");
+                    let error =
+                        Error::invalid("too many malformed frames: the connection is closed");
+                    self.session.close_with(refusal(&error, 1008));
+                    return Flow::Continue;
+                }
+                match bad.id {
+                    Some(id) => self.session.bad_request(id, &bad.error),
+                    None => self.session.write(error_frame(&bad.error)),
+                }
+            }
+        }
+        Flow::Continue
     }
-    Ending::Released
 }
 
 #[cfg(test)]

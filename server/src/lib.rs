@@ -1,12 +1,13 @@
-//! `beckon-server`: the Beckon hub behind WebSocket (SPEC 6, protocol in
-//! docs/PROTOCOL.md). The same `Hub` as `memory://`, so the two transports share
-//! every rule; this crate adds what a network needs: authentication, sessions
-//! that survive a reconnect, limits, heartbeats, metrics and graceful shutdown.
+//! `beckon-server`: the Beckon hub behind WebSocket (running it:
+//! docs/OPERATIONS.md; protocol in docs/PROTOCOL.md). The same `Hub` as
+//! `memory://`, so the two transports share every rule; this crate adds what a
+//! network needs: authentication, sessions that survive a reconnect, limits,
+//! heartbeats, metrics and graceful shutdown.
 //!
 //! - [`config`]: settings (TOML and flags);
 //! - [`connection`]: one WebSocket connection from handshake to close;
 //! - [`handler`]: requests to hub operations (no I/O);
-//! - [`session`]: sessions between connections, one task each: outbox, resume,
+//! - [`session`]: sessions between connections, one owner each: outbox, resume,
 //!   grace period;
 //! - [`listener`]: the listen backlog, admission (connection caps), refusals;
 //! - [`limiter`], [`metrics`], [`admin`], [`tls`].
@@ -20,11 +21,11 @@ pub mod handler;
 pub mod limiter;
 pub mod listener;
 pub mod metrics;
+mod read_buffer;
 pub mod session;
 pub mod tls;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,7 +45,6 @@ pub struct ServerContext {
     pub metrics: Arc<Metrics>,
     /// Who may connect: connections in total, per address, not logged in.
     pub admission: Arc<listener::Admission>,
-    next_epoch: AtomicU64,
     shutdown: watch::Sender<bool>,
     /// Hub totals already added to the metrics' counters.
     reported: parking_lot::Mutex<beckon::hub::StatsSnapshot>,
@@ -63,15 +63,9 @@ impl ServerContext {
             sessions: Sessions::default(),
             metrics: Arc::new(Metrics::new()),
             admission,
-            next_epoch: AtomicU64::new(1),
             shutdown: watch::channel(false).0,
             reported: Default::default(),
         })
-    }
-
-    /// A number for a new connection, unique in this process.
-    pub fn next_epoch(&self) -> u64 {
-        self.next_epoch.fetch_add(1, Ordering::Relaxed)
     }
 
     pub fn shutting_down(&self) -> bool {

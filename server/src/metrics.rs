@@ -51,6 +51,8 @@ pub struct Metrics {
     /// Sends refused because the user had `max_open_invitations` open.
     pub quota_refused: Counter,
     pub encode_failures: Counter<u64, AtomicU64>,
+    /// Read buffers a large frame had grown, given back.
+    pub read_buffers_released: Counter,
 }
 
 impl Metrics {
@@ -76,6 +78,7 @@ impl Metrics {
             accept_errors: Counter::default(),
             quota_refused: Counter::default(),
             encode_failures: Counter::default(),
+            read_buffers_released: Counter::default(),
             registry: Registry::with_prefix("beckon"),
         };
         metrics.registry.register(
@@ -160,6 +163,11 @@ impl Metrics {
             "encode_failures",
             "Frames that could not be encoded (a bug)",
             metrics.encode_failures.clone(),
+        );
+        metrics.registry.register(
+            "read_buffers_released",
+            "Connections whose read buffer, grown for a large frame, was given back",
+            metrics.read_buffers_released.clone(),
         );
         metrics
     }

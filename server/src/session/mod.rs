@@ -1,18 +1,23 @@
-//! A client's session at the server, which outlives its connections. Each
-//! session is one task (an actor, `actor.rs`) that owns everything of it: the
-//! hub session, the outbox of sequenced frames the client has not acknowledged,
-//! the request ids seen, the attached connection and the grace period. Others
-//! reach it only through a [`SessionHandle`], by message; the hub reaches it
-//! through a sink that only queues. So no lock is ever held across another, and
-//! a connection or the hub can never wait on a session that waits on them.
+//! A client's session at the server, which outlives its connections.
 //!
-//! When a connection drops, the session waits a grace period for the client to
-//! resume it; a resumed session replays what the client missed, so nothing is
-//! lost and nothing comes twice.
+//! A session is one value, [`Session`] (`state.rs`), with exactly one owner at
+//! a time: the task of the connection it is attached to, or, between
+//! connections, a small task of its own that waits out the grace period
+//! (`detached.rs`). The owner runs the session's requests, appends to its
+//! outbox and writes to its socket with no lock of its own. Others reach a
+//! session only through its mailbox (a [`SessionHandle`]): the hub drops
+//! pushes into it without blocking, and a connection that resumes the session
+//! asks for it there and is handed the session itself. So nothing can wait in
+//! a cycle, and an idle device costs one task.
+//!
+//! A resumed session replays what the client missed, so nothing is lost and
+//! nothing comes twice; a session that cannot be resumed hands the results of
+//! its recent requests to the fresh session that replaces it.
 
-mod actor;
+pub(crate) mod detached;
 mod outbox;
 mod results;
+mod state;
 #[cfg(test)]
 mod stress;
 
@@ -20,23 +25,19 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use beckon::hub::SessionSink;
-use beckon::protocol::wire::ClientFrame;
 use beckon::protocol::{DeviceId, Push, UserId};
 use beckon::Error;
+use futures_channel::mpsc::{self, UnboundedSender};
 use parking_lot::Mutex;
-use tokio::sync::mpsc::{self, UnboundedSender};
 use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::ServerContext;
 pub use outbox::Outbox;
 pub use results::RecentResults;
+pub use state::{error_frame, Session};
 
-/// Messages a connection may have queued for one session before it waits:
-/// the connection reads no further frames meanwhile (back-pressure).
-const COMMAND_QUEUE: usize = 64;
-
-/// What a connection's writer sends.
+/// What the session has for its connection to write, in order.
 #[derive(Debug)]
 pub enum Outgoing {
     Text(Utf8Bytes),
@@ -55,38 +56,16 @@ pub enum Ended {
     Abandoned,
 }
 
-/// A connection as a session holds it while attached. The session drops it
-/// when it lets the connection go (replaced, ended); the connection sees
-/// `released` resolve and stops reading.
-pub struct Link {
-    pub tx: Writer,
-    pub epoch: u64,
-    pub released: oneshot::Sender<Release>,
-}
-
-/// Why a session let its connection go, when the connection should know.
+/// Why a session lets its connection go.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Release {
     /// The client does not read what it is sent: its outbox overflowed.
     TooSlow,
-}
-
-/// The way to a connection's writer task. Messages go boxed: a tokio
-/// channel allocates room for 32 messages up front, and every idle
-/// connection has one.
-#[derive(Clone)]
-pub struct Writer(UnboundedSender<Box<Outgoing>>);
-
-impl Writer {
-    pub fn channel() -> (Writer, mpsc::UnboundedReceiver<Box<Outgoing>>) {
-        let (tx, rx) = mpsc::unbounded_channel();
-        (Writer(tx), rx)
-    }
-
-    /// Queues `outgoing`; fails when the writer has stopped.
-    pub fn send(&self, outgoing: Outgoing) -> Result<(), Outgoing> {
-        self.0.send(Box::new(outgoing)).map_err(|e| *e.0)
-    }
+    /// The server closes the connection (a protocol error, a flood, silence,
+    /// shutdown); the session waits for a resume.
+    Closed,
+    /// The session ended (logout, kicked out, token expired).
+    Ended,
 }
 
 /// Why a resume was refused.
@@ -106,39 +85,20 @@ pub struct Handover {
     pub results: RecentResults,
 }
 
-/// A message to a session. (Sent boxed: a tokio channel allocates room for
-/// 32 messages up front, and every idle session has one.)
-enum Command {
-    Resume(ResumeRequest),
-    Frame {
-        epoch: u64,
-        frame: ClientFrame,
-        /// The connection is over its rate: answer RATE_LIMITED.
-        limited: bool,
-    },
-    /// A request that could not be decoded, with its id.
-    BadRequest {
-        epoch: u64,
-        id: u64,
-        error: Error,
-    },
-    /// Connection `epoch` ended.
-    Detach {
-        epoch: u64,
-    },
-    /// Connection `epoch` is closed by the server: `last` goes after every
-    /// answer already queued, then the session detaches it.
-    Close {
-        epoch: u64,
-        last: Vec<Outgoing>,
-    },
+/// What reaches a session from outside its owner. Boxed, so that the
+/// mailbox's first node, allocated for every idle session, is small.
+pub(crate) enum Mail {
+    /// From the hub.
+    Push(Box<Push>),
+    /// A new connection asks for the session.
+    Resume(Box<ResumeRequest>),
 }
 
-struct ResumeRequest {
-    link: Link,
+pub(crate) struct ResumeRequest {
     seen: u64,
     token: String,
-    reply: oneshot::Sender<Result<(), Refusal>>,
+    /// The session itself when it can be resumed from `seen`.
+    reply: oneshot::Sender<Result<Box<Session>, Refusal>>,
 }
 
 /// A cheap, cloneable way to reach a session.
@@ -147,116 +107,66 @@ pub struct SessionHandle {
     pub secret: Arc<str>,
     pub user: UserId,
     pub device: DeviceId,
-    commands: mpsc::Sender<Box<Command>>,
+    mailbox: UnboundedSender<Mail>,
 }
 
 impl SessionHandle {
-    /// Attaches connection `link` to this session, which replays what came
-    /// after `seen`.
-    pub async fn resume(&self, link: Link, seen: u64, token: String) -> Result<(), Refusal> {
+    /// Asks the session's owner for the session, for a client that saw its
+    /// frames up to `seen`; the caller attaches it (see [`Session::attach`]).
+    pub async fn resume(&self, seen: u64, token: String) -> Result<Box<Session>, Refusal> {
         let (reply, answer) = oneshot::channel();
-        let command = Command::Resume(ResumeRequest {
-            link,
-            seen,
-            token,
-            reply,
-        });
-        if self.commands.send(Box::new(command)).await.is_err() {
+        let request = ResumeRequest { seen, token, reply };
+        if self
+            .mailbox
+            .unbounded_send(Mail::Resume(Box::new(request)))
+            .is_err()
+        {
             return Err(Refusal::CannotResume(None));
         }
         answer.await.unwrap_or(Err(Refusal::CannotResume(None)))
     }
-
-    /// Hands a frame of connection `epoch` to the session; false when the
-    /// session has ended.
-    pub async fn frame(&self, epoch: u64, frame: ClientFrame, limited: bool) -> bool {
-        let command = Command::Frame {
-            epoch,
-            frame,
-            limited,
-        };
-        self.commands.send(Box::new(command)).await.is_ok()
-    }
-
-    pub async fn bad_request(&self, epoch: u64, id: u64, error: Error) -> bool {
-        let command = Command::BadRequest { epoch, id, error };
-        self.commands.send(Box::new(command)).await.is_ok()
-    }
-
-    /// Closes connection `epoch` after what the session queued for it, with
-    /// `last` (an error frame, a close frame); false when the session has
-    /// ended (the caller sends `last` itself).
-    pub async fn close(&self, epoch: u64, last: Vec<Outgoing>) -> Result<(), Vec<Outgoing>> {
-        match self
-            .commands
-            .send(Box::new(Command::Close { epoch, last }))
-            .await
-        {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::SendError(command)) => match *command {
-                Command::Close { last, .. } => Err(last),
-                _ => Err(Vec::new()),
-            },
-        }
-    }
-
-    /// Connection `epoch` ended: unless the client resumes within the grace
-    /// period, the session is logged out (rule 7 cancels what the user sent if
-    /// it was their last device).
-    pub async fn detach(&self, epoch: u64) {
-        let _ = self
-            .commands
-            .send(Box::new(Command::Detach { epoch }))
-            .await;
-    }
 }
 
-/// Logs a device in to the hub and starts its session with `link` attached;
-/// the session sends `welcome` first. `handover`: what a session that could
-/// not be resumed left for this one.
+/// Logs a device in to the hub and makes its session, not yet attached to a
+/// connection. `handover`: what a session that could not be resumed left for
+/// this one.
 pub fn open(
     ctx: &Arc<ServerContext>,
     user: UserId,
     device: DeviceId,
     token: &str,
-    link: Link,
     handover: Option<Handover>,
-) -> Result<SessionHandle, Error> {
-    let (pushes, inbox) = mpsc::unbounded_channel();
+) -> Result<Box<Session>, Error> {
+    let (mailbox, inbox) = mpsc::unbounded();
     let hub_session = ctx.hub.login(
         user.clone(),
         device.clone(),
         token,
-        Arc::new(PushSink(pushes)),
+        Arc::new(PushSink(mailbox.clone())),
     )?;
-    let (commands, queue) = mpsc::channel(COMMAND_QUEUE);
     let handle = SessionHandle {
         secret: new_secret().into(),
         user,
         device,
-        commands,
+        mailbox,
     };
     ctx.sessions.insert(handle.clone());
     ctx.metrics.sessions_live.inc();
-    actor::spawn(
+    Ok(Session::new(
         ctx.clone(),
-        handle.secret.clone(),
+        handle.secret,
         hub_session,
-        link,
         handover,
-        queue,
         inbox,
-    );
-    Ok(handle)
+    ))
 }
 
 /// The hub's way to a session: a non-blocking send, whatever the hub holds.
-/// (Boxed, so that the channel's first block is small.)
-struct PushSink(UnboundedSender<Box<Push>>);
+struct PushSink(UnboundedSender<Mail>);
 
 impl SessionSink for PushSink {
     fn deliver(&self, push: Push) {
-        let _ = self.0.send(Box::new(push));
+        let _ = self.0.unbounded_send(Mail::Push(Box::new(push)));
     }
 }
 
@@ -279,7 +189,9 @@ impl Sessions {
     }
 
     fn remove(&self, secret: &str) {
-        self.by_secret.lock().remove(secret);
+        // The handle is dropped after the lock is let go.
+        let removed = self.by_secret.lock().remove(secret);
+        drop(removed);
     }
 
     pub fn len(&self) -> usize {

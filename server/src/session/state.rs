@@ -1,65 +1,33 @@
-//! The task that owns one session (see `mod.rs`): it handles the frames of the
-//! attached connection, queues the hub's pushes, replays on resume and ends
-//! the session after the grace period. Everything here runs on that task, so
-//! nothing here takes a lock of its own; the hub keeps its locks inside.
+//! A session's state and what it does with frames, pushes and resumes. Only
+//! its owner (see `mod.rs`) holds it, so nothing here locks or waits: every
+//! method runs to completion on the owner's task and leaves what is to be
+//! written in the attached connection's queue.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use beckon::hub::Session;
-use beckon::protocol::wire::{ClientFrame, ServerFrame, Welcome, PROTOCOL_VERSION};
+use beckon::hub::Session as HubSession;
+use beckon::protocol::wire::{ClientFrame, ServerFrame, Welcome, WireError, PROTOCOL_VERSION};
 use beckon::protocol::{InvitationId, Push};
 use beckon::{Error, ErrorCode};
-use tokio::sync::mpsc::{Receiver, UnboundedReceiver};
-use tokio::time::{sleep_until, Instant};
+use futures_channel::mpsc::UnboundedReceiver;
+use futures_util::StreamExt;
+use tokio::sync::oneshot;
+use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
-use super::{Command, Ended, Handover, Link, Outbox, Outgoing, RecentResults, Refusal, Release};
+use super::outbox::Appended;
+use super::{Ended, Handover, Mail, Outbox, Outgoing, RecentResults, Refusal, Release};
 use crate::handler::{self, Answer};
 use crate::ServerContext;
 
-/// Messages handled per wake-up beyond the first, before the session yields
-/// to the select again.
-const BATCH: usize = 32;
-
-pub(super) fn spawn(
+pub struct Session {
     ctx: Arc<ServerContext>,
     secret: Arc<str>,
-    hub_session: Arc<Session>,
-    link: Link,
-    handover: Option<Handover>,
-    commands: Receiver<Box<Command>>,
-    pushes: UnboundedReceiver<Box<Push>>,
-) {
-    let grace = Duration::from_secs(ctx.config.grace_secs);
-    let outbox = Outbox::new(ctx.config.outbox_capacity, ctx.config.outbox_max_bytes);
-    let (last_request, results) = match handover {
-        Some(handover) => (handover.last_request, handover.results),
-        None => (0, RecentResults::new(grace)),
-    };
-    let mut actor = SessionActor {
-        ctx,
-        secret,
-        hub_session,
-        outbox,
-        link: None,
-        last_request,
-        handed_over_through: last_request,
-        results,
-        grace,
-        grace_until: None,
-        ended: None,
-    };
-    actor.attach(link, None);
-    tokio::spawn(actor.run(commands, pushes));
-}
-
-struct SessionActor {
-    ctx: Arc<ServerContext>,
-    secret: Arc<str>,
-    hub_session: Arc<Session>,
+    hub_session: Arc<HubSession>,
     outbox: Outbox,
-    link: Option<Link>,
+    mailbox: UnboundedReceiver<Mail>,
     /// The highest request id handled. Requests at or below it are repeats
     /// from a reconnect and are not run again: their results are in the
     /// outbox, or, at or below `handed_over_through`, in `results`.
@@ -70,129 +38,176 @@ struct SessionActor {
     /// one (or taken over from the session before).
     results: RecentResults,
     grace: Duration,
+    /// What the attached connection is to write, in order; `None` while
+    /// detached.
+    out: Option<VecDeque<Outgoing>>,
+    /// The session lets the attached connection go once `out` is written.
+    released: Option<Release>,
     /// Detached: the session ends then unless the client resumes it.
     grace_until: Option<Instant>,
     ended: Option<Ended>,
 }
 
-impl SessionActor {
-    async fn run(
-        mut self,
-        mut commands: Receiver<Box<Command>>,
-        mut pushes: UnboundedReceiver<Box<Push>>,
-    ) {
-        while self.ended.is_none() {
-            let grace_until = self.grace_until;
-            // The timer exists only while detached (made when first polled).
-            let grace = async move {
-                match grace_until {
-                    Some(at) => sleep_until(at).await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                Some(push) = pushes.recv() => self.push(*push),
-                command = commands.recv() => match command {
-                    Some(command) => self.command(*command),
-                    None => break,
-                },
-                () = grace, if grace_until.is_some() => self.abandon(),
-            }
-            // Whatever else has queued meanwhile, without another trip
-            // through the select (bounded, so neither queue starves the other).
-            for _ in 0..BATCH {
-                if self.ended.is_some() {
-                    break;
-                }
-                let mut idle = true;
-                if let Ok(push) = pushes.try_recv() {
-                    self.push(*push);
-                    idle = false;
-                }
-                if let Ok(command) = commands.try_recv() {
-                    self.command(*command);
-                    idle = false;
-                }
-                if idle {
-                    break;
-                }
-            }
-        }
-        self.ctx.sessions.remove(&self.secret);
-        self.ctx.metrics.sessions_live.dec();
-    }
+/// A resume the session agreed to: the owner gives the session away with
+/// [`Handoff::give`].
+pub struct Handoff {
+    reply: oneshot::Sender<Result<Box<Session>, Refusal>>,
+}
 
-    fn command(&mut self, command: Command) {
-        match command {
-            Command::Resume(request) => {
-                let super::ResumeRequest {
-                    link,
-                    seen,
-                    token,
-                    reply,
-                } = request;
-                let resumed = self.resume(link, seen, &token);
-                let _ = reply.send(resumed);
-            }
-            Command::Frame {
-                epoch,
-                frame,
-                limited,
-            } => self.frame(epoch, frame, limited),
-            Command::BadRequest { epoch, id, error } => {
-                if self.is_attached(epoch) {
-                    self.bad_request(id, &error);
-                }
-            }
-            Command::Detach { epoch } => {
-                if self.is_attached(epoch) {
-                    self.link = None;
-                    self.start_grace();
-                }
-            }
-            Command::Close { epoch, last } => {
-                if let Some(link) = self.link.take_if(|l| l.epoch == epoch) {
-                    for outgoing in last {
-                        let _ = link.tx.send(outgoing);
-                    }
-                    self.start_grace();
-                }
-            }
+impl Handoff {
+    /// Hands `session` to the connection that asked for it; the session
+    /// comes back when that connection is gone.
+    pub fn give(self, session: Box<Session>) -> Option<Box<Session>> {
+        match self.reply.send(Ok(session)) {
+            Ok(()) => None,
+            Err(Ok(session)) => Some(session),
+            Err(Err(_)) => None,
         }
     }
+}
 
-    fn is_attached(&self, epoch: u64) -> bool {
-        self.link.as_ref().is_some_and(|l| l.epoch == epoch)
-    }
-
-    /// Sends `welcome` and what the client has not seen (everything on a
-    /// session's first connection), then keeps the link.
-    fn attach(&mut self, link: Link, seen: Option<u64>) {
-        let _ = link.tx.send(Outgoing::Text(self.welcome(seen.is_some())));
-        let missed: Vec<Utf8Bytes> = match seen {
-            Some(seen) => self
-                .outbox
-                .replay_after(seen)
-                .into_iter()
-                .flatten()
-                .cloned()
-                .collect(),
-            None => self
-                .outbox
-                .replay_after(0)
-                .into_iter()
-                .flatten()
-                .cloned()
-                .collect(),
+impl Session {
+    pub(super) fn new(
+        ctx: Arc<ServerContext>,
+        secret: Arc<str>,
+        hub_session: Arc<HubSession>,
+        handover: Option<Handover>,
+        mailbox: UnboundedReceiver<Mail>,
+    ) -> Box<Session> {
+        let grace = Duration::from_secs(ctx.config.grace_secs);
+        let outbox = Outbox::new(ctx.config.outbox_capacity, ctx.config.outbox_max_bytes);
+        let (last_request, results) = match handover {
+            Some(handover) => (handover.last_request, handover.results),
+            None => (0, RecentResults::new(grace)),
         };
-        for text in missed {
-            let _ = link.tx.send(Outgoing::Text(text));
+        Box::new(Session {
+            ctx,
+            secret,
+            hub_session,
+            outbox,
+            mailbox,
+            last_request,
+            handed_over_through: last_request,
+            results,
+            grace,
+            out: None,
+            released: None,
+            grace_until: None,
+            ended: None,
+        })
+    }
+
+    pub fn secret(&self) -> &Arc<str> {
+        &self.secret
+    }
+
+    pub fn user(&self) -> &beckon::protocol::UserId {
+        &self.hub_session.user
+    }
+
+    /// Attaches a connection, which is sent `welcome` and what the client has
+    /// not seen: after `seen` on a resume, everything on a new session.
+    pub fn attach(&mut self, seen: Option<u64>) {
+        let mut out = VecDeque::new();
+        out.push_back(Outgoing::Text(self.welcome(seen.is_some())));
+        if let Ok(missed) = self.outbox.replay_after(seen.unwrap_or(0)) {
+            out.extend(missed.cloned().map(Outgoing::Text));
         }
-        self.link = Some(link);
+        self.out = Some(out);
+        self.released = None;
         self.grace_until = None;
     }
 
-    fn resume(&mut self, link: Link, seen: u64, token: &str) -> Result<(), Refusal> {
+    /// The next message from outside, and the attached connection's queue
+    /// (both borrowed at once by the connection's loop).
+    pub(crate) fn io(
+        &mut self,
+    ) -> (
+        impl std::future::Future<Output = Option<Mail>> + '_,
+        Option<&mut VecDeque<Outgoing>>,
+    ) {
+        (self.mailbox.next(), self.out.as_mut())
+    }
+
+    /// Why the attached connection is to go, once its queue is written.
+    pub fn released(&self) -> Option<Release> {
+        self.released
+    }
+
+    pub fn is_ended(&self) -> bool {
+        self.ended.is_some()
+    }
+
+    pub(super) fn grace_until(&self) -> Option<Instant> {
+        self.grace_until
+    }
+
+    /// Lets the attached connection go: returns what it still has to write.
+    /// Unless the session has ended, the grace period starts.
+    pub fn detach(&mut self) -> VecDeque<Outgoing> {
+        if self.ended.is_none() {
+            self.grace_until = Some(Instant::now() + self.grace);
+        }
+        self.released = None;
+        self.out.take().unwrap_or_default()
+    }
+
+    /// Closes the attached connection after everything queued, with `last`
+    /// (an error frame, a close frame).
+    pub fn close_with(&mut self, last: impl IntoIterator<Item = Outgoing>) {
+        if let Some(out) = &mut self.out {
+            out.extend(last);
+        }
+        self.released.get_or_insert(Release::Closed);
+    }
+
+    /// Queues a heartbeat ping.
+    pub fn ping(&mut self) {
+        self.write(Outgoing::Ping);
+    }
+
+    /// Queues an unsequenced frame (an error about a frame that was not a
+    /// request).
+    pub fn write(&mut self, outgoing: Outgoing) {
+        if let Some(out) = &mut self.out {
+            out.push_back(outgoing);
+        }
+    }
+
+    /// Handles a message from outside. A resume that can go ahead comes back
+    /// as a [`Handoff`]: the owner lets its connection go and gives the
+    /// session away.
+    pub(crate) fn mail(&mut self, mail: Mail) -> Option<Handoff> {
+        match mail {
+            Mail::Push(push) => {
+                self.push(*push);
+                None
+            }
+            Mail::Resume(request) => {
+                let super::ResumeRequest { seen, token, reply } = *request;
+                match self.check_resume(seen, &token) {
+                    Ok(()) => {
+                        if self.out.is_some() {
+                            self.close_with([Outgoing::Close(
+                                4000,
+                                "replaced by a newer connection",
+                            )]);
+                        }
+                        Some(Handoff { reply })
+                    }
+                    Err(refusal) => {
+                        let _ = reply.send(Err(refusal));
+                        None
+                    }
+                }
+            }
+        }
+    }
+
+    fn check_resume(&mut self, seen: u64, token: &str) -> Result<(), Refusal> {
+        if self.ended.is_some() {
+            return Err(Refusal::CannotResume(None));
+        }
         let hub = &self.ctx.hub;
         // Re-authenticate: the token must be good now, and becomes the
         // session's token.
@@ -204,12 +219,6 @@ impl SessionActor {
         if hub.renew_token(&self.hub_session, token).is_err() {
             return Err(Refusal::CannotResume(None)); // ended meanwhile
         }
-        if let Some(old) = self.link.take() {
-            let _ = old
-                .tx
-                .send(Outgoing::Close(4000, "replaced by a newer connection"));
-        }
-        self.attach(link, Some(seen));
         Ok(())
     }
 
@@ -244,28 +253,27 @@ impl SessionActor {
         Utf8Bytes::from(serde_json::to_string(&ServerFrame::Welcome(welcome)).unwrap_or_default())
     }
 
-    fn frame(&mut self, epoch: u64, frame: ClientFrame, limited: bool) {
+    /// A frame from the attached connection (`limited`: over the
+    /// connection's rate, answered RATE_LIMITED).
+    pub fn frame(&mut self, frame: ClientFrame, limited: bool) {
         match frame {
-            // What the client received, from whichever connection it says so.
-            ClientFrame::Ack { seq } => return self.outbox.ack(seq),
+            ClientFrame::Ack { seq } => self.outbox.ack(seq),
             ClientFrame::Receipt { invitation_id } => {
-                return self.ctx.hub.acknowledge(&self.hub_session, &invitation_id)
+                self.ctx.hub.acknowledge(&self.hub_session, &invitation_id)
             }
-            _ => {}
-        }
-        if !self.is_attached(epoch) {
-            return; // from a connection that was replaced or let go
-        }
-        let Some(id) = frame.request_id() else {
-            if let ClientFrame::Sync { known } = frame {
+            ClientFrame::Sync { known } => {
                 if let Some(known) = known {
                     self.snapshot(&known);
                 }
                 self.ctx.hub.sync(&self.hub_session);
             }
-            return;
-        };
-        self.request(id, frame, limited);
+            // (Hello, the one other frame without an id, is the connection's.)
+            frame => {
+                if let Some(id) = frame.request_id() {
+                    self.request(id, frame, limited);
+                }
+            }
+        }
     }
 
     /// What the hub knows of the user's invitations, for a client whose
@@ -342,12 +350,12 @@ impl SessionActor {
 
     /// A request that could not be decoded: answered with its error unless it
     /// is a repeat; then the error goes alone (not sequenced).
-    fn bad_request(&mut self, id: u64, error: &Error) {
+    pub fn bad_request(&mut self, id: u64, error: &Error) {
         if id > self.last_request {
             self.last_request = id;
             self.answer(id, Answer::error(error));
-        } else if let Some(link) = &self.link {
-            let _ = link.tx.send(crate::connection::error_frame(error));
+        } else {
+            self.write(error_frame(error));
         }
     }
 
@@ -378,36 +386,29 @@ impl SessionActor {
         }
     }
 
-    /// Sends what was appended to the outbox; a client whose outbox overflowed
-    /// is dropped (it does not read), so its connection's queue stays bounded
-    /// too, and it comes back on a fresh session.
-    fn sent(&mut self, appended: super::outbox::Appended) {
+    /// Sends what was appended to the outbox. A client whose outbox
+    /// overflowed does not read: its connection is let go at once (so its
+    /// queue stays bounded too), and it comes back on a fresh session.
+    fn sent(&mut self, appended: Appended) {
         if !appended.lost_results.is_empty() {
             let now = Instant::now();
             for (id, answer) in appended.lost_results {
                 self.results.remember(id, answer, now);
             }
         }
-        if let Some(link) = &self.link {
-            let _ = link.tx.send(Outgoing::Text(appended.text));
+        if self.released.is_none() {
+            self.write(Outgoing::Text(appended.text));
         }
         if appended.overflowed {
             self.ctx.metrics.outbox_overflows.inc();
-            if let Some(link) = self.link.take() {
-                let _ = link.released.send(Release::TooSlow);
-                self.start_grace();
+            if self.out.is_some() && self.released.is_none() {
+                self.released = Some(Release::TooSlow);
             }
         }
     }
 
-    fn start_grace(&mut self) {
-        if self.ended.is_none() {
-            self.grace_until = Some(Instant::now() + self.grace);
-        }
-    }
-
     /// The grace period passed without a resume.
-    fn abandon(&mut self) {
+    pub(super) fn abandon(&mut self) {
         tracing::debug!(user = %self.hub_session.user, device = %self.hub_session.device, "session abandoned after the grace period");
         self.ctx.hub.logout(&self.hub_session);
         self.end(Ended::Abandoned);
@@ -416,11 +417,27 @@ impl SessionActor {
     /// The session can no longer be resumed; the attached connection, if any,
     /// is closed after what was queued.
     fn end(&mut self, why: Ended) {
-        self.ended.get_or_insert(why);
-        self.grace_until = None;
-        if let Some(link) = self.link.take() {
-            let _ = link.tx.send(Outgoing::Close(1000, close_reason(why)));
+        if self.ended.is_some() {
+            return;
         }
+        self.ended = Some(why);
+        self.grace_until = None;
+        if self.out.is_some() {
+            self.write(Outgoing::Close(1000, close_reason(why)));
+            self.released = Some(Release::Ended);
+        }
+    }
+}
+
+impl Drop for Session {
+    /// However the session goes (ended, abandoned, or its owner gone at
+    /// shutdown), it leaves the hub and the table once.
+    fn drop(&mut self) {
+        if self.ended.is_none() {
+            self.ctx.hub.logout(&self.hub_session);
+        }
+        self.ctx.sessions.remove(&self.secret);
+        self.ctx.metrics.sessions_live.dec();
     }
 }
 
@@ -431,4 +448,12 @@ fn close_reason(why: Ended) -> &'static str {
         Ended::TokenExpired => "the token expired",
         Ended::Abandoned => "the session was abandoned",
     }
+}
+
+/// An unsequenced error frame.
+pub fn error_frame(error: &Error) -> Outgoing {
+    let frame = ServerFrame::Error(WireError::from(error));
+    Outgoing::Text(Utf8Bytes::from(
+        serde_json::to_string(&frame).unwrap_or_default(),
+    ))
 }
