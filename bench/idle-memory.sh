@@ -8,8 +8,11 @@
 #   bash bench/idle-memory.sh 1000 5000
 #   SETTLE=3 HOLD=50 bash bench/idle-memory.sh 1000   # idle across heartbeats
 #   SERVER_FLAGS="--heartbeat-secs 5" bash bench/idle-memory.sh 2000
+#   LARGE_FRAME=60000 bash bench/idle-memory.sh 5000  # after one large frame each
 # Knobs: SETTLE (s, default 3), HOLD (s, default 2), CONCURRENCY (default 256),
-# JSON=1 (one JSON object per N on stdout instead of the table), BUILD=0.
+# LARGE_FRAME (bytes of one request each device sends before idling, default
+# 0: none), JSON=1 (one JSON object per N on stdout instead of the table),
+# BUILD=0.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/server-lib.sh
@@ -17,6 +20,7 @@ cd "$(dirname "$0")/.."
 settle=${SETTLE:-3}
 hold=${HOLD:-2}
 concurrency=${CONCURRENCY:-256}
+large_frame=${LARGE_FRAME:-0}
 counts=("$@")
 [ ${#counts[@]} -gt 0 ] || counts=(1000 5000 10000)
 for n in "${counts[@]}"; do
@@ -44,7 +48,7 @@ for n in "${counts[@]}"; do
   sleep 1
   rss0=$(rss_of "$SERVER_PID")
   out=$(timeout 900 "$bench_bin" idle --url "$SERVER_URL" --devices "$n" \
-    --concurrency "$concurrency" --settle "$settle" --hold "$hold" \
+    --concurrency "$concurrency" --large-frame "$large_frame" --settle "$settle" --hold "$hold" \
     --server-pid "$SERVER_PID" --json) || status=$?
   stop_server
   if [ -z "$out" ]; then

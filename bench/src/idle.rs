@@ -1,8 +1,10 @@
 //! `beckon-bench idle`: N logged-in devices that then do nothing, to measure
 //! what an idle device costs the server. Each device is one raw WebSocket
 //! (`raw`): `hello` as user `PREFIX-<i>`, device `d`, then `sync`, then it only
-//! reads (tungstenite answers the server's pings while it does). Logins go at
-//! most `--concurrency` at a time. With `--server-pid` the server's VmRSS is
+//! reads (tungstenite answers the server's pings while it does). With
+//! `--large-frame N` each device first sends one N-byte request (answered with
+//! an error), to show whether the server's read buffer shrinks back after a
+//! large frame. Logins go at most `--concurrency` at a time. With `--server-pid` the server's VmRSS is
 //! read before, after the logins settle, and at the end of the hold.
 
 use std::collections::BTreeMap;
@@ -27,6 +29,9 @@ use crate::report::Summary;
 /// Devices one run may hold: each is a socket in this process (and one in the
 /// server), under the 20,000 open files a process gets here.
 pub const MAX_DEVICES: usize = 19_000;
+
+/// The largest `--large-frame`: the server's frame limit is lower still.
+pub const MAX_LARGE_FRAME: usize = 16 << 20;
 
 #[derive(clap::Args, Debug)]
 pub struct IdleOptions {
@@ -74,6 +79,13 @@ pub struct IdleOptions {
     #[arg(long)]
     pub handshake_only: bool,
 
+    /// After the sync, send one request of about this many bytes (a token
+    /// renewal with an over-long token, which the server refuses), then idle:
+    /// what an idle device costs after a large frame. Keep it under the
+    /// server's max_frame_bytes.
+    #[arg(long, default_value_t = 0)]
+    pub large_frame: usize,
+
     /// Print one JSON object instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -98,6 +110,15 @@ impl IdleOptions {
         }
         if !(0.0..=600.0).contains(&self.hold) {
             return Err(format!("--hold: {} s is outside [0, 600]", self.hold));
+        }
+        if self.large_frame > MAX_LARGE_FRAME {
+            return Err(format!(
+                "--large-frame: {} bytes is over {MAX_LARGE_FRAME}",
+                self.large_frame
+            ));
+        }
+        if self.large_frame > 0 && self.handshake_only {
+            return Err("--large-frame needs a session: drop --handshake-only".to_owned());
         }
         if !(1..=600).contains(&self.login_deadline) {
             return Err(format!(
@@ -152,6 +173,8 @@ pub struct IdleReport {
     pub concurrency: usize,
     /// `--handshake-only`: "logged in" means handshake done, no session.
     pub handshake_only: bool,
+    /// `--large-frame`: bytes of the one large request each device sent.
+    pub large_frame: usize,
     pub logged_in: u64,
     /// Logins that failed, by why.
     pub failures: BTreeMap<String, u64>,
@@ -200,7 +223,7 @@ impl IdleReport {
 
     pub fn text(&self) -> String {
         let mut out = format!(
-            "beckon-bench idle: {} devices against {}, {} logins at once{}\n",
+            "beckon-bench idle: {} devices against {}, {} logins at once{}{}\n",
             self.devices,
             self.url,
             self.concurrency,
@@ -208,6 +231,11 @@ impl IdleReport {
                 " (handshake only: no hello, no session)"
             } else {
                 ""
+            },
+            if self.large_frame > 0 {
+                format!(", one {}-byte request each", self.large_frame)
+            } else {
+                String::new()
             }
         );
         out.push_str(&format!(
@@ -303,6 +331,7 @@ pub fn run(options: &IdleOptions) -> Result<IdleReport, String> {
                 format!("{user_prefix}-{index}"),
                 token.clone(),
                 options.handshake_only,
+                options.large_frame,
                 target.clone(),
                 permits.clone(),
                 deadline,
@@ -385,6 +414,7 @@ pub fn run(options: &IdleOptions) -> Result<IdleReport, String> {
         devices: options.devices,
         concurrency: options.concurrency,
         handshake_only: options.handshake_only,
+        large_frame: options.large_frame,
         logged_in,
         failures: state.failures,
         login_secs,
@@ -412,6 +442,7 @@ async fn device(
     user: String,
     token: Arc<str>,
     handshake_only: bool,
+    large_frame: usize,
     target: Arc<Target>,
     permits: Arc<Semaphore>,
     deadline: Instant,
@@ -442,6 +473,13 @@ async fn device(
             Duration::from_secs(5),
         )
         .await?;
+        if large_frame > 0 {
+            let renew = ClientFrame::RenewToken {
+                id: 1,
+                token: "x".repeat(large_frame),
+            };
+            raw::send(&mut ws, &renew, Duration::from_secs(5)).await?;
+        }
         Ok((ws, start.elapsed()))
     };
     let mut ws = match logged_in.await {
