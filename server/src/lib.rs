@@ -10,7 +10,8 @@
 //! - [`session`]: sessions between connections, one owner each: outbox, resume,
 //!   grace period;
 //! - [`listener`]: the listen backlog, admission (connection caps), refusals;
-//! - [`limiter`], [`metrics`], [`admin`], [`tls`].
+//! - [`limiter`], [`metrics`], [`admin`], [`tls`]; `heap`: freed memory given
+//!   back to the system.
 
 pub mod admin;
 pub mod config;
@@ -18,6 +19,7 @@ pub mod connection;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod handler;
+mod heap;
 pub mod limiter;
 pub mod listener;
 pub mod metrics;
@@ -154,6 +156,7 @@ pub async fn start(
     let ctx = ServerContext::new(config, hub);
     let mut tasks = JoinSet::new();
     tasks.spawn(listener::accept_loop(ctx.clone(), listener, tls));
+    tasks.spawn(heap::trim_loop(ctx.clone()));
     if let Some(admin) = admin {
         admin::spawn(ctx.clone(), admin).map_err(|e| ConfigError(format!("admin: {e}")))?;
     }

@@ -53,6 +53,8 @@ pub struct Metrics {
     pub encode_failures: Counter<u64, AtomicU64>,
     /// Read buffers a large frame had grown, given back.
     pub read_buffers_released: Counter,
+    /// Heap trims after read buffers were released (`heap`).
+    pub heap_trims: Counter,
 }
 
 impl Metrics {
@@ -79,6 +81,7 @@ impl Metrics {
             quota_refused: Counter::default(),
             encode_failures: Counter::default(),
             read_buffers_released: Counter::default(),
+            heap_trims: Counter::default(),
             registry: Registry::with_prefix("beckon"),
         };
         metrics.registry.register(
@@ -168,6 +171,11 @@ impl Metrics {
             "read_buffers_released",
             "Connections whose read buffer, grown for a large frame, was given back",
             metrics.read_buffers_released.clone(),
+        );
+        metrics.registry.register(
+            "heap_trims",
+            "Times free heap pages were handed back to the system after read buffers were released",
+            metrics.heap_trims.clone(),
         );
         metrics
     }

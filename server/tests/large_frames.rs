@@ -81,14 +81,20 @@ async fn answer(ws: &mut Ws, id: u64) -> Value {
     }
 }
 
-fn released(server: &ServerProcess) -> u64 {
+/// The value of the counter `beckon_{name}_total`.
+fn counter(server: &ServerProcess, name: &str) -> u64 {
     let (status, metrics) = server.admin_get("/metrics");
     assert!(status.contains("200"), "{status}");
+    let prefix = format!("beckon_{name}_total ");
     metrics
         .lines()
-        .find_map(|line| line.strip_prefix("beckon_read_buffers_released_total "))
+        .find_map(|line| line.strip_prefix(prefix.as_str()))
         .and_then(|n| n.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no read_buffers_released in {metrics}"))
+        .unwrap_or_else(|| panic!("no {name} in {metrics}"))
+}
+
+fn released(server: &ServerProcess) -> u64 {
+    counter(server, "read_buffers_released")
 }
 
 /// Waits past two heartbeats, reading (and so answering pings) meanwhile.
@@ -131,6 +137,11 @@ fn the_buffer_is_given_back_and_requests_around_it_all_answered() {
             answer(&mut ws, answered).await;
         }
         assert!(released(&server) >= 2, "swapped under traffic too");
+        // The heap was trimmed at a heartbeat after the first release.
+        assert!(
+            counter(&server, "heap_trims") >= 1,
+            "the freed buffers given back"
+        );
     });
 }
 
