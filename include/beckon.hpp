@@ -82,7 +82,7 @@ namespace beckon {
 
 // ---- codes and enumerations ------------------------------------------------
 
-/// A result code of the C ABI (SPEC section 3). The numbers never change.
+/// A result code of the C ABI (docs/SEMANTICS.md). The numbers never change.
 enum class ErrorCode : std::int32_t {
     ok = BECKON_OK,
     invalid_argument = BECKON_ERROR_INVALID_ARGUMENT,

@@ -3,8 +3,8 @@
 
 use std::fmt;
 
-/// One of the error codes of SPEC section 3. `#[repr(i32)]` because the C side
-/// reads these as plain integers.
+/// One of the error codes of docs/SEMANTICS.md. `#[repr(i32)]` because the C
+/// side reads these as plain integers.
 #[repr(i32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ErrorCode {

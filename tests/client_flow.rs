@@ -1735,10 +1735,11 @@ fn without_a_handler_events_are_dropped_but_receipts_still_sent() {
 
 #[test]
 fn the_inviter_sees_its_send_result_before_state_changes_of_that_invitation() {
-    // SPEC 4: "Events and operation results reach one client in the order the
-    // client observed them." The invitees' clients acknowledge on their own
-    // dispatcher threads as soon as the hub releases the invitation's lock,
-    // which can be before the inviter's send callback is queued.
+    // docs/SEMANTICS.md: a client's events and operation callbacks reach it
+    // in the order the client observed them. The invitees' clients
+    // acknowledge on their own dispatcher threads as soon as the hub releases
+    // the invitation's lock, which can be before the inviter's send callback
+    // is queued.
     let name = "client_flow-send-vs-receipt";
     let alice = agent(name);
     alice.login("alice");

@@ -1,4 +1,5 @@
-//! The invitation engine against SPEC sections 2 to 4, straight on `beckon::hub::Hub`.
+//! The invitation engine against the rules of docs/SEMANTICS.md, straight on
+//! `beckon::hub::Hub`.
 //!
 //! Every hub here runs on a `ManualClock`: time moves only through
 //! `Hub::advance`, so deadlines and retention are tested without sleeping.
@@ -240,7 +241,7 @@ fn is_terminal(state: InviteeState) -> bool {
     )
 }
 
-// ---- limits (SPEC 2) --------------------------------------------------------------
+// ---- limits (docs/SEMANTICS.md) ---------------------------------------------------
 
 #[test]
 fn the_default_limits_are_the_specs() {

@@ -1,6 +1,7 @@
-//! SPEC sections 2 to 4 as one suite that runs twice: against an in-process
-//! `memory://` hub and against a real `beckon-server` process over WebSocket on
-//! 127.0.0.1. The same scenario code for both, so the transports cannot drift.
+//! The rules, operations and events of docs/SEMANTICS.md as one suite that
+//! runs twice: against an in-process `memory://` hub and against a real
+//! `beckon-server` process over WebSocket on 127.0.0.1. The same scenario code
+//! for both, so the transports cannot drift.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};

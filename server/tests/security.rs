@@ -21,7 +21,7 @@ use tokio_tungstenite::{connect_async, MaybeTlsStream, WebSocketStream};
 mod common;
 use common::{unique, ServerProcess, WAIT};
 
-// Error codes of SPEC section 3.
+// Error codes (docs/SEMANTICS.md, "Error codes").
 const INVALID_ARGUMENT: i64 = 1;
 const PAYLOAD_TOO_LARGE: i64 = 3;
 const NOT_LOGGED_IN: i64 = 4;

@@ -1,4 +1,5 @@
-//! What the application's event handler receives (SPEC 4).
+//! What the application's event handler receives (docs/SEMANTICS.md,
+//! "Events").
 
 use crate::protocol::{ConnectionReason, ConnectionState, Push};
 

@@ -10,7 +10,8 @@ use super::results::InviteeArray;
 use crate::client::Event;
 use crate::protocol::{InviteeState, Push};
 
-// Per-invitee states (SPEC 2); the values match ZIM's and never change.
+// Per-invitee states (docs/SEMANTICS.md); the values match ZIM's and never
+// change.
 pub const BECKON_INVITEE_INVITING: i32 = 0;
 pub const BECKON_INVITEE_ACCEPTED: i32 = 1;
 pub const BECKON_INVITEE_REJECTED: i32 = 2;

@@ -1,6 +1,6 @@
-//! The hub: the invitation engine of SPEC sections 2 to 4, with no I/O. The
-//! `memory://` transport calls it in-process; `beckon-server` will call the same
-//! hub from its WebSocket connections, so the semantics cannot differ.
+//! The hub: the invitation engine of docs/SEMANTICS.md (rules 1 to 9), with no
+//! I/O. The `memory://` transport calls it in-process; `beckon-server` will call
+//! the same hub from its WebSocket connections, so the semantics cannot differ.
 //!
 //! Concurrency: invitations are striped over shards by id, users over shards by
 //! user id; there is no hub-wide lock. Lock order is always invitation shard, then
@@ -46,7 +46,7 @@ use timers::{TimerKind, TimerOwner, TimerQueue, TimerSignal, TokenTimers};
 
 const SUB_TAG: &str = "hub";
 
-/// How a hub behaves; `HubConfig::default()` is the SPEC's defaults.
+/// How a hub behaves; `HubConfig::default()` is the documented defaults.
 #[derive(Clone, Debug)]
 pub struct HubConfig {
     pub limits: Limits,
@@ -87,8 +87,8 @@ impl HubConfig {
         }
     }
 
-    /// A hub may tighten the SPEC's limits, and raise only the invitee limit (to
-    /// 1000).
+    /// A hub may tighten the default limits, and raise only the invitee limit
+    /// (to 1000).
     pub fn validate(&self) -> Result<()> {
         let spec = Limits::default();
         let limits = &self.limits;

@@ -14,7 +14,8 @@ fn is_id_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'@' | b':' | b'+' | b'-')
 }
 
-/// Checks the user/device id rule of SPEC 2: 1 to 64 bytes of `[A-Za-z0-9_.@:+-]`.
+/// Checks the user/device id rule of docs/SEMANTICS.md: 1 to 64 bytes of
+/// `[A-Za-z0-9_.@:+-]`.
 /// `field` names the argument in the error message (e.g. `invitees[3]`).
 fn check_id(value: &str, field: &str) -> Result<()> {
     if value.is_empty() {

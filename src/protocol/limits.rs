@@ -1,11 +1,11 @@
-//! The size and count limits of SPEC 2, shared by the client (to fail fast, before
-//! anything is sent) and the hub (which is the authority).
+//! The size and count limits of docs/SEMANTICS.md, shared by the client (to
+//! fail fast, before anything is sent) and the hub (which is the authority).
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorCode, Result};
 
-/// Limits a hub enforces. `Limits::default()` is the SPEC's defaults.
+/// Limits a hub enforces. `Limits::default()` is the documented defaults.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {

@@ -10,7 +10,8 @@ use crate::error::{Error, ErrorCode, Result};
 /// Shared immutable text: cloned once per receiving device, so it must be cheap.
 pub type Text = Arc<str>;
 
-/// What an offline device's push notification would show (SPEC 2 limits).
+/// What an offline device's push notification would show (limits in
+/// docs/SEMANTICS.md).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Notification {
     pub title: Text,
@@ -87,7 +88,8 @@ impl SendInvitation {
         self.invitees.truncate(kept);
     }
 
-    /// Every rule of SPEC 2 that can be checked without the hub's state.
+    /// Every limit of docs/SEMANTICS.md that can be checked without the hub's
+    /// state.
     pub fn validate(&self, inviter: Option<&UserId>, limits: &Limits) -> Result<()> {
         if self.invitees.is_empty() {
             return Err(Error::invalid("invitees: the list is empty"));
@@ -183,8 +185,8 @@ pub struct Answer {
     pub extended_data: Text,
 }
 
-/// What a hub pushes to a session without being asked: the events of SPEC 4
-/// that concern invitations, and the session-level notices.
+/// What a hub pushes to a session without being asked: the events of
+/// docs/SEMANTICS.md that concern invitations, and the session-level notices.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Push {

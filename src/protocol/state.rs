@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Where one invitee stands in one invitation (SPEC 2).
+/// Where one invitee stands in one invitation (docs/SEMANTICS.md, "Invitee
+/// states").
 #[repr(i32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -209,7 +209,8 @@ pub struct Welcome {
     pub max_frame_bytes: usize,
 }
 
-/// An error on the wire: the numeric code of SPEC 3 and a message.
+/// An error on the wire: the numeric code (docs/SEMANTICS.md, "Error codes")
+/// and a message.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WireError {
     pub code: i32,

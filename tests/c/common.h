@@ -85,7 +85,7 @@ static inline const char *t_url(const char *memory_url) {
 static inline uint32_t t_request_timeout_ms(void) { return t_on_server() && t_slow() ? 60000u : 0u; }
 
 #define T_MAX_USERS 128
-#define T_USER_MAX 64 /* SPEC 2: user ids are 1 to 64 bytes */
+#define T_USER_MAX 64 /* docs/SEMANTICS.md: user ids are 1 to 64 bytes */
 
 static pthread_mutex_t t_users_lock = PTHREAD_MUTEX_INITIALIZER;
 static char t_user_base[T_MAX_USERS][T_USER_MAX + 1];

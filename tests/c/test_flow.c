@@ -240,7 +240,7 @@ static void send_op(beckon_client *c, t_op *op, const char *const *who, size_t n
 }
 
 /* The inviter got the send result before any event of that invitation
- * (SPEC 4: events and results reach a client in the order it observed them). */
+ * (docs/SEMANTICS.md order: events and results reach a client in the order it observed them). */
 static void check_result_first(t_recorder *rec, t_op *sent) {
     const t_event *first = t_find_event(rec, 0, sent->invitation_id, NULL, -1);
     if (first == NULL) return;
@@ -912,7 +912,7 @@ int main(void) {
         int got = t_wait_until(t_event_query_pred, &q, t_slow() ? 5000 : 2000);
         CHECK_MSG(got,
                   "tina: no TOKEN_WILL_EXPIRE within %d s of logging in with a token that expires in 20 s "
-                  "(SPEC 4: sent 30 s before expiry)",
+                  "(SEMANTICS.md events: sent 30 s before expiry)",
                   t_slow() ? 5 : 2);
         if (got) {
             const t_event *w = t_find_event(&tina, BECKON_EVENT_TOKEN_WILL_EXPIRE, NULL, NULL, -1);

@@ -4,7 +4,7 @@
  * Every send callback runs exactly once with OK; every invitation gets exactly
  * one INVITATION_ACCEPTED per invitee; every accept callback runs once with
  * OK; the inviter never sees an event of an invitation before the send result
- * that told it the id (SPEC 4: results and events in the order observed).
+ * that told it the id (docs/SEMANTICS.md, "Order of events and results").
  *
  * With BECKON_TEST_SERVER_URL set, the same runs against a beckon-server (users
  * suffixed per run). The shared client sends 800 frames at once: the server must
@@ -225,7 +225,7 @@ static void check_inviter(inviter *inv, int sends) {
     int early = atomic_load(&inv->early_events);
     CHECK_MSG(early == 0,
               "%s: %d events of an invitation ran before the send callback that returned its id "
-              "(SPEC 4: results and events reach a client in the order it observed them)",
+              "(SEMANTICS.md order: results and events reach a client in the order it observed them)",
               inv->name, early);
     t_log("  %s: %d sends, each called back once with OK; %d ACCEPTED (2 per invitation); %d state changes; "
           "%d events before their send result",

@@ -18,7 +18,8 @@ from typing import NoReturn
 from ._errors import ArgumentTypeError, InvalidArgumentError, PayloadTooLargeError
 from ._types import Notification
 
-#: SPEC 2: user and device ids are 1 to 64 bytes of ``[A-Za-z0-9_.@:+-]``.
+#: User and device ids are 1 to 64 bytes of ``[A-Za-z0-9_.@:+-]``
+#: (docs/SEMANTICS.md).
 MAX_ID_BYTES = 64
 _ID_BYTE = re.compile(rb"[A-Za-z0-9_.@:+\-]")
 _ID = re.compile(rb"[A-Za-z0-9_.@:+\-]{1,64}")

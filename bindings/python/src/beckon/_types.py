@@ -34,7 +34,7 @@ class _OpenIntEnum(enum.IntEnum):
 
 
 class ErrorCode(_OpenIntEnum):
-    """``beckon_error``: the result code of every operation (SPEC section 3)."""
+    """``beckon_error``: the result code of every operation (docs/SEMANTICS.md)."""
 
     OK = 0
     INVALID_ARGUMENT = 1
