@@ -185,30 +185,57 @@ enum Io {
     WriteFailed(WsError),
 }
 
-/// Writes what is queued (several frames per flush when they come together)
-/// and reads the next frame. Cancel-safe (it is one branch of the
-/// connection's select): a frame leaves the queue only once the socket has
-/// taken it, and `unflushed` says whether a flush is still owed.
+/// Frames a connection may read and answer before it flushes what it owes,
+/// even if more input is waiting: bounds how long an answer sits unsent.
+const FRAMES_PER_FLUSH: u32 = 64;
+
+/// Frames handed to tungstenite and not yet flushed to the socket.
+#[derive(Default)]
+struct Unflushed {
+    frames: u32,
+}
+
+/// Hands what is queued to tungstenite and reads the next frame; flushes only
+/// when there is nothing to read yet (or after `FRAMES_PER_FLUSH`), so the
+/// answers to a burst of requests, and a burst of pushes, leave in one write.
+/// Cancel-safe (it is one branch of the connection's select): a frame leaves
+/// the queue only once tungstenite has taken it, and `unflushed` says whether
+/// a flush is still owed.
 fn io<'a, S>(
     ws: &'a mut Ws<S>,
     out: &'a mut VecDeque<Outgoing>,
-    unflushed: &'a mut bool,
+    unflushed: &'a mut Unflushed,
 ) -> impl Future<Output = Io> + 'a
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     std::future::poll_fn(move |cx| {
-        if let Poll::Ready(Err(e)) = poll_write_queued(ws, out, unflushed, cx) {
+        if let Poll::Ready(Err(e)) = poll_feed_queued(ws, out, unflushed, cx) {
             return Poll::Ready(Io::WriteFailed(e));
+        }
+        if unflushed.frames < FRAMES_PER_FLUSH {
+            if let Poll::Ready(frame) = ws.poll_next_unpin(cx) {
+                return Poll::Ready(Io::Frame(frame));
+            }
+        }
+        if unflushed.frames > 0 {
+            match ws.poll_flush_unpin(cx) {
+                Poll::Ready(Ok(())) => unflushed.frames = 0,
+                Poll::Ready(Err(e)) => return Poll::Ready(Io::WriteFailed(e)),
+                // The socket is full: reading goes on meanwhile (a client
+                // too slow to read is dropped by its outbox's bounds).
+                Poll::Pending => {}
+            }
         }
         ws.poll_next_unpin(cx).map(Io::Frame)
     })
 }
 
-fn poll_write_queued<S>(
+/// Hands the queued frames to tungstenite, which buffers them until a flush.
+fn poll_feed_queued<S>(
     ws: &mut Ws<S>,
     out: &mut VecDeque<Outgoing>,
-    unflushed: &mut bool,
+    unflushed: &mut Unflushed,
     cx: &mut std::task::Context<'_>,
 ) -> Poll<Result<(), WsError>>
 where
@@ -220,11 +247,7 @@ where
             break;
         };
         ws.start_send_unpin(message(outgoing))?;
-        *unflushed = true;
-    }
-    if *unflushed {
-        ready!(ws.poll_flush_unpin(cx))?;
-        *unflushed = false;
+        unflushed.frames = unflushed.frames.saturating_add(1);
     }
     Poll::Ready(Ok(()))
 }
@@ -461,7 +484,7 @@ where
     let mut limiter = RateLimiter::new(ctx.config.messages_per_sec, ctx.config.messages_burst);
     let mut protocol_errors = 0u32;
     let mut shutdown = ctx.shutdown_signal();
-    let mut unflushed = false;
+    let mut unflushed = Unflushed::default();
     // A large frame grew the read buffer: give it back at the next heartbeat.
     let mut grown = false;
     while session.released().is_none() {
@@ -500,13 +523,23 @@ where
                 }
             }
             Event::Mail(Some(mail)) => {
-                if let Some(handoff) = session.mail(mail) {
-                    // A newer connection resumes the session: it goes there.
-                    let last = session.detach();
-                    if let Some(back) = handoff.give(session) {
-                        detached::spawn(back);
+                // Mail that came together is taken together, so its frames
+                // leave in one write.
+                let mut next = Some(mail);
+                let mut taken = 0;
+                while let Some(mail) = next.take() {
+                    if let Some(handoff) = session.mail(mail) {
+                        // A newer connection resumes the session: it goes there.
+                        let last = session.detach();
+                        if let Some(back) = handoff.give(session) {
+                            detached::spawn(back);
+                        }
+                        return last;
                     }
-                    return last;
+                    taken += 1;
+                    if taken < FRAMES_PER_FLUSH {
+                        next = session.waiting_mail();
+                    }
                 }
             }
             Event::Mail(None) => break,

@@ -129,6 +129,11 @@ impl Session {
         (self.mailbox.next(), self.out.as_mut())
     }
 
+    /// Mail that is already waiting, without waiting for more.
+    pub(crate) fn waiting_mail(&mut self) -> Option<Mail> {
+        self.mailbox.try_recv().ok()
+    }
+
     /// Why the attached connection is to go, once its queue is written.
     pub fn released(&self) -> Option<Release> {
         self.released
