@@ -25,12 +25,22 @@
 #include <stdint.h>
 #define BECKON_VERSION "0.1.0"
 
+/* True when a library whose beckon_abi_version() is `library_abi` serves a
+ * program built against this header: the same ABI major version, and a minor
+ * version at least this header's (docs/C_API.md, "Names and versions"). */
+#define BECKON_ABI_COMPATIBLE(library_abi) \
+  (((library_abi) >> 16) == BECKON_ABI_VERSION_MAJOR && (library_abi) >= BECKON_ABI_VERSION)
+
 
 // Callbacks run on a thread the client owns (the default).
 #define BECKON_DISPATCH_THREAD 0
 
 // Callbacks are queued until the application calls `beckon_client_poll`.
 #define BECKON_DISPATCH_POLL 1
+
+// Bytes of `beckon_client_info.user_id` and `.device_id`: an id (at most 64
+// bytes) and its NUL, rounded up so the struct has no padding.
+#define BECKON_ID_CAPACITY 68
 
 #define BECKON_INVITEE_INVITING 0
 
@@ -124,8 +134,18 @@
 
 #define BECKON_VERSION_PATCH 0
 
-// Changes whenever the ABI does (a function, struct layout or constant).
-#define BECKON_ABI_VERSION 1
+// The ABI's major version: changes when a program built against an older
+// header could break (a function, struct layout or constant changed or gone).
+#define BECKON_ABI_VERSION_MAJOR 2
+
+// The ABI's minor version: changes when something is added (a function, a
+// field at the end of a config struct, a constant); older programs still work.
+#define BECKON_ABI_VERSION_MINOR 0
+
+// `(BECKON_ABI_VERSION_MAJOR << 16) | BECKON_ABI_VERSION_MINOR`. A library
+// serves a program built against the same major and an older or equal minor
+// (`BECKON_ABI_COMPATIBLE`).
+#define BECKON_ABI_VERSION ((BECKON_ABI_VERSION_MAJOR << 16) | BECKON_ABI_VERSION_MINOR)
 
 // A client: one device of one user. Create with `beckon_client_new`, free with
 // `beckon_client_free`. Every function taking it may be called from any thread.
@@ -134,13 +154,34 @@ typedef struct beckon_client beckon_client;
 // A result code: `BECKON_OK` or one of the `BECKON_ERROR_*` values.
 typedef int32_t beckon_error;
 
+// What `beckon_client_get_info` tells about a client, at the moment of the
+// call. The caller sets `struct_size` to `sizeof(beckon_client_info)`; the
+// library fills that many bytes (a library newer than your header fills only
+// the fields your header knew).
+typedef struct beckon_client_info {
+  uint32_t struct_size;
+  // The `BECKON_CONNECTION_*` state of the last CONNECTION_STATE_CHANGED
+  // event this client dispatched (DISCONNECTED before any): the state
+  // your handler has been told.
+  int32_t connection_state;
+  // The logged-in user, NUL-terminated; "" unless a login has succeeded
+  // and no logout (or end of session) has happened since.
+  char user_id[BECKON_ID_CAPACITY];
+  // This client's device id, NUL-terminated: `config.device_id`, or the
+  // random one the client made. A random id differs for every client, so
+  // an app that restarts (say, after a crash) within the server's grace
+  // period would log in as another device and count against the user's
+  // device limit: apps pass their own id and keep it.
+  char device_id[BECKON_ID_CAPACITY];
+} beckon_client_info;
+
 // How to create a client. Zero-valued fields mean "default".
 //
 // Extensible: set `struct_size` to `sizeof(beckon_client_config)`. A library
 // newer than your header reads only the fields your header knew; a library
 // older than your header accepts the struct if the fields it does not know
 // are zero.
-typedef struct {
+typedef struct beckon_client_config {
   uint32_t struct_size;
   // Required. `memory://NAME` for the in-process hub NAME.
   const char *server_url;
@@ -153,7 +194,7 @@ typedef struct {
 } beckon_client_config;
 
 // A user id with its per-invitee state (`BECKON_INVITEE_*`).
-typedef struct {
+typedef struct beckon_invitee_state {
   const char *user_id;
   int32_t state;
 } beckon_invitee_state;
@@ -161,7 +202,7 @@ typedef struct {
 // What an offline device's push notification shows (used when push delivery
 // lands; validated and carried to invitees today). NULL fields mean "".
 // Limits: title 256 bytes, message 1 KiB, resource_id 64 bytes, payload 4 KiB.
-typedef struct {
+typedef struct beckon_notification_config {
   // Set to `sizeof(beckon_notification_config)`.
   uint32_t struct_size;
   const char *title;
@@ -183,7 +224,7 @@ typedef struct {
 // | INVITATION_TIMEOUT | invitation_id, inviter |
 // | INVITATION_RESPONSE_TIMEOUT | invitation_id, invitees (those that timed out) |
 // | INVITATION_USER_STATE_CHANGED | invitation_id, user_id, state, extended_data |
-typedef struct {
+typedef struct beckon_event {
   // One of `BECKON_EVENT_*`.
   int32_t kind;
   const char *invitation_id;
@@ -192,9 +233,9 @@ typedef struct {
   // A `BECKON_INVITEE_*` state.
   int32_t state;
   const char *extended_data;
-  const beckon_invitee_state *invitees;
+  const struct beckon_invitee_state *invitees;
   size_t invitee_count;
-  const beckon_notification_config *notification;
+  const struct beckon_notification_config *notification;
   uint32_t seconds_left;
   // A `BECKON_CONNECTION_*` state.
   int32_t connection_state;
@@ -205,10 +246,10 @@ typedef struct {
 // Receives every event of a client, on its dispatcher thread (or inside
 // `beckon_client_poll`), one at a time, in order.
 typedef void (*beckon_event_callback)(void *user_data,
-                                      const beckon_event *event);
+                                      const struct beckon_event *event);
 
 // The result of an operation that returns nothing but success or an error.
-typedef struct {
+typedef struct beckon_result {
   beckon_error error;
   // "" on success. Valid until the callback returns.
   const char *error_message;
@@ -216,11 +257,11 @@ typedef struct {
 
 // Called once with the result of login, logout, renew_token, accept or refuse.
 typedef void (*beckon_result_callback)(void *user_data,
-                                       const beckon_result *result);
+                                       const struct beckon_result *result);
 
 // How a memory hub behaves. Zero-valued fields mean "default".
 // Extensible like `beckon_client_config`.
-typedef struct {
+typedef struct beckon_hub_config {
   // Set to `sizeof(beckon_hub_config)`.
   uint32_t struct_size;
   // When set, logins need a token made by `beckon_token_create` with this
@@ -237,46 +278,49 @@ typedef struct {
 //
 // Extensible: set `struct_size` to `sizeof(beckon_invitation_config)`. A
 // library newer than your header reads only the fields your header knew.
-typedef struct {
+typedef struct beckon_invitation_config {
   uint32_t struct_size;
   // 1 to 600 seconds (the hub's maximum).
   uint32_t timeout_seconds;
   // UTF-8 text for the invitees, at most 8 KiB; NULL means "".
   const char *extended_data;
   // NULL for none.
-  const beckon_notification_config *notification;
+  const struct beckon_notification_config *notification;
   // `BECKON_INVITATION_*` flags; unknown bits are refused.
   uint32_t flags;
+  // Must be 0. It fills what would otherwise be padding at the end of
+  // the struct, so that a later field cannot hide there unseen.
+  uint32_t reserved;
 } beckon_invitation_config;
 
 // The result of `beckon_send_invitation`. On error, `invitation_id` is "" and
 // there are no error invitees.
-typedef struct {
+typedef struct beckon_send_result {
   beckon_error error;
   const char *error_message;
   const char *invitation_id;
   // Invitees that could not be reached at once (state OFFLINE).
-  const beckon_invitee_state *error_invitees;
+  const struct beckon_invitee_state *error_invitees;
   size_t error_invitee_count;
 } beckon_send_result;
 
 // Called once with the result of `beckon_send_invitation`.
 typedef void (*beckon_send_callback)(void *user_data,
-                                     const beckon_send_result *result);
+                                     const struct beckon_send_result *result);
 
 // The result of `beckon_cancel_invitation`.
-typedef struct {
+typedef struct beckon_cancel_result {
   beckon_error error;
   const char *error_message;
   // Invitees that could not be cancelled (already in a terminal state), with
   // that state.
-  const beckon_invitee_state *error_invitees;
+  const struct beckon_invitee_state *error_invitees;
   size_t error_invitee_count;
 } beckon_cancel_result;
 
 // Called once with the result of `beckon_cancel_invitation`.
 typedef void (*beckon_cancel_callback)(void *user_data,
-                                       const beckon_cancel_result *result);
+                                       const struct beckon_cancel_result *result);
 
 // Receives one log line: level (`BECKON_LOG_*`), tag (always "signaling"),
 // sub-tag (the layer: "api", "room", "client", "hub") and message. The strings
@@ -345,13 +389,23 @@ typedef void (*beckon_log_callback)(void *user_data,
 extern "C" {
 #endif // __cplusplus
 
+// Fills `*out_info` (whose `struct_size` the caller has set) with the
+// client's connection state, logged-in user and device id. Safe from any
+// thread, callbacks included.
+//
+// # Safety
+// `client` is NULL or a live client; `out_info` is NULL or points to
+// `out_info->struct_size` writable bytes.
+beckon_error beckon_client_get_info(struct beckon_client *client,
+                                    struct beckon_client_info *out_info);
+
 // Creates a client and stores it in `*out_client` (set to NULL on error).
 // Nothing connects until `beckon_client_login`.
 //
 // # Safety
 // `config` is NULL or a valid config; `out_client` is NULL or writable.
-beckon_error beckon_client_new(const beckon_client_config *config,
-                               beckon_client **out_client);
+beckon_error beckon_client_new(const struct beckon_client_config *config,
+                               struct beckon_client **out_client);
 
 // Sets the function that receives this client's events (NULL removes it).
 // It runs on the client's dispatcher thread (or inside `beckon_client_poll`),
@@ -360,7 +414,7 @@ beckon_error beckon_client_new(const beckon_client_config *config,
 //
 // # Safety
 // `client` is a live client.
-beckon_error beckon_client_set_event_handler(beckon_client *client,
+beckon_error beckon_client_set_event_handler(struct beckon_client *client,
                                              beckon_event_callback handler,
                                              void *user_data);
 
@@ -371,7 +425,7 @@ beckon_error beckon_client_set_event_handler(beckon_client *client,
 //
 // # Safety
 // Pointers are NULL or valid; `client` is a live client.
-beckon_error beckon_client_login(beckon_client *client,
+beckon_error beckon_client_login(struct beckon_client *client,
                                  const char *user_id,
                                  const char *token,
                                  beckon_result_callback callback,
@@ -382,7 +436,7 @@ beckon_error beckon_client_login(beckon_client *client,
 //
 // # Safety
 // `client` is a live client.
-beckon_error beckon_client_logout(beckon_client *client,
+beckon_error beckon_client_logout(struct beckon_client *client,
                                   beckon_result_callback callback,
                                   void *user_data);
 
@@ -390,7 +444,7 @@ beckon_error beckon_client_logout(beckon_client *client,
 //
 // # Safety
 // Pointers are NULL or valid; `client` is a live client.
-beckon_error beckon_client_renew_token(beckon_client *client,
+beckon_error beckon_client_renew_token(struct beckon_client *client,
                                        const char *token,
                                        beckon_result_callback callback,
                                        void *user_data);
@@ -403,7 +457,7 @@ beckon_error beckon_client_renew_token(beckon_client *client,
 //
 // # Safety
 // `client` is NULL or a live client.
-int32_t beckon_client_poll(beckon_client *client,
+int32_t beckon_client_poll(struct beckon_client *client,
                            int32_t timeout_ms);
 
 // Frees a client (NULL is accepted and ignored). Logs out, then runs every
@@ -421,7 +475,7 @@ int32_t beckon_client_poll(beckon_client *client,
 //
 // # Safety
 // `client` is NULL or a pointer from `beckon_client_new` not yet freed.
-void beckon_client_free(beckon_client *client);
+void beckon_client_free(struct beckon_client *client);
 
 // The name of an error code without the `BECKON_` prefix, e.g.
 // "NOT_PERMITTED"; "UNKNOWN" for a value that is not a code. Static storage:
@@ -453,7 +507,7 @@ const char *beckon_invitee_state_name(int32_t state);
 // # Safety
 // Pointers are NULL or valid.
 beckon_error beckon_memory_hub_create(const char *name,
-                                      const beckon_hub_config *config);
+                                      const struct beckon_hub_config *config);
 
 // Writes a login token for `user_id`, valid until `expiry_unix_seconds`, made
 // with `secret` (the recipe is in docs/C_API.md, so a backend can make the
@@ -483,10 +537,10 @@ beckon_error beckon_token_create(const char *secret,
 //
 // # Safety
 // Pointers are NULL or valid as described; `client` is a live client.
-beckon_error beckon_send_invitation(beckon_client *client,
+beckon_error beckon_send_invitation(struct beckon_client *client,
                                     const char *const *invitees,
                                     size_t invitee_count,
-                                    const beckon_invitation_config *config,
+                                    const struct beckon_invitation_config *config,
                                     beckon_send_callback callback,
                                     void *user_data);
 
@@ -497,7 +551,7 @@ beckon_error beckon_send_invitation(beckon_client *client,
 //
 // # Safety
 // Pointers are NULL or valid; `client` is a live client.
-beckon_error beckon_cancel_invitation(beckon_client *client,
+beckon_error beckon_cancel_invitation(struct beckon_client *client,
                                       const char *invitation_id,
                                       const char *const *invitees,
                                       size_t invitee_count,
@@ -511,7 +565,7 @@ beckon_error beckon_cancel_invitation(beckon_client *client,
 //
 // # Safety
 // Pointers are NULL or valid; `client` is a live client.
-beckon_error beckon_accept_invitation(beckon_client *client,
+beckon_error beckon_accept_invitation(struct beckon_client *client,
                                       const char *invitation_id,
                                       const char *extended_data,
                                       beckon_result_callback callback,
@@ -521,7 +575,7 @@ beckon_error beckon_accept_invitation(beckon_client *client,
 //
 // # Safety
 // Pointers are NULL or valid; `client` is a live client.
-beckon_error beckon_refuse_invitation(beckon_client *client,
+beckon_error beckon_refuse_invitation(struct beckon_client *client,
                                       const char *invitation_id,
                                       const char *extended_data,
                                       beckon_result_callback callback,
@@ -549,8 +603,10 @@ void beckon_test_force_panic(uint32_t point);
 // The library's version, e.g. "0.1.0". Static storage: never free it.
 const char *beckon_version(void);
 
-// The ABI version the library was built with; compare it with
-// `BECKON_ABI_VERSION` from the header you compiled against.
+// The ABI version the library was built with,
+// `(major << 16) | minor`. A program built against `BECKON_ABI_VERSION`
+// may use this library if `BECKON_ABI_COMPATIBLE(beckon_abi_version())`:
+// the same major, and a minor at least the header's.
 uint32_t beckon_abi_version(void);
 
 #ifdef __cplusplus

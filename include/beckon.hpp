@@ -430,7 +430,7 @@ using ExceptionHandler = std::function<void(std::exception_ptr)>;
 
 // ---- versions ------------------------------------------------------------------
 
-/// The ABI version this header was written for.
+/// The ABI version this header was written for: (major << 16) | minor.
 inline constexpr std::uint32_t header_abi_version = BECKON_ABI_VERSION;
 /// The version of the header, e.g. "0.1.0".
 inline constexpr std::string_view header_version = BECKON_VERSION;
@@ -732,15 +732,22 @@ void submit(beckon_error code, std::unique_ptr<Pending<T>> &pending) {
 
 }  // namespace detail
 
-/// Throws beckon::Error (INTERNAL) unless the loaded libbeckon has the ABI
-/// version this header was written for. Checked once per process.
+/// "major.minor" of an ABI version.
+inline std::string abi_version_text(std::uint32_t version) {
+    return std::to_string(version >> 16) + "." + std::to_string(version & 0xFFFFu);
+}
+
+/// Throws beckon::Error (INTERNAL) unless the loaded libbeckon serves the ABI
+/// version this header was written for: the same major, and a minor at least
+/// the header's. Checked once per process.
 inline void check_abi() {
     static const std::uint32_t loaded = beckon_abi_version();
-    if (loaded != header_abi_version)
+    if (!BECKON_ABI_COMPATIBLE(loaded))
         throw Error(ErrorCode::internal,
                     "libbeckon " + std::string(library_version()) + " has ABI version " +
-                        std::to_string(loaded) + ", but beckon.hpp " + std::string(header_version) +
-                        " was written for ABI version " + std::to_string(header_abi_version));
+                        abi_version_text(loaded) + ", but beckon.hpp " + std::string(header_version) +
+                        " needs ABI " + abi_version_text(header_abi_version) +
+                        " (the same major, an equal or newer minor)");
 }
 
 /// Sets the handler that receives exceptions escaping your callbacks (nullptr
@@ -943,6 +950,15 @@ public:
                        pending);
     }
 
+    /// The state of the last CONNECTION_STATE_CHANGED event this client
+    /// dispatched (disconnected before any).
+    ConnectionState connection_state() const { return static_cast<ConnectionState>(info().connection_state); }
+    /// The logged-in user; empty unless a login has succeeded and no logout
+    /// or end of session has happened since.
+    std::string user_id() const { return info().user_id; }
+    /// This client's device id: the configured one, or the random one it made.
+    std::string device_id() const { return info().device_id; }
+
     void logout(Callback<void> done) {
         auto pending = detail::pending_for(std::move(done));
         detail::submit(
@@ -1051,6 +1067,13 @@ public:
     }
 
 private:
+    beckon_client_info info() const {
+        beckon_client_info info{};
+        info.struct_size = sizeof info;
+        detail::check(beckon_client_get_info(handle(), &info));
+        return info;
+    }
+
     beckon_client *handle() const {
         if (handle_ == nullptr)
             throw detail::invalid_argument("client: this beckon::Client was moved from or closed");

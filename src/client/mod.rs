@@ -13,7 +13,7 @@ mod pool;
 
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -75,6 +75,9 @@ pub(crate) struct ClientCore {
     closed: AtomicBool,
     /// Invitations already handed to the application (rule 9).
     seen: Mutex<SeenInvitations>,
+    /// The state of the last CONNECTION_STATE_CHANGED dispatched (a
+    /// `ConnectionState` as i32): what the application has been told.
+    connection_state: AtomicI32,
 }
 
 /// The invitations a client has shown, per user (a client that logs in as
@@ -143,6 +146,7 @@ impl Client {
             login_epoch: AtomicU64::new(0),
             open: RwLock::new(true),
             closed: AtomicBool::new(false),
+            connection_state: AtomicI32::new(ConnectionState::Disconnected as i32),
             seen: Mutex::new(SeenInvitations {
                 forget_at: HashMap::default(),
                 sweep_at: 1024,
@@ -163,8 +167,31 @@ impl Client {
         &self.core.config
     }
 
+    /// This client's device id: the configured one, or the random one it
+    /// made (a new one per client, so an app that wants to be the same device
+    /// after a restart configures its own and keeps it).
     pub fn device_id(&self) -> &DeviceId {
         &self.core.device
+    }
+
+    /// The user this client is logged in as, once the login has succeeded and
+    /// until logout (or the hub ends the session).
+    pub fn user_id(&self) -> Option<UserId> {
+        match &*self.core.link.lock() {
+            Link::LoggedIn { conn, .. } => Some(conn.user().clone()),
+            _ => None,
+        }
+    }
+
+    /// The state of the last CONNECTION_STATE_CHANGED event dispatched to the
+    /// application (DISCONNECTED before any): the state the app has been told.
+    pub fn connection_state(&self) -> ConnectionState {
+        match self.core.connection_state.load(Ordering::Acquire) {
+            1 => ConnectionState::Connecting,
+            2 => ConnectionState::Connected,
+            3 => ConnectionState::Reconnecting,
+            _ => ConnectionState::Disconnected,
+        }
     }
 
     /// Replaces the event handler (`None` drops events). Takes effect for the
@@ -668,6 +695,10 @@ impl ClientCore {
     }
 
     fn deliver(&self, event: &Event) {
+        if let Event::ConnectionStateChanged { state, .. } = event {
+            self.connection_state
+                .store(*state as i32, Ordering::Release);
+        }
         #[cfg(feature = "test-hooks")]
         crate::testing::maybe_panic(crate::testing::PanicPoint::Dispatch);
         let handler = self.handler.read().clone();

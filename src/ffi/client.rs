@@ -1,7 +1,7 @@
 //! The client object: create, handle events, log in and out, poll, free.
 
 use std::ffi::{c_char, c_void};
-use std::mem::size_of;
+use std::mem::{offset_of, size_of};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -45,7 +45,103 @@ pub struct beckon_client_config {
     pub request_timeout_ms: u32,
 }
 
-const CLIENT_CONFIG_V1: usize = size_of::<beckon_client_config>();
+/// The size of the struct's first version (ABI 2.0), frozen: the end of its
+/// last field, whatever is added after it.
+const CLIENT_CONFIG_V1: usize =
+    offset_of!(beckon_client_config, request_timeout_ms) + size_of::<u32>();
+
+/// Bytes of `beckon_client_info.user_id` and `.device_id`: an id (at most 64
+/// bytes) and its NUL, rounded up so the struct has no padding.
+pub const BECKON_ID_CAPACITY: usize = 68;
+
+/// What `beckon_client_get_info` tells about a client, at the moment of the
+/// call. The caller sets `struct_size` to `sizeof(beckon_client_info)`; the
+/// library fills that many bytes (a library newer than your header fills only
+/// the fields your header knew).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct beckon_client_info {
+    pub struct_size: u32,
+    /// The `BECKON_CONNECTION_*` state of the last CONNECTION_STATE_CHANGED
+    /// event this client dispatched (DISCONNECTED before any): the state
+    /// your handler has been told.
+    pub connection_state: i32,
+    /// The logged-in user, NUL-terminated; "" unless a login has succeeded
+    /// and no logout (or end of session) has happened since.
+    pub user_id: [c_char; BECKON_ID_CAPACITY],
+    /// This client's device id, NUL-terminated: `config.device_id`, or the
+    /// random one the client made. A random id differs for every client, so
+    /// an app that restarts (say, after a crash) within the server's grace
+    /// period would log in as another device and count against the user's
+    /// device limit: apps pass their own id and keep it.
+    pub device_id: [c_char; BECKON_ID_CAPACITY],
+}
+
+/// The size of `beckon_client_info`'s first version (ABI 2.0), frozen.
+const CLIENT_INFO_V1: usize = offset_of!(beckon_client_info, device_id) + BECKON_ID_CAPACITY;
+
+/// Copies `text` (at most `BECKON_ID_CAPACITY - 1` bytes: ids are at most 64)
+/// with its NUL into `field`.
+fn copy_id(field: &mut [c_char; BECKON_ID_CAPACITY], text: &str) {
+    *field = [0; BECKON_ID_CAPACITY];
+    for (slot, byte) in field
+        .iter_mut()
+        .zip(text.bytes().take(BECKON_ID_CAPACITY - 1))
+    {
+        *slot = byte as c_char;
+    }
+}
+
+/// Fills `*out_info` (whose `struct_size` the caller has set) with the
+/// client's connection state, logged-in user and device id. Safe from any
+/// thread, callbacks included.
+///
+/// # Safety
+/// `client` is NULL or a live client; `out_info` is NULL or points to
+/// `out_info->struct_size` writable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn beckon_client_get_info(
+    client: *mut beckon_client,
+    out_info: *mut beckon_client_info,
+) -> beckon_error {
+    guard("beckon_client_get_info", || {
+        // SAFETY: caller's contract.
+        let client = unsafe { client_ref(client) }?;
+        if out_info.is_null() {
+            return Err(Error::invalid("out_info: is NULL"));
+        }
+        // SAFETY: caller's contract: at least the leading u32 is there.
+        let declared = unsafe { out_info.cast::<u32>().read_unaligned() } as usize;
+        if !(CLIENT_INFO_V1..=64 * 1024).contains(&declared) {
+            return Err(Error::invalid(format!(
+                "out_info.struct_size: {declared} is not a size of beckon_client_info (set it to sizeof the struct, {})",
+                size_of::<beckon_client_info>()
+            )));
+        }
+        let mut info = beckon_client_info {
+            struct_size: declared as u32,
+            connection_state: client.connection_state() as i32,
+            user_id: [0; BECKON_ID_CAPACITY],
+            device_id: [0; BECKON_ID_CAPACITY],
+        };
+        if let Some(user) = client.user_id() {
+            copy_id(&mut info.user_id, user.as_str());
+        }
+        copy_id(&mut info.device_id, client.device_id().as_str());
+        let known = size_of::<beckon_client_info>();
+        // SAFETY: the caller declared `declared` writable bytes; `info` has
+        // `known` readable ones; fields this library does not know stay as the
+        // caller left them.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                (&info as *const beckon_client_info).cast::<u8>(),
+                out_info.cast::<u8>(),
+                declared.min(known),
+            );
+        }
+        Ok(())
+    })
+}
 
 /// # Safety
 /// `client` is NULL or a pointer from `beckon_client_new` not yet freed.

@@ -1,7 +1,7 @@
 //! Memory hubs with a non-default configuration, and login tokens.
 
 use std::ffi::c_char;
-use std::mem::size_of;
+use std::mem::{offset_of, size_of};
 use std::time::Duration;
 
 use super::boundary::guard;
@@ -27,7 +27,8 @@ pub struct beckon_hub_config {
     pub retention_ms: u32,
 }
 
-const HUB_CONFIG_V1: usize = size_of::<beckon_hub_config>();
+/// The size of the struct's first version (ABI 2.0), frozen.
+const HUB_CONFIG_V1: usize = offset_of!(beckon_hub_config, retention_ms) + size_of::<u32>();
 
 /// The longest token `beckon_token_create` writes, with its NUL.
 pub const BECKON_TOKEN_MAX_LEN: usize = 96;

@@ -1,7 +1,7 @@
 //! Invitations: send, cancel, accept, refuse.
 
 use std::ffi::{c_char, c_void, CString};
-use std::mem::size_of;
+use std::mem::{offset_of, size_of};
 
 use super::boundary::{cstring, guard, UserData};
 use super::client::{beckon_client, client_ref};
@@ -49,10 +49,17 @@ pub struct beckon_invitation_config {
     pub notification: *const beckon_notification_config,
     /// `BECKON_INVITATION_*` flags; unknown bits are refused.
     pub flags: u32,
+    /// Must be 0. It fills what would otherwise be padding at the end of
+    /// the struct, so that a later field cannot hide there unseen.
+    pub reserved: u32,
 }
 
-const INVITATION_CONFIG_V1: usize = size_of::<beckon_invitation_config>();
-const NOTIFICATION_CONFIG_V1: usize = size_of::<beckon_notification_config>();
+/// The sizes of the structs' first versions (ABI 2.0), frozen: the end of
+/// their last fields, whatever is added after them.
+const INVITATION_CONFIG_V1: usize =
+    offset_of!(beckon_invitation_config, reserved) + size_of::<u32>();
+const NOTIFICATION_CONFIG_V1: usize =
+    offset_of!(beckon_notification_config, payload) + size_of::<*const c_char>();
 
 /// Keeps a notification's strings alive for an event handler.
 pub(crate) struct NotificationHolder {
@@ -69,7 +76,7 @@ impl NotificationHolder {
             cstring(&notification.payload),
         ];
         let config = beckon_notification_config {
-            struct_size: NOTIFICATION_CONFIG_V1 as u32,
+            struct_size: size_of::<beckon_notification_config>() as u32,
             title: strings[0].as_ptr(),
             message: strings[1].as_ptr(),
             resource_id: strings[2].as_ptr(),
@@ -148,6 +155,12 @@ pub unsafe extern "C" fn beckon_send_invitation(
                 sized_struct(config, "config", INVITATION_CONFIG_V1)?,
             )
         };
+        if config.reserved != 0 {
+            return Err(Error::invalid(format!(
+                "config.reserved: {} is not 0 (reserved for a later version)",
+                config.reserved
+            )));
+        }
         if config.flags & !BECKON_INVITATION_ONLINE_ONLY != 0 {
             return Err(Error::invalid(format!(
                 "config.flags: unknown bits {:#x}",

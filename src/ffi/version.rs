@@ -6,8 +6,16 @@ use std::ffi::c_char;
 pub const BECKON_VERSION_MAJOR: u32 = 0;
 pub const BECKON_VERSION_MINOR: u32 = 1;
 pub const BECKON_VERSION_PATCH: u32 = 0;
-/// Changes whenever the ABI does (a function, struct layout or constant).
-pub const BECKON_ABI_VERSION: u32 = 1;
+/// The ABI's major version: changes when a program built against an older
+/// header could break (a function, struct layout or constant changed or gone).
+pub const BECKON_ABI_VERSION_MAJOR: u32 = 2;
+/// The ABI's minor version: changes when something is added (a function, a
+/// field at the end of a config struct, a constant); older programs still work.
+pub const BECKON_ABI_VERSION_MINOR: u32 = 0;
+/// `(BECKON_ABI_VERSION_MAJOR << 16) | BECKON_ABI_VERSION_MINOR`. A library
+/// serves a program built against the same major and an older or equal minor
+/// (`BECKON_ABI_COMPATIBLE`).
+pub const BECKON_ABI_VERSION: u32 = (BECKON_ABI_VERSION_MAJOR << 16) | BECKON_ABI_VERSION_MINOR;
 
 /// The library's version, e.g. "0.1.0". Static storage: never free it.
 #[no_mangle]
@@ -15,8 +23,10 @@ pub extern "C" fn beckon_version() -> *const c_char {
     c"0.1.0".as_ptr()
 }
 
-/// The ABI version the library was built with; compare it with
-/// `BECKON_ABI_VERSION` from the header you compiled against.
+/// The ABI version the library was built with,
+/// `(major << 16) | minor`. A program built against `BECKON_ABI_VERSION`
+/// may use this library if `BECKON_ABI_COMPATIBLE(beckon_abi_version())`:
+/// the same major, and a minor at least the header's.
 #[no_mangle]
 pub extern "C" fn beckon_abi_version() -> u32 {
     BECKON_ABI_VERSION
@@ -25,6 +35,25 @@ pub extern "C" fn beckon_abi_version() -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Whether a library of ABI version `library` serves a program built
+    /// against ABI version `header` (the rule of `BECKON_ABI_COMPATIBLE`).
+    fn abi_compatible(library: u32, header: u32) -> bool {
+        library >> 16 == header >> 16 && library & 0xFFFF >= header & 0xFFFF
+    }
+
+    #[test]
+    fn an_app_runs_on_the_same_major_and_an_equal_or_newer_minor() {
+        let v = |major: u32, minor: u32| (major << 16) | minor;
+        assert_eq!(BECKON_ABI_VERSION, v(2, 0));
+        assert_eq!(beckon_abi_version(), BECKON_ABI_VERSION);
+        assert!(abi_compatible(v(2, 0), v(2, 0)));
+        assert!(abi_compatible(v(2, 3), v(2, 1)), "a newer minor library");
+        assert!(!abi_compatible(v(2, 1), v(2, 3)), "an older minor library");
+        assert!(!abi_compatible(v(3, 0), v(2, 0)), "another major");
+        assert!(!abi_compatible(v(1, 9), v(2, 0)), "another major");
+        assert!(!abi_compatible(1, v(2, 0)), "the unversioned ABI 1");
+    }
 
     #[test]
     fn versions_agree_with_cargo() {

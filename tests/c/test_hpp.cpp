@@ -294,6 +294,8 @@ void test_versions_and_types() {
         threw = true;
     }
     EXPECT(!threw);
+    EXPECT_EQ(beckon::abi_version_text(beckon::header_abi_version), std::string("2.0"));
+    EXPECT(BECKON_ABI_COMPATIBLE(beckon::library_abi_version()));
     EXPECT(beckon::to_string(ErrorCode::not_permitted) == "NOT_PERMITTED");
     EXPECT(beckon::to_string(static_cast<ErrorCode>(999)) == "UNKNOWN");
     EXPECT(beckon::to_string(InviteeState::accepted) == "ACCEPTED");
@@ -444,6 +446,10 @@ void test_flow(std::thread::id main_thread) {
     });
     REQUIRE(connected.has_value());
     EXPECT(connected->connection_reason == beckon::ConnectionReason::login);
+    EXPECT(alice.connection_state() == beckon::ConnectionState::connected);
+    EXPECT_EQ(alice.user_id(), std::string("alice"));
+    EXPECT_EQ(carol.device_id(), std::string("carol-phone"));
+    EXPECT(!alice.device_id().empty());
 
     // bob accepts from his event handler (callback style), carol refuses.
     Op<void> bob_answer(&bob_rec), carol_answer(&carol_rec);
