@@ -1,6 +1,7 @@
 //! Error codes shared by every layer. The numeric values are part of the C ABI and
 //! never change; a retired value stays here as a comment.
 
+use std::ffi::CStr;
 use std::fmt;
 
 /// One of the error codes of docs/SEMANTICS.md. `#[repr(i32)]` because the C
@@ -57,54 +58,67 @@ impl ErrorCode {
 
     /// The constant's name without the `BECKON_` prefix, e.g. `ERROR_NOT_PERMITTED`.
     /// Static text: the error path never allocates.
+    /// The code's name, e.g. "NOT_PERMITTED".
     pub fn name(self) -> &'static str {
+        self.c_name().to_str().unwrap_or("UNKNOWN")
+    }
+
+    /// The name as a static C string (what `beckon_error_name` returns).
+    pub fn c_name(self) -> &'static CStr {
         match self {
-            ErrorCode::Ok => "OK",
-            ErrorCode::InvalidArgument => "INVALID_ARGUMENT",
-            ErrorCode::TooManyInvitees => "TOO_MANY_INVITEES",
-            ErrorCode::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
-            ErrorCode::NotLoggedIn => "NOT_LOGGED_IN",
-            ErrorCode::AuthFailed => "AUTH_FAILED",
-            ErrorCode::TokenExpired => "TOKEN_EXPIRED",
-            ErrorCode::InvitationNotFound => "INVITATION_NOT_FOUND",
-            ErrorCode::NotPermitted => "NOT_PERMITTED",
-            ErrorCode::AlreadyAnswered => "ALREADY_ANSWERED",
-            ErrorCode::InvitationClosed => "INVITATION_CLOSED",
-            ErrorCode::Network => "NETWORK",
-            ErrorCode::RequestTimeout => "REQUEST_TIMEOUT",
-            ErrorCode::RateLimited => "RATE_LIMITED",
-            ErrorCode::Shutdown => "SHUTDOWN",
-            ErrorCode::Server => "SERVER",
-            ErrorCode::Internal => "INTERNAL",
+            ErrorCode::Ok => c"OK",
+            ErrorCode::InvalidArgument => c"INVALID_ARGUMENT",
+            ErrorCode::TooManyInvitees => c"TOO_MANY_INVITEES",
+            ErrorCode::PayloadTooLarge => c"PAYLOAD_TOO_LARGE",
+            ErrorCode::NotLoggedIn => c"NOT_LOGGED_IN",
+            ErrorCode::AuthFailed => c"AUTH_FAILED",
+            ErrorCode::TokenExpired => c"TOKEN_EXPIRED",
+            ErrorCode::InvitationNotFound => c"INVITATION_NOT_FOUND",
+            ErrorCode::NotPermitted => c"NOT_PERMITTED",
+            ErrorCode::AlreadyAnswered => c"ALREADY_ANSWERED",
+            ErrorCode::InvitationClosed => c"INVITATION_CLOSED",
+            ErrorCode::Network => c"NETWORK",
+            ErrorCode::RequestTimeout => c"REQUEST_TIMEOUT",
+            ErrorCode::RateLimited => c"RATE_LIMITED",
+            ErrorCode::Shutdown => c"SHUTDOWN",
+            ErrorCode::Server => c"SERVER",
+            ErrorCode::Internal => c"INTERNAL",
         }
     }
 
     /// One sentence for people, static text.
     pub fn description(self) -> &'static str {
+        self.c_description().to_str().unwrap_or("")
+    }
+
+    /// One sentence for people, as a static C string.
+    pub fn c_description(self) -> &'static CStr {
         match self {
-            ErrorCode::Ok => "success",
-            ErrorCode::InvalidArgument => "an argument was NULL, empty, malformed or out of range",
-            ErrorCode::TooManyInvitees => "more distinct invitees than the limit",
-            ErrorCode::PayloadTooLarge => "extended data or a notification field is over its limit",
-            ErrorCode::NotLoggedIn => "the operation needs a logged-in session",
-            ErrorCode::AuthFailed => "the token is invalid or was made for another user",
-            ErrorCode::TokenExpired => "the token has expired",
+            ErrorCode::Ok => c"success",
+            ErrorCode::InvalidArgument => c"an argument was NULL, empty, malformed or out of range",
+            ErrorCode::TooManyInvitees => c"more distinct invitees than the limit",
+            ErrorCode::PayloadTooLarge => {
+                c"extended data or a notification field is over its limit"
+            }
+            ErrorCode::NotLoggedIn => c"the operation needs a logged-in session",
+            ErrorCode::AuthFailed => c"the token is invalid or was made for another user",
+            ErrorCode::TokenExpired => c"the token has expired",
             ErrorCode::InvitationNotFound => {
-                "no such invitation (unknown id, or forgotten after retention)"
+                c"no such invitation (unknown id, or forgotten after retention)"
             }
-            ErrorCode::NotPermitted => "the user may not do this to this invitation",
-            ErrorCode::AlreadyAnswered => "this invitee already accepted or refused",
+            ErrorCode::NotPermitted => c"the user may not do this to this invitation",
+            ErrorCode::AlreadyAnswered => c"this invitee already accepted or refused",
             ErrorCode::InvitationClosed => {
-                "the invitation was cancelled, timed out or ended for this invitee"
+                c"the invitation was cancelled, timed out or ended for this invitee"
             }
-            ErrorCode::Network => "the server cannot be reached or the connection dropped",
-            ErrorCode::RequestTimeout => "no answer from the server within the request timeout",
-            ErrorCode::RateLimited => "the server refused the request under its rate limit",
+            ErrorCode::Network => c"the server cannot be reached or the connection dropped",
+            ErrorCode::RequestTimeout => c"no answer from the server within the request timeout",
+            ErrorCode::RateLimited => c"the server refused the request under its rate limit",
             ErrorCode::Shutdown => {
-                "the client was freed or logged out before the operation completed"
+                c"the client was freed or logged out before the operation completed"
             }
-            ErrorCode::Server => "the server failed to process the request",
-            ErrorCode::Internal => "an internal error (a bug) in the library",
+            ErrorCode::Server => c"the server failed to process the request",
+            ErrorCode::Internal => c"an internal error (a bug) in the library",
         }
     }
 }

@@ -48,8 +48,9 @@ pub const BECKON_ERROR_INTERNAL: beckon_error = 16;
 /// never free it.
 #[no_mangle]
 pub extern "C" fn beckon_error_name(code: beckon_error) -> *const c_char {
-    guard_value(c"UNKNOWN".as_ptr(), || {
-        static_text(ErrorCode::from_i32(code).map(ErrorCode::name))
+    guard_value(c"UNKNOWN".as_ptr(), || match ErrorCode::from_i32(code) {
+        Some(code) => code.c_name().as_ptr(),
+        None => c"UNKNOWN".as_ptr(),
     })
 }
 
@@ -60,7 +61,7 @@ pub extern "C" fn beckon_error_description(code: beckon_error) -> *const c_char 
     guard_value(
         c"unknown error code".as_ptr(),
         || match ErrorCode::from_i32(code) {
-            Some(code) => static_cstr(code.description()),
+            Some(code) => code.c_description().as_ptr(),
             None => c"unknown error code".as_ptr(),
         },
     )
@@ -73,26 +74,4 @@ pub extern "C" fn beckon_error_description(code: beckon_error) -> *const c_char 
 #[no_mangle]
 pub extern "C" fn beckon_last_error_message() -> *const c_char {
     guard_value(c"".as_ptr(), last_error_ptr)
-}
-
-fn static_text(name: Option<&'static str>) -> *const c_char {
-    match name {
-        Some(name) => static_cstr(name),
-        None => c"UNKNOWN".as_ptr(),
-    }
-}
-
-/// Interns static Rust text as static C strings (made once per text).
-pub(crate) fn static_cstr(text: &'static str) -> *const c_char {
-    use once_cell::sync::Lazy;
-    use parking_lot::Mutex;
-    use std::collections::HashMap;
-    use std::ffi::CString;
-    static INTERNED: Lazy<Mutex<HashMap<&'static str, CString>>> =
-        Lazy::new(|| Mutex::new(HashMap::new()));
-    let mut interned = INTERNED.lock();
-    interned
-        .entry(text)
-        .or_insert_with(|| super::boundary::cstring(text))
-        .as_ptr()
 }

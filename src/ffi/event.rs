@@ -4,7 +4,6 @@
 use std::ffi::{c_char, c_void, CString};
 
 use super::boundary::{cstring, guard_value};
-use super::error::static_cstr;
 use super::invitation::{beckon_notification_config, NotificationHolder};
 use super::results::InviteeArray;
 use crate::client::Event;
@@ -231,18 +230,19 @@ impl EventHolder {
 #[no_mangle]
 pub extern "C" fn beckon_event_kind_name(kind: i32) -> *const c_char {
     guard_value(c"UNKNOWN".as_ptr(), || {
-        static_cstr(match kind {
-            BECKON_EVENT_CONNECTION_STATE_CHANGED => "CONNECTION_STATE_CHANGED",
-            BECKON_EVENT_TOKEN_WILL_EXPIRE => "TOKEN_WILL_EXPIRE",
-            BECKON_EVENT_INVITATION_RECEIVED => "INVITATION_RECEIVED",
-            BECKON_EVENT_INVITATION_CANCELLED => "INVITATION_CANCELLED",
-            BECKON_EVENT_INVITATION_ACCEPTED => "INVITATION_ACCEPTED",
-            BECKON_EVENT_INVITATION_REFUSED => "INVITATION_REFUSED",
-            BECKON_EVENT_INVITATION_TIMEOUT => "INVITATION_TIMEOUT",
-            BECKON_EVENT_INVITATION_RESPONSE_TIMEOUT => "INVITATION_RESPONSE_TIMEOUT",
-            BECKON_EVENT_INVITATION_USER_STATE_CHANGED => "INVITATION_USER_STATE_CHANGED",
-            _ => "UNKNOWN",
-        })
+        match kind {
+            BECKON_EVENT_CONNECTION_STATE_CHANGED => c"CONNECTION_STATE_CHANGED",
+            BECKON_EVENT_TOKEN_WILL_EXPIRE => c"TOKEN_WILL_EXPIRE",
+            BECKON_EVENT_INVITATION_RECEIVED => c"INVITATION_RECEIVED",
+            BECKON_EVENT_INVITATION_CANCELLED => c"INVITATION_CANCELLED",
+            BECKON_EVENT_INVITATION_ACCEPTED => c"INVITATION_ACCEPTED",
+            BECKON_EVENT_INVITATION_REFUSED => c"INVITATION_REFUSED",
+            BECKON_EVENT_INVITATION_TIMEOUT => c"INVITATION_TIMEOUT",
+            BECKON_EVENT_INVITATION_RESPONSE_TIMEOUT => c"INVITATION_RESPONSE_TIMEOUT",
+            BECKON_EVENT_INVITATION_USER_STATE_CHANGED => c"INVITATION_USER_STATE_CHANGED",
+            _ => c"UNKNOWN",
+        }
+        .as_ptr()
     })
 }
 
@@ -251,16 +251,17 @@ pub extern "C" fn beckon_event_kind_name(kind: i32) -> *const c_char {
 #[no_mangle]
 pub extern "C" fn beckon_invitee_state_name(state: i32) -> *const c_char {
     guard_value(c"UNKNOWN".as_ptr(), || {
-        static_cstr(match state {
-            BECKON_INVITEE_INVITING => InviteeState::Inviting.name(),
-            BECKON_INVITEE_ACCEPTED => InviteeState::Accepted.name(),
-            BECKON_INVITEE_REJECTED => InviteeState::Rejected.name(),
-            BECKON_INVITEE_CANCELLED => InviteeState::Cancelled.name(),
-            BECKON_INVITEE_OFFLINE => InviteeState::Offline.name(),
-            BECKON_INVITEE_RECEIVED => InviteeState::Received.name(),
-            BECKON_INVITEE_TIMEOUT => InviteeState::Timeout.name(),
-            _ => "UNKNOWN",
-        })
+        match state {
+            BECKON_INVITEE_INVITING => InviteeState::Inviting.c_name(),
+            BECKON_INVITEE_ACCEPTED => InviteeState::Accepted.c_name(),
+            BECKON_INVITEE_REJECTED => InviteeState::Rejected.c_name(),
+            BECKON_INVITEE_CANCELLED => InviteeState::Cancelled.c_name(),
+            BECKON_INVITEE_OFFLINE => InviteeState::Offline.c_name(),
+            BECKON_INVITEE_RECEIVED => InviteeState::Received.c_name(),
+            BECKON_INVITEE_TIMEOUT => InviteeState::Timeout.c_name(),
+            _ => c"UNKNOWN",
+        }
+        .as_ptr()
     })
 }
 

@@ -1,5 +1,7 @@
 //! States with numeric values fixed by the ABI (they match ZIM's call user states).
 
+use std::ffi::CStr;
+
 use serde::{Deserialize, Serialize};
 
 /// Where one invitee stands in one invitation (docs/SEMANTICS.md, "Invitee
@@ -30,15 +32,21 @@ impl InviteeState {
         )
     }
 
+    /// The state's name, e.g. "ACCEPTED".
     pub fn name(self) -> &'static str {
+        self.c_name().to_str().unwrap_or("UNKNOWN")
+    }
+
+    /// The name as a static C string (what `beckon_invitee_state_name` returns).
+    pub fn c_name(self) -> &'static CStr {
         match self {
-            InviteeState::Inviting => "INVITING",
-            InviteeState::Accepted => "ACCEPTED",
-            InviteeState::Rejected => "REJECTED",
-            InviteeState::Cancelled => "CANCELLED",
-            InviteeState::Offline => "OFFLINE",
-            InviteeState::Received => "RECEIVED",
-            InviteeState::Timeout => "TIMEOUT",
+            InviteeState::Inviting => c"INVITING",
+            InviteeState::Accepted => c"ACCEPTED",
+            InviteeState::Rejected => c"REJECTED",
+            InviteeState::Cancelled => c"CANCELLED",
+            InviteeState::Offline => c"OFFLINE",
+            InviteeState::Received => c"RECEIVED",
+            InviteeState::Timeout => c"TIMEOUT",
         }
     }
 }
