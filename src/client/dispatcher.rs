@@ -106,7 +106,9 @@ pub(crate) fn with_deferred_wakes<R>(work: impl FnOnce() -> R) -> R {
 }
 
 impl Dispatcher {
-    const SPINS_BEFORE_SLEEP: u32 = 64;
+    /// The most a dispatcher yields, waiting for its next job, before it
+    /// sleeps.
+    const MAX_SPINS: u32 = 64;
 
     pub fn new(mode: DispatchMode) -> Arc<Dispatcher> {
         Arc::new(Dispatcher {
@@ -244,27 +246,37 @@ impl Dispatcher {
     }
 
     fn thread_main(&self, runner: &dyn JobRunner) {
+        // Under load the next job is usually a few microseconds away: yielding
+        // a little first saves a sleep and a wake-up, the dearest part of a
+        // hand-over between threads. A dispatcher whose jobs come rarely would
+        // only burn CPU so: the budget doubles each time a yield found a job
+        // and halves each time the dispatcher had to sleep anyway, so an idle
+        // client's thread goes straight to sleep.
+        let mut budget = 0u32;
         loop {
             let (job, shutdown) = {
                 let mut queue = self.queue.lock();
                 let mut spins = 0;
                 loop {
                     if let Some(job) = queue.jobs.pop_front() {
+                        if spins > 0 {
+                            budget = (budget * 2).clamp(1, Self::MAX_SPINS);
+                        }
                         break (job, queue.closed);
                     }
                     if queue.closed {
                         return;
                     }
-                    // Under load the next job is usually a few microseconds
-                    // away: yielding a little first saves a sleep and a wake-up,
-                    // the dearest part of a hand-over between threads.
-                    if spins < Self::SPINS_BEFORE_SLEEP {
+                    if spins < budget {
                         spins += 1;
                         drop(queue);
                         std::thread::yield_now();
                         queue = self.queue.lock();
                         continue;
                     }
+                    // Nothing came while yielding (or no budget): sleep, and
+                    // yield less next time, or try again once after a sleep.
+                    budget = if spins > 0 { budget / 2 } else { 1 };
                     queue.waiting = true;
                     self.ready.wait(&mut queue);
                     queue.waiting = false;
