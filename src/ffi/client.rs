@@ -96,8 +96,7 @@ fn copy_id(field: &mut [c_char; BECKON_ID_CAPACITY], text: &str) {
 /// client's connection state, logged-in user and device id. Safe from any
 /// thread, callbacks included.
 ///
-/// # Safety
-/// `client` is NULL or a live client; `out_info` is NULL or points to
+/// Memory: `client` is NULL or a live client; `out_info` is NULL or points to
 /// `out_info->struct_size` writable bytes.
 #[no_mangle]
 pub unsafe extern "C" fn beckon_client_get_info(
@@ -156,8 +155,7 @@ pub(crate) unsafe fn client_ref<'a>(client: *mut beckon_client) -> Result<&'a Cl
 /// Creates a client and stores it in `*out_client` (set to NULL on error).
 /// Nothing connects until `beckon_client_login`.
 ///
-/// # Safety
-/// `config` is NULL or a valid config; `out_client` is NULL or writable.
+/// Memory: `config` is NULL or a valid config; `out_client` is NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn beckon_client_new(
     config: *const beckon_client_config,
@@ -210,8 +208,7 @@ pub unsafe extern "C" fn beckon_client_new(
 /// one event at a time, in order with the operation callbacks; it may call any
 /// `beckon_*` function, including `beckon_client_free` on this client.
 ///
-/// # Safety
-/// `client` is a live client.
+/// Memory: `client` is a live client.
 #[no_mangle]
 pub unsafe extern "C" fn beckon_client_set_event_handler(
     client: *mut beckon_client,
@@ -239,8 +236,7 @@ pub unsafe extern "C" fn beckon_client_set_event_handler(
 /// CONNECTED (or DISCONNECTED on failure), before the callback runs.
 /// Invitations still ringing for the user arrive after the callback.
 ///
-/// # Safety
-/// Pointers are NULL or valid; `client` is a live client.
+/// Memory: Pointers are NULL or valid; `client` is a live client.
 #[no_mangle]
 pub unsafe extern "C" fn beckon_client_login(
     client: *mut beckon_client,
@@ -269,8 +265,7 @@ pub unsafe extern "C" fn beckon_client_login(
 /// Logs out. If this was the user's last device, the invitations it sent that
 /// are still pending are cancelled. Event: DISCONNECTED (LOGOUT).
 ///
-/// # Safety
-/// `client` is a live client.
+/// Memory: `client` is a live client.
 #[no_mangle]
 pub unsafe extern "C" fn beckon_client_logout(
     client: *mut beckon_client,
@@ -287,8 +282,7 @@ pub unsafe extern "C" fn beckon_client_logout(
 
 /// Replaces the session's token before it expires.
 ///
-/// # Safety
-/// Pointers are NULL or valid; `client` is a live client.
+/// Memory: Pointers are NULL or valid; `client` is a live client.
 #[no_mangle]
 pub unsafe extern "C" fn beckon_client_renew_token(
     client: *mut beckon_client,
@@ -313,8 +307,7 @@ pub unsafe extern "C" fn beckon_client_renew_token(
 /// NULL client, a client in thread mode, a timeout out of range, or a call from
 /// inside one of this client's own callbacks.
 ///
-/// # Safety
-/// `client` is NULL or a live client.
+/// Memory: `client` is NULL or a live client.
 #[no_mangle]
 pub unsafe extern "C" fn beckon_client_poll(client: *mut beckon_client, timeout_ms: i32) -> i32 {
     let mut ran = 0usize;
@@ -351,8 +344,7 @@ pub unsafe extern "C" fn beckon_client_poll(client: *mut beckon_client, timeout_
 /// Two clients must not free each other from their callbacks at the same
 /// time: each free waits for the other's dispatcher thread (a deadlock).
 ///
-/// # Safety
-/// `client` is NULL or a pointer from `beckon_client_new` not yet freed.
+/// Memory: `client` is NULL or a pointer from `beckon_client_new` not yet freed.
 #[no_mangle]
 pub unsafe extern "C" fn beckon_client_free(client: *mut beckon_client) {
     let _ = guard_value(BECKON_ERROR_INTERNAL, || {

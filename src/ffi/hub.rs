@@ -37,8 +37,7 @@ pub const BECKON_TOKEN_MAX_LEN: usize = 96;
 /// `config`. Fails with INVALID_ARGUMENT if a hub of that name already exists,
 /// including one made by a client's first use of the name with defaults.
 ///
-/// # Safety
-/// Pointers are NULL or valid.
+/// Memory: Pointers are NULL or valid.
 #[no_mangle]
 pub unsafe extern "C" fn beckon_memory_hub_create(
     name: *const c_char,
@@ -75,8 +74,7 @@ pub unsafe extern "C" fn beckon_memory_hub_create(
 /// with `secret` (the recipe is in docs/C_API.md, so a backend can make the
 /// same tokens). `buffer` needs at least `BECKON_TOKEN_MAX_LEN` bytes.
 ///
-/// # Safety
-/// Strings are NULL or valid; `buffer` is NULL or has `buffer_len` writable bytes.
+/// Memory: Strings are NULL or valid; `buffer` is NULL or has `buffer_len` writable bytes.
 #[no_mangle]
 pub unsafe extern "C" fn beckon_token_create(
     secret: *const c_char,

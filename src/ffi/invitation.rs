@@ -134,8 +134,7 @@ unsafe fn parse_invitation_id(ptr: *const c_char) -> Result<InvitationId> {
 /// `beckon_last_error_message`); then the callback never runs. Every input is
 /// copied before this returns.
 ///
-/// # Safety
-/// Pointers are NULL or valid as described; `client` is a live client.
+/// Memory: Pointers are NULL or valid as described; `client` is a live client.
 #[no_mangle]
 pub unsafe extern "C" fn beckon_send_invitation(
     client: *mut beckon_client,
@@ -183,8 +182,7 @@ pub unsafe extern "C" fn beckon_send_invitation(
 /// Invitees already in a terminal state come back in the result's
 /// `error_invitees` with their state. `extended_data` may be NULL.
 ///
-/// # Safety
-/// Pointers are NULL or valid; `client` is a live client.
+/// Memory: Pointers are NULL or valid; `client` is a live client.
 #[no_mangle]
 pub unsafe extern "C" fn beckon_cancel_invitation(
     client: *mut beckon_client,
@@ -256,8 +254,7 @@ unsafe fn answer(
 /// of the user's devices wins; the others are told by
 /// INVITATION_USER_STATE_CHANGED. `extended_data` may be NULL.
 ///
-/// # Safety
-/// Pointers are NULL or valid; `client` is a live client.
+/// Memory: Pointers are NULL or valid; `client` is a live client.
 #[no_mangle]
 pub unsafe extern "C" fn beckon_accept_invitation(
     client: *mut beckon_client,
@@ -282,8 +279,7 @@ pub unsafe extern "C" fn beckon_accept_invitation(
 
 /// Refuses an invitation this user was invited to; as `beckon_accept_invitation`.
 ///
-/// # Safety
-/// Pointers are NULL or valid; `client` is a live client.
+/// Memory: Pointers are NULL or valid; `client` is a live client.
 #[no_mangle]
 pub unsafe extern "C" fn beckon_refuse_invitation(
     client: *mut beckon_client,

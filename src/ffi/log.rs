@@ -39,8 +39,7 @@ pub type beckon_log_callback = Option<
 /// returns: keep what its `user_data` points to alive until logging has gone
 /// quiet (or for the life of the process).
 ///
-/// # Safety
-/// `handler`, if set, stays callable with `user_data` as described above.
+/// Memory: `handler`, if set, stays callable with `user_data` as described above.
 #[no_mangle]
 pub unsafe extern "C" fn beckon_set_log_handler(
     handler: beckon_log_callback,

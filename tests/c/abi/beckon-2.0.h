@@ -393,8 +393,7 @@ extern "C" {
 // client's connection state, logged-in user and device id. Safe from any
 // thread, callbacks included.
 //
-// # Safety
-// `client` is NULL or a live client; `out_info` is NULL or points to
+// Memory: `client` is NULL or a live client; `out_info` is NULL or points to
 // `out_info->struct_size` writable bytes.
 beckon_error beckon_client_get_info(struct beckon_client *client,
                                     struct beckon_client_info *out_info);
@@ -402,8 +401,7 @@ beckon_error beckon_client_get_info(struct beckon_client *client,
 // Creates a client and stores it in `*out_client` (set to NULL on error).
 // Nothing connects until `beckon_client_login`.
 //
-// # Safety
-// `config` is NULL or a valid config; `out_client` is NULL or writable.
+// Memory: `config` is NULL or a valid config; `out_client` is NULL or writable.
 beckon_error beckon_client_new(const struct beckon_client_config *config,
                                struct beckon_client **out_client);
 
@@ -412,8 +410,7 @@ beckon_error beckon_client_new(const struct beckon_client_config *config,
 // one event at a time, in order with the operation callbacks; it may call any
 // `beckon_*` function, including `beckon_client_free` on this client.
 //
-// # Safety
-// `client` is a live client.
+// Memory: `client` is a live client.
 beckon_error beckon_client_set_event_handler(struct beckon_client *client,
                                              beckon_event_callback handler,
                                              void *user_data);
@@ -423,8 +420,7 @@ beckon_error beckon_client_set_event_handler(struct beckon_client *client,
 // CONNECTED (or DISCONNECTED on failure), before the callback runs.
 // Invitations still ringing for the user arrive after the callback.
 //
-// # Safety
-// Pointers are NULL or valid; `client` is a live client.
+// Memory: Pointers are NULL or valid; `client` is a live client.
 beckon_error beckon_client_login(struct beckon_client *client,
                                  const char *user_id,
                                  const char *token,
@@ -434,16 +430,14 @@ beckon_error beckon_client_login(struct beckon_client *client,
 // Logs out. If this was the user's last device, the invitations it sent that
 // are still pending are cancelled. Event: DISCONNECTED (LOGOUT).
 //
-// # Safety
-// `client` is a live client.
+// Memory: `client` is a live client.
 beckon_error beckon_client_logout(struct beckon_client *client,
                                   beckon_result_callback callback,
                                   void *user_data);
 
 // Replaces the session's token before it expires.
 //
-// # Safety
-// Pointers are NULL or valid; `client` is a live client.
+// Memory: Pointers are NULL or valid; `client` is a live client.
 beckon_error beckon_client_renew_token(struct beckon_client *client,
                                        const char *token,
                                        beckon_result_callback callback,
@@ -455,8 +449,7 @@ beckon_error beckon_client_renew_token(struct beckon_client *client,
 // NULL client, a client in thread mode, a timeout out of range, or a call from
 // inside one of this client's own callbacks.
 //
-// # Safety
-// `client` is NULL or a live client.
+// Memory: `client` is NULL or a live client.
 int32_t beckon_client_poll(struct beckon_client *client,
                            int32_t timeout_ms);
 
@@ -473,8 +466,7 @@ int32_t beckon_client_poll(struct beckon_client *client,
 // Two clients must not free each other from their callbacks at the same
 // time: each free waits for the other's dispatcher thread (a deadlock).
 //
-// # Safety
-// `client` is NULL or a pointer from `beckon_client_new` not yet freed.
+// Memory: `client` is NULL or a pointer from `beckon_client_new` not yet freed.
 void beckon_client_free(struct beckon_client *client);
 
 // The name of an error code without the `BECKON_` prefix, e.g.
@@ -504,8 +496,7 @@ const char *beckon_invitee_state_name(int32_t state);
 // `config`. Fails with INVALID_ARGUMENT if a hub of that name already exists,
 // including one made by a client's first use of the name with defaults.
 //
-// # Safety
-// Pointers are NULL or valid.
+// Memory: Pointers are NULL or valid.
 beckon_error beckon_memory_hub_create(const char *name,
                                       const struct beckon_hub_config *config);
 
@@ -513,8 +504,7 @@ beckon_error beckon_memory_hub_create(const char *name,
 // with `secret` (the recipe is in docs/C_API.md, so a backend can make the
 // same tokens). `buffer` needs at least `BECKON_TOKEN_MAX_LEN` bytes.
 //
-// # Safety
-// Strings are NULL or valid; `buffer` is NULL or has `buffer_len` writable bytes.
+// Memory: Strings are NULL or valid; `buffer` is NULL or has `buffer_len` writable bytes.
 beckon_error beckon_token_create(const char *secret,
                                  const char *user_id,
                                  uint64_t expiry_unix_seconds,
@@ -535,8 +525,7 @@ beckon_error beckon_token_create(const char *secret,
 // `beckon_last_error_message`); then the callback never runs. Every input is
 // copied before this returns.
 //
-// # Safety
-// Pointers are NULL or valid as described; `client` is a live client.
+// Memory: Pointers are NULL or valid as described; `client` is a live client.
 beckon_error beckon_send_invitation(struct beckon_client *client,
                                     const char *const *invitees,
                                     size_t invitee_count,
@@ -549,8 +538,7 @@ beckon_error beckon_send_invitation(struct beckon_client *client,
 // Invitees already in a terminal state come back in the result's
 // `error_invitees` with their state. `extended_data` may be NULL.
 //
-// # Safety
-// Pointers are NULL or valid; `client` is a live client.
+// Memory: Pointers are NULL or valid; `client` is a live client.
 beckon_error beckon_cancel_invitation(struct beckon_client *client,
                                       const char *invitation_id,
                                       const char *const *invitees,
@@ -563,8 +551,7 @@ beckon_error beckon_cancel_invitation(struct beckon_client *client,
 // of the user's devices wins; the others are told by
 // INVITATION_USER_STATE_CHANGED. `extended_data` may be NULL.
 //
-// # Safety
-// Pointers are NULL or valid; `client` is a live client.
+// Memory: Pointers are NULL or valid; `client` is a live client.
 beckon_error beckon_accept_invitation(struct beckon_client *client,
                                       const char *invitation_id,
                                       const char *extended_data,
@@ -573,8 +560,7 @@ beckon_error beckon_accept_invitation(struct beckon_client *client,
 
 // Refuses an invitation this user was invited to; as `beckon_accept_invitation`.
 //
-// # Safety
-// Pointers are NULL or valid; `client` is a live client.
+// Memory: Pointers are NULL or valid; `client` is a live client.
 beckon_error beckon_refuse_invitation(struct beckon_client *client,
                                       const char *invitation_id,
                                       const char *extended_data,
@@ -589,8 +575,7 @@ beckon_error beckon_refuse_invitation(struct beckon_client *client,
 // returns: keep what its `user_data` points to alive until logging has gone
 // quiet (or for the life of the process).
 //
-// # Safety
-// `handler`, if set, stays callable with `user_data` as described above.
+// Memory: `handler`, if set, stays callable with `user_data` as described above.
 beckon_error beckon_set_log_handler(beckon_log_callback handler,
                                     void *user_data,
                                     int32_t max_level);
