@@ -618,10 +618,7 @@ impl Hub {
         let Some(invitee) = invitation.invitee_mut(&session.user) else {
             return Err(Error::new(
                 ErrorCode::NotPermitted,
-                format!(
-                    "invitation_id: '{}' is not an invitee of {id}",
-                    session.user
-                ),
+                format!("invitation_id: {id} does not invite '{}'", session.user),
             ));
         };
         match invitee.state {

@@ -43,7 +43,7 @@ impl Limits {
     pub fn check_timeout(&self, timeout_secs: u32) -> Result<()> {
         if timeout_secs == 0 || timeout_secs > self.max_timeout_secs {
             return Err(Error::invalid(format!(
-                "timeout: {timeout_secs} s is outside 1..={} s",
+                "config.timeout_seconds: {timeout_secs} s is outside 1..={} s",
                 self.max_timeout_secs
             )));
         }

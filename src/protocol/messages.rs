@@ -299,7 +299,7 @@ mod tests {
             let bad = SendInvitation::new(users(&["bob"]), timeout);
             let err = bad.validate(None, &limits).unwrap_err();
             assert_eq!(err.code, ErrorCode::InvalidArgument);
-            assert!(err.message.starts_with("timeout"));
+            assert!(err.message.starts_with("config.timeout_seconds"), "{err}");
         }
 
         let mut big = SendInvitation::new(users(&["bob"]), 10);
