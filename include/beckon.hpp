@@ -145,10 +145,12 @@ enum class ConnectionReason : std::int32_t {
     server_shutdown = BECKON_REASON_SERVER_SHUTDOWN,
 };
 
-/// Where a client's callbacks run: its own thread, or inside Client::poll.
+/// Where a client's callbacks run: its own thread, inside Client::poll, or on
+/// the library's pool of threads shared by pool-mode clients.
 enum class DispatchMode : std::int32_t {
     thread = BECKON_DISPATCH_THREAD,
     poll = BECKON_DISPATCH_POLL,
+    pool = BECKON_DISPATCH_POOL,
 };
 
 /// Log levels, from quiet to chatty.

@@ -24,6 +24,10 @@ pub struct beckon_client {
 pub const BECKON_DISPATCH_THREAD: i32 = 0;
 /// Callbacks are queued until the application calls `beckon_client_poll`.
 pub const BECKON_DISPATCH_POLL: i32 = 1;
+/// Callbacks run on a small pool of library threads shared by every pool-mode
+/// client of the process (as many as the CPUs, 2 to 8; each client's callbacks
+/// still one at a time and in order): for processes with many clients.
+pub const BECKON_DISPATCH_POOL: i32 = 2;
 
 /// How to create a client. Zero-valued fields mean "default".
 ///
@@ -39,7 +43,8 @@ pub struct beckon_client_config {
     pub server_url: *const c_char,
     /// This device's id (same rule as user ids); NULL for a random one.
     pub device_id: *const c_char,
-    /// `BECKON_DISPATCH_THREAD` (0) or `BECKON_DISPATCH_POLL`.
+    /// `BECKON_DISPATCH_THREAD` (0), `BECKON_DISPATCH_POLL` or
+    /// `BECKON_DISPATCH_POOL`.
     pub dispatch_mode: i32,
     /// How long a request may wait for the server; 0 means 10000 ms.
     pub request_timeout_ms: u32,
@@ -186,6 +191,7 @@ pub unsafe extern "C" fn beckon_client_new(
         settings.dispatch = match c.dispatch_mode {
             BECKON_DISPATCH_THREAD => DispatchMode::Thread,
             BECKON_DISPATCH_POLL => DispatchMode::Poll,
+            BECKON_DISPATCH_POOL => DispatchMode::Pool,
             other => {
                 return Err(Error::invalid(format!(
                     "config.dispatch_mode: {other} is not a BECKON_DISPATCH_* value"

@@ -38,6 +38,11 @@
 // Callbacks are queued until the application calls `beckon_client_poll`.
 #define BECKON_DISPATCH_POLL 1
 
+// Callbacks run on a small pool of library threads shared by every pool-mode
+// client of the process (as many as the CPUs, 2 to 8; each client's callbacks
+// still one at a time and in order): for processes with many clients.
+#define BECKON_DISPATCH_POOL 2
+
 // Bytes of `beckon_client_info.user_id` and `.device_id`: an id (at most 64
 // bytes) and its NUL, rounded up so the struct has no padding.
 #define BECKON_ID_CAPACITY 68
@@ -187,7 +192,8 @@ typedef struct beckon_client_config {
   const char *server_url;
   // This device's id (same rule as user ids); NULL for a random one.
   const char *device_id;
-  // `BECKON_DISPATCH_THREAD` (0) or `BECKON_DISPATCH_POLL`.
+  // `BECKON_DISPATCH_THREAD` (0), `BECKON_DISPATCH_POLL` or
+  // `BECKON_DISPATCH_POOL`.
   int32_t dispatch_mode;
   // How long a request may wait for the server; 0 means 10000 ms.
   uint32_t request_timeout_ms;
