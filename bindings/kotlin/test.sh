@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The JVM binding's tests, against an already-built libbeckon:
 #   1. compiles the binding (kotlinc) into build/beckon-kotlin.jar;
-#   2. compiles the tests (kotlinc + javac) and a fake library with another
-#      ABI version (gcc), then runs every test with the JUnit 5 console
+#   2. compiles the tests (kotlinc + javac) and fake libraries reporting other
+#      ABI versions (gcc), then runs every test with the JUnit 5 console
 #      launcher (reports in build/test-reports);
 #   3. compiles and runs the Kotlin and Java examples.
 # The library comes from ${BECKON_LIB_DIR:-<repo>/target/debug}. The last line
@@ -49,7 +49,13 @@ echo "== kotlinc + javac: the tests"
 quiet kotlinc -jvm-target 1.8 -cp "$build/beckon-kotlin.jar:$test_deps" src/test/kotlin -d "$build/test-classes"
 javac -Xlint:all -Werror -d "$build/test-classes" -cp "$build/beckon-kotlin.jar:$build/test-classes:$test_deps" \
   src/test/java/dev/beckon/*.java
-gcc -shared -fPIC -Wall -Werror -o "$build/fake/libbeckon-abi2.so" src/test/c/fake_abi2.c
+# build/fake/libbeckon-abi-NAME.so reports ABI version VALUE, for each NAME=VALUE
+# (LibraryTest: another major and the unversioned ABI 1 are refused, a newer
+# minor is accepted).
+for fake in 3.0=$((3 << 16)) 1.65535=$(((1 << 16) | 65535)) 1=1 2.1=$(((2 << 16) | 1)); do
+  gcc -shared -fPIC -Wall -Werror -DFAKE_ABI_VERSION="${fake#*=}u" \
+    -o "$build/fake/libbeckon-abi-${fake%%=*}.so" src/test/c/fake_abi.c
+done
 
 echo "== JUnit 5 (libbeckon from $lib_dir)"
 classpath="$build/beckon-kotlin.jar:$build/test-classes:$runtime"
@@ -57,7 +63,7 @@ junit_log="$build/junit.log"
 junit_rc=0
 timeout --kill-after=10 150 java \
   -Djna.library.path="$lib_dir" \
-  -Dbeckon.test.fakeLibrary="$build/fake/libbeckon-abi2.so" \
+  -Dbeckon.test.fakeLibraries="$build/fake" \
   -Dbeckon.test.classpath="$classpath" \
   -jar "$jars/junit-platform-console-standalone.jar" \
   --disable-banner --disable-ansi-colors --details=tree \

@@ -81,8 +81,15 @@ export declare const ErrorCode: {
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 export type ErrorCodeName = keyof typeof ErrorCode;
 
-/** The `BECKON_ABI_VERSION` this binding speaks; loading checks the library against it. */
+/**
+ * The `BECKON_ABI_VERSION` this binding speaks, `(ABI_VERSION_MAJOR << 16) | ABI_VERSION_MINOR`
+ * (2.0). Loading refuses a library of another major version or an older minor version.
+ */
 export declare const ABI_VERSION: number;
+/** The `BECKON_ABI_VERSION_MAJOR` this binding speaks. */
+export declare const ABI_VERSION_MAJOR: number;
+/** The `BECKON_ABI_VERSION_MINOR` this binding speaks (a library may have a newer one). */
+export declare const ABI_VERSION_MINOR: number;
 
 // ---------------------------------------------------------------------------
 // Errors: one class per code, all under BeckonError.
@@ -182,7 +189,10 @@ export declare class InternalError extends BeckonError {
   readonly codeName: 'INTERNAL';
 }
 
-/** libbeckon could not be loaded, or speaks another ABI version than this binding. */
+/**
+ * libbeckon could not be loaded, or does not serve this binding's ABI (another
+ * major version, or an older minor version), or lacks a function.
+ */
 export declare class LibraryLoadError extends Error {}
 
 // ---------------------------------------------------------------------------
@@ -314,6 +324,17 @@ export interface ClientEvents {
 // The client.
 // ---------------------------------------------------------------------------
 
+/** What `client.info()` tells, at the moment of the call. */
+export interface ClientInfo {
+  /** The state of the last connectionStateChanged event the client dispatched (DISCONNECTED before any). */
+  readonly connectionState: ConnectionState;
+  readonly connectionStateName: ConnectionStateName;
+  /** The logged-in user; null unless a login has succeeded and no logout (or end of session) since. */
+  readonly userId: string | null;
+  /** The client's device id: `options.deviceId`, or the random one the library made. */
+  readonly deviceId: string;
+}
+
 export interface ClientOptions {
   /** Required. `memory://NAME` for the in-process hub NAME. */
   serverUrl: string;
@@ -374,10 +395,17 @@ export declare class Client extends EventEmitter<ClientEvents> {
 
   readonly dispatch: 'thread' | 'poll';
   readonly serverUrl: string;
-  /** The device id given at creation, or null when the library chose one. */
-  readonly deviceId: string | null;
+  /** The device id: `options.deviceId`, or the random one the library made. Readable after close. */
+  readonly deviceId: string;
+  /** The logged-in user, or null. Throws ShutdownError once closing began. */
+  readonly userId: string | null;
+  /** The state of the last connectionStateChanged event dispatched. Throws ShutdownError once closing began. */
+  readonly connectionState: ConnectionState;
   /** True once closing has begun; operations then reject with ShutdownError. */
   readonly closed: boolean;
+
+  /** Connection state, logged-in user and device id, read together now. Throws ShutdownError once closing began. */
+  info(): ClientInfo;
 
   /** Logs in; CONNECTING and CONNECTED events come before it resolves. */
   login(userId: string, token?: string | null): Promise<void>;
@@ -438,7 +466,10 @@ export declare function createToken(secret: string, userId: string, expiresAt: D
 /** The library's version, e.g. "0.1.0". */
 export declare function version(): string;
 
-/** The loaded library's ABI version (always ABI_VERSION: loading fails otherwise). */
+/**
+ * The loaded library's ABI version, `(major << 16) | minor`: always the major of
+ * ABI_VERSION and a minor at least ABI_VERSION_MINOR (loading fails otherwise).
+ */
 export declare function abiVersion(): number;
 
 /** Where the library was loaded from, and how it was found. */

@@ -5,7 +5,7 @@
 const native = require('./lib/native');
 const { Client } = require('./lib/client');
 const { createMemoryHub, createToken } = require('./lib/hub');
-const { ABI_VERSION, LibraryLoadError } = native;
+const { ABI_VERSION, ABI_VERSION_MAJOR, ABI_VERSION_MINOR, LibraryLoadError } = native;
 const { InviteeState, EventKind, ConnectionState, ConnectionReason, ErrorCode } = require('./lib/constants');
 
 const callbacks = require('./lib/callbacks');
@@ -15,7 +15,10 @@ function version() {
   return native.library().version;
 }
 
-/** The ABI version of the loaded library (equal to ABI_VERSION, or loading failed). */
+/**
+ * The ABI version of the loaded library, `(major << 16) | minor`: the major of
+ * ABI_VERSION and a minor at least its own (loading fails otherwise).
+ */
 function abiVersion() {
   return native.library().abiVersion;
 }
@@ -42,6 +45,8 @@ module.exports = {
   libraryInfo,
   diagnostics,
   ABI_VERSION,
+  ABI_VERSION_MAJOR,
+  ABI_VERSION_MINOR,
   LibraryLoadError,
   InviteeState,
   EventKind,

@@ -15,7 +15,7 @@ import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withTimeout
 
 fun main() = runBlocking<Unit> {
-    println("beckon ${Beckon.version} (ABI ${Beckon.abiVersion}) on memory://demo-kotlin")
+    println("beckon ${Beckon.version} (ABI ${Beckon.abiVersionText(Beckon.abiVersion)}) on memory://demo-kotlin")
 
     BeckonClient("memory://demo-kotlin").use { alice ->
         BeckonClient("memory://demo-kotlin").use { bob ->

@@ -11,7 +11,8 @@ import java.util.concurrent.TimeUnit;
 
 public class JavaDemo {
     public static void main(String[] args) throws Exception {
-        System.out.printf("beckon %s (ABI %d) on memory://demo-java%n", Beckon.getVersion(), Beckon.getAbiVersion());
+        System.out.printf("beckon %s (ABI %s) on memory://demo-java%n", Beckon.getVersion(),
+                Beckon.abiVersionText(Beckon.getAbiVersion()));
         try (BeckonClient alice = new BeckonClient("memory://demo-java");
              BeckonClient bob = new BeckonClient("memory://demo-java")) {
             CompletableFuture<BeckonEvent.InvitationAccepted> heard = new CompletableFuture<>();

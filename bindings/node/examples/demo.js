@@ -77,7 +77,8 @@ function next(client, name, ms = 10000) {
 }
 
 async function main() {
-  console.log(`beckon ${beckon.version()} (ABI ${beckon.abiVersion()}) on ${HUB}\n`);
+  const abi = beckon.abiVersion();
+  console.log(`beckon ${beckon.version()} (ABI ${abi >>> 16}.${abi & 0xffff}) on ${HUB}\n`);
   const bobAnswer = { now: 'accept' };
   const carolAnswer = { now: 'refuse' };
   const alice = await user('alice', { now: null });

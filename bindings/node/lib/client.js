@@ -6,7 +6,7 @@ const { koffi, T, library } = require('./native');
 const callbacks = require('./callbacks');
 const { eventNames } = require('./decode');
 const v = require('./validate');
-const { DispatchMode, INVITATION_ONLINE_ONLY } = require('./constants');
+const { DispatchMode, INVITATION_ONLINE_ONLY, connectionStateName } = require('./constants');
 const { ShutdownError, InvalidArgumentError } = require('./errors');
 
 const CLIENT_OPTIONS = ['serverUrl', 'deviceId', 'dispatch', 'requestTimeoutMs', 'pollIntervalMs'];
@@ -120,13 +120,14 @@ class Client extends EventEmitter {
     this.#handle = out[0];
     this.#dispatch = dispatch;
     this.#serverUrl = serverUrl;
-    this.#deviceId = deviceId;
 
     const sink = callbacks.addEventSink((event) => this.#emitEvent(event));
     this.#eventToken = sink.token;
     const set = this.#fn.beckon_client_set_event_handler(this.#handle, sink.callback, sink.token);
-    if (set !== 0) {
-      const error = callbacks.lastError(set);
+    const info = set === 0 ? this.#readInfo(this.#handle) : null;
+    const failed = set !== 0 ? set : info.code;
+    if (failed !== 0) {
+      const error = callbacks.lastError(failed);
       callbacks.removeEventSink(sink.token);
       // Nothing was started, so no callback can be pending: freeing here
       // cannot wait for JavaScript.
@@ -134,6 +135,8 @@ class Client extends EventEmitter {
       this.#handle = null;
       throw error;
     }
+    // Fixed for the client's life: kept, so that it is known after close().
+    this.#deviceId = info.raw.device_id;
     if (dispatch === 'thread') threadClients.open += 1;
     callbacks.keepAlive.hold();
     if (dispatch === 'poll' && pollIntervalMs > 0) {
@@ -151,9 +154,44 @@ class Client extends EventEmitter {
     return this.#serverUrl;
   }
 
-  /** The device id given at creation, or null when the library chose one. */
+  /**
+   * This client's device id: `options.deviceId`, or the random one the library
+   * made. Fixed for the client's life (readable after `close()` too).
+   */
   get deviceId() {
     return this.#deviceId;
+  }
+
+  /**
+   * The logged-in user, or null unless a login has succeeded and no logout (or
+   * end of session) has happened since. Throws ShutdownError once closing began.
+   */
+  get userId() {
+    return this.info().userId;
+  }
+
+  /**
+   * The `ConnectionState` of the last connectionStateChanged event this client
+   * dispatched (DISCONNECTED before any). Throws ShutdownError once closing began.
+   */
+  get connectionState() {
+    return this.info().connectionState;
+  }
+
+  /**
+   * `{ connectionState, connectionStateName, userId, deviceId }`, read together
+   * from the library now (`beckon_client_get_info`). Throws ShutdownError once
+   * closing began.
+   */
+  info() {
+    const { code, raw } = this.#readInfo(this.#open());
+    if (code !== 0) throw callbacks.lastError(code);
+    return Object.freeze({
+      connectionState: raw.connection_state,
+      connectionStateName: connectionStateName(raw.connection_state),
+      userId: raw.user_id === '' ? null : raw.user_id,
+      deviceId: raw.device_id,
+    });
   }
 
   /** True once `close()` (or a dispose) has begun: every operation is refused. */
@@ -209,6 +247,7 @@ class Client extends EventEmitter {
       extended_data: extendedData,
       notification,
       flags: onlineOnly ? INVITATION_ONLINE_ONLY : 0,
+      reserved: 0,
     };
     const handle = this.#open();
     return callbacks.operation('send', (cb, ud) =>
@@ -331,6 +370,13 @@ class Client extends EventEmitter {
   #open() {
     if (this.#closing !== null) throw new ShutdownError('client: closed');
     return this.#handle;
+  }
+
+  /** Calls beckon_client_get_info: `{ code, raw }`, `raw` the struct as koffi filled it in. */
+  #readInfo(handle) {
+    const raw = { struct_size: koffi.sizeof(T.clientInfo), connection_state: 0, user_id: '', device_id: '' };
+    const code = this.#fn.beckon_client_get_info(handle, raw);
+    return { code, raw };
   }
 
   #closed() {

@@ -11,8 +11,29 @@ const fs = require('node:fs');
 const path = require('node:path');
 const koffi = require('koffi');
 
-/** The `BECKON_ABI_VERSION` of the header this binding was written against. */
-const ABI_VERSION = 1;
+/** The `BECKON_ABI_VERSION_MAJOR` of the header this binding was written against. */
+const ABI_VERSION_MAJOR = 2;
+/** The `BECKON_ABI_VERSION_MINOR` of the header this binding was written against. */
+const ABI_VERSION_MINOR = 0;
+/** The `BECKON_ABI_VERSION` of that header: `(major << 16) | minor`. */
+const ABI_VERSION = ((ABI_VERSION_MAJOR << 16) | ABI_VERSION_MINOR) >>> 0;
+
+/** `BECKON_ID_CAPACITY`: bytes of `beckon_client_info.user_id` and `.device_id`. */
+const ID_CAPACITY = 68;
+
+/** An ABI version as "major.minor", e.g. "2.0". */
+function abiVersionText(version) {
+  return `${version >>> 16}.${version & 0xffff}`;
+}
+
+/**
+ * Whether a library of ABI version `found` serves a binding written for
+ * `expected` (this one's by default): the same major version, and a minor
+ * version at least the binding's (`BECKON_ABI_COMPATIBLE` in C).
+ */
+function abiCompatible(found, expected = ABI_VERSION) {
+  return found >>> 16 === expected >>> 16 && (found & 0xffff) >= (expected & 0xffff);
+}
 
 /** The library's file name on this platform, as the system loader knows it. */
 function libraryFileName(platform = process.platform) {
@@ -70,6 +91,14 @@ T.invitationConfig = koffi.struct({
   extended_data: str,
   notification: koffi.pointer(T.notificationConfig),
   flags: 'uint32_t',
+  reserved: 'uint32_t', // must be 0
+});
+// Filled by beckon_client_get_info; the char arrays come back as strings.
+T.clientInfo = koffi.struct({
+  struct_size: 'uint32_t',
+  connection_state: 'int32_t',
+  user_id: koffi.array('char', ID_CAPACITY, 'String'),
+  device_id: koffi.array('char', ID_CAPACITY, 'String'),
 });
 T.hubConfig = koffi.struct({
   struct_size: 'uint32_t',
@@ -150,6 +179,10 @@ function bind(lib) {
     ]),
     beckon_client_poll: f('beckon_client_poll', 'int32_t', [T.clientPtr, 'int32_t']),
     beckon_client_free: f('beckon_client_free', 'void', [T.clientPtr]),
+    beckon_client_get_info: f('beckon_client_get_info', err, [
+      T.clientPtr,
+      koffi.inout(koffi.pointer(T.clientInfo)),
+    ]),
     beckon_memory_hub_create: f('beckon_memory_hub_create', err, [str, koffi.pointer(T.hubConfig)]),
     beckon_token_create: f('beckon_token_create', err, [
       str,
@@ -192,7 +225,10 @@ function bind(lib) {
   };
 }
 
-/** Raised when libbeckon cannot be loaded or is not the ABI this binding speaks. */
+/**
+ * Raised when libbeckon cannot be loaded or does not serve the ABI this
+ * binding speaks (another major version, or an older minor version).
+ */
 class LibraryLoadError extends Error {
   constructor(message, options) {
     super(message, options);
@@ -205,7 +241,8 @@ let loaded = null;
 /**
  * Loads libbeckon once per process and checks its ABI version. Returns
  * `{ fn, path, source, version, abiVersion }`; `fn` holds the C functions.
- * Throws LibraryLoadError when the library is missing or speaks another ABI.
+ * Throws LibraryLoadError when the library is missing, does not serve this
+ * binding's ABI, or lacks a function.
  */
 function library() {
   if (loaded !== null) return loaded;
@@ -231,10 +268,11 @@ function library() {
   } catch (cause) {
     throw new LibraryLoadError(`${where.path} is not libbeckon: ${cause.message}`, { cause });
   }
-  if (abiVersion !== ABI_VERSION) {
+  if (!abiCompatible(abiVersion, ABI_VERSION)) {
     throw new LibraryLoadError(
-      `${where.path} has ABI version ${abiVersion}, but this binding speaks ABI version ${ABI_VERSION}:` +
-        ' use a library and a binding of the same release',
+      `${where.path} has ABI version ${abiVersionText(abiVersion)}, but this binding needs ABI` +
+        ` ${abiVersionText(ABI_VERSION)} (the same major, an equal or newer minor):` +
+        ' use a library of a matching release',
     );
   }
   let fn;
@@ -253,4 +291,17 @@ function library() {
   return loaded;
 }
 
-module.exports = { ABI_VERSION, LibraryLoadError, T, koffi, library, locateLibrary, libraryFileName };
+module.exports = {
+  ABI_VERSION,
+  ABI_VERSION_MAJOR,
+  ABI_VERSION_MINOR,
+  ID_CAPACITY,
+  LibraryLoadError,
+  T,
+  abiCompatible,
+  abiVersionText,
+  koffi,
+  library,
+  locateLibrary,
+  libraryFileName,
+};

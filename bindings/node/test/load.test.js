@@ -46,7 +46,9 @@ function probeWith(env, options) {
 }
 
 test('the loaded library has the ABI version this binding speaks', () => {
-  assert.equal(beckon.ABI_VERSION, 1);
+  assert.equal(beckon.ABI_VERSION_MAJOR, 2);
+  assert.equal(beckon.ABI_VERSION_MINOR, 0);
+  assert.equal(beckon.ABI_VERSION, (2 << 16) | 0);
   assert.equal(beckon.abiVersion(), beckon.ABI_VERSION);
   assert.match(beckon.version(), /^\d+\.\d+\.\d+/);
   assert.equal(beckon.libraryInfo().source, 'BECKON_LIBRARY');
@@ -59,20 +61,79 @@ test('a missing library is a LibraryLoadError naming the path, at first use rath
   assert.match(result.message, /\/nonexistent\/libbeckon\.so/);
 });
 
-test('a library of another ABI version is refused before any other symbol is bound', (t) => {
+test('the ABI rule: the same major, and an equal or newer minor', () => {
+  const { abiCompatible, abiVersionText } = require('../lib/native');
+  const v = (major, minor) => ((major << 16) | minor) >>> 0;
+  assert.equal(abiVersionText(v(2, 0)), '2.0');
+  assert.equal(abiVersionText(v(3, 17)), '3.17');
+  assert.equal(abiCompatible(beckon.ABI_VERSION), true);
+  assert.equal(abiCompatible(v(2, 0), v(2, 0)), true);
+  assert.equal(abiCompatible(v(2, 1)), true, 'a newer minor library');
+  assert.equal(abiCompatible(v(2, 3), v(2, 1)), true, 'a newer minor library');
+  assert.equal(abiCompatible(v(2, 1), v(2, 3)), false, 'an older minor library');
+  assert.equal(abiCompatible(v(2, 0), v(2, 1)), false, 'an older minor library');
+  assert.equal(abiCompatible(v(3, 0)), false, 'another major');
+  assert.equal(abiCompatible(v(1, 0xffff)), false, 'an older major');
+  assert.equal(abiCompatible(1), false, 'the unversioned ABI 1');
+});
+
+const is64 = process.arch === 'x64' || process.arch === 'arm64';
+test('the structs of ABI 2.0 have the sizes and offsets of the header (64-bit)', { skip: !is64 }, () => {
+  const { T, koffi, ID_CAPACITY } = require('../lib/native');
+  assert.equal(ID_CAPACITY, 68);
+  assert.equal(koffi.sizeof(T.clientInfo), 144);
+  assert.deepEqual(
+    ['struct_size', 'connection_state', 'user_id', 'device_id'].map((f) => koffi.offsetof(T.clientInfo, f)),
+    [0, 4, 8, 76],
+  );
+  assert.equal(koffi.sizeof(T.invitationConfig), 32);
+  assert.equal(koffi.offsetof(T.invitationConfig, 'reserved'), 28);
+});
+
+/** A library exporting only `beckon_abi_version`, returning `abi`; null without a C compiler. */
+function fakeLibrary(t, abi) {
   const dir = tempDir(t);
   const source = path.join(dir, 'fake.c');
-  fs.writeFileSync(source, 'unsigned int beckon_abi_version(void) { return 2; }\n');
+  fs.writeFileSync(source, `unsigned int beckon_abi_version(void) { return ${abi}u; }\n`);
   const fake = path.join(dir, 'libfake.so');
   const cc = spawnSync('cc', ['-shared', '-fPIC', '-o', fake, source], { encoding: 'utf8' });
-  if (cc.error || cc.status !== 0) {
+  return cc.error || cc.status !== 0 ? null : fake;
+}
+
+for (const [label, abi, shown] of [
+  ['the next major', (3 << 16) >>> 0, '3.0'],
+  ['an older major', ((1 << 16) | 0xffff) >>> 0, '1.65535'],
+  ['the unversioned ABI 1', 1, '0.1'],
+]) {
+  test(`a library of ${label} (${shown}) is refused before any other symbol is bound`, (t) => {
+    const fake = fakeLibrary(t, abi);
+    if (fake === null) {
+      t.skip('no C compiler to build a fake library');
+      return;
+    }
+    const result = probeWith({ BECKON_LIBRARY: fake });
+    assert.equal(result.ok, false);
+    assert.equal(result.name, 'LibraryLoadError');
+    assert.ok(
+      result.message.includes(
+        `has ABI version ${shown}, but this binding needs ABI 2.0 (the same major, an equal or newer minor)`,
+      ),
+      result.message,
+    );
+  });
+}
+
+test('a library of a newer minor (2.1) passes the version check, then fails only for a missing function', (t) => {
+  const fake = fakeLibrary(t, ((2 << 16) | 1) >>> 0);
+  if (fake === null) {
     t.skip('no C compiler to build a fake library');
     return;
   }
   const result = probeWith({ BECKON_LIBRARY: fake });
   assert.equal(result.ok, false);
   assert.equal(result.name, 'LibraryLoadError');
-  assert.match(result.message, /ABI version 2.*ABI version 1/);
+  assert.doesNotMatch(result.message, /ABI/);
+  assert.match(result.message, /is not a usable libbeckon: .*beckon_/);
 });
 
 test('a library that is not libbeckon is refused', () => {
@@ -84,7 +145,7 @@ test('a library that is not libbeckon is refused', () => {
 
 test('without BECKON_LIBRARY: the system loader finds it on its search path', { skip: process.platform !== 'linux' }, () => {
   const result = probeWith({ BECKON_LIBRARY: undefined, LD_LIBRARY_PATH: path.dirname(library) });
-  assert.deepEqual(result, { ok: true, source: 'system', version: beckon.version(), abi: 1 });
+  assert.deepEqual(result, { ok: true, source: 'system', version: beckon.version(), abi: beckon.ABI_VERSION });
   const missing = probeWith({ BECKON_LIBRARY: undefined, LD_LIBRARY_PATH: undefined });
   if (!missing.ok) {
     assert.equal(missing.name, 'LibraryLoadError');
@@ -104,7 +165,7 @@ test('bundle-library copies the library into prebuilds/, which is used without B
   assert.equal(bundle.status, 0, bundle.stderr);
   assert.ok(fs.existsSync(path.join(dir, 'prebuilds', `${process.platform}-${process.arch}`, path.basename(library))));
   const result = probeWith({ BECKON_LIBRARY: undefined, LD_LIBRARY_PATH: undefined, PACKAGE_DIR: dir });
-  assert.deepEqual(result, { ok: true, source: 'bundled', version: beckon.version(), abi: 1 });
+  assert.deepEqual(result, { ok: true, source: 'bundled', version: beckon.version(), abi: beckon.ABI_VERSION });
   // BECKON_LIBRARY still wins over the bundled copy.
   const env = probeWith({ BECKON_LIBRARY: library, PACKAGE_DIR: dir });
   assert.equal(env.source, 'BECKON_LIBRARY');

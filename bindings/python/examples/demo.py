@@ -56,8 +56,9 @@ async def alice_hears(
 
 
 async def main() -> int:
+    abi = beckon.abi_version()
     print(
-        f"beckon {beckon.version()} (ABI {beckon.abi_version()}) on {HUB}, "
+        f"beckon {beckon.version()} (ABI {abi >> 16}.{abi & 0xFFFF}) on {HUB}, "
         f"library {beckon.library_path()}\n"
     )
     async with beckon.Client(HUB) as alice, beckon.Client(HUB) as bob:

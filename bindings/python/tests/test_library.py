@@ -61,7 +61,8 @@ def compile_stub(tmp_path: Path, abi: int, skip: str = "") -> Path:
 
 
 def test_versions() -> None:
-    assert beckon.abi_version() == beckon.ABI_VERSION == 1
+    assert beckon.ABI_VERSION_MAJOR == 2 and beckon.ABI_VERSION_MINOR == 0
+    assert beckon.abi_version() == beckon.ABI_VERSION == (2 << 16) | 0
     assert beckon.version() == beckon.__version__
     assert Path(beckon.library_path()).is_file()
     # Asking again for the loaded file is fine; another file is refused.
@@ -110,26 +111,96 @@ def test_system_loader_is_the_last_resort() -> None:
     assert version == beckon.version()
 
 
+def test_the_abi_rule_same_major_equal_or_newer_minor() -> None:
+    def v(major: int, minor: int) -> int:
+        return (major << 16) | minor
+
+    assert _native.abi_version_text(v(2, 0)) == "2.0"
+    assert _native.abi_version_text(v(3, 17)) == "3.17"
+    assert _native.abi_compatible(beckon.ABI_VERSION)
+    assert _native.abi_compatible(v(2, 0), v(2, 0))
+    assert _native.abi_compatible(v(2, 1), v(2, 0)), "a newer minor library"
+    assert _native.abi_compatible(v(2, 3), v(2, 1)), "a newer minor library"
+    assert not _native.abi_compatible(v(2, 1), v(2, 3)), "an older minor library"
+    assert not _native.abi_compatible(v(3, 0), v(2, 0)), "another major"
+    assert not _native.abi_compatible(v(1, 9), v(2, 0)), "an older major"
+    assert not _native.abi_compatible(1, v(2, 0)), "the unversioned ABI 1"
+
+
+# Prints "found expected is-an-ImportError", then the message, or "loaded ABI".
+_LOAD = (
+    "import beckon\n"
+    "try:\n"
+    "    beckon.load_library()\n"
+    "except beckon.AbiVersionError as e:\n"
+    "    print(e.found, e.expected, isinstance(e, ImportError)); print(e)\n"
+    "else:\n"
+    "    print('loaded', beckon.abi_version())\n"
+)
+
+
 @needs_cc
-def test_wrong_abi_version_is_refused(tmp_path: Path) -> None:
-    stub = compile_stub(tmp_path, abi=99)
+@pytest.mark.parametrize(
+    ("abi", "text"),
+    [((3 << 16) | 0, "3.0"), ((1 << 16) | 5, "1.5"), (1, "0.1"), (99, "0.99")],
+    ids=["next-major", "older-major", "unversioned-1", "unversioned-99"],
+)
+def test_another_major_abi_version_is_refused(tmp_path: Path, abi: int, text: str) -> None:
+    stub = compile_stub(tmp_path, abi=abi)
+    result = run_python(_LOAD, BECKON_LIBRARY=str(stub))
+    assert result.returncode == 0, result.stderr
+    first, message = result.stdout.splitlines()[:2]
+    assert first == f"{abi} {beckon.ABI_VERSION} True"
+    assert f"has ABI version {text}," in message and str(stub) in message
+    assert "needs ABI 2.0 (the same major, an equal or newer minor)" in message
+
+
+@needs_cc
+def test_another_major_is_refused_for_its_version_before_its_symbols(tmp_path: Path) -> None:
+    # A library of another ABI may lack functions: the version is what is wrong.
+    stub = compile_stub(tmp_path, abi=3 << 16, skip="beckon_client_get_info")
+    result = run_python(_LOAD, BECKON_LIBRARY=str(stub))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == f"{3 << 16} {beckon.ABI_VERSION} True"
+
+
+@needs_cc
+def test_an_older_minor_abi_version_is_refused(tmp_path: Path) -> None:
+    # This binding is written for 2.0, so no real library is an older minor:
+    # pretend it needs 2.1, and offer a 2.0 library.
+    stub = compile_stub(tmp_path, abi=2 << 16)
     result = run_python(
-        "import beckon\n"
-        "try:\n"
-        "    beckon.load_library()\n"
-        "except beckon.AbiVersionError as e:\n"
-        "    print(e.found, e.expected, isinstance(e, ImportError)); print(e)\n",
+        "import beckon._native as n\nn.ABI_VERSION = (2 << 16) | 1\n" + _LOAD,
         BECKON_LIBRARY=str(stub),
     )
     assert result.returncode == 0, result.stderr
     first, message = result.stdout.splitlines()[:2]
-    assert first == "99 1 True"
-    assert "ABI version 99" in message and str(stub) in message
+    assert first == f"{2 << 16} {(2 << 16) | 1} True"
+    assert "has ABI version 2.0, this beckon package needs ABI 2.1" in message
+
+
+@needs_cc
+def test_a_newer_minor_abi_version_is_accepted(tmp_path: Path) -> None:
+    newer = (2 << 16) | 1
+    stub = compile_stub(tmp_path, abi=newer)
+    result = run_python(_LOAD, BECKON_LIBRARY=str(stub))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [f"loaded {newer}"]
+
+
+@needs_cc
+def test_a_newer_minor_library_missing_a_function_is_refused_for_that(tmp_path: Path) -> None:
+    stub = compile_stub(tmp_path, abi=(2 << 16) | 1, skip="beckon_client_get_info")
+    result = run_python(_LOAD, BECKON_LIBRARY=str(stub))
+    assert result.returncode != 0
+    assert "AbiVersionError" not in result.stderr
+    assert "LibraryLoadError" in result.stderr
+    assert "does not export beckon_client_get_info" in result.stderr
 
 
 @needs_cc
 def test_a_library_missing_a_function_is_refused(tmp_path: Path) -> None:
-    stub = compile_stub(tmp_path, abi=1, skip="beckon_token_create")
+    stub = compile_stub(tmp_path, abi=_native.ABI_VERSION, skip="beckon_token_create")
     result = run_python("import beckon; beckon.version()", BECKON_LIBRARY=str(stub))
     assert result.returncode != 0
     assert "does not export beckon_token_create" in result.stderr
@@ -148,6 +219,7 @@ def test_ctypes_structs_match_the_header(tmp_path: Path) -> None:
         "beckon_invitation_config": _native.InvitationConfig,
         "beckon_send_result": _native.SendResult,
         "beckon_cancel_result": _native.CancelResult,
+        "beckon_client_info": _native.ClientInfo,
     }
     lines = ["#include <stddef.h>", "#include <stdio.h>", '#include "beckon.h"', "int main(void) {"]
     lines.append('  printf("{");')
@@ -157,7 +229,9 @@ def test_ctypes_structs_match_the_header(tmp_path: Path) -> None:
             lines.append(f'  printf(", %zu", offsetof({c_name}, {field}));')
         lines.append('  printf("],");')
     lines.append(
-        '  printf("\\"BECKON_ABI_VERSION\\": [%d, %d]}", BECKON_ABI_VERSION, BECKON_TOKEN_MAX_LEN);'
+        '  printf("\\"BECKON_ABI_VERSION\\": [%d, %d, %d, %d, %d]}", BECKON_ABI_VERSION,'
+        " BECKON_ABI_VERSION_MAJOR, BECKON_ABI_VERSION_MINOR, BECKON_TOKEN_MAX_LEN,"
+        " BECKON_ID_CAPACITY);"
     )
     lines.append("  return 0;\n}")
     source = tmp_path / "layout.c"
@@ -173,7 +247,13 @@ def test_ctypes_structs_match_the_header(tmp_path: Path) -> None:
             [str(program)], capture_output=True, text=True, check=True, timeout=60
         ).stdout
     )
-    assert from_c.pop("BECKON_ABI_VERSION") == [_native.ABI_VERSION, _native.TOKEN_MAX_LEN]
+    assert from_c.pop("BECKON_ABI_VERSION") == [
+        _native.ABI_VERSION,
+        _native.ABI_VERSION_MAJOR,
+        _native.ABI_VERSION_MINOR,
+        _native.TOKEN_MAX_LEN,
+        _native.ID_CAPACITY,
+    ]
     for c_name, struct in structs.items():
         from_ctypes = [ctypes.sizeof(struct)] + [
             getattr(struct, field).offset for field, *_ in struct._fields_
@@ -192,7 +272,9 @@ def test_header_constants_match_the_enumerations() -> None:
     def value(name: str) -> int:
         return int(defines[name])
 
-    assert value("BECKON_ABI_VERSION") == beckon.ABI_VERSION
+    assert value("BECKON_ABI_VERSION_MAJOR") == beckon.ABI_VERSION_MAJOR
+    assert value("BECKON_ABI_VERSION_MINOR") == beckon.ABI_VERSION_MINOR
+    assert value("BECKON_ID_CAPACITY") == _native.ID_CAPACITY
     for code in beckon.ErrorCode:
         name = "BECKON_OK" if code == 0 else f"BECKON_ERROR_{code.name}"
         assert value(name) == code

@@ -7,6 +7,8 @@ import {
   BeckonError,
   BeckonEvent,
   Client,
+  ClientInfo,
+  ConnectionState,
   ErrorCode,
   EventKind,
   InviteeState,
@@ -82,6 +84,23 @@ async function flow(): Promise<void> {
       void name;
     }
   }
+
+  const info: ClientInfo = alice.info();
+  const state: ConnectionState = info.connectionState;
+  const stateName: 'DISCONNECTED' | 'CONNECTING' | 'CONNECTED' | 'RECONNECTING' = info.connectionStateName;
+  const device: string = alice.deviceId;
+  const user: string | null = alice.userId;
+  if (alice.connectionState === ConnectionState.CONNECTED && info.userId !== null) {
+    const loggedIn: string = info.userId;
+    void loggedIn;
+  }
+  // @ts-expect-error: userId may be null.
+  const notNull: string = alice.userId;
+  // @ts-expect-error: the state is read-only.
+  alice.connectionState = ConnectionState.CONNECTED;
+  void [state, stateName, device, user, notNull];
+  const major: number = beckon.ABI_VERSION_MAJOR + beckon.ABI_VERSION_MINOR;
+  void major;
 
   alice.unref().ref();
   await alice.close();

@@ -16,7 +16,8 @@ refuses; the inviter hears each answer, or that nobody answered in time::
 
 The library is found through ``$BECKON_LIBRARY`` (a full path), else the copy
 bundled in the wheel, else the system loader; it is loaded on first use (or by
-:func:`load_library`) and must have ABI version :data:`ABI_VERSION`.
+:func:`load_library`) and must serve ABI :data:`ABI_VERSION` (2.0): the same
+major version, and an equal or newer minor version.
 """
 
 from __future__ import annotations
@@ -61,9 +62,17 @@ from ._library import (
     token_create,
     version,
 )
-from ._native import ABI_VERSION, LIBRARY_ENV, AbiVersionError, LibraryLoadError
+from ._native import (
+    ABI_VERSION,
+    ABI_VERSION_MAJOR,
+    ABI_VERSION_MINOR,
+    LIBRARY_ENV,
+    AbiVersionError,
+    LibraryLoadError,
+)
 from ._types import (
     CancelResult,
+    ClientInfo,
     ConnectionReason,
     ConnectionState,
     ConnectionStateChanged,
@@ -105,6 +114,8 @@ atexit.register(_quiet_at_exit)
 
 __all__ = [
     "ABI_VERSION",
+    "ABI_VERSION_MAJOR",
+    "ABI_VERSION_MINOR",
     "AbiVersionError",
     "AlreadyAnsweredError",
     "ArgumentTypeError",
@@ -112,6 +123,7 @@ __all__ = [
     "BeckonError",
     "CancelResult",
     "Client",
+    "ClientInfo",
     "ConnectionReason",
     "ConnectionState",
     "ConnectionStateChanged",

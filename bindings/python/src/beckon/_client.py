@@ -24,6 +24,8 @@ from ._errors import (
 )
 from ._types import (
     CancelResult,
+    ClientInfo,
+    ConnectionState,
     DispatchMode,
     Event,
     EventKind,
@@ -378,7 +380,7 @@ class Client:
             raise InternalError("beckon_client_new: returned OK without a client")
 
         self._server_url = server_url
-        self._device_id = device_id
+        self._device_id = device_id or ""  # the library's, read below
         self._dispatch = DispatchMode(dispatch)
         self._token = _callbacks.new_token()
         self._handle = _Handle(out.value)
@@ -393,6 +395,8 @@ class Client:
                 _callbacks.check(
                     lib.beckon_client_set_event_handler(ptr, _callbacks.EVENT_CALLBACK, self._token)
                 )
+            # Fixed for the client's life: kept, so it is known after close().
+            self._device_id = self.info().device_id
         except BaseException:
             self._finalizer()
             raise
@@ -407,9 +411,51 @@ class Client:
         return self._server_url
 
     @property
-    def device_id(self) -> str | None:
-        """The device id given at creation (None if the library chose a random one)."""
+    def device_id(self) -> str:
+        """This client's device id: the one given at creation, or the random one the library made.
+
+        A random id is new for every client: an app that should stay the same
+        device across restarts passes its own ``device_id`` and keeps it.
+        Readable after :meth:`close` too.
+        """
         return self._device_id
+
+    @property
+    def user_id(self) -> str | None:
+        """The logged-in user, or None (see :meth:`info`).
+
+        Raises :class:`~beckon.ShutdownError` once the client is closed.
+        """
+        return self.info().user_id
+
+    @property
+    def connection_state(self) -> ConnectionState:
+        """The state of the last ``ConnectionStateChanged`` dispatched (see :meth:`info`).
+
+        Raises :class:`~beckon.ShutdownError` once the client is closed.
+        """
+        return self.info().connection_state
+
+    def info(self) -> ClientInfo:
+        """The client's connection state, logged-in user and device id, read together now.
+
+        ``connection_state`` is the state of the last
+        :class:`~beckon.ConnectionStateChanged` this client dispatched
+        (``DISCONNECTED`` before any), i.e. what its handlers have been told;
+        ``user_id`` is None unless a login has succeeded and no logout (or end
+        of session) has happened since. Callable from any thread, callbacks
+        included. Raises :class:`~beckon.ShutdownError` once the client is closed.
+        """
+        lib = _native.library()
+        raw = _native.ClientInfo(struct_size=ctypes.sizeof(_native.ClientInfo))
+        with self._handle.use() as ptr:
+            _callbacks.check(lib.beckon_client_get_info(ptr, ctypes.byref(raw)))
+        user = _callbacks.decode(raw.user_id)
+        return ClientInfo(
+            connection_state=ConnectionState.of(raw.connection_state),
+            user_id=user or None,
+            device_id=_callbacks.decode(raw.device_id),
+        )
 
     @property
     def dispatch(self) -> DispatchMode:
@@ -603,6 +649,7 @@ class Client:
                 extended_data=data,
                 notification=ctypes.pointer(note_struct) if note_struct is not None else None,
                 flags=flags,
+                reserved=0,
             )
             code: int = lib.beckon_send_invitation(
                 ptr, array, len(names), ctypes.byref(config), _callbacks.SEND_CALLBACK, ud

@@ -17,8 +17,9 @@ def load_library(path: str | os.PathLike[str] | None = None) -> str:
 
     ``path`` names the file to load instead of searching (``$BECKON_LIBRARY``,
     then the copy bundled in the package, then the system loader). Raises
-    :class:`LibraryLoadError`, or :class:`AbiVersionError` if the library is
-    not the ABI version this package was written for.
+    :class:`LibraryLoadError`, or :class:`AbiVersionError` if the library does
+    not serve the ABI this package was written for (another major version, or
+    an older minor version).
     """
     return _native.load(path).path
 
@@ -34,7 +35,11 @@ def version() -> str:
 
 
 def abi_version() -> int:
-    """The library's ABI version; equal to :data:`ABI_VERSION` once loaded."""
+    """The library's ABI version, ``(major << 16) | minor``.
+
+    Once loaded it has :data:`ABI_VERSION_MAJOR` and a minor version of at
+    least :data:`ABI_VERSION_MINOR` (it may be newer than :data:`ABI_VERSION`).
+    """
     return int(_native.library().beckon_abi_version())
 
 

@@ -11,7 +11,10 @@ Loading order (the first that applies wins):
 3. the system loader (``ctypes.util.find_library("beckon")``, then the plain
    file name, so ``LD_LIBRARY_PATH`` and ``ldconfig`` are honoured).
 
-Whatever is loaded must report ``beckon_abi_version() == ABI_VERSION``.
+Whatever is loaded must serve this binding's ABI: ``beckon_abi_version()`` must
+have the major version :data:`ABI_VERSION_MAJOR` and a minor version at least
+:data:`ABI_VERSION_MINOR` (a newer minor only adds things). See
+:func:`abi_compatible`.
 """
 
 from __future__ import annotations
@@ -35,8 +38,17 @@ from ctypes import (
 from pathlib import Path
 from typing import Any, Final
 
-#: The ``BECKON_ABI_VERSION`` of the header this binding was written against.
-ABI_VERSION: Final = 1
+#: ``BECKON_ABI_VERSION_MAJOR`` of the header this binding was written against.
+ABI_VERSION_MAJOR: Final = 2
+
+#: ``BECKON_ABI_VERSION_MINOR`` of the header this binding was written against.
+ABI_VERSION_MINOR: Final = 0
+
+#: ``BECKON_ABI_VERSION``: ``(ABI_VERSION_MAJOR << 16) | ABI_VERSION_MINOR``.
+ABI_VERSION: Final = (ABI_VERSION_MAJOR << 16) | ABI_VERSION_MINOR
+
+#: ``BECKON_ID_CAPACITY``: bytes of ``beckon_client_info.user_id`` and ``.device_id``.
+ID_CAPACITY: Final = 68
 
 #: ``BECKON_TOKEN_MAX_LEN``: the longest token ``beckon_token_create`` writes, with its NUL.
 TOKEN_MAX_LEN: Final = 96
@@ -52,20 +64,38 @@ class LibraryLoadError(ImportError):
     """libbeckon could not be found or loaded, or is not the ABI this binding knows."""
 
 
+def abi_version_text(version: int) -> str:
+    """``"major.minor"`` of an ABI version number (``(major << 16) | minor``)."""
+    return f"{version >> 16}.{version & 0xFFFF}"
+
+
+def abi_compatible(found: int, expected: int | None = None) -> bool:
+    """Whether a library of ABI version ``found`` serves a binding written for ``expected``.
+
+    The rule of ``BECKON_ABI_COMPATIBLE``: the same major version, and a minor
+    version at least the binding's. ``expected`` defaults to :data:`ABI_VERSION`.
+    """
+    wanted = ABI_VERSION if expected is None else expected
+    return found >> 16 == wanted >> 16 and found & 0xFFFF >= wanted & 0xFFFF
+
+
 class AbiVersionError(LibraryLoadError):
-    """The loaded libbeckon reports another ``beckon_abi_version()`` than this binding's.
+    """The loaded libbeckon's ABI version does not serve this binding.
+
+    It has another major version, or an older minor version, than
+    :data:`ABI_VERSION` (see :func:`abi_compatible`).
 
     Attributes:
         path: where the library was loaded from.
-        found: the ABI version the library reports.
+        found: the ABI version the library reports (``(major << 16) | minor``).
         expected: the ABI version this binding was written for.
     """
 
     def __init__(self, path: str, found: int, expected: int) -> None:
         super().__init__(
-            f"{path} has ABI version {found}, this beckon package was written for ABI "
-            f"version {expected}: install the matching library, or point "
-            f"{LIBRARY_ENV} at one"
+            f"{path} has ABI version {abi_version_text(found)}, this beckon package needs "
+            f"ABI {abi_version_text(expected)} (the same major, an equal or newer minor): "
+            f"install a matching library, or point {LIBRARY_ENV} at one"
         )
         self.path = path
         self.found = found
@@ -138,6 +168,16 @@ class InvitationConfig(Structure):
         ("extended_data", c_char_p),
         ("notification", POINTER(NotificationConfig)),
         ("flags", c_uint32),
+        ("reserved", c_uint32),  # always 0
+    ]
+
+
+class ClientInfo(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("connection_state", c_int32),
+        ("user_id", ctypes.c_char * ID_CAPACITY),
+        ("device_id", ctypes.c_char * ID_CAPACITY),
     ]
 
 
@@ -193,6 +233,7 @@ _SIGNATURES: Final[dict[str, tuple[object, list[object]]]] = {
     "beckon_client_renew_token": (c_int32, [_client_p, c_char_p, ResultCallback, c_void_p]),
     "beckon_client_poll": (c_int32, [_client_p, c_int32]),
     "beckon_client_free": (None, [_client_p]),
+    "beckon_client_get_info": (c_int32, [_client_p, POINTER(ClientInfo)]),
     "beckon_memory_hub_create": (c_int32, [c_char_p, POINTER(HubConfig)]),
     "beckon_token_create": (c_int32, [c_char_p, c_char_p, c_uint64, c_char_p, c_size_t]),
     "beckon_send_invitation": (
@@ -250,6 +291,17 @@ class Library:
     def __init__(self, handle: ctypes.CDLL, path: str) -> None:
         self.handle = handle
         self.path = path
+        # The version first: a library of another ABI is refused as such, not
+        # for a function it lacks.
+        try:
+            abi_version = handle.beckon_abi_version
+        except AttributeError as missing:
+            raise LibraryLoadError(f"{path} does not export beckon_abi_version") from missing
+        abi_version.restype = c_uint32
+        abi_version.argtypes = []
+        found = int(abi_version())
+        if not abi_compatible(found, ABI_VERSION):
+            raise AbiVersionError(path, found, ABI_VERSION)
         for name, (restype, argtypes) in _SIGNATURES.items():
             try:
                 function = getattr(handle, name)
@@ -257,9 +309,6 @@ class Library:
                 raise LibraryLoadError(f"{path} does not export {name}") from missing
             function.restype = restype
             function.argtypes = argtypes
-        found = int(handle.beckon_abi_version())
-        if found != ABI_VERSION:
-            raise AbiVersionError(path, found, ABI_VERSION)
 
     def __getattr__(self, name: str) -> Any:
         # Only reached for the exported functions (declared above).

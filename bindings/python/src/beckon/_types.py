@@ -181,6 +181,21 @@ class SendResult:
 
 
 @dataclass(frozen=True, slots=True)
+class ClientInfo:
+    """What :meth:`beckon.Client.info` tells about a client, at the moment of the call."""
+
+    connection_state: ConnectionState
+    """The state of the last :class:`ConnectionStateChanged` this client
+    dispatched (``DISCONNECTED`` before any): the state its handlers have been told."""
+    user_id: str | None
+    """The logged-in user; None unless a login has succeeded and no logout (or
+    end of session) has happened since."""
+    device_id: str
+    """This client's device id: the one given at creation, or the random one
+    the library made."""
+
+
+@dataclass(frozen=True, slots=True)
 class CancelResult:
     """The outcome of :meth:`beckon.Client.cancel_invitation`.
 

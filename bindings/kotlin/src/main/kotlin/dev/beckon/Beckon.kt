@@ -13,11 +13,35 @@ import java.time.Instant
  * It is found through the `beckon.library` system property (a file path),
  * else the `BECKON_LIBRARY` environment variable, else JNA's search for
  * "beckon" (`jna.library.path`, `LD_LIBRARY_PATH`, the system's directories).
- * A library with another ABI version throws [IncompatibleLibraryError].
+ * A library that does not serve this binding's ABI (another major version, or
+ * an older minor version; see [isAbiCompatible]) throws [IncompatibleLibraryError].
  */
 object Beckon {
-    /** The `BECKON_ABI_VERSION` of the header this binding was written against. */
-    const val BINDING_ABI_VERSION = 1
+    /** The `BECKON_ABI_VERSION_MAJOR` of the header this binding was written against. */
+    const val BINDING_ABI_VERSION_MAJOR = 2
+
+    /** The `BECKON_ABI_VERSION_MINOR` of the header this binding was written against. */
+    const val BINDING_ABI_VERSION_MINOR = 0
+
+    /**
+     * The `BECKON_ABI_VERSION` of the header this binding was written against:
+     * `(BINDING_ABI_VERSION_MAJOR shl 16) or BINDING_ABI_VERSION_MINOR`.
+     */
+    const val BINDING_ABI_VERSION = (BINDING_ABI_VERSION_MAJOR shl 16) or BINDING_ABI_VERSION_MINOR
+
+    /**
+     * Whether a library of ABI version [libraryAbi] serves a binding written
+     * for [bindingAbi] (by default this one): the same major version, and a
+     * minor version at least the binding's, as `BECKON_ABI_COMPATIBLE` in C.
+     */
+    @JvmStatic
+    @JvmOverloads
+    fun isAbiCompatible(libraryAbi: Int, bindingAbi: Int = BINDING_ABI_VERSION): Boolean =
+        (libraryAbi ushr 16) == (bindingAbi ushr 16) && (libraryAbi and 0xFFFF) >= (bindingAbi and 0xFFFF)
+
+    /** An ABI version as "major.minor", e.g. "2.0". */
+    @JvmStatic
+    fun abiVersionText(abiVersion: Int): String = "${abiVersion ushr 16}.${abiVersion and 0xFFFF}"
 
     private val api: NativeApi
         get() = NativeLibrary.api
@@ -27,7 +51,11 @@ object Beckon {
     val version: String
         get() = readUtf8(api.beckon_version())
 
-    /** The loaded library's ABI version (equal to [BINDING_ABI_VERSION] once loaded). */
+    /**
+     * The loaded library's ABI version, `(major shl 16) or minor`: once
+     * loaded, the major is [BINDING_ABI_VERSION_MAJOR] and the minor at least
+     * [BINDING_ABI_VERSION_MINOR]. [abiVersionText] shows it as "2.0".
+     */
     @JvmStatic
     val abiVersion: Int
         get() = api.beckon_abi_version()

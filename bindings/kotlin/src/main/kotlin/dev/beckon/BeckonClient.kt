@@ -60,6 +60,14 @@ class BeckonClient(
     // never waits on a poll blocked behind another poll.
     private val pollLock = ReentrantLock()
 
+    /**
+     * This client's device id: [ClientConfig.deviceId], or the random one the
+     * library made when that is null. Fixed for the client's life (readable
+     * after [close] too). A random id is new for every client: an app that
+     * should stay the same device across restarts passes its own and keeps it.
+     */
+    val deviceId: String
+
     init {
         if (config.requestTimeoutMillis < 0) {
             throw InvalidArgumentException("config.requestTimeoutMillis: ${config.requestTimeoutMillis} is negative")
@@ -77,12 +85,56 @@ class BeckonClient(
         }
         key = Dispatch.addClient(this)
         val code = api.beckon_client_set_event_handler(handle, Dispatch.onEvent, Pointer(key))
-        if (code != 0) {
-            val error = BeckonException.of(code, lastErrorMessage())
+        val info = ClientInfoStruct()
+        val infoCode = if (code != 0) code else api.beckon_client_get_info(handle, info)
+        if (infoCode != 0) {
+            val error = BeckonException.of(infoCode, lastErrorMessage())
             Dispatch.removeClient(key)
             api.beckon_client_free(handle)
             throw error
         }
+        deviceId = readUtf8(info.device_id)
+    }
+
+    /**
+     * The user this client is logged in as; null unless a login has succeeded
+     * and no logout (or end of session) has happened since. See [info].
+     *
+     * @throws ShutdownException if the client is closed.
+     */
+    val userId: String?
+        get() = info().userId
+
+    /**
+     * The state of the last [BeckonEvent.ConnectionStateChanged] this client
+     * dispatched ([ConnectionState.DISCONNECTED] before any): the state its
+     * listener has been told (in poll mode, it changes as [poll] runs the
+     * events). See [info].
+     *
+     * @throws ShutdownException if the client is closed.
+     */
+    val connectionState: ConnectionState
+        get() = info().connectionState
+
+    /**
+     * The client's connection state, logged-in user and device id, read
+     * together from the library now (`beckon_client_get_info`). Callable from
+     * any thread, the client's own callbacks included.
+     *
+     * @throws ShutdownException if the client is closed.
+     */
+    fun info(): ClientInfo {
+        val info = ClientInfoStruct()
+        withHandle({ throw ShutdownException("info: the client is closed") }) { h ->
+            val code = api.beckon_client_get_info(h, info)
+            if (code != 0) throw BeckonException.of(code, lastErrorMessage())
+        }
+        val user = readUtf8(info.user_id)
+        return ClientInfo(
+            ConnectionState.fromValue(info.connection_state),
+            if (user.length == 0) null else user,
+            readUtf8(info.device_id)
+        )
     }
 
     /** True once [close] has been called. */
@@ -159,6 +211,7 @@ class BeckonClient(
             c.timeout_seconds = timeoutSeconds
             c.extended_data = arena.string(extendedData, "extendedData")
             c.flags = if (onlineOnly) ONLINE_ONLY_FLAG else 0
+            c.reserved = 0
             if (notification != null) {
                 val n = arena.keep(NotificationStruct())
                 n.title = arena.string(notification.title, "notification.title")

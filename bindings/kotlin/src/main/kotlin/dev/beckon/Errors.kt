@@ -148,13 +148,13 @@ class InternalException(message: String) : BeckonException(ErrorCode.INTERNAL, 1
 class UnknownErrorException(rawCode: Int, message: String) : BeckonException(ErrorCode.UNKNOWN, rawCode, message)
 
 /**
- * The loaded libbeckon speaks another ABI version than this binding was
- * written for. Thrown (like `UnsatisfiedLinkError`) by the first use of the
- * library.
+ * The loaded libbeckon does not serve the ABI this binding was written for:
+ * another major version, or an older minor version ([Beckon.isAbiCompatible]).
+ * Thrown (like `UnsatisfiedLinkError`) by the first use of the library.
  */
 class IncompatibleLibraryError(
     message: String,
-    /** `beckon_abi_version()` of the loaded library. */
+    /** `beckon_abi_version()` of the loaded library, `(major shl 16) or minor`. */
     val loadedAbiVersion: Int,
     /** The ABI version this binding needs ([Beckon.BINDING_ABI_VERSION]). */
     val expectedAbiVersion: Int

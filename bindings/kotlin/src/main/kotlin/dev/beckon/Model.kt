@@ -92,6 +92,20 @@ data class SendResult(
     val errorInvitees: List<InviteeStatus>
 )
 
+/** What [BeckonClient.info] tells about a client, at the moment of the call. */
+data class ClientInfo(
+    /**
+     * The state of the last [BeckonEvent.ConnectionStateChanged] the client
+     * dispatched ([ConnectionState.DISCONNECTED] before any): the state its
+     * listener has been told.
+     */
+    val connectionState: ConnectionState,
+    /** The logged-in user; null unless a login has succeeded and no logout (or end of session) has happened since. */
+    val userId: String?,
+    /** The client's device id: [ClientConfig.deviceId], or the random one the library made. */
+    val deviceId: String
+)
+
 /** The result of [BeckonClient.cancelInvitation]. */
 data class CancelResult(
     /** Invitees that could not be cancelled (already in a terminal state), with that state. */

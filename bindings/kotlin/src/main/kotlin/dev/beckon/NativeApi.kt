@@ -41,6 +41,7 @@ internal interface NativeApi : Library {
     fun beckon_client_renew_token(client: Pointer, token: Pointer, callback: ResultCallback?, userData: Pointer?): Int
     fun beckon_client_poll(client: Pointer, timeoutMs: Int): Int
     fun beckon_client_free(client: Pointer?)
+    fun beckon_client_get_info(client: Pointer, outInfo: ClientInfoStruct): Int
 
     fun beckon_memory_hub_create(name: Pointer, config: HubConfigStruct): Int
     fun beckon_token_create(secret: Pointer, userId: Pointer, expiryUnixSeconds: Long, buffer: Pointer, bufferLen: SizeT): Int
@@ -119,13 +120,15 @@ internal class NotificationStruct : Structure {
     }
 }
 
-@Structure.FieldOrder("struct_size", "timeout_seconds", "extended_data", "notification", "flags")
+@Structure.FieldOrder("struct_size", "timeout_seconds", "extended_data", "notification", "flags", "reserved")
 internal class InvitationConfigStruct : Structure() {
     @JvmField var struct_size: Int = 0
     @JvmField var timeout_seconds: Int = 0
     @JvmField var extended_data: Pointer? = null
     @JvmField var notification: Pointer? = null
     @JvmField var flags: Int = 0
+    /** Must be 0 (ABI 2.0). */
+    @JvmField var reserved: Int = 0
 
     init {
         struct_size = size()
@@ -142,6 +145,31 @@ internal class HubConfigStruct : Structure() {
     init {
         struct_size = size()
     }
+}
+
+/** `beckon_client_info`: filled by `beckon_client_get_info` (JNA reads it back after the call). */
+@Structure.FieldOrder("struct_size", "connection_state", "user_id", "device_id")
+internal class ClientInfoStruct : Structure() {
+    @JvmField var struct_size: Int = 0
+    @JvmField var connection_state: Int = 0
+    @JvmField var user_id: ByteArray = ByteArray(ID_CAPACITY)
+    @JvmField var device_id: ByteArray = ByteArray(ID_CAPACITY)
+
+    init {
+        struct_size = size()
+    }
+
+    companion object {
+        /** `BECKON_ID_CAPACITY`. */
+        const val ID_CAPACITY = 68
+    }
+}
+
+/** The UTF-8 text of a NUL-terminated `char[]` field. */
+internal fun readUtf8(field: ByteArray): String {
+    var end = field.indexOf(0.toByte())
+    if (end < 0) end = field.size
+    return String(field, 0, end, Charsets.UTF_8)
 }
 
 // Output structs, read from the pointer a callback receives. Everything is
@@ -258,12 +286,17 @@ internal object NativeLibrary {
         return api
     }
 
-    /** Throws [IncompatibleLibraryError] unless the loaded library speaks the ABI this binding was written for. */
+    /**
+     * Throws [IncompatibleLibraryError] unless the loaded library serves the
+     * ABI this binding was written for: the same major version, and a minor
+     * version at least the binding's ([Beckon.isAbiCompatible]).
+     */
     fun checkAbi(loaded: Int, expected: Int, libraryVersion: String, location: String) {
-        if (loaded != expected) {
+        if (!Beckon.isAbiCompatible(loaded, expected)) {
             throw IncompatibleLibraryError(
-                "libbeckon $libraryVersion at '$location' has ABI version $loaded; " +
-                    "this binding needs ABI version $expected",
+                "libbeckon $libraryVersion at '$location' has ABI version ${Beckon.abiVersionText(loaded)}; " +
+                    "this binding needs ABI ${Beckon.abiVersionText(expected)} " +
+                    "(the same major, an equal or newer minor)",
                 loaded, expected
             )
         }

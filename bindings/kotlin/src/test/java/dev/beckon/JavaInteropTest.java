@@ -24,6 +24,9 @@ class JavaInteropTest {
     void demoFlowFromJava() throws Exception {
         String hub = hub("demo");
         assertEquals(Beckon.BINDING_ABI_VERSION, Beckon.getAbiVersion());
+        assertTrue(Beckon.isAbiCompatible(Beckon.getAbiVersion()));
+        assertTrue(Beckon.isAbiCompatible((2 << 16) | 1, Beckon.BINDING_ABI_VERSION));
+        assertEquals("2.0", Beckon.abiVersionText(Beckon.getAbiVersion()));
         try (BeckonClient alice = new BeckonClient(hub);
              BeckonClient bob = new BeckonClient(new ClientConfig(hub).withDeviceId("bobs-phone"))) {
             CompletableFuture<BeckonEvent.InvitationAccepted> heard = new CompletableFuture<>();
@@ -37,8 +40,16 @@ class JavaInteropTest {
                     bob.acceptInvitation(ring.getInvitationId(), "on my way");
                 }
             });
+            assertEquals("bobs-phone", bob.getDeviceId());
+            assertEquals(ConnectionState.DISCONNECTED, bob.getConnectionState());
+            assertEquals(null, bob.getUserId());
             alice.login("alice").get(WAIT, TimeUnit.SECONDS);
             bob.login("bob", null).get(WAIT, TimeUnit.SECONDS);
+            ClientInfo info = bob.info();
+            assertEquals(ConnectionState.CONNECTED, info.getConnectionState());
+            assertEquals("bob", info.getUserId());
+            assertEquals("bobs-phone", info.getDeviceId());
+            assertEquals("alice", alice.getUserId());
 
             SendResult sent = alice.sendInvitation(List.of("bob"), 30, "{}", new Notification("Call"))
                     .get(WAIT, TimeUnit.SECONDS);
