@@ -416,6 +416,13 @@ beckon_error beckon_client_new(const struct beckon_client_config *config,
 // one event at a time, in order with the operation callbacks; it may call any
 // `beckon_*` function, including `beckon_client_free` on this client.
 //
+// Returns once the previous handler is not running and will not be called
+// again, so its `user_data` may be released. Called from inside a callback,
+// it does not wait (that could deadlock): from this client's own callback the
+// old handler may be the caller itself, and is not called again once that
+// returns; from another client's callback, an event already being handled
+// may still be finishing.
+//
 // Memory: `client` is a live client.
 beckon_error beckon_client_set_event_handler(struct beckon_client *client,
                                              beckon_event_callback handler,

@@ -105,6 +105,11 @@ pub(crate) fn with_deferred_wakes<R>(work: impl FnOnce() -> R) -> R {
     work()
 }
 
+/// True on a thread that is running a callback of any client.
+pub(crate) fn in_a_callback() -> bool {
+    RUNNING.with(|r| !r.get().is_null())
+}
+
 impl Dispatcher {
     /// The most a dispatcher yields, waiting for its next job, before it
     /// sleeps.
@@ -148,6 +153,7 @@ impl Dispatcher {
     }
 
     /// True on the thread that is running one of this dispatcher's callbacks.
+    /// (`in_a_callback` asks the same of any dispatcher.)
     pub fn is_current(&self) -> bool {
         RUNNING.with(|r| std::ptr::eq(r.get(), self))
     }

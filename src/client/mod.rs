@@ -65,6 +65,9 @@ pub(crate) struct ClientCore {
     device: DeviceId,
     dispatcher: Arc<Dispatcher>,
     handler: RwLock<Option<EventHandler>>,
+    /// Held while an event handler runs, so that replacing the handler can
+    /// wait until the old one has returned.
+    delivering: Mutex<()>,
     link: Mutex<Link>,
     /// Counts logins, so pushes of an older session are told from current ones.
     login_epoch: AtomicU64,
@@ -142,6 +145,7 @@ impl Client {
             device,
             dispatcher: dispatcher.clone(),
             handler: RwLock::new(None),
+            delivering: Mutex::new(()),
             link: Mutex::new(Link::LoggedOut),
             login_epoch: AtomicU64::new(0),
             open: RwLock::new(true),
@@ -194,10 +198,18 @@ impl Client {
         }
     }
 
-    /// Replaces the event handler (`None` drops events). Takes effect for the
-    /// next event the dispatcher runs.
+    /// Replaces the event handler (`None` drops events) and returns once the
+    /// old one is not running and will not be called again, so what it uses
+    /// may be released. Two exceptions, where waiting could deadlock: called
+    /// from this client's own callback, the old handler may be the caller
+    /// (it is not called again once that returns); called from another
+    /// client's callback, it does not wait.
     pub fn set_event_handler(&self, handler: Option<EventHandler>) {
-        *self.core.handler.write() = handler;
+        let old = std::mem::replace(&mut *self.core.handler.write(), handler);
+        if !dispatcher::in_a_callback() {
+            drop(self.core.delivering.lock());
+        }
+        drop(old);
     }
 
     /// Poll mode: runs queued callbacks on this thread (see `Dispatcher::poll`).
@@ -701,6 +713,7 @@ impl ClientCore {
         }
         #[cfg(feature = "test-hooks")]
         crate::testing::maybe_panic(crate::testing::PanicPoint::Dispatch);
+        let _delivering = self.delivering.lock();
         let handler = self.handler.read().clone();
         if let Some(handler) = handler {
             handler(event);

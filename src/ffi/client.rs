@@ -214,6 +214,13 @@ pub unsafe extern "C" fn beckon_client_new(
 /// one event at a time, in order with the operation callbacks; it may call any
 /// `beckon_*` function, including `beckon_client_free` on this client.
 ///
+/// Returns once the previous handler is not running and will not be called
+/// again, so its `user_data` may be released. Called from inside a callback,
+/// it does not wait (that could deadlock): from this client's own callback the
+/// old handler may be the caller itself, and is not called again once that
+/// returns; from another client's callback, an event already being handled
+/// may still be finishing.
+///
 /// Memory: `client` is a live client.
 #[no_mangle]
 pub unsafe extern "C" fn beckon_client_set_event_handler(
