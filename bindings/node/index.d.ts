@@ -335,17 +335,24 @@ export interface ClientInfo {
   readonly deviceId: string;
 }
 
+/** Where a client's callbacks run (`options.dispatch`). */
+export type DispatchModeName = 'thread' | 'pool' | 'poll';
+
 export interface ClientOptions {
   /** Required. `memory://NAME` for the in-process hub NAME. */
   serverUrl: string;
   /** This device's id (same rule as user ids); omitted: a random one. */
   deviceId?: string | null;
   /**
-   * Where callbacks run. "thread" (default): on the client's own library
-   * thread, forwarded to the JavaScript thread. "poll": inside `poll()` on
-   * the JavaScript thread, driven by a timer every `pollIntervalMs`.
+   * Where callbacks run; JavaScript always sees them on its own thread.
+   * "thread" (default): on the client's own library thread, forwarded to the
+   * JavaScript thread. "pool": on a small pool of library threads shared by
+   * every pool-mode client of the process (as many as the CPUs, 2 to 8),
+   * forwarded the same way: for processes with many clients, each still
+   * getting its callbacks one at a time and in order. "poll": inside `poll()`
+   * on the JavaScript thread, driven by a timer every `pollIntervalMs`.
    */
-  dispatch?: 'thread' | 'poll';
+  dispatch?: DispatchModeName;
   /** How long a request may wait for the server, in ms; omitted: 10000. */
   requestTimeoutMs?: number;
   /** Poll mode only: the automatic polling period in ms (default 10); 0 to call `poll()` yourself. */
@@ -393,7 +400,7 @@ export declare class Client extends EventEmitter<ClientEvents> {
   /** Throws InvalidArgumentError for bad options, LibraryLoadError if libbeckon cannot be loaded. */
   constructor(options: ClientOptions);
 
-  readonly dispatch: 'thread' | 'poll';
+  readonly dispatch: DispatchModeName;
   readonly serverUrl: string;
   /** The device id: `options.deviceId`, or the random one the library made. Readable after close. */
   readonly deviceId: string;
@@ -435,7 +442,7 @@ export declare class Client extends EventEmitter<ClientEvents> {
    */
   close(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
-  /** Begins closing; a poll-mode client is freed before this returns. */
+  /** Begins closing; a poll-mode client is freed before this returns (thread- and pool-mode ones asynchronously). */
   [Symbol.dispose](): void;
 
   /** Lets the process exit while this client is open. */

@@ -13,13 +13,15 @@
 //   in flight (koffi has 8192 registration slots per process) and no slot is
 //   released while a library thread is still returning through it.
 //
-// Threads: a thread-mode client's callbacks run on its dispatcher thread.
-// koffi forwards such a call to the JavaScript thread and blocks the
-// dispatcher until the function has run, so the struct pointers stay valid
-// while they are decoded here. The JavaScript thread must therefore never wait
-// synchronously for a dispatcher (client.js frees thread-mode clients off the
-// JavaScript thread). Poll-mode callbacks run on the JavaScript thread itself,
-// inside `beckon_client_poll`.
+// Threads: a thread-mode client's callbacks run on its dispatcher thread, a
+// pool-mode client's on one of the library's pool threads (shared by every
+// pool-mode client). koffi forwards such a call to the JavaScript thread and
+// blocks the library thread until the function has run, so the struct
+// pointers stay valid while they are decoded here. The JavaScript thread must
+// therefore never wait synchronously for a dispatcher or a pool thread
+// (client.js frees thread- and pool-mode clients off the JavaScript thread).
+// Poll-mode callbacks run on the JavaScript thread itself, inside
+// `beckon_client_poll`.
 
 const { koffi, T, library } = require('./native');
 const decode = require('./decode');

@@ -16,24 +16,49 @@ const DEFAULT_POLL_INTERVAL_MS = 10;
 const TIMER_MAX_MS = 0x7fffffff;
 
 /**
- * Each callback a thread-mode client's dispatcher forwards to JavaScript holds
- * one of koffi's asynchronous call slots until JavaScript has run it (one at a
- * time per client), and koffi has a fixed number of them
- * (`koffi.config().max_async_calls`, 256 unless the application raised it
- * before loading any library). A forward that finds no free slot cannot be
- * handled safely, so thread-mode clients are capped below that number; the
- * reserve covers the frees of `close()`, which also take a slot each and are
- * limited to `frees.max` at once. Poll-mode clients use no slot.
+ * Each callback a library thread forwards to JavaScript holds one of koffi's
+ * asynchronous call slots until JavaScript has run it, and koffi has a fixed
+ * number of them (`koffi.config().max_async_calls`, 256 unless the application
+ * raised it before loading any library). A forward that finds no free slot
+ * cannot be handled safely, so clients are opened only while the slots their
+ * threads may hold at once are free:
+ * - a thread-mode client's dispatcher thread forwards one callback at a time:
+ *   one slot per client;
+ * - pool-mode clients share the library's pool (as many threads as the CPUs,
+ *   2 to 8; it grows only while a callback frees a client on a pool thread,
+ *   which JavaScript callbacks never do): `poolThreads` slots for all of
+ *   them, counted while any is open;
+ * - poll-mode clients use no slot;
+ * - the frees of `close()` take a slot each, at most `frees.max` at once:
+ *   covered by `reserve`.
  */
-const threadClients = {
-  open: 0,
+const slots = {
+  threadClients: 0,
+  poolClients: 0,
   reserve: 8,
-  get limit() {
-    return Math.max(1, koffi.config().max_async_calls - this.reserve);
+  poolThreads: 8,
+  /** The slots there are (at least room for one thread-mode client, as ever). */
+  get max() {
+    return Math.max(this.reserve + 1, koffi.config().max_async_calls);
+  },
+  get used() {
+    return this.reserve + this.threadClients + (this.poolClients > 0 ? this.poolThreads : 0);
+  },
+  /** How many more slots a client of `dispatch` would take. */
+  needed(dispatch) {
+    if (dispatch === 'thread') return 1;
+    if (dispatch === 'pool') return this.poolClients > 0 ? 0 : this.poolThreads;
+    return 0;
+  },
+  opened(dispatch, change) {
+    if (dispatch === 'thread') this.threadClients += change;
+    else if (dispatch === 'pool') this.poolClients += change;
   },
 };
 
-/** Frees of thread-mode clients run on koffi's worker threads, a few at a time. */
+const DISPATCH_MODES = { thread: DispatchMode.THREAD, poll: DispatchMode.POLL, pool: DispatchMode.POOL };
+
+/** Frees of thread- and pool-mode clients run on koffi's worker threads, a few at a time. */
 const frees = {
   running: 0,
   max: 4,
@@ -83,8 +108,10 @@ class Client extends EventEmitter {
     const serverUrl = v.text(o.serverUrl, 'options.serverUrl');
     const deviceId = v.optionalText(o.deviceId, 'options.deviceId');
     const dispatch = o.dispatch ?? 'thread';
-    if (dispatch !== 'thread' && dispatch !== 'poll') {
-      throw new InvalidArgumentError(`options.dispatch: expected "thread" or "poll", got ${JSON.stringify(dispatch)}`);
+    if (!Object.hasOwn(DISPATCH_MODES, dispatch)) {
+      throw new InvalidArgumentError(
+        `options.dispatch: expected "thread", "pool" or "poll", got ${JSON.stringify(dispatch)}`,
+      );
     }
     const requestTimeoutMs = v.optionalUint32(o.requestTimeoutMs, 'options.requestTimeoutMs', { min: 1 });
     let pollIntervalMs = null;
@@ -97,11 +124,17 @@ class Client extends EventEmitter {
     }
 
     const lib = library();
-    if (dispatch === 'thread' && threadClients.open >= threadClients.limit) {
+    const needed = slots.needed(dispatch);
+    if (needed > 0 && slots.used + needed > slots.max) {
+      const open =
+        `${slots.threadClients} thread-mode clients` +
+        (slots.poolClients > 0 ? ` and ${slots.poolClients} pool-mode clients (${slots.poolThreads} slots in all)` : '');
       throw new RangeError(
-        `beckon: ${threadClients.open} thread-mode clients are open, the most koffi can serve` +
-          ` (koffi.config().max_async_calls = ${koffi.config().max_async_calls});` +
-          ' raise it before loading any library, or use dispatch "poll"',
+        `beckon: ${open} are open, the most koffi can serve` +
+          ` (koffi.config().max_async_calls = ${koffi.config().max_async_calls}, ${slots.reserve} kept for frees` +
+          (dispatch === 'pool' ? `; pool-mode clients need ${slots.poolThreads} of them` : '') +
+          '); raise it before loading any library, or use dispatch "pool" (many clients on a few' +
+          ' shared threads) or dispatch "poll"',
       );
     }
     this.#fn = lib.fn;
@@ -111,7 +144,7 @@ class Client extends EventEmitter {
         struct_size: koffi.sizeof(T.clientConfig),
         server_url: serverUrl,
         device_id: deviceId,
-        dispatch_mode: dispatch === 'poll' ? DispatchMode.POLL : DispatchMode.THREAD,
+        dispatch_mode: DISPATCH_MODES[dispatch],
         request_timeout_ms: requestTimeoutMs ?? 0,
       },
       out,
@@ -137,14 +170,14 @@ class Client extends EventEmitter {
     }
     // Fixed for the client's life: kept, so that it is known after close().
     this.#deviceId = info.raw.device_id;
-    if (dispatch === 'thread') threadClients.open += 1;
+    slots.opened(dispatch, 1);
     callbacks.keepAlive.hold();
     if (dispatch === 'poll' && pollIntervalMs > 0) {
       this.#pollTimer = setInterval(() => this.#autoPoll(), pollIntervalMs);
     }
   }
 
-  /** `"thread"` or `"poll"`: where this client's callbacks run. */
+  /** `"thread"`, `"pool"` or `"poll"`: where this client's callbacks run. */
   get dispatch() {
     return this.#dispatch;
   }
@@ -323,10 +356,12 @@ class Client extends EventEmitter {
       this.#closed();
       return this.#closing;
     }
-    // beckon_client_free waits for the dispatcher thread, whose callbacks koffi
-    // runs on this thread: it must run elsewhere while this thread serves them.
+    // beckon_client_free waits for the dispatcher thread (or the pool thread
+    // running this client's callbacks), whose callbacks koffi runs on this
+    // thread: it must run elsewhere while this thread serves them.
+    const dispatch = this.#dispatch;
     this.#closing = frees.run(this.#fn, handle).then(() => {
-      threadClients.open -= 1;
+      slots.opened(dispatch, -1);
       this.#closed();
     });
     return this.#closing;
@@ -339,8 +374,8 @@ class Client extends EventEmitter {
 
   /**
    * `using client = new Client(...)`: closes it. A poll-mode client is freed
-   * before this returns; a thread-mode client refuses operations at once and
-   * finishes closing asynchronously (await `close()` to wait for it).
+   * before this returns; a thread- or pool-mode client refuses operations at
+   * once and finishes closing asynchronously (await `close()` to wait for it).
    */
   [Symbol.dispose]() {
     this.close().catch(callbacks.raiseLater);

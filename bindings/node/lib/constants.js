@@ -69,7 +69,7 @@ const ErrorCode = freeze({
 });
 
 /** `BECKON_DISPATCH_*`: where a client's callbacks run. */
-const DispatchMode = freeze({ THREAD: 0, POLL: 1 });
+const DispatchMode = freeze({ THREAD: 0, POLL: 1, POOL: 2 });
 
 /** `BECKON_INVITATION_ONLINE_ONLY`, a flag of the invitation config. */
 const INVITATION_ONLINE_ONLY = 1;

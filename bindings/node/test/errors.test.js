@@ -65,6 +65,9 @@ test('wrong types and values are rejected before the C call', async (t) => {
     [{ serverUrl: '' }, 'options.serverUrl'],
     [{ serverUrl: 42 }, 'options.serverUrl'],
     [{ serverUrl: url, dispatch: 'threads' }, 'options.dispatch'],
+    [{ serverUrl: url, dispatch: 2 }, 'options.dispatch'],
+    [{ serverUrl: url, dispatch: 'toString' }, 'options.dispatch'],
+    [{ serverUrl: url, dispatch: 'pool', pollIntervalMs: 5 }, 'options.pollIntervalMs'],
     [{ serverUrl: url, requestTimeoutMs: 1.5 }, 'options.requestTimeoutMs'],
     [{ serverUrl: url, requestTimeoutMs: 2 ** 32 }, 'options.requestTimeoutMs'],
     [{ serverUrl: url, pollIntervalMs: 5 }, 'options.pollIntervalMs'],
@@ -184,6 +187,7 @@ test('input the library judges is rejected by the C call, as the class of its co
   );
   assert.equal(send.calls(), 7);
   assert.throws(() => alice.poll(0), InvalidArgumentError, 'poll of a thread-mode client');
+  assert.throws(() => client({ dispatch: 'pool' }).poll(0), InvalidArgumentError, 'poll of a pool-mode client');
   const polled = client({ dispatch: 'poll', pollIntervalMs: 0 });
   assert.throws(() => polled.poll(3_600_001), InvalidArgumentError);
   assert.equal(beckon.diagnostics().strayCallbacks, 0);

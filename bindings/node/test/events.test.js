@@ -14,7 +14,7 @@ function about(events, id) {
     .map((e) => (e.kindName === 'INVITATION_USER_STATE_CHANGED' ? `${e.userId}:${e.stateName}` : e.kindName));
 }
 
-for (const dispatch of ['thread', 'poll']) {
+for (const dispatch of ['thread', 'pool', 'poll']) {
   test(`[${dispatch}] a login's CONNECTING and CONNECTED come before it resolves; named event, then 'event'`, async (t) => {
     const { client } = clients(t, hubUrl('login'), { dispatch });
     const alice = client();
@@ -110,24 +110,26 @@ for (const dispatch of ['thread', 'poll']) {
   });
 }
 
-// In thread mode each callback is its own turn of the event loop, so promise
-// continuations run between callbacks. (A poll runs a whole batch in one turn:
-// continuations run after it, which README.md tells poll-mode users.)
-test(`[thread] code after \`await login()\` runs before the invitations still ringing for the user`, async (t) => {
-  for (let round = 0; round < 10; round++) {
-    const { loggedIn, client } = clients(t, hubUrl(`ringing${round}`), { dispatch: 'thread' });
-    const alice = await loggedIn('alice');
-    const sent = await within(alice.sendInvitation(['bob'], { timeoutSeconds: 30 }), 5000, 'send');
-    const bob = client();
-    const early = [];
-    bob.on('invitationReceived', (e) => early.push(e.invitationId));
-    await within(bob.login('bob'), 5000, "bob's login");
-    assert.deepEqual(early, [], 'an invitation rang before the login resolved');
-    // A listener added now still hears it.
-    const ring = await nextEvent(bob, 'invitationReceived');
-    assert.equal(ring.invitationId, sent.invitationId);
-  }
-});
+// In thread and pool mode each callback is its own turn of the event loop, so
+// promise continuations run between callbacks. (A poll runs a whole batch in
+// one turn: continuations run after it, which README.md tells poll-mode users.)
+for (const dispatch of ['thread', 'pool']) {
+  test(`[${dispatch}] code after \`await login()\` runs before the invitations still ringing for the user`, async (t) => {
+    for (let round = 0; round < 10; round++) {
+      const { loggedIn, client } = clients(t, hubUrl(`ringing${round}`), { dispatch });
+      const alice = await loggedIn('alice');
+      const sent = await within(alice.sendInvitation(['bob'], { timeoutSeconds: 30 }), 5000, 'send');
+      const bob = client();
+      const early = [];
+      bob.on('invitationReceived', (e) => early.push(e.invitationId));
+      await within(bob.login('bob'), 5000, "bob's login");
+      assert.deepEqual(early, [], 'an invitation rang before the login resolved');
+      // A listener added now still hears it.
+      const ring = await nextEvent(bob, 'invitationReceived');
+      assert.equal(ring.invitationId, sent.invitationId);
+    }
+  });
+}
 
 test('a device that logs in again replaces its older session, which is told KICKED_OUT', async (t) => {
   const url = hubUrl('kick');

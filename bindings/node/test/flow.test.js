@@ -1,12 +1,12 @@
 'use strict';
-// The invitation flow end to end on memory:// hubs, in both dispatch modes.
+// The invitation flow end to end on memory:// hubs, in every dispatch mode.
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { beckon, hubUrl, within, nextEvent, record, until, clients } = require('./helpers');
 const { InviteeState } = beckon;
 
-for (const dispatch of ['thread', 'poll']) {
+for (const dispatch of ['thread', 'pool', 'poll']) {
   test(`[${dispatch}] the demo flow: alice invites bob, bob's device rings, bob accepts, alice hears it`, async (t) => {
     const url = hubUrl('demo');
     const { loggedIn } = clients(t, url, { dispatch });

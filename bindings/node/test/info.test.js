@@ -7,7 +7,7 @@ const { beckon, hubUrl, within, nextEvent, clients } = require('./helpers');
 
 const { ConnectionState } = beckon;
 
-for (const dispatch of ['thread', 'poll']) {
+for (const dispatch of ['thread', 'pool', 'poll']) {
   test(`[${dispatch}] before login, after login and after logout`, async (t) => {
     const { client } = clients(t, hubUrl('info'), { dispatch });
     const amy = client({ deviceId: 'amy-phone' });
@@ -95,7 +95,7 @@ test('poll mode: the state changes only as poll() dispatches the events', async 
   assert.equal(dan.userId, 'dan');
 });
 
-for (const dispatch of ['thread', 'poll']) {
+for (const dispatch of ['thread', 'pool', 'poll']) {
   test(`[${dispatch}] a closed client throws ShutdownError but keeps its device id`, async () => {
     const eve = new beckon.Client({ serverUrl: hubUrl('info-closed'), deviceId: 'eve-pc', dispatch });
     await within(eve.login('eve'), 5000, 'the login');

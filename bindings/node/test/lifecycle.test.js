@@ -22,7 +22,7 @@ function counted(promise, tally) {
   );
 }
 
-for (const dispatch of ['thread', 'poll']) {
+for (const dispatch of ['thread', 'pool', 'poll']) {
   test(`[${dispatch}] many operations in flight: each settles exactly once with its own result`, async (t) => {
     const url = hubUrl('many');
     const { loggedIn } = clients(t, url, { dispatch });

@@ -61,13 +61,20 @@ def test_demo_flow_with_await_and_async_for(hub: str) -> None:
     run(main())
 
 
-def test_results_and_events_are_delivered_on_the_loop_thread(hub: str) -> None:
+@pytest.mark.parametrize(
+    "dispatch", [beckon.DispatchMode.THREAD, beckon.DispatchMode.POOL], ids=["thread", "pool"]
+)
+def test_results_and_events_are_delivered_on_the_loop_thread(
+    hub: str, dispatch: beckon.DispatchMode
+) -> None:
     async def main() -> None:
         loop_thread = threading.get_ident()
         dispatcher_threads: set[int] = set()
         stream_threads: set[int] = set()
         async with beckon.Client(
-            hub, on_event=lambda _e: dispatcher_threads.add(threading.get_ident())
+            hub,
+            dispatch=dispatch,
+            on_event=lambda _e: dispatcher_threads.add(threading.get_ident()),
         ) as carol:
             stream = carol.events()
             task = asyncio.ensure_future(carol.login_async("carol"))

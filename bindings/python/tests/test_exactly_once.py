@@ -18,6 +18,10 @@ from beckon import _callbacks
 from conftest import WAIT, Recorder
 
 MakeClient = Callable[..., tuple[beckon.Client, Recorder]]
+#: The modes whose callbacks run on library threads (poll mode: test_poll.py).
+THREADED = pytest.mark.parametrize(
+    "dispatch", [beckon.DispatchMode.THREAD, beckon.DispatchMode.POOL], ids=["thread", "pool"]
+)
 
 
 class Completions:
@@ -40,12 +44,13 @@ def _no_binding_errors(caplog: pytest.LogCaptureFixture) -> None:
     assert bad == [], [r.getMessage() for r in bad]
 
 
+@THREADED
 def test_many_operations_each_complete_once(
-    make_client: MakeClient, caplog: pytest.LogCaptureFixture
+    make_client: MakeClient, caplog: pytest.LogCaptureFixture, dispatch: beckon.DispatchMode
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="beckon")
-    alice, _ = make_client("alice")
-    bob, bob_events = make_client("bob")
+    alice, _ = make_client("alice", dispatch=dispatch)
+    bob, bob_events = make_client("bob", dispatch=dispatch)
     baseline = _callbacks.pending_count()
     completions = Completions()
 
@@ -84,12 +89,13 @@ def test_many_operations_each_complete_once(
     _no_binding_errors(caplog)
 
 
+@THREADED
 def test_close_from_a_callback_with_work_queued_fails_it_all_with_shutdown(
-    make_client: MakeClient, caplog: pytest.LogCaptureFixture
+    make_client: MakeClient, caplog: pytest.LogCaptureFixture, dispatch: beckon.DispatchMode
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="beckon")
-    alice, _ = make_client("alice")
-    bob, _ = make_client("bob")
+    alice, _ = make_client("alice", dispatch=dispatch)
+    bob, _ = make_client("bob", dispatch=dispatch)
     baseline = _callbacks.pending_count()
     gate = threading.Event()
     closed_inside = threading.Event()
@@ -123,12 +129,13 @@ def test_close_from_a_callback_with_work_queued_fails_it_all_with_shutdown(
     _no_binding_errors(caplog)
 
 
+@THREADED
 def test_close_with_work_in_flight_from_another_thread(
-    make_client: MakeClient, caplog: pytest.LogCaptureFixture
+    make_client: MakeClient, caplog: pytest.LogCaptureFixture, dispatch: beckon.DispatchMode
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="beckon")
-    alice, _ = make_client("alice")
-    bob, bob_events = make_client("bob")
+    alice, _ = make_client("alice", dispatch=dispatch)
+    bob, bob_events = make_client("bob", dispatch=dispatch)
     baseline = _callbacks.pending_count()
     sent = alice.send_invitation(["bob"], timeout=60).result(WAIT)
     bob_events.wait_for(beckon.InvitationReceived)

@@ -9,6 +9,7 @@ import {
   Client,
   ClientInfo,
   ConnectionState,
+  DispatchModeName,
   ErrorCode,
   EventKind,
   InviteeState,
@@ -26,6 +27,13 @@ async function flow(): Promise<void> {
 
   const alice = new Client({ serverUrl: 'memory://types', dispatch: 'thread', requestTimeoutMs: 5000 });
   const bob = new Client({ serverUrl: 'memory://types', dispatch: 'poll', pollIntervalMs: 5 });
+  const carol = new Client({ serverUrl: 'memory://types', dispatch: 'pool' });
+  const mode: DispatchModeName = carol.dispatch;
+  const modes: readonly ('thread' | 'pool' | 'poll')[] = [alice.dispatch, bob.dispatch, mode];
+  void modes;
+  // @ts-expect-error: the dispatch mode is read-only.
+  carol.dispatch = 'thread';
+  await carol.close();
 
   alice.on('connectionStateChanged', (e) => {
     const name: 'DISCONNECTED' | 'CONNECTING' | 'CONNECTED' | 'RECONNECTING' = e.stateName;
@@ -113,8 +121,10 @@ async function flow(): Promise<void> {
 
   // @ts-expect-error: serverUrl is required.
   new Client({});
-  // @ts-expect-error: dispatch is "thread" or "poll".
+  // @ts-expect-error: dispatch is "thread", "pool" or "poll".
   new Client({ serverUrl: 'memory://types', dispatch: 'threads' });
+  // @ts-expect-error: dispatch is a name, not the C constant.
+  new Client({ serverUrl: 'memory://types', dispatch: 2 });
   // @ts-expect-error: timeoutSeconds is required.
   await alice.sendInvitation(['bob'], {});
   // @ts-expect-error: invitees are strings.

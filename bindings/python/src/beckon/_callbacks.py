@@ -18,11 +18,14 @@ router weakly, so that an unreferenced client can still be collected.
 
 Threads
 -------
-Trampolines run on the client's dispatcher thread (or inside ``poll``), with
-the GIL taken by ctypes. They never let an exception escape into C: a failure
-to convert a result fails the operation with :class:`InternalError` (so it
-still completes exactly once), and an exception raised by an application
-handler is logged on the ``beckon`` logger.
+Trampolines run on the client's dispatcher thread (a pool thread shared with
+other clients in pool mode, or the polling thread inside ``poll``), with the
+GIL taken by ctypes. Every C call (``ctypes.CDLL``) releases the GIL, so a
+callback that frees a client never holds up the callbacks that free waits
+for on other threads. Trampolines never let an exception escape into C: a
+failure to convert a result fails the operation with :class:`InternalError`
+(so it still completes exactly once), and an exception raised by an
+application handler is logged on the ``beckon`` logger.
 """
 
 from __future__ import annotations

@@ -322,9 +322,11 @@ class Client:
     call itself, and then nothing is started.
 
     Callbacks, done-callbacks of the futures and event handlers run one at a
-    time, in order, on a thread the client owns (``DispatchMode.THREAD``), or
-    only inside :meth:`poll` (``DispatchMode.POLL``). Every method may be
-    called from any thread, including from those callbacks.
+    time, in order, on a thread the client owns (``DispatchMode.THREAD``), on
+    one of a few library threads shared by every pool-mode client of the
+    process (``DispatchMode.POOL``, for processes with many clients), or only
+    inside :meth:`poll` (``DispatchMode.POLL``). Every method may be called
+    from any thread, including from those callbacks.
 
     Closing (``close()``, leaving the ``with`` block, or the client being
     garbage collected) logs out, completes every pending operation with
@@ -827,7 +829,7 @@ class Client:
         Waits up to ``timeout`` seconds (0 to 3600) for a callback to be due,
         then runs the callbacks queued at that moment. Returns how many ran.
         Raises :class:`~beckon.InvalidArgumentError` for a client in thread
-        mode or a call from inside one of this client's own callbacks, and
+        or pool mode or a call from inside one of this client's own callbacks, and
         :class:`~beckon.ShutdownError` if the client is closed.
         """
         total_ms = _checks.milliseconds(timeout, "timeout", low_ms=0, high_ms=_MAX_POLL_MS)

@@ -123,10 +123,14 @@ class DispatchMode(enum.IntEnum):
 
     ``THREAD`` (the default): on a thread the client owns, one at a time.
     ``POLL``: only inside :meth:`beckon.Client.poll`, on the polling thread.
+    ``POOL``: on a small pool of library threads shared by every pool-mode
+    client of the process (as many as the CPUs, 2 to 8), still one at a time
+    and in order per client: for processes with many clients.
     """
 
     THREAD = 0
     POLL = 1
+    POOL = 2
 
 
 class LogLevel(enum.IntEnum):

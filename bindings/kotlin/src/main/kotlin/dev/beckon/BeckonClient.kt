@@ -18,8 +18,9 @@ import java.util.concurrent.locks.ReentrantLock
  * instead (`loginAwait`, `sendInvitationAwait`, ...).
  *
  * Futures complete, and the event listener runs, on the client's dispatcher
- * thread ([DispatchMode.THREAD]) or inside [poll] ([DispatchMode.POLL]): one
- * at a time, in the order the client observed them. Continuations attached
+ * thread ([DispatchMode.THREAD]), on one of the library's pool threads shared
+ * by every pool-mode client ([DispatchMode.POOL]), or inside [poll]
+ * ([DispatchMode.POLL]): one at a time, in the order the client observed them. Continuations attached
  * with `thenApply`/`thenAccept` (not the `Async` variants) run there too, so
  * they see the same order; never block there on another future of the same
  * client.
@@ -274,13 +275,15 @@ class BeckonClient(
      * callbacks to be due, then runs those queued at that moment on this
      * thread (completing futures, calling the listener). Returns how many ran.
      *
-     * @throws InvalidArgumentException for a client in thread mode, a timeout
-     *   out of range, or a call from inside one of this client's callbacks.
+     * @throws InvalidArgumentException for a client in thread or pool mode, a
+     *   timeout out of range, or a call from inside one of this client's callbacks.
      * @throws ShutdownException if the client is closed.
      */
     fun poll(timeoutMillis: Int): Int {
         if (config.dispatchMode != DispatchMode.POLL) {
-            throw InvalidArgumentException("poll: this client dispatches on its own thread (DispatchMode.THREAD)")
+            throw InvalidArgumentException(
+                "poll: only for DispatchMode.POLL clients; this one dispatches in DispatchMode.${config.dispatchMode}"
+            )
         }
         if (timeoutMillis !in 0..MAX_POLL_MILLIS) {
             throw InvalidArgumentException("timeoutMillis: $timeoutMillis is outside 0..$MAX_POLL_MILLIS")

@@ -139,10 +139,10 @@ sealed class BeckonEvent {
 
 /**
  * Receives a client's events, one at a time and in order with the completion
- * of its futures: on the client's dispatcher thread, or inside
- * [BeckonClient.poll] in poll mode. It may call the client again (even
- * [BeckonClient.close]); it must not block waiting for a future of the same
- * client, since that future completes on this same thread.
+ * of its futures: on the client's dispatcher thread (a pool thread in pool
+ * mode), or inside [BeckonClient.poll] in poll mode. It may call the client
+ * again (even [BeckonClient.close]); it must not block waiting for a future of
+ * the same client, since that future completes only after it returns.
  *
  * From Java, a lambda: `client.setEventListener(event -> ...)`. From Kotlin,
  * `client.setEventListener { event -> ... }`.

@@ -15,7 +15,17 @@ enum class DispatchMode(val value: Int) {
      * Queued until the application calls [BeckonClient.poll], which runs them
      * on the polling thread (UI loops, single-threaded runtimes).
      */
-    POLL(1)
+    POLL(1),
+
+    /**
+     * On a small pool of library threads shared by every pool-mode client of
+     * the process (as many as the CPUs, 2 to 8): each client's futures and
+     * listener still run one at a time, in order, never on the caller's
+     * thread. For processes with many clients (a test rig, a gateway), where a
+     * thread per client would cost more than the callbacks. A slow callback
+     * holds a pool thread the other pool clients wait for: keep them short.
+     */
+    POOL(2)
 }
 
 /**

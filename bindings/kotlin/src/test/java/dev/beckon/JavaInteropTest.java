@@ -90,4 +90,30 @@ class JavaInteropTest {
         Beckon.Diagnostics d = Beckon.diagnostics();
         assertEquals(0L, d.getUnmatchedCallbacks());
     }
+
+    @Test
+    void poolModeFromJava() throws Exception {
+        assertEquals(2, DispatchMode.POOL.getValue());
+        String hub = hub("pool");
+        try (BeckonClient alice = new BeckonClient(new ClientConfig(hub).withDispatchMode(DispatchMode.POOL));
+             BeckonClient bob = new BeckonClient(new ClientConfig(hub, null, DispatchMode.POOL))) {
+            CompletableFuture<String> heard = new CompletableFuture<>();
+            alice.setEventListener(event -> {
+                if (event instanceof BeckonEvent.InvitationAccepted accepted) {
+                    heard.complete(accepted.getInvitee() + " on " + Thread.currentThread().getName());
+                }
+            });
+            bob.setEventListener(event -> {
+                if (event instanceof BeckonEvent.InvitationReceived ring) {
+                    bob.acceptInvitation(ring.getInvitationId());
+                }
+            });
+            alice.login("alice").get(WAIT, TimeUnit.SECONDS);
+            bob.login("bob").get(WAIT, TimeUnit.SECONDS);
+            alice.sendInvitation(List.of("bob"), 30).get(WAIT, TimeUnit.SECONDS);
+            assertEquals("bob on beckon-dispatcher", heard.get(WAIT, TimeUnit.SECONDS));
+            InvalidArgumentException e = assertThrows(InvalidArgumentException.class, () -> bob.poll(0));
+            assertTrue(e.getMessage().contains("POOL"), e.getMessage());
+        }
+    }
 }
