@@ -193,7 +193,7 @@ static void client_new_errors(void) {
                      BECKON_ERROR_INVALID_ARGUMENT, "device_id");
     }
 
-    const int32_t bad_modes[] = {2, -1, 100, INT32_MIN};
+    const int32_t bad_modes[] = {3, -1, 100, INT32_MIN}; /* 0, 1, 2: thread, poll, pool */
     for (size_t i = 0; i < sizeof bad_modes / sizeof bad_modes[0]; i++) {
         c = client_config(HUB);
         c.dispatch_mode = bad_modes[i];
