@@ -28,6 +28,9 @@ pub struct Session {
     hub_session: Arc<HubSession>,
     outbox: Outbox,
     mailbox: UnboundedReceiver<Mail>,
+    /// Mail other than a push, taken from the mailbox while pushes were
+    /// brought forward (`take_waiting_pushes`): handled next.
+    held_mail: Option<Mail>,
     /// The highest request id handled. Requests at or below it are repeats
     /// from a reconnect and are not run again: their results are in the
     /// outbox, or, at or below `handed_over_through`, in `results`.
@@ -86,6 +89,7 @@ impl Session {
             hub_session,
             outbox,
             mailbox,
+            held_mail: None,
             last_request,
             handed_over_through: last_request,
             results,
@@ -126,12 +130,35 @@ impl Session {
         impl std::future::Future<Output = Option<Mail>> + '_,
         Option<&mut VecDeque<Outgoing>>,
     ) {
-        (self.mailbox.next(), self.out.as_mut())
+        let (held, mailbox) = (&mut self.held_mail, &mut self.mailbox);
+        let next = async move {
+            match held.take() {
+                Some(mail) => Some(mail),
+                None => mailbox.next().await,
+            }
+        };
+        (next, self.out.as_mut())
     }
 
     /// Mail that is already waiting, without waiting for more.
     pub(crate) fn waiting_mail(&mut self) -> Option<Mail> {
-        self.mailbox.try_recv().ok()
+        self.held_mail
+            .take()
+            .or_else(|| self.mailbox.try_recv().ok())
+    }
+
+    /// Queues the pushes already in the mailbox. Called before an answer is
+    /// queued: the hub sent them before it answered, so the client learns of
+    /// an accept by another user before its own cancel's INVITATION_CLOSED,
+    /// and of what its own request caused before the request's answer.
+    fn take_waiting_pushes(&mut self) {
+        while self.held_mail.is_none() {
+            match self.mailbox.try_recv() {
+                Ok(Mail::Push(push)) => self.push(*push),
+                Ok(other) => self.held_mail = Some(other),
+                Err(_) => break,
+            }
+        }
     }
 
     /// Why the attached connection is to go, once its queue is written.
@@ -365,6 +392,7 @@ impl Session {
     }
 
     fn answer(&mut self, id: u64, answer: Answer) {
+        self.take_waiting_pushes();
         let appended = self.outbox.append_result(id, &answer.body);
         self.sent(appended);
     }
