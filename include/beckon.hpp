@@ -1044,9 +1044,10 @@ public:
         auto ms = timeout.count();
         if (ms < std::numeric_limits<std::int32_t>::min() || ms > std::numeric_limits<std::int32_t>::max())
             throw detail::invalid_argument("timeout_ms: " + std::to_string(ms) + " is out of range");
-        std::int32_t ran = beckon_client_poll(handle(), static_cast<std::int32_t>(ms));
-        if (ran < 0) throw detail::last_error(-ran);
-        return ran;
+        std::uint32_t ran = 0;
+        detail::check(beckon_client_poll(handle(), static_cast<std::int32_t>(ms), &ran));
+        constexpr auto most = static_cast<std::uint32_t>(std::numeric_limits<int>::max());
+        return static_cast<int>(ran < most ? ran : most);
     }
 
     /// Waits up to `timeout` for `future` to be ready: in poll mode by polling

@@ -314,17 +314,25 @@ pub unsafe extern "C" fn beckon_client_renew_token(
     })
 }
 
-/// Poll mode only: waits up to `timeout_ms` (0 to 3600000) for a callback to be
-/// due, then runs, on this thread, the callbacks queued at that moment. Returns
-/// how many ran (0 or more), or a negative error code (`-BECKON_ERROR_...`):
-/// NULL client, a client in thread mode, a timeout out of range, or a call from
-/// inside one of this client's own callbacks.
+/// Poll mode: waits up to `timeout_ms` (0 to 3600000) for callbacks to become
+/// due, then runs, on this thread, the callbacks queued at that moment, and
+/// stores how many ran in `*out_ran` (NULL if you do not need it; 0 on
+/// error). Errors: a NULL client, a client not in poll mode, a timeout out of
+/// range, or a call from inside one of this client's own callbacks
+/// (`BECKON_ERROR_INVALID_ARGUMENT`).
 ///
-/// Memory: `client` is NULL or a live client.
+/// Memory: `client` is NULL or a live client; `out_ran` is NULL or writable.
 #[no_mangle]
-pub unsafe extern "C" fn beckon_client_poll(client: *mut beckon_client, timeout_ms: i32) -> i32 {
-    let mut ran = 0usize;
-    let code = guard("beckon_client_poll", || {
+pub unsafe extern "C" fn beckon_client_poll(
+    client: *mut beckon_client,
+    timeout_ms: i32,
+    out_ran: *mut u32,
+) -> beckon_error {
+    if !out_ran.is_null() {
+        // SAFETY: non-NULL, writable by the caller's contract.
+        unsafe { *out_ran = 0 };
+    }
+    guard("beckon_client_poll", || {
         if !(0..=3_600_000).contains(&timeout_ms) {
             return Err(Error::invalid(format!(
                 "timeout_ms: {timeout_ms} is outside 0..=3600000"
@@ -334,14 +342,13 @@ pub unsafe extern "C" fn beckon_client_poll(client: *mut beckon_client, timeout_
         // this runs, and no borrow of the client is held meanwhile.
         // SAFETY: caller's contract.
         let poller = unsafe { client_ref(client) }?.poller();
-        ran = poller.poll(Duration::from_millis(timeout_ms as u64))?;
+        let ran = poller.poll(Duration::from_millis(timeout_ms as u64))?;
+        if !out_ran.is_null() {
+            // SAFETY: as above.
+            unsafe { *out_ran = u32::try_from(ran).unwrap_or(u32::MAX) };
+        }
         Ok(())
-    });
-    if code != 0 {
-        -code
-    } else {
-        i32::try_from(ran).unwrap_or(i32::MAX)
-    }
+    })
 }
 
 /// Frees a client (NULL is accepted and ignored). Logs out, then runs every

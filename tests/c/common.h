@@ -910,6 +910,18 @@ static inline void t_login(beckon_client *client, const char *user, const char *
     }
 }
 
+/* beckon_client_poll as a count: how many callbacks ran, or the negated error
+ * code (the tests that count callbacks read it so). */
+static inline int t_poll(beckon_client *client, int32_t timeout_ms) {
+    uint32_t ran = UINT32_MAX;
+    beckon_error rc = beckon_client_poll(client, timeout_ms, &ran);
+    if (rc != BECKON_OK) {
+        if (ran != 0) T_FAIL("beckon_client_poll: %s but *out_ran is %u (want 0)", beckon_error_name(rc), ran);
+        return -rc;
+    }
+    return ran > INT32_MAX ? INT32_MAX : (int)ran;
+}
+
 /* An invitation config with the given timeout and extended data, no notification. */
 static inline beckon_invitation_config t_invitation(uint32_t timeout, const char *data) {
     beckon_invitation_config c;

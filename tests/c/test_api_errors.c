@@ -219,7 +219,7 @@ static void client_new_errors(void) {
                BECKON_ERROR_INVALID_ARGUMENT, "client");
     CHECK_CODE(beckon_refuse_invitation(NULL, UNKNOWN_ID, NULL, never_result, "refuse NULL"),
                BECKON_ERROR_INVALID_ARGUMENT, "client");
-    CHECK_INT(beckon_client_poll(NULL, 0), -BECKON_ERROR_INVALID_ARGUMENT);
+    CHECK_CODE(beckon_client_poll(NULL, 0, NULL), BECKON_ERROR_INVALID_ARGUMENT, "client");
 
     t_log("  beckon_client_free(NULL) is a no-op");
     beckon_client_free(NULL);
@@ -883,14 +883,18 @@ int main(void) {
     }
 
     T_SECTION("poll: thread-mode client, timeout range");
-    CHECK_INT(beckon_client_poll(alice, 0), -BECKON_ERROR_INVALID_ARGUMENT);
+    CHECK_CODE(beckon_client_poll(alice, 0, NULL), BECKON_ERROR_INVALID_ARGUMENT, NULL);
     {
         beckon_client *polled = t_client_new(HUB, NULL, BECKON_DISPATCH_POLL);
-        CHECK_INT(beckon_client_poll(polled, -5), -BECKON_ERROR_INVALID_ARGUMENT);
-        CHECK_INT(beckon_client_poll(polled, INT32_MIN), -BECKON_ERROR_INVALID_ARGUMENT);
-        CHECK_INT(beckon_client_poll(polled, 3600001), -BECKON_ERROR_INVALID_ARGUMENT);
-        CHECK_INT(beckon_client_poll(polled, 0), 0);
-        CHECK_INT(beckon_client_poll(polled, 10), 0);
+        uint32_t ran = 7;
+        CHECK_CODE(beckon_client_poll(polled, -5, &ran), BECKON_ERROR_INVALID_ARGUMENT, "timeout_ms");
+        CHECK_INT(ran, 0);
+        CHECK_CODE(beckon_client_poll(polled, INT32_MIN, NULL), BECKON_ERROR_INVALID_ARGUMENT, "timeout_ms");
+        CHECK_CODE(beckon_client_poll(polled, 3600001, NULL), BECKON_ERROR_INVALID_ARGUMENT, "timeout_ms");
+        ran = 7;
+        CHECK_CODE(beckon_client_poll(polled, 0, &ran), BECKON_OK, NULL);
+        CHECK_INT(ran, 0);
+        CHECK_CODE(beckon_client_poll(polled, 10, NULL), BECKON_OK, NULL);
         beckon_client_free(polled);
     }
 

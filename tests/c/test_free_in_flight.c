@@ -164,7 +164,7 @@ static beckon_client *logged_in(const char *user, int32_t mode) {
     REQUIRE_CODE(beckon_client_login(c, user, NULL, t_on_result, &op), BECKON_OK, NULL);
     long deadline = t_now_ms() + t_timeout_ms();
     while (!atomic_load(&op.done) && t_now_ms() < deadline) {
-        int ran = beckon_client_poll(c, 100);
+        int ran = t_poll(c, 100);
         REQUIRE(ran >= 0);
     }
     REQUIRE(atomic_load(&op.done));

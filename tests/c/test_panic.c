@@ -109,11 +109,11 @@ int main(void) {
     {
         beckon_client *p = t_client_new(HUB, NULL, BECKON_DISPATCH_POLL);
         beckon_test_force_panic(BECKON_TEST_PANIC_ENTRY);
-        int rc = beckon_client_poll(p, 0);
+        int rc = t_poll(p, 0);
         CHECK_INT(rc, -BECKON_ERROR_INTERNAL);
         CHECK_MSG(strstr(beckon_last_error_message(), "panic") != NULL, "poll: message \"%s\"",
                   beckon_last_error_message());
-        CHECK_INT(beckon_client_poll(p, 0), 0);
+        CHECK_INT(t_poll(p, 0), 0);
         beckon_client_free(p);
     }
     beckon_test_force_panic(0);
@@ -212,7 +212,7 @@ int main(void) {
         t_op_init(&login, "polly's login", &prec);
         REQUIRE_CODE(beckon_client_login(p, "polly", NULL, t_on_result, &login), BECKON_OK, NULL);
         beckon_test_force_panic(BECKON_TEST_PANIC_DISPATCH);
-        int ran = beckon_client_poll(p, 1000); /* CONNECTING (panics, dropped), CONNECTED, login callback */
+        int ran = t_poll(p, 1000); /* CONNECTING (panics, dropped), CONNECTED, login callback */
         CHECK_INT(ran, 3);
         CHECK_INT(atomic_load(&login.calls), 1);
         CHECK_INT(login.error, BECKON_OK);

@@ -200,7 +200,7 @@ static t_op poll_second; /* issued from inside a poll callback */
 
 static void poll_from_callback_hook(void *opp) {
     (void)opp;
-    int rc = beckon_client_poll(poll_client, 0);
+    int rc = t_poll(poll_client, 0);
     atomic_store(&poll_inside_result, rc);
     beckon_error e = beckon_accept_invitation(poll_client, "00000000000000000000000000000002", NULL, t_on_result,
                                               &poll_second);
@@ -218,7 +218,7 @@ typedef struct {
 static void *poll_thread_main(void *arg) {
     poll_job *job = arg;
     job->thread = pthread_self();
-    job->result = beckon_client_poll(job->client, job->timeout_ms);
+    job->result = t_poll(job->client, job->timeout_ms);
     atomic_store(&job->done, 1);
     t_changed();
     return NULL;
@@ -275,13 +275,13 @@ static int poll_until(beckon_client *c, int (*done)(void *), void *arg) {
  * come a round trip after the first, so the polls go on until the callback ran
  * (on the main thread when `on_main`, else on helper threads). */
 static int poll_login(beckon_client *c, t_op *login, int on_main, const char *check) {
-    if (!t_on_server()) return on_main ? beckon_client_poll(c, 1000) : bounded_poll(c, 1000, NULL);
+    if (!t_on_server()) return on_main ? t_poll(c, 1000) : bounded_poll(c, 1000, NULL);
     t_skip(check, "over the network the welcome comes a round trip after CONNECTING: more than one poll");
     if (!on_main) return poll_until(c, t_op_done_pred, login);
     int total = 0;
     long deadline = t_now_ms() + t_timeout_ms();
     for (int round = 0; round < 10000 && !atomic_load(&login->done) && t_now_ms() < deadline; round++) {
-        int n = beckon_client_poll(c, 200);
+        int n = t_poll(c, 200);
         REQUIRE(n >= 0);
         total += n;
     }
@@ -471,7 +471,7 @@ int main(void) {
 
         /* a poll timeout is honoured when nothing is due */
         long t0 = t_now_ms();
-        CHECK_INT(beckon_client_poll(poll_client, 200), 0);
+        CHECK_INT(t_poll(poll_client, 200), 0);
         long waited = t_now_ms() - t0;
         CHECK_MSG(waited >= 150, "poll(200) returned after %ld ms with nothing due", waited);
 
@@ -483,11 +483,11 @@ int main(void) {
         REQUIRE_CODE(beckon_accept_invitation(poll_client, "00000000000000000000000000000001", NULL, t_on_result,
                                               &first),
                      BECKON_OK, NULL);
-        CHECK_INT(beckon_client_poll(poll_client, poll_wait_ms()), 1);
+        CHECK_INT(t_poll(poll_client, poll_wait_ms()), 1);
         CHECK_INT(atomic_load(&first.calls), 1);
         CHECK_INT(atomic_load(&poll_inside_result), -BECKON_ERROR_INVALID_ARGUMENT);
         CHECK_INT(atomic_load(&poll_second.calls), 0); /* queued by a callback: the next poll */
-        CHECK_INT(beckon_client_poll(poll_client, poll_wait_ms()), 1);
+        CHECK_INT(t_poll(poll_client, poll_wait_ms()), 1);
         CHECK_INT(atomic_load(&poll_second.calls), 1);
         CHECK_INT(poll_second.error, BECKON_ERROR_INVITATION_NOT_FOUND);
 

@@ -330,9 +330,10 @@ class Client extends EventEmitter {
   poll(timeoutMs = 0) {
     const timeout = v.uint32(timeoutMs, 'timeoutMs', { max: 0x7fffffff });
     const handle = this.#open();
-    const ran = this.#fn.beckon_client_poll(handle, timeout);
-    if (ran < 0) throw callbacks.lastError(-ran);
-    return ran;
+    const ran = [0];
+    const code = this.#fn.beckon_client_poll(handle, timeout, ran);
+    if (code !== 0) throw callbacks.lastError(code);
+    return ran[0];
   }
 
   /**
@@ -423,8 +424,8 @@ class Client extends EventEmitter {
 
   #autoPoll() {
     if (this.#closing !== null) return;
-    const ran = this.#fn.beckon_client_poll(this.#handle, 0);
-    if (ran < 0) callbacks.raiseLater(callbacks.lastError(-ran));
+    const code = this.#fn.beckon_client_poll(this.#handle, 0, null);
+    if (code !== 0) callbacks.raiseLater(callbacks.lastError(code));
   }
 
   #emitEvent(event) {

@@ -177,7 +177,11 @@ function bind(lib) {
       T.resultCallback,
       'void *',
     ]),
-    beckon_client_poll: f('beckon_client_poll', 'int32_t', [T.clientPtr, 'int32_t']),
+    beckon_client_poll: f('beckon_client_poll', err, [
+      T.clientPtr,
+      'int32_t',
+      koffi.out(koffi.pointer('uint32_t')),
+    ]),
     beckon_client_free: f('beckon_client_free', 'void', [T.clientPtr]),
     beckon_client_get_info: f('beckon_client_get_info', err, [
       T.clientPtr,

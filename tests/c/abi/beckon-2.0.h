@@ -456,15 +456,17 @@ beckon_error beckon_client_renew_token(struct beckon_client *client,
                                        beckon_result_callback callback,
                                        void *user_data);
 
-// Poll mode only: waits up to `timeout_ms` (0 to 3600000) for a callback to be
-// due, then runs, on this thread, the callbacks queued at that moment. Returns
-// how many ran (0 or more), or a negative error code (`-BECKON_ERROR_...`):
-// NULL client, a client in thread mode, a timeout out of range, or a call from
-// inside one of this client's own callbacks.
+// Poll mode: waits up to `timeout_ms` (0 to 3600000) for callbacks to become
+// due, then runs, on this thread, the callbacks queued at that moment, and
+// stores how many ran in `*out_ran` (NULL if you do not need it; 0 on
+// error). Errors: a NULL client, a client not in poll mode, a timeout out of
+// range, or a call from inside one of this client's own callbacks
+// (`BECKON_ERROR_INVALID_ARGUMENT`).
 //
-// Memory: `client` is NULL or a live client.
-int32_t beckon_client_poll(struct beckon_client *client,
-                           int32_t timeout_ms);
+// Memory: `client` is NULL or a live client; `out_ran` is NULL or writable.
+beckon_error beckon_client_poll(struct beckon_client *client,
+                                int32_t timeout_ms,
+                                uint32_t *out_ran);
 
 // Frees a client (NULL is accepted and ignored). Logs out, then runs every
 // callback still pending with `BECKON_ERROR_SHUTDOWN` (events still queued are

@@ -841,14 +841,16 @@ class Client:
             slice_ms = min(left_ms, _POLL_SLICE_MS)
             try:
                 with self._handle.use() as ptr:
-                    ran: int = lib.beckon_client_poll(ptr, slice_ms)
-                    message = _callbacks.last_error_message() if ran < 0 else ""
+                    count = ctypes.c_uint32(0)
+                    code: int = lib.beckon_client_poll(ptr, slice_ms, ctypes.byref(count))
+                    message = _callbacks.last_error_message() if code != 0 else ""
+                    ran = count.value
             except ShutdownError:
                 if first:
                     raise
                 return 0  # closed by another thread while waiting
-            if ran < 0:
-                raise error_for(-ran, message)
+            if code != 0:
+                raise error_for(code, message)
             if ran > 0 or left_ms <= slice_ms:
                 return ran
             first = False

@@ -231,7 +231,7 @@ _SIGNATURES: Final[dict[str, tuple[object, list[object]]]] = {
     ),
     "beckon_client_logout": (c_int32, [_client_p, ResultCallback, c_void_p]),
     "beckon_client_renew_token": (c_int32, [_client_p, c_char_p, ResultCallback, c_void_p]),
-    "beckon_client_poll": (c_int32, [_client_p, c_int32]),
+    "beckon_client_poll": (c_int32, [_client_p, c_int32, POINTER(c_uint32)]),
     "beckon_client_free": (None, [_client_p]),
     "beckon_client_get_info": (c_int32, [_client_p, POINTER(ClientInfo)]),
     "beckon_memory_hub_create": (c_int32, [c_char_p, POINTER(HubConfig)]),

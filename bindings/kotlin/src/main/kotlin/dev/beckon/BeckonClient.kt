@@ -1,6 +1,7 @@
 package dev.beckon
 
 import com.sun.jna.Pointer
+import com.sun.jna.ptr.IntByReference
 import com.sun.jna.ptr.PointerByReference
 import java.time.Duration
 import java.util.concurrent.CompletableFuture
@@ -298,9 +299,11 @@ class BeckonClient(
             if (pollLock.tryLock(slice.toLong(), TimeUnit.MILLISECONDS)) {
                 val ran = try {
                     withHandle({ 0 }) { h ->
-                        val n = api.beckon_client_poll(h, slice)
-                        if (n < 0) throw BeckonException.of(-n, lastErrorMessage())
-                        n
+                        val ran = IntByReference()
+                        val code = api.beckon_client_poll(h, slice, ran)
+                        if (code != 0) throw BeckonException.of(code, lastErrorMessage())
+                        // uint32_t in C: a count past Int.MAX_VALUE reads negative.
+                        if (ran.value < 0) Int.MAX_VALUE else ran.value
                     }
                 } finally {
                     pollLock.unlock()

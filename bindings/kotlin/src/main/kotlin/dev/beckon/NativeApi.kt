@@ -16,6 +16,7 @@ import com.sun.jna.Library
 import com.sun.jna.Native
 import com.sun.jna.Pointer
 import com.sun.jna.Structure
+import com.sun.jna.ptr.IntByReference
 import com.sun.jna.ptr.PointerByReference
 
 /** C `size_t`, whatever its width on this platform. */
@@ -39,7 +40,7 @@ internal interface NativeApi : Library {
     fun beckon_client_login(client: Pointer, userId: Pointer, token: Pointer?, callback: ResultCallback?, userData: Pointer?): Int
     fun beckon_client_logout(client: Pointer, callback: ResultCallback?, userData: Pointer?): Int
     fun beckon_client_renew_token(client: Pointer, token: Pointer, callback: ResultCallback?, userData: Pointer?): Int
-    fun beckon_client_poll(client: Pointer, timeoutMs: Int): Int
+    fun beckon_client_poll(client: Pointer, timeoutMs: Int, outRan: IntByReference?): Int
     fun beckon_client_free(client: Pointer?)
     fun beckon_client_get_info(client: Pointer, outInfo: ClientInfoStruct): Int
 
