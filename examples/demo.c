@@ -65,7 +65,7 @@ static void on_answer(void *ud, const beckon_result *r) {
     say(u->name, "answer callback: %s%s", beckon_error_name(r->error), r->error_message);
 }
 
-static void print_invitees(const char *who, const beckon_invitee_state *list, size_t n) {
+static void print_invitees(const char *who, const beckon_invitee *list, size_t n) {
     for (size_t i = 0; i < n; i++)
         say(who, "    invitee %s: %s", list[i].user_id, beckon_invitee_state_name(list[i].state));
 }

@@ -556,7 +556,7 @@ std::uint32_t to_u32(Rep count, const char *field) {
     return static_cast<std::uint32_t>(count);
 }
 
-inline std::vector<Invitee> invitees(const beckon_invitee_state *list, std::size_t count) {
+inline std::vector<Invitee> invitees(const beckon_invitee *list, std::size_t count) {
     std::vector<Invitee> out;
     if (list == nullptr) return out;
     out.reserve(count);

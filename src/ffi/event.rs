@@ -68,7 +68,7 @@ pub struct beckon_event {
     /// A `BECKON_INVITEE_*` state.
     pub state: i32,
     pub extended_data: *const c_char,
-    pub invitees: *const super::results::beckon_invitee_state,
+    pub invitees: *const super::results::beckon_invitee,
     pub invitee_count: usize,
     pub notification: *const beckon_notification_config,
     pub seconds_left: u32,

@@ -12,7 +12,7 @@ use crate::protocol::{CancelOutcome, InviteeStatus, SendOutcome};
 
 /// A user id with its per-invitee state (`BECKON_INVITEE_*`).
 #[repr(C)]
-pub struct beckon_invitee_state {
+pub struct beckon_invitee {
     pub user_id: *const c_char,
     pub state: i32,
 }
@@ -33,7 +33,7 @@ pub struct beckon_send_result {
     pub error_message: *const c_char,
     pub invitation_id: *const c_char,
     /// Invitees that could not be reached at once (state OFFLINE).
-    pub error_invitees: *const beckon_invitee_state,
+    pub error_invitees: *const beckon_invitee,
     pub error_invitee_count: usize,
 }
 
@@ -44,7 +44,7 @@ pub struct beckon_cancel_result {
     pub error_message: *const c_char,
     /// Invitees that could not be cancelled (already in a terminal state), with
     /// that state.
-    pub error_invitees: *const beckon_invitee_state,
+    pub error_invitees: *const beckon_invitee,
     pub error_invitee_count: usize,
 }
 
@@ -66,7 +66,7 @@ pub type beckon_cancel_callback =
 /// Owns the C strings of a list of invitee states.
 pub(crate) struct InviteeArray {
     _names: Vec<CString>,
-    items: Vec<beckon_invitee_state>,
+    items: Vec<beckon_invitee>,
 }
 
 impl InviteeArray {
@@ -76,7 +76,7 @@ impl InviteeArray {
         for (user, state) in statuses {
             let name = cstring(user);
             // The CString's heap buffer does not move when `names` grows.
-            items.push(beckon_invitee_state {
+            items.push(beckon_invitee {
                 user_id: name.as_ptr(),
                 state,
             });
@@ -96,7 +96,7 @@ impl InviteeArray {
         )
     }
 
-    pub fn as_ptr(&self) -> *const beckon_invitee_state {
+    pub fn as_ptr(&self) -> *const beckon_invitee {
         if self.items.is_empty() {
             std::ptr::null()
         } else {

@@ -444,7 +444,7 @@ static inline char *t_strdup(const char *s) {
     return copy;
 }
 
-static inline t_invitee *t_copy_invitees(const beckon_invitee_state *list, size_t n) {
+static inline t_invitee *t_copy_invitees(const beckon_invitee *list, size_t n) {
     if (n == 0) return NULL;
     t_invitee *copy = calloc(n, sizeof *copy);
     if (copy == NULL) _exit(2);

@@ -145,9 +145,9 @@ static void layouts(void) {
     OFFSET(beckon_client_info, user_id, 8);
     OFFSET(beckon_client_info, device_id, 76);
 
-    CHECK_INT(sizeof(beckon_invitee_state), 16);
-    OFFSET(beckon_invitee_state, user_id, 0);
-    OFFSET(beckon_invitee_state, state, 8);
+    CHECK_INT(sizeof(beckon_invitee), 16);
+    OFFSET(beckon_invitee, user_id, 0);
+    OFFSET(beckon_invitee, state, 8);
 
     /* Structs the library hands out may grow at the end (minor versions):
      * what is pinned is their first version. */

@@ -14,7 +14,7 @@ const {
 
 const freeze = Object.freeze;
 
-/** `count` entries of `beckon_invitee_state` at `address`. */
+/** `count` entries of `beckon_invitee` at `address`. */
 function invitees(address, count) {
   const n = Number(count);
   if (address === null || address === 0n || n === 0) return freeze([]);

@@ -211,7 +211,7 @@ def test_ctypes_structs_match_the_header(tmp_path: Path) -> None:
     """Sizes and field offsets of every struct, as the C compiler sees include/beckon.h."""
     structs = {
         "beckon_client_config": _native.ClientConfig,
-        "beckon_invitee_state": _native.InviteeState,
+        "beckon_invitee": _native.InviteeState,
         "beckon_notification_config": _native.NotificationConfig,
         "beckon_event": _native.Event,
         "beckon_result": _native.Result,

@@ -200,10 +200,10 @@ typedef struct beckon_client_config {
 } beckon_client_config;
 
 // A user id with its per-invitee state (`BECKON_INVITEE_*`).
-typedef struct beckon_invitee_state {
+typedef struct beckon_invitee {
   const char *user_id;
   int32_t state;
-} beckon_invitee_state;
+} beckon_invitee;
 
 // What an offline device's push notification shows (used when push delivery
 // lands; validated and carried to invitees today). NULL fields mean "".
@@ -239,7 +239,7 @@ typedef struct beckon_event {
   // A `BECKON_INVITEE_*` state.
   int32_t state;
   const char *extended_data;
-  const struct beckon_invitee_state *invitees;
+  const struct beckon_invitee *invitees;
   size_t invitee_count;
   const struct beckon_notification_config *notification;
   uint32_t seconds_left;
@@ -306,7 +306,7 @@ typedef struct beckon_send_result {
   const char *error_message;
   const char *invitation_id;
   // Invitees that could not be reached at once (state OFFLINE).
-  const struct beckon_invitee_state *error_invitees;
+  const struct beckon_invitee *error_invitees;
   size_t error_invitee_count;
 } beckon_send_result;
 
@@ -320,7 +320,7 @@ typedef struct beckon_cancel_result {
   const char *error_message;
   // Invitees that could not be cancelled (already in a terminal state), with
   // that state.
-  const struct beckon_invitee_state *error_invitees;
+  const struct beckon_invitee *error_invitees;
   size_t error_invitee_count;
 } beckon_cancel_result;
 

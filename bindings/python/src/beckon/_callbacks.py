@@ -249,7 +249,7 @@ def _finish(
 
 
 def statuses(array: _Pointer[_native.InviteeState] | None, count: int) -> tuple[InviteeStatus, ...]:
-    """Copies a C ``beckon_invitee_state`` array."""
+    """Copies a C ``beckon_invitee`` array."""
     if not array or count == 0:
         return ()
     return tuple(

@@ -248,7 +248,7 @@ internal class EventStruct(p: Pointer) : Structure(p) {
 /** A NUL-terminated UTF-8 string from C; "" for NULL. */
 internal fun readUtf8(p: Pointer?): String = p?.getString(0, "UTF-8") ?: ""
 
-/** Reads a C array of `beckon_invitee_state`. */
+/** Reads a C array of `beckon_invitee`. */
 internal fun readInvitees(array: Pointer?, count: SizeT): List<InviteeStatus> {
     val n = count.toLong()
     if (array == null || n <= 0L) return emptyList()
