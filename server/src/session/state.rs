@@ -312,9 +312,15 @@ impl Session {
     /// session was lost: sequenced before anything the hub pushes after it.
     fn snapshot(&mut self, known: &[InvitationId]) {
         let snapshot = self.ctx.hub.snapshot(&self.hub_session, known);
-        match serde_json::to_string(&snapshot) {
+        self.append_sequenced("snapshot", &snapshot);
+    }
+
+    /// Appends `{"type":KIND,"seq":N,KIND:value}` to the outbox (an encoding
+    /// failure, a bug, is counted and the frame left out).
+    fn append_sequenced(&mut self, kind: &str, value: &impl serde::Serialize) {
+        match serde_json::to_string(value) {
             Ok(body) => {
-                let frame = |seq| format!(r#"{{"type":"snapshot","seq":{seq},"snapshot":{body}}}"#);
+                let frame = |seq| format!(r#"{{"type":"{kind}","seq":{seq},"{kind}":{body}}}"#);
                 let appended = self.outbox.append(frame);
                 self.sent(appended);
             }
@@ -403,16 +409,7 @@ impl Session {
             Push::TokenExpired => Some(Ended::TokenExpired),
             _ => None,
         };
-        match serde_json::to_string(&push) {
-            Ok(body) => {
-                let frame = |seq| format!(r#"{{"type":"push","seq":{seq},"push":{body}}}"#);
-                let appended = self.outbox.append(frame);
-                self.sent(appended);
-            }
-            Err(_) => {
-                self.ctx.metrics.encode_failures.inc();
-            }
-        }
+        self.append_sequenced("push", &push);
         self.ctx.metrics.pushes.inc();
         if let Some(why) = ends {
             self.end(why);
