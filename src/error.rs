@@ -56,9 +56,8 @@ impl ErrorCode {
             .and_then(|i| Self::ALL.get(i).copied())
     }
 
-    /// The constant's name without the `BECKON_` prefix, e.g. `ERROR_NOT_PERMITTED`.
-    /// Static text: the error path never allocates.
-    /// The code's name, e.g. "NOT_PERMITTED".
+    /// The code's name, e.g. "NOT_PERMITTED" (static text: the error path
+    /// never allocates).
     pub fn name(self) -> &'static str {
         self.c_name().to_str().unwrap_or("UNKNOWN")
     }
