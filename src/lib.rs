@@ -27,5 +27,5 @@ pub mod transport;
 
 pub mod ffi;
 
-pub use client::{Client, ClientConfig, DispatchMode, Event};
+pub use client::{CallOptions, Client, ClientConfig, DispatchMode, Event};
 pub use error::{Error, ErrorCode, Result};

@@ -688,3 +688,134 @@ fn a_fresh_session_resends_unanswered_requests_unchanged() {
     std::thread::sleep(Duration::from_millis(100));
     assert_eq!((sent.count(), accepted.count()), (1, 1));
 }
+
+// ---- cancelling a login under way ---------------------------------------------------
+
+/// A probe whose requests wait up to a minute: a login that ends sooner was
+/// cancelled, not timed out.
+fn patient_probe(url: &str) -> Probe {
+    let mut config = ClientConfig::new(url);
+    config.request_timeout = Duration::from_secs(60);
+    let client = Client::new(config).unwrap();
+    let events: Arc<Mutex<Vec<Event>>> = Arc::default();
+    let record = events.clone();
+    client.set_event_handler(Some(Arc::new(move |e: &Event| {
+        record.lock().unwrap().push(e.clone())
+    })));
+    Probe { client, events }
+}
+
+/// A logout while the WebSocket is still opening (the server never answers
+/// the upgrade) cancels the login: its callback gets SHUTDOWN, the logout
+/// succeeds, and the events say CONNECTING then DISCONNECTED (LOGOUT).
+#[test]
+fn a_logout_cancels_a_login_still_connecting() {
+    // Accepts TCP connections (the kernel does) but never reads them.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://127.0.0.1:{}", silent.local_addr().unwrap().port());
+    let probe = patient_probe(&url);
+    let login = Results::<()>::default();
+    probe
+        .client
+        .login_then(user("alice"), "t".into(), login.callback())
+        .unwrap();
+    let logout = Results::<()>::default();
+    probe.client.logout_then(logout.callback()).unwrap();
+    logout.first().unwrap();
+    assert_eq!(login.first().unwrap_err().code, ErrorCode::Shutdown);
+    wait_until("DISCONNECTED", || states(&probe).len() == 2);
+    assert_eq!(
+        states(&probe),
+        vec![
+            (ConnectionState::Connecting, ConnectionReason::Login),
+            (ConnectionState::Disconnected, ConnectionReason::Logout),
+        ]
+    );
+    assert_eq!(probe.client.user_id(), None);
+    drop(silent);
+}
+
+/// A logout after the hello was written cancels the login, and a welcome
+/// that comes after all is logged out by the client, so the abandoned
+/// attempt leaves no session behind; a new login then works.
+#[test]
+fn a_logout_cancels_a_login_whose_welcome_comes_late() {
+    let mut server = FakeServer::start();
+    let probe = patient_probe(&server.url());
+    let login = Results::<()>::default();
+    probe
+        .client
+        .login_then(user("alice"), "t".into(), login.callback())
+        .unwrap();
+    let mut first = server.next_peer();
+    let logout = Results::<()>::default();
+    probe.client.logout_then(logout.callback()).unwrap();
+    logout.first().unwrap();
+    assert_eq!(login.first().unwrap_err().code, ErrorCode::Shutdown);
+
+    // The late welcome: the cancelled attempt logs its session out.
+    let frames = server.block(async {
+        first.send(welcome(false, 0, 0)).await;
+        first.frames_within(Duration::from_secs(2)).await
+    });
+    assert!(
+        frames.iter().any(|f| f["type"] == "logout"),
+        "no logout after the late welcome: {frames:?}"
+    );
+    assert!(
+        !frames.iter().any(|f| f["type"] == "sync"),
+        "the cancelled login synced: {frames:?}"
+    );
+
+    // Logging in again works, on a new connection.
+    let _second = logged_in(&mut server, &probe, "alice");
+    assert_eq!(probe.client.user_id(), Some(user("alice")));
+    assert_eq!(login.count(), 1, "the cancelled login's callback ran once");
+}
+
+/// A request given its own timeout fails by it, while one on the client's
+/// (a minute here) still waits and is answered.
+#[test]
+fn a_request_with_its_own_timeout_fails_by_it() {
+    let mut server = FakeServer::start();
+    let probe = patient_probe(&server.url());
+    let mut peer = logged_in(&mut server, &probe, "alice");
+    let patient = Results::<()>::default();
+    probe
+        .client
+        .accept_invitation_then(accept_of(1), patient.callback())
+        .unwrap();
+    let hasty = Results::<()>::default();
+    probe
+        .client
+        .refuse_invitation_then_with(
+            accept_of(2),
+            beckon::CallOptions::within(Duration::from_millis(300)),
+            hasty.callback(),
+        )
+        .unwrap();
+    let error = hasty.first().unwrap_err();
+    assert_eq!(error.code, ErrorCode::RequestTimeout);
+    assert!(error.message.contains("300 ms"), "{error}");
+    assert_eq!(patient.count(), 0, "the other request is still waiting");
+    // Both reached the server; answer the patient one.
+    let id = server.block(async {
+        let first = peer.recv_request().await.unwrap();
+        let second = peer.recv_request().await.unwrap();
+        assert_eq!(second["type"], "refuse");
+        let id = first["id"].clone();
+        peer.send(json!({"type": "result", "id": id, "seq": 1, "ok": null}))
+            .await;
+        id
+    });
+    assert!(id.is_u64());
+    patient.first().unwrap();
+
+    // A zero timeout is refused at once.
+    let refused = probe.client.accept_invitation_then_with(
+        accept_of(3),
+        beckon::CallOptions::within(Duration::ZERO),
+        Box::new(|_| {}),
+    );
+    assert_eq!(refused.unwrap_err().code, ErrorCode::InvalidArgument);
+}

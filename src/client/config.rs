@@ -41,3 +41,30 @@ impl ClientConfig {
         }
     }
 }
+
+/// Settings of one operation (send, cancel, accept, refuse, renew token).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CallOptions {
+    /// How long this request may wait for the server's answer; `None` for the
+    /// client's `request_timeout`. (In-process hubs answer at once.)
+    pub request_timeout: Option<Duration>,
+}
+
+impl CallOptions {
+    /// With `request_timeout` set.
+    pub fn within(request_timeout: Duration) -> CallOptions {
+        CallOptions {
+            request_timeout: Some(request_timeout),
+        }
+    }
+
+    /// The timeout to hand the transport, once checked.
+    pub(crate) fn request_timeout(&self) -> crate::error::Result<Option<Duration>> {
+        match self.request_timeout {
+            Some(timeout) if timeout.is_zero() => Err(crate::error::Error::invalid(
+                "options.request_timeout: must be above zero",
+            )),
+            other => Ok(other),
+        }
+    }
+}

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
 
-pub use config::{ClientConfig, DispatchMode};
+pub use config::{CallOptions, ClientConfig, DispatchMode};
 pub use event::{Event, EventHandler};
 pub use pending::Callback;
 
@@ -58,7 +58,34 @@ enum Link {
     LoggingOut,
 }
 
-type LoginSlot = Arc<Mutex<Option<Pending<()>>>>;
+/// A login under way: its callback, and the transport's attempt, which a
+/// logout or `free` cancels.
+#[derive(Default)]
+struct LoginInProgress {
+    pending: Option<Pending<()>>,
+    attempt: Option<transport::Attempt>,
+    /// Set by the logout or `free` that took the callback: an attempt stored
+    /// after that is cancelled by whoever stores it.
+    cancelled: bool,
+}
+
+type LoginSlot = Arc<Mutex<LoginInProgress>>;
+
+impl LoginInProgress {
+    /// Taken by a logout or `free`: the login's callback (unless the login
+    /// has finished) and the attempt to cancel (unless not stored yet; then
+    /// whoever stores it cancels it).
+    fn cancel(&mut self) -> (Option<Pending<()>>, Option<transport::Attempt>) {
+        self.cancelled = true;
+        (self.pending.take(), self.attempt.take())
+    }
+}
+
+/// What a logout ends.
+enum Ending {
+    Session(Arc<dyn Connection>),
+    Login((Option<Pending<()>>, Option<transport::Attempt>)),
+}
 
 pub(crate) struct ClientCore {
     config: ClientConfig,
@@ -244,23 +271,43 @@ impl Client {
     }
 
     pub fn renew_token_then(&self, token: String, done: Callback<()>) -> Result<()> {
-        let token_copy = token;
-        self.core
-            .operate(done, |conn, reply| conn.renew_token(&token_copy, reply))
+        self.renew_token_then_with(token, CallOptions::default(), done)
+    }
+
+    pub fn renew_token_then_with(
+        &self,
+        token: String,
+        options: CallOptions,
+        done: Callback<()>,
+    ) -> Result<()> {
+        let within = options.request_timeout()?;
+        self.core.operate(done, move |conn, reply| {
+            conn.renew_token(&token, within, reply)
+        })
     }
 
     pub fn send_invitation_then(
         &self,
-        mut request: SendInvitation,
+        request: SendInvitation,
         done: Callback<SendOutcome>,
     ) -> Result<()> {
+        self.send_invitation_then_with(request, CallOptions::default(), done)
+    }
+
+    pub fn send_invitation_then_with(
+        &self,
+        mut request: SendInvitation,
+        options: CallOptions,
+        done: Callback<SendOutcome>,
+    ) -> Result<()> {
+        let within = options.request_timeout()?;
         request.fold_invitees();
         let conn = self.core.connection()?;
         request.validate(Some(conn.user()), conn.limits())?;
         crate::log!(Level::Info, "room", "send invitation, invitees: {:?}, timeout: {}, extended data: {} bytes, notification: {}", request.invitees, request.timeout_secs, request.extended_data.len(), request.notification.is_some());
         self.core
             .operate(logged("send invitation", done), move |conn, reply| {
-                conn.send(request, reply)
+                conn.send(request, within, reply)
             })
     }
 
@@ -269,6 +316,16 @@ impl Client {
         request: CancelInvitation,
         done: Callback<CancelOutcome>,
     ) -> Result<()> {
+        self.cancel_invitation_then_with(request, CallOptions::default(), done)
+    }
+
+    pub fn cancel_invitation_then_with(
+        &self,
+        request: CancelInvitation,
+        options: CallOptions,
+        done: Callback<CancelOutcome>,
+    ) -> Result<()> {
+        let within = options.request_timeout()?;
         let conn = self.core.connection()?;
         conn.limits()
             .check_extended_data("extended_data", &request.extended_data)?;
@@ -281,19 +338,44 @@ impl Client {
         );
         self.core
             .operate(logged("cancel invitation", done), move |conn, reply| {
-                conn.cancel(request, reply)
+                conn.cancel(request, within, reply)
             })
     }
 
     pub fn accept_invitation_then(&self, answer: Answer, done: Callback<()>) -> Result<()> {
-        self.answer(answer, true, done)
+        self.answer(answer, true, CallOptions::default(), done)
+    }
+
+    pub fn accept_invitation_then_with(
+        &self,
+        answer: Answer,
+        options: CallOptions,
+        done: Callback<()>,
+    ) -> Result<()> {
+        self.answer(answer, true, options, done)
     }
 
     pub fn refuse_invitation_then(&self, answer: Answer, done: Callback<()>) -> Result<()> {
-        self.answer(answer, false, done)
+        self.answer(answer, false, CallOptions::default(), done)
     }
 
-    fn answer(&self, answer: Answer, accept: bool, done: Callback<()>) -> Result<()> {
+    pub fn refuse_invitation_then_with(
+        &self,
+        answer: Answer,
+        options: CallOptions,
+        done: Callback<()>,
+    ) -> Result<()> {
+        self.answer(answer, false, options, done)
+    }
+
+    fn answer(
+        &self,
+        answer: Answer,
+        accept: bool,
+        options: CallOptions,
+        done: Callback<()>,
+    ) -> Result<()> {
+        let within = options.request_timeout()?;
         let conn = self.core.connection()?;
         conn.limits()
             .check_extended_data("extended_data", &answer.extended_data)?;
@@ -305,9 +387,9 @@ impl Client {
         crate::log!(Level::Info, "room", "{what} {}", answer.invitation_id);
         self.core.operate(logged(what, done), move |conn, reply| {
             if accept {
-                conn.accept(answer, reply)
+                conn.accept(answer, within, reply)
             } else {
-                conn.refuse(answer, reply)
+                conn.refuse(answer, within, reply)
             }
         })
     }
@@ -342,6 +424,41 @@ impl Client {
 
     pub async fn refuse_invitation(&self, answer: Answer) -> Result<()> {
         awaited(|done| self.refuse_invitation_then(answer, done)).await
+    }
+
+    // The same with per-operation settings.
+
+    pub async fn renew_token_with(
+        &self,
+        token: impl Into<String>,
+        options: CallOptions,
+    ) -> Result<()> {
+        let token = token.into();
+        awaited(|done| self.renew_token_then_with(token, options, done)).await
+    }
+
+    pub async fn send_invitation_with(
+        &self,
+        request: SendInvitation,
+        options: CallOptions,
+    ) -> Result<SendOutcome> {
+        awaited(|done| self.send_invitation_then_with(request, options, done)).await
+    }
+
+    pub async fn cancel_invitation_with(
+        &self,
+        request: CancelInvitation,
+        options: CallOptions,
+    ) -> Result<CancelOutcome> {
+        awaited(|done| self.cancel_invitation_then_with(request, options, done)).await
+    }
+
+    pub async fn accept_invitation_with(&self, answer: Answer, options: CallOptions) -> Result<()> {
+        awaited(|done| self.accept_invitation_then_with(answer, options, done)).await
+    }
+
+    pub async fn refuse_invitation_with(&self, answer: Answer, options: CallOptions) -> Result<()> {
+        awaited(|done| self.refuse_invitation_then_with(answer, options, done)).await
     }
 }
 
@@ -453,7 +570,7 @@ impl ClientCore {
             match &*link {
                 Link::LoggedOut => {
                     let pending = Pending::new(self.dispatcher.clone(), logged("login", done));
-                    *slot.lock() = Some(pending);
+                    slot.lock().pending = Some(pending);
                     *link = Link::LoggingIn(slot.clone());
                 }
                 Link::LoggingIn(_) => {
@@ -489,6 +606,7 @@ impl ClientCore {
         };
         let core = self.clone();
         let slot_on_panic = slot.clone();
+        let slot_for_attempt = slot.clone();
         let started = catch_unwind(AssertUnwindSafe(|| {
             transport::connect(
                 &self.config.server_url,
@@ -496,7 +614,17 @@ impl ClientCore {
                 Box::new(move |result| core.login_finished(result, &slot, login_epoch)),
             )
         }));
-        if started.is_err() {
+        if let Ok(attempt) = started {
+            let mut login = slot_for_attempt.lock();
+            if login.cancelled {
+                // A logout or free came while the transport was starting.
+                let wait = !self.closed.load(Ordering::Acquire);
+                drop(login);
+                attempt.cancel(wait);
+            } else if login.pending.is_some() {
+                login.attempt = Some(attempt);
+            }
+        } else {
             // Undo this login, and never leave a session open at the hub that
             // the client forgot.
             let mut link = self.link.lock();
@@ -521,7 +649,7 @@ impl ClientCore {
             if let Some(conn) = undone {
                 conn.logout();
             }
-            if let Some(pending) = slot_on_panic.lock().take() {
+            if let Some(pending) = slot_on_panic.lock().pending.take() {
                 pending.complete(Err(Error::internal(
                     "the login panicked inside the library",
                 )));
@@ -544,7 +672,7 @@ impl ClientCore {
         let mut link = self.link.lock();
         // Taken under the link's lock, as `free` does: exactly one of us
         // completes the login's callback.
-        let Some(pending) = slot.lock().take() else {
+        let Some(pending) = slot.lock().pending.take() else {
             // Freed while connecting (free gave the callback SHUTDOWN): undo
             // the session.
             drop(link);
@@ -590,24 +718,48 @@ impl ClientCore {
         if !*open {
             return Err(Error::shutdown());
         }
-        let conn = {
+        let ending = {
             let mut link = self.link.lock();
             match std::mem::replace(&mut *link, Link::LoggingOut) {
-                Link::LoggedIn { conn, .. } => conn,
+                Link::LoggedIn { conn, .. } => Ending::Session(conn),
+                Link::LoggingIn(slot) => Ending::Login(slot.lock().cancel()),
                 other => {
                     *link = other;
                     return Err(Error::not_logged_in());
                 }
             }
         };
-        crate::log!(Level::Info, SUB_TAG, "logout: user '{}'", conn.user());
         // Without the link's lock (a network transport may take a moment to
-        // write the logout): when it returns the session has ended, no push
-        // can follow, and DISCONNECTED comes after everything it delivered.
-        conn.logout();
+        // write the logout): when it returns the session has ended (or the
+        // login will never make one), no push can follow, and DISCONNECTED
+        // comes after everything it delivered.
+        let login = match ending {
+            Ending::Session(conn) => {
+                crate::log!(Level::Info, SUB_TAG, "logout: user '{}'", conn.user());
+                conn.logout();
+                None
+            }
+            Ending::Login((pending, attempt)) => {
+                crate::log!(
+                    Level::Info,
+                    SUB_TAG,
+                    "logout: the login under way is cancelled"
+                );
+                if let Some(attempt) = attempt {
+                    attempt.cancel(true);
+                }
+                pending
+            }
+        };
         let mut link = self.link.lock();
         *link = Link::LoggedOut;
         self.raise(ConnectionState::Disconnected, ConnectionReason::Logout);
+        if let Some(login) = login {
+            login.complete(Err(Error::new(
+                crate::error::ErrorCode::Shutdown,
+                "the login was cancelled by a logout",
+            )));
+        }
         Pending::new(self.dispatcher.clone(), logged("logout", done)).complete(Ok(()));
         drop(link);
         drop(open);
@@ -635,14 +787,21 @@ impl ClientCore {
                 // transport answers, its session is undone. Taken under the
                 // link's lock, as `login_finished` does: exactly one of us
                 // completes the login's callback.
-                Link::LoggingIn(slot) => (None, slot.lock().take()),
+                Link::LoggingIn(slot) => (None, Some(slot.lock().cancel())),
                 // A logout in progress holds the open gate, so `free` cannot
                 // get here before it ends.
                 Link::LoggingOut | Link::LoggedOut => (None, None),
             }
         };
-        if let Some(pending) = login {
-            pending.complete(Err(Error::shutdown()));
+        if let Some((pending, attempt)) = login {
+            if let Some(pending) = pending {
+                pending.complete(Err(Error::shutdown()));
+            }
+            // Not waited for: the transport logs out a welcome that still
+            // comes, and `free` must not wait for a server.
+            if let Some(attempt) = attempt {
+                attempt.cancel(false);
+            }
         }
         // Without the link's lock: a network transport may take a moment.
         if let Some(conn) = conn {

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use once_cell::sync::Lazy;
 use parking_lot::Mutex;
@@ -95,17 +96,22 @@ impl Connection for MemoryConnection {
         with_deferred_wakes(|| self.hub.sync(&self.session));
     }
 
-    fn send(&self, request: SendInvitation, reply: Reply<SendOutcome>) {
+    fn send(&self, request: SendInvitation, _within: Option<Duration>, reply: Reply<SendOutcome>) {
         maybe_forced_panic();
         with_deferred_wakes(|| self.hub.send_then(&self.session, request, reply));
     }
 
-    fn cancel(&self, request: CancelInvitation, reply: Reply<CancelOutcome>) {
+    fn cancel(
+        &self,
+        request: CancelInvitation,
+        _within: Option<Duration>,
+        reply: Reply<CancelOutcome>,
+    ) {
         maybe_forced_panic();
         with_deferred_wakes(|| self.hub.cancel_then(&self.session, request, reply));
     }
 
-    fn accept(&self, answer: Answer, reply: Reply<()>) {
+    fn accept(&self, answer: Answer, _within: Option<Duration>, reply: Reply<()>) {
         maybe_forced_panic();
         with_deferred_wakes(|| {
             self.hub
@@ -113,7 +119,7 @@ impl Connection for MemoryConnection {
         });
     }
 
-    fn refuse(&self, answer: Answer, reply: Reply<()>) {
+    fn refuse(&self, answer: Answer, _within: Option<Duration>, reply: Reply<()>) {
         maybe_forced_panic();
         with_deferred_wakes(|| {
             self.hub
@@ -121,7 +127,7 @@ impl Connection for MemoryConnection {
         });
     }
 
-    fn renew_token(&self, token: &str, reply: Reply<()>) {
+    fn renew_token(&self, token: &str, _within: Option<Duration>, reply: Reply<()>) {
         reply(self.hub.renew_token(&self.session, token));
     }
 

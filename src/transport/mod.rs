@@ -28,11 +28,19 @@ pub trait Connection: Send + Sync {
     /// Asks the hub to deliver the invitations pending for this device (after
     /// login, and after every reconnect).
     fn sync(&self);
-    fn send(&self, request: SendInvitation, reply: Reply<SendOutcome>);
-    fn cancel(&self, request: CancelInvitation, reply: Reply<CancelOutcome>);
-    fn accept(&self, answer: Answer, reply: Reply<()>);
-    fn refuse(&self, answer: Answer, reply: Reply<()>);
-    fn renew_token(&self, token: &str, reply: Reply<()>);
+    // `within`: how long the request may wait for the hub, if not the
+    // login's `request_timeout` (network transports; in-process hubs answer
+    // before the call returns).
+    fn send(&self, request: SendInvitation, within: Option<Duration>, reply: Reply<SendOutcome>);
+    fn cancel(
+        &self,
+        request: CancelInvitation,
+        within: Option<Duration>,
+        reply: Reply<CancelOutcome>,
+    );
+    fn accept(&self, answer: Answer, within: Option<Duration>, reply: Reply<()>);
+    fn refuse(&self, answer: Answer, within: Option<Duration>, reply: Reply<()>);
+    fn renew_token(&self, token: &str, within: Option<Duration>, reply: Reply<()>);
     /// The delivery receipt of rule 4. Fire and forget.
     fn acknowledge(&self, invitation_id: &InvitationId);
     /// Ends the session; operations still in flight complete with SHUTDOWN.
@@ -54,12 +62,54 @@ pub struct LoginRequest {
     pub request_timeout: Duration,
 }
 
-/// Opens a session on the hub that `server_url` names.
-pub fn connect(server_url: &str, login: LoginRequest, reply: Reply<Arc<dyn Connection>>) {
+/// Opens a session on the hub that `server_url` names. The returned attempt
+/// can stop a login still under way.
+pub fn connect(
+    server_url: &str,
+    login: LoginRequest,
+    reply: Reply<Arc<dyn Connection>>,
+) -> Attempt {
     match Scheme::of(server_url) {
-        Ok(Scheme::Memory(name)) => reply(memory::connect(name, login)),
+        Ok(Scheme::Memory(name)) => {
+            reply(memory::connect(name, login));
+            Attempt::finished()
+        }
         Ok(Scheme::WebSocket) => ws::connect(server_url, login, reply),
-        Err(error) => reply(Err(error)),
+        Err(error) => {
+            reply(Err(error));
+            Attempt::finished()
+        }
+    }
+}
+
+/// A login under way.
+pub struct Attempt {
+    cancel: Option<Box<dyn FnOnce(bool) + Send>>,
+}
+
+impl Attempt {
+    /// An attempt that `cancel` stops: the login's reply comes soon (with
+    /// SHUTDOWN unless the welcome came first), and a welcome that still
+    /// comes is logged out by the transport, so no session stays at the hub.
+    pub(crate) fn new(cancel: impl FnOnce(bool) + Send + 'static) -> Attempt {
+        Attempt {
+            cancel: Some(Box::new(cancel)),
+        }
+    }
+
+    /// One whose reply has been given already (in-process hubs answer at once).
+    pub(crate) fn finished() -> Attempt {
+        Attempt { cancel: None }
+    }
+
+    /// Stops the login. With `wait`, returns only once the attempt can no
+    /// longer make a session (at most about a second after the hello was
+    /// written), so a later login of the same device cannot be kicked by it;
+    /// a logout waits so, `free` does not.
+    pub(crate) fn cancel(mut self, wait: bool) {
+        if let Some(cancel) = self.cancel.take() {
+            cancel(wait);
+        }
     }
 }
 

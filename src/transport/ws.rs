@@ -26,13 +26,14 @@ mod requests;
 mod tracker;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use parking_lot::Mutex;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
 use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use super::{Connection, LoginRequest, Reply};
+use super::{Attempt, Connection, LoginRequest, Reply};
 use crate::error::{Error, Result};
 use crate::hub::SessionSink;
 use crate::log::Level;
@@ -60,9 +61,14 @@ pub(crate) fn check_url(url: &str) -> Result<()> {
 
 /// Connects, logs in, and replies with the connection once the server has
 /// welcomed it (or with why it could not).
-pub(crate) fn connect(url: &str, login: LoginRequest, reply: Reply<Arc<dyn Connection>>) {
+pub(crate) fn connect(
+    url: &str,
+    login: LoginRequest,
+    reply: Reply<Arc<dyn Connection>>,
+) -> Attempt {
     let (commands, inbox) = unbounded_channel();
     let (close, closing) = oneshot::channel();
+    let close: CloseSlot = Arc::new(Mutex::new(Some(close)));
     let target = Arc::new(Target {
         url: url.to_owned(),
         user: login.user,
@@ -72,17 +78,41 @@ pub(crate) fn connect(url: &str, login: LoginRequest, reply: Reply<Arc<dyn Conne
     let handle = Handle {
         user: target.user.clone(),
         commands,
-        close,
+        close: close.clone(),
     };
     let link = Link::new(target, login.token, login.sink.clone(), inbox);
     crate::runtime::handle().spawn(supervise(link, closing, handle, login.sink, reply));
+    Attempt::new(move |wait| close_link(&close, wait))
+}
+
+/// The link's close signal, taken by the first logout (or the cancel of a
+/// login still under way). Only the application's threads touch it.
+type CloseSlot = Arc<Mutex<Option<oneshot::Sender<Closed>>>>;
+
+/// Tells the link to close and, with `wait` and off the library's runtime,
+/// waits until it has: every request completed (SHUTDOWN), nothing more delivered, and the
+/// logout frame written (at most about a second). On the runtime (the client
+/// undoing a login that was welcomed after `free`) it does not wait: the link
+/// may be the very task that would have to make progress.
+fn close_link(slot: &CloseSlot, wait: bool) {
+    let Some(close) = slot.lock().take() else {
+        return;
+    };
+    let (closed, stopped) = std::sync::mpsc::sync_channel(0);
+    if close.send(closed).is_err() {
+        return; // the link is gone already
+    }
+    if wait && !on_library_runtime() {
+        // Returns when the link drops its end: no timed wait needed.
+        let _ = stopped.recv();
+    }
 }
 
 /// What the supervisor keeps for the handle until the login is welcomed.
 struct Handle {
     user: UserId,
     commands: UnboundedSender<Command>,
-    close: oneshot::Sender<Closed>,
+    close: CloseSlot,
 }
 
 /// Runs the link as a task of its own and watches it: it answers the login
@@ -104,7 +134,7 @@ async fn supervise(
                 user: handle.user,
                 limits,
                 commands: handle.commands,
-                close: Mutex::new(Some(handle.close)),
+                close: handle.close,
             })));
             true
         }
@@ -143,8 +173,7 @@ struct WsConnection {
     user: UserId,
     limits: Limits,
     commands: UnboundedSender<Command>,
-    /// Taken by the first logout. Only the application's threads touch it.
-    close: Mutex<Option<oneshot::Sender<Closed>>>,
+    close: CloseSlot,
 }
 
 impl WsConnection {
@@ -178,28 +207,38 @@ impl Connection for WsConnection {
         self.notice(Notice::Sync);
     }
 
-    fn send(&self, mut request: SendInvitation, reply: Reply<SendOutcome>) {
+    fn send(
+        &self,
+        mut request: SendInvitation,
+        within: Option<Duration>,
+        reply: Reply<SendOutcome>,
+    ) {
         // A send re-sent after a reconnect must not create a second invitation.
         if request.idempotency_key.is_none() {
             request.idempotency_key = Some(format!("{:032x}", rand::random::<u128>()).into());
         }
-        self.request(Request::send(request, reply));
+        self.request(Request::send(request, within, reply));
     }
 
-    fn cancel(&self, request: CancelInvitation, reply: Reply<CancelOutcome>) {
-        self.request(Request::cancel(request, reply));
+    fn cancel(
+        &self,
+        request: CancelInvitation,
+        within: Option<Duration>,
+        reply: Reply<CancelOutcome>,
+    ) {
+        self.request(Request::cancel(request, within, reply));
     }
 
-    fn accept(&self, answer: Answer, reply: Reply<()>) {
-        self.request(Request::accept(answer, reply));
+    fn accept(&self, answer: Answer, within: Option<Duration>, reply: Reply<()>) {
+        self.request(Request::accept(answer, within, reply));
     }
 
-    fn refuse(&self, answer: Answer, reply: Reply<()>) {
-        self.request(Request::refuse(answer, reply));
+    fn refuse(&self, answer: Answer, within: Option<Duration>, reply: Reply<()>) {
+        self.request(Request::refuse(answer, within, reply));
     }
 
-    fn renew_token(&self, token: &str, reply: Reply<()>) {
-        self.request(Request::renew_token(token, reply));
+    fn renew_token(&self, token: &str, within: Option<Duration>, reply: Reply<()>) {
+        self.request(Request::renew_token(token, within, reply));
     }
 
     fn acknowledge(&self, invitation_id: &InvitationId) {
@@ -212,23 +251,9 @@ impl Connection for WsConnection {
         }
     }
 
-    /// Tells the link to close and, off the library's runtime, waits until it
-    /// has: every request completed (SHUTDOWN), nothing more delivered, and
-    /// the logout frame written (at most about a second). On the runtime (the
-    /// client undoing a login that was welcomed after `free`) it does not
-    /// wait: the link may be the very task that would have to make progress.
+    /// See `close_link`.
     fn logout(&self) {
-        let Some(close) = self.close.lock().take() else {
-            return;
-        };
-        let (closed, stopped) = std::sync::mpsc::sync_channel(0);
-        if close.send(closed).is_err() {
-            return; // the link is gone already
-        }
-        if !on_library_runtime() {
-            // Returns when the link drops its end: no timed wait needed.
-            let _ = stopped.recv();
-        }
+        close_link(&self.close, true);
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use parking_lot::Mutex;
 use tokio::net::TcpStream;
-use tokio::time::timeout;
+use tokio::time::{timeout_at, Instant};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
@@ -41,7 +41,18 @@ pub(super) async fn open(
     token: String,
     resume: Option<Resume>,
 ) -> Result<(Socket, Welcome)> {
-    match timeout(target.timeout, open_inner(&target, token, resume)).await {
+    let deadline = Instant::now() + target.timeout;
+    let socket = within(&target, deadline, connect(&target)).await?;
+    within(&target, deadline, hello(&target, socket, token, resume)).await
+}
+
+/// Runs a step of opening until `deadline`, when it fails with REQUEST_TIMEOUT.
+pub(super) async fn within<T>(
+    target: &Target,
+    deadline: Instant,
+    step: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    match timeout_at(deadline, step).await {
         Ok(result) => result,
         Err(_) => Err(Error::new(
             ErrorCode::RequestTimeout,
@@ -54,13 +65,14 @@ pub(super) async fn open(
     }
 }
 
-async fn open_inner(
-    target: &Target,
-    token: String,
-    resume: Option<Resume>,
-) -> Result<(Socket, Welcome)> {
-    let network =
-        |e: &dyn std::fmt::Display| Error::new(ErrorCode::Network, format!("{}: {e}", target.url));
+fn network_error(target: &Target, e: &dyn std::fmt::Display) -> Error {
+    Error::new(ErrorCode::Network, format!("{}: {e}", target.url))
+}
+
+/// The first step of opening: the WebSocket, over TLS for `wss://`. Nothing
+/// has reached the server's sessions yet, so it can be dropped at any await.
+pub(super) async fn connect(target: &Target) -> Result<Socket> {
+    let network = |e: &dyn std::fmt::Display| network_error(target, e);
     let mut request = target
         .url
         .as_str()
@@ -82,10 +94,23 @@ async fn open_inner(
     } else {
         None
     };
-    let (mut socket, _) =
+    let (socket, _) =
         tokio_tungstenite::connect_async_tls_with_config(request, Some(config), true, connector)
             .await
             .map_err(|e| network(&e))?;
+    Ok(socket)
+}
+
+/// The second step: `hello`, and the server's `welcome` or refusal. Once the
+/// hello is written the server may make a session of it, so a caller that
+/// gives up here must still log out a welcome that comes.
+pub(super) async fn hello(
+    target: &Target,
+    mut socket: Socket,
+    token: String,
+    resume: Option<Resume>,
+) -> Result<(Socket, Welcome)> {
+    let network = |e: &dyn std::fmt::Display| network_error(target, e);
     let hello = ClientFrame::Hello {
         v: PROTOCOL_VERSION,
         user: target.user.clone(),

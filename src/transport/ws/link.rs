@@ -124,7 +124,16 @@ impl Link {
     /// Runs the link. `welcomed` gets the login's outcome: the hub's limits,
     /// or why the first connection failed.
     pub async fn run(mut self, mut closing: Closing, welcomed: oneshot::Sender<Result<Limits>>) {
-        let first = dial::open(self.target.clone(), self.token.clone(), None).await;
+        let first = match self.first_open(&mut closing).await {
+            Some(first) => first,
+            None => {
+                let _ = welcomed.send(Err(Error::new(
+                    ErrorCode::Shutdown,
+                    "the login was cancelled (logout or free) before the server welcomed it",
+                )));
+                return;
+            }
+        };
         let (mut socket, mut welcome) = match first {
             Ok(opened) => opened,
             Err(error) => {
@@ -196,6 +205,42 @@ impl Link {
                 ConnectionReason::Network
             };
             self.sink.link_changed(ConnectionState::Connected, reason);
+        }
+    }
+
+    /// Opens the first connection, unless the link is closed first (a logout
+    /// or free cancelling the login; then `None`). Before the hello is
+    /// written, closing drops the connection; after, a welcome that still
+    /// comes is logged out, so the cancelled login cannot take the device's
+    /// session from a later one.
+    async fn first_open(&mut self, closing: &mut Closing) -> Option<Result<(Socket, Welcome)>> {
+        let target = self.target.clone();
+        let deadline = Instant::now() + target.timeout;
+        let socket = tokio::select! {
+            biased;
+            closed = &mut *closing => {
+                self.close_away(closed.ok());
+                return None;
+            }
+            socket = dial::within(&target, deadline, dial::connect(&target)) => socket,
+        };
+        let socket = match socket {
+            Ok(socket) => socket,
+            Err(error) => return Some(Err(error)),
+        };
+        let opening = dial::within(
+            &target,
+            deadline,
+            dial::hello(&target, socket, self.token.clone(), None),
+        );
+        tokio::pin!(opening);
+        tokio::select! {
+            biased;
+            closed = &mut *closing => {
+                self.close_opening(closed.ok(), opening).await;
+                None
+            }
+            first = &mut opening => Some(first),
         }
     }
 
@@ -321,7 +366,7 @@ impl Link {
             .filter_map(Notice::into_frame)
             .collect();
         let above = if fresh { 0 } else { welcome.last_request };
-        let resend: Vec<u64> = self.requests.unanswered(above).collect();
+        let resend = self.requests.unanswered(above);
         for id in resend {
             if let Some(frame) = self.frame_if_fits(id, welcome) {
                 backlog.push(frame);

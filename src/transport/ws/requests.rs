@@ -3,7 +3,7 @@
 //! encoded frames (kept for re-sending after a reconnect), their deadlines, and
 //! the one completion each gets. Owned by the link task alone.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -26,6 +26,8 @@ pub(crate) struct Request {
     replying: Replying,
     /// When the application made it: its deadline counts from here.
     made: Instant,
+    /// Its own timeout, if the application gave one for this call.
+    within: Option<Duration>,
 }
 
 /// A request frame without its id: `{"type":TAG,"id":ID,"KEY":JSON}` once
@@ -68,10 +70,15 @@ impl Body {
 impl Request {
     /// Encodes a request; `None` if it could not be (then `reply` has been
     /// called with INTERNAL).
-    pub(crate) fn send(request: SendInvitation, reply: Reply<SendOutcome>) -> Option<Request> {
+    pub(crate) fn send(
+        request: SendInvitation,
+        within: Option<Duration>,
+        reply: Reply<SendOutcome>,
+    ) -> Option<Request> {
         match Body::encode("send", "request", &request) {
             Ok(body) => Some(Request::new(
                 body,
+                within,
                 Replying::Send {
                     invitees: request.invitees,
                     timeout_secs: request.timeout_secs,
@@ -87,10 +94,11 @@ impl Request {
 
     pub(crate) fn cancel(
         request: CancelInvitation,
+        within: Option<Duration>,
         reply: Reply<CancelOutcome>,
     ) -> Option<Request> {
         match Body::encode("cancel", "request", &request) {
-            Ok(body) => Some(Request::new(body, Replying::Cancel(reply))),
+            Ok(body) => Some(Request::new(body, within, Replying::Cancel(reply))),
             Err(error) => {
                 reply(Err(error));
                 None
@@ -98,18 +106,31 @@ impl Request {
         }
     }
 
-    pub(crate) fn accept(answer: Answer, reply: Reply<()>) -> Option<Request> {
-        Request::unit("accept", "answer", &answer, reply)
+    pub(crate) fn accept(
+        answer: Answer,
+        within: Option<Duration>,
+        reply: Reply<()>,
+    ) -> Option<Request> {
+        Request::unit("accept", "answer", &answer, within, reply)
     }
 
-    pub(crate) fn refuse(answer: Answer, reply: Reply<()>) -> Option<Request> {
-        Request::unit("refuse", "answer", &answer, reply)
+    pub(crate) fn refuse(
+        answer: Answer,
+        within: Option<Duration>,
+        reply: Reply<()>,
+    ) -> Option<Request> {
+        Request::unit("refuse", "answer", &answer, within, reply)
     }
 
-    pub(crate) fn renew_token(token: &str, reply: Reply<()>) -> Option<Request> {
+    pub(crate) fn renew_token(
+        token: &str,
+        within: Option<Duration>,
+        reply: Reply<()>,
+    ) -> Option<Request> {
         match Body::encode("renew_token", "token", token) {
             Ok(body) => Some(Request::new(
                 body,
+                within,
                 Replying::RenewToken {
                     token: token.to_owned(),
                     reply,
@@ -126,10 +147,11 @@ impl Request {
         tag: &'static str,
         key: &'static str,
         value: &T,
+        within: Option<Duration>,
         reply: Reply<()>,
     ) -> Option<Request> {
         match Body::encode(tag, key, value) {
-            Ok(body) => Some(Request::new(body, Replying::Unit(reply))),
+            Ok(body) => Some(Request::new(body, within, Replying::Unit(reply))),
             Err(error) => {
                 reply(Err(error));
                 None
@@ -137,11 +159,12 @@ impl Request {
         }
     }
 
-    fn new(body: Body, replying: Replying) -> Request {
+    fn new(body: Body, within: Option<Duration>, replying: Replying) -> Request {
         Request {
             body,
             replying,
             made: Instant::now(),
+            within,
         }
     }
 
@@ -196,19 +219,38 @@ struct Pending {
     id: u64,
     body: Body,
     deadline: Instant,
+    /// The timeout the deadline was given by (for the error message).
+    within: Duration,
     replying: Replying,
+}
+
+impl Pending {
+    fn expire(self) {
+        self.replying.fail(Error::new(
+            ErrorCode::RequestTimeout,
+            format!(
+                "no answer from the server within {} ms",
+                self.within.as_millis()
+            ),
+        ));
+    }
 }
 
 pub(super) struct Requests {
     next_id: u64,
-    /// In id order, so also in deadline order (every request gets the same
-    /// timeout, and deadlines are kept from going back, see `add`). A queue,
-    /// not a B-tree: ids only grow, answers mostly come in order, and its
-    /// buffer is kept (a B-tree node of these is over 1 KiB, which glibc
-    /// serves slowly, and one was made and freed every few requests).
+    /// The requests with the link's timeout, in id order, so also in deadline
+    /// order (deadlines are kept from going back, see `add`). A queue, not a
+    /// B-tree: ids only grow, answers mostly come in order, and its buffer is
+    /// kept (a B-tree node of these is over 1 KiB, which glibc serves slowly,
+    /// and one was made and freed every few requests).
     pending: VecDeque<Pending>,
+    /// The requests the application gave a timeout of their own: the rare
+    /// case, kept apart so the common one stays a queue.
+    own_timeout: BTreeMap<u64, Pending>,
+    /// Their deadlines, soonest first.
+    own_deadlines: BTreeSet<(Instant, u64)>,
     timeout: Duration,
-    /// The latest deadline given.
+    /// The latest deadline given in `pending`.
     last_deadline: Option<Instant>,
 }
 
@@ -217,6 +259,8 @@ impl Requests {
         Requests {
             next_id: 1,
             pending: VecDeque::new(),
+            own_timeout: BTreeMap::new(),
+            own_deadlines: BTreeSet::new(),
             timeout,
             last_deadline: None,
         }
@@ -239,37 +283,66 @@ impl Requests {
     /// the id.
     pub fn add(&mut self, request: Request) -> u64 {
         let id = self.take_id();
-        // Requests made on several threads may reach the link a little out of
-        // the order they were made in: a deadline never goes back, so the
-        // table stays in deadline order (off by microseconds at most).
-        let mut deadline = request.made + self.timeout;
-        if let Some(last) = self.last_deadline {
-            deadline = deadline.max(last);
+        match request.within {
+            Some(within) if within != self.timeout => {
+                let deadline = request.made + within;
+                self.own_deadlines.insert((deadline, id));
+                self.own_timeout.insert(
+                    id,
+                    Pending {
+                        id,
+                        body: request.body,
+                        deadline,
+                        within,
+                        replying: request.replying,
+                    },
+                );
+            }
+            _ => {
+                // Requests made on several threads may reach the link a little
+                // out of the order they were made in: a deadline never goes
+                // back, so the queue stays in deadline order (off by
+                // microseconds at most).
+                let mut deadline = request.made + self.timeout;
+                if let Some(last) = self.last_deadline {
+                    deadline = deadline.max(last);
+                }
+                self.last_deadline = Some(deadline);
+                self.pending.push_back(Pending {
+                    id,
+                    body: request.body,
+                    deadline,
+                    within: self.timeout,
+                    replying: request.replying,
+                });
+            }
         }
-        self.last_deadline = Some(deadline);
-        self.pending.push_back(Pending {
-            id,
-            body: request.body,
-            deadline,
-            replying: request.replying,
-        });
         id
     }
 
     /// The frame of request `id`, if it is waiting.
     pub fn frame(&self, id: u64) -> Option<String> {
-        let at = self.find(id)?;
-        self.pending.get(at).map(|p| p.body.frame(id))
+        let pending = match self.find(id) {
+            Some(at) => self.pending.get(at),
+            None => self.own_timeout.get(&id),
+        };
+        pending.map(|p| p.body.frame(id))
     }
 
     /// The ids of the requests not answered yet with an id above `above`, in
     /// id order.
-    pub fn unanswered(&self, above: u64) -> impl Iterator<Item = u64> + '_ {
+    pub fn unanswered(&self, above: u64) -> Vec<u64> {
         let from = self.pending.partition_point(|p| p.id <= above);
-        self.pending.range(from..).map(|p| p.id)
+        let mut ids: Vec<u64> = self.pending.range(from..).map(|p| p.id).collect();
+        if !self.own_timeout.is_empty() {
+            let start = above.saturating_add(1);
+            ids.extend(self.own_timeout.range(start..).map(|(id, _)| *id));
+            ids.sort_unstable();
+        }
+        ids
     }
 
-    /// Where request `id` is in the table.
+    /// Where request `id` is in the queue.
     fn find(&self, id: u64) -> Option<usize> {
         // Answers mostly come in order: the first is the usual one.
         match self.pending.front() {
@@ -279,8 +352,12 @@ impl Requests {
     }
 
     fn remove(&mut self, id: u64) -> Option<Pending> {
-        let at = self.find(id)?;
-        self.pending.remove(at)
+        if let Some(at) = self.find(id) {
+            return self.pending.remove(at);
+        }
+        let pending = self.own_timeout.remove(&id)?;
+        self.own_deadlines.remove(&(pending.deadline, id));
+        Some(pending)
     }
 
     /// Completes request `id` with the server's answer (a repeat or an unknown
@@ -337,26 +414,33 @@ impl Requests {
 
     /// Fails every request whose deadline has passed with REQUEST_TIMEOUT.
     pub fn expire(&mut self, now: Instant) {
-        while let Some(first) = self.pending.front() {
-            if first.deadline > now {
-                return;
+        while self
+            .pending
+            .front()
+            .is_some_and(|first| first.deadline <= now)
+        {
+            if let Some(expired) = self.pending.pop_front() {
+                expired.expire();
             }
-            let Some(expired) = self.pending.pop_front() else {
-                return;
-            };
-            expired.replying.fail(Error::new(
-                ErrorCode::RequestTimeout,
-                format!(
-                    "no answer from the server within {} ms",
-                    self.timeout.as_millis()
-                ),
-            ));
+        }
+        while let Some(&(deadline, id)) = self.own_deadlines.first() {
+            if deadline > now {
+                break;
+            }
+            self.own_deadlines.pop_first();
+            if let Some(expired) = self.own_timeout.remove(&id) {
+                expired.expire();
+            }
         }
     }
 
     /// Fails every request still waiting with `error`.
     pub fn fail_all(&mut self, error: &Error) {
         for pending in std::mem::take(&mut self.pending) {
+            pending.replying.fail(error.clone());
+        }
+        self.own_deadlines.clear();
+        for (_, pending) in std::mem::take(&mut self.own_timeout) {
             pending.replying.fail(error.clone());
         }
     }
@@ -388,6 +472,8 @@ fn decode<T: DeserializeOwned>(result: Result<Option<Box<RawValue>>>) -> Result<
 mod tests {
     use super::*;
     use crate::protocol::wire::ClientFrame;
+    use parking_lot::Mutex;
+    use std::sync::Arc;
 
     fn user(name: &str) -> UserId {
         UserId::parse(name, "u").unwrap()
@@ -416,35 +502,35 @@ mod tests {
         for id in [1, 42, u64::MAX] {
             let cases = [
                 (
-                    Request::send(send.clone(), ignore()),
+                    Request::send(send.clone(), None, ignore()),
                     ClientFrame::Send {
                         id,
                         request: send.clone(),
                     },
                 ),
                 (
-                    Request::cancel(cancel.clone(), ignore()),
+                    Request::cancel(cancel.clone(), None, ignore()),
                     ClientFrame::Cancel {
                         id,
                         request: cancel.clone(),
                     },
                 ),
                 (
-                    Request::accept(answer.clone(), ignore()),
+                    Request::accept(answer.clone(), None, ignore()),
                     ClientFrame::Accept {
                         id,
                         answer: answer.clone(),
                     },
                 ),
                 (
-                    Request::refuse(answer.clone(), ignore()),
+                    Request::refuse(answer.clone(), None, ignore()),
                     ClientFrame::Refuse {
                         id,
                         answer: answer.clone(),
                     },
                 ),
                 (
-                    Request::renew_token(token, ignore()),
+                    Request::renew_token(token, None, ignore()),
                     ClientFrame::RenewToken {
                         id,
                         token: token.to_owned(),
@@ -470,6 +556,7 @@ mod tests {
                 invitation_id: InvitationId::from_bits(1),
                 extended_data: "".into(),
             },
+            None,
             ignore(),
         )
         .unwrap();
@@ -478,6 +565,7 @@ mod tests {
                 invitation_id: InvitationId::from_bits(1),
                 extended_data: "".into(),
             },
+            None,
             ignore(),
         )
         .unwrap();
@@ -488,5 +576,54 @@ mod tests {
         let deadline = |id| requests.find(id).map(|at| requests.pending[at].deadline);
         assert_eq!(deadline(first), deadline(second));
         requests.fail_all(&Error::shutdown());
+    }
+
+    fn answer_within(
+        within: Option<Duration>,
+        log: &Arc<Mutex<Vec<(u64, Option<ErrorCode>)>>>,
+        tag: u64,
+    ) -> Request {
+        let log = log.clone();
+        Request::accept(
+            Answer {
+                invitation_id: InvitationId::from_bits(tag.into()),
+                extended_data: "".into(),
+            },
+            within,
+            Box::new(move |result: Result<()>| {
+                let code = result.err().map(|e| e.code);
+                log.lock().push((tag, code));
+            }),
+        )
+        .unwrap()
+    }
+
+    /// A request with its own timeout expires by its own deadline, before or
+    /// after those of the link's timeout, and is resent and answered as any.
+    #[test]
+    fn a_request_with_its_own_timeout_expires_by_it() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut requests = Requests::new(Duration::from_secs(10));
+        let start = Instant::now();
+        let long = requests.add(answer_within(None, &log, 1));
+        let short = requests.add(answer_within(Some(Duration::from_secs(1)), &log, 2));
+        let longer = requests.add(answer_within(Some(Duration::from_secs(30)), &log, 3));
+        let same = requests.add(answer_within(Some(Duration::from_secs(10)), &log, 4));
+        assert_eq!(requests.unanswered(0), vec![long, short, longer, same]);
+        assert_eq!(requests.unanswered(short), vec![longer, same]);
+        assert!(requests.frame(longer).is_some());
+
+        requests.expire(start + Duration::from_millis(1500));
+        assert_eq!(*log.lock(), vec![(2, Some(ErrorCode::RequestTimeout))]);
+        assert!(requests.frame(short).is_none());
+
+        requests.expire(start + Duration::from_secs(11));
+        assert_eq!(log.lock().len(), 3, "{:?}", log.lock());
+        assert!(requests.frame(longer).is_some());
+        requests.answer(longer, Ok(None));
+        assert_eq!(log.lock().last(), Some(&(3, None)));
+        assert!(requests.unanswered(0).is_empty());
+        requests.expire(start + Duration::from_secs(60));
+        assert_eq!(log.lock().len(), 4);
     }
 }
