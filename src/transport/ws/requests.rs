@@ -578,11 +578,10 @@ mod tests {
         requests.fail_all(&Error::shutdown());
     }
 
-    fn answer_within(
-        within: Option<Duration>,
-        log: &Arc<Mutex<Vec<(u64, Option<ErrorCode>)>>>,
-        tag: u64,
-    ) -> Request {
+    /// Each request's tag and error code (`None`: answered).
+    type Outcomes = Arc<Mutex<Vec<(u64, Option<ErrorCode>)>>>;
+
+    fn answer_within(within: Option<Duration>, log: &Outcomes, tag: u64) -> Request {
         let log = log.clone();
         Request::accept(
             Answer {
