@@ -319,7 +319,7 @@ fn invitation_config() -> beckon_invitation_config {
         extended_data: ptr::null(),
         notification: ptr::null(),
         flags: 0,
-        reserved: 0,
+        request_timeout_ms: 0,
     }
 }
 

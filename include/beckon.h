@@ -118,6 +118,20 @@
 
 #define BECKON_LOG_TRACE 5
 
+// Delivery for `beckon_log_config.delivery`: the handler runs on the thread
+// that logs, at once, possibly while the library holds internal locks (as
+// `beckon_set_log_handler` installs it). It must be thread-safe and quick,
+// and must not call any `beckon_*` function.
+#define BECKON_LOG_DIRECT 0
+
+// Delivery for `beckon_log_config.delivery`: records are queued and the
+// handler runs on one library thread, one record at a time, in order,
+// outside every lock of the library: it may take its time and call
+// `beckon_*` functions (a language runtime's callback, say). At most 10,000
+// records wait; beyond that they are dropped, and a WARN record with sub-tag
+// "log" tells how many once there is room.
+#define BECKON_LOG_QUEUED 1
+
 #if defined(BECKON_TEST_HOOKS)
 // The next exported call that returns an error code panics at its entry.
 #define BECKON_TEST_PANIC_ENTRY 1
@@ -145,7 +159,7 @@
 
 // The ABI's minor version: changes when something is added (a function, a
 // field at the end of a config struct, a constant); older programs still work.
-#define BECKON_ABI_VERSION_MINOR 0
+#define BECKON_ABI_VERSION_MINOR 1
 
 // `(BECKON_ABI_VERSION_MAJOR << 16) | BECKON_ABI_VERSION_MINOR`. A library
 // serves a program built against the same major and an older or equal minor
@@ -205,17 +219,18 @@ typedef struct beckon_invitee {
   int32_t state;
 } beckon_invitee;
 
-// What an offline device's push notification shows (used when push delivery
-// lands; validated and carried to invitees today). NULL fields mean "".
-// Limits: title 256 bytes, message 1 KiB, resource_id 64 bytes, payload 4 KiB.
-typedef struct beckon_notification_config {
-  // Set to `sizeof(beckon_notification_config)`.
+// A notification as an event shows it (`beckon_event.notification`): the
+// same fields as the `beckon_notification_config` the inviter sent. Since
+// ABI 2.1 (2.0 named the input type here; the layout is the same).
+typedef struct beckon_event_notification {
+  // The size the library filled, `sizeof(beckon_event_notification)` of
+  // its version: a newer library may add fields after these.
   uint32_t struct_size;
   const char *title;
   const char *message;
   const char *resource_id;
   const char *payload;
-} beckon_notification_config;
+} beckon_event_notification;
 
 // One event. Which fields mean something depends on `kind`; the others are
 // "" (strings), 0 or NULL. Every pointer is valid until the handler returns.
@@ -241,7 +256,7 @@ typedef struct beckon_event {
   const char *extended_data;
   const struct beckon_invitee *invitees;
   size_t invitee_count;
-  const struct beckon_notification_config *notification;
+  const struct beckon_event_notification *notification;
   uint32_t seconds_left;
   // A `BECKON_CONNECTION_*` state.
   int32_t connection_state;
@@ -279,6 +294,18 @@ typedef struct beckon_hub_config {
   uint32_t retention_ms;
 } beckon_hub_config;
 
+// What an offline device's push notification shows (used when push delivery
+// lands; validated and carried to invitees today). NULL fields mean "".
+// Limits: title 256 bytes, message 1 KiB, resource_id 64 bytes, payload 4 KiB.
+typedef struct beckon_notification_config {
+  // Set to `sizeof(beckon_notification_config)`.
+  uint32_t struct_size;
+  const char *title;
+  const char *message;
+  const char *resource_id;
+  const char *payload;
+} beckon_notification_config;
+
 // How to send one invitation. Zero-valued fields mean "default", except
 // `timeout_seconds`, which is required.
 //
@@ -294,9 +321,10 @@ typedef struct beckon_invitation_config {
   const struct beckon_notification_config *notification;
   // `BECKON_INVITATION_*` flags; unknown bits are refused.
   uint32_t flags;
-  // Must be 0. It fills what would otherwise be padding at the end of
-  // the struct, so that a later field cannot hide there unseen.
-  uint32_t reserved;
+  // How long the send may wait for the server; 0 means the client's
+  // `request_timeout_ms`. Since ABI 2.1 (in 2.0 a reserved field that had
+  // to be 0, so a 2.0 program gets the default).
+  uint32_t request_timeout_ms;
 } beckon_invitation_config;
 
 // The result of `beckon_send_invitation`. On error, `invitation_id` is "" and
@@ -328,16 +356,63 @@ typedef struct beckon_cancel_result {
 typedef void (*beckon_cancel_callback)(void *user_data,
                                        const struct beckon_cancel_result *result);
 
+// How to cancel an invitation. All fields may be zero.
+//
+// Extensible: set `struct_size` to `sizeof(beckon_cancel_config)`. Since
+// ABI 2.1.
+typedef struct beckon_cancel_config {
+  uint32_t struct_size;
+  // How long the cancel may wait for the server; 0 means the client's
+  // `request_timeout_ms`.
+  uint32_t request_timeout_ms;
+  // The invitees to cancel for (`invitee_count` user ids); NULL with a
+  // count of 0 cancels for all of them.
+  const char *const *invitees;
+  size_t invitee_count;
+  // UTF-8 text for the invitees, at most 8 KiB; NULL means "".
+  const char *extended_data;
+} beckon_cancel_config;
+
+// How to accept or refuse an invitation. All fields may be zero.
+//
+// Extensible: set `struct_size` to `sizeof(beckon_answer_config)`. Since
+// ABI 2.1.
+typedef struct beckon_answer_config {
+  uint32_t struct_size;
+  // How long the answer may wait for the server; 0 means the client's
+  // `request_timeout_ms`.
+  uint32_t request_timeout_ms;
+  // UTF-8 text for the inviter, at most 8 KiB; NULL means "".
+  const char *extended_data;
+} beckon_answer_config;
+
 // Receives one log line: level (`BECKON_LOG_*`), tag (always "signaling"),
 // sub-tag (the layer: "api", "room", "client", "hub") and message. The strings
-// are valid until it returns. It may be called from any library thread,
-// concurrently, and while the library holds internal locks: it must be
-// thread-safe and quick, and must not call any `beckon_*` function.
+// are valid until it returns. Delivered directly (the default), it may be
+// called from any library thread, concurrently, and while the library holds
+// internal locks: it must be thread-safe and quick, and must not call any
+// `beckon_*` function. Queued (`BECKON_LOG_QUEUED`), it runs on one library
+// thread outside the library's locks and may call the library.
 typedef void (*beckon_log_callback)(void *user_data,
                                     int32_t level,
                                     const char *tag,
                                     const char *sub_tag,
                                     const char *message);
+
+// How to log. Extensible: set `struct_size` to `sizeof(beckon_log_config)`.
+// Since ABI 2.1.
+typedef struct beckon_log_config {
+  uint32_t struct_size;
+  // `BECKON_LOG_ERROR` to `BECKON_LOG_TRACE`, or `BECKON_LOG_OFF`.
+  int32_t max_level;
+  // `BECKON_LOG_DIRECT` (0) or `BECKON_LOG_QUEUED`.
+  uint32_t delivery;
+  // Must be 0 (it fills what would otherwise be padding).
+  uint32_t reserved;
+  // NULL stops logging.
+  beckon_log_callback handler;
+  void *user_data;
+} beckon_log_config;
 
 
 
@@ -390,6 +465,11 @@ typedef void (*beckon_log_callback)(void *user_data,
 
 // A bug, including a caught panic; the message has the detail.
 #define BECKON_ERROR_INTERNAL 16
+
+// The call would wait for a callback that is itself waiting for the caller
+// (two clients freeing each other from their callbacks); nothing was done.
+// Since ABI 2.1.
+#define BECKON_ERROR_WOULD_DEADLOCK 17
 
 #ifdef __cplusplus
 extern "C" {
@@ -468,21 +548,25 @@ beckon_error beckon_client_poll(struct beckon_client *client,
                                 int32_t timeout_ms,
                                 uint32_t *out_ran);
 
-// Frees a client (NULL is accepted and ignored). Logs out, then runs every
-// callback still pending with `BECKON_ERROR_SHUTDOWN` (events still queued are
-// dropped). When it returns, no callback of this client is running or will
-// run, so `user_data` may be released.
+// Frees a client (NULL is accepted and ignored). Logs out (or cancels a
+// login under way), then runs every callback still pending with
+// `BECKON_ERROR_SHUTDOWN` (events still queued are dropped). When it returns
+// `BECKON_OK`, no callback of this client is running or will run, so
+// `user_data` may be released; do not use `client` after that.
 //
 // Called from inside one of this client's own callbacks, it does not
-// deadlock: the pending callbacks run (with SHUTDOWN) nested inside this call,
-// the dispatcher thread ends after the current callback returns, and the
-// memory is released then. Do not use `client` after this call.
+// deadlock: the pending callbacks run (with SHUTDOWN) nested inside this
+// call, the dispatcher thread ends after the current callback returns, and
+// the memory is released then.
 //
-// Two clients must not free each other from their callbacks at the same
-// time: each free waits for the other's dispatcher thread (a deadlock).
+// Returns `BECKON_ERROR_WOULD_DEADLOCK`, and leaves the client as it was
+// (still live: free it later, outside the callbacks), when called from
+// another client's callback while a callback of this client is itself
+// freeing that other client: each would wait for the other. (Returns
+// `beckon_error` since ABI 2.1; `void` before, which callers may ignore.)
 //
 // Memory: `client` is NULL or a pointer from `beckon_client_new` not yet freed.
-void beckon_client_free(struct beckon_client *client);
+beckon_error beckon_client_free(struct beckon_client *client);
 
 // The name of an error code without the `BECKON_` prefix, e.g.
 // "NOT_PERMITTED"; "UNKNOWN" for a value that is not a code. Static storage:
@@ -562,6 +646,16 @@ beckon_error beckon_cancel_invitation(struct beckon_client *client,
                                       beckon_cancel_callback callback,
                                       void *user_data);
 
+// `beckon_cancel_invitation` with a config (NULL for the defaults: every
+// invitee, no extended data, the client's request timeout). Since ABI 2.1.
+//
+// Memory: Pointers are NULL or valid; `client` is a live client.
+beckon_error beckon_cancel_invitation_ex(struct beckon_client *client,
+                                         const char *invitation_id,
+                                         const struct beckon_cancel_config *config,
+                                         beckon_cancel_callback callback,
+                                         void *user_data);
+
 // Accepts an invitation this user was invited to. The first answer from any
 // of the user's devices wins; the others are told by
 // INVITATION_USER_STATE_CHANGED. `extended_data` may be NULL.
@@ -582,18 +676,48 @@ beckon_error beckon_refuse_invitation(struct beckon_client *client,
                                       beckon_result_callback callback,
                                       void *user_data);
 
+// `beckon_accept_invitation` with a config (NULL for the defaults). Since
+// ABI 2.1.
+//
+// Memory: Pointers are NULL or valid; `client` is a live client.
+beckon_error beckon_accept_invitation_ex(struct beckon_client *client,
+                                         const char *invitation_id,
+                                         const struct beckon_answer_config *config,
+                                         beckon_result_callback callback,
+                                         void *user_data);
+
+// `beckon_refuse_invitation` with a config (NULL for the defaults). Since
+// ABI 2.1.
+//
+// Memory: Pointers are NULL or valid; `client` is a live client.
+beckon_error beckon_refuse_invitation_ex(struct beckon_client *client,
+                                         const char *invitation_id,
+                                         const struct beckon_answer_config *config,
+                                         beckon_result_callback callback,
+                                         void *user_data);
+
 // Installs the process-wide log handler for levels up to `max_level`
-// (`BECKON_LOG_ERROR` to `BECKON_LOG_TRACE`); NULL `handler` or
-// `BECKON_LOG_OFF` stops logging. Without a handler the library prints nothing.
+// (`BECKON_LOG_ERROR` to `BECKON_LOG_TRACE`), delivered directly
+// (`BECKON_LOG_DIRECT`); NULL `handler` or `BECKON_LOG_OFF` stops logging.
+// Without a handler the library prints nothing. As `beckon_set_log_config`.
 //
-// A handler being replaced may still be running on another thread when this
-// returns: keep what its `user_data` points to alive until logging has gone
-// quiet (or for the life of the process).
-//
-// Memory: `handler`, if set, stays callable with `user_data` as described above.
+// Memory: `handler`, if set, stays callable with `user_data` until replaced.
 beckon_error beckon_set_log_handler(beckon_log_callback handler,
                                     void *user_data,
                                     int32_t max_level);
+
+// Installs the process-wide log handler as `config` says: which levels, and
+// how records reach it (`BECKON_LOG_DIRECT` or `BECKON_LOG_QUEUED`). A NULL
+// handler or `BECKON_LOG_OFF` stops logging.
+//
+// Returns once the handler it replaces is not running and will not be called
+// again (records still queued for it are dropped), so its `user_data` may be
+// released. Called from inside that handler, it does not wait for the call
+// it is made from. Since ABI 2.1.
+//
+// Memory: `config` is NULL or valid; its handler stays callable with its
+// `user_data` until replaced.
+beckon_error beckon_set_log_config(const struct beckon_log_config *config);
 
 #if defined(BECKON_TEST_HOOKS)
 // Arms one forced panic at `point` (0 disarms).

@@ -26,11 +26,12 @@ pub enum ErrorCode {
     Shutdown = 14,
     Server = 15,
     Internal = 16,
+    WouldDeadlock = 17,
 }
 
 impl ErrorCode {
     /// Every code, in numeric order (index == value).
-    pub const ALL: [ErrorCode; 17] = [
+    pub const ALL: [ErrorCode; 18] = [
         ErrorCode::Ok,
         ErrorCode::InvalidArgument,
         ErrorCode::TooManyInvitees,
@@ -48,6 +49,7 @@ impl ErrorCode {
         ErrorCode::Shutdown,
         ErrorCode::Server,
         ErrorCode::Internal,
+        ErrorCode::WouldDeadlock,
     ];
 
     pub fn from_i32(value: i32) -> Option<ErrorCode> {
@@ -82,6 +84,7 @@ impl ErrorCode {
             ErrorCode::Shutdown => c"SHUTDOWN",
             ErrorCode::Server => c"SERVER",
             ErrorCode::Internal => c"INTERNAL",
+            ErrorCode::WouldDeadlock => c"WOULD_DEADLOCK",
         }
     }
 
@@ -118,6 +121,9 @@ impl ErrorCode {
             }
             ErrorCode::Server => c"the server failed to process the request",
             ErrorCode::Internal => c"an internal error (a bug) in the library",
+            ErrorCode::WouldDeadlock => {
+                c"the call would wait for a callback that waits for the caller; nothing was done"
+            }
         }
     }
 }
@@ -176,7 +182,7 @@ mod tests {
             assert_eq!(*code as i32, i as i32);
             assert_eq!(ErrorCode::from_i32(i as i32), Some(*code));
         }
-        assert_eq!(ErrorCode::from_i32(17), None);
+        assert_eq!(ErrorCode::from_i32(18), None);
         assert_eq!(ErrorCode::from_i32(-1), None);
         assert_eq!(ErrorCode::Internal as i32, 16);
         assert_eq!(ErrorCode::Shutdown.name(), "SHUTDOWN");

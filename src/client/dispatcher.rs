@@ -4,17 +4,18 @@
 //! and never on a runtime worker, so a slow callback cannot stall the network.
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use once_cell::sync::Lazy;
 use parking_lot::{Condvar, Mutex};
 
 use super::pending::Call;
 use super::{DispatchMode, Event};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::log::Level;
 use crate::protocol::{ConnectionReason, ConnectionState, Push, UserId};
 
@@ -105,6 +106,23 @@ pub(crate) fn with_deferred_wakes<R>(work: impl FnOnce() -> R) -> R {
     work()
 }
 
+/// Which dispatcher's callback is waiting, inside a `free`, for which other
+/// dispatcher to finish (by address). A `free` that would close a cycle is
+/// refused instead of hanging: two clients freeing each other from their
+/// callbacks at once would each wait for the other forever.
+static WAITING_FOR: Lazy<Mutex<HashMap<usize, usize>>> = Lazy::new(Mutex::default);
+
+/// Held while a callback waits for another dispatcher (see `wait_for`).
+pub(crate) struct Waiting {
+    waiter: usize,
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        WAITING_FOR.lock().remove(&self.waiter);
+    }
+}
+
 /// True on a thread that is running a callback of any client.
 pub(crate) fn in_a_callback() -> bool {
     RUNNING.with(|r| !r.get().is_null())
@@ -150,6 +168,37 @@ impl Dispatcher {
             .map_err(|e| Error::internal(format!("cannot start the dispatcher thread: {e}")))?;
         *self.thread.lock() = Some(handle);
         Ok(())
+    }
+
+    /// Before waiting for this dispatcher to finish (a `free`): from inside
+    /// another dispatcher's callback, notes that that one waits for this one,
+    /// or fails with WOULD_DEADLOCK if this one already waits, directly or
+    /// through others, for that one. `None` when no callback waits (not in a
+    /// callback, or in one of this dispatcher's own, which never waits).
+    pub fn wait_for(&self) -> Result<Option<Waiting>> {
+        let waiter = RUNNING.with(|r| r.get()) as usize;
+        let me = std::ptr::from_ref(self) as usize;
+        if waiter == 0 || waiter == me {
+            return Ok(None);
+        }
+        let mut waiting = WAITING_FOR.lock();
+        let mut at = me;
+        // Each dispatcher waits for at most one other: the chain ends, or
+        // comes back to the waiter (a cycle through it).
+        for _ in 0..=waiting.len() {
+            match waiting.get(&at) {
+                Some(&next) if next == waiter => {
+                    return Err(Error::new(
+                        ErrorCode::WouldDeadlock,
+                        "client: freed from another client's callback while that client is being freed from one of this client's callbacks; the two would wait for each other forever. Free it outside the callbacks",
+                    ));
+                }
+                Some(&next) => at = next,
+                None => break,
+            }
+        }
+        waiting.insert(waiter, me);
+        Ok(Some(Waiting { waiter }))
     }
 
     /// True on the thread that is running one of this dispatcher's callbacks.

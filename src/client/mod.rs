@@ -256,8 +256,21 @@ impl Client {
     /// (their callbacks run), and returns once no callback of this client runs
     /// or will run. Called from one of this client's own callbacks, the queued
     /// callbacks run nested in that call. Idempotent.
+    ///
+    /// Fails with WOULD_DEADLOCK, having done nothing, when called from
+    /// another client's callback while this client's callback is itself
+    /// freeing that client (each would wait for the other).
+    pub fn try_shutdown(&self) -> Result<()> {
+        self.core.shutdown()
+    }
+
+    /// `try_shutdown`, for when nothing can be done about WOULD_DEADLOCK: then
+    /// the client is left open (and logged at ERROR), which leaks it rather
+    /// than hang. Dropping a `Client` does this.
     pub fn shutdown(&self) {
-        self.core.shutdown();
+        if let Err(error) = self.core.shutdown() {
+            crate::log!(Level::Error, SUB_TAG, "{error}; the client is left open");
+        }
     }
 
     // ---- callback style -------------------------------------------------------
@@ -475,7 +488,7 @@ impl Poller {
 
 impl Drop for Client {
     fn drop(&mut self) {
-        self.core.shutdown();
+        self.shutdown();
     }
 }
 
@@ -766,7 +779,9 @@ impl ClientCore {
         Ok(())
     }
 
-    fn shutdown(&self) {
+    fn shutdown(&self) -> Result<()> {
+        // Before anything is done: refused, the free leaves the client as it was.
+        let _waiting = self.dispatcher.wait_for()?;
         {
             let mut open = self.open.write();
             if !*open {
@@ -774,7 +789,7 @@ impl ClientCore {
                 // callback runs.
                 drop(open);
                 self.dispatcher.close(self);
-                return;
+                return Ok(());
             }
             *open = false;
             self.closed.store(true, Ordering::Release);
@@ -814,6 +829,7 @@ impl ClientCore {
             "client freed: device '{}'",
             self.device
         );
+        Ok(())
     }
 
     /// Rule 9 and rule 4 for one INVITATION_RECEIVED: true if it is new to this

@@ -5,9 +5,9 @@ use std::mem::{offset_of, size_of};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::boundary::{guard, guard_value, UserData};
+use super::boundary::{guard, UserData};
 use super::convert::{optional_str, required_str, sized_struct};
-use super::error::{beckon_error, BECKON_ERROR_INTERNAL, BECKON_ERROR_INVALID_ARGUMENT};
+use super::error::beckon_error;
 use super::event::{beckon_event_callback, EventHolder};
 use super::results::{beckon_result_callback, result_callback};
 use crate::client::{Client, ClientConfig, DispatchMode, Event};
@@ -278,6 +278,12 @@ pub unsafe extern "C" fn beckon_client_login(
 /// Logs out. If this was the user's last device, the invitations it sent that
 /// are still pending are cancelled. Event: DISCONNECTED (LOGOUT).
 ///
+/// Called while a login is under way, it cancels the login: the login's
+/// callback gets `BECKON_ERROR_SHUTDOWN`, and once this logout's callback is
+/// queued the abandoned attempt can no longer make a session (a server
+/// welcome that still comes is logged out), so a new login of this device is
+/// not kicked by it. This may wait up to about a second for the server.
+///
 /// Memory: `client` is a live client.
 #[no_mangle]
 pub unsafe extern "C" fn beckon_client_logout(
@@ -351,28 +357,34 @@ pub unsafe extern "C" fn beckon_client_poll(
     })
 }
 
-/// Frees a client (NULL is accepted and ignored). Logs out, then runs every
-/// callback still pending with `BECKON_ERROR_SHUTDOWN` (events still queued are
-/// dropped). When it returns, no callback of this client is running or will
-/// run, so `user_data` may be released.
+/// Frees a client (NULL is accepted and ignored). Logs out (or cancels a
+/// login under way), then runs every callback still pending with
+/// `BECKON_ERROR_SHUTDOWN` (events still queued are dropped). When it returns
+/// `BECKON_OK`, no callback of this client is running or will run, so
+/// `user_data` may be released; do not use `client` after that.
 ///
 /// Called from inside one of this client's own callbacks, it does not
-/// deadlock: the pending callbacks run (with SHUTDOWN) nested inside this call,
-/// the dispatcher thread ends after the current callback returns, and the
-/// memory is released then. Do not use `client` after this call.
+/// deadlock: the pending callbacks run (with SHUTDOWN) nested inside this
+/// call, the dispatcher thread ends after the current callback returns, and
+/// the memory is released then.
 ///
-/// Two clients must not free each other from their callbacks at the same
-/// time: each free waits for the other's dispatcher thread (a deadlock).
+/// Returns `BECKON_ERROR_WOULD_DEADLOCK`, and leaves the client as it was
+/// (still live: free it later, outside the callbacks), when called from
+/// another client's callback while a callback of this client is itself
+/// freeing that other client: each would wait for the other. (Returns
+/// `beckon_error` since ABI 2.1; `void` before, which callers may ignore.)
 ///
 /// Memory: `client` is NULL or a pointer from `beckon_client_new` not yet freed.
 #[no_mangle]
-pub unsafe extern "C" fn beckon_client_free(client: *mut beckon_client) {
-    let _ = guard_value(BECKON_ERROR_INTERNAL, || {
+pub unsafe extern "C" fn beckon_client_free(client: *mut beckon_client) -> beckon_error {
+    guard("beckon_client_free", || {
         if client.is_null() {
-            return BECKON_ERROR_INVALID_ARGUMENT;
+            return Ok(());
         }
-        // SAFETY: a live client, now owned here and never used again.
+        // SAFETY: a live client (the caller's contract).
+        unsafe { &*client }.client.try_shutdown()?;
+        // SAFETY: freed above and never used again: owned here now.
         drop(unsafe { Box::from_raw(client) });
-        0
-    });
+        Ok(())
+    })
 }

@@ -42,6 +42,10 @@ pub const BECKON_ERROR_SHUTDOWN: beckon_error = 14;
 pub const BECKON_ERROR_SERVER: beckon_error = 15;
 /// A bug, including a caught panic; the message has the detail.
 pub const BECKON_ERROR_INTERNAL: beckon_error = 16;
+/// The call would wait for a callback that is itself waiting for the caller
+/// (two clients freeing each other from their callbacks); nothing was done.
+/// Since ABI 2.1.
+pub const BECKON_ERROR_WOULD_DEADLOCK: beckon_error = 17;
 
 /// The name of an error code without the `BECKON_` prefix, e.g.
 /// "NOT_PERMITTED"; "UNKNOWN" for a value that is not a code. Static storage:

@@ -4,7 +4,7 @@
 use std::ffi::{c_char, c_void, CString};
 
 use super::boundary::{cstring, guard_value};
-use super::invitation::{beckon_notification_config, NotificationHolder};
+use super::invitation::{beckon_event_notification, NotificationHolder};
 use super::results::InviteeArray;
 use crate::client::Event;
 use crate::protocol::{InviteeState, Push};
@@ -70,7 +70,7 @@ pub struct beckon_event {
     pub extended_data: *const c_char,
     pub invitees: *const super::results::beckon_invitee,
     pub invitee_count: usize,
-    pub notification: *const beckon_notification_config,
+    pub notification: *const beckon_event_notification,
     pub seconds_left: u32,
     /// A `BECKON_CONNECTION_*` state.
     pub connection_state: i32,

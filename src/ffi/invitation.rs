@@ -2,6 +2,7 @@
 
 use std::ffi::{c_char, c_void, CString};
 use std::mem::{offset_of, size_of};
+use std::time::Duration;
 
 use super::boundary::{cstring, guard, UserData};
 use super::client::{beckon_client, client_ref};
@@ -11,6 +12,7 @@ use super::results::{
     beckon_cancel_callback, beckon_result_callback, beckon_send_callback, cancel_callback,
     result_callback, send_callback,
 };
+use crate::client::CallOptions;
 use crate::error::{Error, Result};
 use crate::protocol::{Answer, CancelInvitation, InvitationId, Notification, SendInvitation};
 
@@ -49,22 +51,76 @@ pub struct beckon_invitation_config {
     pub notification: *const beckon_notification_config,
     /// `BECKON_INVITATION_*` flags; unknown bits are refused.
     pub flags: u32,
-    /// Must be 0. It fills what would otherwise be padding at the end of
-    /// the struct, so that a later field cannot hide there unseen.
-    pub reserved: u32,
+    /// How long the send may wait for the server; 0 means the client's
+    /// `request_timeout_ms`. Since ABI 2.1 (in 2.0 a reserved field that had
+    /// to be 0, so a 2.0 program gets the default).
+    pub request_timeout_ms: u32,
 }
 
-/// The sizes of the structs' first versions (ABI 2.0), frozen: the end of
-/// their last fields, whatever is added after them.
+/// How to accept or refuse an invitation. All fields may be zero.
+///
+/// Extensible: set `struct_size` to `sizeof(beckon_answer_config)`. Since
+/// ABI 2.1.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct beckon_answer_config {
+    pub struct_size: u32,
+    /// How long the answer may wait for the server; 0 means the client's
+    /// `request_timeout_ms`.
+    pub request_timeout_ms: u32,
+    /// UTF-8 text for the inviter, at most 8 KiB; NULL means "".
+    pub extended_data: *const c_char,
+}
+
+/// How to cancel an invitation. All fields may be zero.
+///
+/// Extensible: set `struct_size` to `sizeof(beckon_cancel_config)`. Since
+/// ABI 2.1.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct beckon_cancel_config {
+    pub struct_size: u32,
+    /// How long the cancel may wait for the server; 0 means the client's
+    /// `request_timeout_ms`.
+    pub request_timeout_ms: u32,
+    /// The invitees to cancel for (`invitee_count` user ids); NULL with a
+    /// count of 0 cancels for all of them.
+    pub invitees: *const *const c_char,
+    pub invitee_count: usize,
+    /// UTF-8 text for the invitees, at most 8 KiB; NULL means "".
+    pub extended_data: *const c_char,
+}
+
+/// The sizes of the structs' first versions, frozen: the end of their last
+/// fields, whatever is added after them.
 const INVITATION_CONFIG_V1: usize =
-    offset_of!(beckon_invitation_config, reserved) + size_of::<u32>();
+    offset_of!(beckon_invitation_config, request_timeout_ms) + size_of::<u32>();
 const NOTIFICATION_CONFIG_V1: usize =
     offset_of!(beckon_notification_config, payload) + size_of::<*const c_char>();
+const ANSWER_CONFIG_V1: usize =
+    offset_of!(beckon_answer_config, extended_data) + size_of::<*const c_char>();
+const CANCEL_CONFIG_V1: usize =
+    offset_of!(beckon_cancel_config, extended_data) + size_of::<*const c_char>();
+
+/// A notification as an event shows it (`beckon_event.notification`): the
+/// same fields as the `beckon_notification_config` the inviter sent. Since
+/// ABI 2.1 (2.0 named the input type here; the layout is the same).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct beckon_event_notification {
+    /// The size the library filled, `sizeof(beckon_event_notification)` of
+    /// its version: a newer library may add fields after these.
+    pub struct_size: u32,
+    pub title: *const c_char,
+    pub message: *const c_char,
+    pub resource_id: *const c_char,
+    pub payload: *const c_char,
+}
 
 /// Keeps a notification's strings alive for an event handler.
 pub(crate) struct NotificationHolder {
     _strings: [CString; 4],
-    config: beckon_notification_config,
+    config: beckon_event_notification,
 }
 
 impl NotificationHolder {
@@ -75,8 +131,8 @@ impl NotificationHolder {
             cstring(&notification.resource_id),
             cstring(&notification.payload),
         ];
-        let config = beckon_notification_config {
-            struct_size: size_of::<beckon_notification_config>() as u32,
+        let config = beckon_event_notification {
+            struct_size: size_of::<beckon_event_notification>() as u32,
             title: strings[0].as_ptr(),
             message: strings[1].as_ptr(),
             resource_id: strings[2].as_ptr(),
@@ -88,7 +144,7 @@ impl NotificationHolder {
         }
     }
 
-    pub fn as_ptr(&self) -> *const beckon_notification_config {
+    pub fn as_ptr(&self) -> *const beckon_event_notification {
         &self.config
     }
 }
@@ -154,12 +210,6 @@ pub unsafe extern "C" fn beckon_send_invitation(
                 sized_struct(config, "config", INVITATION_CONFIG_V1)?,
             )
         };
-        if config.reserved != 0 {
-            return Err(Error::invalid(format!(
-                "config.reserved: {} is not 0 (reserved for a later version)",
-                config.reserved
-            )));
-        }
         if config.flags & !BECKON_INVITATION_ONLINE_ONLY != 0 {
             return Err(Error::invalid(format!(
                 "config.flags: unknown bits {:#x}",
@@ -173,7 +223,11 @@ pub unsafe extern "C" fn beckon_send_invitation(
             request.notification = notification(config.notification)?;
         }
         request.online_only = config.flags & BECKON_INVITATION_ONLINE_ONLY != 0;
-        client.send_invitation_then(request, send_callback(callback, user_data))
+        client.send_invitation_then_with(
+            request,
+            call_options(config.request_timeout_ms),
+            send_callback(callback, user_data),
+        )
     })
 }
 
@@ -195,59 +249,153 @@ pub unsafe extern "C" fn beckon_cancel_invitation(
 ) -> beckon_error {
     let user_data = UserData::new(user_data);
     guard("beckon_cancel_invitation", || {
-        // SAFETY: the caller's contract for each pointer.
-        let request = unsafe {
-            let client = client_ref(client)?;
-            let invitation_id = parse_invitation_id(invitation_id)?;
-            let invitees = if invitees.is_null() && invitee_count == 0 {
-                None
-            } else {
-                Some(user_ids(invitees, invitee_count, "invitees")?)
-            };
-            let extended_data = optional_text(extended_data, "extended_data")?;
-            (
-                client,
-                CancelInvitation {
-                    invitation_id,
-                    invitees,
-                    extended_data,
-                },
-            )
+        let config = beckon_cancel_config {
+            struct_size: size_of::<beckon_cancel_config>() as u32,
+            request_timeout_ms: 0,
+            invitees,
+            invitee_count,
+            extended_data,
         };
-        let (client, request) = request;
-        client.cancel_invitation_then(request, cancel_callback(callback, user_data))
+        // SAFETY: the caller's contract for each pointer.
+        unsafe { cancel(client, invitation_id, &config, "", callback, user_data) }
     })
+}
+
+/// `beckon_cancel_invitation` with a config (NULL for the defaults: every
+/// invitee, no extended data, the client's request timeout). Since ABI 2.1.
+///
+/// Memory: Pointers are NULL or valid; `client` is a live client.
+#[no_mangle]
+pub unsafe extern "C" fn beckon_cancel_invitation_ex(
+    client: *mut beckon_client,
+    invitation_id: *const c_char,
+    config: *const beckon_cancel_config,
+    callback: beckon_cancel_callback,
+    user_data: *mut c_void,
+) -> beckon_error {
+    let user_data = UserData::new(user_data);
+    guard("beckon_cancel_invitation_ex", || {
+        // SAFETY: the caller's contract.
+        let config = unsafe { optional_config(config, "config", CANCEL_CONFIG_V1) }?;
+        // SAFETY: the caller's contract for each pointer.
+        unsafe {
+            cancel(
+                client,
+                invitation_id,
+                &config,
+                "config.",
+                callback,
+                user_data,
+            )
+        }
+    })
+}
+
+/// # Safety
+/// As `beckon_cancel_invitation_ex`. `prefix` names where the config's
+/// fields came from in error messages ("" when they were arguments).
+unsafe fn cancel(
+    client: *mut beckon_client,
+    invitation_id: *const c_char,
+    config: &beckon_cancel_config,
+    prefix: &str,
+    callback: beckon_cancel_callback,
+    user_data: UserData,
+) -> Result<()> {
+    // SAFETY: the caller's contract for each pointer.
+    let (client, request) = unsafe {
+        let client = client_ref(client)?;
+        let invitation_id = parse_invitation_id(invitation_id)?;
+        let invitees = if config.invitees.is_null() && config.invitee_count == 0 {
+            None
+        } else {
+            Some(user_ids(
+                config.invitees,
+                config.invitee_count,
+                &format!("{prefix}invitees"),
+            )?)
+        };
+        let extended_data = optional_text(config.extended_data, &format!("{prefix}extended_data"))?;
+        (
+            client,
+            CancelInvitation {
+                invitation_id,
+                invitees,
+                extended_data,
+            },
+        )
+    };
+    client.cancel_invitation_then_with(
+        request,
+        call_options(config.request_timeout_ms),
+        cancel_callback(callback, user_data),
+    )
+}
+
+/// A per-operation timeout: 0 means the client's.
+fn call_options(request_timeout_ms: u32) -> CallOptions {
+    CallOptions {
+        request_timeout: (request_timeout_ms != 0)
+            .then(|| Duration::from_millis(u64::from(request_timeout_ms))),
+    }
+}
+
+/// A config that may be NULL (all defaults).
+///
+/// # Safety
+/// As `sized_struct`; `T` is valid when all zero.
+unsafe fn optional_config<T: Copy>(ptr: *const T, field: &str, min_size: usize) -> Result<T> {
+    if ptr.is_null() {
+        // SAFETY: the configs are integers and pointers, valid when zero.
+        let mut zeroed = unsafe { std::mem::MaybeUninit::<T>::zeroed().assume_init() };
+        // SAFETY: each config's first field is its u32 size.
+        unsafe { (&mut zeroed as *mut T as *mut u32).write(size_of::<T>() as u32) };
+        return Ok(zeroed);
+    }
+    // SAFETY: forwarded contract.
+    unsafe { sized_struct(ptr, field, min_size) }
 }
 
 /// # Safety
 /// As the exported functions below.
 unsafe fn answer(
-    what: &str,
     accept: bool,
     client: *mut beckon_client,
     invitation_id_ptr: *const c_char,
-    extended_data: *const c_char,
+    config: &beckon_answer_config,
+    prefix: &str,
     callback: beckon_result_callback,
     user_data: UserData,
-) -> beckon_error {
-    guard(what, || {
-        // SAFETY: the caller's contract for each pointer.
-        let (client, answer) = unsafe {
-            (
-                client_ref(client)?,
-                Answer {
-                    invitation_id: parse_invitation_id(invitation_id_ptr)?,
-                    extended_data: optional_text(extended_data, "extended_data")?,
-                },
-            )
-        };
-        let done = result_callback(callback, user_data);
-        if accept {
-            client.accept_invitation_then(answer, done)
-        } else {
-            client.refuse_invitation_then(answer, done)
-        }
-    })
+) -> Result<()> {
+    // SAFETY: the caller's contract for each pointer.
+    let (client, answer) = unsafe {
+        (
+            client_ref(client)?,
+            Answer {
+                invitation_id: parse_invitation_id(invitation_id_ptr)?,
+                extended_data: optional_text(
+                    config.extended_data,
+                    &format!("{prefix}extended_data"),
+                )?,
+            },
+        )
+    };
+    let options = call_options(config.request_timeout_ms);
+    let done = result_callback(callback, user_data);
+    if accept {
+        client.accept_invitation_then_with(answer, options, done)
+    } else {
+        client.refuse_invitation_then_with(answer, options, done)
+    }
+}
+
+/// The config an answer without one has.
+fn answer_config(extended_data: *const c_char) -> beckon_answer_config {
+    beckon_answer_config {
+        struct_size: size_of::<beckon_answer_config>() as u32,
+        request_timeout_ms: 0,
+        extended_data,
+    }
 }
 
 /// Accepts an invitation this user was invited to. The first answer from any
@@ -263,18 +411,22 @@ pub unsafe extern "C" fn beckon_accept_invitation(
     callback: beckon_result_callback,
     user_data: *mut c_void,
 ) -> beckon_error {
-    // SAFETY: forwarded contract.
-    unsafe {
-        answer(
-            "beckon_accept_invitation",
-            true,
-            client,
-            invitation_id,
-            extended_data,
-            callback,
-            UserData::new(user_data),
-        )
-    }
+    let user_data = UserData::new(user_data);
+    guard("beckon_accept_invitation", || {
+        let config = answer_config(extended_data);
+        // SAFETY: forwarded contract.
+        unsafe {
+            answer(
+                true,
+                client,
+                invitation_id,
+                &config,
+                "",
+                callback,
+                user_data,
+            )
+        }
+    })
 }
 
 /// Refuses an invitation this user was invited to; as `beckon_accept_invitation`.
@@ -288,16 +440,82 @@ pub unsafe extern "C" fn beckon_refuse_invitation(
     callback: beckon_result_callback,
     user_data: *mut c_void,
 ) -> beckon_error {
-    // SAFETY: forwarded contract.
-    unsafe {
-        answer(
-            "beckon_refuse_invitation",
-            false,
-            client,
-            invitation_id,
-            extended_data,
-            callback,
-            UserData::new(user_data),
-        )
-    }
+    let user_data = UserData::new(user_data);
+    guard("beckon_refuse_invitation", || {
+        let config = answer_config(extended_data);
+        // SAFETY: forwarded contract.
+        unsafe {
+            answer(
+                false,
+                client,
+                invitation_id,
+                &config,
+                "",
+                callback,
+                user_data,
+            )
+        }
+    })
+}
+
+/// `beckon_accept_invitation` with a config (NULL for the defaults). Since
+/// ABI 2.1.
+///
+/// Memory: Pointers are NULL or valid; `client` is a live client.
+#[no_mangle]
+pub unsafe extern "C" fn beckon_accept_invitation_ex(
+    client: *mut beckon_client,
+    invitation_id: *const c_char,
+    config: *const beckon_answer_config,
+    callback: beckon_result_callback,
+    user_data: *mut c_void,
+) -> beckon_error {
+    let user_data = UserData::new(user_data);
+    guard("beckon_accept_invitation_ex", || {
+        // SAFETY: the caller's contract.
+        let config = unsafe { optional_config(config, "config", ANSWER_CONFIG_V1) }?;
+        // SAFETY: forwarded contract.
+        unsafe {
+            answer(
+                true,
+                client,
+                invitation_id,
+                &config,
+                "config.",
+                callback,
+                user_data,
+            )
+        }
+    })
+}
+
+/// `beckon_refuse_invitation` with a config (NULL for the defaults). Since
+/// ABI 2.1.
+///
+/// Memory: Pointers are NULL or valid; `client` is a live client.
+#[no_mangle]
+pub unsafe extern "C" fn beckon_refuse_invitation_ex(
+    client: *mut beckon_client,
+    invitation_id: *const c_char,
+    config: *const beckon_answer_config,
+    callback: beckon_result_callback,
+    user_data: *mut c_void,
+) -> beckon_error {
+    let user_data = UserData::new(user_data);
+    guard("beckon_refuse_invitation_ex", || {
+        // SAFETY: the caller's contract.
+        let config = unsafe { optional_config(config, "config", ANSWER_CONFIG_V1) }?;
+        // SAFETY: forwarded contract.
+        unsafe {
+            answer(
+                false,
+                client,
+                invitation_id,
+                &config,
+                "config.",
+                callback,
+                user_data,
+            )
+        }
+    })
 }

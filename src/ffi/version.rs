@@ -3,6 +3,8 @@
 
 use std::ffi::c_char;
 
+use super::boundary::guard_value;
+
 pub const BECKON_VERSION_MAJOR: u32 = 0;
 pub const BECKON_VERSION_MINOR: u32 = 1;
 pub const BECKON_VERSION_PATCH: u32 = 0;
@@ -11,7 +13,7 @@ pub const BECKON_VERSION_PATCH: u32 = 0;
 pub const BECKON_ABI_VERSION_MAJOR: u32 = 2;
 /// The ABI's minor version: changes when something is added (a function, a
 /// field at the end of a config struct, a constant); older programs still work.
-pub const BECKON_ABI_VERSION_MINOR: u32 = 0;
+pub const BECKON_ABI_VERSION_MINOR: u32 = 1;
 /// `(BECKON_ABI_VERSION_MAJOR << 16) | BECKON_ABI_VERSION_MINOR`. A library
 /// serves a program built against the same major and an older or equal minor
 /// (`BECKON_ABI_COMPATIBLE`).
@@ -20,7 +22,7 @@ pub const BECKON_ABI_VERSION: u32 = (BECKON_ABI_VERSION_MAJOR << 16) | BECKON_AB
 /// The library's version, e.g. "0.1.0". Static storage: never free it.
 #[no_mangle]
 pub extern "C" fn beckon_version() -> *const c_char {
-    c"0.1.0".as_ptr()
+    guard_value(c"".as_ptr(), || c"0.1.0".as_ptr())
 }
 
 /// The ABI version the library was built with,
@@ -29,7 +31,7 @@ pub extern "C" fn beckon_version() -> *const c_char {
 /// the same major, and a minor at least the header's.
 #[no_mangle]
 pub extern "C" fn beckon_abi_version() -> u32 {
-    BECKON_ABI_VERSION
+    guard_value(BECKON_ABI_VERSION, || BECKON_ABI_VERSION)
 }
 
 #[cfg(test)]

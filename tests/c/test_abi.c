@@ -12,7 +12,7 @@
  *    header's (BECKON_ABI_COMPATIBLE), and this library serves this header.
  *  - Config structs: the first version's size is accepted, a smaller one is
  *    not, a larger one only if the fields this library does not know are
- *    zero; `reserved` must be 0.
+ *    zero; `reserved` fields must be 0.
  */
 #include <stddef.h>
 
@@ -45,12 +45,13 @@ static void constants(void) {
     PIN(BECKON_ERROR_SHUTDOWN, 14);
     PIN(BECKON_ERROR_SERVER, 15);
     PIN(BECKON_ERROR_INTERNAL, 16);
+    PIN(BECKON_ERROR_WOULD_DEADLOCK, 17); /* 2.1 */
 
     static const char *const names[] = {
         "OK", "INVALID_ARGUMENT", "TOO_MANY_INVITEES", "PAYLOAD_TOO_LARGE", "NOT_LOGGED_IN",
         "AUTH_FAILED", "TOKEN_EXPIRED", "INVITATION_NOT_FOUND", "NOT_PERMITTED",
         "ALREADY_ANSWERED", "INVITATION_CLOSED", "NETWORK", "REQUEST_TIMEOUT", "RATE_LIMITED",
-        "SHUTDOWN", "SERVER", "INTERNAL",
+        "SHUTDOWN", "SERVER", "INTERNAL", "WOULD_DEADLOCK",
     };
     for (int code = 0; code < (int)(sizeof names / sizeof names[0]); code++) {
         CHECK_STR(beckon_error_name(code), names[code]);
@@ -97,6 +98,10 @@ static void constants(void) {
     PIN(BECKON_LOG_DEBUG, 4);
     PIN(BECKON_LOG_TRACE, 5);
     PIN(BECKON_INVITATION_ONLINE_ONLY, 1);
+    CHECK_STR(beckon_error_name(18), "UNKNOWN");
+
+    PIN(BECKON_LOG_DIRECT, 0); /* 2.1 */
+    PIN(BECKON_LOG_QUEUED, 1); /* 2.1 */
     PIN(BECKON_TOKEN_MAX_LEN, 96);
     PIN(BECKON_ID_CAPACITY, 68);
 #ifdef BECKON_TEST_HOOKS
@@ -130,7 +135,7 @@ static void layouts(void) {
     OFFSET(beckon_invitation_config, extended_data, 8);
     OFFSET(beckon_invitation_config, notification, 16);
     OFFSET(beckon_invitation_config, flags, 24);
-    OFFSET(beckon_invitation_config, reserved, 28);
+    OFFSET(beckon_invitation_config, request_timeout_ms, 28); /* 2.0: reserved */
 
     CHECK_INT(sizeof(beckon_notification_config), 40);
     OFFSET(beckon_notification_config, struct_size, 0);
@@ -138,6 +143,27 @@ static void layouts(void) {
     OFFSET(beckon_notification_config, message, 16);
     OFFSET(beckon_notification_config, resource_id, 24);
     OFFSET(beckon_notification_config, payload, 32);
+
+    /* 2.1 */
+    CHECK_INT(sizeof(beckon_answer_config), 16);
+    OFFSET(beckon_answer_config, struct_size, 0);
+    OFFSET(beckon_answer_config, request_timeout_ms, 4);
+    OFFSET(beckon_answer_config, extended_data, 8);
+
+    CHECK_INT(sizeof(beckon_cancel_config), 32);
+    OFFSET(beckon_cancel_config, struct_size, 0);
+    OFFSET(beckon_cancel_config, request_timeout_ms, 4);
+    OFFSET(beckon_cancel_config, invitees, 8);
+    OFFSET(beckon_cancel_config, invitee_count, 16);
+    OFFSET(beckon_cancel_config, extended_data, 24);
+
+    CHECK_INT(sizeof(beckon_log_config), 32);
+    OFFSET(beckon_log_config, struct_size, 0);
+    OFFSET(beckon_log_config, max_level, 4);
+    OFFSET(beckon_log_config, delivery, 8);
+    OFFSET(beckon_log_config, reserved, 12);
+    OFFSET(beckon_log_config, handler, 16);
+    OFFSET(beckon_log_config, user_data, 24);
 
     CHECK_INT(sizeof(beckon_client_info), 144);
     OFFSET(beckon_client_info, struct_size, 0);
@@ -161,6 +187,13 @@ static void layouts(void) {
     OFFSET(beckon_event, invitees, 48);
     OFFSET(beckon_event, invitee_count, 56);
     OFFSET(beckon_event, notification, 64);
+    /* 2.1: the event's own notification type, laid out as the 2.0 one. */
+    CHECK(sizeof(beckon_event_notification) >= 40);
+    OFFSET(beckon_event_notification, struct_size, 0);
+    OFFSET(beckon_event_notification, title, 8);
+    OFFSET(beckon_event_notification, message, 16);
+    OFFSET(beckon_event_notification, resource_id, 24);
+    OFFSET(beckon_event_notification, payload, 32);
     OFFSET(beckon_event, seconds_left, 72);
     OFFSET(beckon_event, connection_state, 76);
     OFFSET(beckon_event, connection_reason, 80);
@@ -189,8 +222,8 @@ static void layouts(void) {
 static void versions(void) {
     T_SECTION("ABI version: the same major, a library minor at least the header's");
     PIN(BECKON_ABI_VERSION_MAJOR, 2);
-    PIN(BECKON_ABI_VERSION_MINOR, 0);
-    PIN(BECKON_ABI_VERSION, (2u << 16) | 0u);
+    PIN(BECKON_ABI_VERSION_MINOR, 1);
+    PIN(BECKON_ABI_VERSION, (2u << 16) | 1u);
     CHECK_INT(beckon_abi_version(), BECKON_ABI_VERSION);
     CHECK(BECKON_ABI_COMPATIBLE(beckon_abi_version()));
 
@@ -226,14 +259,37 @@ static void config_sizes(void) {
     /* Valid as far as the struct goes: what stops it is the login. */
     CHECK_CODE(beckon_send_invitation(client, bob, 1, &ic, never_send, NULL), BECKON_ERROR_NOT_LOGGED_IN, NULL);
 
-    ic.reserved = 1;
-    CHECK_CODE(beckon_send_invitation(client, bob, 1, &ic, never_send, NULL), BECKON_ERROR_INVALID_ARGUMENT,
-               "config.reserved");
-    ic.reserved = 0;
+    /* 2.1: the field 2.0 reserved is the request timeout; 2.0 programs set 0. */
+    ic.request_timeout_ms = 1500;
+    CHECK_CODE(beckon_send_invitation(client, bob, 1, &ic, never_send, NULL), BECKON_ERROR_NOT_LOGGED_IN, NULL);
+    ic.request_timeout_ms = 0;
 
-    ic.struct_size = (uint32_t)(offsetof(beckon_invitation_config, reserved) + sizeof(uint32_t) - 1);
+    ic.struct_size = (uint32_t)(offsetof(beckon_invitation_config, request_timeout_ms) + sizeof(uint32_t) - 1);
     CHECK_CODE(beckon_send_invitation(client, bob, 1, &ic, never_send, NULL), BECKON_ERROR_INVALID_ARGUMENT,
                "struct_size");
+    ic.struct_size = sizeof ic;
+
+    /* The 2.1 configs: NULL means defaults; a short struct_size is refused. */
+    beckon_answer_config ac;
+    memset(&ac, 0, sizeof ac);
+    ac.struct_size = sizeof ac - 1;
+    CHECK_CODE(beckon_accept_invitation_ex(client, "0123456789abcdef0123456789abcdef", &ac, NULL, NULL),
+               BECKON_ERROR_INVALID_ARGUMENT, "config.struct_size");
+    beckon_cancel_config cancel;
+    memset(&cancel, 0, sizeof cancel);
+    cancel.struct_size = 4;
+    CHECK_CODE(beckon_cancel_invitation_ex(client, "0123456789abcdef0123456789abcdef", &cancel, NULL, NULL),
+               BECKON_ERROR_INVALID_ARGUMENT, "config.struct_size");
+
+    beckon_log_config lc;
+    memset(&lc, 0, sizeof lc);
+    lc.struct_size = sizeof lc;
+    lc.reserved = 1;
+    CHECK_CODE(beckon_set_log_config(&lc), BECKON_ERROR_INVALID_ARGUMENT, "config.reserved");
+    lc.reserved = 0;
+    lc.delivery = 2;
+    CHECK_CODE(beckon_set_log_config(&lc), BECKON_ERROR_INVALID_ARGUMENT, "config.delivery");
+    CHECK_CODE(beckon_set_log_config(NULL), BECKON_ERROR_INVALID_ARGUMENT, "config");
 
     /* A struct from a newer header: fine while its new fields are zero. */
     struct {

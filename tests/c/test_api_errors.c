@@ -94,7 +94,7 @@ static void names_and_versions(void) {
     CHECK_INT(BECKON_ERROR_INVALID_ARGUMENT, 1);
     CHECK_INT(BECKON_ERROR_INTERNAL, 16);
     CHECK_INT(BECKON_ERROR_SHUTDOWN, 14);
-    const int unknown_codes[] = {-1, 17, 100, INT_MIN, INT_MAX};
+    const int unknown_codes[] = {-1, 18, 100, INT_MIN, INT_MAX};
     for (size_t i = 0; i < sizeof unknown_codes / sizeof unknown_codes[0]; i++) {
         CHECK_STR(beckon_error_name(unknown_codes[i]), "UNKNOWN");
         CHECK_STR(beckon_error_description(unknown_codes[i]), "unknown error code");
