@@ -41,9 +41,10 @@ use beckon::ffi::invitation::{
     beckon_accept_invitation, beckon_invitation_config, beckon_send_invitation,
 };
 use beckon::ffi::results::{beckon_result, beckon_send_result};
-use beckon::hub::{Hub, HubConfig, Session, SessionSink};
+use beckon::hub::{Hub, HubConfig, Session};
 use beckon::protocol::{
-    Answer, DeviceId, InvitationId, InviteeState, Push, SendInvitation, SendOutcome, Text, UserId,
+    Answer, DeviceId, InvitationId, InviteeState, Push, SendInvitation, SendOutcome, SessionSink,
+    Text, UserId,
 };
 
 /// Every invitation's timeout: the longest allowed, so none times out mid-run.

@@ -441,7 +441,7 @@ fn rule_9_holds_across_logins_as_other_users() {
 /// while other threads keep sending to its user (who has another device).
 #[test]
 fn nothing_is_queued_for_a_session_after_its_logout_returned() {
-    use beckon::hub::SessionSink;
+    use beckon::protocol::SessionSink;
     use beckon::protocol::{CancelInvitation, DeviceId};
 
     struct Marks(Arc<Mutex<Vec<&'static str>>>);

@@ -170,8 +170,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::hub::{HubConfig, ManualClock, SessionSink};
-    use crate::protocol::{CancelInvitation, DeviceId, SendInvitation, UserId};
+    use crate::hub::{HubConfig, ManualClock};
+    use crate::protocol::{CancelInvitation, DeviceId, SendInvitation, SessionSink, UserId};
 
     struct Nowhere;
     impl SessionSink for Nowhere {

@@ -5,10 +5,10 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::{Hub, Session, SessionSink, SUB_TAG};
+use super::{Hub, Session, SUB_TAG};
 use crate::error::{Error, ErrorCode, Result};
 use crate::log::Level;
-use crate::protocol::{DeviceId, InvitationId, Push, UserId};
+use crate::protocol::{DeviceId, InvitationId, Push, SessionSink, UserId};
 
 impl Hub {
     /// Logs a device in. The same device id logging in again replaces (kicks out)

@@ -49,7 +49,7 @@ use std::sync::Arc;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::HubConfig;
-pub use session::{Session, SessionId, SessionSink};
+pub use session::{Session, SessionId};
 pub use stats::{HubStats, StatsSnapshot};
 
 use crate::error::Result;
