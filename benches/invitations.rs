@@ -603,7 +603,7 @@ fn hub_send(c: &mut Criterion) {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_millis(2500));
     for count in [1usize, 8] {
-        let hub = Hub::new(HubConfig::in_process()).expect("bench: hub");
+        let hub = Hub::new(HubConfig::in_process(), beckon::runtime::handle()).expect("bench: hub");
         let login = |name: &str| -> Arc<Session> {
             hub.login(
                 user(name),

@@ -47,6 +47,8 @@ use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
+use tokio::runtime::Handle;
+
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::HubConfig;
 pub use session::{Session, SessionId};
@@ -82,16 +84,27 @@ pub struct Hub {
 }
 
 impl Hub {
-    /// A hub on the system clock. Its timers run on the library's own runtime,
-    /// never the caller's: a memory hub outlives any runtime a caller may have.
-    pub fn new(config: HubConfig) -> Result<Arc<Hub>> {
+    /// A hub on the system clock. Its timers (deadlines, retention, token
+    /// expiry) are one task spawned on `runtime`, which must outlive the hub:
+    /// if that runtime shuts down first, nothing times out or expires any more.
+    /// The task holds the hub weakly and ends within a minute of its drop.
+    ///
+    /// The owner gives the spawner because only the owner knows which runtime
+    /// lives as long as the hub. `beckon-server` passes the runtime it serves
+    /// on, so it runs one runtime, not a second one just for hub timers. The
+    /// in-process `memory://` hubs (`transport::memory`, the C ABI's
+    /// `beckon_memory_hub_create`) pass the library's own
+    /// (`crate::runtime::handle()`): a memory hub lives as long as the process,
+    /// longer than any runtime an app may have, and an app may have none.
+    pub fn new(config: HubConfig, runtime: &Handle) -> Result<Arc<Hub>> {
         let hub = Self::build(config, Arc::new(SystemClock))?;
-        drop(crate::runtime::handle().spawn(timers::drive(Arc::downgrade(&hub))));
+        drop(runtime.spawn(timers::drive(Arc::downgrade(&hub))));
         Ok(hub)
     }
 
     /// A hub on a clock the caller moves; nothing fires timers but
-    /// [`Hub::advance`]. For tests of deadlines and retention.
+    /// [`Hub::advance`], so it spawns nothing and needs no runtime. For tests
+    /// of deadlines and retention.
     pub fn with_manual_clock(config: HubConfig, clock: ManualClock) -> Result<Arc<Hub>> {
         Self::build(config, Arc::new(clock))
     }
