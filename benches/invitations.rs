@@ -41,9 +41,10 @@ use beckon::ffi::invitation::{
     beckon_accept_invitation, beckon_invitation_config, beckon_send_invitation,
 };
 use beckon::ffi::results::{beckon_result, beckon_send_result};
-use beckon::hub::{Hub, HubConfig, Session, SessionSink};
+use beckon::hub::{Hub, HubConfig, Session};
 use beckon::protocol::{
-    Answer, DeviceId, InvitationId, InviteeState, Push, SendInvitation, SendOutcome, Text, UserId,
+    Answer, DeviceId, InvitationId, InviteeState, Push, SendInvitation, SendOutcome, SessionSink,
+    Text, UserId,
 };
 
 /// Every invitation's timeout: the longest allowed, so none times out mid-run.
@@ -602,7 +603,7 @@ fn hub_send(c: &mut Criterion) {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_millis(2500));
     for count in [1usize, 8] {
-        let hub = Hub::new(HubConfig::in_process()).expect("bench: hub");
+        let hub = Hub::new(HubConfig::in_process(), beckon::runtime::handle()).expect("bench: hub");
         let login = |name: &str| -> Arc<Session> {
             hub.login(
                 user(name),

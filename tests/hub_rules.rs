@@ -11,10 +11,10 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use beckon::hub::{Hub, HubConfig, ManualClock, Session, SessionSink};
+use beckon::hub::{Hub, HubConfig, ManualClock, Session};
 use beckon::protocol::{
     CancelInvitation, CancelOutcome, DeviceId, InvitationId, InvitationSnapshot, InviteeState,
-    Limits, Notification, Push, SendInvitation, SendOutcome, Snapshot, UserId,
+    Limits, Notification, Push, SendInvitation, SendOutcome, SessionSink, Snapshot, UserId,
 };
 use beckon::{Error, ErrorCode};
 

@@ -120,10 +120,13 @@ fn an_invitation_sent_during_login_comes_after_the_login_and_is_acknowledged() {
 /// A token that "never" expires neither panics nor leaves a ghost session.
 #[test]
 fn a_far_future_token_expiry_logs_in_and_out_cleanly() {
-    let hub = Hub::new(HubConfig {
-        secret: Some(b"s".to_vec()),
-        ..HubConfig::default()
-    })
+    let hub = Hub::new(
+        HubConfig {
+            secret: Some(b"s".to_vec()),
+            ..HubConfig::default()
+        },
+        beckon::runtime::handle(),
+    )
     .unwrap();
     memory::install("regress-far-token", hub.clone()).unwrap();
     let bob = Client::new(ClientConfig::new("memory://regress-far-token")).unwrap();
@@ -441,7 +444,7 @@ fn rule_9_holds_across_logins_as_other_users() {
 /// while other threads keep sending to its user (who has another device).
 #[test]
 fn nothing_is_queued_for_a_session_after_its_logout_returned() {
-    use beckon::hub::SessionSink;
+    use beckon::protocol::SessionSink;
     use beckon::protocol::{CancelInvitation, DeviceId};
 
     struct Marks(Arc<Mutex<Vec<&'static str>>>);
@@ -450,7 +453,7 @@ fn nothing_is_queued_for_a_session_after_its_logout_returned() {
             self.0.lock().unwrap().push("push");
         }
     }
-    let hub = Hub::new(HubConfig::default()).unwrap();
+    let hub = Hub::new(HubConfig::default(), beckon::runtime::handle()).unwrap();
     let device = |name: &str| DeviceId::parse(name, "device").unwrap();
     let sink = || Arc::new(Marks(Arc::default()));
     let boss = hub.login(user("boss"), device("b"), "", sink()).unwrap();

@@ -682,7 +682,8 @@ mod tests {
             panic!("runtime");
         };
         let _entered = runtime.enter();
-        let Ok(hub) = beckon::hub::Hub::new(beckon::hub::HubConfig::default()) else {
+        let Ok(hub) = beckon::hub::Hub::new(beckon::hub::HubConfig::default(), runtime.handle())
+        else {
             panic!("hub");
         };
         let ctx = crate::ServerContext::new(crate::ServerConfig::default(), hub);

@@ -32,6 +32,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use beckon::hub::Hub;
+use tokio::runtime::Handle;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -115,13 +116,17 @@ pub struct RunningServer {
     tasks: JoinSet<()>,
 }
 
-/// Binds the listeners and starts serving on the current tokio runtime.
+/// Binds the listeners and starts serving on the current tokio runtime, the
+/// hub's timers included.
 pub async fn start(
     config: ServerConfig,
     secret: Option<Vec<u8>>,
 ) -> Result<RunningServer, ConfigError> {
     config.validate()?;
-    let hub = Hub::new(config.hub_config(secret))
+    // The hub's timers run on the runtime the server serves on (not on the
+    // library's own, which would be a second runtime just for them).
+    let runtime = Handle::try_current().map_err(|e| ConfigError(format!("hub: {e}")))?;
+    let hub = Hub::new(config.hub_config(secret), &runtime)
         .map_err(|e| ConfigError(format!("hub: {}", e.message)))?;
     let tls = match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),

@@ -18,6 +18,22 @@ use beckon::{Client, ClientConfig, DispatchMode, ErrorCode, Event};
 mod common;
 use common::{block, unique, Peer, ServerProcess};
 
+/// The runtime of the memory target's hubs (their deadlines and token
+/// expiries): like an app that makes its own hubs, this test owns it, and
+/// keeps it as long as the hubs, which is the whole run.
+fn hub_runtime() -> &'static tokio::runtime::Handle {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_time()
+                .build()
+                .unwrap()
+        })
+        .handle()
+}
+
 /// Where a scenario runs.
 #[derive(Clone, Copy)]
 enum Target {
@@ -56,7 +72,7 @@ impl Target {
                     secret: Some(SECRET.as_bytes().to_vec()),
                     ..HubConfig::default()
                 };
-                memory_hubs::install(&name, Hub::new(config).unwrap()).unwrap();
+                memory_hubs::install(&name, Hub::new(config, hub_runtime()).unwrap()).unwrap();
                 format!("memory://{name}")
             }
             Target::Server => {

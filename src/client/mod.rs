@@ -24,8 +24,8 @@ pub use event::{Event, EventHandler};
 pub use pending::Callback;
 
 use crate::error::{Error, Result};
-use crate::hub::SessionSink;
 use crate::log::Level;
+use crate::protocol::SessionSink;
 use crate::protocol::{
     Answer, CancelInvitation, CancelOutcome, ConnectionReason, ConnectionState, DeviceId,
     IdHashBuilder, InvitationId, Push, SendInvitation, SendOutcome, UserId,

@@ -66,7 +66,7 @@ pub unsafe extern "C" fn beckon_memory_hub_create(
         if c.retention_ms != 0 {
             settings.retention = Duration::from_millis(u64::from(c.retention_ms));
         }
-        crate::transport::memory::install(name, Hub::new(settings)?)
+        crate::transport::memory::install(name, Hub::new(settings, crate::runtime::handle())?)
     })
 }
 

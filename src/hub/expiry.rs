@@ -1,17 +1,25 @@
 //! What happens when a hub's timers fall due: deadlines time invitees out,
 //! retention forgets ended invitations, token timers warn and expire sessions.
+//! With a manual clock, [`Hub::advance`] is what makes them fall due.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::time::Instant;
 
 use super::invitation::Invitation;
 use super::timers::{TimerKind, TimerOwner, TimerQueue, TimerSignal};
-use super::{Hub, SUB_TAG};
+use super::{Hub, ManualClock, SUB_TAG};
 use crate::log::Level;
 use crate::protocol::{InviteeState, Push, Text};
 
 impl Hub {
+    /// With a manual clock: moves it and fires what fell due.
+    pub fn advance(&self, clock: &ManualClock, by: Duration) {
+        clock.advance(by);
+        self.fire_due_timers(self.clock.now());
+    }
+
     pub(super) fn time_out(
         &self,
         timers: &mut TimerQueue,
@@ -162,8 +170,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::hub::{HubConfig, ManualClock, SessionSink};
-    use crate::protocol::{CancelInvitation, DeviceId, SendInvitation, UserId};
+    use crate::hub::{HubConfig, ManualClock};
+    use crate::protocol::{CancelInvitation, DeviceId, SendInvitation, SessionSink, UserId};
 
     struct Nowhere;
     impl SessionSink for Nowhere {

@@ -6,20 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::shards::{hash_str, Shards};
-use crate::protocol::{
-    ConnectionReason, ConnectionState, DeviceId, IdHashBuilder, InvitationId, Push, UserId,
-};
-
-/// Where a hub sends a session's pushes. The memory transport queues them for the
-/// client's dispatcher; the WebSocket transport writes them to the connection.
-/// Called with hub locks held: it must not block and must not call the hub.
-pub trait SessionSink: Send + Sync + 'static {
-    fn deliver(&self, push: Push);
-
-    /// The transport's link changed (a network transport reconnecting, say).
-    /// `Disconnected` means the session is over for good. The hub never calls it.
-    fn link_changed(&self, _state: ConnectionState, _reason: ConnectionReason) {}
-}
+use crate::protocol::{DeviceId, IdHashBuilder, InvitationId, Push, SessionSink, UserId};
 
 pub type SessionId = u64;
 

@@ -130,8 +130,8 @@ impl Hub {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hub::{HubConfig, ManualClock, SessionSink};
-    use crate::protocol::DeviceId;
+    use crate::hub::{HubConfig, ManualClock};
+    use crate::protocol::{DeviceId, SessionSink};
 
     const T0: u64 = 1_700_000_000;
     const SECRET: &[u8] = b"a-secret-of-sixteen-bytes";

@@ -7,6 +7,7 @@
 mod ids;
 mod limits;
 mod messages;
+mod sink;
 mod state;
 pub mod wire;
 
@@ -16,4 +17,5 @@ pub use messages::{
     Answer, CancelInvitation, CancelOutcome, InvitationSnapshot, InviteeStatus, Notification, Push,
     SendInvitation, SendOutcome, Snapshot, Text,
 };
+pub use sink::SessionSink;
 pub use state::{ConnectionReason, ConnectionState, InviteeState};

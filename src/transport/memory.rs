@@ -45,7 +45,7 @@ pub fn hub(name: &str) -> Result<Arc<Hub>> {
     if let Some(hub) = hubs.get(name) {
         return Ok(hub.clone());
     }
-    let hub = Hub::new(HubConfig::in_process())?;
+    let hub = Hub::new(HubConfig::in_process(), crate::runtime::handle())?;
     hubs.insert(name.to_owned(), hub.clone());
     Ok(hub)
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::hub::SessionSink;
+use crate::protocol::SessionSink;
 use crate::protocol::{
     Answer, CancelInvitation, CancelOutcome, DeviceId, InvitationId, Limits, SendInvitation,
     SendOutcome, UserId,

@@ -35,9 +35,9 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use super::{Attempt, Connection, LoginRequest, Reply};
 use crate::error::{Error, Result};
-use crate::hub::SessionSink;
 use crate::log::Level;
 use crate::protocol::wire::ClientFrame;
+use crate::protocol::SessionSink;
 use crate::protocol::{
     Answer, CancelInvitation, CancelOutcome, ConnectionReason, ConnectionState, InvitationId,
     Limits, SendInvitation, SendOutcome, UserId,

@@ -24,7 +24,7 @@ mod stress;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use beckon::hub::SessionSink;
+use beckon::protocol::SessionSink;
 use beckon::protocol::{DeviceId, Push, UserId};
 use beckon::Error;
 use futures_channel::mpsc::{self, UnboundedSender};

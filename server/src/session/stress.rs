@@ -156,7 +156,7 @@ fn requests_resumes_kicks_and_grace_race_without_stalling() {
             messages_burst: 1_000_000,
             ..ServerConfig::default()
         };
-        let Ok(hub) = Hub::new(config.hub_config(None)) else {
+        let Ok(hub) = Hub::new(config.hub_config(None), runtime.handle()) else {
             panic!("hub");
         };
         let ctx = ServerContext::new(config, hub);

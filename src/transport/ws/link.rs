@@ -23,9 +23,9 @@ use super::dial::{self, Socket, Target};
 use super::requests::{Answered, Request, Requests};
 use super::tracker::Tracker;
 use crate::error::{Error, ErrorCode, Result};
-use crate::hub::SessionSink;
 use crate::log::Level;
 use crate::protocol::wire::{ClientFrame, Resume, ServerFrame, Welcome};
+use crate::protocol::SessionSink;
 use crate::protocol::{ConnectionReason, ConnectionState, Limits, Push, Snapshot};
 
 const SUB_TAG: &str = "client";

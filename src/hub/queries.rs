@@ -1,0 +1,37 @@
+//! What a hub can be asked about itself: its totals and configuration, an
+//! invitation's states, a user's devices and open invitations.
+
+use super::{Hub, HubConfig, StatsSnapshot};
+use crate::protocol::{InvitationId, InviteeStatus, UserId};
+
+impl Hub {
+    /// Running totals for monitoring.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.stats.snapshot()
+    }
+
+    pub fn config(&self) -> &HubConfig {
+        &self.config
+    }
+
+    /// The invitees' states of a known invitation (ended ones included, until
+    /// forgotten), for tests and diagnostics.
+    pub fn invitee_states(&self, invitation_id: &InvitationId) -> Option<Vec<InviteeStatus>> {
+        let shard = self.invitations.lock(invitation_id.shard_key());
+        shard
+            .invitations
+            .get(invitation_id)
+            .map(|i| i.statuses().to_vec())
+    }
+
+    /// How many sessions `user` has logged in.
+    pub fn device_count(&self, user: &UserId) -> usize {
+        self.users.session_count(user)
+    }
+
+    /// How many invitations `user` sent that have not ended: what counts
+    /// against `max_open_invitations`.
+    pub fn open_invitations(&self, user: &UserId) -> usize {
+        self.users.open_sent(user)
+    }
+}
