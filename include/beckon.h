@@ -523,6 +523,12 @@ beckon_error beckon_client_login(struct beckon_client *client,
 // Logs out. If this was the user's last device, the invitations it sent that
 // are still pending are cancelled. Event: DISCONNECTED (LOGOUT).
 //
+// Called while a login is under way, it cancels the login: the login's
+// callback gets `BECKON_ERROR_SHUTDOWN`, and once this logout's callback is
+// queued the abandoned attempt can no longer make a session (a server
+// welcome that still comes is logged out), so a new login of this device is
+// not kicked by it. This may wait up to about a second for the server.
+//
 // Memory: `client` is a live client.
 beckon_error beckon_client_logout(struct beckon_client *client,
                                   beckon_result_callback callback,

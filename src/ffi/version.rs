@@ -43,7 +43,7 @@ mod tests {
     #[test]
     fn the_abi_version_is_major_and_minor() {
         assert_eq!(BECKON_ABI_VERSION >> 16, 2, "major");
-        assert_eq!(BECKON_ABI_VERSION & 0xFFFF, 0, "minor");
+        assert_eq!(BECKON_ABI_VERSION & 0xFFFF, 1, "minor");
         assert_eq!(beckon_abi_version(), BECKON_ABI_VERSION);
     }
 
