@@ -373,7 +373,7 @@ impl CSend {
         let url = CString::new(format!("memory://{name}")).expect("url");
         let inviter = CClient::new(&url);
         inviter.login(c"inviter");
-        let hub = beckon::transport::memory::hub(&name).expect("bench: hub");
+        let hub = beckon::memory::hub(&name).expect("bench: hub");
         let sent = Tally::new();
         let mut fixture = CSend {
             hub,
@@ -477,7 +477,7 @@ impl RustSend {
         let url = format!("memory://{name}");
         let inviter = rust_client(&url, &user("inviter"));
         let mut fixture = RustSend {
-            hub: beckon::transport::memory::hub(&name).expect("bench: hub"),
+            hub: beckon::memory::hub(&name).expect("bench: hub"),
             url,
             inviter,
             invitees: Vec::new(),
@@ -603,7 +603,7 @@ fn hub_send(c: &mut Criterion) {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_millis(2500));
     for count in [1usize, 8] {
-        let hub = Hub::new(HubConfig::in_process(), beckon::runtime::handle()).expect("bench: hub");
+        let hub = beckon::memory::new_hub(HubConfig::in_process()).expect("bench: hub");
         let login = |name: &str| -> Arc<Session> {
             hub.login(
                 user(name),

@@ -7,24 +7,35 @@
 //! - [`protocol`]: the values that cross between client and hub;
 //! - [`hub`]: the invitation engine (no I/O);
 //! - [`client`]: sessions, exactly-once callbacks, the dispatcher;
-//! - [`transport`]: how a client reaches a hub (`memory://` in process, `ws://`/`wss://` to a server);
+//! - `transport`: how a client reaches a hub (`memory://` in process, `ws://`/`wss://` to a server);
 //! - `ffi`: the C ABI over the client (`include/beckon.h`).
 
 // Input reaches the library from C and the network: it must never unwrap.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+// The public surface (docs/ARCHITECTURE.md, "The Rust API"): the client and
+// its configuration, errors, the protocol's types, the hub for servers, memory
+// hubs, tokens and the log sink. The rest is the library's own.
 pub mod client;
 pub mod error;
 pub mod hub;
-#[macro_use]
 pub mod log;
+pub mod memory;
 pub mod protocol;
-pub mod runtime;
 #[cfg(feature = "test-hooks")]
 pub mod testing;
 pub mod token;
-pub mod transport;
 
+pub(crate) mod runtime;
+pub(crate) mod transport;
+pub(crate) mod wakes;
+
+/// `crate::log!(level, sub_tag, format, args)`: formats only when enabled.
+pub(crate) use log::log;
+
+/// The C ABI (`include/beckon.h`). Public only so that the benches can drive
+/// it from Rust; not part of the Rust API.
+#[doc(hidden)]
 pub mod ffi;
 
 pub use client::{CallOptions, Client, ClientConfig, DispatchMode, Event};

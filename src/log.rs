@@ -167,11 +167,11 @@ pub fn install(sink: Option<LogSink>, max_level: Level, delivery: Delivery) {
 }
 
 #[inline]
-pub fn enabled(level: Level) -> bool {
+pub(crate) fn enabled(level: Level) -> bool {
     (level as i32) <= MAX_LEVEL.load(Ordering::Relaxed)
 }
 
-pub fn emit(level: Level, sub_tag: &str, message: &str) {
+pub(crate) fn emit(level: Level, sub_tag: &str, message: &str) {
     // Cloned out of the lock, so that a sink that logs or replaces the sink
     // cannot deadlock; a replaced sink is told apart by `retired`.
     let Some(installed) = SINK.read().clone() else {
@@ -274,12 +274,12 @@ mod queue {
 }
 
 /// `log!(Level::Info, "hub", "format {}", args)`: formats only when enabled.
-#[macro_export]
-#[doc(hidden)]
-macro_rules! log {
+macro_rules! log_formatted {
     ($level:expr, $sub_tag:expr, $($arg:tt)*) => {
         if $crate::log::enabled($level) {
             $crate::log::emit($level, $sub_tag, &format!($($arg)*));
         }
     };
 }
+
+pub(crate) use log_formatted as log;

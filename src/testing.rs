@@ -34,3 +34,5 @@ pub fn maybe_panic(point: PanicPoint) {
         panic!("beckon test hook: forced panic at {point:?}");
     }
 }
+
+pub use crate::transport::ws::hooks::{panic_link, LinkPanic};

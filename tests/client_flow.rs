@@ -14,11 +14,11 @@ use std::time::{Duration, Instant};
 
 use beckon::client::{Callback, EventHandler};
 use beckon::hub::{Hub, HubConfig, ManualClock};
+use beckon::memory;
 use beckon::protocol::{
     CancelInvitation, ConnectionReason, ConnectionState, DeviceId, InvitationId, InviteeState,
     Push, SendInvitation,
 };
-use beckon::transport::memory;
 use beckon::{Client, ClientConfig, DispatchMode, Error, ErrorCode, Event};
 
 mod common;

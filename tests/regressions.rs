@@ -5,8 +5,8 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use beckon::hub::{Hub, HubConfig, ManualClock};
+use beckon::memory;
 use beckon::protocol::{Answer, ConnectionState, InvitationId, InviteeState, Push, SendInvitation};
-use beckon::transport::memory;
 use beckon::{Client, ClientConfig, DispatchMode, Event};
 
 mod common;
@@ -120,13 +120,10 @@ fn an_invitation_sent_during_login_comes_after_the_login_and_is_acknowledged() {
 /// A token that "never" expires neither panics nor leaves a ghost session.
 #[test]
 fn a_far_future_token_expiry_logs_in_and_out_cleanly() {
-    let hub = Hub::new(
-        HubConfig {
-            secret: Some(b"s".to_vec()),
-            ..HubConfig::default()
-        },
-        beckon::runtime::handle(),
-    )
+    let hub = beckon::memory::new_hub(HubConfig {
+        secret: Some(b"s".to_vec()),
+        ..HubConfig::default()
+    })
     .unwrap();
     memory::install("regress-far-token", hub.clone()).unwrap();
     let bob = Client::new(ClientConfig::new("memory://regress-far-token")).unwrap();
@@ -453,7 +450,7 @@ fn nothing_is_queued_for_a_session_after_its_logout_returned() {
             self.0.lock().unwrap().push("push");
         }
     }
-    let hub = Hub::new(HubConfig::default(), beckon::runtime::handle()).unwrap();
+    let hub = beckon::memory::new_hub(HubConfig::default()).unwrap();
     let device = |name: &str| DeviceId::parse(name, "device").unwrap();
     let sink = || Arc::new(Marks(Arc::default()));
     let boss = hub.login(user("boss"), device("b"), "", sink()).unwrap();

@@ -22,7 +22,7 @@ use beckon::protocol::{
     SendOutcome, UserId,
 };
 #[cfg(feature = "test-hooks")]
-use beckon::transport::ws::hooks::{self, LinkPanic};
+use beckon::testing::{self as hooks, LinkPanic};
 use beckon::{Client, ClientConfig, Error, ErrorCode, Event};
 
 const WAIT: Duration = Duration::from_secs(5);

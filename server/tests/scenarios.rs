@@ -8,11 +8,11 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use beckon::hub::{Hub, HubConfig};
+use beckon::memory as memory_hubs;
 use beckon::protocol::{
     Answer, CancelInvitation, ConnectionReason, ConnectionState, DeviceId, InvitationId,
     InviteeState, Notification, Push, SendInvitation, UserId,
 };
-use beckon::transport::memory as memory_hubs;
 use beckon::{Client, ClientConfig, DispatchMode, ErrorCode, Event};
 
 mod common;

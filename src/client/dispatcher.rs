@@ -3,7 +3,7 @@
 //! application's thread (poll mode). Never on the thread that made the API call
 //! and never on a runtime worker, so a slow callback cannot stall the network.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::collections::{HashMap, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
@@ -18,6 +18,7 @@ use super::{DispatchMode, Event};
 use crate::error::{Error, ErrorCode, Result};
 use crate::log::Level;
 use crate::protocol::{ConnectionReason, ConnectionState, Push, UserId};
+use crate::wakes::{self, Wake};
 
 pub(crate) enum Job {
     /// A push from the hub, tagged with the login it belongs to.
@@ -74,36 +75,6 @@ pub(crate) struct Dispatcher {
 thread_local! {
     /// The dispatcher whose callback is running on this thread, if any.
     static RUNNING: Cell<*const Dispatcher> = const { Cell::new(std::ptr::null()) };
-    /// Inside `with_deferred_wakes`: dispatchers to wake once it ends.
-    static DEFERRED_WAKES: RefCell<Option<Vec<Arc<Dispatcher>>>> = const { RefCell::new(None) };
-}
-
-/// Runs `work` (a hub call, which queues jobs while holding the hub's locks)
-/// and wakes the dispatchers it queued for only afterwards, so no thread is
-/// woken, to contend for a lock, while that lock is held.
-pub(crate) fn with_deferred_wakes<R>(work: impl FnOnce() -> R) -> R {
-    let outermost = DEFERRED_WAKES.with(|slot| {
-        let mut slot = slot.borrow_mut();
-        slot.is_none() && {
-            *slot = Some(Vec::new());
-            true
-        }
-    });
-    if !outermost {
-        return work();
-    }
-    /// Wakes what was deferred even if `work` panics.
-    struct WakeOnDrop;
-    impl Drop for WakeOnDrop {
-        fn drop(&mut self) {
-            let deferred = DEFERRED_WAKES.with(|slot| slot.borrow_mut().take());
-            for dispatcher in deferred.into_iter().flatten() {
-                dispatcher.wake_now();
-            }
-        }
-    }
-    let _wake = WakeOnDrop;
-    work()
 }
 
 /// Which dispatcher's callback is waiting, inside a `free`, for which other
@@ -287,17 +258,10 @@ impl Dispatcher {
         self.idle.notify_all();
     }
 
-    /// Inside `with_deferred_wakes`, notes this dispatcher for waking later.
+    /// Inside `wakes::with_deferred_wakes`, notes this dispatcher for waking later.
     fn defer_wake(self: &Arc<Self>) -> bool {
-        DEFERRED_WAKES.with(|slot| match &mut *slot.borrow_mut() {
-            Some(deferred) => {
-                if !deferred.iter().any(|d| Arc::ptr_eq(d, self)) {
-                    deferred.push(self.clone());
-                }
-                true
-            }
-            None => false,
-        })
+        let target: Arc<dyn Wake> = self.clone();
+        wakes::defer(&target)
     }
 
     fn thread_main(&self, runner: &dyn JobRunner) {
@@ -462,5 +426,11 @@ impl Dispatcher {
         while let Some((job, _)) = self.pop() {
             self.run_one(runner, job, true);
         }
+    }
+}
+
+impl Wake for Dispatcher {
+    fn wake_now(self: Arc<Self>) {
+        Dispatcher::wake_now(&self);
     }
 }

@@ -31,7 +31,6 @@ use crate::protocol::{
     IdHashBuilder, InvitationId, Push, SendInvitation, SendOutcome, UserId,
 };
 use crate::transport::{self, Connection, LoginRequest};
-pub(crate) use dispatcher::with_deferred_wakes;
 use dispatcher::{Dispatcher, Job, JobRunner};
 use pending::Pending;
 

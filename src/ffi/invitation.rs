@@ -1,10 +1,10 @@
 //! Invitations: send, cancel, accept, refuse.
 
-use std::ffi::{c_char, c_void, CString};
+use std::ffi::{c_char, c_void};
 use std::mem::{offset_of, size_of};
 use std::time::Duration;
 
-use super::boundary::{cstring, guard, UserData};
+use super::boundary::{guard, UserData};
 use super::client::{beckon_client, client_ref};
 use super::convert::{optional_text, sized_struct, user_ids};
 use super::error::beckon_error;
@@ -101,53 +101,6 @@ const ANSWER_CONFIG_V1: usize =
     offset_of!(beckon_answer_config, extended_data) + size_of::<*const c_char>();
 const CANCEL_CONFIG_V1: usize =
     offset_of!(beckon_cancel_config, extended_data) + size_of::<*const c_char>();
-
-/// A notification as an event shows it (`beckon_event.notification`): the
-/// same fields as the `beckon_notification_config` the inviter sent. Since
-/// ABI 2.1 (2.0 named the input type here; the layout is the same).
-#[repr(C)]
-#[derive(Clone, Copy)]
-pub struct beckon_event_notification {
-    /// The size the library filled, `sizeof(beckon_event_notification)` of
-    /// its version: a newer library may add fields after these.
-    pub struct_size: u32,
-    pub title: *const c_char,
-    pub message: *const c_char,
-    pub resource_id: *const c_char,
-    pub payload: *const c_char,
-}
-
-/// Keeps a notification's strings alive for an event handler.
-pub(crate) struct NotificationHolder {
-    _strings: [CString; 4],
-    config: beckon_event_notification,
-}
-
-impl NotificationHolder {
-    pub fn new(notification: &Notification) -> NotificationHolder {
-        let strings = [
-            cstring(&notification.title),
-            cstring(&notification.message),
-            cstring(&notification.resource_id),
-            cstring(&notification.payload),
-        ];
-        let config = beckon_event_notification {
-            struct_size: size_of::<beckon_event_notification>() as u32,
-            title: strings[0].as_ptr(),
-            message: strings[1].as_ptr(),
-            resource_id: strings[2].as_ptr(),
-            payload: strings[3].as_ptr(),
-        };
-        NotificationHolder {
-            _strings: strings,
-            config,
-        }
-    }
-
-    pub fn as_ptr(&self) -> *const beckon_event_notification {
-        &self.config
-    }
-}
 
 /// # Safety
 /// `ptr` is NULL or a valid `beckon_notification_config`.

@@ -10,13 +10,13 @@ use once_cell::sync::Lazy;
 use parking_lot::Mutex;
 
 use super::{Connection, LoginRequest, Reply};
-use crate::client::with_deferred_wakes;
 use crate::error::{Error, Result};
 use crate::hub::{Hub, HubConfig, Session};
 use crate::protocol::{
     Answer, CancelInvitation, CancelOutcome, InvitationId, InviteeState, Limits, SendInvitation,
     SendOutcome, UserId,
 };
+use crate::wakes::with_deferred_wakes;
 
 /// Named hubs live as long as the process: an app can log out every client and
 /// log in again and still find its invitations, as with a server.
