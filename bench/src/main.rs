@@ -12,6 +12,7 @@
 mod cpu;
 mod driver;
 mod idle;
+mod idle_clients;
 mod options;
 mod overload;
 mod pair;
@@ -62,6 +63,9 @@ enum Tool {
     /// Silent connections, an invitation spammer, a client that never reads
     /// and a resume flood, while ordinary pairs run paced: their latency.
     Overload(overload::OverloadOptions),
+    /// N library clients on an in-process hub, each rung once, then held
+    /// idle: the process's CPU while nothing happens.
+    IdleClients(idle_clients::IdleClientsOptions),
 }
 
 fn main() -> ExitCode {
@@ -84,6 +88,15 @@ fn main() -> ExitCode {
                 options.json,
                 storm::StormReport::text,
                 storm::StormReport::ok,
+            )
+        }
+        Some(Tool::IdleClients(options)) => {
+            watchdog(options.limit());
+            finish(
+                idle_clients::run(options),
+                options.json,
+                idle_clients::IdleClientsReport::text,
+                idle_clients::IdleClientsReport::ok,
             )
         }
         Some(Tool::Overload(options)) => {
