@@ -3,19 +3,27 @@
 //! application's event handler, deduplicated (rule 9) and acknowledged (rule 4).
 //!
 //! Two styles over one implementation: `*_then` methods take a callback (the C
-//! ABI uses these), and `async` methods await the same callback.
+//! ABI uses these), and `async` methods await the same callback; `*_with`
+//! variants take per-operation settings (`CallOptions`).
+//!
+//! Files: this one holds the API and the shape every operation shares;
+//! `link` the session's life (login, logout, `free`); `delivery` what the
+//! dispatcher runs; `seen` rule 9's memory; `dispatcher` and `pool` where
+//! callbacks run; `pending` the exactly-once promise.
 
 mod config;
+mod delivery;
 mod dispatcher;
 mod event;
+mod link;
 mod pending;
 mod pool;
+mod seen;
 
-use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
 
@@ -25,65 +33,21 @@ pub use pending::Callback;
 
 use crate::error::{Error, Result};
 use crate::log::Level;
-use crate::protocol::SessionSink;
 use crate::protocol::{
-    Answer, CancelInvitation, CancelOutcome, ConnectionReason, ConnectionState, DeviceId,
-    IdHashBuilder, InvitationId, Push, SendInvitation, SendOutcome, UserId,
+    Answer, CancelInvitation, CancelOutcome, ConnectionState, DeviceId, SendInvitation,
+    SendOutcome, UserId,
 };
-use crate::transport::{self, Connection, LoginRequest};
-use dispatcher::{Dispatcher, Job, JobRunner};
+use crate::transport::{self, Connection};
+use dispatcher::Dispatcher;
+use link::Link;
 use pending::Pending;
+use seen::SeenInvitations;
 
 const SUB_TAG: &str = "client";
 
 /// A client. Dropping it is `free`: pending callbacks run with SHUTDOWN first.
 pub struct Client {
     core: Arc<ClientCore>,
-}
-
-enum Link {
-    LoggedOut,
-    /// The login's callback waits here until the transport answers; `free`
-    /// takes it first if it comes first (a network login can take seconds).
-    LoggingIn(LoginSlot),
-    /// `login_epoch` tells this session's pushes from an older one's.
-    LoggedIn {
-        conn: Arc<dyn Connection>,
-        login_epoch: u64,
-    },
-    /// A logout waits for its transport to stop, without this lock held;
-    /// meanwhile a login is refused, so its events cannot overtake the
-    /// logout's.
-    LoggingOut,
-}
-
-/// A login under way: its callback, and the transport's attempt, which a
-/// logout or `free` cancels.
-#[derive(Default)]
-struct LoginInProgress {
-    pending: Option<Pending<()>>,
-    attempt: Option<transport::Attempt>,
-    /// Set by the logout or `free` that took the callback: an attempt stored
-    /// after that is cancelled by whoever stores it.
-    cancelled: bool,
-}
-
-type LoginSlot = Arc<Mutex<LoginInProgress>>;
-
-impl LoginInProgress {
-    /// Taken by a logout or `free`: the login's callback (unless the login
-    /// has finished) and the attempt to cancel (unless not stored yet; then
-    /// whoever stores it cancels it).
-    fn cancel(&mut self) -> (Option<Pending<()>>, Option<transport::Attempt>) {
-        self.cancelled = true;
-        (self.pending.take(), self.attempt.take())
-    }
-}
-
-/// What a logout ends.
-enum Ending {
-    Session(Arc<dyn Connection>),
-    Login((Option<Pending<()>>, Option<transport::Attempt>)),
 }
 
 pub(crate) struct ClientCore {
@@ -109,55 +73,6 @@ pub(crate) struct ClientCore {
     connection_state: AtomicI32,
 }
 
-/// The invitations a client has shown, per user (a client that logs in as
-/// another user shows that user's invitations), each with when it may go.
-struct SeenInvitations {
-    forget_at: HashMap<SeenKey, Instant, IdHashBuilder>,
-    /// Sweep expired entries when the map reaches this size, then set it to
-    /// twice what is left: amortized O(1) per insert, however many are live.
-    sweep_at: usize,
-}
-
-/// An invitation shown to a user. Hashed by the invitation id's key alone (no
-/// text hashing on the hot path); the user only breaks ties.
-#[derive(PartialEq, Eq)]
-struct SeenKey {
-    invitation_id: InvitationId,
-    user: UserId,
-}
-
-impl std::hash::Hash for SeenKey {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.invitation_id.hash(state);
-    }
-}
-
-/// Queues a session's pushes on its client's dispatcher, tagged with the login
-/// they belong to.
-struct ClientSink {
-    dispatcher: Arc<Dispatcher>,
-    login_epoch: u64,
-    user: UserId,
-}
-
-impl SessionSink for ClientSink {
-    fn deliver(&self, push: Push) {
-        self.dispatcher.enqueue(Job::Push {
-            login_epoch: self.login_epoch,
-            user: self.user.clone(),
-            push,
-        });
-    }
-
-    fn link_changed(&self, state: ConnectionState, reason: ConnectionReason) {
-        self.dispatcher.enqueue(Job::Link {
-            login_epoch: self.login_epoch,
-            state,
-            reason,
-        });
-    }
-}
-
 impl Client {
     pub fn new(config: ClientConfig) -> Result<Client> {
         transport::check_url(&config.server_url)?;
@@ -177,10 +92,7 @@ impl Client {
             open: RwLock::new(true),
             closed: AtomicBool::new(false),
             connection_state: AtomicI32::new(ConnectionState::Disconnected as i32),
-            seen: Mutex::new(SeenInvitations {
-                forget_at: HashMap::default(),
-                sweep_at: 1024,
-            }),
+            seen: Mutex::new(SeenInvitations::new()),
         });
         dispatcher.start(core.clone())?;
         crate::log!(
@@ -515,7 +427,7 @@ fn logged<T: Send + 'static>(what: &'static str, done: Callback<T>) -> Callback<
 
 impl ClientCore {
     /// The connection of login `login_epoch`, if it is still the current one.
-    fn connection_of(&self, login_epoch: u64) -> Option<Arc<dyn Connection>> {
+    pub(super) fn connection_of(&self, login_epoch: u64) -> Option<Arc<dyn Connection>> {
         match &*self.link.lock() {
             Link::LoggedIn {
                 conn,
@@ -525,7 +437,7 @@ impl ClientCore {
         }
     }
 
-    fn connection(&self) -> Result<Arc<dyn Connection>> {
+    pub(super) fn connection(&self) -> Result<Arc<dyn Connection>> {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::shutdown());
         }
@@ -559,401 +471,5 @@ impl ClientCore {
             );
         }
         Ok(())
-    }
-
-    fn raise(&self, state: ConnectionState, reason: ConnectionReason) {
-        crate::log!(
-            Level::Info,
-            SUB_TAG,
-            "connection state: {state:?} ({reason:?})"
-        );
-        self.dispatcher
-            .enqueue(Job::Event(Event::ConnectionStateChanged { state, reason }));
-    }
-
-    fn login(self: &Arc<Self>, user: UserId, token: String, done: Callback<()>) -> Result<()> {
-        let open = self.open.read();
-        if !*open {
-            return Err(Error::shutdown());
-        }
-        let slot: LoginSlot = Arc::default();
-        {
-            let mut link = self.link.lock();
-            match &*link {
-                Link::LoggedOut => {
-                    let pending = Pending::new(self.dispatcher.clone(), logged("login", done));
-                    slot.lock().pending = Some(pending);
-                    *link = Link::LoggingIn(slot.clone());
-                }
-                Link::LoggingIn(_) => {
-                    return Err(Error::invalid("client: a login is already in progress"))
-                }
-                Link::LoggingOut => return Err(Error::invalid("client: a logout is in progress")),
-                Link::LoggedIn { conn, .. } => {
-                    return Err(Error::invalid(format!(
-                        "client: already logged in as '{}'; log out first",
-                        conn.user()
-                    )))
-                }
-            }
-        }
-        crate::log!(
-            Level::Info,
-            SUB_TAG,
-            "login: user '{user}', device '{}'",
-            self.device
-        );
-        let login_epoch = self.login_epoch.fetch_add(1, Ordering::AcqRel) + 1;
-        self.raise(ConnectionState::Connecting, ConnectionReason::Login);
-        let request = LoginRequest {
-            user: user.clone(),
-            device: self.device.clone(),
-            token,
-            sink: Arc::new(ClientSink {
-                dispatcher: self.dispatcher.clone(),
-                login_epoch,
-                user,
-            }),
-            request_timeout: self.config.request_timeout,
-        };
-        let core = self.clone();
-        let slot_on_panic = slot.clone();
-        let slot_for_attempt = slot.clone();
-        let started = catch_unwind(AssertUnwindSafe(|| {
-            transport::connect(
-                &self.config.server_url,
-                request,
-                Box::new(move |result| core.login_finished(result, &slot, login_epoch)),
-            )
-        }));
-        if let Ok(attempt) = started {
-            let mut login = slot_for_attempt.lock();
-            if login.cancelled {
-                // A logout or free came while the transport was starting.
-                let wait = !self.closed.load(Ordering::Acquire);
-                drop(login);
-                attempt.cancel(wait);
-            } else if login.pending.is_some() {
-                login.attempt = Some(attempt);
-            }
-        } else {
-            // Undo this login, and never leave a session open at the hub that
-            // the client forgot.
-            let mut link = self.link.lock();
-            let undone = match std::mem::replace(&mut *link, Link::LoggedOut) {
-                Link::LoggedIn {
-                    conn,
-                    login_epoch: epoch,
-                } if epoch == login_epoch => {
-                    self.raise(ConnectionState::Disconnected, ConnectionReason::Login);
-                    Some(conn)
-                }
-                Link::LoggingIn(_) => {
-                    self.raise(ConnectionState::Disconnected, ConnectionReason::Login);
-                    None
-                }
-                newer => {
-                    *link = newer;
-                    None
-                }
-            };
-            drop(link);
-            if let Some(conn) = undone {
-                conn.logout();
-            }
-            if let Some(pending) = slot_on_panic.lock().pending.take() {
-                pending.complete(Err(Error::internal(
-                    "the login panicked inside the library",
-                )));
-            }
-            crate::log!(
-                Level::Error,
-                SUB_TAG,
-                "login panicked inside the library; it is undone"
-            );
-        }
-        Ok(())
-    }
-
-    fn login_finished(
-        &self,
-        result: Result<Arc<dyn Connection>>,
-        slot: &LoginSlot,
-        login_epoch: u64,
-    ) {
-        let mut link = self.link.lock();
-        // Taken under the link's lock, as `free` does: exactly one of us
-        // completes the login's callback.
-        let Some(pending) = slot.lock().pending.take() else {
-            // Freed while connecting (free gave the callback SHUTDOWN): undo
-            // the session.
-            drop(link);
-            if let Ok(conn) = result {
-                conn.logout();
-            }
-            return;
-        };
-        match result {
-            Ok(conn) => {
-                {
-                    if !matches!(*link, Link::LoggingIn(_)) {
-                        drop(link);
-                        conn.logout();
-                        return pending.complete(Err(Error::shutdown()));
-                    }
-                    *link = Link::LoggedIn {
-                        conn: conn.clone(),
-                        login_epoch,
-                    };
-                    // Under the link's lock, so a concurrent logout's event and
-                    // callback cannot overtake these.
-                    self.raise(ConnectionState::Connected, ConnectionReason::Login);
-                    pending.complete(Ok(()));
-                    drop(link);
-                }
-                // Now that the login's callback is queued, let the hub hand over
-                // what is ringing for this user.
-                conn.sync();
-            }
-            Err(error) => {
-                *link = Link::LoggedOut;
-                self.raise(ConnectionState::Disconnected, ConnectionReason::Login);
-                pending.complete(Err(error));
-            }
-        }
-    }
-
-    fn logout(&self, done: Callback<()>) -> Result<()> {
-        // Held until the end: `free` waits for this logout rather than close
-        // the dispatcher under its callback.
-        let open = self.open.read();
-        if !*open {
-            return Err(Error::shutdown());
-        }
-        let ending = {
-            let mut link = self.link.lock();
-            match std::mem::replace(&mut *link, Link::LoggingOut) {
-                Link::LoggedIn { conn, .. } => Ending::Session(conn),
-                Link::LoggingIn(slot) => Ending::Login(slot.lock().cancel()),
-                other => {
-                    *link = other;
-                    return Err(Error::not_logged_in());
-                }
-            }
-        };
-        // Without the link's lock (a network transport may take a moment to
-        // write the logout): when it returns the session has ended (or the
-        // login will never make one), no push can follow, and DISCONNECTED
-        // comes after everything it delivered.
-        let login = match ending {
-            Ending::Session(conn) => {
-                crate::log!(Level::Info, SUB_TAG, "logout: user '{}'", conn.user());
-                conn.logout();
-                None
-            }
-            Ending::Login((pending, attempt)) => {
-                crate::log!(
-                    Level::Info,
-                    SUB_TAG,
-                    "logout: the login under way is cancelled"
-                );
-                if let Some(attempt) = attempt {
-                    attempt.cancel(true);
-                }
-                pending
-            }
-        };
-        let mut link = self.link.lock();
-        *link = Link::LoggedOut;
-        self.raise(ConnectionState::Disconnected, ConnectionReason::Logout);
-        if let Some(login) = login {
-            login.complete(Err(Error::new(
-                crate::error::ErrorCode::Shutdown,
-                "the login was cancelled by a logout",
-            )));
-        }
-        Pending::new(self.dispatcher.clone(), logged("logout", done)).complete(Ok(()));
-        drop(link);
-        drop(open);
-        Ok(())
-    }
-
-    fn shutdown(&self) -> Result<()> {
-        // Before anything is done: refused, the free leaves the client as it was.
-        let _waiting = self.dispatcher.wait_for()?;
-        {
-            let mut open = self.open.write();
-            if !*open {
-                // Already freed (or being freed): still return only once no
-                // callback runs.
-                drop(open);
-                self.dispatcher.close(self);
-                return Ok(());
-            }
-            *open = false;
-            self.closed.store(true, Ordering::Release);
-        }
-        let (conn, login) = {
-            let mut link = self.link.lock();
-            match std::mem::replace(&mut *link, Link::LoggedOut) {
-                Link::LoggedIn { conn, .. } => (Some(conn), None),
-                // A login still under way gets SHUTDOWN now; when the
-                // transport answers, its session is undone. Taken under the
-                // link's lock, as `login_finished` does: exactly one of us
-                // completes the login's callback.
-                Link::LoggingIn(slot) => (None, Some(slot.lock().cancel())),
-                // A logout in progress holds the open gate, so `free` cannot
-                // get here before it ends.
-                Link::LoggingOut | Link::LoggedOut => (None, None),
-            }
-        };
-        if let Some((pending, attempt)) = login {
-            if let Some(pending) = pending {
-                pending.complete(Err(Error::shutdown()));
-            }
-            // Not waited for: the transport logs out a welcome that still
-            // comes, and `free` must not wait for a server.
-            if let Some(attempt) = attempt {
-                attempt.cancel(false);
-            }
-        }
-        // Without the link's lock: a network transport may take a moment.
-        if let Some(conn) = conn {
-            conn.logout();
-        }
-        self.dispatcher.close(self);
-        crate::log!(
-            Level::Info,
-            SUB_TAG,
-            "client freed: device '{}'",
-            self.device
-        );
-        Ok(())
-    }
-
-    /// Rule 9 and rule 4 for one INVITATION_RECEIVED: true if it is new to this
-    /// client (then it is acknowledged and shown), false for a repeat.
-    fn first_sight(&self, user: UserId, invitation_id: &InvitationId, seconds_left: u32) -> bool {
-        let now = Instant::now();
-        let key = SeenKey {
-            invitation_id: invitation_id.clone(),
-            user,
-        };
-        let mut seen = self.seen.lock();
-        if seen.forget_at.contains_key(&key) {
-            return false;
-        }
-        // The hub never re-delivers an invitation after its deadline, so an
-        // entry can go a little after that (slack for clock differences).
-        if seen.forget_at.len() >= seen.sweep_at {
-            seen.forget_at.retain(|_, forget_at| *forget_at > now);
-            seen.sweep_at = (seen.forget_at.len() * 2).max(1024);
-        }
-        let keep = Duration::from_secs(u64::from(seconds_left) + 60);
-        seen.forget_at.insert(key, now + keep);
-        true
-    }
-
-    /// The hub ended the session of login `login_epoch` (kicked out, token
-    /// expired): if it is still this client's session, the client is logged out.
-    fn session_ended(&self, reason: ConnectionReason, login_epoch: u64) {
-        let ended = {
-            let mut link = self.link.lock();
-            let current =
-                matches!(*link, Link::LoggedIn { login_epoch: e, .. } if e == login_epoch);
-            if current {
-                *link = Link::LoggedOut;
-            }
-            current
-        };
-        if ended {
-            crate::log!(
-                Level::Warn,
-                SUB_TAG,
-                "session of device '{}' ended by the hub: {reason:?}",
-                self.device
-            );
-            self.deliver(&Event::ConnectionStateChanged {
-                state: ConnectionState::Disconnected,
-                reason,
-            });
-        }
-    }
-
-    fn deliver(&self, event: &Event) {
-        if let Event::ConnectionStateChanged { state, .. } = event {
-            self.connection_state
-                .store(*state as i32, Ordering::Release);
-        }
-        #[cfg(feature = "test-hooks")]
-        crate::testing::maybe_panic(crate::testing::PanicPoint::Dispatch);
-        let _delivering = self.delivering.lock();
-        let handler = self.handler.read().clone();
-        if let Some(handler) = handler {
-            handler(event);
-        }
-    }
-}
-
-impl JobRunner for ClientCore {
-    fn run(&self, job: Job, shutdown: bool) {
-        match job {
-            Job::Call(call) => call.run(shutdown),
-            Job::Event(_) | Job::Push { .. } | Job::Link { .. } if shutdown => {}
-            // A network transport reconnecting: shown only for the current
-            // login; DISCONNECTED ends it.
-            Job::Link {
-                login_epoch,
-                state,
-                reason,
-            } => {
-                if state == ConnectionState::Disconnected {
-                    self.session_ended(reason, login_epoch);
-                } else if self.connection_of(login_epoch).is_some() {
-                    self.deliver(&Event::ConnectionStateChanged { state, reason });
-                }
-            }
-            Job::Event(event) => self.deliver(&event),
-            // Invitation pushes of an older login are still shown: they were
-            // queued before that login's DISCONNECTED. Session notices of an
-            // older login are not (that session is gone).
-            Job::Push {
-                login_epoch,
-                user,
-                push,
-            } => {
-                match push {
-                    Push::KickedOut => self.session_ended(ConnectionReason::KickedOut, login_epoch),
-                    Push::TokenExpired => {
-                        self.session_ended(ConnectionReason::TokenExpired, login_epoch)
-                    }
-                    Push::TokenWillExpire { seconds_left } => {
-                        if login_epoch == self.login_epoch.load(Ordering::Acquire) {
-                            self.deliver(&Event::TokenWillExpire { seconds_left })
-                        }
-                    }
-                    Push::InvitationReceived {
-                        ref invitation_id,
-                        seconds_left,
-                        ..
-                    } => {
-                        // Receipts are idempotent at the hub: send one for every
-                        // delivery of the current login (a repeat after a
-                        // re-login included; an older login's push is handed
-                        // over again by the new login's sync), and show the
-                        // invitation once per user (rule 9).
-                        if let Some(conn) = self.connection_of(login_epoch) {
-                            conn.acknowledge(invitation_id);
-                        }
-                        if !self.first_sight(user, invitation_id, seconds_left) {
-                            return;
-                        }
-                        crate::log!(Level::Info, "room", "invitation received: {invitation_id}");
-                        self.deliver(&Event::Invitation(push));
-                    }
-                    other => self.deliver(&Event::Invitation(other)),
-                }
-            }
-        }
     }
 }
