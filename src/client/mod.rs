@@ -128,12 +128,9 @@ impl Client {
     /// The state of the last CONNECTION_STATE_CHANGED event dispatched to the
     /// application (DISCONNECTED before any): the state the app has been told.
     pub fn connection_state(&self) -> ConnectionState {
-        match self.core.connection_state.load(Ordering::Acquire) {
-            1 => ConnectionState::Connecting,
-            2 => ConnectionState::Connected,
-            3 => ConnectionState::Reconnecting,
-            _ => ConnectionState::Disconnected,
-        }
+        // Only ever stored from a `ConnectionState`.
+        ConnectionState::from_i32(self.core.connection_state.load(Ordering::Acquire))
+            .unwrap_or(ConnectionState::Disconnected)
     }
 
     /// Replaces the event handler (`None` drops events) and returns once the

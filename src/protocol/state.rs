@@ -62,6 +62,20 @@ pub enum ConnectionState {
     Reconnecting = 3,
 }
 
+impl ConnectionState {
+    /// The state whose C value is `value`, if any.
+    pub fn from_i32(value: i32) -> Option<ConnectionState> {
+        [
+            ConnectionState::Disconnected,
+            ConnectionState::Connecting,
+            ConnectionState::Connected,
+            ConnectionState::Reconnecting,
+        ]
+        .into_iter()
+        .find(|state| *state as i32 == value)
+    }
+}
+
 /// Why the connection state changed.
 #[repr(i32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
