@@ -263,7 +263,7 @@ mod queue {
                     .sink
                     .call(record.level, &record.sub_tag, &record.message);
             }
-            if let Some((sink, count)) = dropped {
+            if let Some((sink, count)) = dropped.filter(|_| super::enabled(Level::Warn)) {
                 let message = format!(
                     "{count} log records were dropped: the log handler is slower than logging"
                 );

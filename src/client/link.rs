@@ -109,13 +109,17 @@ impl ClientCore {
             return Err(Error::shutdown());
         }
         let slot: LoginSlot = Arc::default();
-        {
+        let login_epoch = {
             let mut link = self.link.lock();
             match &*link {
                 Link::LoggedOut => {
                     let pending = Pending::new(self.dispatcher.clone(), logged("login", done));
                     slot.lock().pending = Some(pending);
                     *link = Link::LoggingIn(slot.clone());
+                    // Under the link's lock: a logout on another thread that
+                    // cancels this login raises its DISCONNECTED after this.
+                    self.raise(ConnectionState::Connecting, ConnectionReason::Login);
+                    self.login_epoch.fetch_add(1, Ordering::AcqRel) + 1
                 }
                 Link::LoggingIn(_) => {
                     return Err(Error::invalid("client: a login is already in progress"))
@@ -128,15 +132,13 @@ impl ClientCore {
                     )))
                 }
             }
-        }
+        };
         crate::log!(
             Level::Info,
             SUB_TAG,
             "login: user '{user}', device '{}'",
             self.device
         );
-        let login_epoch = self.login_epoch.fetch_add(1, Ordering::AcqRel) + 1;
-        self.raise(ConnectionState::Connecting, ConnectionReason::Login);
         let request = LoginRequest {
             user: user.clone(),
             device: self.device.clone(),

@@ -113,10 +113,10 @@ unsafe fn notification(ptr: *const beckon_notification_config) -> Result<Option<
     // SAFETY: the strings are NULL or valid C strings (caller's contract).
     unsafe {
         Ok(Some(Notification {
-            title: optional_text(c.title, "notification.title")?,
-            message: optional_text(c.message, "notification.message")?,
-            resource_id: optional_text(c.resource_id, "notification.resource_id")?,
-            payload: optional_text(c.payload, "notification.payload")?,
+            title: optional_text(c.title, "config.notification.title")?,
+            message: optional_text(c.message, "config.notification.message")?,
+            resource_id: optional_text(c.resource_id, "config.notification.resource_id")?,
+            payload: optional_text(c.payload, "config.notification.payload")?,
         }))
     }
 }

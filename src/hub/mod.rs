@@ -1,6 +1,6 @@
 //! The hub: the invitation engine of docs/SEMANTICS.md (rules 1 to 9), with no
-//! I/O. The `memory://` transport calls it in-process; `beckon-server` will call
-//! the same hub from its WebSocket connections, so the semantics cannot differ.
+//! I/O. The `memory://` transport calls it in-process; `beckon-server` calls the
+//! same hub from its WebSocket connections, so the semantics cannot differ.
 //!
 //! Concurrency: invitations are striped over shards by id, users over shards by
 //! user id; there is no hub-wide lock. Lock order is always invitation shard, then
