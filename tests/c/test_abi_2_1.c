@@ -1,0 +1,109 @@
+/*
+ * test_abi_2_1: a program built against the header of ABI 2.1, frozen in
+ * tests/c/abi/beckon-2.1.h, runs on the library built today, using what 2.1
+ * added: the per-operation configs and the _ex functions, queued log
+ * delivery, beckon_client_free's result, the event's own notification type.
+ * Every later minor version must keep it working unchanged.
+ *
+ * As test_abi_2_0.c: the frozen header comes before common.h, whose own
+ * #include of beckon.h then adds nothing (the same include guard).
+ */
+#define _POSIX_C_SOURCE 200809L /* as common.h has it, before any system header */
+#include "abi/beckon-2.1.h"
+
+#include "common.h"
+
+#define HUB "memory://c-abi-2-1"
+
+static atomic_long log_records;
+
+static void count_log(void *user_data, int32_t level, const char *tag, const char *sub_tag, const char *message) {
+    (void)user_data;
+    (void)level;
+    (void)tag;
+    (void)sub_tag;
+    (void)message;
+    atomic_fetch_add(&log_records, 1);
+}
+
+int main(void) {
+    t_start("test_abi_2_1");
+    T_SECTION("the library serves a program built against ABI 2.1");
+    CHECK_INT(BECKON_ABI_VERSION, (2u << 16) | 1u);
+    CHECK_MSG(BECKON_ABI_COMPATIBLE(beckon_abi_version()), "library ABI %#x refuses a 2.1 program",
+              beckon_abi_version());
+
+    T_SECTION("queued log delivery");
+    beckon_log_config log;
+    memset(&log, 0, sizeof log);
+    log.struct_size = sizeof log;
+    log.max_level = BECKON_LOG_INFO;
+    log.delivery = BECKON_LOG_QUEUED;
+    log.handler = count_log;
+    REQUIRE_CODE(beckon_set_log_config(&log), BECKON_OK, NULL);
+
+    T_SECTION("the invitation flow with the 2.1 configs");
+    t_recorder alice_events, bob_events;
+    t_recorder_init(&alice_events, "alice", 64);
+    t_recorder_init(&bob_events, "bob", 64);
+    beckon_client *alice = t_client_with_recorder(HUB, "alice-phone", &alice_events);
+    beckon_client *bob = t_client_with_recorder(HUB, "bob-phone", &bob_events);
+    t_login(alice, "alice", NULL, &alice_events);
+    t_login(bob, "bob", NULL, &bob_events);
+
+    beckon_notification_config note;
+    memset(&note, 0, sizeof note);
+    note.struct_size = sizeof note;
+    note.title = "Call from alice";
+    beckon_invitation_config config = t_invitation(30, "video");
+    config.notification = &note;
+    config.request_timeout_ms = 5000;
+    const char *invitees[] = {"bob"};
+    t_op sent;
+    t_op_init(&sent, "send", &alice_events);
+    REQUIRE_CODE(beckon_send_invitation(alice, invitees, 1, &config, t_on_send, &sent), BECKON_OK, NULL);
+    CHECK_OP(&sent, BECKON_OK, NULL);
+    WAIT_EVENTS(&bob_events, BECKON_EVENT_INVITATION_RECEIVED, sent.invitation_id, NULL, -1, 1);
+    const t_event *received =
+        t_find_event(&bob_events, BECKON_EVENT_INVITATION_RECEIVED, sent.invitation_id, NULL, -1);
+    REQUIRE(received != NULL);
+    CHECK(received->has_notification);
+    CHECK_INT(received->notification_struct_size, sizeof(beckon_event_notification));
+    CHECK_STR(received->n_title, "Call from alice");
+
+    beckon_answer_config answer;
+    memset(&answer, 0, sizeof answer);
+    answer.struct_size = sizeof answer;
+    answer.request_timeout_ms = 5000;
+    answer.extended_data = "ok";
+    t_op accepted;
+    t_op_init(&accepted, "accept_ex", &bob_events);
+    REQUIRE_CODE(beckon_accept_invitation_ex(bob, sent.invitation_id, &answer, t_on_result, &accepted), BECKON_OK,
+                 NULL);
+    CHECK_OP(&accepted, BECKON_OK, NULL);
+    WAIT_EVENTS(&alice_events, BECKON_EVENT_INVITATION_ACCEPTED, sent.invitation_id, "bob", -1, 1);
+
+    beckon_cancel_config cancel;
+    memset(&cancel, 0, sizeof cancel);
+    cancel.struct_size = sizeof cancel;
+    t_op cancelled;
+    t_op_init(&cancelled, "cancel_ex after the answer", &alice_events);
+    REQUIRE_CODE(beckon_cancel_invitation_ex(alice, sent.invitation_id, &cancel, t_on_cancel, &cancelled), BECKON_OK,
+                 NULL);
+    WAIT_OP(&cancelled);
+    CHECK_MSG(cancelled.error == BECKON_OK || cancelled.error == BECKON_ERROR_INVITATION_CLOSED,
+              "cancel after the only invitee accepted: %s", beckon_error_name(cancelled.error));
+
+    CHECK_CODE(beckon_client_free(alice), BECKON_OK, NULL);
+    CHECK_CODE(beckon_client_free(bob), BECKON_OK, NULL);
+    log.handler = NULL;
+    log.max_level = BECKON_LOG_OFF;
+    REQUIRE_CODE(beckon_set_log_config(&log), BECKON_OK, NULL);
+    CHECK_MSG(atomic_load(&log_records) > 0, "no log record was delivered");
+    t_op_reset(&sent);
+    t_op_reset(&accepted);
+    t_op_reset(&cancelled);
+    t_recorder_destroy(&alice_events);
+    t_recorder_destroy(&bob_events);
+    return t_finish();
+}
