@@ -371,7 +371,7 @@ def test_process_wide_functions(hub: str) -> None:
 def test_every_error_code_has_its_class() -> None:
     codes = [c for c in beckon.ErrorCode if c != beckon.ErrorCode.OK]
     classes = {beckon.ERROR_CLASSES[c] for c in codes}
-    assert len(classes) == len(codes) == 16
+    assert len(classes) == len(codes) == 17
     for code in codes:
         error = error_for(int(code), "why")
         assert type(error) is beckon.ERROR_CLASSES[code]
@@ -384,3 +384,5 @@ def test_every_error_code_has_its_class() -> None:
     assert type(unknown) is beckon.BeckonError
     assert int(unknown.code) == 99 and unknown.code.name == "UNKNOWN_99"
     assert beckon.error_name(99) == "UNKNOWN"
+    assert beckon.error_name(18) == "UNKNOWN"  # 17, WOULD_DEADLOCK, is the last (ABI 2.1)
+    assert issubclass(beckon.WouldDeadlockError, RuntimeError)

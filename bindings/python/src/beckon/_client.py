@@ -651,7 +651,7 @@ class Client:
                 extended_data=data,
                 notification=ctypes.pointer(note_struct) if note_struct is not None else None,
                 flags=flags,
-                reserved=0,
+                request_timeout_ms=0,
             )
             code: int = lib.beckon_send_invitation(
                 ptr, array, len(names), ctypes.byref(config), _callbacks.SEND_CALLBACK, ud
