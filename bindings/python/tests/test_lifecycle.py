@@ -206,3 +206,63 @@ def test_concurrent_closes_both_wait_for_the_free(make_client: MakeClient) -> No
         closer.join(WAIT)
         assert not closer.is_alive()
     assert finished == ["handler", "close", "close"]
+
+
+@pytest.mark.parametrize("dispatch", [beckon.DispatchMode.THREAD, beckon.DispatchMode.POOL])
+def test_two_clients_closing_each_other_from_their_callbacks(
+    hub: str, clients: list[beckon.Client], dispatch: beckon.DispatchMode
+) -> None:
+    """Each one's handler closes the other at the same moment: one close is refused, no hang."""
+    rounds = 5
+    refused = 0
+    for round_ in range(rounds):
+        both_inside = threading.Barrier(2, timeout=WAIT)
+        outcomes: dict[str, BaseException | None] = {}
+        returned = threading.Semaphore(0)
+        pair: dict[str, beckon.Client] = {}
+
+        def close_the_other(name: str, other: str) -> Callable[[beckon.Event], None]:
+            def on_event(event: beckon.Event) -> None:
+                if not (
+                    isinstance(event, beckon.ConnectionStateChanged)
+                    and event.state == beckon.ConnectionState.CONNECTED
+                ):
+                    return
+                try:
+                    both_inside.wait()  # both handlers are running now
+                    pair[other].close()
+                    outcomes[name] = None
+                except BaseException as error:  # noqa: BLE001 - the test reads it
+                    outcomes[name] = error
+                finally:
+                    returned.release()
+
+            return on_event
+
+        for name, other in (("a", "b"), ("b", "a")):
+            pair[name] = beckon.Client(hub, dispatch=dispatch)
+            clients.append(pair[name])
+            pair[name].add_event_handler(close_the_other(name, other))
+        logins = {name: client.login(f"mutual-{name}-{round_}") for name, client in pair.items()}
+        for _ in range(2):
+            assert returned.acquire(timeout=WAIT), f"round {round_}: a close hung: {outcomes}"
+
+        errors = [e for e in outcomes.values() if e is not None]
+        assert len(outcomes) == 2 and len(errors) == 1, f"round {round_}: {outcomes}"
+        error = errors[0]
+        assert isinstance(error, beckon.WouldDeadlockError), repr(error)
+        assert error.code == beckon.ErrorCode.WOULD_DEADLOCK and error.message
+        refused += 1
+        # The client whose close was refused is still open and usable; the
+        # other one is closed, its login completed (with SHUTDOWN, or before).
+        survivor = next(n for n, e in outcomes.items() if e is None)
+        closed = "b" if survivor == "a" else "a"
+        assert pair[closed].closed
+        assert not pair[survivor].closed
+        assert logins[survivor].result(WAIT) is None
+        assert pair[survivor].info().user_id == f"mutual-{survivor}-{round_}"
+        done = logins[closed].exception(WAIT)
+        assert done is None or isinstance(done, beckon.ShutdownError)
+        pair[survivor].close()  # now, outside the callbacks
+        assert pair[survivor].closed
+    assert refused == rounds

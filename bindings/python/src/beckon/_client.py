@@ -17,6 +17,7 @@ from . import _callbacks, _checks, _native
 from ._callbacks import FutureSink, LoopSink, PendingOperation, Sink, log
 from ._errors import (
     ArgumentTypeError,
+    BeckonError,
     InternalError,
     InvalidArgumentError,
     ShutdownError,
@@ -27,6 +28,7 @@ from ._types import (
     ClientInfo,
     ConnectionState,
     DispatchMode,
+    ErrorCode,
     Event,
     EventKind,
     Notification,
@@ -98,19 +100,30 @@ class _Handle:
     (calls are short: the memory transport never blocks on a callback), then
     frees. The closing thread's own calls are not waited for: the C ABI allows
     a callback, running inside ``beckon_client_poll``, to free its client.
+
+    A free the library refuses with WOULD_DEADLOCK (from another client's
+    callback, while a callback of this client is freeing that other client)
+    did nothing: the pointer is put back and the handle is open again.
     """
 
-    __slots__ = ("_ptr", "_users", "_changed", "_freed", "__weakref__")
+    __slots__ = ("_ptr", "_users", "_changed", "_closing", "_freed", "__weakref__")
 
     def __init__(self, ptr: int) -> None:
         self._ptr: int | None = ptr
         self._users: dict[int, int] = {}
         self._changed = threading.Condition(threading.Lock())
-        self._freed = threading.Event()
+        self._closing = False  # a thread is inside beckon_client_free
+        self._freed = False
 
     @property
     def closed(self) -> bool:
+        """Closed, or being freed (C calls are refused)."""
         return self._ptr is None
+
+    @property
+    def freed(self) -> bool:
+        """``beckon_client_free`` has returned (other than WOULD_DEADLOCK)."""
+        return self._freed
 
     @contextmanager
     def use(self) -> Iterator[int]:
@@ -137,35 +150,56 @@ class _Handle:
         A second caller waits (if ``wait``) until the first one's free is over,
         so that "no callback runs after close() returns" holds for both; the
         caller passes ``wait=False`` from inside one of the client's callbacks,
-        where waiting for the free would wait for itself.
+        where waiting for the free would wait for itself. If the first free is
+        refused (WOULD_DEADLOCK), a waiting caller tries the free itself.
+
+        Raises :class:`WouldDeadlockError` (the handle is open again) or, for
+        any other error of the free, that error (the handle stays closed).
         """
         me = threading.get_ident()
         with self._changed:
+            while self._closing:
+                if not wait:
+                    return False
+                self._changed.wait()
             ptr = self._ptr
             if ptr is None:
-                closing_elsewhere = True
-            else:
-                closing_elsewhere = False
-                self._ptr = None
-                self._changed.wait_for(lambda: all(t == me for t in self._users))
-        if closing_elsewhere:
-            if wait:
-                self._freed.wait()
-            return False
+                return False
+            self._ptr = None
+            self._closing = True
+            self._changed.wait_for(lambda: all(t == me for t in self._users))
+        code = 0
+        message = ""
         try:
             # Outside the lock: pending callbacks run (with SHUTDOWN) during the
             # free, and they may call into this client (and see it closed).
-            _native.library().beckon_client_free(ptr)
+            lib = _native.library()
+            code = lib.beckon_client_free(ptr)
+            if code != 0:
+                message = _callbacks.last_error_message()
         finally:
-            self._freed.set()
+            with self._changed:
+                self._closing = False
+                if code == ErrorCode.WOULD_DEADLOCK:
+                    self._ptr = ptr  # nothing was done: still live
+                else:
+                    self._freed = True
+                self._changed.notify_all()
+        if code != 0:
+            raise error_for(code, message)
         return True
 
 
 def _close_unreferenced(handle: _Handle, token: int) -> None:
     # weakref.finalize callback: the Client was collected (or the interpreter
-    # exits) without close(). It must not refer to the Client itself.
-    if handle.close(wait=not _callbacks.in_callback_of(token)):
-        log.debug("beckon: closed a client that was not closed explicitly")
+    # exits) without close(). It must not refer to the Client itself, nor raise.
+    try:
+        if handle.close(wait=not _callbacks.in_callback_of(token)):
+            log.debug("beckon: closed a client that was not closed explicitly")
+    except BeckonError as error:
+        # WOULD_DEADLOCK: collected inside another client's callback that is
+        # being freed by one of this client's; nobody can free it later.
+        log.error("beckon: a client that was not closed explicitly could not be closed: %s", error)
     _callbacks.unregister_router(token)
 
 
@@ -478,11 +512,23 @@ class Client:
         none of this client's callbacks is running or will run, unless it was
         called from inside one of them: then the current callback finishes after
         it, as in the C ABI.
+
+        Raises :class:`~beckon.WouldDeadlockError` when called from another
+        client's callback while a callback of this client is itself closing
+        that other client (each close would wait for the other): then nothing
+        was done and this client stays open and usable; close it later,
+        outside the callbacks. (A call made on another thread at the very
+        moment of that refused close may fail with ``ShutdownError``.)
         """
-        self._finalizer.detach()
-        self._handle.close(wait=not _callbacks.in_callback_of(self._token))
-        _callbacks.unregister_router(self._token)
-        self._router.end()
+        try:
+            self._handle.close(wait=not _callbacks.in_callback_of(self._token))
+        finally:
+            # Unless the free was refused (WOULD_DEADLOCK: still open) or is
+            # still under way on another thread (which finishes this then).
+            if self._handle.freed:
+                self._finalizer.detach()
+                _callbacks.unregister_router(self._token)
+                self._router.end()
 
     def __enter__(self) -> Client:
         return self
