@@ -672,6 +672,7 @@ class Client:
         extended_data: str,
         notification: Notification | None,
         online_only: bool,
+        request_timeout_ms: int | None,
     ) -> _Call[SendResult]:
         names = _checks.user_ids(invitees, "invitees")
         seconds = _checks.integer(
@@ -680,6 +681,7 @@ class Client:
         data = _checks.text(extended_data, "extended_data", limit=_checks.MAX_EXTENDED_DATA)
         note = None if notification is None else _checks.notification(notification)
         flags = _native.INVITATION_ONLINE_ONLY if _checks.boolean(online_only, "online_only") else 0
+        within_ms = _checks.request_timeout_ms(request_timeout_ms)
         lib = _native.library()
 
         def start(ptr: int, ud: int) -> int:
@@ -697,7 +699,7 @@ class Client:
                 extended_data=data,
                 notification=ctypes.pointer(note_struct) if note_struct is not None else None,
                 flags=flags,
-                request_timeout_ms=0,
+                request_timeout_ms=within_ms,
             )
             code: int = lib.beckon_send_invitation(
                 ptr, array, len(names), ctypes.byref(config), _callbacks.SEND_CALLBACK, ud
@@ -707,34 +709,61 @@ class Client:
         return _Call(start)
 
     def _cancel_invitation(
-        self, invitation_id: str, invitees: Iterable[str] | None, extended_data: str
+        self,
+        invitation_id: str,
+        invitees: Iterable[str] | None,
+        extended_data: str,
+        request_timeout_ms: int | None,
     ) -> _Call[CancelResult]:
         id_bytes = _checks.invitation_id(invitation_id)
         names = None if invitees is None else _checks.user_ids(invitees, "invitees")
         data = _checks.text(extended_data, "extended_data", limit=_checks.MAX_EXTENDED_DATA)
+        within_ms = _checks.request_timeout_ms(request_timeout_ms)
         lib = _native.library()
 
         def start(ptr: int, ud: int) -> int:
+            # The array and the config live until this function returns, after
+            # the C call, which copies them.
             array = None if names is None else (ctypes.c_char_p * len(names))(*names)
-            code: int = lib.beckon_cancel_invitation(
-                ptr,
-                id_bytes,
-                array,
-                0 if names is None else len(names),
-                data,
-                _callbacks.CANCEL_CALLBACK,
-                ud,
+            config = _native.CancelConfig(
+                struct_size=ctypes.sizeof(_native.CancelConfig),
+                request_timeout_ms=within_ms,
+                invitees=array,  # NULL (with a count of 0): every invitee
+                invitee_count=0 if names is None else len(names),
+                extended_data=data,
+            )
+            code: int = lib.beckon_cancel_invitation_ex(
+                ptr, id_bytes, ctypes.byref(config), _callbacks.CANCEL_CALLBACK, ud
             )
             return code
 
         return _Call(start)
 
-    def _answer(self, accept: bool, invitation_id: str, extended_data: str) -> _Call[None]:
+    def _answer(
+        self,
+        accept: bool,
+        invitation_id: str,
+        extended_data: str,
+        request_timeout_ms: int | None,
+    ) -> _Call[None]:
         id_bytes = _checks.invitation_id(invitation_id)
         data = _checks.text(extended_data, "extended_data", limit=_checks.MAX_EXTENDED_DATA)
+        within_ms = _checks.request_timeout_ms(request_timeout_ms)
         lib = _native.library()
-        function = lib.beckon_accept_invitation if accept else lib.beckon_refuse_invitation
-        return _Call(lambda ptr, ud: function(ptr, id_bytes, data, _callbacks.RESULT_CALLBACK, ud))
+        function = lib.beckon_accept_invitation_ex if accept else lib.beckon_refuse_invitation_ex
+
+        def start(ptr: int, ud: int) -> int:
+            config = _native.AnswerConfig(
+                struct_size=ctypes.sizeof(_native.AnswerConfig),
+                request_timeout_ms=within_ms,
+                extended_data=data,
+            )
+            code: int = function(
+                ptr, id_bytes, ctypes.byref(config), _callbacks.RESULT_CALLBACK, ud
+            )
+            return code
+
+        return _Call(start)
 
     # ------------------------------------------------------------------
     # Operations returning concurrent.futures.Future
@@ -765,6 +794,7 @@ class Client:
         extended_data: str = "",
         notification: Notification | None = None,
         online_only: bool = False,
+        request_timeout_ms: int | None = None,
     ) -> OperationFuture[SendResult]:
         """Invites ``invitees`` (1 to 32 distinct user ids): every online device rings.
 
@@ -775,13 +805,19 @@ class Client:
             notification: what an offline device's push notification shows.
             online_only: close at once for invitees with no device online,
                 instead of ringing them if they log in before the deadline.
+            request_timeout_ms: how long this send may wait for the server,
+                in milliseconds (1 to 2**32-1); None for the client's
+                ``request_timeout``. Past it the future fails with
+                :class:`~beckon.RequestTimeoutError`.
 
         Returns:
             A future of the :class:`~beckon.SendResult`: the invitation id and
             the invitees that were offline.
         """
         return self._future(
-            self._send_invitation(invitees, timeout, extended_data, notification, online_only)
+            self._send_invitation(
+                invitees, timeout, extended_data, notification, online_only, request_timeout_ms
+            )
         )
 
     def cancel_invitation(
@@ -790,29 +826,43 @@ class Client:
         invitees: Iterable[str] | None = None,
         *,
         extended_data: str = "",
+        request_timeout_ms: int | None = None,
     ) -> OperationFuture[CancelResult]:
         """Cancels an invitation this user sent: for everyone, or for ``invitees``.
 
         Invitees already in a terminal state come back in the result's
-        ``error_invitees``, with their state.
+        ``error_invitees``, with their state. ``request_timeout_ms`` as in
+        :meth:`send_invitation`.
         """
-        return self._future(self._cancel_invitation(invitation_id, invitees, extended_data))
+        return self._future(
+            self._cancel_invitation(invitation_id, invitees, extended_data, request_timeout_ms)
+        )
 
     def accept_invitation(
-        self, invitation_id: str, *, extended_data: str = ""
+        self,
+        invitation_id: str,
+        *,
+        extended_data: str = "",
+        request_timeout_ms: int | None = None,
     ) -> OperationFuture[None]:
         """Accepts an invitation this user received.
 
         The first answer from any of the user's devices wins; the others are
-        told by ``InvitationUserStateChanged``.
+        told by ``InvitationUserStateChanged``. ``extended_data`` (at most
+        8 KiB of UTF-8) goes to the inviter; ``request_timeout_ms`` as in
+        :meth:`send_invitation`.
         """
-        return self._future(self._answer(True, invitation_id, extended_data))
+        return self._future(self._answer(True, invitation_id, extended_data, request_timeout_ms))
 
     def refuse_invitation(
-        self, invitation_id: str, *, extended_data: str = ""
+        self,
+        invitation_id: str,
+        *,
+        extended_data: str = "",
+        request_timeout_ms: int | None = None,
     ) -> OperationFuture[None]:
-        """Refuses an invitation this user received."""
-        return self._future(self._answer(False, invitation_id, extended_data))
+        """Refuses an invitation this user received (as :meth:`accept_invitation`)."""
+        return self._future(self._answer(False, invitation_id, extended_data, request_timeout_ms))
 
     # ------------------------------------------------------------------
     # The same operations for asyncio
@@ -841,10 +891,13 @@ class Client:
         extended_data: str = "",
         notification: Notification | None = None,
         online_only: bool = False,
+        request_timeout_ms: int | None = None,
     ) -> SendResult:
         """:meth:`send_invitation` as a coroutine."""
         return await self._await(
-            self._send_invitation(invitees, timeout, extended_data, notification, online_only)
+            self._send_invitation(
+                invitees, timeout, extended_data, notification, online_only, request_timeout_ms
+            )
         )
 
     async def cancel_invitation_async(
@@ -853,17 +906,36 @@ class Client:
         invitees: Iterable[str] | None = None,
         *,
         extended_data: str = "",
+        request_timeout_ms: int | None = None,
     ) -> CancelResult:
         """:meth:`cancel_invitation` as a coroutine."""
-        return await self._await(self._cancel_invitation(invitation_id, invitees, extended_data))
+        return await self._await(
+            self._cancel_invitation(invitation_id, invitees, extended_data, request_timeout_ms)
+        )
 
-    async def accept_invitation_async(self, invitation_id: str, *, extended_data: str = "") -> None:
+    async def accept_invitation_async(
+        self,
+        invitation_id: str,
+        *,
+        extended_data: str = "",
+        request_timeout_ms: int | None = None,
+    ) -> None:
         """:meth:`accept_invitation` as a coroutine."""
-        return await self._await(self._answer(True, invitation_id, extended_data))
+        return await self._await(
+            self._answer(True, invitation_id, extended_data, request_timeout_ms)
+        )
 
-    async def refuse_invitation_async(self, invitation_id: str, *, extended_data: str = "") -> None:
+    async def refuse_invitation_async(
+        self,
+        invitation_id: str,
+        *,
+        extended_data: str = "",
+        request_timeout_ms: int | None = None,
+    ) -> None:
         """:meth:`refuse_invitation` as a coroutine."""
-        return await self._await(self._answer(False, invitation_id, extended_data))
+        return await self._await(
+            self._answer(False, invitation_id, extended_data, request_timeout_ms)
+        )
 
     # ------------------------------------------------------------------
     # Poll mode
