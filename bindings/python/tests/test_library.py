@@ -304,6 +304,9 @@ def test_header_constants_match_the_enumerations() -> None:
         assert value(f"BECKON_DISPATCH_{mode.name}") == mode
     for level in beckon.LogLevel:
         assert value(f"BECKON_LOG_{level.name}") == level
+    for delivery in beckon.LogDelivery:
+        assert value(f"BECKON_LOG_{delivery.name}") == delivery
+    assert (_native.LOG_DIRECT, _native.LOG_QUEUED) == tuple(beckon.LogDelivery)
     assert value("BECKON_INVITATION_ONLINE_ONLY") == _native.INVITATION_ONLINE_ONLY
     # Every exported function the header declares is declared for ctypes too
     # (test hooks excepted: release libraries do not have them).

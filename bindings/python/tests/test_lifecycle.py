@@ -130,39 +130,51 @@ def test_closing_a_stream_wakes_its_reader(hub: str) -> None:
     asyncio.run(main())
 
 
+@pytest.mark.parametrize("delivery", ["queued", "direct"])
 def test_log_handler_and_logging_bridge(
-    make_client: MakeClient, caplog: pytest.LogCaptureFixture
+    make_client: MakeClient, caplog: pytest.LogCaptureFixture, delivery: beckon.LogDeliveryName
 ) -> None:
     lines: list[tuple[beckon.LogLevel, str, str, str]] = []
-    lock = threading.Lock()
+    changed = threading.Condition()
 
     def collect(level: beckon.LogLevel, tag: str, sub_tag: str, message: str) -> None:
-        with lock:
+        with changed:
             lines.append((level, tag, sub_tag, message))
+            changed.notify_all()
 
-    beckon.set_log_handler(collect, beckon.LogLevel.DEBUG)
+    def rejected_id_logged() -> bool:
+        return any(sub == "api" and "invitation_id" in message for _, _, sub, message in lines)
+
+    beckon.set_log_handler(collect, beckon.LogLevel.DEBUG, delivery)
     try:
         client, _ = make_client("gil")
         with pytest.raises(beckon.InvalidArgumentError):
             client.accept_invitation("bad id")
         client.logout().result(WAIT)
+        # Queued records arrive a little later; those still queued at the
+        # replacement would be dropped.
+        with changed:
+            assert changed.wait_for(rejected_id_logged, WAIT), lines
     finally:
         beckon.set_log_handler(None)
-    with lock:
+    with changed:
         snapshot = list(lines)
-    assert snapshot, "the library logged nothing at DEBUG"
     assert {tag for _, tag, _, _ in snapshot} == {"signaling"}
     assert all(isinstance(level, beckon.LogLevel) for level, *_ in snapshot)
-    assert any(sub == "api" and "invitation_id" in message for _, _, sub, message in snapshot)
     count = len(snapshot)
     client.close()
     assert len(lines) == count  # removed: nothing more arrives
 
     caplog.set_level(logging.DEBUG, logger="beckon.signaling")
-    beckon.log_to_logging(max_level=beckon.LogLevel.WARN)
+    beckon.log_to_logging(max_level=beckon.LogLevel.WARN, delivery=delivery)
     try:
         with pytest.raises(beckon.InvalidArgumentError):
             make_client("hop")[0].cancel_invitation("still bad")
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline and not any(
+            r.name == "beckon.signaling.api" for r in caplog.records
+        ):
+            time.sleep(0.005)
     finally:
         beckon.set_log_handler(None)
     records = [r for r in caplog.records if r.name == "beckon.signaling.api"]

@@ -49,6 +49,7 @@ from ._errors import (
     WouldDeadlockError,
 )
 from ._library import (
+    LogDeliveryName,
     LogHandler,
     abi_version,
     error_description,
@@ -90,6 +91,7 @@ from ._types import (
     InvitationUserStateChanged,
     InviteeState,
     InviteeStatus,
+    LogDelivery,
     LogLevel,
     Notification,
     SendResult,
@@ -150,6 +152,8 @@ __all__ = [
     "InviteeStatus",
     "LIBRARY_ENV",
     "LibraryLoadError",
+    "LogDelivery",
+    "LogDeliveryName",
     "LogHandler",
     "LogLevel",
     "NetworkError",
