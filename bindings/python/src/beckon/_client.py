@@ -368,7 +368,8 @@ class Client:
     client's callbacks is running or will run.
 
     Args:
-        server_url: ``memory://NAME`` for the in-process hub NAME.
+        server_url: ``memory://NAME`` for the in-process hub NAME, or
+            ``ws://HOST:PORT`` / ``wss://HOST:PORT`` for a Beckon server.
         device_id: this device's id (user-id rules); None for a random one.
         dispatch: where callbacks run (see above).
         request_timeout: seconds a request may wait for the server (default 10).
