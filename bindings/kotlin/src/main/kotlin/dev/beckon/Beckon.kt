@@ -21,7 +21,7 @@ object Beckon {
     const val BINDING_ABI_VERSION_MAJOR = 2
 
     /** The `BECKON_ABI_VERSION_MINOR` of the header this binding was written against. */
-    const val BINDING_ABI_VERSION_MINOR = 0
+    const val BINDING_ABI_VERSION_MINOR = 1
 
     /**
      * The `BECKON_ABI_VERSION` of the header this binding was written against:
@@ -39,7 +39,7 @@ object Beckon {
     fun isAbiCompatible(libraryAbi: Int, bindingAbi: Int = BINDING_ABI_VERSION): Boolean =
         (libraryAbi ushr 16) == (bindingAbi ushr 16) && (libraryAbi and 0xFFFF) >= (bindingAbi and 0xFFFF)
 
-    /** An ABI version as "major.minor", e.g. "2.0". */
+    /** An ABI version as "major.minor", e.g. "2.1". */
     @JvmStatic
     fun abiVersionText(abiVersion: Int): String = "${abiVersion ushr 16}.${abiVersion and 0xFFFF}"
 
@@ -54,7 +54,7 @@ object Beckon {
     /**
      * The loaded library's ABI version, `(major shl 16) or minor`: once
      * loaded, the major is [BINDING_ABI_VERSION_MAJOR] and the minor at least
-     * [BINDING_ABI_VERSION_MINOR]. [abiVersionText] shows it as "2.0".
+     * [BINDING_ABI_VERSION_MINOR]. [abiVersionText] shows it as "2.1".
      */
     @JvmStatic
     val abiVersion: Int

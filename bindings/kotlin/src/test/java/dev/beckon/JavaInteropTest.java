@@ -1,6 +1,7 @@
 package dev.beckon;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -25,8 +26,9 @@ class JavaInteropTest {
         String hub = hub("demo");
         assertEquals(Beckon.BINDING_ABI_VERSION, Beckon.getAbiVersion());
         assertTrue(Beckon.isAbiCompatible(Beckon.getAbiVersion()));
-        assertTrue(Beckon.isAbiCompatible((2 << 16) | 1, Beckon.BINDING_ABI_VERSION));
-        assertEquals("2.0", Beckon.abiVersionText(Beckon.getAbiVersion()));
+        assertTrue(Beckon.isAbiCompatible((2 << 16) | 2, Beckon.BINDING_ABI_VERSION));
+        assertFalse(Beckon.isAbiCompatible(2 << 16));
+        assertEquals("2.1", Beckon.abiVersionText(Beckon.getAbiVersion()));
         try (BeckonClient alice = new BeckonClient(hub);
              BeckonClient bob = new BeckonClient(new ClientConfig(hub).withDeviceId("bobs-phone"))) {
             CompletableFuture<BeckonEvent.InvitationAccepted> heard = new CompletableFuture<>();
