@@ -104,20 +104,17 @@ internal class ClientConfigStruct : Structure() {
     }
 }
 
+/** `beckon_notification_config`: a notification to send. */
 @Structure.FieldOrder("struct_size", "title", "message", "resource_id", "payload")
-internal class NotificationStruct : Structure {
+internal class NotificationStruct : Structure() {
     @JvmField var struct_size: Int = 0
     @JvmField var title: Pointer? = null
     @JvmField var message: Pointer? = null
     @JvmField var resource_id: Pointer? = null
     @JvmField var payload: Pointer? = null
 
-    constructor() : super() {
+    init {
         struct_size = size()
-    }
-
-    constructor(p: Pointer) : super(p) {
-        read()
     }
 }
 
@@ -235,10 +232,29 @@ internal class EventStruct(p: Pointer) : Structure(p) {
     @JvmField var extended_data: Pointer? = null
     @JvmField var invitees: Pointer? = null
     @JvmField var invitee_count: SizeT = SizeT()
+    /** A `const beckon_event_notification *` ([EventNotificationStruct]), or NULL. */
     @JvmField var notification: Pointer? = null
     @JvmField var seconds_left: Int = 0
     @JvmField var connection_state: Int = 0
     @JvmField var connection_reason: Int = 0
+
+    init {
+        read()
+    }
+}
+
+/**
+ * `beckon_event_notification`: the notification an INVITATION_RECEIVED event
+ * carries (the library sets its `struct_size`; a newer one may add fields
+ * after these, which are not read).
+ */
+@Structure.FieldOrder("struct_size", "title", "message", "resource_id", "payload")
+internal class EventNotificationStruct(p: Pointer) : Structure(p) {
+    @JvmField var struct_size: Int = 0
+    @JvmField var title: Pointer? = null
+    @JvmField var message: Pointer? = null
+    @JvmField var resource_id: Pointer? = null
+    @JvmField var payload: Pointer? = null
 
     init {
         read()
