@@ -52,13 +52,19 @@ internal interface NativeApi : Library {
         callback: SendCallback?, userData: Pointer?
     ): Int
 
-    fun beckon_cancel_invitation(
-        client: Pointer, invitationId: Pointer, invitees: Pointer?, inviteeCount: SizeT, extendedData: Pointer?,
-        callback: CancelCallback?, userData: Pointer?
+    // ABI 2.1: cancel, accept and refuse with a config (for the per-operation
+    // request timeout); the binding calls only these, not the 2.0 forms.
+    fun beckon_cancel_invitation_ex(
+        client: Pointer, invitationId: Pointer, config: CancelConfigStruct, callback: CancelCallback?, userData: Pointer?
     ): Int
 
-    fun beckon_accept_invitation(client: Pointer, invitationId: Pointer, extendedData: Pointer?, callback: ResultCallback?, userData: Pointer?): Int
-    fun beckon_refuse_invitation(client: Pointer, invitationId: Pointer, extendedData: Pointer?, callback: ResultCallback?, userData: Pointer?): Int
+    fun beckon_accept_invitation_ex(
+        client: Pointer, invitationId: Pointer, config: AnswerConfigStruct, callback: ResultCallback?, userData: Pointer?
+    ): Int
+
+    fun beckon_refuse_invitation_ex(
+        client: Pointer, invitationId: Pointer, config: AnswerConfigStruct, callback: ResultCallback?, userData: Pointer?
+    ): Int
 
     fun beckon_set_log_handler(handler: LogCallback?, userData: Pointer?, maxLevel: Int): Int
 }
@@ -118,15 +124,41 @@ internal class NotificationStruct : Structure() {
     }
 }
 
-@Structure.FieldOrder("struct_size", "timeout_seconds", "extended_data", "notification", "flags", "reserved")
+@Structure.FieldOrder("struct_size", "timeout_seconds", "extended_data", "notification", "flags", "request_timeout_ms")
 internal class InvitationConfigStruct : Structure() {
     @JvmField var struct_size: Int = 0
     @JvmField var timeout_seconds: Int = 0
     @JvmField var extended_data: Pointer? = null
     @JvmField var notification: Pointer? = null
     @JvmField var flags: Int = 0
-    /** Must be 0 (ABI 2.0). */
-    @JvmField var reserved: Int = 0
+    /** 0: the client's request timeout (ABI 2.1; the field 2.0 called `reserved`). */
+    @JvmField var request_timeout_ms: Int = 0
+
+    init {
+        struct_size = size()
+    }
+}
+
+/** `beckon_answer_config` (ABI 2.1), for accept and refuse. */
+@Structure.FieldOrder("struct_size", "request_timeout_ms", "extended_data")
+internal class AnswerConfigStruct : Structure() {
+    @JvmField var struct_size: Int = 0
+    @JvmField var request_timeout_ms: Int = 0
+    @JvmField var extended_data: Pointer? = null
+
+    init {
+        struct_size = size()
+    }
+}
+
+/** `beckon_cancel_config` (ABI 2.1). */
+@Structure.FieldOrder("struct_size", "request_timeout_ms", "invitees", "invitee_count", "extended_data")
+internal class CancelConfigStruct : Structure() {
+    @JvmField var struct_size: Int = 0
+    @JvmField var request_timeout_ms: Int = 0
+    @JvmField var invitees: Pointer? = null
+    @JvmField var invitee_count: SizeT = SizeT()
+    @JvmField var extended_data: Pointer? = null
 
     init {
         struct_size = size()
