@@ -356,28 +356,50 @@ class BeckonClient(
      * this client's own callbacks (it then returns at once if another close
      * is under way). Waits for calls of other threads on this client to leave
      * the library first (at most one poll slice, 50 ms, for [poll]).
+     *
+     * @throws WouldDeadlockException when called from another client's
+     *   callback while a callback of this client is itself closing that other
+     *   client (each would wait for the other forever). Then nothing was done:
+     *   this client stays open (calls other threads made while the close was
+     *   being tried may have failed with [ShutdownException]); close it later,
+     *   outside the callbacks.
      */
     override fun close() {
         val mine = callsOnThisThread.get()[0]
         synchronized(lock) {
-            if (closing) {
-                if (Dispatch.isInCallbackOf(this)) return
-                while (!freed) lock.wait()
-                return
+            while (closing) {
+                if (freed || Dispatch.isInCallbackOf(this)) return
+                // Another thread is closing: wait until it has freed the
+                // client, or found it would deadlock (then try again here).
+                lock.wait()
             }
             closing = true
             while (activeCalls > mine) lock.wait()
         }
+        var code = 0
+        var message = ""
         try {
-            api.beckon_client_free(handle)
+            code = api.beckon_client_free(handle)
+            if (code != 0) message = lastErrorMessage()
         } finally {
-            Dispatch.removeClient(key)
-            Dispatch.failLeftovers(this)
-            synchronized(lock) {
-                freed = true
-                lock.notifyAll()
+            if (code == ErrorCode.WOULD_DEADLOCK.value) {
+                // Nothing was done: the client is still live and usable.
+                synchronized(lock) {
+                    closing = false
+                    lock.notifyAll()
+                }
+            } else {
+                // Freed (or, for a code the library does not document here,
+                // never touched again: a leak is safer than a double free).
+                Dispatch.removeClient(key)
+                Dispatch.failLeftovers(this)
+                synchronized(lock) {
+                    freed = true
+                    lock.notifyAll()
+                }
             }
         }
+        if (code != 0) throw BeckonException.of(code, message)
     }
 
     override fun toString(): String = "BeckonClient(${config.serverUrl}${if (isClosed) ", closed" else ""})"

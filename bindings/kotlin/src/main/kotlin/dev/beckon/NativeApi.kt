@@ -41,7 +41,7 @@ internal interface NativeApi : Library {
     fun beckon_client_logout(client: Pointer, callback: ResultCallback?, userData: Pointer?): Int
     fun beckon_client_renew_token(client: Pointer, token: Pointer, callback: ResultCallback?, userData: Pointer?): Int
     fun beckon_client_poll(client: Pointer, timeoutMs: Int, outRan: IntByReference?): Int
-    fun beckon_client_free(client: Pointer?)
+    fun beckon_client_free(client: Pointer?): Int
     fun beckon_client_get_info(client: Pointer, outInfo: ClientInfoStruct): Int
 
     fun beckon_memory_hub_create(name: Pointer, config: HubConfigStruct): Int
