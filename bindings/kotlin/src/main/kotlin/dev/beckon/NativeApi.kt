@@ -66,7 +66,8 @@ internal interface NativeApi : Library {
         client: Pointer, invitationId: Pointer, config: AnswerConfigStruct, callback: ResultCallback?, userData: Pointer?
     ): Int
 
-    fun beckon_set_log_handler(handler: LogCallback?, userData: Pointer?, maxLevel: Int): Int
+    /** ABI 2.1: returns once the replaced handler is not running and will never be called again. */
+    fun beckon_set_log_config(config: LogConfigStruct): Int
 }
 
 // Callback types. Each has exactly one instance for the life of the process
@@ -159,6 +160,22 @@ internal class CancelConfigStruct : Structure() {
     @JvmField var invitees: Pointer? = null
     @JvmField var invitee_count: SizeT = SizeT()
     @JvmField var extended_data: Pointer? = null
+
+    init {
+        struct_size = size()
+    }
+}
+
+/** `beckon_log_config` (ABI 2.1). */
+@Structure.FieldOrder("struct_size", "max_level", "delivery", "reserved", "handler", "user_data")
+internal class LogConfigStruct : Structure() {
+    @JvmField var struct_size: Int = 0
+    @JvmField var max_level: Int = 0
+    @JvmField var delivery: Int = 0
+    /** Must be 0. */
+    @JvmField var reserved: Int = 0
+    @JvmField var handler: LogCallback? = null
+    @JvmField var user_data: Pointer? = null
 
     init {
         struct_size = size()
