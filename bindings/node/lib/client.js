@@ -10,7 +10,9 @@ const { DispatchMode, INVITATION_ONLINE_ONLY, connectionStateName } = require('.
 const { ShutdownError, InvalidArgumentError } = require('./errors');
 
 const CLIENT_OPTIONS = ['serverUrl', 'deviceId', 'dispatch', 'requestTimeoutMs', 'pollIntervalMs'];
-const SEND_OPTIONS = ['timeoutSeconds', 'extendedData', 'notification', 'onlineOnly'];
+const SEND_OPTIONS = ['timeoutSeconds', 'extendedData', 'notification', 'onlineOnly', 'requestTimeoutMs'];
+const CANCEL_OPTIONS = ['invitees', 'extendedData', 'requestTimeoutMs'];
+const ANSWER_OPTIONS = ['extendedData', 'requestTimeoutMs'];
 const NOTIFICATION_FIELDS = ['title', 'message', 'resourceId', 'payload'];
 const DEFAULT_POLL_INTERVAL_MS = 10;
 const TIMER_MAX_MS = 0x7fffffff;
@@ -263,6 +265,7 @@ class Client extends EventEmitter {
     const timeoutSeconds = v.uint32(o.timeoutSeconds, 'options.timeoutSeconds', { min: 1 });
     const extendedData = v.optionalText(o.extendedData, 'options.extendedData');
     const onlineOnly = v.boolean(o.onlineOnly, 'options.onlineOnly');
+    const requestTimeoutMs = requestTimeout(o);
     let notification = null;
     if (o.notification !== undefined && o.notification !== null) {
       const n = v.options(o.notification, 'options.notification', NOTIFICATION_FIELDS);
@@ -280,7 +283,7 @@ class Client extends EventEmitter {
       extended_data: extendedData,
       notification,
       flags: onlineOnly ? INVITATION_ONLINE_ONLY : 0,
-      reserved: 0,
+      request_timeout_ms: requestTimeoutMs,
     };
     const handle = this.#open();
     return callbacks.operation('send', (cb, ud) =>
@@ -294,30 +297,36 @@ class Client extends EventEmitter {
    */
   async cancelInvitation(invitationId, options) {
     const id = v.text(invitationId, 'invitationId');
-    const o = v.options(options, 'options', ['invitees', 'extendedData']);
+    const o = v.options(options, 'options', CANCEL_OPTIONS);
     const list = o.invitees === undefined ? null : v.textArray(o.invitees, 'options.invitees');
-    const extendedData = v.optionalText(o.extendedData, 'options.extendedData');
+    const config = {
+      struct_size: koffi.sizeof(T.cancelConfig),
+      request_timeout_ms: requestTimeout(o),
+      invitees: list,
+      invitee_count: list === null ? 0 : list.length,
+      extended_data: v.optionalText(o.extendedData, 'options.extendedData'),
+    };
     const handle = this.#open();
     return callbacks.operation('cancel', (cb, ud) =>
-      this.#fn.beckon_cancel_invitation(handle, id, list, list === null ? 0 : list.length, extendedData, cb, ud),
+      this.#fn.beckon_cancel_invitation_ex(handle, id, config, cb, ud),
     );
   }
 
   /** Accepts an invitation this user was invited to. */
   async acceptInvitation(invitationId, options) {
-    const [id, extendedData] = answerArguments(invitationId, options);
+    const [id, config] = answerArguments(invitationId, options);
     const handle = this.#open();
     return callbacks.operation('result', (cb, ud) =>
-      this.#fn.beckon_accept_invitation(handle, id, extendedData, cb, ud),
+      this.#fn.beckon_accept_invitation_ex(handle, id, config, cb, ud),
     );
   }
 
   /** Refuses an invitation this user was invited to. */
   async refuseInvitation(invitationId, options) {
-    const [id, extendedData] = answerArguments(invitationId, options);
+    const [id, config] = answerArguments(invitationId, options);
     const handle = this.#open();
     return callbacks.operation('result', (cb, ud) =>
-      this.#fn.beckon_refuse_invitation(handle, id, extendedData, cb, ud),
+      this.#fn.beckon_refuse_invitation_ex(handle, id, config, cb, ud),
     );
   }
 
@@ -444,10 +453,23 @@ class Client extends EventEmitter {
   }
 }
 
+/** `options.requestTimeoutMs` as the C field wants it: 0 (the client's timeout) when omitted. */
+function requestTimeout(o) {
+  return v.optionalUint32(o.requestTimeoutMs, 'options.requestTimeoutMs', { min: 1 }) ?? 0;
+}
+
+/** The invitation id and the beckon_answer_config of an accept or a refuse. */
 function answerArguments(invitationId, options) {
   const id = v.text(invitationId, 'invitationId');
-  const o = v.options(options, 'options', ['extendedData']);
-  return [id, v.optionalText(o.extendedData, 'options.extendedData')];
+  const o = v.options(options, 'options', ANSWER_OPTIONS);
+  return [
+    id,
+    {
+      struct_size: koffi.sizeof(T.answerConfig),
+      request_timeout_ms: requestTimeout(o),
+      extended_data: v.optionalText(o.extendedData, 'options.extendedData'),
+    },
+  ];
 }
 
 module.exports = { Client };

@@ -88,8 +88,8 @@ test('wrong types and values are rejected before the C call', async (t) => {
   const alice = await loggedIn('alice');
   const login = spyOnC(t, 'beckon_client_login');
   const send = spyOnC(t, 'beckon_send_invitation');
-  const cancel = spyOnC(t, 'beckon_cancel_invitation');
-  const accept = spyOnC(t, 'beckon_accept_invitation');
+  const cancel = spyOnC(t, 'beckon_cancel_invitation_ex');
+  const accept = spyOnC(t, 'beckon_accept_invitation_ex');
   const fresh = client();
   await rejectsWith(fresh.login(), InvalidArgumentError, 'userId');
   await rejectsWith(fresh.login(7), InvalidArgumentError, 'userId');
