@@ -7,7 +7,7 @@ const callbacks = require('./callbacks');
 const { eventNames } = require('./decode');
 const v = require('./validate');
 const { DispatchMode, INVITATION_ONLINE_ONLY, connectionStateName } = require('./constants');
-const { ShutdownError, InvalidArgumentError } = require('./errors');
+const { BeckonError, ShutdownError, InvalidArgumentError } = require('./errors');
 
 const CLIENT_OPTIONS = ['serverUrl', 'deviceId', 'dispatch', 'requestTimeoutMs', 'pollIntervalMs'];
 const SEND_OPTIONS = ['timeoutSeconds', 'extendedData', 'notification', 'onlineOnly', 'requestTimeoutMs'];
@@ -65,16 +65,23 @@ const frees = {
   running: 0,
   max: 4,
   waiting: [],
-  /** Calls beckon_client_free(handle) off the JavaScript thread; resolves when it returned. */
+  /**
+   * Calls beckon_client_free(handle) off the JavaScript thread; resolves when
+   * it returned BECKON_OK, rejects with the error it returned otherwise (the
+   * client is then still live).
+   */
   run(fn, handle) {
     return new Promise((resolve, reject) => {
       const start = () => {
         this.running += 1;
-        const finish = (error) => {
+        const finish = (error, code) => {
           this.running -= 1;
           const next = this.waiting.shift();
           if (next !== undefined) next();
           if (error) reject(error);
+          // The message was set on the worker thread, where it cannot be read:
+          // the code's description stands in for it.
+          else if (code !== 0) reject(BeckonError.fromCode(code, `client: ${callbacks.describe(code)}`));
           else resolve();
         };
         try {
@@ -349,32 +356,46 @@ class Client extends EventEmitter {
    * Frees the client: logs out, settles every pending operation (with
    * ShutdownError when its outcome was not delivered yet), and resolves once
    * no callback of this client can run any more. Idempotent.
+   *
+   * Rejects with WouldDeadlockError when the library refuses the free (a
+   * poll-mode client closed from another client's callback while a callback
+   * of this one is closing that other client): nothing was done, the client
+   * is open again, and a later `close()` tries anew.
    */
   close() {
     if (this.#closing !== null) return this.#closing;
     const handle = this.#handle;
-    this.#handle = null;
-    if (this.#pollTimer !== null) {
-      clearInterval(this.#pollTimer);
-      this.#pollTimer = null;
-    }
     if (this.#dispatch === 'poll') {
       // Poll-mode callbacks run on the calling thread, this one: the pending
-      // ones run inside this call, with SHUTDOWN.
+      // ones run inside this call, with SHUTDOWN. Operations are refused
+      // meanwhile (`#closing` is set).
       this.#closing = Promise.resolve();
-      this.#fn.beckon_client_free(handle);
-      this.#closed();
+      const code = this.#fn.beckon_client_free(handle);
+      if (code !== 0) {
+        const error = callbacks.lastError(code);
+        this.#closing = null;
+        return Promise.reject(error);
+      }
+      this.#freed();
       return this.#closing;
     }
     // beckon_client_free waits for the dispatcher thread (or the pool thread
     // running this client's callbacks), whose callbacks koffi runs on this
     // thread: it must run elsewhere while this thread serves them.
     const dispatch = this.#dispatch;
-    this.#closing = frees.run(this.#fn, handle).then(() => {
-      slots.opened(dispatch, -1);
-      this.#closed();
-    });
-    return this.#closing;
+    const closing = frees.run(this.#fn, handle).then(
+      () => {
+        slots.opened(dispatch, -1);
+        this.#freed();
+      },
+      (error) => {
+        // Not freed: the client is still live and usable.
+        if (this.#closing === closing) this.#closing = null;
+        throw error;
+      },
+    );
+    this.#closing = closing;
+    return closing;
   }
 
   /** `await using client = new Client(...)`: closes it. */
@@ -424,7 +445,13 @@ class Client extends EventEmitter {
     return { code, raw };
   }
 
-  #closed() {
+  /** After a successful beckon_client_free: the handle is gone for good. */
+  #freed() {
+    this.#handle = null;
+    if (this.#pollTimer !== null) {
+      clearInterval(this.#pollTimer);
+      this.#pollTimer = null;
+    }
     callbacks.removeEventSink(this.#eventToken);
     if (this.#referenced) callbacks.keepAlive.release();
     this.#referenced = false;

@@ -66,6 +66,7 @@ const ErrorCode = freeze({
   SHUTDOWN: 14,
   SERVER: 15,
   INTERNAL: 16,
+  WOULD_DEADLOCK: 17,
 });
 
 /** `BECKON_DISPATCH_*`: where a client's callbacks run. */

@@ -48,7 +48,10 @@ test('every C error code has its own class under BeckonError, named as the libra
     assert.equal(Class.code, code);
     seen.add(Class);
   }
-  assert.equal(seen.size, 16);
+  assert.equal(seen.size, 17);
+  assert.equal(ErrorCode.WOULD_DEADLOCK, 17);
+  assert.equal(beckon.WouldDeadlockError.code, 17);
+  assert.equal(fn.beckon_error_name(18), 'UNKNOWN', 'a code after the last one');
   const unknown = BeckonError.fromCode(99, '');
   assert.equal(unknown.constructor, BeckonError);
   assert.equal(unknown.codeName, 'UNKNOWN');
