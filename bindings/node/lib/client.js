@@ -31,8 +31,9 @@ const TIMER_MAX_MS = 0x7fffffff;
  *   which JavaScript callbacks never do): `poolThreads` slots for all of
  *   them, counted while any is open;
  * - poll-mode clients use no slot;
- * - the frees of `close()` take a slot each, at most `frees.max` at once:
- *   covered by `reserve`.
+ * - the frees of `close()` take a slot each, at most `frees.max` at once,
+ *   and logging (lib/log.js) at most two: the library's log thread, and one
+ *   `beckon_set_log_config` call at a time: all covered by `reserve`.
  */
 const slots = {
   threadClients: 0,
