@@ -45,11 +45,16 @@
  *   kept alive while they run). ~Client waits until no callback of that client
  *   runs, so whatever the callbacks capture may be destroyed after it. A Client
  *   may be destroyed from inside one of its own callbacks.
+ * - Timeouts. A request waits for the server at most the client's
+ *   request_timeout, or the one given to that send, cancel, accept or refuse
+ *   (0 for the client's); then it fails with REQUEST_TIMEOUT.
  * - Exceptions thrown by your callbacks cannot cross into the C library: they
  *   are caught and given to the handler set with set_callback_exception_handler
  *   (by default: printed to stderr, then std::terminate, as for std::thread).
- * - ABI. The first Client, hub, token or log handler checks that the loaded
- *   libbeckon has the ABI version this header was written for (check_abi).
+ * - ABI. This header needs beckon.h of ABI 2.1 or a newer 2.x (checked when
+ *   compiling), and the first Client, hub, token or log handler checks that the
+ *   loaded libbeckon has that ABI too: the same major, a minor at least the
+ *   header's (check_abi).
  *
  * Needs C++17 with exceptions, and libbeckon at link time (pkg-config beckon,
  * or CMake's beckon::beckon target).
@@ -77,6 +82,9 @@
 #include <type_traits>
 #include <utility>
 #include <vector>
+
+static_assert(BECKON_ABI_VERSION_MAJOR == 2 && BECKON_ABI_VERSION_MINOR >= 1,
+              "beckon.hpp needs beckon.h of ABI 2.1 or a newer 2.x (it uses the functions 2.1 added)");
 
 namespace beckon {
 
@@ -392,9 +400,10 @@ struct ClientOptions {
 struct InvitationOptions {
     InvitationOptions() = default;
     InvitationOptions(std::chrono::seconds timeout_, std::string extended_data_ = {},
-                      std::optional<Notification> notification_ = std::nullopt, bool online_only_ = false)
+                      std::optional<Notification> notification_ = std::nullopt, bool online_only_ = false,
+                      std::chrono::milliseconds request_timeout_ = std::chrono::milliseconds(0))
         : timeout(timeout_), extended_data(std::move(extended_data_)), notification(std::move(notification_)),
-          online_only(online_only_) {}
+          online_only(online_only_), request_timeout(request_timeout_) {}
 
     /// Required: 1 to 600 seconds.
     std::chrono::seconds timeout{0};
@@ -405,6 +414,9 @@ struct InvitationOptions {
     /// Invitees with no device online are closed at once (OFFLINE) instead of
     /// kept pending until the deadline.
     bool online_only = false;
+    /// How long the send may wait for the server; 0 for the client's
+    /// request_timeout.
+    std::chrono::milliseconds request_timeout{0};
 };
 
 /// How a memory hub behaves (create_memory_hub).
@@ -917,27 +929,32 @@ public:
     }
 
     /// Cancels an invitation for the listed invitees, or all (empty list).
-    [[nodiscard]] std::future<CancelResult> cancel_invitation(std::string_view invitation_id,
-                                                              const std::vector<std::string> &invitees = {},
-                                                              std::string_view extended_data = {}) {
+    /// `request_timeout`: how long it may wait for the server (0: the
+    /// client's request timeout).
+    [[nodiscard]] std::future<CancelResult> cancel_invitation(
+        std::string_view invitation_id, const std::vector<std::string> &invitees = {},
+        std::string_view extended_data = {}, std::chrono::milliseconds request_timeout = std::chrono::milliseconds(0)) {
         auto [future, done] = detail::promised<CancelResult>();
-        cancel_invitation(invitation_id, invitees, extended_data, std::move(done));
+        cancel_invitation(invitation_id, invitees, extended_data, request_timeout, std::move(done));
         return std::move(future);
     }
 
     /// Accepts an invitation this user was invited to (first answer wins).
-    [[nodiscard]] std::future<void> accept_invitation(std::string_view invitation_id,
-                                                      std::string_view extended_data = {}) {
+    /// `request_timeout`: as for cancel_invitation.
+    [[nodiscard]] std::future<void> accept_invitation(
+        std::string_view invitation_id, std::string_view extended_data = {},
+        std::chrono::milliseconds request_timeout = std::chrono::milliseconds(0)) {
         auto [future, done] = detail::promised<void>();
-        accept_invitation(invitation_id, extended_data, std::move(done));
+        accept_invitation(invitation_id, extended_data, request_timeout, std::move(done));
         return std::move(future);
     }
 
     /// Refuses an invitation this user was invited to.
-    [[nodiscard]] std::future<void> refuse_invitation(std::string_view invitation_id,
-                                                      std::string_view extended_data = {}) {
+    [[nodiscard]] std::future<void> refuse_invitation(
+        std::string_view invitation_id, std::string_view extended_data = {},
+        std::chrono::milliseconds request_timeout = std::chrono::milliseconds(0)) {
         auto [future, done] = detail::promised<void>();
-        refuse_invitation(invitation_id, extended_data, std::move(done));
+        refuse_invitation(invitation_id, extended_data, request_timeout, std::move(done));
         return std::move(future);
     }
 
@@ -985,6 +1002,7 @@ public:
         config.timeout_seconds = detail::to_u32(options.timeout.count(), "config.timeout_seconds");
         config.extended_data = data.get();
         config.flags = options.online_only ? BECKON_INVITATION_ONLINE_ONLY : 0u;
+        config.request_timeout_ms = detail::to_u32(options.request_timeout.count(), "config.request_timeout_ms");
         std::optional<detail::CString> title, message, resource_id, payload;
         beckon_notification_config note{};
         if (options.notification) {
@@ -1007,31 +1025,43 @@ public:
 
     void cancel_invitation(std::string_view invitation_id, const std::vector<std::string> &invitees,
                            std::string_view extended_data, Callback<CancelResult> done) {
+        cancel_invitation(invitation_id, invitees, extended_data, std::chrono::milliseconds(0), std::move(done));
+    }
+
+    void cancel_invitation(std::string_view invitation_id, const std::vector<std::string> &invitees,
+                           std::string_view extended_data, std::chrono::milliseconds request_timeout,
+                           Callback<CancelResult> done) {
         detail::CString id(invitation_id, "invitation_id");
-        detail::CStringArray ids(invitees, "invitees");
-        detail::CString data(extended_data, "extended_data");
+        detail::CStringArray ids(invitees, "config.invitees");
+        detail::CString data(extended_data, "config.extended_data");
+        beckon_cancel_config config{};
+        config.struct_size = sizeof config;
+        config.request_timeout_ms = detail::to_u32(request_timeout.count(), "config.request_timeout_ms");
+        config.invitees = ids.data_or_null();
+        config.invitee_count = ids.size();
+        config.extended_data = data.get();
         auto pending = detail::pending_for(std::move(done));
-        detail::submit(beckon_cancel_invitation(handle(), id.get(), ids.data_or_null(), ids.size(), data.get(),
-                                                pending ? detail::beckon_hpp_on_cancel : nullptr, pending.get()),
+        detail::submit(beckon_cancel_invitation_ex(handle(), id.get(), &config,
+                                                   pending ? detail::beckon_hpp_on_cancel : nullptr, pending.get()),
                        pending);
     }
 
     void accept_invitation(std::string_view invitation_id, std::string_view extended_data, Callback<void> done) {
-        detail::CString id(invitation_id, "invitation_id");
-        detail::CString data(extended_data, "extended_data");
-        auto pending = detail::pending_for(std::move(done));
-        detail::submit(beckon_accept_invitation(handle(), id.get(), data.get(),
-                                                pending ? detail::beckon_hpp_on_result : nullptr, pending.get()),
-                       pending);
+        accept_invitation(invitation_id, extended_data, std::chrono::milliseconds(0), std::move(done));
+    }
+
+    void accept_invitation(std::string_view invitation_id, std::string_view extended_data,
+                           std::chrono::milliseconds request_timeout, Callback<void> done) {
+        answer(beckon_accept_invitation_ex, invitation_id, extended_data, request_timeout, std::move(done));
     }
 
     void refuse_invitation(std::string_view invitation_id, std::string_view extended_data, Callback<void> done) {
-        detail::CString id(invitation_id, "invitation_id");
-        detail::CString data(extended_data, "extended_data");
-        auto pending = detail::pending_for(std::move(done));
-        detail::submit(beckon_refuse_invitation(handle(), id.get(), data.get(),
-                                                pending ? detail::beckon_hpp_on_result : nullptr, pending.get()),
-                       pending);
+        refuse_invitation(invitation_id, extended_data, std::chrono::milliseconds(0), std::move(done));
+    }
+
+    void refuse_invitation(std::string_view invitation_id, std::string_view extended_data,
+                           std::chrono::milliseconds request_timeout, Callback<void> done) {
+        answer(beckon_refuse_invitation_ex, invitation_id, extended_data, request_timeout, std::move(done));
     }
 
     // -- poll mode ---------------------------------------------------------------
@@ -1070,6 +1100,24 @@ public:
     }
 
 private:
+    using AnswerFunction = beckon_error (*)(beckon_client *, const char *, const beckon_answer_config *,
+                                            beckon_result_callback, void *);
+
+    /// beckon_accept_invitation_ex or beckon_refuse_invitation_ex.
+    void answer(AnswerFunction function, std::string_view invitation_id, std::string_view extended_data,
+                std::chrono::milliseconds request_timeout, Callback<void> done) {
+        detail::CString id(invitation_id, "invitation_id");
+        detail::CString data(extended_data, "config.extended_data");
+        beckon_answer_config config{};
+        config.struct_size = sizeof config;
+        config.request_timeout_ms = detail::to_u32(request_timeout.count(), "config.request_timeout_ms");
+        config.extended_data = data.get();
+        auto pending = detail::pending_for(std::move(done));
+        detail::submit(function(handle(), id.get(), &config, pending ? detail::beckon_hpp_on_result : nullptr,
+                                pending.get()),
+                       pending);
+    }
+
     beckon_client_info info() const {
         beckon_client_info info{};
         info.struct_size = sizeof info;

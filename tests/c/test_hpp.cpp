@@ -15,7 +15,9 @@
 //     a client destroyed from inside its own event handler;
 //  8. exceptions escaping callbacks go to the exception handler, and the
 //     client goes on; 9. the log handler; 10. tokens and a hub with a secret;
-// 11. with BECKON_TEST_HOOKS (scripts/c-tests.sh): caught panics as INTERNAL.
+// 11. with BECKON_TEST_HOOKS (scripts/c-tests.sh): caught panics as INTERNAL;
+// 12. ABI 2.1's per-operation request timeouts on send, accept, refuse and
+//     cancel (both styles), and their range checks.
 //
 // Every wait is bounded (10 s, 100 s with BECKON_TEST_SLOW=1 under valgrind).
 // Prints one line per failed check and ends with "test_hpp: OK, N checks
@@ -294,10 +296,12 @@ void test_versions_and_types() {
         threw = true;
     }
     EXPECT(!threw);
-    EXPECT_EQ(beckon::abi_version_text(beckon::header_abi_version), std::string("2.0"));
+    EXPECT_EQ(beckon::abi_version_text(beckon::header_abi_version), std::string("2.1"));
+    EXPECT_EQ(beckon::header_abi_version, (2u << 16) | 1u);
     EXPECT(BECKON_ABI_COMPATIBLE(beckon::library_abi_version()));
     EXPECT(beckon::to_string(ErrorCode::not_permitted) == "NOT_PERMITTED");
     EXPECT(beckon::to_string(static_cast<ErrorCode>(999)) == "UNKNOWN");
+    EXPECT(beckon::to_string(static_cast<ErrorCode>(18)) == "UNKNOWN");
     EXPECT(beckon::to_string(InviteeState::accepted) == "ACCEPTED");
     EXPECT(beckon::to_string(EventKind::invitation_received) == "INVITATION_RECEIVED");
     EXPECT(beckon::to_string(beckon::ConnectionState::connected) == "CONNECTED");
@@ -816,6 +820,81 @@ void test_panics() {
 #endif
 }
 
+// ---- 12. per-operation request timeouts (ABI 2.1) -----------------------------------------
+
+void test_request_timeouts(std::thread::id main_thread) {
+    say("\n== 12. per-operation request timeouts on send, accept, refuse and cancel");
+    const std::string url = hub("timeouts");
+    Recorder alice_rec(main_thread), bob_rec(main_thread), carol_rec(main_thread);
+    beckon::Client alice(url), bob(url), carol(url);
+    alice.on_event(alice_rec.handler());
+    bob.on_event(bob_rec.handler());
+    carol.on_event(carol_rec.handler());
+    get(alice.login("alice"), "login");
+    get(bob.login("bob"), "login");
+    get(carol.login("carol"), "login");
+
+    // A memory hub answers at once: each timeout is accepted and never fires.
+    beckon::InvitationOptions options{30s, "call", {}, false, 2500ms};
+    EXPECT(options.request_timeout == 2500ms);
+    beckon::SendResult sent = get(alice.send_invitation({"bob", "carol"}, options), "send with a timeout");
+    REQUIRE(bob_rec.wait_kind(EventKind::invitation_received, sent.invitation_id).has_value());
+    REQUIRE(carol_rec.wait_kind(EventKind::invitation_received, sent.invitation_id).has_value());
+    get(bob.accept_invitation(sent.invitation_id, "yes", 1500ms), "accept with a timeout (future)");
+    Op<void> refused(&carol_rec);
+    carol.refuse_invitation(sent.invitation_id, "busy", std::chrono::seconds(1), refused.callback());
+    EXPECT(refused.wait("refuse with a timeout (callback)").ok());
+    auto accepted = alice_rec.wait_kind(EventKind::invitation_accepted, sent.invitation_id);
+    REQUIRE(accepted.has_value());
+    EXPECT(accepted->extended_data == "yes");
+    auto refusal = alice_rec.wait_kind(EventKind::invitation_refused, sent.invitation_id);
+    REQUIRE(refusal.has_value());
+    EXPECT(refusal->extended_data == "busy");
+
+    beckon::SendResult second = get(alice.send_invitation({"bob", "carol"}, {30s}), "send");
+    REQUIRE(bob_rec.wait_kind(EventKind::invitation_received, second.invitation_id).has_value());
+    beckon::CancelResult some =
+        get(alice.cancel_invitation(second.invitation_id, {"bob"}, "bye", 3000ms), "cancel with a timeout");
+    EXPECT(some.error_invitees.empty());
+    auto told = bob_rec.wait_kind(EventKind::invitation_cancelled, second.invitation_id);
+    REQUIRE(told.has_value());
+    EXPECT(told->extended_data == "bye");
+    Op<beckon::CancelResult> rest;
+    // The largest timeout the C field holds.
+    alice.cancel_invitation(second.invitation_id, {}, "", std::chrono::milliseconds(4294967295LL), rest.callback());
+    auto all = rest.wait("cancel of the rest (callback)");
+    REQUIRE(all.ok());
+    // bob was cancelled already: terminal, he comes back with his state.
+    REQUIRE(all->error_invitees.size() == 1);
+    EXPECT((all->error_invitees[0] == beckon::Invitee{"bob", InviteeState::cancelled}));
+    REQUIRE(carol_rec.wait_kind(EventKind::invitation_cancelled, second.invitation_id).has_value());
+
+    // Out of range: refused before any C call, the callback never runs.
+    const std::string id = second.invitation_id;
+    EXPECT_ERROR(ErrorCode::invalid_argument, "config.request_timeout_ms: -1 is out of range",
+                 (void)alice.send_invitation({"bob"}, beckon::InvitationOptions{30s, "", {}, false, -1ms}));
+    EXPECT_ERROR(ErrorCode::invalid_argument, "config.request_timeout_ms: 4294967296 is out of range",
+                 (void)bob.accept_invitation(id, "", std::chrono::milliseconds(4294967296LL)));
+    EXPECT_ERROR(ErrorCode::invalid_argument, "config.request_timeout_ms: -5 is out of range",
+                 (void)alice.cancel_invitation(id, {}, "", -5ms));
+    Op<void> never;
+    EXPECT_ERROR(ErrorCode::invalid_argument, "config.request_timeout_ms",
+                 bob.refuse_invitation(id, "", std::chrono::hours(24 * 50), never.callback()));
+    // The library names the fields of the new configs.
+    EXPECT_ERROR(ErrorCode::invalid_argument, "config.invitees[0]",
+                 (void)alice.cancel_invitation(id, {"b b"}, "", 1000ms));
+    EXPECT_ERROR(ErrorCode::invalid_argument, "config.extended_data: contains a NUL byte",
+                 (void)bob.refuse_invitation(id, std::string("a\0b", 3), 1000ms));
+    // An answer with the defaults (timeout 0: the client's) reaches the hub.
+    EXPECT(error_of(bob.accept_invitation(id), "accept after cancel").code() == ErrorCode::invitation_closed);
+    alice.close();
+    bob.close();
+    carol.close();
+    EXPECT_EQ(never.calls(), 0);
+    EXPECT_EQ(refused.calls(), 1);
+    EXPECT_EQ(rest.calls(), 1);
+}
+
 }  // namespace
 
 int main() {
@@ -834,6 +913,7 @@ int main() {
     test_log_handler();
     test_tokens();
     test_panics();
+    test_request_timeouts(main_thread);
     if (failures == 0) {
         std::printf("test_hpp: OK, %d checks passed\n", checks.load());
         return 0;
