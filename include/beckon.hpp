@@ -44,7 +44,11 @@
  *   (operation callbacks) or until replaced (event and log handlers, which are
  *   kept alive while they run). ~Client waits until no callback of that client
  *   runs, so whatever the callbacks capture may be destroyed after it. A Client
- *   may be destroyed from inside one of its own callbacks.
+ *   may be destroyed from inside one of its own callbacks. Closing a Client
+ *   from another client's callback while a callback of the first is closing
+ *   that other one would make each wait for the other: Client::close() then
+ *   throws WOULD_DEADLOCK and leaves the client open (the destructor, which
+ *   cannot throw, leaves it open for good: see ~Client).
  * - Timeouts. A request waits for the server at most the client's
  *   request_timeout, or the one given to that send, cancel, accept or refuse
  *   (0 for the client's); then it fails with REQUEST_TIMEOUT.
@@ -109,6 +113,9 @@ enum class ErrorCode : std::int32_t {
     shutdown = BECKON_ERROR_SHUTDOWN,
     server = BECKON_ERROR_SERVER,
     internal = BECKON_ERROR_INTERNAL,
+    /// Client::close() from another client's callback while a callback of
+    /// this client is closing that other client: nothing was done.
+    would_deadlock = BECKON_ERROR_WOULD_DEADLOCK,
 };
 
 /// Where one invitee stands in one invitation.
@@ -466,6 +473,10 @@ struct Globals {
     std::shared_ptr<const LogHandler> log_handler;
     std::mutex exception_mutex;
     std::shared_ptr<const ExceptionHandler> exception_handler;
+    /// Clients a destructor could not free (WOULD_DEADLOCK), with their
+    /// ClientState: kept, reachable, for the rest of the process.
+    std::mutex leaked_mutex;
+    std::vector<std::pair<beckon_client *, void *>> leaked;
 };
 
 inline Globals &globals() {
@@ -829,9 +840,9 @@ inline std::string make_token(std::string_view secret, std::string_view user_id,
 
 // ---- the client -------------------------------------------------------------------
 
-/// One device of one user. Owns a beckon_client: move-only, freed by the
-/// destructor (which logs out, completes every pending operation with SHUTDOWN
-/// and returns when no callback of this client runs any more).
+/// One device of one user. Owns a beckon_client: move-only, freed by close()
+/// or the destructor (which log out, complete every pending operation with
+/// SHUTDOWN and return when no callback of this client runs any more).
 class Client {
 public:
     /// Creates a client; nothing connects until login. Throws beckon::Error.
@@ -851,7 +862,7 @@ public:
         beckon_error code = beckon_client_set_event_handler(handle, detail::beckon_hpp_on_event, state.get());
         if (code != BECKON_OK) {
             Error error = detail::last_error(code);
-            beckon_client_free(handle);
+            (void)beckon_client_free(handle);  // nothing started: nothing to wait for
             throw error;
         }
         handle_ = handle;
@@ -861,7 +872,14 @@ public:
     /// A thread-mode client of `server_url` with a random device id.
     explicit Client(std::string_view server_url) : Client(ClientOptions(std::string(server_url))) {}
 
-    ~Client() { close(); }
+    /// Frees the client, as close() does, but cannot throw: if the library
+    /// refuses with WOULD_DEADLOCK (destroyed from another client's callback
+    /// while a callback of this client destroys that other one), the client
+    /// is left open for the rest of the process rather than hang or
+    /// terminate: its event handler is removed, operations in flight may
+    /// still complete their callbacks, its memory stays allocated, and a note
+    /// goes to stderr. Call close() first where that can happen.
+    ~Client() { dispose(); }
 
     Client(const Client &) = delete;
     Client &operator=(const Client &) = delete;
@@ -869,19 +887,26 @@ public:
     Client(Client &&other) noexcept
         : handle_(std::exchange(other.handle_, nullptr)), state_(std::move(other.state_)) {}
 
+    /// Disposes of this client's own one first, as the destructor does.
     Client &operator=(Client &&other) noexcept {
         if (this != &other) {
-            close();
+            dispose();
             handle_ = std::exchange(other.handle_, nullptr);
             state_ = std::move(other.state_);
         }
         return *this;
     }
 
-    /// Frees the client now, as the destructor does; afterwards every
-    /// operation throws INVALID_ARGUMENT. Does nothing the second time.
-    void close() noexcept {
-        beckon_client_free(std::exchange(handle_, nullptr));
+    /// Frees the client now; afterwards every operation throws
+    /// INVALID_ARGUMENT. Does nothing the second time. Throws WOULD_DEADLOCK,
+    /// having done nothing (the client stays open and usable), when called
+    /// from another client's callback while a callback of this client is
+    /// closing that other client: each would wait for the other. Close it
+    /// again later, outside the callbacks.
+    void close() {
+        if (handle_ == nullptr) return;
+        detail::check(beckon_client_free(handle_));
+        handle_ = nullptr;
         state_.reset();  // no callback uses it any more
     }
 
@@ -1116,6 +1141,29 @@ private:
         detail::submit(function(handle(), id.get(), &config, pending ? detail::beckon_hpp_on_result : nullptr,
                                 pending.get()),
                        pending);
+    }
+
+    /// The destructor's close(): frees, or on WOULD_DEADLOCK leaves the client
+    /// open for good (see ~Client).
+    void dispose() noexcept {
+        if (handle_ == nullptr) return;
+        beckon_error code = beckon_client_free(handle_);
+        if (code != BECKON_OK) {
+            std::string message = beckon_last_error_message();
+            std::fprintf(stderr,
+                         "beckon: ~Client could not free its client (%s: %s); it is left open, and leaked\n",
+                         beckon_error_name(code), message.c_str());
+            try {
+                state_->set_handler(nullptr);
+                detail::Globals &g = detail::globals();
+                std::lock_guard<std::mutex> lock(g.leaked_mutex);
+                g.leaked.emplace_back(handle_, state_.get());
+            } catch (...) {  // out of memory: leaked all the same
+            }
+            (void)state_.release();  // the live client's callbacks still use it
+        }
+        handle_ = nullptr;
+        state_.reset();
     }
 
     beckon_client_info info() const {

@@ -17,7 +17,10 @@
 //     client goes on; 9. the log handler; 10. tokens and a hub with a secret;
 // 11. with BECKON_TEST_HOOKS (scripts/c-tests.sh): caught panics as INTERNAL;
 // 12. ABI 2.1's per-operation request timeouts on send, accept, refuse and
-//     cancel (both styles), and their range checks.
+//     cancel (both styles), and their range checks;
+// 14. WOULD_DEADLOCK: two clients closing each other from their callbacks
+//     (close() throws and leaves the client open), and destroying each other
+//     (the destructor leaves one open rather than hang).
 //
 // Every wait is bounded (10 s, 100 s with BECKON_TEST_SLOW=1 under valgrind).
 // Prints one line per failed check and ends with "test_hpp: OK, N checks
@@ -25,6 +28,7 @@
 #include "beckon.hpp"
 #include "beckon.hpp"  // twice: include guard
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -34,6 +38,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <type_traits>
@@ -283,6 +288,7 @@ void test_versions_and_types() {
     static_assert(std::is_nothrow_move_assignable_v<beckon::Client>, "Client moves without throwing");
     static_assert(std::is_base_of_v<std::runtime_error, beckon::Error>, "Error is a std::runtime_error");
     static_assert(static_cast<int>(ErrorCode::internal) == 16, "code numbering");
+    static_assert(static_cast<int>(ErrorCode::would_deadlock) == 17, "code numbering");
     static_assert(static_cast<int>(InviteeState::timeout) == 6, "state numbering");
     static_assert(static_cast<int>(EventKind::invitation_user_state_changed) == 9, "kind numbering");
 
@@ -301,6 +307,7 @@ void test_versions_and_types() {
     EXPECT(BECKON_ABI_COMPATIBLE(beckon::library_abi_version()));
     EXPECT(beckon::to_string(ErrorCode::not_permitted) == "NOT_PERMITTED");
     EXPECT(beckon::to_string(static_cast<ErrorCode>(999)) == "UNKNOWN");
+    EXPECT(beckon::to_string(ErrorCode::would_deadlock) == "WOULD_DEADLOCK");
     EXPECT(beckon::to_string(static_cast<ErrorCode>(18)) == "UNKNOWN");
     EXPECT(beckon::to_string(InviteeState::accepted) == "ACCEPTED");
     EXPECT(beckon::to_string(EventKind::invitation_received) == "INVITATION_RECEIVED");
@@ -895,6 +902,115 @@ void test_request_timeouts(std::thread::id main_thread) {
     EXPECT_EQ(rest.calls(), 1);
 }
 
+// ---- 14. WOULD_DEADLOCK ------------------------------------------------------------------------
+
+// Two clients, each of whose event handler closes (or destroys) the other as
+// soon as both are inside their handlers: each free waits for the other's
+// handler to return, so the library refuses one of them.
+void test_would_deadlock() {
+    say("\n== 14. WOULD_DEADLOCK: clients closing each other from their callbacks");
+    for (bool destroy : {false, true}) {
+        const std::string url = hub(destroy ? "mutual-destroy" : "mutual-close");
+        beckon::Client inviter(url);
+        get(inviter.login("inviter"), "login");
+        std::optional<beckon::Client> a, b;
+        a.emplace(url);
+        b.emplace(url);
+        get(a->login("ann"), "login");
+        get(b->login("ben"), "login");
+        beckon_client *a_handle = a->native_handle();
+        beckon_client *b_handle = b->native_handle();
+
+        std::mutex m;
+        std::condition_variable cv;
+        int arrived = 0, finished = 0;
+        std::vector<ErrorCode> outcomes;
+        std::vector<std::string> messages;
+        std::atomic<int> a_events{0}, b_events{0};
+        auto handler = [&](std::optional<beckon::Client> &other, std::atomic<int> &events) {
+            return [&](const beckon::Event &e) {
+                events++;
+                if (e.kind != EventKind::invitation_received) return;
+                {
+                    std::unique_lock<std::mutex> lock(m);
+                    arrived++;
+                    cv.notify_all();
+                    if (!cv.wait_for(lock, timeout(), [&] { return arrived >= 2; })) return;
+                }
+                ErrorCode outcome = ErrorCode::ok;
+                std::string message;
+                if (destroy) {
+                    other.reset();  // never throws: on WOULD_DEADLOCK the client is left open
+                } else {
+                    try {
+                        other->close();
+                    } catch (const beckon::Error &error) {
+                        outcome = error.code();
+                        message = error.message();
+                    }
+                }
+                std::lock_guard<std::mutex> lock(m);
+                outcomes.push_back(outcome);
+                messages.push_back(message);
+                finished++;
+                cv.notify_all();
+            };
+        };
+        a->on_event(handler(b, a_events));
+        b->on_event(handler(a, b_events));
+        std::size_t leaked_before;
+        {
+            auto &g = beckon::detail::globals();
+            std::lock_guard<std::mutex> lock(g.leaked_mutex);
+            leaked_before = g.leaked.size();
+        }
+        (void)get(inviter.send_invitation({"ann", "ben"}, {30s}), "send");
+        {
+            std::unique_lock<std::mutex> lock(m);
+            REQUIRE(cv.wait_for(lock, timeout(), [&] { return finished == 2; }));
+        }
+        if (!destroy) {
+            // Exactly one close() was refused; that client is still open.
+            const int refused = static_cast<int>(std::count(outcomes.begin(), outcomes.end(),
+                                                            ErrorCode::would_deadlock));
+            EXPECT_EQ(refused, 1);
+            EXPECT_EQ(static_cast<int>(std::count(outcomes.begin(), outcomes.end(), ErrorCode::ok)), 1);
+            for (const auto &message : messages)
+                if (!message.empty()) {
+                    EXPECT(message.find("wait for each other") != std::string::npos);
+                    say("  ok  WOULD_DEADLOCK <- close() from the other's callback  [\"" + message + "\"]");
+                }
+            EXPECT(a->is_open() != b->is_open());
+            beckon::Client &survivor = a->is_open() ? *a : *b;
+            EXPECT(survivor.native_handle() == (a->is_open() ? a_handle : b_handle));
+            EXPECT(!survivor.user_id().empty());  // still usable
+            survivor.close();  // outside the callbacks: freed
+            EXPECT(!survivor.is_open());
+            survivor.close();  // a second close does nothing
+        } else {
+            // Both objects are gone; one client could not be freed and was
+            // left open (kept, with its state), without its event handler.
+            EXPECT(!a.has_value() && !b.has_value());
+            auto &g = beckon::detail::globals();
+            std::pair<beckon_client *, void *> kept{nullptr, nullptr};
+            {
+                std::lock_guard<std::mutex> lock(g.leaked_mutex);
+                EXPECT_EQ(g.leaked.size(), leaked_before + 1);
+                if (g.leaked.size() == leaked_before + 1) kept = g.leaked.back();
+            }
+            EXPECT(kept.first == a_handle || kept.first == b_handle);
+            std::atomic<int> &kept_events = kept.first == a_handle ? a_events : b_events;
+            const int before = kept_events;
+            // The leaked client is live: it still rings, but no handler hears it.
+            std::string user = kept.first == a_handle ? "ann" : "ben";
+            (void)get(inviter.send_invitation({user}, {30s}), "send to the leaked client");
+            std::this_thread::sleep_for(100ms);
+            EXPECT_EQ(kept_events.load(), before);
+            say("  ok  ~Client on WOULD_DEADLOCK left its client open (see the note above)");
+        }
+    }
+}
+
 }  // namespace
 
 int main() {
@@ -914,6 +1030,7 @@ int main() {
     test_tokens();
     test_panics();
     test_request_timeouts(main_thread);
+    test_would_deadlock();
     if (failures == 0) {
         std::printf("test_hpp: OK, %d checks passed\n", checks.load());
         return 0;
