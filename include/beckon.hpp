@@ -178,6 +178,19 @@ enum class LogLevel : std::int32_t {
     trace = BECKON_LOG_TRACE,
 };
 
+/// How log records reach the handler (set_log_handler).
+enum class LogDelivery : std::uint32_t {
+    /// On the thread that logs, at once, possibly while the library holds
+    /// internal locks: the handler must be thread-safe and quick, and must
+    /// call nothing of beckon.
+    direct = BECKON_LOG_DIRECT,
+    /// Queued, then delivered in order on one library thread ("beckon-log"),
+    /// outside every library lock: the handler may take its time and call
+    /// beckon (set_log_handler included). At most 10,000 records wait; the
+    /// library drops the rest and says how many in a WARN record, sub-tag "log".
+    queued = BECKON_LOG_QUEUED,
+};
+
 /// "NOT_PERMITTED", ...; "UNKNOWN" for a value that is not a code.
 inline std::string_view to_string(ErrorCode code) noexcept {
     return beckon_error_name(static_cast<beckon_error>(code));
@@ -465,12 +478,23 @@ namespace detail {
 
 // ---- plumbing (not part of the API) -------------------------------------------
 
+/// A set_log_handler call: what to install.
+struct LogRequest {
+    std::shared_ptr<const LogHandler> handler;  // null: none
+    LogLevel max_level = LogLevel::off;
+    LogDelivery delivery = LogDelivery::direct;
+};
+
 /// Leaked on purpose: library threads may log or call back while the process
 /// exits, after static destructors would have run.
 struct Globals {
-    std::mutex log_setter;  // serialises set_log_handler
-    std::mutex log_mutex;   // guards log_handler
+    std::mutex log_setter;  // held by the thread installing a handler
+    std::mutex log_mutex;   // guards log_handler and log_deferred
     std::shared_ptr<const LogHandler> log_handler;
+    /// The latest set_log_handler call made from inside a log handler while
+    /// another thread was installing one (and possibly waiting for that very
+    /// handler to return): applied by whoever holds log_setter next.
+    std::optional<LogRequest> log_deferred;
     std::mutex exception_mutex;
     std::shared_ptr<const ExceptionHandler> exception_handler;
     /// Clients a destructor could not free (WOULD_DEADLOCK), with their
@@ -478,6 +502,13 @@ struct Globals {
     std::mutex leaked_mutex;
     std::vector<std::pair<beckon_client *, void *>> leaked;
 };
+
+/// True on a thread while it runs the log handler (set_log_handler then
+/// must not wait for another thread that may be waiting for this handler).
+inline bool &in_log_handler() noexcept {
+    thread_local bool inside = false;
+    return inside;
+}
 
 inline Globals &globals() {
     static Globals *g = new Globals();
@@ -730,12 +761,16 @@ inline void beckon_hpp_on_log(void *, int32_t level, const char *tag, const char
         handler = globals().log_handler;
     }
     if (!handler) return;
+    bool &inside = in_log_handler();
+    const bool outer = inside;
+    inside = true;
     try {
         (*handler)(static_cast<LogLevel>(level), tag ? tag : "", sub_tag ? sub_tag : "",
                    message ? message : "");
     } catch (...) {
         report_exception(std::current_exception());
     }
+    inside = outer;
 }
 
 }  // extern "C"
@@ -784,23 +819,117 @@ inline void set_callback_exception_handler(ExceptionHandler handler) {
     detail::globals().exception_handler.swap(next);
 }
 
-/// Installs the process-wide log handler for levels up to `max_level`;
-/// nullptr or LogLevel::off stops logging. It may run on any library thread,
-/// concurrently, while the library holds internal locks: keep it thread-safe
-/// and quick, and call nothing of beckon from it. A handler being replaced
-/// stays alive until its running calls return.
-inline void set_log_handler(LogHandler handler, LogLevel max_level = LogLevel::info) {
-    check_abi();
-    detail::Globals &g = detail::globals();
-    std::lock_guard<std::mutex> setter(g.log_setter);
-    auto next = handler ? std::make_shared<const LogHandler>(std::move(handler)) : nullptr;
-    bool on = next != nullptr && max_level != LogLevel::off;
+namespace detail {
+
+/// Installs `request` (log_setter held): the wrapper's handler first, then the
+/// library's configuration, which returns once the handler it replaces is not
+/// running and will not be called again (but for a call on this very thread).
+inline void apply_log(Globals &g, const LogRequest &request) {
+    const bool on = request.handler != nullptr && request.max_level != LogLevel::off;
+    std::shared_ptr<const LogHandler> old;
     {
         std::lock_guard<std::mutex> lock(g.log_mutex);
-        g.log_handler.swap(next);
+        old = std::exchange(g.log_handler, on ? request.handler : nullptr);
     }
-    detail::check(beckon_set_log_handler(on ? detail::beckon_hpp_on_log : nullptr, &g,
-                                         on ? static_cast<int32_t>(max_level) : BECKON_LOG_OFF));
+    beckon_log_config config{};
+    config.struct_size = sizeof config;
+    config.max_level = on ? static_cast<std::int32_t>(request.max_level) : BECKON_LOG_OFF;
+    config.delivery = static_cast<std::uint32_t>(request.delivery);
+    config.reserved = 0;
+    config.handler = on ? beckon_hpp_on_log : nullptr;
+    config.user_data = &g;
+    beckon_error code = beckon_set_log_config(&config);
+    if (code != BECKON_OK) {
+        Error error = last_error(code);
+        // Nothing was installed: the library keeps the old handler, and so
+        // does the wrapper.
+        std::lock_guard<std::mutex> lock(g.log_mutex);
+        g.log_handler = std::move(old);
+        throw error;
+    }
+    // `old` is released here, after the library let go of it.
+}
+
+/// Unlocks log_setter, first applying the requests deferred by calls from
+/// inside the log handler; one deferred after the last check is applied by
+/// whoever holds log_setter then (each holder checks again after unlocking).
+inline void release_log_setter(Globals &g, std::unique_lock<std::mutex> &setter) noexcept {
+    for (;;) {
+        for (;;) {
+            std::optional<LogRequest> next;
+            {
+                std::lock_guard<std::mutex> lock(g.log_mutex);
+                next.swap(g.log_deferred);
+            }
+            if (!next) break;
+            try {
+                apply_log(g, *next);
+            } catch (...) {
+                report_exception(std::current_exception());
+            }
+        }
+        setter.unlock();
+        {
+            std::lock_guard<std::mutex> lock(g.log_mutex);
+            if (!g.log_deferred) return;
+        }
+        if (!setter.try_lock()) return;  // its holder applies it
+    }
+}
+
+}  // namespace detail
+
+/// Installs the process-wide log handler for levels up to `max_level`;
+/// nullptr or LogLevel::off stops logging. Returns once the handler it
+/// replaces is not running and will never be called again, so what that one
+/// uses may be released. Calls from several threads apply one at a time.
+///
+/// - LogDelivery::direct (the default): the handler may run on any library
+///   thread, concurrently, while the library holds internal locks: keep it
+///   thread-safe and quick, and call nothing of beckon from it.
+/// - LogDelivery::queued: it runs on the library's log thread, one record at
+///   a time, in order, outside every library lock: it may be slow and call
+///   beckon, set_log_handler included. Called from inside the handler,
+///   set_log_handler does not wait for that call; if another thread is
+///   installing a handler meanwhile (and so waits for this one to return),
+///   the request is applied by that thread, after its own.
+///
+/// Throws INVALID_ARGUMENT for a level or delivery that is not one of the
+/// enumerations' values.
+inline void set_log_handler(LogHandler handler, LogLevel max_level = LogLevel::info,
+                            LogDelivery delivery = LogDelivery::direct) {
+    check_abi();
+    const auto level = static_cast<std::int32_t>(max_level);
+    if (level < BECKON_LOG_OFF || level > BECKON_LOG_TRACE)
+        throw detail::invalid_argument("config.max_level: " + std::to_string(level) + " is not a LogLevel");
+    const auto how = static_cast<std::uint32_t>(delivery);
+    if (how != BECKON_LOG_DIRECT && how != BECKON_LOG_QUEUED)
+        throw detail::invalid_argument("config.delivery: " + std::to_string(how) + " is not a LogDelivery");
+    detail::LogRequest request;
+    if (handler) request.handler = std::make_shared<const LogHandler>(std::move(handler));
+    request.max_level = max_level;
+    request.delivery = delivery;
+
+    detail::Globals &g = detail::globals();
+    std::unique_lock<std::mutex> setter(g.log_setter, std::defer_lock);
+    if (detail::in_log_handler() && !setter.try_lock()) {
+        // Another thread is installing a handler, possibly waiting for this
+        // very handler to return: waiting for it here could hang both.
+        {
+            std::lock_guard<std::mutex> lock(g.log_mutex);
+            g.log_deferred = std::move(request);
+        }
+        if (setter.try_lock()) detail::release_log_setter(g, setter);  // it finished meanwhile
+        return;
+    }
+    if (!setter.owns_lock()) setter.lock();
+    try {
+        detail::apply_log(g, request);
+    } catch (...) {
+        detail::release_log_setter(g, setter);
+        throw;
+    }
+    detail::release_log_setter(g, setter);
 }
 
 /// Creates the memory hub `name` (then reached as "memory://NAME") with

@@ -18,6 +18,9 @@
 // 11. with BECKON_TEST_HOOKS (scripts/c-tests.sh): caught panics as INTERNAL;
 // 12. ABI 2.1's per-operation request timeouts on send, accept, refuse and
 //     cancel (both styles), and their range checks;
+// 13. the queued log handler: records on the log thread, handlers that call
+//     beckon and replace themselves (also while another thread replaces the
+//     handler), no call of a handler after its replacement returned;
 // 14. WOULD_DEADLOCK: two clients closing each other from their callbacks
 //     (close() throws and leaves the client open), and destroying each other
 //     (the destructor leaves one open rather than hang).
@@ -289,6 +292,7 @@ void test_versions_and_types() {
     static_assert(std::is_base_of_v<std::runtime_error, beckon::Error>, "Error is a std::runtime_error");
     static_assert(static_cast<int>(ErrorCode::internal) == 16, "code numbering");
     static_assert(static_cast<int>(ErrorCode::would_deadlock) == 17, "code numbering");
+    static_assert(static_cast<std::uint32_t>(beckon::LogDelivery::queued) == 1, "delivery numbering");
     static_assert(static_cast<int>(InviteeState::timeout) == 6, "state numbering");
     static_assert(static_cast<int>(EventKind::invitation_user_state_changed) == 9, "kind numbering");
 
@@ -902,6 +906,207 @@ void test_request_timeouts(std::thread::id main_thread) {
     EXPECT_EQ(rest.calls(), 1);
 }
 
+// ---- 13. the queued log handler -------------------------------------------------------------------
+
+void test_queued_log_handler(std::thread::id main_thread) {
+    say("\n== 13. the queued log handler");
+    const std::string url = hub("qlog");
+    beckon::Client alice(url), bob(url);
+    get(alice.login("alice"), "login");
+    get(bob.login("bob"), "login");
+
+    EXPECT_ERROR(ErrorCode::invalid_argument, "config.max_level: 9 is not a LogLevel",
+                 beckon::set_log_handler([](beckon::LogLevel, std::string_view, std::string_view,
+                                            std::string_view) {},
+                                         static_cast<beckon::LogLevel>(9), beckon::LogDelivery::queued));
+    EXPECT_ERROR(ErrorCode::invalid_argument, "config.delivery: 7 is not a LogDelivery",
+                 beckon::set_log_handler(nullptr, beckon::LogLevel::info, static_cast<beckon::LogDelivery>(7)));
+
+    // Records arrive on one library thread, one at a time; the handler may
+    // call beckon.
+    struct Seen {
+        std::mutex m;
+        std::condition_variable cv;
+        int records = 0, sends = 0, overlaps = 0, on_main = 0, bad = 0;
+        std::atomic<int> depth{0};
+        std::thread::id thread;
+        bool threads_differ = false;
+    };
+    auto seen = std::make_shared<Seen>();
+    beckon::Client *client = &alice;
+    beckon::set_log_handler(
+        [seen, client, main_thread](beckon::LogLevel level, std::string_view tag, std::string_view sub_tag,
+                                    std::string_view message) {
+            if (seen->depth.fetch_add(1) != 0) seen->overlaps++;
+            // Calls into the library, as a queued handler may.
+            bool ok = client->user_id() == "alice" && !beckon::make_token("s", "alice", 4000000000ULL).empty();
+            std::lock_guard<std::mutex> lock(seen->m);
+            seen->records++;
+            if (!ok || tag != "signaling" || level > beckon::LogLevel::info) seen->bad++;
+            if (std::this_thread::get_id() == main_thread) seen->on_main++;
+            if (seen->records == 1) seen->thread = std::this_thread::get_id();
+            else if (seen->thread != std::this_thread::get_id()) seen->threads_differ = true;
+            if (sub_tag == "room" && message.rfind("send invitation", 0) == 0) seen->sends++;
+            seen->depth.fetch_sub(1);
+            seen->cv.notify_all();
+        },
+        beckon::LogLevel::info, beckon::LogDelivery::queued);
+    for (int i = 0; i < 5; i++) (void)get(alice.send_invitation({"bob"}, {30s}), "send");
+    {
+        std::unique_lock<std::mutex> lock(seen->m);
+        EXPECT(seen->cv.wait_for(lock, timeout(), [&] { return seen->sends >= 5; }));
+        EXPECT_EQ(seen->bad, 0);
+        EXPECT_EQ(seen->on_main, 0);
+        EXPECT_EQ(seen->overlaps, 0);
+        EXPECT(!seen->threads_differ);
+        say("  queued records received: " + std::to_string(seen->records));
+    }
+
+    // Twenty replacements while two threads keep the library logging: a
+    // handler is never called after the set_log_handler that replaced it
+    // returned.
+    std::atomic<bool> busy{true};
+    std::atomic<int> late{0};
+    std::vector<std::thread> load;
+    for (int t = 0; t < 2; t++)
+        load.emplace_back([&] {
+            while (busy) {
+                try {
+                    (void)alice.send_invitation({"bob"}, {30s}).wait_for(timeout());
+                } catch (const beckon::Error &) {
+                }
+            }
+        });
+    constexpr int rounds = 20;
+    std::vector<std::shared_ptr<std::atomic<bool>>> retired;
+    std::vector<std::shared_ptr<std::atomic<int>>> counts;
+    for (int i = 0; i < rounds; i++) {
+        auto gone = std::make_shared<std::atomic<bool>>(false);
+        auto count = std::make_shared<std::atomic<int>>(0);
+        beckon::set_log_handler(
+            [gone, count, &late](beckon::LogLevel, std::string_view, std::string_view, std::string_view) {
+                if (*gone) late++;
+                (*count)++;
+                std::this_thread::sleep_for(std::chrono::microseconds(200));  // a slow handler
+            },
+            beckon::LogLevel::trace, beckon::LogDelivery::queued);
+        if (!retired.empty()) *retired.back() = true;
+        retired.push_back(gone);
+        counts.push_back(count);
+        std::this_thread::sleep_for(5ms);
+    }
+    beckon::set_log_handler(nullptr);
+    *retired.back() = true;
+    busy = false;
+    for (auto &t : load) t.join();
+    EXPECT_EQ(late.load(), 0);
+    int called = 0;
+    for (const auto &c : counts) called += *c > 0 ? 1 : 0;
+    EXPECT(called >= rounds / 2);
+    say("  handlers that saw records: " + std::to_string(called) + " of " + std::to_string(rounds));
+
+    // A handler that replaces itself from inside.
+    auto second = std::make_shared<std::atomic<int>>(0);
+    auto replaced = std::make_shared<std::atomic<bool>>(false);
+    beckon::set_log_handler(
+        [second, replaced](beckon::LogLevel, std::string_view, std::string_view, std::string_view) {
+            if (replaced->exchange(true)) return;
+            beckon::set_log_handler(
+                [second](beckon::LogLevel, std::string_view, std::string_view, std::string_view) { (*second)++; },
+                beckon::LogLevel::info, beckon::LogDelivery::queued);
+        },
+        beckon::LogLevel::info, beckon::LogDelivery::queued);
+    auto deadline = std::chrono::steady_clock::now() + timeout();
+    while (*second == 0 && std::chrono::steady_clock::now() < deadline) {
+        (void)get(alice.send_invitation({"bob"}, {30s}), "send");
+        std::this_thread::sleep_for(10ms);
+    }
+    EXPECT(*replaced);
+    EXPECT(*second > 0);
+
+    // The handler replaces itself while another thread is replacing it (and
+    // waits for this very call to return): applied after that one, no hang.
+    struct Race {
+        std::mutex m;
+        std::condition_variable cv;
+        bool inside = false;
+        bool deferred = false;
+        std::atomic<int> second{0}, third{0};
+    };
+    auto race = std::make_shared<Race>();
+    auto third_handler = [race](beckon::LogLevel, std::string_view, std::string_view, std::string_view) {
+        race->third++;
+    };
+    auto started = std::make_shared<std::atomic<bool>>(false);
+    beckon::set_log_handler(
+        [race, started, third_handler](beckon::LogLevel, std::string_view, std::string_view, std::string_view) {
+            if (started->exchange(true)) return;
+            {
+                std::lock_guard<std::mutex> lock(race->m);
+                race->inside = true;
+            }
+            race->cv.notify_all();
+            // Wait (bounded) until the main thread holds the setter lock.
+            auto &setter = beckon::detail::globals().log_setter;
+            auto until = std::chrono::steady_clock::now() + timeout();
+            while (std::chrono::steady_clock::now() < until) {
+                if (!setter.try_lock()) break;
+                setter.unlock();
+                std::this_thread::sleep_for(1ms);
+            }
+            race->deferred = true;
+            beckon::set_log_handler(third_handler, beckon::LogLevel::info, beckon::LogDelivery::queued);
+        },
+        beckon::LogLevel::info, beckon::LogDelivery::queued);
+    (void)get(alice.send_invitation({"bob"}, {30s}), "send");
+    {
+        std::unique_lock<std::mutex> lock(race->m);
+        REQUIRE(race->cv.wait_for(lock, timeout(), [&] { return race->inside; }));
+    }
+    auto replacing = std::async(std::launch::async, [race] {
+        beckon::set_log_handler(
+            [race](beckon::LogLevel, std::string_view, std::string_view, std::string_view) { race->second++; },
+            beckon::LogLevel::info, beckon::LogDelivery::queued);
+    });
+    if (replacing.wait_for(timeout()) != std::future_status::ready) {
+        fail_at(__FILE__, __LINE__, "set_log_handler hung while the handler replaced itself");
+        std::_Exit(1);
+    }
+    replacing.get();
+    EXPECT(race->deferred);
+    // The handler's own request came last: it is the one installed now.
+    const int second_before = race->second;
+    deadline = std::chrono::steady_clock::now() + timeout();
+    while (race->third == 0 && std::chrono::steady_clock::now() < deadline) {
+        (void)get(alice.send_invitation({"bob"}, {30s}), "send");
+        std::this_thread::sleep_for(10ms);
+    }
+    EXPECT(race->third > 0);
+    EXPECT_EQ(race->second.load(), second_before);
+
+    // Exceptions from a queued handler go to the exception handler.
+    std::mutex m;
+    std::condition_variable cv;
+    int caught = 0;
+    beckon::set_callback_exception_handler([&](std::exception_ptr) {
+        std::lock_guard<std::mutex> lock(m);
+        caught++;
+        cv.notify_all();
+    });
+    beckon::set_log_handler(
+        [](beckon::LogLevel, std::string_view, std::string_view, std::string_view) {
+            throw std::runtime_error("from the log handler");
+        },
+        beckon::LogLevel::info, beckon::LogDelivery::queued);
+    (void)get(alice.send_invitation({"bob"}, {30s}), "send");
+    {
+        std::unique_lock<std::mutex> lock(m);
+        EXPECT(cv.wait_for(lock, timeout(), [&] { return caught > 0; }));
+    }
+    beckon::set_log_handler(nullptr);
+    beckon::set_callback_exception_handler(nullptr);
+}
+
 // ---- 14. WOULD_DEADLOCK ------------------------------------------------------------------------
 
 // Two clients, each of whose event handler closes (or destroys) the other as
@@ -1030,6 +1235,7 @@ int main() {
     test_tokens();
     test_panics();
     test_request_timeouts(main_thread);
+    test_queued_log_handler(main_thread);
     test_would_deadlock();
     if (failures == 0) {
         std::printf("test_hpp: OK, %d checks passed\n", checks.load());
