@@ -44,12 +44,21 @@
  *   (operation callbacks) or until replaced (event and log handlers, which are
  *   kept alive while they run). ~Client waits until no callback of that client
  *   runs, so whatever the callbacks capture may be destroyed after it. A Client
- *   may be destroyed from inside one of its own callbacks.
+ *   may be destroyed from inside one of its own callbacks. Closing a Client
+ *   from another client's callback while a callback of the first is closing
+ *   that other one would make each wait for the other: Client::close() then
+ *   throws WOULD_DEADLOCK and leaves the client open (the destructor, which
+ *   cannot throw, leaves it open for good: see ~Client).
+ * - Timeouts. A request waits for the server at most the client's
+ *   request_timeout, or the one given to that send, cancel, accept or refuse
+ *   (0 for the client's); then it fails with REQUEST_TIMEOUT.
  * - Exceptions thrown by your callbacks cannot cross into the C library: they
  *   are caught and given to the handler set with set_callback_exception_handler
  *   (by default: printed to stderr, then std::terminate, as for std::thread).
- * - ABI. The first Client, hub, token or log handler checks that the loaded
- *   libbeckon has the ABI version this header was written for (check_abi).
+ * - ABI. This header needs beckon.h of ABI 2.1 or a newer 2.x (checked when
+ *   compiling), and the first Client, hub, token or log handler checks that the
+ *   loaded libbeckon has that ABI too: the same major, a minor at least the
+ *   header's (check_abi).
  *
  * Needs C++17 with exceptions, and libbeckon at link time (pkg-config beckon,
  * or CMake's beckon::beckon target).
@@ -78,6 +87,9 @@
 #include <utility>
 #include <vector>
 
+static_assert(BECKON_ABI_VERSION_MAJOR == 2 && BECKON_ABI_VERSION_MINOR >= 1,
+              "beckon.hpp needs beckon.h of ABI 2.1 or a newer 2.x (it uses the functions 2.1 added)");
+
 namespace beckon {
 
 // ---- codes and enumerations ------------------------------------------------
@@ -101,6 +113,9 @@ enum class ErrorCode : std::int32_t {
     shutdown = BECKON_ERROR_SHUTDOWN,
     server = BECKON_ERROR_SERVER,
     internal = BECKON_ERROR_INTERNAL,
+    /// Client::close() from another client's callback while a callback of
+    /// this client is closing that other client: nothing was done.
+    would_deadlock = BECKON_ERROR_WOULD_DEADLOCK,
 };
 
 /// Where one invitee stands in one invitation.
@@ -161,6 +176,19 @@ enum class LogLevel : std::int32_t {
     info = BECKON_LOG_INFO,
     debug = BECKON_LOG_DEBUG,
     trace = BECKON_LOG_TRACE,
+};
+
+/// How log records reach the handler (set_log_handler).
+enum class LogDelivery : std::uint32_t {
+    /// On the thread that logs, at once, possibly while the library holds
+    /// internal locks: the handler must be thread-safe and quick, and must
+    /// call nothing of beckon.
+    direct = BECKON_LOG_DIRECT,
+    /// Queued, then delivered in order on one library thread ("beckon-log"),
+    /// outside every library lock: the handler may take its time and call
+    /// beckon (set_log_handler included). At most 10,000 records wait; the
+    /// library drops the rest and says how many in a WARN record, sub-tag "log".
+    queued = BECKON_LOG_QUEUED,
 };
 
 /// "NOT_PERMITTED", ...; "UNKNOWN" for a value that is not a code.
@@ -392,9 +420,10 @@ struct ClientOptions {
 struct InvitationOptions {
     InvitationOptions() = default;
     InvitationOptions(std::chrono::seconds timeout_, std::string extended_data_ = {},
-                      std::optional<Notification> notification_ = std::nullopt, bool online_only_ = false)
+                      std::optional<Notification> notification_ = std::nullopt, bool online_only_ = false,
+                      std::chrono::milliseconds request_timeout_ = std::chrono::milliseconds(0))
         : timeout(timeout_), extended_data(std::move(extended_data_)), notification(std::move(notification_)),
-          online_only(online_only_) {}
+          online_only(online_only_), request_timeout(request_timeout_) {}
 
     /// Required: 1 to 600 seconds.
     std::chrono::seconds timeout{0};
@@ -405,6 +434,9 @@ struct InvitationOptions {
     /// Invitees with no device online are closed at once (OFFLINE) instead of
     /// kept pending until the deadline.
     bool online_only = false;
+    /// How long the send may wait for the server; 0 for the client's
+    /// request_timeout.
+    std::chrono::milliseconds request_timeout{0};
 };
 
 /// How a memory hub behaves (create_memory_hub).
@@ -446,15 +478,37 @@ namespace detail {
 
 // ---- plumbing (not part of the API) -------------------------------------------
 
+/// A set_log_handler call: what to install.
+struct LogRequest {
+    std::shared_ptr<const LogHandler> handler;  // null: none
+    LogLevel max_level = LogLevel::off;
+    LogDelivery delivery = LogDelivery::direct;
+};
+
 /// Leaked on purpose: library threads may log or call back while the process
 /// exits, after static destructors would have run.
 struct Globals {
-    std::mutex log_setter;  // serialises set_log_handler
-    std::mutex log_mutex;   // guards log_handler
+    std::mutex log_setter;  // held by the thread installing a handler
+    std::mutex log_mutex;   // guards log_handler and log_deferred
     std::shared_ptr<const LogHandler> log_handler;
+    /// The latest set_log_handler call made from inside a log handler while
+    /// another thread was installing one (and possibly waiting for that very
+    /// handler to return): applied by whoever holds log_setter next.
+    std::optional<LogRequest> log_deferred;
     std::mutex exception_mutex;
     std::shared_ptr<const ExceptionHandler> exception_handler;
+    /// Clients a destructor could not free (WOULD_DEADLOCK), with their
+    /// ClientState: kept, reachable, for the rest of the process.
+    std::mutex leaked_mutex;
+    std::vector<std::pair<beckon_client *, void *>> leaked;
 };
+
+/// True on a thread while it runs the log handler (set_log_handler then
+/// must not wait for another thread that may be waiting for this handler).
+inline bool &in_log_handler() noexcept {
+    thread_local bool inside = false;
+    return inside;
+}
 
 inline Globals &globals() {
     static Globals *g = new Globals();
@@ -707,12 +761,16 @@ inline void beckon_hpp_on_log(void *, int32_t level, const char *tag, const char
         handler = globals().log_handler;
     }
     if (!handler) return;
+    bool &inside = in_log_handler();
+    const bool outer = inside;
+    inside = true;
     try {
         (*handler)(static_cast<LogLevel>(level), tag ? tag : "", sub_tag ? sub_tag : "",
                    message ? message : "");
     } catch (...) {
         report_exception(std::current_exception());
     }
+    inside = outer;
 }
 
 }  // extern "C"
@@ -761,23 +819,117 @@ inline void set_callback_exception_handler(ExceptionHandler handler) {
     detail::globals().exception_handler.swap(next);
 }
 
-/// Installs the process-wide log handler for levels up to `max_level`;
-/// nullptr or LogLevel::off stops logging. It may run on any library thread,
-/// concurrently, while the library holds internal locks: keep it thread-safe
-/// and quick, and call nothing of beckon from it. A handler being replaced
-/// stays alive until its running calls return.
-inline void set_log_handler(LogHandler handler, LogLevel max_level = LogLevel::info) {
-    check_abi();
-    detail::Globals &g = detail::globals();
-    std::lock_guard<std::mutex> setter(g.log_setter);
-    auto next = handler ? std::make_shared<const LogHandler>(std::move(handler)) : nullptr;
-    bool on = next != nullptr && max_level != LogLevel::off;
+namespace detail {
+
+/// Installs `request` (log_setter held): the wrapper's handler first, then the
+/// library's configuration, which returns once the handler it replaces is not
+/// running and will not be called again (but for a call on this very thread).
+inline void apply_log(Globals &g, const LogRequest &request) {
+    const bool on = request.handler != nullptr && request.max_level != LogLevel::off;
+    std::shared_ptr<const LogHandler> old;
     {
         std::lock_guard<std::mutex> lock(g.log_mutex);
-        g.log_handler.swap(next);
+        old = std::exchange(g.log_handler, on ? request.handler : nullptr);
     }
-    detail::check(beckon_set_log_handler(on ? detail::beckon_hpp_on_log : nullptr, &g,
-                                         on ? static_cast<int32_t>(max_level) : BECKON_LOG_OFF));
+    beckon_log_config config{};
+    config.struct_size = sizeof config;
+    config.max_level = on ? static_cast<std::int32_t>(request.max_level) : BECKON_LOG_OFF;
+    config.delivery = static_cast<std::uint32_t>(request.delivery);
+    config.reserved = 0;
+    config.handler = on ? beckon_hpp_on_log : nullptr;
+    config.user_data = &g;
+    beckon_error code = beckon_set_log_config(&config);
+    if (code != BECKON_OK) {
+        Error error = last_error(code);
+        // Nothing was installed: the library keeps the old handler, and so
+        // does the wrapper.
+        std::lock_guard<std::mutex> lock(g.log_mutex);
+        g.log_handler = std::move(old);
+        throw error;
+    }
+    // `old` is released here, after the library let go of it.
+}
+
+/// Unlocks log_setter, first applying the requests deferred by calls from
+/// inside the log handler; one deferred after the last check is applied by
+/// whoever holds log_setter then (each holder checks again after unlocking).
+inline void release_log_setter(Globals &g, std::unique_lock<std::mutex> &setter) noexcept {
+    for (;;) {
+        for (;;) {
+            std::optional<LogRequest> next;
+            {
+                std::lock_guard<std::mutex> lock(g.log_mutex);
+                next.swap(g.log_deferred);
+            }
+            if (!next) break;
+            try {
+                apply_log(g, *next);
+            } catch (...) {
+                report_exception(std::current_exception());
+            }
+        }
+        setter.unlock();
+        {
+            std::lock_guard<std::mutex> lock(g.log_mutex);
+            if (!g.log_deferred) return;
+        }
+        if (!setter.try_lock()) return;  // its holder applies it
+    }
+}
+
+}  // namespace detail
+
+/// Installs the process-wide log handler for levels up to `max_level`;
+/// nullptr or LogLevel::off stops logging. Returns once the handler it
+/// replaces is not running and will never be called again, so what that one
+/// uses may be released. Calls from several threads apply one at a time.
+///
+/// - LogDelivery::direct (the default): the handler may run on any library
+///   thread, concurrently, while the library holds internal locks: keep it
+///   thread-safe and quick, and call nothing of beckon from it.
+/// - LogDelivery::queued: it runs on the library's log thread, one record at
+///   a time, in order, outside every library lock: it may be slow and call
+///   beckon, set_log_handler included. Called from inside the handler,
+///   set_log_handler does not wait for that call; if another thread is
+///   installing a handler meanwhile (and so waits for this one to return),
+///   the request is applied by that thread, after its own.
+///
+/// Throws INVALID_ARGUMENT for a level or delivery that is not one of the
+/// enumerations' values.
+inline void set_log_handler(LogHandler handler, LogLevel max_level = LogLevel::info,
+                            LogDelivery delivery = LogDelivery::direct) {
+    check_abi();
+    const auto level = static_cast<std::int32_t>(max_level);
+    if (level < BECKON_LOG_OFF || level > BECKON_LOG_TRACE)
+        throw detail::invalid_argument("config.max_level: " + std::to_string(level) + " is not a LogLevel");
+    const auto how = static_cast<std::uint32_t>(delivery);
+    if (how != BECKON_LOG_DIRECT && how != BECKON_LOG_QUEUED)
+        throw detail::invalid_argument("config.delivery: " + std::to_string(how) + " is not a LogDelivery");
+    detail::LogRequest request;
+    if (handler) request.handler = std::make_shared<const LogHandler>(std::move(handler));
+    request.max_level = max_level;
+    request.delivery = delivery;
+
+    detail::Globals &g = detail::globals();
+    std::unique_lock<std::mutex> setter(g.log_setter, std::defer_lock);
+    if (detail::in_log_handler() && !setter.try_lock()) {
+        // Another thread is installing a handler, possibly waiting for this
+        // very handler to return: waiting for it here could hang both.
+        {
+            std::lock_guard<std::mutex> lock(g.log_mutex);
+            g.log_deferred = std::move(request);
+        }
+        if (setter.try_lock()) detail::release_log_setter(g, setter);  // it finished meanwhile
+        return;
+    }
+    if (!setter.owns_lock()) setter.lock();
+    try {
+        detail::apply_log(g, request);
+    } catch (...) {
+        detail::release_log_setter(g, setter);
+        throw;
+    }
+    detail::release_log_setter(g, setter);
 }
 
 /// Creates the memory hub `name` (then reached as "memory://NAME") with
@@ -817,9 +969,9 @@ inline std::string make_token(std::string_view secret, std::string_view user_id,
 
 // ---- the client -------------------------------------------------------------------
 
-/// One device of one user. Owns a beckon_client: move-only, freed by the
-/// destructor (which logs out, completes every pending operation with SHUTDOWN
-/// and returns when no callback of this client runs any more).
+/// One device of one user. Owns a beckon_client: move-only, freed by close()
+/// or the destructor (which log out, complete every pending operation with
+/// SHUTDOWN and return when no callback of this client runs any more).
 class Client {
 public:
     /// Creates a client; nothing connects until login. Throws beckon::Error.
@@ -839,7 +991,7 @@ public:
         beckon_error code = beckon_client_set_event_handler(handle, detail::beckon_hpp_on_event, state.get());
         if (code != BECKON_OK) {
             Error error = detail::last_error(code);
-            beckon_client_free(handle);
+            (void)beckon_client_free(handle);  // nothing started: nothing to wait for
             throw error;
         }
         handle_ = handle;
@@ -849,7 +1001,14 @@ public:
     /// A thread-mode client of `server_url` with a random device id.
     explicit Client(std::string_view server_url) : Client(ClientOptions(std::string(server_url))) {}
 
-    ~Client() { close(); }
+    /// Frees the client, as close() does, but cannot throw: if the library
+    /// refuses with WOULD_DEADLOCK (destroyed from another client's callback
+    /// while a callback of this client destroys that other one), the client
+    /// is left open for the rest of the process rather than hang or
+    /// terminate: its event handler is removed, operations in flight may
+    /// still complete their callbacks, its memory stays allocated, and a note
+    /// goes to stderr. Call close() first where that can happen.
+    ~Client() { dispose(); }
 
     Client(const Client &) = delete;
     Client &operator=(const Client &) = delete;
@@ -857,19 +1016,26 @@ public:
     Client(Client &&other) noexcept
         : handle_(std::exchange(other.handle_, nullptr)), state_(std::move(other.state_)) {}
 
+    /// Disposes of this client's own one first, as the destructor does.
     Client &operator=(Client &&other) noexcept {
         if (this != &other) {
-            close();
+            dispose();
             handle_ = std::exchange(other.handle_, nullptr);
             state_ = std::move(other.state_);
         }
         return *this;
     }
 
-    /// Frees the client now, as the destructor does; afterwards every
-    /// operation throws INVALID_ARGUMENT. Does nothing the second time.
-    void close() noexcept {
-        beckon_client_free(std::exchange(handle_, nullptr));
+    /// Frees the client now; afterwards every operation throws
+    /// INVALID_ARGUMENT. Does nothing the second time. Throws WOULD_DEADLOCK,
+    /// having done nothing (the client stays open and usable), when called
+    /// from another client's callback while a callback of this client is
+    /// closing that other client: each would wait for the other. Close it
+    /// again later, outside the callbacks.
+    void close() {
+        if (handle_ == nullptr) return;
+        detail::check(beckon_client_free(handle_));
+        handle_ = nullptr;
         state_.reset();  // no callback uses it any more
     }
 
@@ -917,27 +1083,32 @@ public:
     }
 
     /// Cancels an invitation for the listed invitees, or all (empty list).
-    [[nodiscard]] std::future<CancelResult> cancel_invitation(std::string_view invitation_id,
-                                                              const std::vector<std::string> &invitees = {},
-                                                              std::string_view extended_data = {}) {
+    /// `request_timeout`: how long it may wait for the server (0: the
+    /// client's request timeout).
+    [[nodiscard]] std::future<CancelResult> cancel_invitation(
+        std::string_view invitation_id, const std::vector<std::string> &invitees = {},
+        std::string_view extended_data = {}, std::chrono::milliseconds request_timeout = std::chrono::milliseconds(0)) {
         auto [future, done] = detail::promised<CancelResult>();
-        cancel_invitation(invitation_id, invitees, extended_data, std::move(done));
+        cancel_invitation(invitation_id, invitees, extended_data, request_timeout, std::move(done));
         return std::move(future);
     }
 
     /// Accepts an invitation this user was invited to (first answer wins).
-    [[nodiscard]] std::future<void> accept_invitation(std::string_view invitation_id,
-                                                      std::string_view extended_data = {}) {
+    /// `request_timeout`: as for cancel_invitation.
+    [[nodiscard]] std::future<void> accept_invitation(
+        std::string_view invitation_id, std::string_view extended_data = {},
+        std::chrono::milliseconds request_timeout = std::chrono::milliseconds(0)) {
         auto [future, done] = detail::promised<void>();
-        accept_invitation(invitation_id, extended_data, std::move(done));
+        accept_invitation(invitation_id, extended_data, request_timeout, std::move(done));
         return std::move(future);
     }
 
     /// Refuses an invitation this user was invited to.
-    [[nodiscard]] std::future<void> refuse_invitation(std::string_view invitation_id,
-                                                      std::string_view extended_data = {}) {
+    [[nodiscard]] std::future<void> refuse_invitation(
+        std::string_view invitation_id, std::string_view extended_data = {},
+        std::chrono::milliseconds request_timeout = std::chrono::milliseconds(0)) {
         auto [future, done] = detail::promised<void>();
-        refuse_invitation(invitation_id, extended_data, std::move(done));
+        refuse_invitation(invitation_id, extended_data, request_timeout, std::move(done));
         return std::move(future);
     }
 
@@ -985,6 +1156,7 @@ public:
         config.timeout_seconds = detail::to_u32(options.timeout.count(), "config.timeout_seconds");
         config.extended_data = data.get();
         config.flags = options.online_only ? BECKON_INVITATION_ONLINE_ONLY : 0u;
+        config.request_timeout_ms = detail::to_u32(options.request_timeout.count(), "config.request_timeout_ms");
         std::optional<detail::CString> title, message, resource_id, payload;
         beckon_notification_config note{};
         if (options.notification) {
@@ -1007,31 +1179,43 @@ public:
 
     void cancel_invitation(std::string_view invitation_id, const std::vector<std::string> &invitees,
                            std::string_view extended_data, Callback<CancelResult> done) {
+        cancel_invitation(invitation_id, invitees, extended_data, std::chrono::milliseconds(0), std::move(done));
+    }
+
+    void cancel_invitation(std::string_view invitation_id, const std::vector<std::string> &invitees,
+                           std::string_view extended_data, std::chrono::milliseconds request_timeout,
+                           Callback<CancelResult> done) {
         detail::CString id(invitation_id, "invitation_id");
-        detail::CStringArray ids(invitees, "invitees");
-        detail::CString data(extended_data, "extended_data");
+        detail::CStringArray ids(invitees, "config.invitees");
+        detail::CString data(extended_data, "config.extended_data");
+        beckon_cancel_config config{};
+        config.struct_size = sizeof config;
+        config.request_timeout_ms = detail::to_u32(request_timeout.count(), "config.request_timeout_ms");
+        config.invitees = ids.data_or_null();
+        config.invitee_count = ids.size();
+        config.extended_data = data.get();
         auto pending = detail::pending_for(std::move(done));
-        detail::submit(beckon_cancel_invitation(handle(), id.get(), ids.data_or_null(), ids.size(), data.get(),
-                                                pending ? detail::beckon_hpp_on_cancel : nullptr, pending.get()),
+        detail::submit(beckon_cancel_invitation_ex(handle(), id.get(), &config,
+                                                   pending ? detail::beckon_hpp_on_cancel : nullptr, pending.get()),
                        pending);
     }
 
     void accept_invitation(std::string_view invitation_id, std::string_view extended_data, Callback<void> done) {
-        detail::CString id(invitation_id, "invitation_id");
-        detail::CString data(extended_data, "extended_data");
-        auto pending = detail::pending_for(std::move(done));
-        detail::submit(beckon_accept_invitation(handle(), id.get(), data.get(),
-                                                pending ? detail::beckon_hpp_on_result : nullptr, pending.get()),
-                       pending);
+        accept_invitation(invitation_id, extended_data, std::chrono::milliseconds(0), std::move(done));
+    }
+
+    void accept_invitation(std::string_view invitation_id, std::string_view extended_data,
+                           std::chrono::milliseconds request_timeout, Callback<void> done) {
+        answer(beckon_accept_invitation_ex, invitation_id, extended_data, request_timeout, std::move(done));
     }
 
     void refuse_invitation(std::string_view invitation_id, std::string_view extended_data, Callback<void> done) {
-        detail::CString id(invitation_id, "invitation_id");
-        detail::CString data(extended_data, "extended_data");
-        auto pending = detail::pending_for(std::move(done));
-        detail::submit(beckon_refuse_invitation(handle(), id.get(), data.get(),
-                                                pending ? detail::beckon_hpp_on_result : nullptr, pending.get()),
-                       pending);
+        refuse_invitation(invitation_id, extended_data, std::chrono::milliseconds(0), std::move(done));
+    }
+
+    void refuse_invitation(std::string_view invitation_id, std::string_view extended_data,
+                           std::chrono::milliseconds request_timeout, Callback<void> done) {
+        answer(beckon_refuse_invitation_ex, invitation_id, extended_data, request_timeout, std::move(done));
     }
 
     // -- poll mode ---------------------------------------------------------------
@@ -1070,6 +1254,47 @@ public:
     }
 
 private:
+    using AnswerFunction = beckon_error (*)(beckon_client *, const char *, const beckon_answer_config *,
+                                            beckon_result_callback, void *);
+
+    /// beckon_accept_invitation_ex or beckon_refuse_invitation_ex.
+    void answer(AnswerFunction function, std::string_view invitation_id, std::string_view extended_data,
+                std::chrono::milliseconds request_timeout, Callback<void> done) {
+        detail::CString id(invitation_id, "invitation_id");
+        detail::CString data(extended_data, "config.extended_data");
+        beckon_answer_config config{};
+        config.struct_size = sizeof config;
+        config.request_timeout_ms = detail::to_u32(request_timeout.count(), "config.request_timeout_ms");
+        config.extended_data = data.get();
+        auto pending = detail::pending_for(std::move(done));
+        detail::submit(function(handle(), id.get(), &config, pending ? detail::beckon_hpp_on_result : nullptr,
+                                pending.get()),
+                       pending);
+    }
+
+    /// The destructor's close(): frees, or on WOULD_DEADLOCK leaves the client
+    /// open for good (see ~Client).
+    void dispose() noexcept {
+        if (handle_ == nullptr) return;
+        beckon_error code = beckon_client_free(handle_);
+        if (code != BECKON_OK) {
+            std::string message = beckon_last_error_message();
+            std::fprintf(stderr,
+                         "beckon: ~Client could not free its client (%s: %s); it is left open, and leaked\n",
+                         beckon_error_name(code), message.c_str());
+            try {
+                state_->set_handler(nullptr);
+                detail::Globals &g = detail::globals();
+                std::lock_guard<std::mutex> lock(g.leaked_mutex);
+                g.leaked.emplace_back(handle_, state_.get());
+            } catch (...) {  // out of memory: leaked all the same
+            }
+            (void)state_.release();  // the live client's callbacks still use it
+        }
+        handle_ = nullptr;
+        state_.reset();
+    }
+
     beckon_client_info info() const {
         beckon_client_info info{};
         info.struct_size = sizeof info;

@@ -77,13 +77,26 @@ export declare const ErrorCode: {
   readonly SHUTDOWN: 14;
   readonly SERVER: 15;
   readonly INTERNAL: 16;
+  readonly WOULD_DEADLOCK: 17;
 };
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 export type ErrorCodeName = keyof typeof ErrorCode;
 
+/** Log levels (`BECKON_LOG_*`), from quiet to chatty: `setLogHandler`'s `maxLevel`. */
+export declare const LogLevel: {
+  readonly OFF: 0;
+  readonly ERROR: 1;
+  readonly WARN: 2;
+  readonly INFO: 3;
+  readonly DEBUG: 4;
+  readonly TRACE: 5;
+};
+export type LogLevel = (typeof LogLevel)[keyof typeof LogLevel];
+export type LogLevelName = keyof typeof LogLevel;
+
 /**
  * The `BECKON_ABI_VERSION` this binding speaks, `(ABI_VERSION_MAJOR << 16) | ABI_VERSION_MINOR`
- * (2.0). Loading refuses a library of another major version or an older minor version.
+ * (2.1). Loading refuses a library of another major version or an older minor version.
  */
 export declare const ABI_VERSION: number;
 /** The `BECKON_ABI_VERSION_MAJOR` this binding speaks. */
@@ -160,7 +173,10 @@ export declare class NetworkError extends BeckonError {
   readonly code: 11;
   readonly codeName: 'NETWORK';
 }
-/** No answer from the server within the client's request timeout. */
+/**
+ * No answer from the server within the request timeout: the operation's
+ * `requestTimeoutMs`, or else the client's.
+ */
 export declare class RequestTimeoutError extends BeckonError {
   readonly code: 12;
   readonly codeName: 'REQUEST_TIMEOUT';
@@ -187,6 +203,16 @@ export declare class ServerError extends BeckonError {
 export declare class InternalError extends BeckonError {
   readonly code: 16;
   readonly codeName: 'INTERNAL';
+}
+/**
+ * `close()` refused by the library: the client was being closed from another
+ * client's callback while a callback of this one was closing that other
+ * client, and each would wait for the other. Nothing was done; the client is
+ * still open: close it later, outside the callbacks.
+ */
+export declare class WouldDeadlockError extends BeckonError {
+  readonly code: 17;
+  readonly codeName: 'WOULD_DEADLOCK';
 }
 
 /**
@@ -339,7 +365,7 @@ export interface ClientInfo {
 export type DispatchModeName = 'thread' | 'pool' | 'poll';
 
 export interface ClientOptions {
-  /** Required. `memory://NAME` for the in-process hub NAME. */
+  /** Required. `memory://NAME` for the in-process hub NAME; `ws://HOST:PORT` or `wss://...` for a server. */
   serverUrl: string;
   /** This device's id (same rule as user ids); omitted: a random one. */
   deviceId?: string | null;
@@ -378,16 +404,26 @@ export interface SendInvitationOptions {
   notification?: NotificationOptions | null;
   /** Close offline invitees at once instead of keeping the invitation pending for them. */
   onlineOnly?: boolean;
+  /**
+   * How long this send may wait for the server, in ms (at least 1); omitted:
+   * the client's `requestTimeoutMs`. Past it the promise rejects with
+   * RequestTimeoutError. (Memory hubs answer at once.)
+   */
+  requestTimeoutMs?: number | null;
 }
 
 export interface CancelInvitationOptions {
   /** Cancel only for these invitees; omitted: for every invitee. */
   invitees?: readonly string[];
   extendedData?: string | null;
+  /** How long this cancel may wait for the server, in ms; omitted: the client's. */
+  requestTimeoutMs?: number | null;
 }
 
 export interface AnswerOptions {
   extendedData?: string | null;
+  /** How long this accept or refuse may wait for the server, in ms; omitted: the client's. */
+  requestTimeoutMs?: number | null;
 }
 
 /**
@@ -438,7 +474,10 @@ export declare class Client extends EventEmitter<ClientEvents> {
   /**
    * Frees the client: pending operations settle (ShutdownError if their
    * outcome was not delivered), then the promise resolves; no event follows.
-   * Idempotent.
+   * Idempotent. Rejects with WouldDeadlockError, the client left open, if the
+   * library refuses (a poll-mode client closed from another client's callback
+   * while a callback of this one closes that other client); a later `close()`
+   * tries again.
    */
   close(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
@@ -470,6 +509,36 @@ export declare function createMemoryHub(name: string, options?: MemoryHubOptions
 /** Makes a login token for `userId`, valid until `expiresAt` (a Date or Unix seconds). */
 export declare function createToken(secret: string, userId: string, expiresAt: Date | number | bigint): string;
 
+/** One record of the library's log. */
+export interface LogRecord {
+  readonly level: Exclude<LogLevel, 0>;
+  /** The level's name, e.g. "WARN". */
+  readonly levelName: Exclude<LogLevelName, 'OFF'>;
+  /** Always "signaling". */
+  readonly tag: string;
+  /** The layer: "api", "client", "room", "hub", "log", ... */
+  readonly subTag: string;
+  readonly message: string;
+}
+
+export interface LogOptions {
+  /** The most detailed level delivered (a LogLevel or its name); default INFO. OFF stops logging. */
+  maxLevel?: LogLevel | LogLevelName;
+}
+
+/**
+ * Sends the library's log records, up to `options.maxLevel`, to `handler` on
+ * the JavaScript thread, in order; `null` stops logging. Process-wide: it
+ * replaces the previous handler. Resolves once the replaced handler will never
+ * be called again; calls apply in call order. The handler may call the
+ * binding; its exceptions become uncaught exceptions. It does not keep the
+ * process alive, and is removed when the event loop runs out of work.
+ */
+export declare function setLogHandler(
+  handler: ((record: LogRecord) => void) | null,
+  options?: LogOptions,
+): Promise<void>;
+
 /** The library's version, e.g. "0.1.0". */
 export declare function version(): string;
 
@@ -490,6 +559,6 @@ export declare function diagnostics(): {
   eventSinks: number;
   /** Callbacks that named no pending operation (always 0 unless the library misbehaves). */
   strayCallbacks: number;
-  /** Reasons the event loop is kept alive (pending operations, referenced clients). */
+  /** Reasons the event loop is kept alive (pending operations and setLogHandler calls, referenced clients). */
   keepAliveHolds: number;
 };

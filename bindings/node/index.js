@@ -5,8 +5,9 @@
 const native = require('./lib/native');
 const { Client } = require('./lib/client');
 const { createMemoryHub, createToken } = require('./lib/hub');
+const { setLogHandler } = require('./lib/log');
 const { ABI_VERSION, ABI_VERSION_MAJOR, ABI_VERSION_MINOR, LibraryLoadError } = native;
-const { InviteeState, EventKind, ConnectionState, ConnectionReason, ErrorCode } = require('./lib/constants');
+const { InviteeState, EventKind, ConnectionState, ConnectionReason, ErrorCode, LogLevel } = require('./lib/constants');
 
 const callbacks = require('./lib/callbacks');
 
@@ -40,6 +41,7 @@ module.exports = {
   Client,
   createMemoryHub,
   createToken,
+  setLogHandler,
   version,
   abiVersion,
   libraryInfo,
@@ -53,6 +55,7 @@ module.exports = {
   ConnectionState,
   ConnectionReason,
   ErrorCode,
+  LogLevel,
   // BeckonError and one subclass per error code (lib/errors.js).
   ...require('./lib/errors'),
 };

@@ -15,7 +15,15 @@
 //     a client destroyed from inside its own event handler;
 //  8. exceptions escaping callbacks go to the exception handler, and the
 //     client goes on; 9. the log handler; 10. tokens and a hub with a secret;
-// 11. with BECKON_TEST_HOOKS (scripts/c-tests.sh): caught panics as INTERNAL.
+// 11. with BECKON_TEST_HOOKS (scripts/c-tests.sh): caught panics as INTERNAL;
+// 12. ABI 2.1's per-operation request timeouts on send, accept, refuse and
+//     cancel (both styles), and their range checks;
+// 13. the queued log handler: records on the log thread, handlers that call
+//     beckon and replace themselves (also while another thread replaces the
+//     handler), no call of a handler after its replacement returned;
+// 14. WOULD_DEADLOCK: two clients closing each other from their callbacks
+//     (close() throws and leaves the client open), and destroying each other
+//     (the destructor leaves one open rather than hang).
 //
 // Every wait is bounded (10 s, 100 s with BECKON_TEST_SLOW=1 under valgrind).
 // Prints one line per failed check and ends with "test_hpp: OK, N checks
@@ -23,6 +31,7 @@
 #include "beckon.hpp"
 #include "beckon.hpp"  // twice: include guard
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -32,6 +41,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <type_traits>
@@ -281,6 +291,8 @@ void test_versions_and_types() {
     static_assert(std::is_nothrow_move_assignable_v<beckon::Client>, "Client moves without throwing");
     static_assert(std::is_base_of_v<std::runtime_error, beckon::Error>, "Error is a std::runtime_error");
     static_assert(static_cast<int>(ErrorCode::internal) == 16, "code numbering");
+    static_assert(static_cast<int>(ErrorCode::would_deadlock) == 17, "code numbering");
+    static_assert(static_cast<std::uint32_t>(beckon::LogDelivery::queued) == 1, "delivery numbering");
     static_assert(static_cast<int>(InviteeState::timeout) == 6, "state numbering");
     static_assert(static_cast<int>(EventKind::invitation_user_state_changed) == 9, "kind numbering");
 
@@ -294,10 +306,13 @@ void test_versions_and_types() {
         threw = true;
     }
     EXPECT(!threw);
-    EXPECT_EQ(beckon::abi_version_text(beckon::header_abi_version), std::string("2.0"));
+    EXPECT_EQ(beckon::abi_version_text(beckon::header_abi_version), std::string("2.1"));
+    EXPECT_EQ(beckon::header_abi_version, (2u << 16) | 1u);
     EXPECT(BECKON_ABI_COMPATIBLE(beckon::library_abi_version()));
     EXPECT(beckon::to_string(ErrorCode::not_permitted) == "NOT_PERMITTED");
     EXPECT(beckon::to_string(static_cast<ErrorCode>(999)) == "UNKNOWN");
+    EXPECT(beckon::to_string(ErrorCode::would_deadlock) == "WOULD_DEADLOCK");
+    EXPECT(beckon::to_string(static_cast<ErrorCode>(18)) == "UNKNOWN");
     EXPECT(beckon::to_string(InviteeState::accepted) == "ACCEPTED");
     EXPECT(beckon::to_string(EventKind::invitation_received) == "INVITATION_RECEIVED");
     EXPECT(beckon::to_string(beckon::ConnectionState::connected) == "CONNECTED");
@@ -816,6 +831,391 @@ void test_panics() {
 #endif
 }
 
+// ---- 12. per-operation request timeouts (ABI 2.1) -----------------------------------------
+
+void test_request_timeouts(std::thread::id main_thread) {
+    say("\n== 12. per-operation request timeouts on send, accept, refuse and cancel");
+    const std::string url = hub("timeouts");
+    Recorder alice_rec(main_thread), bob_rec(main_thread), carol_rec(main_thread);
+    beckon::Client alice(url), bob(url), carol(url);
+    alice.on_event(alice_rec.handler());
+    bob.on_event(bob_rec.handler());
+    carol.on_event(carol_rec.handler());
+    get(alice.login("alice"), "login");
+    get(bob.login("bob"), "login");
+    get(carol.login("carol"), "login");
+
+    // A memory hub answers at once: each timeout is accepted and never fires.
+    beckon::InvitationOptions options{30s, "call", {}, false, 2500ms};
+    EXPECT(options.request_timeout == 2500ms);
+    beckon::SendResult sent = get(alice.send_invitation({"bob", "carol"}, options), "send with a timeout");
+    REQUIRE(bob_rec.wait_kind(EventKind::invitation_received, sent.invitation_id).has_value());
+    REQUIRE(carol_rec.wait_kind(EventKind::invitation_received, sent.invitation_id).has_value());
+    get(bob.accept_invitation(sent.invitation_id, "yes", 1500ms), "accept with a timeout (future)");
+    Op<void> refused(&carol_rec);
+    carol.refuse_invitation(sent.invitation_id, "busy", std::chrono::seconds(1), refused.callback());
+    EXPECT(refused.wait("refuse with a timeout (callback)").ok());
+    auto accepted = alice_rec.wait_kind(EventKind::invitation_accepted, sent.invitation_id);
+    REQUIRE(accepted.has_value());
+    EXPECT(accepted->extended_data == "yes");
+    auto refusal = alice_rec.wait_kind(EventKind::invitation_refused, sent.invitation_id);
+    REQUIRE(refusal.has_value());
+    EXPECT(refusal->extended_data == "busy");
+
+    beckon::SendResult second = get(alice.send_invitation({"bob", "carol"}, {30s}), "send");
+    REQUIRE(bob_rec.wait_kind(EventKind::invitation_received, second.invitation_id).has_value());
+    beckon::CancelResult some =
+        get(alice.cancel_invitation(second.invitation_id, {"bob"}, "bye", 3000ms), "cancel with a timeout");
+    EXPECT(some.error_invitees.empty());
+    auto told = bob_rec.wait_kind(EventKind::invitation_cancelled, second.invitation_id);
+    REQUIRE(told.has_value());
+    EXPECT(told->extended_data == "bye");
+    Op<beckon::CancelResult> rest;
+    // The largest timeout the C field holds.
+    alice.cancel_invitation(second.invitation_id, {}, "", std::chrono::milliseconds(4294967295LL), rest.callback());
+    auto all = rest.wait("cancel of the rest (callback)");
+    REQUIRE(all.ok());
+    // bob was cancelled already: terminal, he comes back with his state.
+    REQUIRE(all->error_invitees.size() == 1);
+    EXPECT((all->error_invitees[0] == beckon::Invitee{"bob", InviteeState::cancelled}));
+    REQUIRE(carol_rec.wait_kind(EventKind::invitation_cancelled, second.invitation_id).has_value());
+
+    // Out of range: refused before any C call, the callback never runs.
+    const std::string id = second.invitation_id;
+    EXPECT_ERROR(ErrorCode::invalid_argument, "config.request_timeout_ms: -1 is out of range",
+                 (void)alice.send_invitation({"bob"}, beckon::InvitationOptions{30s, "", {}, false, -1ms}));
+    EXPECT_ERROR(ErrorCode::invalid_argument, "config.request_timeout_ms: 4294967296 is out of range",
+                 (void)bob.accept_invitation(id, "", std::chrono::milliseconds(4294967296LL)));
+    EXPECT_ERROR(ErrorCode::invalid_argument, "config.request_timeout_ms: -5 is out of range",
+                 (void)alice.cancel_invitation(id, {}, "", -5ms));
+    Op<void> never;
+    EXPECT_ERROR(ErrorCode::invalid_argument, "config.request_timeout_ms",
+                 bob.refuse_invitation(id, "", std::chrono::hours(24 * 50), never.callback()));
+    // The library names the fields of the new configs.
+    EXPECT_ERROR(ErrorCode::invalid_argument, "config.invitees[0]",
+                 (void)alice.cancel_invitation(id, {"b b"}, "", 1000ms));
+    EXPECT_ERROR(ErrorCode::invalid_argument, "config.extended_data: contains a NUL byte",
+                 (void)bob.refuse_invitation(id, std::string("a\0b", 3), 1000ms));
+    // An answer with the defaults (timeout 0: the client's) reaches the hub.
+    EXPECT(error_of(bob.accept_invitation(id), "accept after cancel").code() == ErrorCode::invitation_closed);
+    alice.close();
+    bob.close();
+    carol.close();
+    EXPECT_EQ(never.calls(), 0);
+    EXPECT_EQ(refused.calls(), 1);
+    EXPECT_EQ(rest.calls(), 1);
+}
+
+// ---- 13. the queued log handler -------------------------------------------------------------------
+
+void test_queued_log_handler(std::thread::id main_thread) {
+    say("\n== 13. the queued log handler");
+    const std::string url = hub("qlog");
+    beckon::Client alice(url), bob(url);
+    get(alice.login("alice"), "login");
+    get(bob.login("bob"), "login");
+
+    EXPECT_ERROR(ErrorCode::invalid_argument, "config.max_level: 9 is not a LogLevel",
+                 beckon::set_log_handler([](beckon::LogLevel, std::string_view, std::string_view,
+                                            std::string_view) {},
+                                         static_cast<beckon::LogLevel>(9), beckon::LogDelivery::queued));
+    EXPECT_ERROR(ErrorCode::invalid_argument, "config.delivery: 7 is not a LogDelivery",
+                 beckon::set_log_handler(nullptr, beckon::LogLevel::info, static_cast<beckon::LogDelivery>(7)));
+
+    // Records arrive on one library thread, one at a time; the handler may
+    // call beckon.
+    struct Seen {
+        std::mutex m;
+        std::condition_variable cv;
+        int records = 0, sends = 0, overlaps = 0, on_main = 0, bad = 0;
+        std::atomic<int> depth{0};
+        std::thread::id thread;
+        bool threads_differ = false;
+    };
+    auto seen = std::make_shared<Seen>();
+    beckon::Client *client = &alice;
+    beckon::set_log_handler(
+        [seen, client, main_thread](beckon::LogLevel level, std::string_view tag, std::string_view sub_tag,
+                                    std::string_view message) {
+            if (seen->depth.fetch_add(1) != 0) seen->overlaps++;
+            // Calls into the library, as a queued handler may.
+            bool ok = client->user_id() == "alice" && !beckon::make_token("s", "alice", 4000000000ULL).empty();
+            std::lock_guard<std::mutex> lock(seen->m);
+            seen->records++;
+            if (!ok || tag != "signaling" || level > beckon::LogLevel::info) seen->bad++;
+            if (std::this_thread::get_id() == main_thread) seen->on_main++;
+            if (seen->records == 1) seen->thread = std::this_thread::get_id();
+            else if (seen->thread != std::this_thread::get_id()) seen->threads_differ = true;
+            if (sub_tag == "room" && message.rfind("send invitation", 0) == 0) seen->sends++;
+            seen->depth.fetch_sub(1);
+            seen->cv.notify_all();
+        },
+        beckon::LogLevel::info, beckon::LogDelivery::queued);
+    for (int i = 0; i < 5; i++) (void)get(alice.send_invitation({"bob"}, {30s}), "send");
+    {
+        std::unique_lock<std::mutex> lock(seen->m);
+        EXPECT(seen->cv.wait_for(lock, timeout(), [&] { return seen->sends >= 5; }));
+        EXPECT_EQ(seen->bad, 0);
+        EXPECT_EQ(seen->on_main, 0);
+        EXPECT_EQ(seen->overlaps, 0);
+        EXPECT(!seen->threads_differ);
+        say("  queued records received: " + std::to_string(seen->records));
+    }
+
+    // Twenty replacements while two threads keep the library logging: a
+    // handler is never called after the set_log_handler that replaced it
+    // returned.
+    std::atomic<bool> busy{true};
+    std::atomic<int> late{0};
+    std::vector<std::thread> load;
+    for (int t = 0; t < 2; t++)
+        load.emplace_back([&] {
+            while (busy) {
+                try {
+                    (void)alice.send_invitation({"bob"}, {30s}).wait_for(timeout());
+                } catch (const beckon::Error &) {
+                }
+            }
+        });
+    constexpr int rounds = 20;
+    std::vector<std::shared_ptr<std::atomic<bool>>> retired;
+    std::vector<std::shared_ptr<std::atomic<int>>> counts;
+    for (int i = 0; i < rounds; i++) {
+        auto gone = std::make_shared<std::atomic<bool>>(false);
+        auto count = std::make_shared<std::atomic<int>>(0);
+        beckon::set_log_handler(
+            [gone, count, &late](beckon::LogLevel, std::string_view, std::string_view, std::string_view) {
+                if (*gone) late++;
+                (*count)++;
+                std::this_thread::sleep_for(std::chrono::microseconds(200));  // a slow handler
+            },
+            beckon::LogLevel::trace, beckon::LogDelivery::queued);
+        if (!retired.empty()) *retired.back() = true;
+        retired.push_back(gone);
+        counts.push_back(count);
+        std::this_thread::sleep_for(5ms);
+    }
+    beckon::set_log_handler(nullptr);
+    *retired.back() = true;
+    busy = false;
+    for (auto &t : load) t.join();
+    EXPECT_EQ(late.load(), 0);
+    int called = 0;
+    for (const auto &c : counts) called += *c > 0 ? 1 : 0;
+    EXPECT(called >= rounds / 2);
+    say("  handlers that saw records: " + std::to_string(called) + " of " + std::to_string(rounds));
+
+    // A handler that replaces itself from inside.
+    auto second = std::make_shared<std::atomic<int>>(0);
+    auto replaced = std::make_shared<std::atomic<bool>>(false);
+    beckon::set_log_handler(
+        [second, replaced](beckon::LogLevel, std::string_view, std::string_view, std::string_view) {
+            if (replaced->exchange(true)) return;
+            beckon::set_log_handler(
+                [second](beckon::LogLevel, std::string_view, std::string_view, std::string_view) { (*second)++; },
+                beckon::LogLevel::info, beckon::LogDelivery::queued);
+        },
+        beckon::LogLevel::info, beckon::LogDelivery::queued);
+    auto deadline = std::chrono::steady_clock::now() + timeout();
+    while (*second == 0 && std::chrono::steady_clock::now() < deadline) {
+        (void)get(alice.send_invitation({"bob"}, {30s}), "send");
+        std::this_thread::sleep_for(10ms);
+    }
+    EXPECT(*replaced);
+    EXPECT(*second > 0);
+
+    // The handler replaces itself while another thread is replacing it (and
+    // waits for this very call to return): applied after that one, no hang.
+    struct Race {
+        std::mutex m;
+        std::condition_variable cv;
+        bool inside = false;
+        bool deferred = false;
+        std::atomic<int> second{0}, third{0};
+    };
+    auto race = std::make_shared<Race>();
+    auto third_handler = [race](beckon::LogLevel, std::string_view, std::string_view, std::string_view) {
+        race->third++;
+    };
+    auto started = std::make_shared<std::atomic<bool>>(false);
+    beckon::set_log_handler(
+        [race, started, third_handler](beckon::LogLevel, std::string_view, std::string_view, std::string_view) {
+            if (started->exchange(true)) return;
+            {
+                std::lock_guard<std::mutex> lock(race->m);
+                race->inside = true;
+            }
+            race->cv.notify_all();
+            // Wait (bounded) until the main thread holds the setter lock.
+            auto &setter = beckon::detail::globals().log_setter;
+            auto until = std::chrono::steady_clock::now() + timeout();
+            while (std::chrono::steady_clock::now() < until) {
+                if (!setter.try_lock()) break;
+                setter.unlock();
+                std::this_thread::sleep_for(1ms);
+            }
+            race->deferred = true;
+            beckon::set_log_handler(third_handler, beckon::LogLevel::info, beckon::LogDelivery::queued);
+        },
+        beckon::LogLevel::info, beckon::LogDelivery::queued);
+    (void)get(alice.send_invitation({"bob"}, {30s}), "send");
+    {
+        std::unique_lock<std::mutex> lock(race->m);
+        REQUIRE(race->cv.wait_for(lock, timeout(), [&] { return race->inside; }));
+    }
+    auto replacing = std::async(std::launch::async, [race] {
+        beckon::set_log_handler(
+            [race](beckon::LogLevel, std::string_view, std::string_view, std::string_view) { race->second++; },
+            beckon::LogLevel::info, beckon::LogDelivery::queued);
+    });
+    if (replacing.wait_for(timeout()) != std::future_status::ready) {
+        fail_at(__FILE__, __LINE__, "set_log_handler hung while the handler replaced itself");
+        std::_Exit(1);
+    }
+    replacing.get();
+    EXPECT(race->deferred);
+    // The handler's own request came last: it is the one installed now.
+    const int second_before = race->second;
+    deadline = std::chrono::steady_clock::now() + timeout();
+    while (race->third == 0 && std::chrono::steady_clock::now() < deadline) {
+        (void)get(alice.send_invitation({"bob"}, {30s}), "send");
+        std::this_thread::sleep_for(10ms);
+    }
+    EXPECT(race->third > 0);
+    EXPECT_EQ(race->second.load(), second_before);
+
+    // Exceptions from a queued handler go to the exception handler.
+    std::mutex m;
+    std::condition_variable cv;
+    int caught = 0;
+    beckon::set_callback_exception_handler([&](std::exception_ptr) {
+        std::lock_guard<std::mutex> lock(m);
+        caught++;
+        cv.notify_all();
+    });
+    beckon::set_log_handler(
+        [](beckon::LogLevel, std::string_view, std::string_view, std::string_view) {
+            throw std::runtime_error("from the log handler");
+        },
+        beckon::LogLevel::info, beckon::LogDelivery::queued);
+    (void)get(alice.send_invitation({"bob"}, {30s}), "send");
+    {
+        std::unique_lock<std::mutex> lock(m);
+        EXPECT(cv.wait_for(lock, timeout(), [&] { return caught > 0; }));
+    }
+    beckon::set_log_handler(nullptr);
+    beckon::set_callback_exception_handler(nullptr);
+}
+
+// ---- 14. WOULD_DEADLOCK ------------------------------------------------------------------------
+
+// Two clients, each of whose event handler closes (or destroys) the other as
+// soon as both are inside their handlers: each free waits for the other's
+// handler to return, so the library refuses one of them.
+void test_would_deadlock() {
+    say("\n== 14. WOULD_DEADLOCK: clients closing each other from their callbacks");
+    for (bool destroy : {false, true}) {
+        const std::string url = hub(destroy ? "mutual-destroy" : "mutual-close");
+        beckon::Client inviter(url);
+        get(inviter.login("inviter"), "login");
+        std::optional<beckon::Client> a, b;
+        a.emplace(url);
+        b.emplace(url);
+        get(a->login("ann"), "login");
+        get(b->login("ben"), "login");
+        beckon_client *a_handle = a->native_handle();
+        beckon_client *b_handle = b->native_handle();
+
+        std::mutex m;
+        std::condition_variable cv;
+        int arrived = 0, finished = 0;
+        std::vector<ErrorCode> outcomes;
+        std::vector<std::string> messages;
+        std::atomic<int> a_events{0}, b_events{0};
+        auto handler = [&](std::optional<beckon::Client> &other, std::atomic<int> &events) {
+            return [&](const beckon::Event &e) {
+                events++;
+                if (e.kind != EventKind::invitation_received) return;
+                {
+                    std::unique_lock<std::mutex> lock(m);
+                    arrived++;
+                    cv.notify_all();
+                    if (!cv.wait_for(lock, timeout(), [&] { return arrived >= 2; })) return;
+                }
+                ErrorCode outcome = ErrorCode::ok;
+                std::string message;
+                if (destroy) {
+                    other.reset();  // never throws: on WOULD_DEADLOCK the client is left open
+                } else {
+                    try {
+                        other->close();
+                    } catch (const beckon::Error &error) {
+                        outcome = error.code();
+                        message = error.message();
+                    }
+                }
+                std::lock_guard<std::mutex> lock(m);
+                outcomes.push_back(outcome);
+                messages.push_back(message);
+                finished++;
+                cv.notify_all();
+            };
+        };
+        a->on_event(handler(b, a_events));
+        b->on_event(handler(a, b_events));
+        std::size_t leaked_before;
+        {
+            auto &g = beckon::detail::globals();
+            std::lock_guard<std::mutex> lock(g.leaked_mutex);
+            leaked_before = g.leaked.size();
+        }
+        (void)get(inviter.send_invitation({"ann", "ben"}, {30s}), "send");
+        {
+            std::unique_lock<std::mutex> lock(m);
+            REQUIRE(cv.wait_for(lock, timeout(), [&] { return finished == 2; }));
+        }
+        if (!destroy) {
+            // Exactly one close() was refused; that client is still open.
+            const int refused = static_cast<int>(std::count(outcomes.begin(), outcomes.end(),
+                                                            ErrorCode::would_deadlock));
+            EXPECT_EQ(refused, 1);
+            EXPECT_EQ(static_cast<int>(std::count(outcomes.begin(), outcomes.end(), ErrorCode::ok)), 1);
+            for (const auto &message : messages)
+                if (!message.empty()) {
+                    EXPECT(message.find("wait for each other") != std::string::npos);
+                    say("  ok  WOULD_DEADLOCK <- close() from the other's callback  [\"" + message + "\"]");
+                }
+            EXPECT(a->is_open() != b->is_open());
+            beckon::Client &survivor = a->is_open() ? *a : *b;
+            EXPECT(survivor.native_handle() == (a->is_open() ? a_handle : b_handle));
+            EXPECT(!survivor.user_id().empty());  // still usable
+            survivor.close();  // outside the callbacks: freed
+            EXPECT(!survivor.is_open());
+            survivor.close();  // a second close does nothing
+        } else {
+            // Both objects are gone; one client could not be freed and was
+            // left open (kept, with its state), without its event handler.
+            EXPECT(!a.has_value() && !b.has_value());
+            auto &g = beckon::detail::globals();
+            std::pair<beckon_client *, void *> kept{nullptr, nullptr};
+            {
+                std::lock_guard<std::mutex> lock(g.leaked_mutex);
+                EXPECT_EQ(g.leaked.size(), leaked_before + 1);
+                if (g.leaked.size() == leaked_before + 1) kept = g.leaked.back();
+            }
+            EXPECT(kept.first == a_handle || kept.first == b_handle);
+            std::atomic<int> &kept_events = kept.first == a_handle ? a_events : b_events;
+            const int before = kept_events;
+            // The leaked client is live: it still rings, but no handler hears it.
+            std::string user = kept.first == a_handle ? "ann" : "ben";
+            (void)get(inviter.send_invitation({user}, {30s}), "send to the leaked client");
+            std::this_thread::sleep_for(100ms);
+            EXPECT_EQ(kept_events.load(), before);
+            say("  ok  ~Client on WOULD_DEADLOCK left its client open (see the note above)");
+        }
+    }
+}
+
 }  // namespace
 
 int main() {
@@ -834,6 +1234,9 @@ int main() {
     test_log_handler();
     test_tokens();
     test_panics();
+    test_request_timeouts(main_thread);
+    test_queued_log_handler(main_thread);
+    test_would_deadlock();
     if (failures == 0) {
         std::printf("test_hpp: OK, %d checks passed\n", checks.load());
         return 0;

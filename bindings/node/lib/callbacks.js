@@ -188,4 +188,4 @@ function stats() {
   };
 }
 
-module.exports = { operation, lastError, addEventSink, removeEventSink, keepAlive, raiseLater, stats };
+module.exports = { operation, lastError, describe, addEventSink, removeEventSink, keepAlive, raiseLater, stats };

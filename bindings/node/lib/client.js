@@ -7,10 +7,12 @@ const callbacks = require('./callbacks');
 const { eventNames } = require('./decode');
 const v = require('./validate');
 const { DispatchMode, INVITATION_ONLINE_ONLY, connectionStateName } = require('./constants');
-const { ShutdownError, InvalidArgumentError } = require('./errors');
+const { BeckonError, ShutdownError, InvalidArgumentError } = require('./errors');
 
 const CLIENT_OPTIONS = ['serverUrl', 'deviceId', 'dispatch', 'requestTimeoutMs', 'pollIntervalMs'];
-const SEND_OPTIONS = ['timeoutSeconds', 'extendedData', 'notification', 'onlineOnly'];
+const SEND_OPTIONS = ['timeoutSeconds', 'extendedData', 'notification', 'onlineOnly', 'requestTimeoutMs'];
+const CANCEL_OPTIONS = ['invitees', 'extendedData', 'requestTimeoutMs'];
+const ANSWER_OPTIONS = ['extendedData', 'requestTimeoutMs'];
 const NOTIFICATION_FIELDS = ['title', 'message', 'resourceId', 'payload'];
 const DEFAULT_POLL_INTERVAL_MS = 10;
 const TIMER_MAX_MS = 0x7fffffff;
@@ -29,8 +31,9 @@ const TIMER_MAX_MS = 0x7fffffff;
  *   which JavaScript callbacks never do): `poolThreads` slots for all of
  *   them, counted while any is open;
  * - poll-mode clients use no slot;
- * - the frees of `close()` take a slot each, at most `frees.max` at once:
- *   covered by `reserve`.
+ * - the frees of `close()` take a slot each, at most `frees.max` at once,
+ *   and logging (lib/log.js) at most two: the library's log thread, and one
+ *   `beckon_set_log_config` call at a time: all covered by `reserve`.
  */
 const slots = {
   threadClients: 0,
@@ -63,16 +66,23 @@ const frees = {
   running: 0,
   max: 4,
   waiting: [],
-  /** Calls beckon_client_free(handle) off the JavaScript thread; resolves when it returned. */
+  /**
+   * Calls beckon_client_free(handle) off the JavaScript thread; resolves when
+   * it returned BECKON_OK, rejects with the error it returned otherwise (the
+   * client is then still live).
+   */
   run(fn, handle) {
     return new Promise((resolve, reject) => {
       const start = () => {
         this.running += 1;
-        const finish = (error) => {
+        const finish = (error, code) => {
           this.running -= 1;
           const next = this.waiting.shift();
           if (next !== undefined) next();
           if (error) reject(error);
+          // The message was set on the worker thread, where it cannot be read:
+          // the code's description stands in for it.
+          else if (code !== 0) reject(BeckonError.fromCode(code, `client: ${callbacks.describe(code)}`));
           else resolve();
         };
         try {
@@ -263,6 +273,7 @@ class Client extends EventEmitter {
     const timeoutSeconds = v.uint32(o.timeoutSeconds, 'options.timeoutSeconds', { min: 1 });
     const extendedData = v.optionalText(o.extendedData, 'options.extendedData');
     const onlineOnly = v.boolean(o.onlineOnly, 'options.onlineOnly');
+    const requestTimeoutMs = requestTimeout(o);
     let notification = null;
     if (o.notification !== undefined && o.notification !== null) {
       const n = v.options(o.notification, 'options.notification', NOTIFICATION_FIELDS);
@@ -280,7 +291,7 @@ class Client extends EventEmitter {
       extended_data: extendedData,
       notification,
       flags: onlineOnly ? INVITATION_ONLINE_ONLY : 0,
-      reserved: 0,
+      request_timeout_ms: requestTimeoutMs,
     };
     const handle = this.#open();
     return callbacks.operation('send', (cb, ud) =>
@@ -294,30 +305,36 @@ class Client extends EventEmitter {
    */
   async cancelInvitation(invitationId, options) {
     const id = v.text(invitationId, 'invitationId');
-    const o = v.options(options, 'options', ['invitees', 'extendedData']);
+    const o = v.options(options, 'options', CANCEL_OPTIONS);
     const list = o.invitees === undefined ? null : v.textArray(o.invitees, 'options.invitees');
-    const extendedData = v.optionalText(o.extendedData, 'options.extendedData');
+    const config = {
+      struct_size: koffi.sizeof(T.cancelConfig),
+      request_timeout_ms: requestTimeout(o),
+      invitees: list,
+      invitee_count: list === null ? 0 : list.length,
+      extended_data: v.optionalText(o.extendedData, 'options.extendedData'),
+    };
     const handle = this.#open();
     return callbacks.operation('cancel', (cb, ud) =>
-      this.#fn.beckon_cancel_invitation(handle, id, list, list === null ? 0 : list.length, extendedData, cb, ud),
+      this.#fn.beckon_cancel_invitation_ex(handle, id, config, cb, ud),
     );
   }
 
   /** Accepts an invitation this user was invited to. */
   async acceptInvitation(invitationId, options) {
-    const [id, extendedData] = answerArguments(invitationId, options);
+    const [id, config] = answerArguments(invitationId, options);
     const handle = this.#open();
     return callbacks.operation('result', (cb, ud) =>
-      this.#fn.beckon_accept_invitation(handle, id, extendedData, cb, ud),
+      this.#fn.beckon_accept_invitation_ex(handle, id, config, cb, ud),
     );
   }
 
   /** Refuses an invitation this user was invited to. */
   async refuseInvitation(invitationId, options) {
-    const [id, extendedData] = answerArguments(invitationId, options);
+    const [id, config] = answerArguments(invitationId, options);
     const handle = this.#open();
     return callbacks.operation('result', (cb, ud) =>
-      this.#fn.beckon_refuse_invitation(handle, id, extendedData, cb, ud),
+      this.#fn.beckon_refuse_invitation_ex(handle, id, config, cb, ud),
     );
   }
 
@@ -340,32 +357,46 @@ class Client extends EventEmitter {
    * Frees the client: logs out, settles every pending operation (with
    * ShutdownError when its outcome was not delivered yet), and resolves once
    * no callback of this client can run any more. Idempotent.
+   *
+   * Rejects with WouldDeadlockError when the library refuses the free (a
+   * poll-mode client closed from another client's callback while a callback
+   * of this one is closing that other client): nothing was done, the client
+   * is open again, and a later `close()` tries anew.
    */
   close() {
     if (this.#closing !== null) return this.#closing;
     const handle = this.#handle;
-    this.#handle = null;
-    if (this.#pollTimer !== null) {
-      clearInterval(this.#pollTimer);
-      this.#pollTimer = null;
-    }
     if (this.#dispatch === 'poll') {
       // Poll-mode callbacks run on the calling thread, this one: the pending
-      // ones run inside this call, with SHUTDOWN.
+      // ones run inside this call, with SHUTDOWN. Operations are refused
+      // meanwhile (`#closing` is set).
       this.#closing = Promise.resolve();
-      this.#fn.beckon_client_free(handle);
-      this.#closed();
+      const code = this.#fn.beckon_client_free(handle);
+      if (code !== 0) {
+        const error = callbacks.lastError(code);
+        this.#closing = null;
+        return Promise.reject(error);
+      }
+      this.#freed();
       return this.#closing;
     }
     // beckon_client_free waits for the dispatcher thread (or the pool thread
     // running this client's callbacks), whose callbacks koffi runs on this
     // thread: it must run elsewhere while this thread serves them.
     const dispatch = this.#dispatch;
-    this.#closing = frees.run(this.#fn, handle).then(() => {
-      slots.opened(dispatch, -1);
-      this.#closed();
-    });
-    return this.#closing;
+    const closing = frees.run(this.#fn, handle).then(
+      () => {
+        slots.opened(dispatch, -1);
+        this.#freed();
+      },
+      (error) => {
+        // Not freed: the client is still live and usable.
+        if (this.#closing === closing) this.#closing = null;
+        throw error;
+      },
+    );
+    this.#closing = closing;
+    return closing;
   }
 
   /** `await using client = new Client(...)`: closes it. */
@@ -415,7 +446,13 @@ class Client extends EventEmitter {
     return { code, raw };
   }
 
-  #closed() {
+  /** After a successful beckon_client_free: the handle is gone for good. */
+  #freed() {
+    this.#handle = null;
+    if (this.#pollTimer !== null) {
+      clearInterval(this.#pollTimer);
+      this.#pollTimer = null;
+    }
     callbacks.removeEventSink(this.#eventToken);
     if (this.#referenced) callbacks.keepAlive.release();
     this.#referenced = false;
@@ -444,10 +481,23 @@ class Client extends EventEmitter {
   }
 }
 
+/** `options.requestTimeoutMs` as the C field wants it: 0 (the client's timeout) when omitted. */
+function requestTimeout(o) {
+  return v.optionalUint32(o.requestTimeoutMs, 'options.requestTimeoutMs', { min: 1 }) ?? 0;
+}
+
+/** The invitation id and the beckon_answer_config of an accept or a refuse. */
 function answerArguments(invitationId, options) {
   const id = v.text(invitationId, 'invitationId');
-  const o = v.options(options, 'options', ['extendedData']);
-  return [id, v.optionalText(o.extendedData, 'options.extendedData')];
+  const o = v.options(options, 'options', ANSWER_OPTIONS);
+  return [
+    id,
+    {
+      struct_size: koffi.sizeof(T.answerConfig),
+      request_timeout_ms: requestTimeout(o),
+      extended_data: v.optionalText(o.extendedData, 'options.extendedData'),
+    },
+  ];
 }
 
 module.exports = { Client };

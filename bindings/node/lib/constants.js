@@ -66,6 +66,7 @@ const ErrorCode = freeze({
   SHUTDOWN: 14,
   SERVER: 15,
   INTERNAL: 16,
+  WOULD_DEADLOCK: 17,
 });
 
 /** `BECKON_DISPATCH_*`: where a client's callbacks run. */
@@ -73,6 +74,19 @@ const DispatchMode = freeze({ THREAD: 0, POLL: 1, POOL: 2 });
 
 /** `BECKON_INVITATION_ONLINE_ONLY`, a flag of the invitation config. */
 const INVITATION_ONLINE_ONLY = 1;
+
+/** Log levels (`BECKON_LOG_*`), from quiet to chatty. */
+const LogLevel = freeze({
+  OFF: 0,
+  ERROR: 1,
+  WARN: 2,
+  INFO: 3,
+  DEBUG: 4,
+  TRACE: 5,
+});
+
+/** `BECKON_LOG_QUEUED`: log records reach the handler on the library's log thread, outside its locks. */
+const LOG_QUEUED = 1;
 
 /** The reverse of a constants table: value -> name, "UNKNOWN" otherwise. */
 function namer(table) {
@@ -88,9 +102,12 @@ module.exports = {
   ErrorCode,
   DispatchMode,
   INVITATION_ONLINE_ONLY,
+  LogLevel,
+  LOG_QUEUED,
   inviteeStateName: namer(InviteeState),
   eventKindName: namer(EventKind),
   connectionStateName: namer(ConnectionState),
   connectionReasonName: namer(ConnectionReason),
   errorCodeName: namer(ErrorCode),
+  logLevelName: namer(LogLevel),
 };

@@ -31,7 +31,7 @@ function invitees(address, count) {
 
 function notification(address) {
   if (address === null || address === 0n) return null;
-  const n = koffi.decode(address, T.notificationConfig);
+  const n = koffi.decode(address, T.eventNotification);
   return freeze({
     title: n.title ?? '',
     message: n.message ?? '',

@@ -69,6 +69,7 @@ const RateLimitedError = subclass('RATE_LIMITED');
 const ShutdownError = subclass('SHUTDOWN');
 const ServerError = subclass('SERVER');
 const InternalError = subclass('INTERNAL');
+const WouldDeadlockError = subclass('WOULD_DEADLOCK');
 
 module.exports = {
   BeckonError,
@@ -88,4 +89,5 @@ module.exports = {
   ShutdownError,
   ServerError,
   InternalError,
+  WouldDeadlockError,
 };

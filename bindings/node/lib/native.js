@@ -14,14 +14,14 @@ const koffi = require('koffi');
 /** The `BECKON_ABI_VERSION_MAJOR` of the header this binding was written against. */
 const ABI_VERSION_MAJOR = 2;
 /** The `BECKON_ABI_VERSION_MINOR` of the header this binding was written against. */
-const ABI_VERSION_MINOR = 0;
+const ABI_VERSION_MINOR = 1;
 /** The `BECKON_ABI_VERSION` of that header: `(major << 16) | minor`. */
 const ABI_VERSION = ((ABI_VERSION_MAJOR << 16) | ABI_VERSION_MINOR) >>> 0;
 
 /** `BECKON_ID_CAPACITY`: bytes of `beckon_client_info.user_id` and `.device_id`. */
 const ID_CAPACITY = 68;
 
-/** An ABI version as "major.minor", e.g. "2.0". */
+/** An ABI version as "major.minor", e.g. "2.1". */
 function abiVersionText(version) {
   return `${version >>> 16}.${version & 0xffff}`;
 }
@@ -91,7 +91,19 @@ T.invitationConfig = koffi.struct({
   extended_data: str,
   notification: koffi.pointer(T.notificationConfig),
   flags: 'uint32_t',
-  reserved: 'uint32_t', // must be 0
+  request_timeout_ms: 'uint32_t', // 0: the client's (ABI 2.0's `reserved`)
+});
+T.answerConfig = koffi.struct({
+  struct_size: 'uint32_t',
+  request_timeout_ms: 'uint32_t',
+  extended_data: str,
+});
+T.cancelConfig = koffi.struct({
+  struct_size: 'uint32_t',
+  request_timeout_ms: 'uint32_t',
+  invitees: koffi.pointer(str), // NULL with a count of 0: every invitee
+  invitee_count: 'size_t',
+  extended_data: str,
 });
 // Filled by beckon_client_get_info; the char arrays come back as strings.
 T.clientInfo = koffi.struct({
@@ -108,6 +120,15 @@ T.hubConfig = koffi.struct({
 });
 // Pointers inside the structs that callbacks receive are read as addresses
 // (`void *`) and decoded explicitly, with their counts, while the callback runs.
+// `beckon_event.notification` points to one of these (the layout of
+// beckon_notification_config; its struct_size is set by the library).
+T.eventNotification = koffi.struct({
+  struct_size: 'uint32_t',
+  title: str,
+  message: str,
+  resource_id: str,
+  payload: str,
+});
 T.event = koffi.struct({
   kind: 'int32_t',
   invitation_id: str,
@@ -117,7 +138,7 @@ T.event = koffi.struct({
   extended_data: str,
   invitees: 'void *',
   invitee_count: 'size_t',
-  notification: 'void *',
+  notification: 'void *', // const beckon_event_notification *
   seconds_left: 'uint32_t',
   connection_state: 'int32_t',
   connection_reason: 'int32_t',
@@ -143,6 +164,17 @@ T.resultCallback = koffi.pointer(koffi.proto(null, 'void', ['void *', 'void *'])
 T.sendCallback = koffi.pointer(koffi.proto(null, 'void', ['void *', 'void *']));
 T.cancelCallback = koffi.pointer(koffi.proto(null, 'void', ['void *', 'void *']));
 T.stringArray = koffi.pointer(str);
+// beckon_log_callback(user_data, level, tag, sub_tag, message): the strings
+// are copied into JavaScript while it runs.
+T.logCallback = koffi.pointer(koffi.proto(null, 'void', ['void *', 'int32_t', str, str, str]));
+T.logConfig = koffi.struct({
+  struct_size: 'uint32_t',
+  max_level: 'int32_t',
+  delivery: 'uint32_t',
+  reserved: 'uint32_t', // must be 0
+  handler: T.logCallback,
+  user_data: 'void *',
+});
 
 /** Declares every function of the C API this binding uses. */
 function bind(lib) {
@@ -182,7 +214,7 @@ function bind(lib) {
       'int32_t',
       koffi.out(koffi.pointer('uint32_t')),
     ]),
-    beckon_client_free: f('beckon_client_free', 'void', [T.clientPtr]),
+    beckon_client_free: f('beckon_client_free', err, [T.clientPtr]),
     beckon_client_get_info: f('beckon_client_get_info', err, [
       T.clientPtr,
       koffi.inout(koffi.pointer(T.clientInfo)),
@@ -203,29 +235,28 @@ function bind(lib) {
       T.sendCallback,
       'void *',
     ]),
-    beckon_cancel_invitation: f('beckon_cancel_invitation', err, [
+    beckon_cancel_invitation_ex: f('beckon_cancel_invitation_ex', err, [
       T.clientPtr,
       str,
-      T.stringArray,
-      'size_t',
-      str,
+      koffi.pointer(T.cancelConfig),
       T.cancelCallback,
       'void *',
     ]),
-    beckon_accept_invitation: f('beckon_accept_invitation', err, [
+    beckon_accept_invitation_ex: f('beckon_accept_invitation_ex', err, [
       T.clientPtr,
       str,
-      str,
+      koffi.pointer(T.answerConfig),
       T.resultCallback,
       'void *',
     ]),
-    beckon_refuse_invitation: f('beckon_refuse_invitation', err, [
+    beckon_refuse_invitation_ex: f('beckon_refuse_invitation_ex', err, [
       T.clientPtr,
       str,
-      str,
+      koffi.pointer(T.answerConfig),
       T.resultCallback,
       'void *',
     ]),
+    beckon_set_log_config: f('beckon_set_log_config', err, [koffi.pointer(T.logConfig)]),
   };
 }
 

@@ -48,7 +48,10 @@ test('every C error code has its own class under BeckonError, named as the libra
     assert.equal(Class.code, code);
     seen.add(Class);
   }
-  assert.equal(seen.size, 16);
+  assert.equal(seen.size, 17);
+  assert.equal(ErrorCode.WOULD_DEADLOCK, 17);
+  assert.equal(beckon.WouldDeadlockError.code, 17);
+  assert.equal(fn.beckon_error_name(18), 'UNKNOWN', 'a code after the last one');
   const unknown = BeckonError.fromCode(99, '');
   assert.equal(unknown.constructor, BeckonError);
   assert.equal(unknown.codeName, 'UNKNOWN');
@@ -88,8 +91,8 @@ test('wrong types and values are rejected before the C call', async (t) => {
   const alice = await loggedIn('alice');
   const login = spyOnC(t, 'beckon_client_login');
   const send = spyOnC(t, 'beckon_send_invitation');
-  const cancel = spyOnC(t, 'beckon_cancel_invitation');
-  const accept = spyOnC(t, 'beckon_accept_invitation');
+  const cancel = spyOnC(t, 'beckon_cancel_invitation_ex');
+  const accept = spyOnC(t, 'beckon_accept_invitation_ex');
   const fresh = client();
   await rejectsWith(fresh.login(), InvalidArgumentError, 'userId');
   await rejectsWith(fresh.login(7), InvalidArgumentError, 'userId');

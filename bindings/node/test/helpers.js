@@ -70,14 +70,15 @@ function clients(t, url, defaults = {}) {
 
 /**
  * Replaces the C function `name` with a counting wrapper for the rest of the
- * test: `calls()` says how many times C was called.
+ * test: `calls()` says how many times C was called, `args()` with what (the
+ * arguments as the binding passed them to koffi, one array per call).
  */
 function spyOnC(t, name) {
   const fn = require('../lib/native').library().fn;
   const original = fn[name];
-  let count = 0;
+  const seen = [];
   const wrapper = (...args) => {
-    count += 1;
+    seen.push(args);
     return original(...args);
   };
   wrapper.async = original.async;
@@ -85,7 +86,7 @@ function spyOnC(t, name) {
   t.after(() => {
     fn[name] = original;
   });
-  return { calls: () => count };
+  return { calls: () => seen.length, args: () => seen };
 }
 
 module.exports = { beckon, hubUrl, within, nextEvent, record, until, clients, spyOnC };

@@ -230,13 +230,17 @@ test("a listener's exception is an uncaught exception in JavaScript, and the cli
       const bob = new beckon.Client({ serverUrl: url });
       bob.on('invitationReceived', () => { throw new Error('listener failed'); });
       const accepted = new Promise((r) => alice.once('invitationAccepted', r));
+      let answered;
       bob.on('event', (e) => {
-        if (e.kindName === 'INVITATION_RECEIVED') bob.acceptInvitation(e.invitationId);
+        if (e.kindName === 'INVITATION_RECEIVED') answered = bob.acceptInvitation(e.invitationId);
       });
       await alice.login('alice');
       await bob.login('bob');
       await alice.sendInvitation(['bob'], { timeoutSeconds: 30 });
       await accepted;
+      // alice may hear of the accept before bob's own result arrives: closing
+      // bob first would reject it with ShutdownError.
+      await answered;
       await alice.close();
       await bob.close();
       console.log(JSON.stringify(errors));

@@ -222,6 +222,60 @@ def _cases(*cases: tuple[str, Call, type[BaseException], str]) -> pytest.MarkDec
         beckon.PayloadTooLargeError,
         "extended_data",
     ),
+    (
+        "send-request-timeout-0",
+        lambda c: c.send_invitation(["bob"], timeout=5, request_timeout_ms=0),
+        beckon.InvalidArgumentError,
+        "request_timeout_ms: 0 is outside 1..=4294967295",
+    ),
+    (
+        "send-request-timeout-2**32",
+        lambda c: c.send_invitation(["bob"], timeout=5, request_timeout_ms=2**32),
+        beckon.InvalidArgumentError,
+        "request_timeout_ms: 4294967296 is outside",
+    ),
+    (
+        "send-request-timeout-float",
+        lambda c: c.send_invitation(["bob"], timeout=5, request_timeout_ms=1.5),
+        beckon.ArgumentTypeError,
+        "request_timeout_ms",
+    ),
+    (
+        "cancel-request-timeout-negative",
+        lambda c: c.cancel_invitation(ID, request_timeout_ms=-1),
+        beckon.InvalidArgumentError,
+        "request_timeout_ms: -1",
+    ),
+    (
+        "cancel-request-timeout-str",
+        lambda c: c.cancel_invitation(ID, ["bob"], request_timeout_ms="1000"),
+        beckon.ArgumentTypeError,
+        "request_timeout_ms",
+    ),
+    (
+        "accept-request-timeout-bool",
+        lambda c: c.accept_invitation(ID, request_timeout_ms=True),
+        beckon.ArgumentTypeError,
+        "request_timeout_ms",
+    ),
+    (
+        "accept-request-timeout-0",
+        lambda c: c.accept_invitation(ID, request_timeout_ms=0),
+        beckon.InvalidArgumentError,
+        "request_timeout_ms",
+    ),
+    (
+        "refuse-request-timeout-2**32",
+        lambda c: c.refuse_invitation(ID, extended_data="no", request_timeout_ms=2**32),
+        beckon.InvalidArgumentError,
+        "request_timeout_ms",
+    ),
+    (
+        "refuse-request-timeout-float",
+        lambda c: c.refuse_invitation(ID, request_timeout_ms=10.0),
+        beckon.ArgumentTypeError,
+        "request_timeout_ms",
+    ),
     ("poll-str", lambda c: c.poll("1"), beckon.ArgumentTypeError, "timeout"),
     ("events-bad-kind", lambda c: c.events("ring"), beckon.ArgumentTypeError, "kinds"),
     ("handler-not-callable", lambda c: c.add_event_handler(3), beckon.ArgumentTypeError, "handler"),
@@ -371,7 +425,7 @@ def test_process_wide_functions(hub: str) -> None:
 def test_every_error_code_has_its_class() -> None:
     codes = [c for c in beckon.ErrorCode if c != beckon.ErrorCode.OK]
     classes = {beckon.ERROR_CLASSES[c] for c in codes}
-    assert len(classes) == len(codes) == 16
+    assert len(classes) == len(codes) == 17
     for code in codes:
         error = error_for(int(code), "why")
         assert type(error) is beckon.ERROR_CLASSES[code]
@@ -384,3 +438,5 @@ def test_every_error_code_has_its_class() -> None:
     assert type(unknown) is beckon.BeckonError
     assert int(unknown.code) == 99 and unknown.code.name == "UNKNOWN_99"
     assert beckon.error_name(99) == "UNKNOWN"
+    assert beckon.error_name(18) == "UNKNOWN"  # 17, WOULD_DEADLOCK, is the last (ABI 2.1)
+    assert issubclass(beckon.WouldDeadlockError, RuntimeError)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 import beckon
+from beckon import _native
 from conftest import WAIT, Recorder
 
 MakeClient = Callable[..., tuple[beckon.Client, Recorder]]
@@ -185,3 +188,142 @@ def test_fixed_device_id_replaces_its_older_session(
     )
     assert kicked.state == beckon.ConnectionState.DISCONNECTED
     assert second.logout().result(WAIT) is None
+
+
+def test_per_operation_request_timeouts_and_answer_options(make_client: MakeClient) -> None:
+    alice, alice_events = make_client("alice")
+    bob, bob_events = make_client("bob")
+    carol, carol_events = make_client("carol")
+
+    sent = alice.send_invitation(
+        ["bob", "carol"], timeout=60, extended_data="call me", request_timeout_ms=20_000
+    ).result(WAIT)
+    ring = bob_events.wait_for(beckon.InvitationReceived)
+    carol_events.wait_for(beckon.InvitationReceived)
+    assert ring.extended_data == "call me"
+
+    # Accept with extended data and its own timeout: alice hears the data.
+    assert (
+        bob.accept_invitation(
+            sent.invitation_id, extended_data="on my way", request_timeout_ms=15_000
+        ).result(WAIT)
+        is None
+    )
+    accepted = alice_events.wait_for(beckon.InvitationAccepted)
+    assert (accepted.invitee, accepted.extended_data) == ("bob", "on my way")
+
+    # Cancel for a listed invitee only, with data and the longest timeout.
+    cancelled = alice.cancel_invitation(
+        sent.invitation_id, ["carol"], extended_data="never mind", request_timeout_ms=2**32 - 1
+    ).result(WAIT)
+    assert cancelled.error_invitees == ()
+    told = carol_events.wait_for(beckon.InvitationCancelled)
+    assert (told.invitation_id, told.extended_data) == (sent.invitation_id, "never mind")
+    assert not bob_events.of(beckon.InvitationCancelled)
+
+    # Refusing after accepting fails as without options; the shortest timeout is accepted.
+    with pytest.raises(beckon.AlreadyAnsweredError):
+        bob.refuse_invitation(sent.invitation_id, request_timeout_ms=1).result(WAIT)
+    # Everyone is in a terminal state: the invitation has ended.
+    with pytest.raises(beckon.InvitationClosedError):
+        alice.cancel_invitation(sent.invitation_id, ["bob"], request_timeout_ms=5_000).result(WAIT)
+
+    async def refuse_the_next_one() -> None:
+        second = await alice.send_invitation_async(["bob"], timeout=60, request_timeout_ms=9_000)
+        bob_events.wait_for(
+            beckon.InvitationReceived, lambda e: e.invitation_id == second.invitation_id
+        )
+        await bob.refuse_invitation_async(
+            second.invitation_id, extended_data="busy", request_timeout_ms=9_000
+        )
+        # "ghost" never logs in: the invitation stays open after carol's answer.
+        third = await alice.send_invitation_async(["carol", "ghost"], timeout=60)
+        carol_events.wait_for(
+            beckon.InvitationReceived, lambda e: e.invitation_id == third.invitation_id
+        )
+        await carol.accept_invitation_async(third.invitation_id, request_timeout_ms=9_000)
+        result = await alice.cancel_invitation_async(third.invitation_id, request_timeout_ms=9_000)
+        assert result.error_invitees == (
+            beckon.InviteeStatus("carol", beckon.InviteeState.ACCEPTED),
+        )
+
+    asyncio.run(asyncio.wait_for(refuse_the_next_one(), WAIT))
+    refused = alice_events.wait_for(beckon.InvitationRefused)
+    assert (refused.invitee, refused.extended_data) == ("bob", "busy")
+
+
+def test_request_timeouts_reach_the_c_configs(
+    make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What each operation hands the library: its config struct, field by field."""
+    alice, _ = make_client("alice")
+    bob, bob_events = make_client("bob")
+    lib = _native.library()
+    seen: dict[str, dict[str, object]] = {}
+
+    def spy(name: str, read: Callable[[Any], dict[str, object]]) -> None:
+        real = getattr(lib, name)
+
+        def call(*args: Any) -> int:
+            config = args[2] if name != "beckon_send_invitation" else args[3]
+            seen[name] = read(config._obj)  # the struct behind ctypes.byref
+            return int(real(*args))
+
+        monkeypatch.setattr(lib, name, call, raising=False)
+
+    def answer(c: _native.AnswerConfig) -> dict[str, object]:
+        return {
+            "size": c.struct_size,
+            "ms": c.request_timeout_ms,
+            "data": c.extended_data,
+        }
+
+    def cancel(c: _native.CancelConfig) -> dict[str, object]:
+        return {
+            "size": c.struct_size,
+            "ms": c.request_timeout_ms,
+            "invitees": [c.invitees[i] for i in range(c.invitee_count)],
+            "null": not c.invitees,
+            "data": c.extended_data,
+        }
+
+    def send(c: _native.InvitationConfig) -> dict[str, object]:
+        return {"size": c.struct_size, "ms": c.request_timeout_ms}
+
+    spy("beckon_send_invitation", send)
+    spy("beckon_accept_invitation_ex", answer)
+    spy("beckon_refuse_invitation_ex", answer)
+    spy("beckon_cancel_invitation_ex", cancel)
+
+    # "ghost" never logs in: the invitation stays open after bob's answer.
+    sent = alice.send_invitation(["bob", "ghost"], timeout=30, request_timeout_ms=1234).result(WAIT)
+    assert seen["beckon_send_invitation"] == {"size": 32, "ms": 1234}
+    alice.send_invitation(["ghost"], timeout=30).result(WAIT)
+    assert seen["beckon_send_invitation"]["ms"] == 0  # the client's
+    bob_events.wait_for(beckon.InvitationReceived)
+
+    bob.accept_invitation(sent.invitation_id, extended_data="yes", request_timeout_ms=77).result(
+        WAIT
+    )
+    assert seen["beckon_accept_invitation_ex"] == {"size": 16, "ms": 77, "data": b"yes"}
+    with pytest.raises(beckon.AlreadyAnsweredError):
+        bob.refuse_invitation(sent.invitation_id).result(WAIT)
+    assert seen["beckon_refuse_invitation_ex"] == {"size": 16, "ms": 0, "data": b""}
+
+    cancelled = alice.cancel_invitation(sent.invitation_id, ["bob"], request_timeout_ms=2**32 - 1)
+    assert [s.user_id for s in cancelled.result(WAIT).error_invitees] == ["bob"]
+    assert seen["beckon_cancel_invitation_ex"] == {
+        "size": 32,
+        "ms": 2**32 - 1,
+        "invitees": [b"bob"],
+        "null": False,
+        "data": b"",
+    }
+    alice.cancel_invitation(sent.invitation_id, extended_data="bye").result(WAIT)
+    assert seen["beckon_cancel_invitation_ex"] == {
+        "size": 32,
+        "ms": 0,
+        "invitees": [],
+        "null": True,
+        "data": b"bye",
+    }

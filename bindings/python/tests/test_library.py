@@ -39,11 +39,21 @@ def run_python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def compile_stub(tmp_path: Path, abi: int, skip: str = "") -> Path:
-    """A shared library exporting every beckon_* name of the binding, with the given ABI."""
+# What ABI 2.1 added: a 2.0 library does not export these.
+ADDED_IN_2_1 = (
+    "beckon_set_log_config",
+    "beckon_cancel_invitation_ex",
+    "beckon_accept_invitation_ex",
+    "beckon_refuse_invitation_ex",
+)
+
+
+def compile_stub(tmp_path: Path, abi: int, skip: str | tuple[str, ...] = "") -> Path:
+    """A shared library exporting the binding's beckon_* names but ``skip``, with the given ABI."""
+    skipped = (skip,) if isinstance(skip, str) else skip
     lines = ["#include <stdint.h>"]
     for name in _native._SIGNATURES:
-        if name == skip:
+        if name in skipped:
             continue
         if name == "beckon_abi_version":
             lines.append(f"uint32_t beckon_abi_version(void) {{ return {abi}; }}")
@@ -51,7 +61,7 @@ def compile_stub(tmp_path: Path, abi: int, skip: str = "") -> Path:
             lines.append(f"int {name}(void) {{ return 0; }}")
     source = tmp_path / "stub.c"
     source.write_text("\n".join(lines) + "\n")
-    library = tmp_path / f"libstub{abi}{skip}.so"
+    library = tmp_path / f"libstub{abi}{len(skipped)}.so"
     subprocess.run(
         [CC, "-shared", "-fPIC", "-o", str(library), str(source)],
         check=True,
@@ -61,8 +71,8 @@ def compile_stub(tmp_path: Path, abi: int, skip: str = "") -> Path:
 
 
 def test_versions() -> None:
-    assert beckon.ABI_VERSION_MAJOR == 2 and beckon.ABI_VERSION_MINOR == 0
-    assert beckon.abi_version() == beckon.ABI_VERSION == (2 << 16) | 0
+    assert beckon.ABI_VERSION_MAJOR == 2 and beckon.ABI_VERSION_MINOR == 1
+    assert beckon.abi_version() == beckon.ABI_VERSION == (2 << 16) | 1
     assert beckon.version() == beckon.__version__
     assert Path(beckon.library_path()).is_file()
     # Asking again for the loaded file is fine; another file is refused.
@@ -118,6 +128,8 @@ def test_the_abi_rule_same_major_equal_or_newer_minor() -> None:
     assert _native.abi_version_text(v(2, 0)) == "2.0"
     assert _native.abi_version_text(v(3, 17)) == "3.17"
     assert _native.abi_compatible(beckon.ABI_VERSION)
+    assert _native.abi_compatible(v(2, 1)) and _native.abi_compatible(v(2, 7))
+    assert not _native.abi_compatible(v(2, 0)), "this binding uses 2.1's functions"
     assert _native.abi_compatible(v(2, 0), v(2, 0))
     assert _native.abi_compatible(v(2, 1), v(2, 0)), "a newer minor library"
     assert _native.abi_compatible(v(2, 3), v(2, 1)), "a newer minor library"
@@ -152,7 +164,7 @@ def test_another_major_abi_version_is_refused(tmp_path: Path, abi: int, text: st
     first, message = result.stdout.splitlines()[:2]
     assert first == f"{abi} {beckon.ABI_VERSION} True"
     assert f"has ABI version {text}," in message and str(stub) in message
-    assert "needs ABI 2.0 (the same major, an equal or newer minor)" in message
+    assert "needs ABI 2.1 (the same major, an equal or newer minor)" in message
 
 
 @needs_cc
@@ -165,23 +177,21 @@ def test_another_major_is_refused_for_its_version_before_its_symbols(tmp_path: P
 
 
 @needs_cc
-def test_an_older_minor_abi_version_is_refused(tmp_path: Path) -> None:
-    # This binding is written for 2.0, so no real library is an older minor:
-    # pretend it needs 2.1, and offer a 2.0 library.
-    stub = compile_stub(tmp_path, abi=2 << 16)
-    result = run_python(
-        "import beckon._native as n\nn.ABI_VERSION = (2 << 16) | 1\n" + _LOAD,
-        BECKON_LIBRARY=str(stub),
-    )
+@pytest.mark.parametrize("skip", [(), ADDED_IN_2_1], ids=["all-symbols", "without-2.1-functions"])
+def test_an_older_minor_abi_version_is_refused(tmp_path: Path, skip: tuple[str, ...]) -> None:
+    # This binding uses ABI 2.1's functions: a 2.0 library is refused for its
+    # version (not for the 2.1 functions it lacks).
+    stub = compile_stub(tmp_path, abi=2 << 16, skip=skip)
+    result = run_python(_LOAD, BECKON_LIBRARY=str(stub))
     assert result.returncode == 0, result.stderr
     first, message = result.stdout.splitlines()[:2]
     assert first == f"{2 << 16} {(2 << 16) | 1} True"
-    assert "has ABI version 2.0, this beckon package needs ABI 2.1" in message
+    assert f"{stub} has ABI version 2.0, this beckon package needs ABI 2.1" in message
 
 
 @needs_cc
 def test_a_newer_minor_abi_version_is_accepted(tmp_path: Path) -> None:
-    newer = (2 << 16) | 1
+    newer = (2 << 16) | 2
     stub = compile_stub(tmp_path, abi=newer)
     result = run_python(_LOAD, BECKON_LIBRARY=str(stub))
     assert result.returncode == 0, result.stderr
@@ -190,12 +200,12 @@ def test_a_newer_minor_abi_version_is_accepted(tmp_path: Path) -> None:
 
 @needs_cc
 def test_a_newer_minor_library_missing_a_function_is_refused_for_that(tmp_path: Path) -> None:
-    stub = compile_stub(tmp_path, abi=(2 << 16) | 1, skip="beckon_client_get_info")
+    stub = compile_stub(tmp_path, abi=(2 << 16) | 2, skip="beckon_accept_invitation_ex")
     result = run_python(_LOAD, BECKON_LIBRARY=str(stub))
     assert result.returncode != 0
     assert "AbiVersionError" not in result.stderr
     assert "LibraryLoadError" in result.stderr
-    assert "does not export beckon_client_get_info" in result.stderr
+    assert "does not export beckon_accept_invitation_ex" in result.stderr
 
 
 @needs_cc
@@ -213,6 +223,7 @@ def test_ctypes_structs_match_the_header(tmp_path: Path) -> None:
         "beckon_client_config": _native.ClientConfig,
         "beckon_invitee": _native.InviteeState,
         "beckon_notification_config": _native.NotificationConfig,
+        "beckon_event_notification": _native.EventNotification,
         "beckon_event": _native.Event,
         "beckon_result": _native.Result,
         "beckon_hub_config": _native.HubConfig,
@@ -220,6 +231,9 @@ def test_ctypes_structs_match_the_header(tmp_path: Path) -> None:
         "beckon_send_result": _native.SendResult,
         "beckon_cancel_result": _native.CancelResult,
         "beckon_client_info": _native.ClientInfo,
+        "beckon_answer_config": _native.AnswerConfig,
+        "beckon_cancel_config": _native.CancelConfig,
+        "beckon_log_config": _native.LogConfig,
     }
     lines = ["#include <stddef.h>", "#include <stdio.h>", '#include "beckon.h"', "int main(void) {"]
     lines.append('  printf("{");')
@@ -290,6 +304,9 @@ def test_header_constants_match_the_enumerations() -> None:
         assert value(f"BECKON_DISPATCH_{mode.name}") == mode
     for level in beckon.LogLevel:
         assert value(f"BECKON_LOG_{level.name}") == level
+    for delivery in beckon.LogDelivery:
+        assert value(f"BECKON_LOG_{delivery.name}") == delivery
+    assert (_native.LOG_DIRECT, _native.LOG_QUEUED) == tuple(beckon.LogDelivery)
     assert value("BECKON_INVITATION_ONLINE_ONLY") == _native.INVITATION_ONLINE_ONLY
     # Every exported function the header declares is declared for ctypes too
     # (test hooks excepted: release libraries do not have them).

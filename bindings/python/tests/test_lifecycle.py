@@ -130,39 +130,51 @@ def test_closing_a_stream_wakes_its_reader(hub: str) -> None:
     asyncio.run(main())
 
 
+@pytest.mark.parametrize("delivery", ["queued", "direct"])
 def test_log_handler_and_logging_bridge(
-    make_client: MakeClient, caplog: pytest.LogCaptureFixture
+    make_client: MakeClient, caplog: pytest.LogCaptureFixture, delivery: beckon.LogDeliveryName
 ) -> None:
     lines: list[tuple[beckon.LogLevel, str, str, str]] = []
-    lock = threading.Lock()
+    changed = threading.Condition()
 
     def collect(level: beckon.LogLevel, tag: str, sub_tag: str, message: str) -> None:
-        with lock:
+        with changed:
             lines.append((level, tag, sub_tag, message))
+            changed.notify_all()
 
-    beckon.set_log_handler(collect, beckon.LogLevel.DEBUG)
+    def rejected_id_logged() -> bool:
+        return any(sub == "api" and "invitation_id" in message for _, _, sub, message in lines)
+
+    beckon.set_log_handler(collect, beckon.LogLevel.DEBUG, delivery)
     try:
         client, _ = make_client("gil")
         with pytest.raises(beckon.InvalidArgumentError):
             client.accept_invitation("bad id")
         client.logout().result(WAIT)
+        # Queued records arrive a little later; those still queued at the
+        # replacement would be dropped.
+        with changed:
+            assert changed.wait_for(rejected_id_logged, WAIT), lines
     finally:
         beckon.set_log_handler(None)
-    with lock:
+    with changed:
         snapshot = list(lines)
-    assert snapshot, "the library logged nothing at DEBUG"
     assert {tag for _, tag, _, _ in snapshot} == {"signaling"}
     assert all(isinstance(level, beckon.LogLevel) for level, *_ in snapshot)
-    assert any(sub == "api" and "invitation_id" in message for _, _, sub, message in snapshot)
     count = len(snapshot)
     client.close()
     assert len(lines) == count  # removed: nothing more arrives
 
     caplog.set_level(logging.DEBUG, logger="beckon.signaling")
-    beckon.log_to_logging(max_level=beckon.LogLevel.WARN)
+    beckon.log_to_logging(max_level=beckon.LogLevel.WARN, delivery=delivery)
     try:
         with pytest.raises(beckon.InvalidArgumentError):
             make_client("hop")[0].cancel_invitation("still bad")
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline and not any(
+            r.name == "beckon.signaling.api" for r in caplog.records
+        ):
+            time.sleep(0.005)
     finally:
         beckon.set_log_handler(None)
     records = [r for r in caplog.records if r.name == "beckon.signaling.api"]
@@ -206,3 +218,63 @@ def test_concurrent_closes_both_wait_for_the_free(make_client: MakeClient) -> No
         closer.join(WAIT)
         assert not closer.is_alive()
     assert finished == ["handler", "close", "close"]
+
+
+@pytest.mark.parametrize("dispatch", [beckon.DispatchMode.THREAD, beckon.DispatchMode.POOL])
+def test_two_clients_closing_each_other_from_their_callbacks(
+    hub: str, clients: list[beckon.Client], dispatch: beckon.DispatchMode
+) -> None:
+    """Each one's handler closes the other at the same moment: one close is refused, no hang."""
+    rounds = 5
+    refused = 0
+    for round_ in range(rounds):
+        both_inside = threading.Barrier(2, timeout=WAIT)
+        outcomes: dict[str, BaseException | None] = {}
+        returned = threading.Semaphore(0)
+        pair: dict[str, beckon.Client] = {}
+
+        def close_the_other(name: str, other: str) -> Callable[[beckon.Event], None]:
+            def on_event(event: beckon.Event) -> None:
+                if not (
+                    isinstance(event, beckon.ConnectionStateChanged)
+                    and event.state == beckon.ConnectionState.CONNECTED
+                ):
+                    return
+                try:
+                    both_inside.wait()  # both handlers are running now
+                    pair[other].close()
+                    outcomes[name] = None
+                except BaseException as error:  # noqa: BLE001 - the test reads it
+                    outcomes[name] = error
+                finally:
+                    returned.release()
+
+            return on_event
+
+        for name, other in (("a", "b"), ("b", "a")):
+            pair[name] = beckon.Client(hub, dispatch=dispatch)
+            clients.append(pair[name])
+            pair[name].add_event_handler(close_the_other(name, other))
+        logins = {name: client.login(f"mutual-{name}-{round_}") for name, client in pair.items()}
+        for _ in range(2):
+            assert returned.acquire(timeout=WAIT), f"round {round_}: a close hung: {outcomes}"
+
+        errors = [e for e in outcomes.values() if e is not None]
+        assert len(outcomes) == 2 and len(errors) == 1, f"round {round_}: {outcomes}"
+        error = errors[0]
+        assert isinstance(error, beckon.WouldDeadlockError), repr(error)
+        assert error.code == beckon.ErrorCode.WOULD_DEADLOCK and error.message
+        refused += 1
+        # The client whose close was refused is still open and usable; the
+        # other one is closed, its login completed (with SHUTDOWN, or before).
+        survivor = next(n for n, e in outcomes.items() if e is None)
+        closed = "b" if survivor == "a" else "a"
+        assert pair[closed].closed
+        assert not pair[survivor].closed
+        assert logins[survivor].result(WAIT) is None
+        assert pair[survivor].info().user_id == f"mutual-{survivor}-{round_}"
+        done = logins[closed].exception(WAIT)
+        assert done is None or isinstance(done, beckon.ShutdownError)
+        pair[survivor].close()  # now, outside the callbacks
+        assert pair[survivor].closed
+    assert refused == rounds

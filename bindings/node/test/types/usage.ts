@@ -14,10 +14,14 @@ import {
   EventKind,
   InviteeState,
   InviteeStatus,
+  LogLevel,
+  LogRecord,
   NotPermittedError,
   SendResult,
+  WouldDeadlockError,
   createMemoryHub,
   createToken,
+  setLogHandler,
 } from 'beckon';
 
 async function flow(): Promise<void> {
@@ -70,12 +74,19 @@ async function flow(): Promise<void> {
     extendedData: '{"call":"video"}',
     notification: { title: 'Incoming call', message: 'alice is calling' },
     onlineOnly: false,
+    requestTimeoutMs: 2000,
   });
   const id: string = sent.invitationId;
-  const { errorInvitees } = await alice.cancelInvitation(id, { invitees: ['bob'], extendedData: 'bye' });
+  const { errorInvitees } = await alice.cancelInvitation(id, {
+    invitees: ['bob'],
+    extendedData: 'bye',
+    requestTimeoutMs: 1500,
+  });
   const first: number | undefined = errorInvitees[0]?.state;
   void first;
   await bob.refuseInvitation(id);
+  await bob.acceptInvitation(id, { requestTimeoutMs: 500 });
+  await bob.refuseInvitation(id, { extendedData: 'busy', requestTimeoutMs: null });
   await alice.renewToken(token);
   await alice.logout();
   const ran: number = bob.poll(0);
@@ -110,8 +121,30 @@ async function flow(): Promise<void> {
   const major: number = beckon.ABI_VERSION_MAJOR + beckon.ABI_VERSION_MINOR;
   void major;
 
+  await setLogHandler(
+    (record: LogRecord) => {
+      const level: 1 | 2 | 3 | 4 | 5 = record.level;
+      const text: string = `${record.levelName} ${record.tag}/${record.subTag}: ${record.message}`;
+      void [level, text];
+    },
+    { maxLevel: LogLevel.DEBUG },
+  );
+  await setLogHandler(() => {}, { maxLevel: 'TRACE' });
+  await setLogHandler(null);
+  // @ts-expect-error: no such level.
+  await setLogHandler(() => {}, { maxLevel: 'LOUD' });
+  // @ts-expect-error: the handler is required (null to stop).
+  await setLogHandler();
+
   alice.unref().ref();
-  await alice.close();
+  try {
+    await alice.close();
+  } catch (error) {
+    if (error instanceof WouldDeadlockError) {
+      const code: 17 = error.code;
+      void code;
+    }
+  }
   bob[Symbol.dispose]();
   await bob[Symbol.asyncDispose]();
   const version: string = beckon.version();
@@ -127,6 +160,8 @@ async function flow(): Promise<void> {
   new Client({ serverUrl: 'memory://types', dispatch: 2 });
   // @ts-expect-error: timeoutSeconds is required.
   await alice.sendInvitation(['bob'], {});
+  // @ts-expect-error: the timeout is a number of milliseconds.
+  await bob.acceptInvitation(id, { requestTimeoutMs: '500' });
   // @ts-expect-error: invitees are strings.
   await alice.sendInvitation([1], { timeoutSeconds: 5 });
   // @ts-expect-error: no such event.

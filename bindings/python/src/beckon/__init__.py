@@ -16,7 +16,7 @@ refuses; the inviter hears each answer, or that nobody answered in time::
 
 The library is found through ``$BECKON_LIBRARY`` (a full path), else the copy
 bundled in the wheel, else the system loader; it is loaded on first use (or by
-:func:`load_library`) and must serve ABI :data:`ABI_VERSION` (2.0): the same
+:func:`load_library`) and must serve ABI :data:`ABI_VERSION` (2.1): the same
 major version, and an equal or newer minor version.
 """
 
@@ -46,8 +46,10 @@ from ._errors import (
     ShutdownError,
     TokenExpiredError,
     TooManyInviteesError,
+    WouldDeadlockError,
 )
 from ._library import (
+    LogDeliveryName,
     LogHandler,
     abi_version,
     error_description,
@@ -89,6 +91,7 @@ from ._types import (
     InvitationUserStateChanged,
     InviteeState,
     InviteeStatus,
+    LogDelivery,
     LogLevel,
     Notification,
     SendResult,
@@ -149,6 +152,8 @@ __all__ = [
     "InviteeStatus",
     "LIBRARY_ENV",
     "LibraryLoadError",
+    "LogDelivery",
+    "LogDeliveryName",
     "LogHandler",
     "LogLevel",
     "NetworkError",
@@ -165,6 +170,7 @@ __all__ = [
     "TokenExpiredError",
     "TokenWillExpire",
     "TooManyInviteesError",
+    "WouldDeadlockError",
     "abi_version",
     "error_description",
     "error_name",

@@ -31,6 +31,7 @@ application handler is logged on the ``beckon`` logger.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import itertools
 import logging
 import threading
@@ -56,6 +57,7 @@ from ._types import (
     InvitationUserStateChanged,
     InviteeState,
     InviteeStatus,
+    LogDelivery,
     LogLevel,
     Notification,
     SendResult,
@@ -404,27 +406,61 @@ EVENT_CALLBACK = _native.EventCallback(_on_event)
 
 LogHandler = Callable[[LogLevel, str, str, str], None]
 
-_log_handler: LogHandler | None = None
+# Each installed handler is the table entry under the user_data token handed to
+# the library with the one LOG_CALLBACK trampoline (made once, never
+# released). Every record comes back with the token of the installation it
+# was made for, so a record never reaches another handler than its own; an
+# entry is dropped once beckon_set_log_config has replaced it (the library
+# never calls it again after that), which releases the application's callable.
+_log_lock = threading.Lock()  # guards what follows; never held across a C call
+_log_handlers: dict[int, LogHandler] = {}
+_log_installed = 0  # the token the library holds now (0: none)
+_log_deferred: tuple[LogHandler | None, LogLevel, LogDelivery] | None = None
+# Held across beckon_set_log_config, so that _log_installed follows the
+# library's order of installation.
+_log_replacing = threading.Lock()
+# Per thread: how deeply it is inside a log handler call, and whether it is
+# reporting a log handler's exception.
+_log_thread = threading.local()
+
+
+def in_log_handler() -> bool:
+    """Whether this thread is running the log handler (on the library's log thread)."""
+    return getattr(_log_thread, "depth", 0) > 0
 
 
 def _on_log(
-    _user_data: int | None,
+    user_data: int | None,
     level: int,
     tag: bytes | None,
     sub_tag: bytes | None,
     message: bytes | None,
 ) -> None:
-    handler = _log_handler
-    if handler is None:
-        return
     try:
+        with _log_lock:
+            handler = _log_handlers.get(user_data or 0)
+        if handler is None:
+            return
         level_enum = (
             LogLevel(level) if LogLevel.ERROR <= level <= LogLevel.TRACE else LogLevel.TRACE
         )
-        handler(level_enum, decode(tag), decode(sub_tag), decode(message))
+        _log_thread.depth = getattr(_log_thread, "depth", 0) + 1
+        try:
+            handler(level_enum, decode(tag), decode(sub_tag), decode(message))
+        finally:
+            _log_thread.depth -= 1
     except BaseException:  # noqa: BLE001 - nothing may unwind into C
-        # Not through `log`: the application may have routed it back here.
-        pass
+        # Reported as other callback errors are, unless this very report got
+        # back here (a logging handler that calls beckon, directly delivered).
+        if getattr(_log_thread, "reporting", False):
+            return
+        _log_thread.reporting = True
+        try:
+            log.exception("beckon: the log handler raised")
+        except BaseException:  # noqa: BLE001
+            pass
+        finally:
+            _log_thread.reporting = False
 
 
 LOG_CALLBACK = _native.LogCallback(_on_log)
@@ -432,21 +468,82 @@ LOG_CALLBACK = _native.LogCallback(_on_log)
 
 def has_log_handler() -> bool:
     """Whether a Python log handler is installed."""
-    return _log_handler is not None
+    with _log_lock:
+        return _log_installed != 0
 
 
-def set_log_handler(handler: LogHandler | None, max_level: LogLevel) -> None:
-    """Installs (or with None removes) the Python function behind ``LOG_CALLBACK``."""
-    global _log_handler
+def log_handler_count() -> int:
+    """How many handlers the table holds (the installed one, or none, between calls)."""
+    with _log_lock:
+        return len(_log_handlers)
+
+
+def _install(handler: LogHandler | None, max_level: LogLevel, delivery: LogDelivery) -> None:
+    """One ``beckon_set_log_config`` (``_log_replacing`` held) and its bookkeeping."""
+    global _log_installed
     lib = _native.library()
-    if handler is None or max_level == LogLevel.OFF:
-        check(lib.beckon_set_log_handler(_native.LogCallback(), None, int(max_level)))  # NULL
-        _log_handler = None
-        return
-    # Set first: the library may call the trampoline as soon as it is installed.
-    previous, _log_handler = _log_handler, handler
+    token = 0
+    if handler is not None and max_level != LogLevel.OFF:
+        token = new_token()
+        with _log_lock:
+            # Before the call: the library may log through it at once.
+            _log_handlers[token] = handler
+    config = _native.LogConfig(
+        struct_size=ctypes.sizeof(_native.LogConfig),
+        max_level=int(max_level) if token else int(LogLevel.OFF),
+        delivery=int(delivery),
+        reserved=0,
+        handler=LOG_CALLBACK if token else _native.LogCallback(),  # NULL: stop logging
+        user_data=token or None,
+    )
+    # The GIL is released during the call (ctypes.CDLL): it returns once the
+    # handler it replaces is not running, which may need the GIL to finish.
+    code = lib.beckon_set_log_config(ctypes.byref(config))
+    message = last_error_message() if code != 0 else ""
+    with _log_lock:
+        if code != 0:
+            _log_handlers.pop(token, None)
+        else:
+            # The replaced handler will never be called again: release it.
+            replaced, _log_installed = _log_installed, token
+            _log_handlers.pop(replaced, None)
+    if code != 0:
+        raise error_for(code, message)
+
+
+def set_log_handler(
+    handler: LogHandler | None, max_level: LogLevel, delivery: LogDelivery
+) -> None:
+    """Installs (or with None removes) the process-wide log handler.
+
+    Returns once the handler it replaces is not running and will not be called
+    again. Called from inside the log handler while another thread is
+    replacing it (that thread's C call may be waiting for this very handler
+    call to return), the request is handed to that thread, which makes it
+    right after its own, and this returns at once.
+    """
+    global _log_deferred
+    with _log_lock:
+        acquired = _log_replacing.acquire(blocking=False)
+        if not acquired and in_log_handler():
+            _log_deferred = (handler, max_level, delivery)
+            return
+    if not acquired:
+        _log_replacing.acquire()
+    error: BaseException | None = None
     try:
-        check(lib.beckon_set_log_handler(LOG_CALLBACK, None, int(max_level)))
-    except BaseException:
-        _log_handler = previous
-        raise
+        _install(handler, max_level, delivery)
+    except BaseException as failure:  # noqa: BLE001 - raised below, after the deferred ones
+        error = failure
+    while True:
+        with _log_lock:
+            deferred, _log_deferred = _log_deferred, None
+            if deferred is None:
+                _log_replacing.release()
+                break
+        try:
+            _install(*deferred)
+        except BaseException:  # noqa: BLE001 - its caller has returned already
+            log.exception("beckon: installing a log handler set from inside the log handler failed")
+    if error is not None:
+        raise error

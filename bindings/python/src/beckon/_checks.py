@@ -125,6 +125,11 @@ def milliseconds(value: object, field: str, *, low_ms: int, high_ms: int) -> int
     return int(round(ms))
 
 
+def request_timeout_ms(value: object, field: str = "request_timeout_ms") -> int:
+    """A per-operation request timeout: whole milliseconds, 1 to 2**32-1 (None: 0, the client's)."""
+    return 0 if value is None else integer(value, field, 1, U32_MAX)
+
+
 def invitation_id(value: object, field: str = "invitation_id") -> bytes:
     """An invitation id as the hub returned it (its format is checked by the library)."""
     return nonempty_text(value, field)

@@ -17,6 +17,7 @@ from . import _callbacks, _checks, _native
 from ._callbacks import FutureSink, LoopSink, PendingOperation, Sink, log
 from ._errors import (
     ArgumentTypeError,
+    BeckonError,
     InternalError,
     InvalidArgumentError,
     ShutdownError,
@@ -27,6 +28,7 @@ from ._types import (
     ClientInfo,
     ConnectionState,
     DispatchMode,
+    ErrorCode,
     Event,
     EventKind,
     Notification,
@@ -98,19 +100,30 @@ class _Handle:
     (calls are short: the memory transport never blocks on a callback), then
     frees. The closing thread's own calls are not waited for: the C ABI allows
     a callback, running inside ``beckon_client_poll``, to free its client.
+
+    A free the library refuses with WOULD_DEADLOCK (from another client's
+    callback, while a callback of this client is freeing that other client)
+    did nothing: the pointer is put back and the handle is open again.
     """
 
-    __slots__ = ("_ptr", "_users", "_changed", "_freed", "__weakref__")
+    __slots__ = ("_ptr", "_users", "_changed", "_closing", "_freed", "__weakref__")
 
     def __init__(self, ptr: int) -> None:
         self._ptr: int | None = ptr
         self._users: dict[int, int] = {}
         self._changed = threading.Condition(threading.Lock())
-        self._freed = threading.Event()
+        self._closing = False  # a thread is inside beckon_client_free
+        self._freed = False
 
     @property
     def closed(self) -> bool:
+        """Closed, or being freed (C calls are refused)."""
         return self._ptr is None
+
+    @property
+    def freed(self) -> bool:
+        """``beckon_client_free`` has returned (other than WOULD_DEADLOCK)."""
+        return self._freed
 
     @contextmanager
     def use(self) -> Iterator[int]:
@@ -137,35 +150,56 @@ class _Handle:
         A second caller waits (if ``wait``) until the first one's free is over,
         so that "no callback runs after close() returns" holds for both; the
         caller passes ``wait=False`` from inside one of the client's callbacks,
-        where waiting for the free would wait for itself.
+        where waiting for the free would wait for itself. If the first free is
+        refused (WOULD_DEADLOCK), a waiting caller tries the free itself.
+
+        Raises :class:`WouldDeadlockError` (the handle is open again) or, for
+        any other error of the free, that error (the handle stays closed).
         """
         me = threading.get_ident()
         with self._changed:
+            while self._closing:
+                if not wait:
+                    return False
+                self._changed.wait()
             ptr = self._ptr
             if ptr is None:
-                closing_elsewhere = True
-            else:
-                closing_elsewhere = False
-                self._ptr = None
-                self._changed.wait_for(lambda: all(t == me for t in self._users))
-        if closing_elsewhere:
-            if wait:
-                self._freed.wait()
-            return False
+                return False
+            self._ptr = None
+            self._closing = True
+            self._changed.wait_for(lambda: all(t == me for t in self._users))
+        code = 0
+        message = ""
         try:
             # Outside the lock: pending callbacks run (with SHUTDOWN) during the
             # free, and they may call into this client (and see it closed).
-            _native.library().beckon_client_free(ptr)
+            lib = _native.library()
+            code = lib.beckon_client_free(ptr)
+            if code != 0:
+                message = _callbacks.last_error_message()
         finally:
-            self._freed.set()
+            with self._changed:
+                self._closing = False
+                if code == ErrorCode.WOULD_DEADLOCK:
+                    self._ptr = ptr  # nothing was done: still live
+                else:
+                    self._freed = True
+                self._changed.notify_all()
+        if code != 0:
+            raise error_for(code, message)
         return True
 
 
 def _close_unreferenced(handle: _Handle, token: int) -> None:
     # weakref.finalize callback: the Client was collected (or the interpreter
-    # exits) without close(). It must not refer to the Client itself.
-    if handle.close(wait=not _callbacks.in_callback_of(token)):
-        log.debug("beckon: closed a client that was not closed explicitly")
+    # exits) without close(). It must not refer to the Client itself, nor raise.
+    try:
+        if handle.close(wait=not _callbacks.in_callback_of(token)):
+            log.debug("beckon: closed a client that was not closed explicitly")
+    except BeckonError as error:
+        # WOULD_DEADLOCK: collected inside another client's callback that is
+        # being freed by one of this client's; nobody can free it later.
+        log.error("beckon: a client that was not closed explicitly could not be closed: %s", error)
     _callbacks.unregister_router(token)
 
 
@@ -334,7 +368,8 @@ class Client:
     client's callbacks is running or will run.
 
     Args:
-        server_url: ``memory://NAME`` for the in-process hub NAME.
+        server_url: ``memory://NAME`` for the in-process hub NAME, or
+            ``ws://HOST:PORT`` / ``wss://HOST:PORT`` for a Beckon server.
         device_id: this device's id (user-id rules); None for a random one.
         dispatch: where callbacks run (see above).
         request_timeout: seconds a request may wait for the server (default 10).
@@ -478,11 +513,23 @@ class Client:
         none of this client's callbacks is running or will run, unless it was
         called from inside one of them: then the current callback finishes after
         it, as in the C ABI.
+
+        Raises :class:`~beckon.WouldDeadlockError` when called from another
+        client's callback while a callback of this client is itself closing
+        that other client (each close would wait for the other): then nothing
+        was done and this client stays open and usable; close it later,
+        outside the callbacks. (A call made on another thread at the very
+        moment of that refused close may fail with ``ShutdownError``.)
         """
-        self._finalizer.detach()
-        self._handle.close(wait=not _callbacks.in_callback_of(self._token))
-        _callbacks.unregister_router(self._token)
-        self._router.end()
+        try:
+            self._handle.close(wait=not _callbacks.in_callback_of(self._token))
+        finally:
+            # Unless the free was refused (WOULD_DEADLOCK: still open) or is
+            # still under way on another thread (which finishes this then).
+            if self._handle.freed:
+                self._finalizer.detach()
+                _callbacks.unregister_router(self._token)
+                self._router.end()
 
     def __enter__(self) -> Client:
         return self
@@ -626,6 +673,7 @@ class Client:
         extended_data: str,
         notification: Notification | None,
         online_only: bool,
+        request_timeout_ms: int | None,
     ) -> _Call[SendResult]:
         names = _checks.user_ids(invitees, "invitees")
         seconds = _checks.integer(
@@ -634,6 +682,7 @@ class Client:
         data = _checks.text(extended_data, "extended_data", limit=_checks.MAX_EXTENDED_DATA)
         note = None if notification is None else _checks.notification(notification)
         flags = _native.INVITATION_ONLINE_ONLY if _checks.boolean(online_only, "online_only") else 0
+        within_ms = _checks.request_timeout_ms(request_timeout_ms)
         lib = _native.library()
 
         def start(ptr: int, ud: int) -> int:
@@ -651,7 +700,7 @@ class Client:
                 extended_data=data,
                 notification=ctypes.pointer(note_struct) if note_struct is not None else None,
                 flags=flags,
-                reserved=0,
+                request_timeout_ms=within_ms,
             )
             code: int = lib.beckon_send_invitation(
                 ptr, array, len(names), ctypes.byref(config), _callbacks.SEND_CALLBACK, ud
@@ -661,34 +710,61 @@ class Client:
         return _Call(start)
 
     def _cancel_invitation(
-        self, invitation_id: str, invitees: Iterable[str] | None, extended_data: str
+        self,
+        invitation_id: str,
+        invitees: Iterable[str] | None,
+        extended_data: str,
+        request_timeout_ms: int | None,
     ) -> _Call[CancelResult]:
         id_bytes = _checks.invitation_id(invitation_id)
         names = None if invitees is None else _checks.user_ids(invitees, "invitees")
         data = _checks.text(extended_data, "extended_data", limit=_checks.MAX_EXTENDED_DATA)
+        within_ms = _checks.request_timeout_ms(request_timeout_ms)
         lib = _native.library()
 
         def start(ptr: int, ud: int) -> int:
+            # The array and the config live until this function returns, after
+            # the C call, which copies them.
             array = None if names is None else (ctypes.c_char_p * len(names))(*names)
-            code: int = lib.beckon_cancel_invitation(
-                ptr,
-                id_bytes,
-                array,
-                0 if names is None else len(names),
-                data,
-                _callbacks.CANCEL_CALLBACK,
-                ud,
+            config = _native.CancelConfig(
+                struct_size=ctypes.sizeof(_native.CancelConfig),
+                request_timeout_ms=within_ms,
+                invitees=array,  # NULL (with a count of 0): every invitee
+                invitee_count=0 if names is None else len(names),
+                extended_data=data,
+            )
+            code: int = lib.beckon_cancel_invitation_ex(
+                ptr, id_bytes, ctypes.byref(config), _callbacks.CANCEL_CALLBACK, ud
             )
             return code
 
         return _Call(start)
 
-    def _answer(self, accept: bool, invitation_id: str, extended_data: str) -> _Call[None]:
+    def _answer(
+        self,
+        accept: bool,
+        invitation_id: str,
+        extended_data: str,
+        request_timeout_ms: int | None,
+    ) -> _Call[None]:
         id_bytes = _checks.invitation_id(invitation_id)
         data = _checks.text(extended_data, "extended_data", limit=_checks.MAX_EXTENDED_DATA)
+        within_ms = _checks.request_timeout_ms(request_timeout_ms)
         lib = _native.library()
-        function = lib.beckon_accept_invitation if accept else lib.beckon_refuse_invitation
-        return _Call(lambda ptr, ud: function(ptr, id_bytes, data, _callbacks.RESULT_CALLBACK, ud))
+        function = lib.beckon_accept_invitation_ex if accept else lib.beckon_refuse_invitation_ex
+
+        def start(ptr: int, ud: int) -> int:
+            config = _native.AnswerConfig(
+                struct_size=ctypes.sizeof(_native.AnswerConfig),
+                request_timeout_ms=within_ms,
+                extended_data=data,
+            )
+            code: int = function(
+                ptr, id_bytes, ctypes.byref(config), _callbacks.RESULT_CALLBACK, ud
+            )
+            return code
+
+        return _Call(start)
 
     # ------------------------------------------------------------------
     # Operations returning concurrent.futures.Future
@@ -719,6 +795,7 @@ class Client:
         extended_data: str = "",
         notification: Notification | None = None,
         online_only: bool = False,
+        request_timeout_ms: int | None = None,
     ) -> OperationFuture[SendResult]:
         """Invites ``invitees`` (1 to 32 distinct user ids): every online device rings.
 
@@ -729,13 +806,19 @@ class Client:
             notification: what an offline device's push notification shows.
             online_only: close at once for invitees with no device online,
                 instead of ringing them if they log in before the deadline.
+            request_timeout_ms: how long this send may wait for the server,
+                in milliseconds (1 to 2**32-1); None for the client's
+                ``request_timeout``. Past it the future fails with
+                :class:`~beckon.RequestTimeoutError`.
 
         Returns:
             A future of the :class:`~beckon.SendResult`: the invitation id and
             the invitees that were offline.
         """
         return self._future(
-            self._send_invitation(invitees, timeout, extended_data, notification, online_only)
+            self._send_invitation(
+                invitees, timeout, extended_data, notification, online_only, request_timeout_ms
+            )
         )
 
     def cancel_invitation(
@@ -744,29 +827,43 @@ class Client:
         invitees: Iterable[str] | None = None,
         *,
         extended_data: str = "",
+        request_timeout_ms: int | None = None,
     ) -> OperationFuture[CancelResult]:
         """Cancels an invitation this user sent: for everyone, or for ``invitees``.
 
         Invitees already in a terminal state come back in the result's
-        ``error_invitees``, with their state.
+        ``error_invitees``, with their state. ``request_timeout_ms`` as in
+        :meth:`send_invitation`.
         """
-        return self._future(self._cancel_invitation(invitation_id, invitees, extended_data))
+        return self._future(
+            self._cancel_invitation(invitation_id, invitees, extended_data, request_timeout_ms)
+        )
 
     def accept_invitation(
-        self, invitation_id: str, *, extended_data: str = ""
+        self,
+        invitation_id: str,
+        *,
+        extended_data: str = "",
+        request_timeout_ms: int | None = None,
     ) -> OperationFuture[None]:
         """Accepts an invitation this user received.
 
         The first answer from any of the user's devices wins; the others are
-        told by ``InvitationUserStateChanged``.
+        told by ``InvitationUserStateChanged``. ``extended_data`` (at most
+        8 KiB of UTF-8) goes to the inviter; ``request_timeout_ms`` as in
+        :meth:`send_invitation`.
         """
-        return self._future(self._answer(True, invitation_id, extended_data))
+        return self._future(self._answer(True, invitation_id, extended_data, request_timeout_ms))
 
     def refuse_invitation(
-        self, invitation_id: str, *, extended_data: str = ""
+        self,
+        invitation_id: str,
+        *,
+        extended_data: str = "",
+        request_timeout_ms: int | None = None,
     ) -> OperationFuture[None]:
-        """Refuses an invitation this user received."""
-        return self._future(self._answer(False, invitation_id, extended_data))
+        """Refuses an invitation this user received (as :meth:`accept_invitation`)."""
+        return self._future(self._answer(False, invitation_id, extended_data, request_timeout_ms))
 
     # ------------------------------------------------------------------
     # The same operations for asyncio
@@ -795,10 +892,13 @@ class Client:
         extended_data: str = "",
         notification: Notification | None = None,
         online_only: bool = False,
+        request_timeout_ms: int | None = None,
     ) -> SendResult:
         """:meth:`send_invitation` as a coroutine."""
         return await self._await(
-            self._send_invitation(invitees, timeout, extended_data, notification, online_only)
+            self._send_invitation(
+                invitees, timeout, extended_data, notification, online_only, request_timeout_ms
+            )
         )
 
     async def cancel_invitation_async(
@@ -807,17 +907,36 @@ class Client:
         invitees: Iterable[str] | None = None,
         *,
         extended_data: str = "",
+        request_timeout_ms: int | None = None,
     ) -> CancelResult:
         """:meth:`cancel_invitation` as a coroutine."""
-        return await self._await(self._cancel_invitation(invitation_id, invitees, extended_data))
+        return await self._await(
+            self._cancel_invitation(invitation_id, invitees, extended_data, request_timeout_ms)
+        )
 
-    async def accept_invitation_async(self, invitation_id: str, *, extended_data: str = "") -> None:
+    async def accept_invitation_async(
+        self,
+        invitation_id: str,
+        *,
+        extended_data: str = "",
+        request_timeout_ms: int | None = None,
+    ) -> None:
         """:meth:`accept_invitation` as a coroutine."""
-        return await self._await(self._answer(True, invitation_id, extended_data))
+        return await self._await(
+            self._answer(True, invitation_id, extended_data, request_timeout_ms)
+        )
 
-    async def refuse_invitation_async(self, invitation_id: str, *, extended_data: str = "") -> None:
+    async def refuse_invitation_async(
+        self,
+        invitation_id: str,
+        *,
+        extended_data: str = "",
+        request_timeout_ms: int | None = None,
+    ) -> None:
         """:meth:`refuse_invitation` as a coroutine."""
-        return await self._await(self._answer(False, invitation_id, extended_data))
+        return await self._await(
+            self._answer(False, invitation_id, extended_data, request_timeout_ms)
+        )
 
     # ------------------------------------------------------------------
     # Poll mode

@@ -148,6 +148,18 @@ class InternalError(BeckonError):
     _default_code = ErrorCode.INTERNAL
 
 
+class WouldDeadlockError(BeckonError, RuntimeError):
+    """The call would wait for a callback that is itself waiting for the caller.
+
+    Raised by :meth:`beckon.Client.close` called from another client's callback
+    while a callback of this client is itself closing that other client: the
+    two would wait for each other forever. Nothing was done: the client is
+    still open and usable; close it later, outside the callbacks.
+    """
+
+    _default_code = ErrorCode.WOULD_DEADLOCK
+
+
 #: The exception class of each error code.
 ERROR_CLASSES: dict[ErrorCode, type[BeckonError]] = {
     ErrorCode.INVALID_ARGUMENT: InvalidArgumentError,
@@ -166,6 +178,7 @@ ERROR_CLASSES: dict[ErrorCode, type[BeckonError]] = {
     ErrorCode.SHUTDOWN: ShutdownError,
     ErrorCode.SERVER: ServerError,
     ErrorCode.INTERNAL: InternalError,
+    ErrorCode.WOULD_DEADLOCK: WouldDeadlockError,
 }
 
 

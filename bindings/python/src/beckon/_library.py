@@ -6,10 +6,11 @@ import ctypes
 import datetime
 import logging
 import os
+from typing import Literal
 
 from . import _callbacks, _checks, _native
 from ._errors import ArgumentTypeError, InvalidArgumentError
-from ._types import LogLevel
+from ._types import LogDelivery, LogLevel
 
 
 def load_library(path: str | os.PathLike[str] | None = None) -> str:
@@ -133,29 +134,79 @@ def token_create(secret: str, user_id: str, expires: int | datetime.datetime) ->
 #: A log handler: ``(level, tag, sub_tag, message)``.
 LogHandler = _callbacks.LogHandler
 
+#: What ``delivery`` accepts besides :class:`LogDelivery` members.
+LogDeliveryName = Literal["queued", "direct"]
 
-def set_log_handler(handler: LogHandler | None, max_level: LogLevel = LogLevel.INFO) -> None:
+
+def _log_delivery(delivery: object) -> LogDelivery:
+    if isinstance(delivery, LogDelivery):
+        return delivery
+    if isinstance(delivery, str):
+        try:
+            return LogDelivery[delivery.upper()]
+        except KeyError:
+            raise InvalidArgumentError(
+                f"delivery: {delivery!r} is not 'queued' or 'direct'"
+            ) from None
+    if isinstance(delivery, bool) or not isinstance(delivery, int):
+        raise ArgumentTypeError(
+            f"delivery: expected beckon.LogDelivery or 'queued'/'direct', "
+            f"got {type(delivery).__name__}"
+        )
+    if delivery not in LogDelivery._value2member_map_:
+        raise InvalidArgumentError(f"delivery: {delivery} is not a beckon.LogDelivery value")
+    return LogDelivery(delivery)
+
+
+def _log_level(max_level: object) -> LogLevel:
+    if isinstance(max_level, LogLevel):
+        return max_level
+    if isinstance(max_level, bool) or not isinstance(max_level, int):
+        raise ArgumentTypeError(
+            f"max_level: expected beckon.LogLevel, got {type(max_level).__name__}"
+        )
+    if max_level not in LogLevel._value2member_map_:
+        raise InvalidArgumentError(f"max_level: {max_level} is not a beckon.LogLevel value")
+    return LogLevel(max_level)
+
+
+def set_log_handler(
+    handler: LogHandler | None,
+    max_level: LogLevel = LogLevel.INFO,
+    delivery: LogDelivery | LogDeliveryName = "queued",
+) -> None:
     """Installs the process-wide log handler for levels up to ``max_level``.
 
     ``handler(level, tag, sub_tag, message)``: ``tag`` is always
     ``"signaling"``, ``sub_tag`` the layer (``"api"``, ``"room"``,
-    ``"client"``, ``"hub"``). It is called from any library thread,
-    concurrently, while the library may hold internal locks: keep it quick and
-    thread-safe, and never call a beckon function from it (an exception it
-    raises is ignored). ``None`` (or ``LogLevel.OFF``) stops logging. Without a
-    handler the library prints nothing. See also :func:`log_to_logging`.
+    ``"client"``, ``"hub"``, ``"log"``). ``None`` (or ``LogLevel.OFF``) stops
+    logging. Without a handler the library prints nothing. See also
+    :func:`log_to_logging`.
+
+    ``delivery``:
+
+    - ``"queued"`` (:attr:`LogDelivery.QUEUED`, the default): records are
+      queued and the handler runs on one library thread (``beckon-log``), one
+      record at a time, in order, outside every lock of the library: it may
+      take its time and call beckon (create or close clients, start
+      operations, even replace itself). At most 10,000 records wait; extra
+      ones are dropped and a ``WARN`` record with sub-tag ``"log"`` says how
+      many.
+    - ``"direct"`` (:attr:`LogDelivery.DIRECT`): the handler runs at once on the
+      thread that logs, possibly concurrently and while the library holds
+      internal locks: keep it quick and thread-safe, and never call beckon
+      from it.
+
+    Returns once the handler it replaces is not running and will never be
+    called again (records still queued for it are dropped), so whatever it
+    uses may be released. An exception raised by the handler is logged on the
+    ``beckon`` logger and does not stop the next records.
     """
     if handler is not None and not callable(handler):
         raise ArgumentTypeError(f"handler: expected a callable, got {type(handler).__name__}")
-    if not isinstance(max_level, LogLevel):
-        if isinstance(max_level, bool) or not isinstance(max_level, int):
-            raise ArgumentTypeError(
-                f"max_level: expected beckon.LogLevel, got {type(max_level).__name__}"
-            )
-        if max_level not in LogLevel._value2member_map_:
-            raise InvalidArgumentError(f"max_level: {max_level} is not a beckon.LogLevel value")
-        max_level = LogLevel(max_level)
-    _callbacks.set_log_handler(handler, max_level)
+    level = _log_level(max_level)
+    mode = _log_delivery(delivery)
+    _callbacks.set_log_handler(handler, level, mode)
 
 
 _TO_LOGGING = {
@@ -168,9 +219,11 @@ _TO_LOGGING = {
 
 
 def log_to_logging(
-    logger: logging.Logger | None = None, max_level: LogLevel = LogLevel.INFO
+    logger: logging.Logger | None = None,
+    max_level: LogLevel = LogLevel.INFO,
+    delivery: LogDelivery | LogDeliveryName = "queued",
 ) -> None:
-    """Sends the library's log to Python's ``logging``.
+    """Sends the library's log to Python's ``logging`` (see :func:`set_log_handler`).
 
     Records go to ``logger`` (default: ``logging.getLogger("beckon.signaling")``
     with a child per sub-tag, e.g. ``beckon.signaling.room``). ``TRACE`` maps to
@@ -184,4 +237,4 @@ def log_to_logging(
         target = base.getChild(sub_tag) if sub_tag else base
         target.log(_TO_LOGGING.get(level, logging.DEBUG), "%s", message)
 
-    set_log_handler(forward, max_level)
+    set_log_handler(forward, max_level, delivery)

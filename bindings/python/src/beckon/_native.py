@@ -42,7 +42,7 @@ from typing import Any, Final
 ABI_VERSION_MAJOR: Final = 2
 
 #: ``BECKON_ABI_VERSION_MINOR`` of the header this binding was written against.
-ABI_VERSION_MINOR: Final = 0
+ABI_VERSION_MINOR: Final = 1
 
 #: ``BECKON_ABI_VERSION``: ``(ABI_VERSION_MAJOR << 16) | ABI_VERSION_MINOR``.
 ABI_VERSION: Final = (ABI_VERSION_MAJOR << 16) | ABI_VERSION_MINOR
@@ -55,6 +55,12 @@ TOKEN_MAX_LEN: Final = 96
 
 #: ``BECKON_INVITATION_ONLINE_ONLY``.
 INVITATION_ONLINE_ONLY: Final = 1
+
+#: ``BECKON_LOG_DIRECT``: the log handler runs on the logging thread, under library locks.
+LOG_DIRECT: Final = 0
+
+#: ``BECKON_LOG_QUEUED``: records are queued and delivered on the library's log thread.
+LOG_QUEUED: Final = 1
 
 #: The environment variable naming the library file to load.
 LIBRARY_ENV: Final = "BECKON_LIBRARY"
@@ -131,6 +137,18 @@ class NotificationConfig(Structure):
     ]
 
 
+class EventNotification(Structure):
+    """``beckon_event_notification``: the notification an event shows (ABI 2.1's name)."""
+
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("title", c_char_p),
+        ("message", c_char_p),
+        ("resource_id", c_char_p),
+        ("payload", c_char_p),
+    ]
+
+
 class Event(Structure):
     _fields_ = [
         ("kind", c_int32),
@@ -141,7 +159,7 @@ class Event(Structure):
         ("extended_data", c_char_p),
         ("invitees", POINTER(InviteeState)),
         ("invitee_count", c_size_t),
-        ("notification", POINTER(NotificationConfig)),
+        ("notification", POINTER(EventNotification)),
         ("seconds_left", c_uint32),
         ("connection_state", c_int32),
         ("connection_reason", c_int32),
@@ -168,7 +186,25 @@ class InvitationConfig(Structure):
         ("extended_data", c_char_p),
         ("notification", POINTER(NotificationConfig)),
         ("flags", c_uint32),
-        ("reserved", c_uint32),  # always 0
+        ("request_timeout_ms", c_uint32),  # 0: the client's (ABI 2.0's `reserved`)
+    ]
+
+
+class AnswerConfig(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("request_timeout_ms", c_uint32),
+        ("extended_data", c_char_p),
+    ]
+
+
+class CancelConfig(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("request_timeout_ms", c_uint32),
+        ("invitees", POINTER(c_char_p)),
+        ("invitee_count", c_size_t),
+        ("extended_data", c_char_p),
     ]
 
 
@@ -210,6 +246,18 @@ SendCallback = CFUNCTYPE(None, c_void_p, POINTER(SendResult))
 CancelCallback = CFUNCTYPE(None, c_void_p, POINTER(CancelResult))
 LogCallback = CFUNCTYPE(None, c_void_p, c_int32, c_char_p, c_char_p, c_char_p)
 
+
+class LogConfig(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("max_level", c_int32),
+        ("delivery", c_uint32),
+        ("reserved", c_uint32),  # always 0
+        ("handler", LogCallback),
+        ("user_data", c_void_p),
+    ]
+
+
 _client_p = c_void_p
 _strings_p = POINTER(c_char_p)
 
@@ -223,6 +271,7 @@ _SIGNATURES: Final[dict[str, tuple[object, list[object]]]] = {
     "beckon_event_kind_name": (c_char_p, [c_int32]),
     "beckon_invitee_state_name": (c_char_p, [c_int32]),
     "beckon_set_log_handler": (c_int32, [LogCallback, c_void_p, c_int32]),
+    "beckon_set_log_config": (c_int32, [POINTER(LogConfig)]),
     "beckon_client_new": (c_int32, [POINTER(ClientConfig), POINTER(_client_p)]),
     "beckon_client_set_event_handler": (c_int32, [_client_p, EventCallback, c_void_p]),
     "beckon_client_login": (
@@ -232,7 +281,7 @@ _SIGNATURES: Final[dict[str, tuple[object, list[object]]]] = {
     "beckon_client_logout": (c_int32, [_client_p, ResultCallback, c_void_p]),
     "beckon_client_renew_token": (c_int32, [_client_p, c_char_p, ResultCallback, c_void_p]),
     "beckon_client_poll": (c_int32, [_client_p, c_int32, POINTER(c_uint32)]),
-    "beckon_client_free": (None, [_client_p]),
+    "beckon_client_free": (c_int32, [_client_p]),
     "beckon_client_get_info": (c_int32, [_client_p, POINTER(ClientInfo)]),
     "beckon_memory_hub_create": (c_int32, [c_char_p, POINTER(HubConfig)]),
     "beckon_token_create": (c_int32, [c_char_p, c_char_p, c_uint64, c_char_p, c_size_t]),
@@ -251,6 +300,18 @@ _SIGNATURES: Final[dict[str, tuple[object, list[object]]]] = {
     "beckon_refuse_invitation": (
         c_int32,
         [_client_p, c_char_p, c_char_p, ResultCallback, c_void_p],
+    ),
+    "beckon_cancel_invitation_ex": (
+        c_int32,
+        [_client_p, c_char_p, POINTER(CancelConfig), CancelCallback, c_void_p],
+    ),
+    "beckon_accept_invitation_ex": (
+        c_int32,
+        [_client_p, c_char_p, POINTER(AnswerConfig), ResultCallback, c_void_p],
+    ),
+    "beckon_refuse_invitation_ex": (
+        c_int32,
+        [_client_p, c_char_p, POINTER(AnswerConfig), ResultCallback, c_void_p],
     ),
 }
 

@@ -53,6 +53,7 @@ class ErrorCode(_OpenIntEnum):
     SHUTDOWN = 14
     SERVER = 15
     INTERNAL = 16
+    WOULD_DEADLOCK = 17
 
 
 class InviteeState(_OpenIntEnum):
@@ -142,6 +143,22 @@ class LogLevel(enum.IntEnum):
     INFO = 3
     DEBUG = 4
     TRACE = 5
+
+
+class LogDelivery(enum.IntEnum):
+    """``BECKON_LOG_DIRECT`` / ``BECKON_LOG_QUEUED``: how log records reach the handler.
+
+    ``QUEUED`` (the binding's default): records are queued and the handler runs
+    on one library thread (``beckon-log``), one record at a time, in order,
+    outside every lock of the library, so it may take its time and call
+    beckon. At most 10,000 records wait; beyond that they are dropped and a
+    ``WARN`` record with sub-tag ``"log"`` says how many.
+    ``DIRECT``: the handler runs at once on the thread that logs, possibly while
+    the library holds internal locks: it must be quick and never call beckon.
+    """
+
+    DIRECT = 0
+    QUEUED = 1
 
 
 # --------------------------------------------------------------------------

@@ -3,6 +3,9 @@ package dev.beckon
 import com.sun.jna.Memory
 import com.sun.jna.Pointer
 import java.time.Instant
+import java.util.concurrent.ConcurrentHashMap
+import java.util.concurrent.atomic.AtomicLong
+import java.util.concurrent.locks.ReentrantLock
 
 /**
  * Process-wide functions of libbeckon: versions, error names, memory hubs,
@@ -21,7 +24,7 @@ object Beckon {
     const val BINDING_ABI_VERSION_MAJOR = 2
 
     /** The `BECKON_ABI_VERSION_MINOR` of the header this binding was written against. */
-    const val BINDING_ABI_VERSION_MINOR = 0
+    const val BINDING_ABI_VERSION_MINOR = 1
 
     /**
      * The `BECKON_ABI_VERSION` of the header this binding was written against:
@@ -39,7 +42,7 @@ object Beckon {
     fun isAbiCompatible(libraryAbi: Int, bindingAbi: Int = BINDING_ABI_VERSION): Boolean =
         (libraryAbi ushr 16) == (bindingAbi ushr 16) && (libraryAbi and 0xFFFF) >= (bindingAbi and 0xFFFF)
 
-    /** An ABI version as "major.minor", e.g. "2.0". */
+    /** An ABI version as "major.minor", e.g. "2.1". */
     @JvmStatic
     fun abiVersionText(abiVersion: Int): String = "${abiVersion ushr 16}.${abiVersion and 0xFFFF}"
 
@@ -54,7 +57,7 @@ object Beckon {
     /**
      * The loaded library's ABI version, `(major shl 16) or minor`: once
      * loaded, the major is [BINDING_ABI_VERSION_MAJOR] and the minor at least
-     * [BINDING_ABI_VERSION_MINOR]. [abiVersionText] shows it as "2.0".
+     * [BINDING_ABI_VERSION_MINOR]. [abiVersionText] shows it as "2.1".
      */
     @JvmStatic
     val abiVersion: Int
@@ -132,48 +135,111 @@ object Beckon {
     fun createToken(secret: String, userId: String, expiresAt: Instant): String =
         createToken(secret, userId, expiresAt.epochSecond)
 
-    @Volatile
-    private var logHandler: BeckonLogHandler? = null
+    // Logging. C is handed one static callback object (never collected, so
+    // C's pointer to it stays valid however handlers are replaced); which
+    // handler a record is for travels in user_data as a key into
+    // logHandlers. Each installation gets a new key, and the replaced key is
+    // removed once beckon_set_log_config has returned, when the library
+    // guarantees the replaced handler is not running and never will be: a
+    // replaced handler is never called again, even by a record queued for it.
+    private val logHandlers = ConcurrentHashMap<Long, BeckonLogHandler>()
+    private val nextLogKey = AtomicLong(1)
+    private val logLock = ReentrantLock()
+    private var installedLogKey = 0L // guarded by logLock
+    private val inLogHandler = ThreadLocal.withInitial { IntArray(1) }
 
-    // The one log callback ever handed to C (static, so never collected): a
-    // replaced handler may still be running on another thread.
     private val onLog: LogCallback = object : LogCallback {
         override fun invoke(userData: Pointer?, level: Int, tag: Pointer?, subTag: Pointer?, message: Pointer?) {
+            // Nothing may escape into C: the handler's exceptions go to the
+            // thread's uncaught-exception handler.
+            val depth = inLogHandler.get()
+            depth[0]++
             try {
-                logHandler?.onLog(LogLevel.fromValue(level), readUtf8(tag), readUtf8(subTag), readUtf8(message))
+                val handler = logHandlers[Pointer.nativeValue(userData)] ?: return
+                handler.onLog(LogLevel.fromValue(level), readUtf8(tag), readUtf8(subTag), readUtf8(message))
             } catch (t: Throwable) {
                 Dispatch.reportUncaught(t)
+            } finally {
+                depth[0]--
             }
         }
     }
 
     /**
-     * Installs the process-wide log handler for levels up to [maxLevel]; a
-     * null [handler] or [LogLevel.OFF] stops logging (the default: the
-     * library prints nothing). The handler runs on library threads,
-     * concurrently: it must be thread-safe, quick, and call no Beckon function.
+     * Installs the process-wide log handler for levels up to [maxLevel],
+     * replacing the previous one; a null [handler] or [LogLevel.OFF] stops
+     * logging (the default: the library prints nothing).
+     *
+     * With [LogDelivery.QUEUED] (the default) the handler runs on one library
+     * thread (`beckon-log`), one record at a time, in order, outside the
+     * library's locks: it may take its time and call any function of this
+     * binding (at most 10 000 records wait; extra ones are dropped and a WARN
+     * record with sub-tag "log" says how many). With [LogDelivery.DIRECT] it
+     * runs at once on whichever library thread logs, concurrently and
+     * possibly under library locks: it must be thread-safe, quick, and call
+     * no Beckon function.
+     *
+     * Returns once the replaced handler is not running and will never be
+     * called again (records still queued for it are dropped). Called from
+     * inside the current handler, it does not wait for that call to finish;
+     * if another thread is replacing the handler at that moment, this call
+     * has no effect (that other replacement wins). Exceptions thrown by the
+     * handler go to the thread's uncaught-exception handler.
      */
     @JvmStatic
-    fun setLogHandler(maxLevel: LogLevel, handler: BeckonLogHandler?) {
-        synchronized(this) {
-            if (handler == null || maxLevel == LogLevel.OFF) {
-                check(api.beckon_set_log_handler(null, null, LogLevel.OFF.value))
-                logHandler = null
-            } else {
-                logHandler = handler
-                NativeLibrary.keepThreadsAttached(onLog, "beckon-log")
-                check(api.beckon_set_log_handler(onLog, null, maxLevel.value))
+    @JvmOverloads
+    fun setLogHandler(maxLevel: LogLevel, handler: BeckonLogHandler?, delivery: LogDelivery = LogDelivery.QUEUED) {
+        val fromHandler = inLogHandler.get()[0] > 0
+        if (fromHandler) {
+            // The thread replacing the handler may be waiting for this very
+            // call to return: never wait for it.
+            if (!logLock.tryLock()) return
+        } else {
+            logLock.lock()
+        }
+        try {
+            val on = handler != null && maxLevel != LogLevel.OFF
+            val key = if (on) nextLogKey.getAndIncrement() else 0L
+            if (handler != null && on) logHandlers[key] = handler
+            val c = LogConfigStruct()
+            c.max_level = if (on) maxLevel.value else LogLevel.OFF.value
+            c.delivery = delivery.value
+            c.handler = if (on) onLog else null
+            c.user_data = if (on) Pointer(key) else null
+            if (on) NativeLibrary.keepThreadsAttached(onLog, "beckon-log")
+            val code = try {
+                api.beckon_set_log_config(c)
+            } catch (t: Throwable) {
+                logHandlers.remove(key)
+                throw t
             }
+            if (code != 0) {
+                val message = readUtf8(api.beckon_last_error_message())
+                logHandlers.remove(key)
+                throw BeckonException.of(code, message)
+            }
+            val replaced = installedLogKey
+            installedLogKey = key
+            if (replaced != 0L) logHandlers.remove(replaced)
+        } finally {
+            logLock.unlock()
         }
     }
 
-    /** Kotlin: `Beckon.setLogHandler(LogLevel.INFO) { level, tag, subTag, message -> ... }`. */
+    /**
+     * Kotlin: `Beckon.setLogHandler(LogLevel.INFO) { level, tag, subTag, message -> ... }`,
+     * as the [BeckonLogHandler] variant.
+     */
     @JvmSynthetic
-    fun setLogHandler(maxLevel: LogLevel, handler: (LogLevel, String, String, String) -> Unit) {
+    fun setLogHandler(
+        maxLevel: LogLevel,
+        delivery: LogDelivery = LogDelivery.QUEUED,
+        handler: (LogLevel, String, String, String) -> Unit
+    ) {
         setLogHandler(maxLevel, object : BeckonLogHandler {
             override fun onLog(level: LogLevel, tag: String, subTag: String, message: String) =
                 handler(level, tag, subTag, message)
-        })
+        }, delivery)
     }
 
     /** Counters of this binding's bookkeeping, for tests and health checks. */

@@ -194,6 +194,8 @@ class BeckonClient(
      * @param notification what an offline device's push notification shows.
      * @param onlineOnly invitees with no device online are closed at once
      *   instead of kept pending until the deadline.
+     * @param requestTimeoutMillis how long this request may wait for the
+     *   server; 0 (the default) means the client's [ClientConfig.requestTimeoutMillis].
      */
     @JvmOverloads
     fun sendInvitation(
@@ -201,19 +203,21 @@ class BeckonClient(
         timeoutSeconds: Int,
         extendedData: String = "",
         notification: Notification? = null,
-        onlineOnly: Boolean = false
+        onlineOnly: Boolean = false,
+        requestTimeoutMillis: Int = 0
     ): CompletableFuture<SendResult> =
         start(SendOperation(this)) { h, arena, ud ->
             if (invitees.isEmpty()) throw InvalidArgumentException("invitees: is empty")
             if (timeoutSeconds !in 1..MAX_TIMEOUT_SECONDS) {
                 throw InvalidArgumentException("timeoutSeconds: $timeoutSeconds is outside 1..$MAX_TIMEOUT_SECONDS")
             }
+            requireRequestTimeout(requestTimeoutMillis)
             val list = arena.stringArray(invitees, "invitees")
             val c = InvitationConfigStruct()
             c.timeout_seconds = timeoutSeconds
             c.extended_data = arena.string(extendedData, "extendedData")
             c.flags = if (onlineOnly) ONLINE_ONLY_FLAG else 0
-            c.reserved = 0
+            c.request_timeout_ms = requestTimeoutMillis
             if (notification != null) {
                 val n = arena.keep(NotificationStruct())
                 n.title = arena.string(notification.title, "notification.title")
@@ -230,45 +234,72 @@ class BeckonClient(
      * Cancels an invitation this user sent: for all its invitees ([invitees]
      * null) or for the listed ones. Invitees already in a terminal state come
      * back in [CancelResult.errorInvitees] with that state.
+     *
+     * @param requestTimeoutMillis how long this request may wait for the
+     *   server; 0 (the default) means the client's [ClientConfig.requestTimeoutMillis].
      */
     @JvmOverloads
     fun cancelInvitation(
         invitationId: String,
         invitees: List<String>? = null,
-        extendedData: String? = null
+        extendedData: String? = null,
+        requestTimeoutMillis: Int = 0
     ): CompletableFuture<CancelResult> =
         start(CancelOperation(this)) { h, arena, ud ->
             requireNotEmpty(invitationId, "invitationId")
             if (invitees != null && invitees.isEmpty()) {
                 throw InvalidArgumentException("invitees: is empty (pass null to cancel for every invitee)")
             }
-            api.beckon_cancel_invitation(
-                h, arena.string(invitationId, "invitationId"),
-                invitees?.let { arena.stringArray(it, "invitees") }, SizeT((invitees?.size ?: 0).toLong()),
-                arena.stringOrNull(extendedData, "extendedData"), Dispatch.onCancel, ud
-            )
+            requireRequestTimeout(requestTimeoutMillis)
+            val c = CancelConfigStruct()
+            c.request_timeout_ms = requestTimeoutMillis
+            c.invitees = invitees?.let { arena.stringArray(it, "invitees") }
+            c.invitee_count = SizeT((invitees?.size ?: 0).toLong())
+            c.extended_data = arena.stringOrNull(extendedData, "extendedData")
+            api.beckon_cancel_invitation_ex(h, arena.string(invitationId, "invitationId"), c, Dispatch.onCancel, ud)
         }
 
-    /** Accepts an invitation this user was invited to; the first answer from any of the user's devices wins. */
+    /**
+     * Accepts an invitation this user was invited to; the first answer from
+     * any of the user's devices wins.
+     *
+     * @param extendedData text for the inviter (at most 8 KiB of UTF-8).
+     * @param requestTimeoutMillis how long this request may wait for the
+     *   server; 0 (the default) means the client's [ClientConfig.requestTimeoutMillis].
+     */
     @JvmOverloads
-    fun acceptInvitation(invitationId: String, extendedData: String? = null): CompletableFuture<Void?> =
-        start(VoidOperation(this)) { h, arena, ud ->
-            requireNotEmpty(invitationId, "invitationId")
-            api.beckon_accept_invitation(
-                h, arena.string(invitationId, "invitationId"), arena.stringOrNull(extendedData, "extendedData"),
-                Dispatch.onResult, ud
-            )
-        }
+    fun acceptInvitation(
+        invitationId: String,
+        extendedData: String? = null,
+        requestTimeoutMillis: Int = 0
+    ): CompletableFuture<Void?> = answer(true, invitationId, extendedData, requestTimeoutMillis)
 
     /** Refuses an invitation this user was invited to; as [acceptInvitation]. */
     @JvmOverloads
-    fun refuseInvitation(invitationId: String, extendedData: String? = null): CompletableFuture<Void?> =
+    fun refuseInvitation(
+        invitationId: String,
+        extendedData: String? = null,
+        requestTimeoutMillis: Int = 0
+    ): CompletableFuture<Void?> = answer(false, invitationId, extendedData, requestTimeoutMillis)
+
+    private fun answer(
+        accept: Boolean,
+        invitationId: String,
+        extendedData: String?,
+        requestTimeoutMillis: Int
+    ): CompletableFuture<Void?> =
         start(VoidOperation(this)) { h, arena, ud ->
             requireNotEmpty(invitationId, "invitationId")
-            api.beckon_refuse_invitation(
-                h, arena.string(invitationId, "invitationId"), arena.stringOrNull(extendedData, "extendedData"),
-                Dispatch.onResult, ud
-            )
+            requireRequestTimeout(requestTimeoutMillis)
+            val c = AnswerConfigStruct()
+            c.request_timeout_ms = requestTimeoutMillis
+            c.extended_data = arena.stringOrNull(extendedData, "extendedData")
+            val id = arena.string(invitationId, "invitationId")
+            if (accept) {
+                api.beckon_accept_invitation_ex(h, id, c, Dispatch.onResult, ud)
+            } else {
+                api.beckon_refuse_invitation_ex(h, id, c, Dispatch.onResult, ud)
+            }
         }
 
     /**
@@ -325,28 +356,50 @@ class BeckonClient(
      * this client's own callbacks (it then returns at once if another close
      * is under way). Waits for calls of other threads on this client to leave
      * the library first (at most one poll slice, 50 ms, for [poll]).
+     *
+     * @throws WouldDeadlockException when called from another client's
+     *   callback while a callback of this client is itself closing that other
+     *   client (each would wait for the other forever). Then nothing was done:
+     *   this client stays open (calls other threads made while the close was
+     *   being tried may have failed with [ShutdownException]); close it later,
+     *   outside the callbacks.
      */
     override fun close() {
         val mine = callsOnThisThread.get()[0]
         synchronized(lock) {
-            if (closing) {
-                if (Dispatch.isInCallbackOf(this)) return
-                while (!freed) lock.wait()
-                return
+            while (closing) {
+                if (freed || Dispatch.isInCallbackOf(this)) return
+                // Another thread is closing: wait until it has freed the
+                // client, or found it would deadlock (then try again here).
+                lock.wait()
             }
             closing = true
             while (activeCalls > mine) lock.wait()
         }
+        var code = 0
+        var message = ""
         try {
-            api.beckon_client_free(handle)
+            code = api.beckon_client_free(handle)
+            if (code != 0) message = lastErrorMessage()
         } finally {
-            Dispatch.removeClient(key)
-            Dispatch.failLeftovers(this)
-            synchronized(lock) {
-                freed = true
-                lock.notifyAll()
+            if (code == ErrorCode.WOULD_DEADLOCK.value) {
+                // Nothing was done: the client is still live and usable.
+                synchronized(lock) {
+                    closing = false
+                    lock.notifyAll()
+                }
+            } else {
+                // Freed (or, for a code the library does not document here,
+                // never touched again: a leak is safer than a double free).
+                Dispatch.removeClient(key)
+                Dispatch.failLeftovers(this)
+                synchronized(lock) {
+                    freed = true
+                    lock.notifyAll()
+                }
             }
         }
+        if (code != 0) throw BeckonException.of(code, message)
     }
 
     override fun toString(): String = "BeckonClient(${config.serverUrl}${if (isClosed) ", closed" else ""})"
@@ -414,6 +467,10 @@ class BeckonClient(
 
     private fun requireNotEmpty(value: String, field: String) {
         if (value.length == 0) throw InvalidArgumentException("$field: is empty")
+    }
+
+    private fun requireRequestTimeout(millis: Int) {
+        if (millis < 0) throw InvalidArgumentException("requestTimeoutMillis: $millis is negative")
     }
 
     companion object {

@@ -51,22 +51,33 @@ suspend fun BeckonClient.sendInvitationAwait(
     timeoutSeconds: Int,
     extendedData: String = "",
     notification: Notification? = null,
-    onlineOnly: Boolean = false
-): SendResult = sendInvitation(invitees, timeoutSeconds, extendedData, notification, onlineOnly).awaitCompletion()
+    onlineOnly: Boolean = false,
+    requestTimeoutMillis: Int = 0
+): SendResult =
+    sendInvitation(invitees, timeoutSeconds, extendedData, notification, onlineOnly, requestTimeoutMillis).awaitCompletion()
 
 /** Suspending [BeckonClient.cancelInvitation]. */
 suspend fun BeckonClient.cancelInvitationAwait(
     invitationId: String,
     invitees: List<String>? = null,
-    extendedData: String? = null
-): CancelResult = cancelInvitation(invitationId, invitees, extendedData).awaitCompletion()
+    extendedData: String? = null,
+    requestTimeoutMillis: Int = 0
+): CancelResult = cancelInvitation(invitationId, invitees, extendedData, requestTimeoutMillis).awaitCompletion()
 
 /** Suspending [BeckonClient.acceptInvitation]. */
-suspend fun BeckonClient.acceptInvitationAwait(invitationId: String, extendedData: String? = null) {
-    acceptInvitation(invitationId, extendedData).awaitCompletion()
+suspend fun BeckonClient.acceptInvitationAwait(
+    invitationId: String,
+    extendedData: String? = null,
+    requestTimeoutMillis: Int = 0
+) {
+    acceptInvitation(invitationId, extendedData, requestTimeoutMillis).awaitCompletion()
 }
 
 /** Suspending [BeckonClient.refuseInvitation]. */
-suspend fun BeckonClient.refuseInvitationAwait(invitationId: String, extendedData: String? = null) {
-    refuseInvitation(invitationId, extendedData).awaitCompletion()
+suspend fun BeckonClient.refuseInvitationAwait(
+    invitationId: String,
+    extendedData: String? = null,
+    requestTimeoutMillis: Int = 0
+) {
+    refuseInvitation(invitationId, extendedData, requestTimeoutMillis).awaitCompletion()
 }

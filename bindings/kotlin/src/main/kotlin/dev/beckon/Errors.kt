@@ -29,6 +29,8 @@ enum class ErrorCode(
     SHUTDOWN(14),
     SERVER(15),
     INTERNAL(16),
+    /** Since ABI 2.1: see [WouldDeadlockException]. */
+    WOULD_DEADLOCK(17),
     UNKNOWN(-1);
 
     companion object {
@@ -80,6 +82,7 @@ sealed class BeckonException(
                 ErrorCode.SHUTDOWN -> ShutdownException(text)
                 ErrorCode.SERVER -> ServerException(text)
                 ErrorCode.INTERNAL -> InternalException(text)
+                ErrorCode.WOULD_DEADLOCK -> WouldDeadlockException(text)
                 ErrorCode.UNKNOWN -> UnknownErrorException(code, text)
             }
         }
@@ -143,6 +146,14 @@ class ServerException(message: String) : BeckonException(ErrorCode.SERVER, 15, m
 
 /** A bug in libbeckon (including a caught panic); the message has the detail. */
 class InternalException(message: String) : BeckonException(ErrorCode.INTERNAL, 16, message)
+
+/**
+ * [BeckonClient.close] was called from another client's callback while a
+ * callback of the client being closed is itself closing that other client:
+ * each would wait for the other forever. Nothing was done: the client is
+ * still open; close it later, outside the callbacks. (ABI 2.1.)
+ */
+class WouldDeadlockException(message: String) : BeckonException(ErrorCode.WOULD_DEADLOCK, 17, message)
 
 /** A code this binding does not know, from a library newer than it. */
 class UnknownErrorException(rawCode: Int, message: String) : BeckonException(ErrorCode.UNKNOWN, rawCode, message)

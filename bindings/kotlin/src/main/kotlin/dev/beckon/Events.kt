@@ -131,7 +131,7 @@ sealed class BeckonEvent {
         }
 
         private fun readNotification(p: com.sun.jna.Pointer): Notification {
-            val n = NotificationStruct(p)
+            val n = EventNotificationStruct(p)
             return Notification(readUtf8(n.title), readUtf8(n.message), readUtf8(n.resource_id), readUtf8(n.payload))
         }
     }

@@ -167,12 +167,32 @@ enum class LogLevel(val value: Int) {
     }
 }
 
+/** How log records reach the handler of [Beckon.setLogHandler] (`BECKON_LOG_*` delivery). */
+enum class LogDelivery(val value: Int) {
+    /**
+     * At once, on whichever library thread logs, concurrently, possibly while
+     * the library holds internal locks: the handler must be thread-safe and
+     * quick, and must call no Beckon function.
+     */
+    DIRECT(0),
+
+    /**
+     * Queued, and delivered in order on one library thread (`beckon-log`)
+     * outside every library lock: the handler may take its time and call the
+     * binding. At most 10 000 records wait; extra ones are dropped, and a
+     * WARN record with sub-tag "log" says how many. The default.
+     */
+    QUEUED(1)
+}
+
 /** Receives libbeckon's log lines; see [Beckon.setLogHandler]. */
 interface BeckonLogHandler {
     /**
      * One log line: [tag] is always "signaling", [subTag] the layer ("api",
-     * "room", "client", "hub"). Called from any library thread, concurrently:
-     * be thread-safe and quick, and call no Beckon function from here.
+     * "room", "client", "hub", "log"). With [LogDelivery.QUEUED] (the default)
+     * it runs on one library thread, one record at a time, and may call the
+     * binding; with [LogDelivery.DIRECT], on any library thread, concurrently:
+     * then be thread-safe and quick, and call no Beckon function from here.
      */
     fun onLog(level: LogLevel, tag: String, subTag: String, message: String)
 }

@@ -41,7 +41,7 @@ internal interface NativeApi : Library {
     fun beckon_client_logout(client: Pointer, callback: ResultCallback?, userData: Pointer?): Int
     fun beckon_client_renew_token(client: Pointer, token: Pointer, callback: ResultCallback?, userData: Pointer?): Int
     fun beckon_client_poll(client: Pointer, timeoutMs: Int, outRan: IntByReference?): Int
-    fun beckon_client_free(client: Pointer?)
+    fun beckon_client_free(client: Pointer?): Int
     fun beckon_client_get_info(client: Pointer, outInfo: ClientInfoStruct): Int
 
     fun beckon_memory_hub_create(name: Pointer, config: HubConfigStruct): Int
@@ -52,15 +52,22 @@ internal interface NativeApi : Library {
         callback: SendCallback?, userData: Pointer?
     ): Int
 
-    fun beckon_cancel_invitation(
-        client: Pointer, invitationId: Pointer, invitees: Pointer?, inviteeCount: SizeT, extendedData: Pointer?,
-        callback: CancelCallback?, userData: Pointer?
+    // ABI 2.1: cancel, accept and refuse with a config (for the per-operation
+    // request timeout); the binding calls only these, not the 2.0 forms.
+    fun beckon_cancel_invitation_ex(
+        client: Pointer, invitationId: Pointer, config: CancelConfigStruct, callback: CancelCallback?, userData: Pointer?
     ): Int
 
-    fun beckon_accept_invitation(client: Pointer, invitationId: Pointer, extendedData: Pointer?, callback: ResultCallback?, userData: Pointer?): Int
-    fun beckon_refuse_invitation(client: Pointer, invitationId: Pointer, extendedData: Pointer?, callback: ResultCallback?, userData: Pointer?): Int
+    fun beckon_accept_invitation_ex(
+        client: Pointer, invitationId: Pointer, config: AnswerConfigStruct, callback: ResultCallback?, userData: Pointer?
+    ): Int
 
-    fun beckon_set_log_handler(handler: LogCallback?, userData: Pointer?, maxLevel: Int): Int
+    fun beckon_refuse_invitation_ex(
+        client: Pointer, invitationId: Pointer, config: AnswerConfigStruct, callback: ResultCallback?, userData: Pointer?
+    ): Int
+
+    /** ABI 2.1: returns once the replaced handler is not running and will never be called again. */
+    fun beckon_set_log_config(config: LogConfigStruct): Int
 }
 
 // Callback types. Each has exactly one instance for the life of the process
@@ -104,32 +111,71 @@ internal class ClientConfigStruct : Structure() {
     }
 }
 
+/** `beckon_notification_config`: a notification to send. */
 @Structure.FieldOrder("struct_size", "title", "message", "resource_id", "payload")
-internal class NotificationStruct : Structure {
+internal class NotificationStruct : Structure() {
     @JvmField var struct_size: Int = 0
     @JvmField var title: Pointer? = null
     @JvmField var message: Pointer? = null
     @JvmField var resource_id: Pointer? = null
     @JvmField var payload: Pointer? = null
 
-    constructor() : super() {
+    init {
         struct_size = size()
-    }
-
-    constructor(p: Pointer) : super(p) {
-        read()
     }
 }
 
-@Structure.FieldOrder("struct_size", "timeout_seconds", "extended_data", "notification", "flags", "reserved")
+@Structure.FieldOrder("struct_size", "timeout_seconds", "extended_data", "notification", "flags", "request_timeout_ms")
 internal class InvitationConfigStruct : Structure() {
     @JvmField var struct_size: Int = 0
     @JvmField var timeout_seconds: Int = 0
     @JvmField var extended_data: Pointer? = null
     @JvmField var notification: Pointer? = null
     @JvmField var flags: Int = 0
-    /** Must be 0 (ABI 2.0). */
+    /** 0: the client's request timeout (ABI 2.1; the field 2.0 called `reserved`). */
+    @JvmField var request_timeout_ms: Int = 0
+
+    init {
+        struct_size = size()
+    }
+}
+
+/** `beckon_answer_config` (ABI 2.1), for accept and refuse. */
+@Structure.FieldOrder("struct_size", "request_timeout_ms", "extended_data")
+internal class AnswerConfigStruct : Structure() {
+    @JvmField var struct_size: Int = 0
+    @JvmField var request_timeout_ms: Int = 0
+    @JvmField var extended_data: Pointer? = null
+
+    init {
+        struct_size = size()
+    }
+}
+
+/** `beckon_cancel_config` (ABI 2.1). */
+@Structure.FieldOrder("struct_size", "request_timeout_ms", "invitees", "invitee_count", "extended_data")
+internal class CancelConfigStruct : Structure() {
+    @JvmField var struct_size: Int = 0
+    @JvmField var request_timeout_ms: Int = 0
+    @JvmField var invitees: Pointer? = null
+    @JvmField var invitee_count: SizeT = SizeT()
+    @JvmField var extended_data: Pointer? = null
+
+    init {
+        struct_size = size()
+    }
+}
+
+/** `beckon_log_config` (ABI 2.1). */
+@Structure.FieldOrder("struct_size", "max_level", "delivery", "reserved", "handler", "user_data")
+internal class LogConfigStruct : Structure() {
+    @JvmField var struct_size: Int = 0
+    @JvmField var max_level: Int = 0
+    @JvmField var delivery: Int = 0
+    /** Must be 0. */
     @JvmField var reserved: Int = 0
+    @JvmField var handler: LogCallback? = null
+    @JvmField var user_data: Pointer? = null
 
     init {
         struct_size = size()
@@ -235,10 +281,29 @@ internal class EventStruct(p: Pointer) : Structure(p) {
     @JvmField var extended_data: Pointer? = null
     @JvmField var invitees: Pointer? = null
     @JvmField var invitee_count: SizeT = SizeT()
+    /** A `const beckon_event_notification *` ([EventNotificationStruct]), or NULL. */
     @JvmField var notification: Pointer? = null
     @JvmField var seconds_left: Int = 0
     @JvmField var connection_state: Int = 0
     @JvmField var connection_reason: Int = 0
+
+    init {
+        read()
+    }
+}
+
+/**
+ * `beckon_event_notification`: the notification an INVITATION_RECEIVED event
+ * carries (the library sets its `struct_size`; a newer one may add fields
+ * after these, which are not read).
+ */
+@Structure.FieldOrder("struct_size", "title", "message", "resource_id", "payload")
+internal class EventNotificationStruct(p: Pointer) : Structure(p) {
+    @JvmField var struct_size: Int = 0
+    @JvmField var title: Pointer? = null
+    @JvmField var message: Pointer? = null
+    @JvmField var resource_id: Pointer? = null
+    @JvmField var payload: Pointer? = null
 
     init {
         read()

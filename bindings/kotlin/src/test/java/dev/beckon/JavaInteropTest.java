@@ -1,6 +1,7 @@
 package dev.beckon;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -25,8 +26,9 @@ class JavaInteropTest {
         String hub = hub("demo");
         assertEquals(Beckon.BINDING_ABI_VERSION, Beckon.getAbiVersion());
         assertTrue(Beckon.isAbiCompatible(Beckon.getAbiVersion()));
-        assertTrue(Beckon.isAbiCompatible((2 << 16) | 1, Beckon.BINDING_ABI_VERSION));
-        assertEquals("2.0", Beckon.abiVersionText(Beckon.getAbiVersion()));
+        assertTrue(Beckon.isAbiCompatible((2 << 16) | 2, Beckon.BINDING_ABI_VERSION));
+        assertFalse(Beckon.isAbiCompatible(2 << 16));
+        assertEquals("2.1", Beckon.abiVersionText(Beckon.getAbiVersion()));
         try (BeckonClient alice = new BeckonClient(hub);
              BeckonClient bob = new BeckonClient(new ClientConfig(hub).withDeviceId("bobs-phone"))) {
             CompletableFuture<BeckonEvent.InvitationAccepted> heard = new CompletableFuture<>();
@@ -115,5 +117,45 @@ class JavaInteropTest {
             InvalidArgumentException e = assertThrows(InvalidArgumentException.class, () -> bob.poll(0));
             assertTrue(e.getMessage().contains("POOL"), e.getMessage());
         }
+    }
+
+    @Test
+    void abi21OptionsAndLoggingFromJava() throws Exception {
+        String hub = hub("abi21");
+        java.util.concurrent.atomic.AtomicInteger records = new java.util.concurrent.atomic.AtomicInteger();
+        Beckon.setLogHandler(LogLevel.INFO, (level, tag, subTag, message) -> records.incrementAndGet());
+        try (BeckonClient alice = new BeckonClient(hub); BeckonClient bob = new BeckonClient(hub)) {
+            CompletableFuture<String> ring = new CompletableFuture<>();
+            bob.setEventListener(event -> {
+                if (event instanceof BeckonEvent.InvitationReceived received) {
+                    ring.complete(received.getInvitationId());
+                }
+            });
+            alice.login("alice").get(WAIT, TimeUnit.SECONDS);
+            bob.login("bob").get(WAIT, TimeUnit.SECONDS);
+            // The new trailing parameter: requestTimeoutMillis (0: the client's).
+            SendResult sent = alice.sendInvitation(List.of("bob", "carol"), 30, "", null, false, 5_000)
+                    .get(WAIT, TimeUnit.SECONDS);
+            assertEquals(sent.getInvitationId(), ring.get(WAIT, TimeUnit.SECONDS));
+            CancelResult cancelled = alice.cancelInvitation(sent.getInvitationId(), List.of("carol"), null, 5_000)
+                    .get(WAIT, TimeUnit.SECONDS);
+            assertTrue(cancelled.getErrorInvitees().isEmpty());
+            bob.acceptInvitation(sent.getInvitationId(), "yes", 5_000).get(WAIT, TimeUnit.SECONDS);
+            ExecutionException e = assertThrows(ExecutionException.class,
+                    () -> bob.refuseInvitation(sent.getInvitationId(), null, -1).get(WAIT, TimeUnit.SECONDS));
+            assertInstanceOf(InvalidArgumentException.class, e.getCause());
+            // Queued records arrive on the library's log thread; those still queued
+            // when the handler is replaced are dropped.
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(WAIT);
+            while (records.get() == 0 && System.nanoTime() < deadline) {
+                Thread.sleep(5);
+            }
+        } finally {
+            // Direct delivery, then off: both return once the replaced handler is done.
+            Beckon.setLogHandler(LogLevel.ERROR, (level, tag, subTag, message) -> { }, LogDelivery.DIRECT);
+            Beckon.setLogHandler(LogLevel.OFF, null);
+        }
+        assertTrue(records.get() > 0);
+        assertEquals(ErrorCode.WOULD_DEADLOCK, new WouldDeadlockException("x").getCode());
     }
 }

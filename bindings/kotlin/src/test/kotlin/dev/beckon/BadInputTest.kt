@@ -137,7 +137,8 @@ class BadInputTest {
             9 to AlreadyAnsweredException::class.java, 10 to InvitationClosedException::class.java,
             11 to NetworkException::class.java, 12 to RequestTimeoutException::class.java,
             13 to RateLimitedException::class.java, 14 to ShutdownException::class.java,
-            15 to ServerException::class.java, 16 to InternalException::class.java
+            15 to ServerException::class.java, 16 to InternalException::class.java,
+            17 to WouldDeadlockException::class.java
         )
         for ((code, type) in expected) {
             val e = BeckonException.of(code, "detail $code")
@@ -155,5 +156,6 @@ class BadInputTest {
         assertEquals(ErrorCode.UNKNOWN, unknown.code)
         assertEquals(99, unknown.rawCode)
         assertEquals("UNKNOWN", Beckon.errorName(99))
+        assertEquals("UNKNOWN", Beckon.errorName(18))
     }
 }
