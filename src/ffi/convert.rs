@@ -140,3 +140,21 @@ pub(crate) unsafe fn sized_struct<T: Copy>(
         Ok(value.assume_init())
     }
 }
+
+/// Like `sized_struct`, with NULL read as a config of defaults (all zero).
+///
+/// # Safety
+/// As `sized_struct`.
+pub(crate) unsafe fn optional_config<T: Copy>(
+    ptr: *const T,
+    field: &str,
+    min_size: usize,
+) -> Result<T> {
+    if ptr.is_null() {
+        // SAFETY: the config structs are integers and pointers, valid when
+        // zero (as `sized_struct` relies on too).
+        return Ok(unsafe { MaybeUninit::<T>::zeroed().assume_init() });
+    }
+    // SAFETY: forwarded contract.
+    unsafe { sized_struct(ptr, field, min_size) }
+}

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::boundary::{guard, UserData};
 use super::client::{beckon_client, client_ref};
-use super::convert::{optional_text, sized_struct, user_ids};
+use super::convert::{optional_config, optional_text, sized_struct, user_ids};
 use super::error::beckon_error;
 use super::results::{
     beckon_cancel_callback, beckon_result_callback, beckon_send_callback, cancel_callback,
@@ -210,7 +210,7 @@ pub unsafe extern "C" fn beckon_cancel_invitation(
             extended_data,
         };
         // SAFETY: the caller's contract for each pointer.
-        unsafe { cancel(client, invitation_id, &config, "", callback, user_data) }
+        unsafe { cancel(client, invitation_id, &config, false, callback, user_data) }
     })
 }
 
@@ -231,27 +231,18 @@ pub unsafe extern "C" fn beckon_cancel_invitation_ex(
         // SAFETY: the caller's contract.
         let config = unsafe { optional_config(config, "config", CANCEL_CONFIG_V1) }?;
         // SAFETY: the caller's contract for each pointer.
-        unsafe {
-            cancel(
-                client,
-                invitation_id,
-                &config,
-                "config.",
-                callback,
-                user_data,
-            )
-        }
+        unsafe { cancel(client, invitation_id, &config, true, callback, user_data) }
     })
 }
 
 /// # Safety
-/// As `beckon_cancel_invitation_ex`. `prefix` names where the config's
-/// fields came from in error messages ("" when they were arguments).
+/// As `beckon_cancel_invitation_ex`. `from_config` says whether the fields
+/// came in a config (then errors name them `config.<field>`) or as arguments.
 unsafe fn cancel(
     client: *mut beckon_client,
     invitation_id: *const c_char,
     config: &beckon_cancel_config,
-    prefix: &str,
+    from_config: bool,
     callback: beckon_cancel_callback,
     user_data: UserData,
 ) -> Result<()> {
@@ -265,10 +256,21 @@ unsafe fn cancel(
             Some(user_ids(
                 config.invitees,
                 config.invitee_count,
-                &format!("{prefix}invitees"),
+                if from_config {
+                    "config.invitees"
+                } else {
+                    "invitees"
+                },
             )?)
         };
-        let extended_data = optional_text(config.extended_data, &format!("{prefix}extended_data"))?;
+        let extended_data = optional_text(
+            config.extended_data,
+            if from_config {
+                "config.extended_data"
+            } else {
+                "extended_data"
+            },
+        )?;
         (
             client,
             CancelInvitation {
@@ -293,62 +295,69 @@ fn call_options(request_timeout_ms: u32) -> CallOptions {
     }
 }
 
-/// A config that may be NULL (all defaults).
-///
-/// # Safety
-/// As `sized_struct`; `T` is valid when all zero.
-unsafe fn optional_config<T: Copy>(ptr: *const T, field: &str, min_size: usize) -> Result<T> {
-    if ptr.is_null() {
-        // SAFETY: the configs are integers and pointers, valid when zero.
-        let mut zeroed = unsafe { std::mem::MaybeUninit::<T>::zeroed().assume_init() };
-        // SAFETY: each config's first field is its u32 size.
-        unsafe { (&mut zeroed as *mut T as *mut u32).write(size_of::<T>() as u32) };
-        return Ok(zeroed);
-    }
-    // SAFETY: forwarded contract.
-    unsafe { sized_struct(ptr, field, min_size) }
+/// Where an answer's settings come from.
+enum AnswerInput {
+    /// The 2.0 functions: the extended data as an argument.
+    Arguments(*const c_char),
+    /// The `_ex` functions: a config, NULL for the defaults.
+    Config(*const beckon_answer_config),
 }
 
+/// The body of the four answer exports.
+///
 /// # Safety
 /// As the exported functions below.
 unsafe fn answer(
+    what: &str,
     accept: bool,
     client: *mut beckon_client,
-    invitation_id_ptr: *const c_char,
-    config: &beckon_answer_config,
-    prefix: &str,
+    invitation_id: *const c_char,
+    input: AnswerInput,
     callback: beckon_result_callback,
-    user_data: UserData,
-) -> Result<()> {
-    // SAFETY: the caller's contract for each pointer.
-    let (client, answer) = unsafe {
-        (
-            client_ref(client)?,
-            Answer {
-                invitation_id: parse_invitation_id(invitation_id_ptr)?,
-                extended_data: optional_text(
-                    config.extended_data,
-                    &format!("{prefix}extended_data"),
-                )?,
-            },
-        )
-    };
-    let options = call_options(config.request_timeout_ms);
-    let done = result_callback(callback, user_data);
-    if accept {
-        client.accept_invitation_then_with(answer, options, done)
-    } else {
-        client.refuse_invitation_then_with(answer, options, done)
-    }
-}
-
-/// The config an answer without one has.
-fn answer_config(extended_data: *const c_char) -> beckon_answer_config {
-    beckon_answer_config {
-        struct_size: size_of::<beckon_answer_config>() as u32,
-        request_timeout_ms: 0,
-        extended_data,
-    }
+    user_data: *mut c_void,
+) -> beckon_error {
+    let user_data = UserData::new(user_data);
+    guard(what, || {
+        let (config, from_config) = match input {
+            AnswerInput::Arguments(extended_data) => (
+                beckon_answer_config {
+                    struct_size: size_of::<beckon_answer_config>() as u32,
+                    request_timeout_ms: 0,
+                    extended_data,
+                },
+                false,
+            ),
+            // SAFETY: the caller's contract.
+            AnswerInput::Config(config) => (
+                unsafe { optional_config(config, "config", ANSWER_CONFIG_V1) }?,
+                true,
+            ),
+        };
+        // SAFETY: the caller's contract for each pointer.
+        let (client, answer) = unsafe {
+            (
+                client_ref(client)?,
+                Answer {
+                    invitation_id: parse_invitation_id(invitation_id)?,
+                    extended_data: optional_text(
+                        config.extended_data,
+                        if from_config {
+                            "config.extended_data"
+                        } else {
+                            "extended_data"
+                        },
+                    )?,
+                },
+            )
+        };
+        let options = call_options(config.request_timeout_ms);
+        let done = result_callback(callback, user_data);
+        if accept {
+            client.accept_invitation_then_with(answer, options, done)
+        } else {
+            client.refuse_invitation_then_with(answer, options, done)
+        }
+    })
 }
 
 /// Accepts an invitation this user was invited to. The first answer from any
@@ -364,22 +373,19 @@ pub unsafe extern "C" fn beckon_accept_invitation(
     callback: beckon_result_callback,
     user_data: *mut c_void,
 ) -> beckon_error {
-    let user_data = UserData::new(user_data);
-    guard("beckon_accept_invitation", || {
-        let config = answer_config(extended_data);
-        // SAFETY: forwarded contract.
-        unsafe {
-            answer(
-                true,
-                client,
-                invitation_id,
-                &config,
-                "",
-                callback,
-                user_data,
-            )
-        }
-    })
+    let input = AnswerInput::Arguments(extended_data);
+    // SAFETY: forwarded contract.
+    unsafe {
+        answer(
+            "beckon_accept_invitation",
+            true,
+            client,
+            invitation_id,
+            input,
+            callback,
+            user_data,
+        )
+    }
 }
 
 /// Refuses an invitation this user was invited to; as `beckon_accept_invitation`.
@@ -393,22 +399,19 @@ pub unsafe extern "C" fn beckon_refuse_invitation(
     callback: beckon_result_callback,
     user_data: *mut c_void,
 ) -> beckon_error {
-    let user_data = UserData::new(user_data);
-    guard("beckon_refuse_invitation", || {
-        let config = answer_config(extended_data);
-        // SAFETY: forwarded contract.
-        unsafe {
-            answer(
-                false,
-                client,
-                invitation_id,
-                &config,
-                "",
-                callback,
-                user_data,
-            )
-        }
-    })
+    let input = AnswerInput::Arguments(extended_data);
+    // SAFETY: forwarded contract.
+    unsafe {
+        answer(
+            "beckon_refuse_invitation",
+            false,
+            client,
+            invitation_id,
+            input,
+            callback,
+            user_data,
+        )
+    }
 }
 
 /// `beckon_accept_invitation` with a config (NULL for the defaults). Since
@@ -423,23 +426,19 @@ pub unsafe extern "C" fn beckon_accept_invitation_ex(
     callback: beckon_result_callback,
     user_data: *mut c_void,
 ) -> beckon_error {
-    let user_data = UserData::new(user_data);
-    guard("beckon_accept_invitation_ex", || {
-        // SAFETY: the caller's contract.
-        let config = unsafe { optional_config(config, "config", ANSWER_CONFIG_V1) }?;
-        // SAFETY: forwarded contract.
-        unsafe {
-            answer(
-                true,
-                client,
-                invitation_id,
-                &config,
-                "config.",
-                callback,
-                user_data,
-            )
-        }
-    })
+    let input = AnswerInput::Config(config);
+    // SAFETY: forwarded contract.
+    unsafe {
+        answer(
+            "beckon_accept_invitation_ex",
+            true,
+            client,
+            invitation_id,
+            input,
+            callback,
+            user_data,
+        )
+    }
 }
 
 /// `beckon_refuse_invitation` with a config (NULL for the defaults). Since
@@ -454,21 +453,17 @@ pub unsafe extern "C" fn beckon_refuse_invitation_ex(
     callback: beckon_result_callback,
     user_data: *mut c_void,
 ) -> beckon_error {
-    let user_data = UserData::new(user_data);
-    guard("beckon_refuse_invitation_ex", || {
-        // SAFETY: the caller's contract.
-        let config = unsafe { optional_config(config, "config", ANSWER_CONFIG_V1) }?;
-        // SAFETY: forwarded contract.
-        unsafe {
-            answer(
-                false,
-                client,
-                invitation_id,
-                &config,
-                "config.",
-                callback,
-                user_data,
-            )
-        }
-    })
+    let input = AnswerInput::Config(config);
+    // SAFETY: forwarded contract.
+    unsafe {
+        answer(
+            "beckon_refuse_invitation_ex",
+            false,
+            client,
+            invitation_id,
+            input,
+            callback,
+            user_data,
+        )
+    }
 }
