@@ -232,15 +232,20 @@ def test_a_handler_replaces_itself_while_another_thread_replaces_it() -> None:
 def test_a_handler_replaces_itself() -> None:
     second = Sink()
     first_calls = Sink()
+    replaced = threading.Event()
 
     def first(level: beckon.LogLevel, tag: str, sub_tag: str, message: str) -> None:
         first_calls(level, tag, sub_tag, message)
         if first_calls.calls == 1:
             beckon.set_log_handler(second, beckon.LogLevel.DEBUG)
+            replaced.set()
 
     beckon.set_log_handler(first, beckon.LogLevel.DEBUG)
     _make_some_log()
     assert first_calls.wait_for_calls(1)
+    # Records logged before the replacement returned are queued for `first`
+    # and dropped with it: log the next ones after it.
+    assert replaced.wait(WAIT), "the handler's replacement of itself did not return"
     _make_some_log(2)
     assert second.wait_for_calls(1)
     assert first_calls.calls == 1  # the records queued behind were dropped or went to second
