@@ -63,6 +63,34 @@ pub struct ServerConfig {
     pub outbox_capacity: usize,
     pub outbox_max_bytes: usize,
     pub log_format: LogFormat,
+    /// Where invitations are kept: `sqlite` (durable, the default) or
+    /// `memory` (lost at restart).
+    pub store: StoreKind,
+    /// The SQLite store's directory; [`crate::store::default_data_dir`] when
+    /// absent.
+    pub data_dir: Option<PathBuf>,
+    /// What an answered request survives: `normal`, a crash of the process;
+    /// `full`, a crash of the machine (power loss).
+    pub durability: Durability,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreKind {
+    #[default]
+    Sqlite,
+    Memory,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Durability {
+    /// WAL with `synchronous=NORMAL`: a commit is in the operating system's
+    /// hands before the answer leaves; survives the process, not the power.
+    #[default]
+    Normal,
+    /// WAL with `synchronous=FULL`: every commit is synced to the disk.
+    Full,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -100,6 +128,9 @@ impl Default for ServerConfig {
             outbox_capacity: 10_000,
             outbox_max_bytes: 4 * 1024 * 1024,
             log_format: LogFormat::Text,
+            store: StoreKind::Sqlite,
+            data_dir: None,
+            durability: Durability::Normal,
         }
     }
 }

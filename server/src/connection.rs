@@ -29,6 +29,7 @@ use crate::listener::Ticket;
 use crate::read_buffer::Tracked;
 use crate::session::{detached, error_frame, Mail, Outgoing, Refusal, Release, Session};
 use crate::ServerContext;
+use beckon::hub::Ticket as StoreTicket;
 
 /// What every connection is sent when the server goes away.
 const SHUTDOWN_NOTICE: &str = r#"{"type":"shutdown"}"#;
@@ -100,17 +101,21 @@ pub async fn serve_until<S>(
         }
     };
     ws.get_mut().handshake_done();
-    let last = match Box::pin(log_in(&ctx, &mut ws, peer)).await {
+    let (last, needs) = match Box::pin(log_in(&ctx, &mut ws, peer)).await {
         Ok(session) => {
             ticket.logged_in();
             run_session(&ctx, session, &mut ws, peer).await
         }
-        Err(refusal) => refusal,
+        Err(refusal) => (refusal, 0),
     };
     drop(ticket);
-    // Write what is left (a close frame, a shutdown notice); a peer that does
-    // not read gets a few seconds.
-    let _ = timeout(Duration::from_secs(5), finish(&mut ws, last)).await;
+    // Write what is left (a close frame, a shutdown notice) once the store
+    // has it; a peer that does not read gets a few seconds.
+    let last_words = async {
+        ctx.durable.wait(needs).await;
+        finish(&mut ws, last).await;
+    };
+    let _ = timeout(Duration::from_secs(5), last_words).await;
     // Read what the peer still sends until it closes too (at most a second):
     // closing a socket with unread data resets the connection, and a reset
     // can destroy our close frame before the peer reads it.
@@ -201,17 +206,22 @@ struct Unflushed {
 /// Cancel-safe (it is one branch of the connection's select): a frame leaves
 /// the queue only once tungstenite has taken it, and `unflushed` says whether
 /// a flush is still owed.
+/// `durable`: whether the store has made durable what the queued frames tell
+/// of; until it has, they stay queued (see [`crate::store::DurableGate`]).
 fn io<'a, S>(
     ws: &'a mut Ws<S>,
     out: &'a mut VecDeque<Outgoing>,
     unflushed: &'a mut Unflushed,
+    durable: bool,
 ) -> impl Future<Output = Io> + 'a
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     std::future::poll_fn(move |cx| {
-        if let Poll::Ready(Err(e)) = poll_feed_queued(ws, out, unflushed, cx) {
-            return Poll::Ready(Io::WriteFailed(e));
+        if durable {
+            if let Poll::Ready(Err(e)) = poll_feed_queued(ws, out, unflushed, cx) {
+                return Poll::Ready(Io::WriteFailed(e));
+            }
         }
         if unflushed.frames < FRAMES_PER_FLUSH {
             if let Poll::Ready(frame) = ws.poll_next_unpin(cx) {
@@ -458,6 +468,8 @@ pub(crate) struct Hello {
 enum Event {
     Frame(Option<Result<Message, WsError>>),
     Mail(Option<Mail>),
+    /// What the queued frames wait for became durable.
+    Durable,
     WriteFailed(WsError),
     Heartbeat,
     Shutdown,
@@ -467,13 +479,14 @@ enum Event {
 /// writes what it queues, until the connection ends, the session lets it go,
 /// or the server shuts down. Then the session waits for a resume on a task of
 /// its own (or has gone to a newer connection, or has ended); what this
-/// connection still has to write comes back.
+/// connection still has to write comes back, with the store ticket it waits
+/// for.
 async fn run_session<S>(
     ctx: &Arc<ServerContext>,
     mut session: Box<Session>,
     ws: &mut Ws<S>,
     peer: SocketAddr,
-) -> VecDeque<Outgoing>
+) -> (VecDeque<Outgoing>, StoreTicket)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -488,15 +501,18 @@ where
     // A large frame grew the read buffer: give it back at the next heartbeat.
     let mut grown = false;
     while session.released().is_none() {
+        let needs = session.needs();
+        let durable = ctx.durable.covers(needs);
         let event = {
             let (mail, out) = session.io();
             let Some(out) = out else { break };
             tokio::select! {
-                io = io(ws, out, &mut unflushed) => match io {
+                io = io(ws, out, &mut unflushed, durable) => match io {
                     Io::Frame(frame) => Event::Frame(frame),
                     Io::WriteFailed(e) => Event::WriteFailed(e),
                 },
                 mail = mail => Event::Mail(mail),
+                () = ctx.durable.wait(needs), if !durable => Event::Durable,
                 _ = pings.tick() => Event::Heartbeat,
                 // `wait_for` sees a shutdown that began before this connection
                 // subscribed, which `changed` would miss.
@@ -530,11 +546,12 @@ where
                 while let Some(mail) = next.take() {
                     if let Some(handoff) = session.mail(mail) {
                         // A newer connection resumes the session: it goes there.
+                        let needs = session.needs();
                         let last = session.detach();
                         if let Some(back) = handoff.give(session) {
                             detached::spawn(back);
                         }
-                        return last;
+                        return (last, needs);
                     }
                     taken += 1;
                     if taken < FRAMES_PER_FLUSH {
@@ -543,6 +560,7 @@ where
                 }
             }
             Event::Mail(None) => break,
+            Event::Durable => {}
             Event::WriteFailed(e) => {
                 tracing::debug!(%peer, error = %e, "connection failed");
                 break;
@@ -572,9 +590,10 @@ where
         ctx.metrics.count_drop("too_slow");
         tracing::warn!(%peer, user = %session.user(), "connection dropped: the client does not read what it is sent");
     }
+    let needs = session.needs();
     let last = session.detach();
     detached::spawn(session);
-    last
+    (last, needs)
 }
 
 /// Whether the connection goes on after a frame.

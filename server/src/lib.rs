@@ -10,6 +10,8 @@
 //! - [`session`]: sessions between connections, one owner each: outbox, resume,
 //!   grace period;
 //! - [`listener`]: the listen backlog, admission (connection caps), refusals;
+//! - [`store`]: where invitations are kept (SQLite in a data directory, or
+//!   memory), and the gate frames wait at until their change is durable;
 //! - [`limiter`], [`metrics`], [`admin`], [`tls`]; `heap`: freed memory given
 //!   back to the system.
 
@@ -25,6 +27,7 @@ pub mod listener;
 pub mod metrics;
 mod read_buffer;
 pub mod session;
+pub mod store;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -36,9 +39,10 @@ use tokio::runtime::Handle;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-pub use config::{ConfigError, LogFormat, ServerConfig};
+pub use config::{ConfigError, Durability, LogFormat, ServerConfig, StoreKind};
 use metrics::Metrics;
 use session::Sessions;
+use store::{DurableGate, SqliteStore, StoreMetrics};
 
 /// What every connection shares.
 pub struct ServerContext {
@@ -48,24 +52,48 @@ pub struct ServerContext {
     pub metrics: Arc<Metrics>,
     /// Who may connect: connections in total, per address, not logged in.
     pub admission: Arc<listener::Admission>,
+    /// Frames wait here until the changes they tell of are durable.
+    pub durable: DurableGate,
+    /// The SQLite store, when the server keeps one (closed at shutdown).
+    pub store: Option<Arc<SqliteStore>>,
     shutdown: watch::Sender<bool>,
     /// Hub totals already added to the metrics' counters.
     reported: parking_lot::Mutex<beckon::hub::StatsSnapshot>,
 }
 
 impl ServerContext {
+    /// A context on a hub that keeps nothing beyond its own maps.
     pub fn new(config: ServerConfig, hub: Arc<Hub>) -> Arc<ServerContext> {
+        Self::with_store(config, hub, None)
+    }
+
+    /// A context on a hub that keeps its invitations in `store`.
+    pub fn with_store(
+        config: ServerConfig,
+        hub: Arc<Hub>,
+        store: Option<Arc<SqliteStore>>,
+    ) -> Arc<ServerContext> {
         let admission = listener::Admission::new(
             config.max_connections,
             config.max_connections_per_ip,
             config.max_pending_logins,
         );
+        let mut metrics = Metrics::new();
+        let durable = match &store {
+            Some(store) => {
+                metrics.register_store(store.metrics());
+                DurableGate::new(store.durable())
+            }
+            None => DurableGate::default(),
+        };
         Arc::new(ServerContext {
             config,
             hub,
             sessions: Sessions::default(),
-            metrics: Arc::new(Metrics::new()),
+            metrics: Arc::new(metrics),
             admission,
+            durable,
+            store,
             shutdown: watch::channel(false).0,
             reported: Default::default(),
         })
@@ -126,8 +154,7 @@ pub async fn start(
     // The hub's timers run on the runtime the server serves on (not on the
     // library's own, which would be a second runtime just for them).
     let runtime = Handle::try_current().map_err(|e| ConfigError(format!("hub: {e}")))?;
-    let hub = Hub::new(config.hub_config(secret), &runtime)
-        .map_err(|e| ConfigError(format!("hub: {}", e.message)))?;
+    let (hub, store) = open_hub(&config, secret, &runtime)?;
     let tls = match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
         _ => None,
@@ -158,7 +185,7 @@ pub async fn start(
         None => None,
     };
     let admin_addr = admin.as_ref().and_then(|l| l.local_addr().ok());
-    let ctx = ServerContext::new(config, hub);
+    let ctx = ServerContext::with_store(config, hub, store);
     let mut tasks = JoinSet::new();
     tasks.spawn(listener::accept_loop(ctx.clone(), listener, tls));
     tasks.spawn(heap::trim_loop(ctx.clone()));
@@ -172,6 +199,56 @@ pub async fn start(
         admin_addr,
         tasks,
     })
+}
+
+/// The hub, on the store the configuration asks for: a SQLite store is
+/// opened (and refused with a clear message if it cannot be) and what it
+/// kept is restored.
+fn open_hub(
+    config: &ServerConfig,
+    secret: Option<Vec<u8>>,
+    runtime: &Handle,
+) -> Result<(Arc<Hub>, Option<Arc<SqliteStore>>), ConfigError> {
+    let hub_config = config.hub_config(secret);
+    let hub_error = |e: beckon::Error| ConfigError(format!("hub: {}", e.message));
+    match config.store {
+        StoreKind::Memory => {
+            tracing::info!("store: memory (invitations are lost when the server stops)");
+            Ok((Hub::new(hub_config, runtime).map_err(hub_error)?, None))
+        }
+        StoreKind::Sqlite => {
+            let dir = config
+                .data_dir
+                .clone()
+                .unwrap_or_else(store::default_data_dir);
+            let started = std::time::Instant::now();
+            let metrics = StoreMetrics::default();
+            let store = SqliteStore::open(&dir, config.durability, metrics.clone())
+                .map_err(|e| ConfigError(e.to_string()))?;
+            let read = started.elapsed();
+            let grace = Duration::from_secs(config.grace_secs);
+            let (hub, recovery) =
+                Hub::with_store(hub_config, runtime, store.clone(), grace).map_err(hub_error)?;
+            let took = started.elapsed();
+            metrics.recovery_seconds.set(took.as_secs_f64());
+            let restored = recovery.open + recovery.retained;
+            metrics
+                .recovered_invitations
+                .set(i64::try_from(restored).unwrap_or(i64::MAX));
+            tracing::info!(
+                file = %store.path().display(),
+                durability = ?config.durability,
+                open = recovery.open,
+                timed_out_at_start = recovery.timed_out,
+                retained = recovery.retained,
+                forgotten = recovery.forgotten,
+                read_ms = read.as_millis() as u64,
+                recovery_ms = took.as_millis() as u64,
+                "store: sqlite"
+            );
+            Ok((hub, Some(store)))
+        }
+    }
 }
 
 impl Drop for RunningServer {
@@ -192,5 +269,10 @@ impl RunningServer {
         })
         .await;
         self.tasks.abort_all();
+        // What was answered is written; what comes after (sessions dropped
+        // with the runtime) is not: the next start carries on from here.
+        if let Some(store) = self.ctx.store.clone() {
+            let _ = tokio::task::spawn_blocking(move || store.close()).await;
+        }
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use beckon::protocol::UserId;
-use beckon_server::{LogFormat, ServerConfig};
+use beckon_server::{Durability, LogFormat, ServerConfig, StoreKind};
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
@@ -27,6 +27,38 @@ enum Command {
     Serve(Box<ServeArgs>),
     /// Mint a login token from the server's secret.
     Token(TokenArgs),
+    /// Look after a data directory (the SQLite store).
+    #[command(subcommand)]
+    Store(StoreCommand),
+}
+
+#[derive(Subcommand)]
+enum StoreCommand {
+    /// Reads the whole store and says what it holds and whether it is
+    /// healthy (exit status 1 if not). Safe while a server runs on it.
+    Check(DataDirArgs),
+    /// Rewrites the database without its free pages. The server must be
+    /// stopped.
+    Compact(DataDirArgs),
+    /// Writes a consistent copy of the database to a new file (SQLite's
+    /// `VACUUM INTO`). Safe while a server runs on it.
+    Backup {
+        #[command(flatten)]
+        dir: DataDirArgs,
+        /// The file to write; it must not exist.
+        #[arg(long)]
+        to: PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct DataDirArgs {
+    /// The data directory (default: as `serve`'s).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// A config file whose `data_dir` to use.
+    #[arg(long)]
+    config: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -87,6 +119,16 @@ struct ServeArgs {
     login_timeout_ms: Option<u64>,
     #[arg(long, value_enum)]
     log_format: Option<LogFormat>,
+    /// Where invitations are kept: sqlite (durable, the default) or memory.
+    #[arg(long, value_enum)]
+    store: Option<StoreKind>,
+    /// The SQLite store's directory.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// normal: an answered request survives a crash of the process; full:
+    /// also a crash of the machine.
+    #[arg(long, value_enum)]
+    durability: Option<Durability>,
     /// Write the bound addresses here as JSON once listening (for scripts and
     /// tests that use port 0).
     #[arg(long)]
@@ -116,6 +158,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(*args),
         Command::Token(args) => token(args),
+        Command::Store(command) => store(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -154,7 +197,47 @@ fn token(args: TokenArgs) -> Result<(), String> {
     Ok(())
 }
 
+fn store(command: StoreCommand) -> Result<(), String> {
+    let dir_of = |args: &DataDirArgs| -> Result<PathBuf, String> {
+        let config = load_config(args.config.as_ref())?;
+        Ok(args
+            .data_dir
+            .clone()
+            .or(config.data_dir)
+            .unwrap_or_else(beckon_server::store::default_data_dir))
+    };
+    match command {
+        StoreCommand::Check(args) => {
+            let report = beckon_server::store::check(&dir_of(&args)?).map_err(|e| e.to_string())?;
+            println!("{report}");
+            if report.is_healthy() {
+                Ok(())
+            } else {
+                Err(format!("{}: not healthy", report.path.display()))
+            }
+        }
+        StoreCommand::Compact(args) => {
+            let (before, after) =
+                beckon_server::store::compact(&dir_of(&args)?).map_err(|e| e.to_string())?;
+            println!("compacted: {before} bytes before, {after} bytes after");
+            Ok(())
+        }
+        StoreCommand::Backup { dir, to } => {
+            beckon_server::store::backup(&dir_of(&dir)?, &to).map_err(|e| e.to_string())?;
+            println!("backup written to {}", to.display());
+            Ok(())
+        }
+    }
+}
+
 fn serve(args: ServeArgs) -> Result<(), String> {
+    // A file-size limit (RLIMIT_FSIZE) must fail a write, not kill the
+    // server: the store then reports the error and the server stays up.
+    // SAFETY: setting a signal's disposition to "ignore" at start, before
+    // any thread exists.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     let mut config = load_config(args.config.as_ref())?;
     apply_flags(&mut config, &args);
     init_logging(config.log_format);
@@ -266,6 +349,15 @@ fn apply_flags(config: &mut ServerConfig, args: &ServeArgs) {
     }
     if let Some(v) = args.log_format {
         config.log_format = v;
+    }
+    if let Some(v) = args.store {
+        config.store = v;
+    }
+    if args.data_dir.is_some() {
+        config.data_dir = args.data_dir.clone();
+    }
+    if let Some(v) = args.durability {
+        config.durability = v;
     }
 }
 

@@ -58,6 +58,41 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    /// Adds the store's metrics (`beckon_store_*`).
+    pub fn register_store(&mut self, store: &crate::store::StoreMetrics) {
+        let registry = &mut self.registry;
+        registry.register(
+            "store_write_seconds",
+            "Seconds one group commit of the store took",
+            store.write_seconds.clone(),
+        );
+        registry.register(
+            "store_batch_changes",
+            "Invitation changes written in one group commit",
+            store.batch_changes.clone(),
+        );
+        registry.register(
+            "store_bytes",
+            "Bytes of the store's database and write-ahead log",
+            store.db_bytes.clone(),
+        );
+        registry.register(
+            "store_write_failures",
+            "Group commits that failed (each is tried again)",
+            store.write_failures.clone(),
+        );
+        registry.register(
+            "store_recovery_seconds",
+            "Seconds the last start took to read and restore the store",
+            store.recovery_seconds.clone(),
+        );
+        registry.register(
+            "store_recovered_invitations",
+            "Invitations (open and retained) the last start restored",
+            store.recovered_invitations.clone(),
+        );
+    }
+
     pub fn new() -> Metrics {
         let mut metrics = Metrics {
             connections_opened: Counter::default(),

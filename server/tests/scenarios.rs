@@ -1,7 +1,8 @@
 //! The rules, operations and events of docs/SEMANTICS.md as one suite that
-//! runs twice: against an in-process `memory://` hub and against a real
-//! `beckon-server` process over WebSocket on 127.0.0.1. The same scenario code
-//! for both, so the transports cannot drift.
+//! runs three times: against an in-process `memory://` hub, and against a
+//! real `beckon-server` process over WebSocket on 127.0.0.1 with each of its
+//! stores (SQLite, the default, and `--store memory`). The same scenario code
+//! for all, so the transports and the stores cannot drift.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -38,7 +39,10 @@ fn hub_runtime() -> &'static tokio::runtime::Handle {
 #[derive(Clone, Copy)]
 enum Target {
     Memory,
+    /// A server on its default store (SQLite in a fresh data directory).
     Server,
+    /// A server with `--store memory`.
+    ServerMemoryStore,
 }
 
 impl Target {
@@ -47,15 +51,21 @@ impl Target {
     fn url(self) -> String {
         match self {
             Target::Memory => format!("memory://scenario-{}", common::rand_suffix()),
-            Target::Server => {
-                static SERVER: OnceLock<ServerProcess> = OnceLock::new();
-                SERVER
+            Target::Server | Target::ServerMemoryStore => {
+                static SERVERS: [OnceLock<ServerProcess>; 2] = [OnceLock::new(), OnceLock::new()];
+                let (server, store) = match self {
+                    Target::ServerMemoryStore => (&SERVERS[1], "memory"),
+                    _ => (&SERVERS[0], "sqlite"),
+                };
+                server
                     .get_or_init(|| {
                         ServerProcess::start(&[
                             "--grace-secs",
                             "2",
                             "--max-open-invitations",
                             "100000",
+                            "--store",
+                            store,
                         ])
                     })
                     .url()
@@ -75,9 +85,13 @@ impl Target {
                 memory_hubs::install(&name, Hub::new(config, hub_runtime()).unwrap()).unwrap();
                 format!("memory://{name}")
             }
-            Target::Server => {
-                static SERVER: OnceLock<ServerProcess> = OnceLock::new();
-                SERVER
+            Target::Server | Target::ServerMemoryStore => {
+                static SERVERS: [OnceLock<ServerProcess>; 2] = [OnceLock::new(), OnceLock::new()];
+                let (server, store) = match self {
+                    Target::ServerMemoryStore => (&SERVERS[1], "memory"),
+                    _ => (&SERVERS[0], "sqlite"),
+                };
+                server
                     .get_or_init(|| {
                         let path = std::env::temp_dir()
                             .join(format!("beckon-secret-{}", common::rand_suffix()));
@@ -87,6 +101,8 @@ impl Target {
                             path.to_str().unwrap(),
                             "--max-open-invitations",
                             "100000",
+                            "--store",
+                            store,
                         ])
                     })
                     .url()
@@ -133,7 +149,8 @@ fn state_of(who: &UserId, wanted: InviteeState) -> impl FnMut(&Event) -> Option<
     }
 }
 
-/// Declares each scenario twice: `memory::name` and `server::name`.
+/// Declares each scenario three times: `memory::name`, `server::name` (SQLite
+/// store) and `server_memory_store::name`.
 macro_rules! scenarios {
     ($($name:ident),* $(,)?) => {
         mod memory {
@@ -141,6 +158,9 @@ macro_rules! scenarios {
         }
         mod server {
             $( #[test] fn $name() { super::$name(super::Target::Server) } )*
+        }
+        mod server_memory_store {
+            $( #[test] fn $name() { super::$name(super::Target::ServerMemoryStore) } )*
         }
     };
 }

@@ -6,6 +6,7 @@ use tokio::time::Instant;
 
 use super::invitation::Invitation;
 use super::reply::returned;
+use super::store::{note_frame_ticket, reset_frame_ticket};
 use super::timers::TimerQueue;
 use super::{Hub, Session, SUB_TAG};
 use crate::error::{Error, ErrorCode, Result};
@@ -30,6 +31,7 @@ impl Hub {
         state: InviteeState,
         reply: impl FnOnce(Result<()>),
     ) {
+        reset_frame_ticket();
         if !matches!(state, InviteeState::Accepted | InviteeState::Rejected) {
             return reply(Err(Error::internal("an answer is ACCEPTED or REJECTED")));
         }
@@ -38,7 +40,7 @@ impl Hub {
                 .limits
                 .check_extended_data("extended_data", &answer.extended_data)
         });
-        if let Err(error) = checked {
+        if let Err(error) = checked.and_then(|()| self.check_writable()) {
             return reply(Err(error));
         }
         let now = self.clock.now();
@@ -47,6 +49,8 @@ impl Hub {
         let Some(invitation) = shard.invitations.get_mut(&answer.invitation_id) else {
             return reply(Err(Self::not_found(&answer.invitation_id)));
         };
+        // An error about its state waits for that state to be stored.
+        note_frame_ticket(invitation.ticket);
         let result =
             self.answer_locked(&mut shard.timers, invitation, session, &answer, state, now);
         reply(result);
@@ -101,6 +105,10 @@ impl Hub {
             InviteeState::Inviting | InviteeState::Offline | InviteeState::Received => {}
         }
         invitee.state = state;
+        if invitation.is_finished() {
+            self.end(timers, invitation, now);
+        }
+        self.persist(invitation);
         self.stats.finished(state, 1);
         crate::log!(
             Level::Info,
@@ -124,16 +132,16 @@ impl Hub {
         };
         self.users.deliver(&invitation.inviter, &to_inviter);
         self.announce_state(invitation, &session.user, state, &answer.extended_data);
-        if invitation.is_finished() {
-            self.end(timers, invitation, now);
-        }
         Ok(())
     }
 
     /// A device's receipt (rule 4): the invitee's state becomes RECEIVED if it was
     /// still INVITING or pending OFFLINE. Unknown ids and repeats are ignored.
     pub fn acknowledge(&self, session: &Session, invitation_id: &InvitationId) {
-        if !session.is_alive() {
+        reset_frame_ticket();
+        // While the store cannot write, a receipt is dropped (the invitee
+        // stays as it was): it has no answer to carry an error.
+        if !session.is_alive() || self.check_writable().is_err() {
             return;
         }
         let mut shard = self.invitations.lock(invitation_id.shard_key());
@@ -149,6 +157,7 @@ impl Hub {
         );
         if pending && !invitee.is_final() {
             invitee.state = InviteeState::Received;
+            self.persist(invitation);
             let user = session.user.clone();
             self.announce_state(invitation, &user, InviteeState::Received, &Text::from(""));
         }

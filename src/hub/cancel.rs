@@ -5,6 +5,7 @@ use tokio::time::Instant;
 
 use super::invitation::Invitation;
 use super::reply::returned;
+use super::store::{note_frame_ticket, reset_frame_ticket};
 use super::timers::TimerQueue;
 use super::{Hub, Session, SUB_TAG};
 use crate::error::{Error, ErrorCode, Result};
@@ -25,12 +26,13 @@ impl Hub {
         request: CancelInvitation,
         reply: impl FnOnce(Result<CancelOutcome>),
     ) {
+        reset_frame_ticket();
         let checked = Self::require_alive(session).and_then(|()| {
             self.config
                 .limits
                 .check_extended_data("extended_data", &request.extended_data)
         });
-        if let Err(error) = checked {
+        if let Err(error) = checked.and_then(|()| self.check_writable()) {
             return reply(Err(error));
         }
         let now = self.clock.now();
@@ -39,6 +41,7 @@ impl Hub {
         let Some(invitation) = shard.invitations.get_mut(&request.invitation_id) else {
             return reply(Err(Self::not_found(&request.invitation_id)));
         };
+        note_frame_ticket(invitation.ticket);
         let result = self.cancel_locked(&mut shard.timers, invitation, session, &request, now);
         reply(result);
     }
@@ -116,10 +119,14 @@ impl Hub {
             cancelled,
             error_invitees.len()
         );
-        self.announce_cancelled(invitation, &cancelled, &request.extended_data);
-        if invitation.is_finished() {
+        let finished = invitation.is_finished();
+        if finished {
             self.end(timers, invitation, now);
         }
+        if finished || !cancelled.is_empty() {
+            self.persist(invitation);
+        }
+        self.announce_cancelled(invitation, &cancelled, &request.extended_data);
         Ok(CancelOutcome { error_invitees })
     }
 
@@ -134,26 +141,40 @@ impl Hub {
         let Some(invitation) = shard.invitations.get_mut(invitation_id) else {
             return;
         };
-        // The user may have logged in again meanwhile; then nothing is orphaned.
-        if &invitation.inviter == inviter
-            && invitation.ended_at.is_none()
-            && self.users.session_count(inviter) == 0
-        {
-            let mut cancelled = Vec::new();
-            for invitee in invitation.invitees.iter_mut().filter(|i| !i.is_final()) {
-                invitee.state = InviteeState::Cancelled;
-                cancelled.push(invitee.user.clone());
-            }
-            self.stats
-                .finished(InviteeState::Cancelled, cancelled.len());
-            crate::log!(
-                Level::Info,
-                SUB_TAG,
-                "invitation {invitation_id}: inviter '{inviter}' left, cancelled {cancelled:?}"
-            );
-            self.announce_cancelled(invitation, &cancelled, &Text::from(""));
-            self.end(&mut shard.timers, invitation, now);
+        if &invitation.inviter == inviter {
+            self.cancel_if_orphaned(&mut shard.timers, invitation, now);
         }
+    }
+
+    /// Cancels what is still pending of an open invitation whose inviter has
+    /// no session (rule 7). The inviter may have logged in again meanwhile;
+    /// then nothing is orphaned.
+    pub(super) fn cancel_if_orphaned(
+        &self,
+        timers: &mut TimerQueue,
+        invitation: &mut Invitation,
+        now: Instant,
+    ) {
+        if invitation.ended_at.is_some() || self.users.session_count(&invitation.inviter) > 0 {
+            return;
+        }
+        let mut cancelled = Vec::new();
+        for invitee in invitation.invitees.iter_mut().filter(|i| !i.is_final()) {
+            invitee.state = InviteeState::Cancelled;
+            cancelled.push(invitee.user.clone());
+        }
+        self.stats
+            .finished(InviteeState::Cancelled, cancelled.len());
+        crate::log!(
+            Level::Info,
+            SUB_TAG,
+            "invitation {}: inviter '{}' left, cancelled {cancelled:?}",
+            invitation.id,
+            invitation.inviter
+        );
+        self.end(timers, invitation, now);
+        self.persist(invitation);
+        self.announce_cancelled(invitation, &cancelled, &Text::from(""));
     }
 
     fn announce_cancelled(&self, invitation: &Invitation, cancelled: &[UserId], data: &Text) {

@@ -13,6 +13,10 @@ pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> Instant;
     /// Wall time in Unix seconds, for token expiry.
     fn unix_now(&self) -> u64;
+    /// Wall time in Unix milliseconds, for the times a store keeps.
+    fn unix_millis(&self) -> u64 {
+        self.unix_now().saturating_mul(1000)
+    }
 }
 
 pub struct SystemClock;
@@ -26,6 +30,13 @@ impl Clock for SystemClock {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
+            .unwrap_or(0)
+    }
+
+    fn unix_millis(&self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
             .unwrap_or(0)
     }
 }
@@ -58,5 +69,9 @@ impl Clock for ManualClock {
 
     fn unix_now(&self) -> u64 {
         self.state.lock().1.as_secs()
+    }
+
+    fn unix_millis(&self) -> u64 {
+        u64::try_from(self.state.lock().1.as_millis()).unwrap_or(u64::MAX)
     }
 }

@@ -38,6 +38,8 @@ impl Hub {
             "invitation {}: deadline passed, timed out {timed_out:?}",
             invitation.id
         );
+        self.end(timers, invitation, now);
+        self.persist(invitation);
         for user in &timed_out {
             let push = Push::InvitationTimeout {
                 invitation_id: invitation.id.clone(),
@@ -56,7 +58,6 @@ impl Hub {
         for user in &timed_out {
             self.announce_state(invitation, user, InviteeState::Timeout, &empty);
         }
-        self.end(timers, invitation, now);
     }
 }
 
@@ -91,6 +92,7 @@ impl TimerOwner for Hub {
                 };
                 // One timer's panic (a bug) must not stop the others.
                 let fired = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    super::store::reset_frame_ticket();
                     let Some(invitation) = shard.invitations.get_mut(&id) else {
                         return;
                     };
@@ -108,7 +110,11 @@ impl TimerOwner for Hub {
                                 == Some(due) =>
                         {
                             crate::log!(Level::Debug, SUB_TAG, "invitation {id} forgotten");
+                            self.persist_forgotten(invitation);
                             shard.invitations.remove(&id); // retention is over
+                        }
+                        TimerKind::InviterGrace => {
+                            self.cancel_if_orphaned(&mut shard.timers, invitation, now);
                         }
                         _ => {}
                     }
@@ -121,6 +127,7 @@ impl TimerOwner for Hub {
                         if let Some(invitation) = shard.invitations.get_mut(&id) {
                             if invitation.ended_at.is_none() {
                                 self.end(&mut shard.timers, invitation, now);
+                                self.persist(invitation);
                             }
                         }
                     }));

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use tokio::time::Instant;
 
 use super::session::SessionId;
+use super::store::{InvitationRecord, InviteeRecord, Ticket};
 use crate::protocol::{
     InvitationId, InviteeState, InviteeStatus, Notification, SendOutcome, Text, UserId,
 };
@@ -36,9 +37,90 @@ pub(crate) struct Invitation {
     pub ended_at: Option<Instant>,
     /// Replayed verbatim to a retried send with the same idempotency key.
     pub send_outcome: SendOutcome,
+    pub online_only: bool,
+    pub idempotency_key: Option<Text>,
+    /// The deadline and the end in Unix milliseconds, as a store keeps them.
+    pub deadline_ms: u64,
+    pub ended_ms: Option<u64>,
+    /// One more at each transition (see `store`).
+    pub version: u64,
+    /// The store's ticket of the latest version: what frames about this
+    /// invitation wait for.
+    pub ticket: Ticket,
 }
 
 impl Invitation {
+    /// The record a store keeps of this invitation.
+    pub fn record(&self) -> InvitationRecord {
+        InvitationRecord {
+            id: self.id.clone(),
+            version: self.version,
+            inviter: self.inviter.clone(),
+            invitees: self
+                .invitees
+                .iter()
+                .map(|i| InviteeRecord {
+                    user: i.user.clone(),
+                    state: i.state,
+                    closed_offline: i.closed_offline,
+                })
+                .collect(),
+            extended_data: self.extended_data.clone(),
+            notification: self.notification.clone(),
+            online_only: self.online_only,
+            idempotency_key: self.idempotency_key.clone(),
+            deadline_ms: self.deadline_ms,
+            ended_ms: self.ended_ms,
+            error_invitees: self.send_outcome.error_invitees.clone(),
+        }
+    }
+
+    /// The invitation a store kept, with its times on this process's
+    /// monotonic clock: `deadline` and `ended_at` as the record's Unix times
+    /// are from `now_ms` (a deadline that passed is `now`).
+    pub fn from_record(
+        record: InvitationRecord,
+        now: Instant,
+        now_ms: u64,
+        retention: std::time::Duration,
+    ) -> Invitation {
+        let ahead = |ms: u64| std::time::Duration::from_millis(ms.saturating_sub(now_ms));
+        let deadline = now + ahead(record.deadline_ms);
+        // Retention ends at ended_ms + retention; ended_at is that minus
+        // retention on this clock (now, if this clock cannot go back so far).
+        let ended_at = record.ended_ms.map(|ended_ms| {
+            let retention_ms = u64::try_from(retention.as_millis()).unwrap_or(u64::MAX);
+            let forget_at = now + ahead(ended_ms.saturating_add(retention_ms));
+            forget_at.checked_sub(retention).unwrap_or(now)
+        });
+        let send_outcome = record.send_outcome();
+        Invitation {
+            id: record.id,
+            inviter: record.inviter,
+            invitees: record
+                .invitees
+                .into_iter()
+                .map(|i| Invitee {
+                    user: i.user,
+                    state: i.state,
+                    closed_offline: i.closed_offline,
+                    delivered_to: Vec::new(),
+                })
+                .collect(),
+            extended_data: record.extended_data,
+            notification: record.notification,
+            deadline,
+            ended_at,
+            send_outcome,
+            online_only: record.online_only,
+            idempotency_key: record.idempotency_key,
+            deadline_ms: record.deadline_ms,
+            ended_ms: record.ended_ms,
+            version: record.version,
+            ticket: 0,
+        }
+    }
+
     pub fn invitee_mut(&mut self, user: &UserId) -> Option<&mut Invitee> {
         self.invitees.iter_mut().find(|i| &i.user == user)
     }

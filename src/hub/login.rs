@@ -76,6 +76,7 @@ impl Hub {
     /// The first sync also starts the session's token timers, so that even a
     /// warning due at once reaches the client after its login result.
     pub fn sync(&self, session: &Arc<Session>) {
+        super::store::reset_frame_ticket();
         // Under the user's lock, where renewals also set timers: the expiry
         // read here is the one the timers are set for.
         let active: Vec<InvitationId> = self.users.update(&session.user, |entry| {
@@ -103,6 +104,7 @@ impl Hub {
         why: &str,
         still: impl FnOnce() -> bool,
     ) -> bool {
+        super::store::reset_frame_ticket();
         // None: not ended here; Some(ids): ended, with the invitations to
         // check for rule 7 if it was the user's last session.
         let ended = self.users.update(&session.user, |entry| {
@@ -145,6 +147,7 @@ impl Hub {
             return;
         }
         let push = Self::received_push(invitation, now);
+        super::store::note_frame_ticket(invitation.ticket);
         let Some(invitee) = invitation.invitee_mut(&session.user) else {
             return;
         };

@@ -21,6 +21,9 @@
 //! - `timers.rs`: the timer queues and their driver; `expiry.rs`: what happens
 //!   when timers fall due; `tokens.rs`: login tokens, their renewal and expiry;
 //! - `snapshot.rs`, `queries.rs`: what can be read without changing anything;
+//! - `store.rs`: the [`Store`] interface invitations are kept through, and
+//!   `persistence.rs`: how the hub hands it every change and starts again
+//!   from what it kept;
 //! - `session.rs` (sessions and users), `invitation.rs`, `shards.rs`,
 //!   `clock.rs`, `stats.rs`: the state those work on.
 
@@ -32,6 +35,7 @@ mod ending;
 mod expiry;
 mod invitation;
 mod login;
+mod persistence;
 mod pushes;
 mod queries;
 mod reply;
@@ -40,6 +44,7 @@ mod session;
 mod shards;
 mod snapshot;
 mod stats;
+mod store;
 mod timers;
 mod tokens;
 
@@ -51,8 +56,12 @@ use tokio::runtime::Handle;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::HubConfig;
+pub use persistence::Recovery;
 pub use session::{Session, SessionId};
 pub use stats::{HubStats, StatsSnapshot};
+pub use store::{
+    frame_ticket, Change, InvitationRecord, InviteeRecord, MemoryStore, Recovered, Store, Ticket,
+};
 
 use crate::error::Result;
 use crate::protocol::{IdHashBuilder, InvitationId};
@@ -81,6 +90,10 @@ pub struct Hub {
     /// Token timers of sessions (hubs with a secret), striped by session id.
     token_timers: Shards<TokenTimers>,
     stats: HubStats,
+    store: Arc<dyn Store>,
+    /// `store.keeps_records()`, read once: a hub whose maps are the only copy
+    /// builds no records.
+    keeps_records: bool,
 }
 
 impl Hub {
@@ -97,31 +110,74 @@ impl Hub {
     /// (`crate::runtime::handle()`): a memory hub lives as long as the process,
     /// longer than any runtime an app may have, and an app may have none.
     pub fn new(config: HubConfig, runtime: &Handle) -> Result<Arc<Hub>> {
-        let hub = Self::build(config, Arc::new(SystemClock))?;
+        let (hub, _nothing_kept) =
+            Self::build(config, Arc::new(SystemClock), Arc::new(MemoryStore))?;
         drop(runtime.spawn(timers::drive(Arc::downgrade(&hub))));
         Ok(hub)
+    }
+
+    /// A hub on the system clock that keeps its invitations in `store` and
+    /// starts from what the store kept (see [`Recovery`]). Inviters of the
+    /// invitations still open have `inviter_grace` to log in again before
+    /// their invitations are cancelled (rule 7, as after a dropped
+    /// connection). Timers run on `runtime` as with [`Hub::new`].
+    pub fn with_store(
+        config: HubConfig,
+        runtime: &Handle,
+        store: Arc<dyn Store>,
+        inviter_grace: std::time::Duration,
+    ) -> Result<(Arc<Hub>, Recovery)> {
+        let (hub, kept) = Self::build(config, Arc::new(SystemClock), store)?;
+        let recovery = hub.recover(kept, inviter_grace);
+        drop(runtime.spawn(timers::drive(Arc::downgrade(&hub))));
+        Ok((hub, recovery))
     }
 
     /// A hub on a clock the caller moves; nothing fires timers but
     /// [`Hub::advance`], so it spawns nothing and needs no runtime. For tests
     /// of deadlines and retention.
     pub fn with_manual_clock(config: HubConfig, clock: ManualClock) -> Result<Arc<Hub>> {
-        Self::build(config, Arc::new(clock))
+        Ok(Self::build(config, Arc::new(clock), Arc::new(MemoryStore))?.0)
     }
 
-    fn build(config: HubConfig, clock: Arc<dyn Clock>) -> Result<Arc<Hub>> {
+    /// [`Hub::with_store`] on a manual clock, for tests of recovery.
+    pub fn with_store_and_manual_clock(
+        config: HubConfig,
+        clock: ManualClock,
+        store: Arc<dyn Store>,
+        inviter_grace: std::time::Duration,
+    ) -> Result<(Arc<Hub>, Recovery)> {
+        let (hub, kept) = Self::build(config, Arc::new(clock), store)?;
+        let recovery = hub.recover(kept, inviter_grace);
+        Ok((hub, recovery))
+    }
+
+    /// The hub, and the invitations its store kept (not yet restored).
+    fn build(
+        config: HubConfig,
+        clock: Arc<dyn Clock>,
+        store: Arc<dyn Store>,
+    ) -> Result<(Arc<Hub>, Vec<InvitationRecord>)> {
         config.validate()?;
         let epoch = clock.now();
-        Ok(Arc::new(Hub {
+        let keeps_records = store.keeps_records();
+        let Recovered {
+            id_key,
+            invitations: kept,
+        } = store.recover()?;
+        let hub = Arc::new(Hub {
             config,
             clock,
             users: Users::new(),
             invitations: Shards::new(),
             next_session_id: AtomicU64::new(1),
-            id_key: rand::random(),
+            id_key,
             timer_signal: Arc::new(TimerSignal::new(epoch)),
             token_timers: Shards::new(),
             stats: HubStats::default(),
-        }))
+            store,
+            keeps_records,
+        });
+        Ok((hub, kept))
     }
 }

@@ -10,6 +10,7 @@ use sha2::Sha256;
 use super::invitation::{Invitation, Invitee};
 use super::reply::returned;
 use super::session::UserEntry;
+use super::store::{note_frame_ticket, reset_frame_ticket};
 use super::timers::TimerKind;
 use super::{Hub, Session, SUB_TAG};
 use crate::error::{Error, ErrorCode, Result};
@@ -35,6 +36,7 @@ impl Hub {
         mut request: SendInvitation,
         reply: impl FnOnce(Result<SendOutcome>),
     ) {
+        reset_frame_ticket();
         if let Err(error) = Self::require_alive(session).and_then(|()| {
             request.fold_invitees();
             request.validate(Some(&session.user), &self.config.limits)
@@ -47,13 +49,22 @@ impl Hub {
         };
         let now = self.clock.now();
         let deadline = now + Duration::from_secs(u64::from(request.timeout_secs));
+        let deadline_ms = self
+            .clock
+            .unix_millis()
+            .saturating_add(u64::from(request.timeout_secs) * 1000);
 
         let mut shard = self.invitations.lock(id.shard_key());
         if let Some(existing) = shard.invitations.get(&id) {
             if existing.inviter == session.user {
-                return reply(Ok(existing.send_outcome.clone())); // a retried send
+                // A retried send: its answer waits for the first one's record.
+                note_frame_ticket(existing.ticket);
+                return reply(Ok(existing.send_outcome.clone()));
             }
             return reply(Err(Error::internal("invitation id collision")));
+        }
+        if let Err(error) = self.check_writable() {
+            return reply(Err(error));
         }
         // Registering with the inviter first, under the user's lock, orders this
         // send against the inviter's logout: either the logout sees it and cancels
@@ -105,6 +116,12 @@ impl Hub {
             deadline,
             ended_at: None,
             send_outcome: outcome.clone(),
+            online_only: request.online_only,
+            idempotency_key: request.idempotency_key,
+            deadline_ms,
+            ended_ms: None,
+            version: 0,
+            ticket: 0,
         };
         crate::log!(
             Level::Info,
@@ -117,13 +134,6 @@ impl Hub {
         );
 
         let push = Self::received_push(&invitation, now);
-        for (invitee, sessions) in invitation.invitees.iter_mut().zip(online) {
-            for device in sessions {
-                if device.deliver(push.clone()) {
-                    invitee.delivered_to.push(device.id);
-                }
-            }
-        }
         if invitation.is_finished() {
             self.end(&mut shard.timers, &mut invitation, now);
         } else {
@@ -131,6 +141,15 @@ impl Hub {
                 .timers
                 .insert((deadline, TimerKind::Deadline, id.clone()));
             self.timer_signal.added(deadline);
+        }
+        // Stored before anyone hears of it.
+        self.persist(&mut invitation);
+        for (invitee, sessions) in invitation.invitees.iter_mut().zip(online) {
+            for device in sessions {
+                if device.deliver(push.clone()) {
+                    invitee.delivered_to.push(device.id);
+                }
+            }
         }
         shard.invitations.insert(id, invitation);
         self.stats.created();

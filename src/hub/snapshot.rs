@@ -20,6 +20,7 @@ impl Hub {
     /// one that ends while the snapshot is taken is listed as ended if it was
     /// named, and not at all if it was not.
     pub fn snapshot(&self, session: &Session, known: &[InvitationId]) -> Snapshot {
+        super::store::reset_frame_ticket();
         if !session.is_alive() {
             return Snapshot::default();
         }
@@ -70,6 +71,7 @@ impl Hub {
         if !invitation.involves(user) {
             return None;
         }
+        super::store::note_frame_ticket(invitation.ticket);
         let ended = invitation.ended_at.is_some();
         Some(InvitationSnapshot {
             invitation_id: id.clone(),

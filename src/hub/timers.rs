@@ -23,6 +23,9 @@ pub(crate) enum TimerKind {
     Deadline,
     /// The end of retention: the ended invitation is forgotten.
     Forget,
+    /// After a restart: the inviter of an invitation still open had the
+    /// grace period to come back (rule 7).
+    InviterGrace,
 }
 
 /// An invitation shard's timers, earliest first. An entry is found again from

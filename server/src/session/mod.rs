@@ -24,6 +24,7 @@ mod stress;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use beckon::hub::Ticket;
 use beckon::protocol::SessionSink;
 use beckon::protocol::{DeviceId, Push, UserId};
 use beckon::Error;
@@ -88,8 +89,9 @@ pub struct Handover {
 /// What reaches a session from outside its owner. Boxed, so that the
 /// mailbox's first node, allocated for every idle session, is small.
 pub(crate) enum Mail {
-    /// From the hub.
-    Push(Box<Push>),
+    /// From the hub, with the store ticket it waits for (see
+    /// [`beckon::hub::frame_ticket`]).
+    Push(Box<(Push, Ticket)>),
     /// A new connection asks for the session.
     Resume(Box<ResumeRequest>),
 }
@@ -166,7 +168,8 @@ struct PushSink(UnboundedSender<Mail>);
 
 impl SessionSink for PushSink {
     fn deliver(&self, push: Push) {
-        let _ = self.0.unbounded_send(Mail::Push(Box::new(push)));
+        let ticket = beckon::hub::frame_ticket();
+        let _ = self.0.unbounded_send(Mail::Push(Box::new((push, ticket))));
     }
 }
 

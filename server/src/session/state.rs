@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use beckon::hub::Session as HubSession;
+use beckon::hub::{Session as HubSession, Ticket};
 use beckon::protocol::wire::{ClientFrame, ServerFrame, Welcome, WireError, PROTOCOL_VERSION};
 use beckon::protocol::{InvitationId, Push};
 use beckon::{Error, ErrorCode};
@@ -49,6 +49,8 @@ pub struct Session {
     /// Detached: the session ends then unless the client resumes it.
     grace_until: Option<Instant>,
     ended: Option<Ended>,
+    /// The store ticket of the newest change anything queued tells of.
+    needs: Ticket,
 }
 
 /// A resume the session agreed to: the owner gives the session away with
@@ -98,6 +100,7 @@ impl Session {
             released: None,
             grace_until: None,
             ended: None,
+            needs: 0,
         })
     }
 
@@ -154,7 +157,10 @@ impl Session {
     fn take_waiting_pushes(&mut self) {
         while self.held_mail.is_none() {
             match self.mailbox.try_recv() {
-                Ok(Mail::Push(push)) => self.push(*push),
+                Ok(Mail::Push(push)) => {
+                    let (push, ticket) = *push;
+                    self.push(push, ticket);
+                }
                 Ok(other) => self.held_mail = Some(other),
                 Err(_) => break,
             }
@@ -212,7 +218,8 @@ impl Session {
     pub(crate) fn mail(&mut self, mail: Mail) -> Option<Handoff> {
         match mail {
             Mail::Push(push) => {
-                self.push(*push);
+                let (push, ticket) = *push;
+                self.push(push, ticket);
                 None
             }
             Mail::Resume(request) => {
@@ -312,6 +319,7 @@ impl Session {
     /// session was lost: sequenced before anything the hub pushes after it.
     fn snapshot(&mut self, known: &[InvitationId]) {
         let snapshot = self.ctx.hub.snapshot(&self.hub_session, known);
+        self.needs = self.needs.max(beckon::hub::frame_ticket());
         self.append_sequenced("snapshot", &snapshot);
     }
 
@@ -398,12 +406,16 @@ impl Session {
     }
 
     fn answer(&mut self, id: u64, answer: Answer) {
+        // Read first: the hub call that made this answer set it.
+        let ticket = beckon::hub::frame_ticket();
         self.take_waiting_pushes();
+        self.needs = self.needs.max(ticket);
         let appended = self.outbox.append_result(id, &answer.body);
         self.sent(appended);
     }
 
-    fn push(&mut self, push: Push) {
+    fn push(&mut self, push: Push, ticket: Ticket) {
+        self.needs = self.needs.max(ticket);
         let ends = match push {
             Push::KickedOut => Some(Ended::KickedOut),
             Push::TokenExpired => Some(Ended::TokenExpired),
@@ -437,10 +449,19 @@ impl Session {
         }
     }
 
+    /// The store ticket everything queued so far waits for: the connection
+    /// writes nothing until the store has made it durable.
+    pub fn needs(&self) -> Ticket {
+        self.needs
+    }
+
     /// The grace period passed without a resume.
     pub(super) fn abandon(&mut self) {
         tracing::debug!(user = %self.hub_session.user, device = %self.hub_session.device, "session abandoned after the grace period");
-        self.ctx.hub.logout(&self.hub_session);
+        // Not at shutdown: see `drop`.
+        if !self.ctx.shutting_down() {
+            self.ctx.hub.logout(&self.hub_session);
+        }
         self.end(Ended::Abandoned);
     }
 
@@ -463,7 +484,10 @@ impl Drop for Session {
     /// However the session goes (ended, abandoned, or its owner gone at
     /// shutdown), it leaves the hub and the table once.
     fn drop(&mut self) {
-        if self.ended.is_none() {
+        // At shutdown the hub goes too: its inviters are not "gone" (rule
+        // 7). With a durable store, the next start gives them the grace
+        // period again.
+        if self.ended.is_none() && !self.ctx.shutting_down() {
             self.ctx.hub.logout(&self.hub_session);
         }
         self.ctx.sessions.remove(&self.secret);

@@ -43,6 +43,12 @@ impl ServerProcess {
         if !extra.contains(&"--secret-file") {
             args.push("--dev".into());
         }
+        // The default store (SQLite) in this server's own directory, which a
+        // restart finds again.
+        if !extra.contains(&"--data-dir") {
+            args.push("--data-dir".into());
+            args.push(dir.join("data").display().to_string());
+        }
         args.extend(extra.iter().map(|s| s.to_string()));
         Self::spawn(args, dir)
     }

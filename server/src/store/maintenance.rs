@@ -1,0 +1,148 @@
+//! What an operator runs on a data directory: `store check` (is it readable,
+//! what does it hold), `store compact` (give back free pages; the server must
+//! be stopped) and `store backup` (a consistent copy, the server may run).
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OpenFlags};
+
+use super::open::{self, OpenError, DATABASE_FILE};
+use crate::config::Durability;
+
+/// What `store check` found.
+#[derive(Debug, Default)]
+pub struct CheckReport {
+    pub path: PathBuf,
+    pub schema_version: i32,
+    /// `PRAGMA integrity_check`: "ok", or what is wrong.
+    pub integrity: Vec<String>,
+    pub open_invitations: u64,
+    pub ended_invitations: u64,
+    /// Rows whose record cannot be read, with why.
+    pub unreadable: Vec<(String, String)>,
+    pub bytes: u64,
+}
+
+impl CheckReport {
+    pub fn is_healthy(&self) -> bool {
+        self.integrity == ["ok"] && self.unreadable.is_empty()
+    }
+}
+
+impl std::fmt::Display for CheckReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "file: {}", self.path.display())?;
+        writeln!(
+            f,
+            "schema version: {} (this server: {})",
+            self.schema_version,
+            open::current_version()
+        )?;
+        writeln!(f, "size: {} bytes", self.bytes)?;
+        writeln!(
+            f,
+            "invitations: {} open, {} ended (in retention)",
+            self.open_invitations, self.ended_invitations
+        )?;
+        for line in &self.integrity {
+            writeln!(f, "integrity: {line}")?;
+        }
+        for (id, why) in &self.unreadable {
+            writeln!(f, "unreadable invitation {id:?}: {why}")?;
+        }
+        write!(
+            f,
+            "{}",
+            if self.is_healthy() {
+                "healthy"
+            } else {
+                "NOT healthy"
+            }
+        )
+    }
+}
+
+fn read_only(dir: &Path) -> Result<(Connection, PathBuf), OpenError> {
+    let path = dir.join(DATABASE_FILE);
+    if !path.exists() {
+        return Err(OpenError(format!("{}: no such file", path.display())));
+    }
+    let conn = Connection::open_with_flags(
+        &path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| OpenError(format!("{}: cannot open it: {e}", path.display())))?;
+    Ok((conn, path))
+}
+
+/// Reads the whole store and says what it holds; changes nothing (a server
+/// may be running on it).
+pub fn check(dir: &Path) -> Result<CheckReport, OpenError> {
+    let (conn, path) = read_only(dir)?;
+    let failed = |e: rusqlite::Error| OpenError(format!("{}: {e}", path.display()));
+    let schema_version = open::version_of(&conn, &path)?;
+    let mut report = CheckReport {
+        path: path.clone(),
+        schema_version,
+        ..CheckReport::default()
+    };
+    let mut integrity = conn.prepare("PRAGMA integrity_check").map_err(failed)?;
+    report.integrity = integrity
+        .query_map([], |row| row.get::<_, String>(0))
+        .map_err(failed)?
+        .collect::<Result<_, _>>()
+        .map_err(failed)?;
+    if schema_version > 0 {
+        let mut rows = conn
+            .prepare("SELECT id, version, record FROM invitations")
+            .map_err(failed)?;
+        let mut rows = rows.query([]).map_err(failed)?;
+        while let Some(row) = rows.next().map_err(failed)? {
+            let id: String = row.get(0).map_err(failed)?;
+            let version: i64 = row.get(1).map_err(failed)?;
+            let text: String = row.get(2).map_err(failed)?;
+            match open::decode(&id, version, &text) {
+                Ok(record) if record.ended_ms.is_some() => report.ended_invitations += 1,
+                Ok(_) => report.open_invitations += 1,
+                Err(why) => report.unreadable.push((id, why)),
+            }
+        }
+    }
+    let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
+    report.bytes = size(&path) + size(&path.with_extension("db-wal"));
+    Ok(report)
+}
+
+/// Rewrites the database without its free pages. Takes the directory's lock:
+/// refused while a server runs on it. Returns the sizes before and after.
+pub fn compact(dir: &Path) -> Result<(u64, u64), OpenError> {
+    let opened = open::open(dir, Durability::Full)?;
+    let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
+    let wal = opened.path.with_extension("db-wal");
+    let before = size(&opened.path) + size(&wal);
+    opened
+        .conn
+        .execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")
+        .map_err(|e| OpenError(format!("{}: compacting failed: {e}", opened.path.display())))?;
+    let after = size(&opened.path) + size(&wal);
+    Ok((before, after))
+}
+
+/// Writes a consistent copy of the store to `to` (which must not exist),
+/// while a server may be running on it (SQLite's `VACUUM INTO`).
+pub fn backup(dir: &Path, to: &Path) -> Result<(), OpenError> {
+    if to.exists() {
+        return Err(OpenError(format!(
+            "{}: exists already; a backup never overwrites a file",
+            to.display()
+        )));
+    }
+    let (conn, path) = read_only(dir)?;
+    open::version_of(&conn, &path)?;
+    let target = to
+        .to_str()
+        .ok_or_else(|| OpenError(format!("{}: not a UTF-8 path", to.display())))?;
+    conn.execute("VACUUM INTO ?1", [target])
+        .map_err(|e| OpenError(format!("backup of {} to {target}: {e}", path.display())))?;
+    Ok(())
+}

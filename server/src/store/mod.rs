@@ -1,0 +1,82 @@
+//! Where the server keeps its invitations (docs/ARCHITECTURE.md, "The
+//! store"). The hub's rules hand every change to a [`beckon::hub::Store`];
+//! this module supplies the server's two: memory (the hub's maps are the only
+//! copy) and SQLite in a data directory (the default).
+//!
+//! - `sqlite.rs`: the SQLite store, opened with every check a data directory
+//!   needs (`open.rs`: lock, schema version, migrations, reading it back);
+//! - `writer.rs`: the one thread that writes, in group commits;
+//! - `schema.rs`: the numbered schema and its migrations;
+//! - `maintenance.rs`: `beckon-server store check` and `store compact`;
+//! - [`DurableGate`]: what connections wait on before a frame leaves.
+
+mod maintenance;
+mod open;
+pub mod schema;
+mod sqlite;
+mod writer;
+
+use std::path::PathBuf;
+
+use beckon::hub::Ticket;
+use tokio::sync::watch;
+
+pub use maintenance::{backup, check, compact, CheckReport};
+pub use open::{OpenError, DATABASE_FILE, LOCK_FILE};
+pub use sqlite::{SqliteStore, StoreMetrics};
+
+/// The data directory when none is configured: systemd's
+/// `$STATE_DIRECTORY`, else `$XDG_STATE_HOME/beckon-server`, else
+/// `~/.local/state/beckon-server`, else `./beckon-data`.
+pub fn default_data_dir() -> PathBuf {
+    let from_env = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    if let Some(dir) = from_env("STATE_DIRECTORY") {
+        // systemd may list several, separated by colons: the first is ours.
+        let text = dir.to_string_lossy().into_owned();
+        if let Some(first) = text.split(':').next().filter(|f| !f.is_empty()) {
+            return PathBuf::from(first);
+        }
+    }
+    if let Some(state) = from_env("XDG_STATE_HOME") {
+        return PathBuf::from(state).join("beckon-server");
+    }
+    if let Some(home) = from_env("HOME") {
+        return PathBuf::from(home).join(".local/state/beckon-server");
+    }
+    PathBuf::from("beckon-data")
+}
+
+/// Whether frames that depend on a change may leave: a change's answer and
+/// pushes wait until its ticket is durable. Always open on a memory store.
+#[derive(Clone, Default)]
+pub struct DurableGate {
+    durable: Option<watch::Receiver<Ticket>>,
+}
+
+impl DurableGate {
+    pub fn new(durable: watch::Receiver<Ticket>) -> DurableGate {
+        DurableGate {
+            durable: Some(durable),
+        }
+    }
+
+    /// True when everything up to `ticket` is durable.
+    pub fn covers(&self, ticket: Ticket) -> bool {
+        match &self.durable {
+            Some(durable) => ticket == 0 || *durable.borrow() >= ticket,
+            None => true,
+        }
+    }
+
+    /// Waits until [`DurableGate::covers`] `ticket`. Never returns if the
+    /// store stops for good (the caller selects it against other events).
+    pub async fn wait(&self, ticket: Ticket) {
+        let Some(durable) = &self.durable else {
+            return;
+        };
+        let mut durable = durable.clone();
+        if durable.wait_for(|d| *d >= ticket).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}

@@ -1,0 +1,286 @@
+//! Opening a data directory: its lock, its database's schema version (with
+//! the migrations up to this server's), and what it holds. Every way it can
+//! fail is refused with the file and the cause named; nothing that cannot be
+//! read is deleted or rewritten.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, Write};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use beckon::hub::{InvitationRecord, Recovered};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+
+use super::schema::{self, APPLICATION_ID, CURRENT, ID_KEY, MIGRATIONS};
+use crate::config::Durability;
+
+/// The database in a data directory.
+pub const DATABASE_FILE: &str = "beckon.db";
+/// Held (flock) by the server that owns the directory; it holds that
+/// server's pid.
+pub const LOCK_FILE: &str = "beckon.lock";
+
+/// Why a data directory cannot be used. The message names the file and the
+/// cause.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct OpenError(pub String);
+
+/// An open, locked, up-to-date database.
+pub(super) struct Opened {
+    pub conn: Connection,
+    /// Dropping it lets the directory go.
+    pub lock: File,
+    pub path: PathBuf,
+}
+
+/// Locks `dir` and opens its database, creating both if missing and running
+/// the migrations it needs.
+pub(super) fn open(dir: &Path, durability: Durability) -> Result<Opened, OpenError> {
+    std::fs::create_dir_all(dir).map_err(|e| {
+        OpenError(format!(
+            "data directory {}: cannot create it: {e}",
+            dir.display()
+        ))
+    })?;
+    let lock = lock(dir)?;
+    let path = dir.join(DATABASE_FILE);
+    let conn = Connection::open_with_flags(
+        &path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| OpenError(format!("{}: cannot open it: {e}", path.display())))?;
+    let version = check_identity(&conn, &path)?;
+    let synchronous = match durability {
+        Durability::Normal => "NORMAL",
+        Durability::Full => "FULL",
+    };
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous};"
+    ))
+    .map_err(|e| write_error(&path, &e))?;
+    migrate(&conn, &path, version)?;
+    Ok(Opened { conn, lock, path })
+}
+
+/// Takes the directory's lock, or names the server that has it.
+fn lock(dir: &Path) -> Result<File, OpenError> {
+    let path = dir.join(LOCK_FILE);
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| {
+            OpenError(format!(
+                "data directory {} is not writable: cannot open {}: {e}",
+                dir.display(),
+                path.display()
+            ))
+        })?;
+    // SAFETY: flock on a descriptor this function owns; no memory involved.
+    let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if locked != 0 {
+        let error = std::io::Error::last_os_error();
+        if error.kind() == std::io::ErrorKind::WouldBlock {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = holder.trim();
+            let who = if holder.is_empty() {
+                "another process".to_owned()
+            } else {
+                format!("another process (pid {holder})")
+            };
+            return Err(OpenError(format!(
+                "{} is in use by {who}: one data directory serves one beckon-server (lock {})",
+                dir.join(DATABASE_FILE).display(),
+                path.display()
+            )));
+        }
+        return Err(OpenError(format!(
+            "{}: cannot lock it: {error}",
+            path.display()
+        )));
+    }
+    let written = file
+        .set_len(0)
+        .and_then(|()| file.rewind())
+        .and_then(|()| writeln!(file, "{}", std::process::id()));
+    written.map_err(|e| {
+        OpenError(format!(
+            "data directory {} is not writable: {}: {e}",
+            dir.display(),
+            path.display()
+        ))
+    })?;
+    Ok(file)
+}
+
+/// The file's schema version, after making sure it is a Beckon store this
+/// server can read.
+fn check_identity(conn: &Connection, path: &Path) -> Result<i32, OpenError> {
+    let read = |pragma: &str| -> Result<i32, OpenError> {
+        conn.query_row(&format!("PRAGMA {pragma}"), [], |row| row.get(0))
+            .map_err(|e| read_error(path, &e))
+    };
+    let application_id = read("application_id")?;
+    let version = read("user_version")?;
+    if application_id != 0 && application_id != APPLICATION_ID {
+        return Err(OpenError(format!(
+            "{} is not a Beckon store (application id {application_id:#x}); it was left as it is",
+            path.display()
+        )));
+    }
+    if version > CURRENT {
+        return Err(OpenError(format!(
+            "{} has schema version {version}, newer than this beckon-server reads ({CURRENT}): \
+             run the newer beckon-server, or restore a backup made for this one; the file was left as it is",
+            path.display()
+        )));
+    }
+    if application_id == 0 {
+        // A new file, or some other program's database.
+        let tables: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))
+            .map_err(|e| read_error(path, &e))?;
+        if tables > 0 {
+            return Err(OpenError(format!(
+                "{} is a SQLite database, but not a Beckon store; it was left as it is",
+                path.display()
+            )));
+        }
+    }
+    Ok(version)
+}
+
+/// Runs the migrations from `version` up, each in one transaction.
+fn migrate(conn: &Connection, path: &Path, version: i32) -> Result<(), OpenError> {
+    let from = usize::try_from(version).unwrap_or(0);
+    for (index, migration) in MIGRATIONS.iter().enumerate().skip(from) {
+        let to = index + 1;
+        let script = format!(
+            "BEGIN IMMEDIATE; {migration}; PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {to}; COMMIT;"
+        );
+        if let Err(e) = conn.execute_batch(&script) {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(OpenError(format!(
+                "{}: migrating the schema from version {index} to {to} failed: {e}; the file was left at version {index}",
+                path.display()
+            )));
+        }
+        tracing::info!(file = %path.display(), from = index, to, "store schema migrated");
+    }
+    Ok(())
+}
+
+/// Reads what the store holds: the id key (made on first start) and every
+/// invitation. A row that cannot be read stops the start.
+pub(super) fn load(conn: &Connection, path: &Path) -> Result<Recovered, OpenError> {
+    let id_key = id_key(conn, path)?;
+    let mut statement = conn
+        .prepare("SELECT id, version, record FROM invitations")
+        .map_err(|e| read_error(path, &e))?;
+    let mut rows = statement.query([]).map_err(|e| read_error(path, &e))?;
+    let mut invitations = Vec::new();
+    while let Some(row) = rows.next().map_err(|e| read_error(path, &e))? {
+        let id: String = row.get(0).map_err(|e| read_error(path, &e))?;
+        let version: i64 = row.get(1).map_err(|e| read_error(path, &e))?;
+        let text: String = row.get(2).map_err(|e| read_error(path, &e))?;
+        let record = decode(&id, version, &text).map_err(|cause| {
+            OpenError(format!(
+                "{}: invitation {id:?} cannot be read: {cause}; the file was left as it is \
+                 (`beckon-server store check` lists every such row)",
+                path.display()
+            ))
+        })?;
+        invitations.push(record);
+    }
+    Ok(Recovered {
+        id_key,
+        invitations,
+    })
+}
+
+/// One stored invitation, checked against its row's columns.
+pub(super) fn decode(id: &str, version: i64, text: &str) -> Result<InvitationRecord, String> {
+    let record: InvitationRecord = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    if record.id.as_str() != id {
+        return Err(format!("its record is of invitation {}", record.id));
+    }
+    if i64::try_from(record.version).ok() != Some(version) {
+        return Err(format!(
+            "its record is version {}, its row says {version}",
+            record.version
+        ));
+    }
+    Ok(record)
+}
+
+/// The key idempotent ids are derived with, made and stored on first start.
+fn id_key(conn: &Connection, path: &Path) -> Result<[u8; 32], OpenError> {
+    let stored: Option<Vec<u8>> = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = ?1",
+            params![ID_KEY],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(|e| read_error(path, &e))?;
+    match stored {
+        Some(bytes) => <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| {
+            OpenError(format!(
+                "{}: meta.{ID_KEY} is {} bytes, not 32; the file was left as it is",
+                path.display(),
+                bytes.len()
+            ))
+        }),
+        None => {
+            let key: [u8; 32] = rand::random();
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2)",
+                params![ID_KEY, key.as_slice()],
+            )
+            .map_err(|e| write_error(path, &e))?;
+            Ok(key)
+        }
+    }
+}
+
+fn read_error(path: &Path, error: &rusqlite::Error) -> OpenError {
+    use rusqlite::ErrorCode;
+    match error.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => OpenError(format!(
+            "{} is corrupt or not a database ({error}); it was left as it is: \
+             restore a backup, or move it aside to start empty",
+            path.display()
+        )),
+        _ => OpenError(format!("{}: cannot read it: {error}", path.display())),
+    }
+}
+
+fn write_error(path: &Path, error: &rusqlite::Error) -> OpenError {
+    use rusqlite::ErrorCode;
+    match error.sqlite_error_code() {
+        Some(ErrorCode::ReadOnly | ErrorCode::CannotOpen | ErrorCode::PermissionDenied) => {
+            OpenError(format!("{} is not writable: {error}", path.display()))
+        }
+        Some(ErrorCode::DiskFull) => {
+            OpenError(format!("{}: the disk is full: {error}", path.display()))
+        }
+        _ => read_error(path, error),
+    }
+}
+
+/// The schema version of the file at `path` without opening it for writing
+/// (for `store check`).
+pub(super) fn version_of(conn: &Connection, path: &Path) -> Result<i32, OpenError> {
+    check_identity(conn, path)
+}
+
+/// Re-exported for the maintenance commands.
+pub(super) fn current_version() -> i32 {
+    schema::CURRENT
+}

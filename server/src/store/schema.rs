@@ -1,0 +1,32 @@
+//! The SQLite store's schema, by number. `PRAGMA user_version` says which
+//! version a file has; opening runs every migration above it, each in its own
+//! transaction, and refuses a file from a newer server. A new version is a
+//! new entry at the end of [`MIGRATIONS`], never an edit of an old one, and a
+//! test opens a file of every older version (server/tests/store.rs).
+
+/// `PRAGMA application_id`: marks a file as a Beckon store ("BCKN").
+pub const APPLICATION_ID: i32 = 0x4243_4B4E;
+
+/// The version this server writes.
+pub const CURRENT: i32 = MIGRATIONS.len() as i32;
+
+/// `MIGRATIONS[n]` takes a file from version `n` to `n + 1`.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: invitations (the whole record as JSON, with the columns an operator
+    // or a later query selects on), and the store's own settings.
+    "CREATE TABLE meta (
+         key   TEXT PRIMARY KEY,
+         value BLOB NOT NULL
+     ) WITHOUT ROWID;
+     CREATE TABLE invitations (
+         id          TEXT PRIMARY KEY,
+         version     INTEGER NOT NULL,
+         inviter     TEXT NOT NULL,
+         deadline_ms INTEGER NOT NULL,
+         ended_ms    INTEGER,
+         record      TEXT NOT NULL
+     ) WITHOUT ROWID;",
+];
+
+/// The `meta` key of the key idempotent invitation ids are derived with.
+pub const ID_KEY: &str = "id_key";
