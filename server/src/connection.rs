@@ -27,9 +27,10 @@ use crate::handler::decode;
 use crate::limiter::{RateLimiter, Verdict};
 use crate::listener::Ticket;
 use crate::read_buffer::Tracked;
+use crate::session::Gated;
 use crate::session::{detached, error_frame, Mail, Outgoing, Refusal, Release, Session};
+use crate::store::DurableGate;
 use crate::ServerContext;
-use beckon::hub::Ticket as StoreTicket;
 
 /// What every connection is sent when the server goes away.
 const SHUTDOWN_NOTICE: &str = r#"{"type":"shutdown"}"#;
@@ -101,21 +102,18 @@ pub async fn serve_until<S>(
         }
     };
     ws.get_mut().handshake_done();
-    let (last, needs) = match Box::pin(log_in(&ctx, &mut ws, peer)).await {
+    let last = match Box::pin(log_in(&ctx, &mut ws, peer)).await {
         Ok(session) => {
             ticket.logged_in();
             run_session(&ctx, session, &mut ws, peer).await
         }
-        Err(refusal) => (refusal, 0),
+        Err(refusal) => refusal.into_iter().map(Gated::now).collect(),
     };
     drop(ticket);
-    // Write what is left (a close frame, a shutdown notice) once the store
-    // has it; a peer that does not read gets a few seconds.
-    let last_words = async {
-        ctx.durable.wait(needs).await;
-        finish(&mut ws, last).await;
-    };
-    let _ = timeout(Duration::from_secs(5), last_words).await;
+    // Write what is left (a close frame, a shutdown notice), each frame once
+    // the store has what it tells of; a peer that does not read gets a few
+    // seconds.
+    let _ = timeout(Duration::from_secs(5), finish(&ctx, &mut ws, last)).await;
     // Read what the peer still sends until it closes too (at most a second):
     // closing a socket with unread data resets the connection, and a reset
     // can destroy our close frame before the peer reads it.
@@ -206,22 +204,20 @@ struct Unflushed {
 /// Cancel-safe (it is one branch of the connection's select): a frame leaves
 /// the queue only once tungstenite has taken it, and `unflushed` says whether
 /// a flush is still owed.
-/// `durable`: whether the store has made durable what the queued frames tell
-/// of; until it has, they stay queued (see [`crate::store::DurableGate`]).
+/// A frame stays queued until the store has made durable what it tells of
+/// (see [`crate::store::DurableGate`]).
 fn io<'a, S>(
     ws: &'a mut Ws<S>,
-    out: &'a mut VecDeque<Outgoing>,
+    out: &'a mut VecDeque<Gated>,
     unflushed: &'a mut Unflushed,
-    durable: bool,
+    durable: &'a DurableGate,
 ) -> impl Future<Output = Io> + 'a
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     std::future::poll_fn(move |cx| {
-        if durable {
-            if let Poll::Ready(Err(e)) = poll_feed_queued(ws, out, unflushed, cx) {
-                return Poll::Ready(Io::WriteFailed(e));
-            }
+        if let Poll::Ready(Err(e)) = poll_feed_queued(ws, out, unflushed, durable, cx) {
+            return Poll::Ready(Io::WriteFailed(e));
         }
         if unflushed.frames < FRAMES_PER_FLUSH {
             if let Poll::Ready(frame) = ws.poll_next_unpin(cx) {
@@ -241,22 +237,24 @@ where
     })
 }
 
-/// Hands the queued frames to tungstenite, which buffers them until a flush.
+/// Hands the queued frames that may leave to tungstenite, which buffers them
+/// until a flush.
 fn poll_feed_queued<S>(
     ws: &mut Ws<S>,
-    out: &mut VecDeque<Outgoing>,
+    out: &mut VecDeque<Gated>,
     unflushed: &mut Unflushed,
+    durable: &DurableGate,
     cx: &mut std::task::Context<'_>,
 ) -> Poll<Result<(), WsError>>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    while !out.is_empty() {
+    while out.front().is_some_and(|g| durable.covers(g.after)) {
         ready!(ws.poll_ready_unpin(cx))?;
-        let Some(outgoing) = out.pop_front() else {
+        let Some(gated) = out.pop_front() else {
             break;
         };
-        ws.start_send_unpin(message(outgoing))?;
+        ws.start_send_unpin(message(gated.outgoing))?;
         unflushed.frames = unflushed.frames.saturating_add(1);
     }
     Poll::Ready(Ok(()))
@@ -275,11 +273,16 @@ fn message(outgoing: Outgoing) -> Message {
 
 /// Writes the last frames of a connection, up to its close frame (or closes
 /// it after them).
-async fn finish<S>(ws: &mut Ws<S>, last: VecDeque<Outgoing>)
+async fn finish<S>(ctx: &ServerContext, ws: &mut Ws<S>, last: VecDeque<Gated>)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    for outgoing in last {
+    for Gated { outgoing, after } in last {
+        if !ctx.durable.covers(after) {
+            // What is written so far goes while the store catches up.
+            let _ = ws.flush().await;
+            ctx.durable.wait(after).await;
+        }
         let close = matches!(outgoing, Outgoing::Close(..));
         if ws.feed(message(outgoing)).await.is_err() {
             return;
@@ -486,7 +489,7 @@ async fn run_session<S>(
     mut session: Box<Session>,
     ws: &mut Ws<S>,
     peer: SocketAddr,
-) -> (VecDeque<Outgoing>, StoreTicket)
+) -> VecDeque<Gated>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -501,18 +504,19 @@ where
     // A large frame grew the read buffer: give it back at the next heartbeat.
     let mut grown = false;
     while session.released().is_none() {
-        let needs = session.needs();
-        let durable = ctx.durable.covers(needs);
+        // Queued frames the store has not yet made durable what they tell
+        // of wait for it (`io` writes the ones before them).
+        let held = session.held_for(&ctx.durable);
         let event = {
             let (mail, out) = session.io();
             let Some(out) = out else { break };
             tokio::select! {
-                io = io(ws, out, &mut unflushed, durable) => match io {
+                io = io(ws, out, &mut unflushed, &ctx.durable) => match io {
                     Io::Frame(frame) => Event::Frame(frame),
                     Io::WriteFailed(e) => Event::WriteFailed(e),
                 },
                 mail = mail => Event::Mail(mail),
-                () = ctx.durable.wait(needs), if !durable => Event::Durable,
+                () = ctx.durable.wait(held.unwrap_or(0)), if held.is_some() => Event::Durable,
                 _ = pings.tick() => Event::Heartbeat,
                 // `wait_for` sees a shutdown that began before this connection
                 // subscribed, which `changed` would miss.
@@ -546,12 +550,11 @@ where
                 while let Some(mail) = next.take() {
                     if let Some(handoff) = session.mail(mail) {
                         // A newer connection resumes the session: it goes there.
-                        let needs = session.needs();
                         let last = session.detach();
                         if let Some(back) = handoff.give(session) {
                             detached::spawn(back);
                         }
-                        return (last, needs);
+                        return last;
                     }
                     taken += 1;
                     if taken < FRAMES_PER_FLUSH {
@@ -590,10 +593,9 @@ where
         ctx.metrics.count_drop("too_slow");
         tracing::warn!(%peer, user = %session.user(), "connection dropped: the client does not read what it is sent");
     }
-    let needs = session.needs();
     let last = session.detach();
     detached::spawn(session);
-    (last, needs)
+    last
 }
 
 /// Whether the connection goes on after a frame.

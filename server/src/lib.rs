@@ -82,7 +82,7 @@ impl ServerContext {
         let durable = match &store {
             Some(store) => {
                 metrics.register_store(store.metrics());
-                DurableGate::new(store.durable())
+                DurableGate::new(store.durable_watch())
             }
             None => DurableGate::default(),
         };
@@ -231,7 +231,8 @@ fn open_hub(
                 Hub::with_store(hub_config, runtime, store.clone(), grace).map_err(hub_error)?;
             let took = started.elapsed();
             metrics.recovery_seconds.set(took.as_secs_f64());
-            let restored = recovery.open + recovery.retained;
+            // Those that timed out at start are restored too (and retained).
+            let restored = recovery.open + recovery.timed_out + recovery.retained;
             metrics
                 .recovered_invitations
                 .set(i64::try_from(restored).unwrap_or(i64::MAX));

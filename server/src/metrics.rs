@@ -88,7 +88,7 @@ impl Metrics {
         );
         registry.register(
             "store_recovered_invitations",
-            "Invitations (open and retained) the last start restored",
+            "Invitations the last start restored (open, timed out at start, or retained)",
             store.recovered_invitations.clone(),
         );
     }

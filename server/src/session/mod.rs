@@ -47,6 +47,23 @@ pub enum Outgoing {
     Close(u16, &'static str),
 }
 
+/// A frame queued for the connection, and the store ticket it waits for:
+/// the highest ticket of anything queued up to it, so the frames leave in
+/// order, each as soon as what it (and everything before it) tells of is
+/// durable.
+#[derive(Debug)]
+pub struct Gated {
+    pub outgoing: Outgoing,
+    pub after: Ticket,
+}
+
+impl Gated {
+    /// A frame that tells of nothing stored.
+    pub fn now(outgoing: Outgoing) -> Gated {
+        Gated { outgoing, after: 0 }
+    }
+}
+
 /// Why a session can no longer be resumed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Ended {

@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::outbox::Appended;
-use super::{Ended, Handover, Mail, Outbox, Outgoing, RecentResults, Refusal, Release};
+use super::{Ended, Gated, Handover, Mail, Outbox, Outgoing, RecentResults, Refusal, Release};
 use crate::handler::{self, Answer};
 use crate::ServerContext;
 
@@ -43,7 +43,7 @@ pub struct Session {
     grace: Duration,
     /// What the attached connection is to write, in order; `None` while
     /// detached.
-    out: Option<VecDeque<Outgoing>>,
+    out: Option<VecDeque<Gated>>,
     /// The session lets the attached connection go once `out` is written.
     released: Option<Release>,
     /// Detached: the session ends then unless the client resumes it.
@@ -116,9 +116,16 @@ impl Session {
     /// not seen: after `seen` on a resume, everything on a new session.
     pub fn attach(&mut self, seen: Option<u64>) {
         let mut out = VecDeque::new();
-        out.push_back(Outgoing::Text(self.welcome(seen.is_some())));
+        let after = self.needs;
+        out.push_back(Gated {
+            outgoing: Outgoing::Text(self.welcome(seen.is_some())),
+            after,
+        });
         if let Ok(missed) = self.outbox.replay_after(seen.unwrap_or(0)) {
-            out.extend(missed.cloned().map(Outgoing::Text));
+            out.extend(missed.cloned().map(|text| Gated {
+                outgoing: Outgoing::Text(text),
+                after,
+            }));
         }
         self.out = Some(out);
         self.released = None;
@@ -131,7 +138,7 @@ impl Session {
         &mut self,
     ) -> (
         impl std::future::Future<Output = Option<Mail>> + '_,
-        Option<&mut VecDeque<Outgoing>>,
+        Option<&mut VecDeque<Gated>>,
     ) {
         let (held, mailbox) = (&mut self.held_mail, &mut self.mailbox);
         let next = async move {
@@ -182,7 +189,7 @@ impl Session {
 
     /// Lets the attached connection go: returns what it still has to write.
     /// Unless the session has ended, the grace period starts.
-    pub fn detach(&mut self) -> VecDeque<Outgoing> {
+    pub fn detach(&mut self) -> VecDeque<Gated> {
         if self.ended.is_none() {
             self.grace_until = Some(Instant::now() + self.grace);
         }
@@ -193,8 +200,9 @@ impl Session {
     /// Closes the attached connection after everything queued, with `last`
     /// (an error frame, a close frame).
     pub fn close_with(&mut self, last: impl IntoIterator<Item = Outgoing>) {
+        let after = self.needs;
         if let Some(out) = &mut self.out {
-            out.extend(last);
+            out.extend(last.into_iter().map(|outgoing| Gated { outgoing, after }));
         }
         self.released.get_or_insert(Release::Closed);
     }
@@ -207,8 +215,9 @@ impl Session {
     /// Queues an unsequenced frame (an error about a frame that was not a
     /// request).
     pub fn write(&mut self, outgoing: Outgoing) {
+        let after = self.needs;
         if let Some(out) = &mut self.out {
-            out.push_back(outgoing);
+            out.push_back(Gated { outgoing, after });
         }
     }
 
@@ -449,10 +458,14 @@ impl Session {
         }
     }
 
-    /// The store ticket everything queued so far waits for: the connection
-    /// writes nothing until the store has made it durable.
-    pub fn needs(&self) -> Ticket {
-        self.needs
+    /// The ticket the first queued frame the store has not yet made durable
+    /// waits for (the frames before it may leave now; the tickets of queued
+    /// frames never decrease).
+    pub fn held_for(&self, durable: &crate::store::DurableGate) -> Option<Ticket> {
+        let out = self.out.as_ref()?;
+        out.iter()
+            .map(|g| g.after)
+            .find(|after| !durable.covers(*after))
     }
 
     /// The grace period passed without a resume.

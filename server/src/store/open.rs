@@ -9,6 +9,7 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use beckon::hub::{InvitationRecord, Recovered};
+use beckon::protocol::{IdHashBuilder, InvitationId};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 use super::schema::{self, APPLICATION_ID, CURRENT, ID_KEY, MIGRATIONS};
@@ -57,6 +58,8 @@ pub(super) fn open(dir: &Path, durability: Durability) -> Result<Opened, OpenErr
         Durability::Normal => "NORMAL",
         Durability::Full => "FULL",
     };
+    // A page cache large enough for the pages a busy server changes between
+    // checkpoints (64 MiB at most; SQLite's default is 2 MiB).
     conn.execute_batch(&format!(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous};"
     ))
@@ -176,19 +179,31 @@ fn migrate(conn: &Connection, path: &Path, version: i32) -> Result<(), OpenError
     Ok(())
 }
 
+/// What a store holds: for the hub, and the row of each invitation for the
+/// writer.
+pub(super) struct Loaded {
+    pub recovered: Recovered,
+    pub rows: RowIndex,
+}
+
+/// Where each stored invitation's row is.
+pub(super) type RowIndex = std::collections::HashMap<InvitationId, i64, IdHashBuilder>;
+
 /// Reads what the store holds: the id key (made on first start) and every
 /// invitation. A row that cannot be read stops the start.
-pub(super) fn load(conn: &Connection, path: &Path) -> Result<Recovered, OpenError> {
+pub(super) fn load(conn: &Connection, path: &Path) -> Result<Loaded, OpenError> {
     let id_key = id_key(conn, path)?;
     let mut statement = conn
-        .prepare("SELECT id, version, record FROM invitations")
+        .prepare("SELECT row, id, version, record FROM invitations")
         .map_err(|e| read_error(path, &e))?;
     let mut rows = statement.query([]).map_err(|e| read_error(path, &e))?;
     let mut invitations = Vec::new();
+    let mut index = RowIndex::default();
     while let Some(row) = rows.next().map_err(|e| read_error(path, &e))? {
-        let id: String = row.get(0).map_err(|e| read_error(path, &e))?;
-        let version: i64 = row.get(1).map_err(|e| read_error(path, &e))?;
-        let text: String = row.get(2).map_err(|e| read_error(path, &e))?;
+        let number: i64 = row.get(0).map_err(|e| read_error(path, &e))?;
+        let id: String = row.get(1).map_err(|e| read_error(path, &e))?;
+        let version: i64 = row.get(2).map_err(|e| read_error(path, &e))?;
+        let text: String = row.get(3).map_err(|e| read_error(path, &e))?;
         let record = decode(&id, version, &text).map_err(|cause| {
             OpenError(format!(
                 "{}: invitation {id:?} cannot be read: {cause}; the file was left as it is \
@@ -196,11 +211,15 @@ pub(super) fn load(conn: &Connection, path: &Path) -> Result<Recovered, OpenErro
                 path.display()
             ))
         })?;
+        index.insert(record.id.clone(), number);
         invitations.push(record);
     }
-    Ok(Recovered {
-        id_key,
-        invitations,
+    Ok(Loaded {
+        recovered: Recovered {
+            id_key,
+            invitations,
+        },
+        rows: index,
     })
 }
 

@@ -30,7 +30,8 @@ pub struct StoreMetrics {
     pub write_failures: Counter,
     /// Seconds the last start took to read and restore the store.
     pub recovery_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
-    /// Invitations the last start restored.
+    /// Invitations the last start restored (open, timed out at start, or
+    /// retained).
     pub recovered_invitations: Gauge,
 }
 
@@ -82,14 +83,14 @@ impl SqliteStore {
         metrics: StoreMetrics,
     ) -> Result<Arc<SqliteStore>, OpenError> {
         let opened = open::open(dir, durability)?;
-        let recovered = open::load(&opened.conn, &opened.path)?;
+        let open::Loaded { recovered, rows } = open::load(&opened.conn, &opened.path)?;
         metrics.set_size(&opened.path);
         let shared = Arc::new(Shared::new(metrics, opened.path.clone()));
         let for_writer = shared.clone();
         let conn = opened.conn;
         let writer = std::thread::Builder::new()
             .name("beckon-store".into())
-            .spawn(move || writer::run(conn, &for_writer))
+            .spawn(move || writer::run(conn, rows, &for_writer))
             .map_err(|e| OpenError(format!("store writer thread: {e}")))?;
         Ok(Arc::new(SqliteStore {
             shared,
@@ -104,7 +105,7 @@ impl SqliteStore {
     }
 
     /// What connections wait on before frames leave.
-    pub fn durable(&self) -> watch::Receiver<Ticket> {
+    pub fn durable_watch(&self) -> watch::Receiver<Ticket> {
         self.shared.durable.subscribe()
     }
 

@@ -20,28 +20,40 @@ use parking_lot::{Condvar, Mutex};
 use rusqlite::{params, Connection};
 use tokio::sync::watch;
 
+use super::open::RowIndex;
 use super::sqlite::StoreMetrics;
 
 /// Pause after a failed batch, growing to [`MAX_RETRY_PAUSE`].
 const FIRST_RETRY_PAUSE: Duration = Duration::from_millis(50);
 const MAX_RETRY_PAUSE: Duration = Duration::from_secs(2);
 
+/// A batch smaller than this waits [`LINGER`] for more changes first: a
+/// commit costs about as much for one change as for dozens, and a busy
+/// server would otherwise commit (and wake its connections) for every few.
+const LINGER_BELOW: usize = 64;
+const LINGER: Duration = Duration::from_micros(200);
+
 /// How often the database's size is measured for the metrics.
 const SIZE_EVERY: Duration = Duration::from_secs(1);
 
-const PUT: &str = "INSERT INTO invitations (id, version, inviter, deadline_ms, ended_ms, record)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-     ON CONFLICT (id) DO UPDATE SET version = excluded.version, inviter = excluded.inviter,
-         deadline_ms = excluded.deadline_ms, ended_ms = excluded.ended_ms, record = excluded.record";
-const FORGET: &str = "DELETE FROM invitations WHERE id = ?1 AND version < ?2";
+const INSERT: &str = "INSERT INTO invitations (id, version, inviter, deadline_ms, ended_ms, record)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+const UPDATE: &str = "UPDATE invitations SET version = ?2, ended_ms = ?3, record = ?4
+     WHERE row = ?1";
+const FORGET: &str = "DELETE FROM invitations WHERE row = ?1";
+
+/// Changes taken together: the newest of each invitation, with its ticket.
+type Batch = HashMap<InvitationId, (Ticket, Change)>;
 
 #[derive(Default)]
 pub(super) struct Queue {
     /// The last ticket handed out.
     last: Ticket,
     /// The newest change of each invitation not yet taken by the writer.
-    changes: HashMap<InvitationId, (Ticket, Change)>,
+    changes: Batch,
     stopping: bool,
+    /// The writer waits for work: a change must wake it.
+    idle: bool,
 }
 
 /// What the store and its writer share.
@@ -76,8 +88,11 @@ impl Shared {
         queue.last += 1;
         let ticket = queue.last;
         queue.changes.insert(change.id().clone(), (ticket, change));
+        let idle = std::mem::take(&mut queue.idle);
         drop(queue);
-        self.wake.notify_one();
+        if idle {
+            self.wake.notify_one();
+        }
         ticket
     }
 
@@ -86,26 +101,42 @@ impl Shared {
         self.queue.lock().stopping = true;
         self.wake.notify_one();
     }
+
+    /// The next batch, and the last ticket in it; `None` once stopping with
+    /// nothing left.
+    fn next_batch(&self) -> Option<(Batch, Ticket)> {
+        let mut queue = self.queue.lock();
+        while queue.changes.is_empty() && !queue.stopping {
+            queue.idle = true;
+            self.wake.wait(&mut queue);
+        }
+        queue.idle = false;
+        if queue.changes.is_empty() {
+            return None; // stopping, and everything is written
+        }
+        if queue.changes.len() < LINGER_BELOW && !queue.stopping {
+            drop(queue);
+            std::thread::sleep(LINGER);
+            queue = self.queue.lock();
+        }
+        Some((std::mem::take(&mut queue.changes), queue.last))
+    }
 }
 
 /// The writer's loop, until [`Shared::stop`] and an empty queue.
-pub(super) fn run(mut conn: Connection, shared: &Shared) {
+pub(super) fn run(mut conn: Connection, mut rows: RowIndex, shared: &Shared) {
     let mut pause = FIRST_RETRY_PAUSE;
     let mut sized = Instant::now() - SIZE_EVERY;
-    loop {
-        let (batch, upto) = {
-            let mut queue = shared.queue.lock();
-            while queue.changes.is_empty() && !queue.stopping {
-                shared.wake.wait(&mut queue);
-            }
-            if queue.changes.is_empty() {
-                break; // stopping, and everything is written
-            }
-            (std::mem::take(&mut queue.changes), queue.last)
-        };
+    while let Some((batch, upto)) = shared.next_batch() {
         let started = Instant::now();
-        match write(&mut conn, &batch) {
-            Ok(()) => {
+        match write(&mut conn, &rows, &batch) {
+            Ok(moved) => {
+                for (id, row) in moved {
+                    match row {
+                        Some(row) => rows.insert(id, row),
+                        None => rows.remove(&id),
+                    };
+                }
                 shared.metrics.observe_batch(started.elapsed(), batch.len());
                 shared.durable.send_replace(upto);
                 if shared.failing.swap(false, Ordering::AcqRel) {
@@ -148,36 +179,54 @@ pub(super) fn run(mut conn: Connection, shared: &Shared) {
     }
 }
 
-/// Commits one batch in one transaction.
+/// Commits one batch in one transaction. Returns the rows it added (`Some`)
+/// and removed (`None`), for the index once the commit stands.
 fn write(
     conn: &mut Connection,
-    batch: &HashMap<InvitationId, (Ticket, Change)>,
-) -> rusqlite::Result<()> {
+    rows: &RowIndex,
+    batch: &Batch,
+) -> rusqlite::Result<Vec<(InvitationId, Option<i64>)>> {
+    let mut moved = Vec::new();
     let tx = conn.transaction()?;
     {
-        let mut put = tx.prepare_cached(PUT)?;
+        let mut insert = tx.prepare_cached(INSERT)?;
+        let mut update = tx.prepare_cached(UPDATE)?;
         let mut forget = tx.prepare_cached(FORGET)?;
         for (_, change) in batch.values() {
             match change {
                 Change::Put(record) => {
                     let text = serde_json::to_string(record)
                         .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-                    put.execute(params![
-                        record.id.as_str(),
-                        to_i64(record.version),
-                        record.inviter.as_str(),
-                        to_i64(record.deadline_ms),
-                        record.ended_ms.map(to_i64),
-                        text,
-                    ])?;
+                    let version = to_i64(record.version);
+                    let ended = record.ended_ms.map(to_i64);
+                    match rows.get(&record.id) {
+                        Some(row) => {
+                            update.execute(params![row, version, ended, text])?;
+                        }
+                        None => {
+                            insert.execute(params![
+                                record.id.as_str(),
+                                version,
+                                record.inviter.as_str(),
+                                to_i64(record.deadline_ms),
+                                ended,
+                                text,
+                            ])?;
+                            moved.push((record.id.clone(), Some(tx.last_insert_rowid())));
+                        }
+                    }
                 }
-                Change::Forget { id, version } => {
-                    forget.execute(params![id.as_str(), to_i64(*version)])?;
+                Change::Forget { id, .. } => {
+                    if let Some(row) = rows.get(id) {
+                        forget.execute(params![row])?;
+                        moved.push((id.clone(), None));
+                    }
                 }
             }
         }
     }
-    tx.commit()
+    tx.commit()?;
+    Ok(moved)
 }
 
 fn to_i64(value: u64) -> i64 {
