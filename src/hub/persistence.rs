@@ -139,3 +139,299 @@ impl Hub {
         recovery
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use parking_lot::Mutex;
+
+    use super::Recovery;
+    use crate::error::{ErrorCode, Result};
+    use crate::hub::{
+        frame_ticket, Change, Hub, HubConfig, InvitationRecord, ManualClock, Recovered, Store,
+        Ticket,
+    };
+    use crate::protocol::{
+        Answer, CancelInvitation, DeviceId, InvitationId, InviteeState, Push, SendInvitation,
+        SessionSink, UserId,
+    };
+
+    const START: u64 = 1_700_000_000;
+
+    /// A store that keeps the latest record of each invitation in memory and
+    /// logs every change in order; "durable" at once.
+    #[derive(Default)]
+    struct Recording {
+        kept: Mutex<HashMap<InvitationId, InvitationRecord>>,
+        log: Mutex<Vec<Change>>,
+        id_key: [u8; 32],
+        /// Handed to the next hub that starts on this store.
+        pending: Mutex<Option<Recovered>>,
+    }
+
+    impl Recording {
+        /// A store for a second hub, holding what `self` kept.
+        fn restarted(&self) -> Arc<Recording> {
+            let invitations = self.kept.lock().values().cloned().collect();
+            Arc::new(Recording {
+                kept: Mutex::new(self.kept.lock().clone()),
+                id_key: self.id_key,
+                pending: Mutex::new(Some(Recovered {
+                    id_key: self.id_key,
+                    invitations,
+                })),
+                ..Recording::default()
+            })
+        }
+    }
+
+    impl Store for Recording {
+        fn keeps_records(&self) -> bool {
+            true
+        }
+        fn recover(&self) -> Result<Recovered> {
+            Ok(self.pending.lock().take().unwrap_or(Recovered {
+                id_key: self.id_key,
+                invitations: Vec::new(),
+            }))
+        }
+        fn submit(&self, change: Change) -> Ticket {
+            match &change {
+                Change::Put(record) => {
+                    self.kept.lock().insert(record.id.clone(), record.clone());
+                }
+                Change::Forget { id, .. } => {
+                    self.kept.lock().remove(id);
+                }
+            }
+            let mut log = self.log.lock();
+            log.push(change);
+            log.len() as Ticket
+        }
+        fn durable(&self) -> Ticket {
+            self.log.lock().len() as Ticket
+        }
+        fn check_writable(&self) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    #[derive(Default)]
+    struct Inbox(Mutex<Vec<Push>>);
+    impl SessionSink for Inbox {
+        fn deliver(&self, push: Push) {
+            self.0.lock().push(push);
+        }
+    }
+
+    fn user(name: &str) -> UserId {
+        UserId::parse(name, "u").unwrap()
+    }
+
+    fn device() -> DeviceId {
+        DeviceId::parse("d", "d").unwrap()
+    }
+
+    fn hub_on(store: Arc<Recording>, clock: &ManualClock, grace: u64) -> (Arc<Hub>, Recovery) {
+        let config = HubConfig {
+            retention: Duration::from_secs(600),
+            ..HubConfig::default()
+        };
+        Hub::with_store_and_manual_clock(config, clock.clone(), store, Duration::from_secs(grace))
+            .unwrap()
+    }
+
+    fn state(hub: &Hub, id: &InvitationId, who: &str) -> InviteeState {
+        let states = hub.invitee_states(id).expect("the invitation is known");
+        states
+            .iter()
+            .find(|s| s.user_id == user(who))
+            .map(|s| s.state)
+            .expect("an invitee")
+    }
+
+    #[test]
+    fn a_restarted_hub_carries_on_from_its_records() {
+        let store = Arc::new(Recording {
+            id_key: [7; 32],
+            ..Recording::default()
+        });
+        let clock = ManualClock::new(START);
+        let (hub, recovery) = hub_on(store.clone(), &clock, 30);
+        assert_eq!(
+            recovery,
+            Recovery {
+                took: recovery.took,
+                ..Recovery::default()
+            }
+        );
+        let alice = hub
+            .login(user("alice"), device(), "", Arc::new(Inbox::default()))
+            .unwrap();
+        let bob = hub
+            .login(user("bob"), device(), "", Arc::new(Inbox::default()))
+            .unwrap();
+        hub.sync(&bob);
+
+        // Open, one invitee received it, one offline.
+        let mut first = SendInvitation::new(vec![user("bob"), user("carol")], 300);
+        first.idempotency_key = Some("call-1".into());
+        let open = hub.send(&alice, first.clone()).unwrap();
+        assert_eq!(
+            frame_ticket(),
+            store.durable(),
+            "the answer waits for the send"
+        );
+        hub.acknowledge(&bob, &open.invitation_id);
+        // Two whose deadlines pass while the hub is down, the later first.
+        let late = hub
+            .send(&alice, SendInvitation::new(vec![user("bob")], 20))
+            .unwrap();
+        let early = hub
+            .send(&alice, SendInvitation::new(vec![user("carol")], 10))
+            .unwrap();
+        // Ended (retained).
+        let ended = hub
+            .send(&alice, SendInvitation::new(vec![user("bob")], 300))
+            .unwrap();
+        hub.accept(
+            &bob,
+            Answer {
+                invitation_id: ended.invitation_id.clone(),
+                extended_data: "".into(),
+            },
+        )
+        .unwrap();
+
+        // The process dies; 60 s later another starts on the same records.
+        let later = ManualClock::new(START + 60);
+        let store2 = store.restarted();
+        let (hub2, recovery) = hub_on(store2.clone(), &later, 30);
+        assert_eq!(
+            (
+                recovery.open,
+                recovery.timed_out,
+                recovery.retained,
+                recovery.forgotten
+            ),
+            (1, 2, 1, 0)
+        );
+        assert_eq!(
+            state(&hub2, &open.invitation_id, "bob"),
+            InviteeState::Received
+        );
+        assert_eq!(
+            state(&hub2, &open.invitation_id, "carol"),
+            InviteeState::Offline
+        );
+        assert_eq!(
+            state(&hub2, &early.invitation_id, "carol"),
+            InviteeState::Timeout
+        );
+        assert_eq!(
+            state(&hub2, &late.invitation_id, "bob"),
+            InviteeState::Timeout
+        );
+        assert_eq!(
+            state(&hub2, &ended.invitation_id, "bob"),
+            InviteeState::Accepted
+        );
+        // The passed deadlines timed out in deadline order.
+        let timed_out: Vec<InvitationId> = store2
+            .log
+            .lock()
+            .iter()
+            .filter_map(|c| match c {
+                Change::Put(r) if r.invitees.iter().any(|i| i.state == InviteeState::Timeout) => {
+                    Some(r.id.clone())
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            timed_out,
+            [early.invitation_id.clone(), late.invitation_id.clone()]
+        );
+
+        // The inviter comes back within the grace period: a retried send gets
+        // the same invitation, and it stays open past the grace period.
+        let alice2 = hub2
+            .login(user("alice"), device(), "", Arc::new(Inbox::default()))
+            .unwrap();
+        assert_eq!(hub2.send(&alice2, first).unwrap(), open);
+        hub2.advance(&later, Duration::from_secs(31));
+        assert_eq!(
+            state(&hub2, &open.invitation_id, "carol"),
+            InviteeState::Offline
+        );
+        // A ringing invitee that logs in is rung (rule 9: once per session).
+        let carol = Arc::new(Inbox::default());
+        let carol_session = hub2
+            .login(user("carol"), device(), "", carol.clone())
+            .unwrap();
+        hub2.sync(&carol_session);
+        hub2.sync(&carol_session);
+        let rung = carol
+            .0
+            .lock()
+            .iter()
+            .filter(|p| matches!(p, Push::InvitationReceived { invitation_id, .. } if *invitation_id == open.invitation_id))
+            .count();
+        assert_eq!(rung, 1);
+        // The ended one is retained: late requests get precise errors.
+        let cancel = CancelInvitation {
+            invitation_id: ended.invitation_id.clone(),
+            invitees: None,
+            extended_data: "".into(),
+        };
+        let error = hub2.cancel(&alice2, cancel).unwrap_err();
+        assert_eq!(error.code, ErrorCode::InvitationClosed);
+        // Its retention ends 600 s after it ended, not after the restart.
+        hub2.advance(&later, Duration::from_secs(600 - 60 - 31 + 1));
+        assert!(hub2.invitee_states(&ended.invitation_id).is_none());
+        assert!(!store2.kept.lock().contains_key(&ended.invitation_id));
+    }
+
+    #[test]
+    fn an_inviter_who_does_not_come_back_within_the_grace_period_is_gone() {
+        let store = Arc::new(Recording::default());
+        let clock = ManualClock::new(START);
+        let (hub, _) = hub_on(store.clone(), &clock, 30);
+        let alice = hub
+            .login(user("alice"), device(), "", Arc::new(Inbox::default()))
+            .unwrap();
+        let sent = hub
+            .send(&alice, SendInvitation::new(vec![user("bob")], 300))
+            .unwrap();
+
+        let later = ManualClock::new(START + 5);
+        let (hub2, recovery) = hub_on(store.restarted(), &later, 30);
+        assert_eq!(recovery.open, 1);
+        let bob = Arc::new(Inbox::default());
+        let bob_session = hub2.login(user("bob"), device(), "", bob.clone()).unwrap();
+        hub2.sync(&bob_session);
+        hub2.advance(&later, Duration::from_secs(29));
+        assert_eq!(
+            state(&hub2, &sent.invitation_id, "bob"),
+            InviteeState::Offline
+        );
+        hub2.advance(&later, Duration::from_secs(2));
+        assert_eq!(
+            state(&hub2, &sent.invitation_id, "bob"),
+            InviteeState::Cancelled
+        );
+        assert!(bob
+            .0
+            .lock()
+            .iter()
+            .any(|p| matches!(p, Push::InvitationCancelled { .. })));
+        assert_eq!(
+            hub2.open_invitations(&user("alice")),
+            0,
+            "its quota place is given back"
+        );
+    }
+}
