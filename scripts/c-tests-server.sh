@@ -95,7 +95,10 @@ start_server() {
   local log=$1
   local ports=$out/ports.json
   rm -f "$ports" "$out/ports.partial"
-  NO_COLOR=1 "$server_bin" serve "${server_flags[@]}" --port-file "$root/$ports" </dev/null >"$log" 2>&1 &
+  # A fresh server: its store (SQLite, the default) starts empty.
+  rm -rf "$out/data"
+  NO_COLOR=1 "$server_bin" serve "${server_flags[@]}" --data-dir "$root/$out/data" \
+    --port-file "$root/$ports" </dev/null >"$log" 2>&1 &
   server_pid=$!
   server_port=
   local i

@@ -21,6 +21,7 @@ mod raw;
 mod report;
 mod run;
 mod server;
+mod store;
 mod storm;
 
 use std::process::ExitCode;
@@ -66,6 +67,9 @@ enum Tool {
     /// N library clients on an in-process hub, each rung once, then held
     /// idle: the process's CPU while nothing happens.
     IdleClients(idle_clients::IdleClientsOptions),
+    /// The SQLite store alone: its write rate for N invitations, and the
+    /// time a start takes to recover them.
+    Store(store::StoreOptions),
 }
 
 fn main() -> ExitCode {
@@ -97,6 +101,15 @@ fn main() -> ExitCode {
                 options.json,
                 idle_clients::IdleClientsReport::text,
                 idle_clients::IdleClientsReport::ok,
+            )
+        }
+        Some(Tool::Store(options)) => {
+            watchdog(options.limit());
+            finish(
+                store::run(options),
+                options.json,
+                store::StoreReport::text,
+                store::StoreReport::ok,
             )
         }
         Some(Tool::Overload(options)) => {
@@ -223,7 +236,8 @@ fn bench(options: &Options) -> Result<Report, String> {
         .build()
         .map_err(|e| format!("runtime: {e}"))?;
     let (server, url) = if options.spawn_server {
-        let (server, url) = server::spawn(&runtime)?;
+        let (server, url) =
+            server::spawn(&runtime, options.server_store, options.server_durability)?;
         (Some(server), url)
     } else {
         (None, options.url.clone())
@@ -287,7 +301,7 @@ fn bench(options: &Options) -> Result<Report, String> {
     // What the spawned server pushed, per invitation completed (all phases).
     let pushes_per_invitation = server.as_ref().map(|server| {
         let completed = run.completed.load(Ordering::Relaxed).max(1);
-        server.ctx.metrics.pushes.get() as f64 / completed as f64
+        server.server.ctx.metrics.pushes.get() as f64 / completed as f64
     });
     if let Some(server) = server {
         server::stop(&runtime, server);
@@ -300,6 +314,12 @@ fn bench(options: &Options) -> Result<Report, String> {
     Ok(Report {
         url,
         spawned_server: options.spawn_server,
+        server_store: options.spawn_server.then(|| match options.server_store {
+            beckon_server::StoreKind::Memory => "memory".to_owned(),
+            beckon_server::StoreKind::Sqlite => {
+                format!("sqlite {:?}", options.server_durability).to_lowercase()
+            }
+        }),
         pairs: options.pairs,
         dispatch: options.dispatch,
         in_flight: options.in_flight,

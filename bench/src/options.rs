@@ -35,6 +35,15 @@ pub struct Options {
     #[arg(long)]
     pub spawn_server: bool,
 
+    /// The spawned server's store: memory (as before the durable store), or
+    /// sqlite in a fresh temporary data directory (removed after the run).
+    #[arg(long, value_enum, default_value_t = beckon_server::StoreKind::Memory)]
+    pub server_store: beckon_server::StoreKind,
+
+    /// The spawned server's durability with `--server-store sqlite`.
+    #[arg(long, value_enum, default_value_t = beckon_server::Durability::Normal)]
+    pub server_durability: beckon_server::Durability,
+
     /// Worker threads of the spawned server's runtime.
     #[arg(long, default_value_t = 2)]
     pub server_threads: usize,

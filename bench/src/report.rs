@@ -14,6 +14,8 @@ use crate::pair::{new_histogram, Pair};
 pub struct Report {
     pub url: String,
     pub spawned_server: bool,
+    /// The spawned server's store ("memory", "sqlite normal", "sqlite full").
+    pub server_store: Option<String>,
     pub pairs: usize,
     pub dispatch: Dispatch,
     pub in_flight: usize,
@@ -124,10 +126,9 @@ impl Report {
         out.push_str(&format!(
             "beckon-bench: {}{}, {} pairs ({:?} dispatch), {} in flight per pair, {mode}\n",
             self.url,
-            if self.spawned_server {
-                " (spawned server)"
-            } else {
-                ""
+            match &self.server_store {
+                Some(store) => format!(" (spawned server, store {store})"),
+                None => String::new(),
             },
             self.pairs,
             self.dispatch,

@@ -4,27 +4,48 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use beckon_server::{RunningServer, ServerConfig};
+use std::path::PathBuf;
+
+use beckon_server::{Durability, RunningServer, ServerConfig, StoreKind};
 use tokio::runtime::Runtime;
 
+/// A spawned server, and the temporary data directory of its SQLite store.
+pub struct Spawned {
+    pub server: RunningServer,
+    data_dir: Option<PathBuf>,
+}
+
 /// Starts a development-mode server (no secret) on 127.0.0.1 with any free
-/// port, its rate limits raised out of the way, and returns it with its URL.
-pub fn spawn(runtime: &Runtime) -> Result<(RunningServer, String), String> {
+/// port, its rate limits raised out of the way, on `store` (SQLite in a
+/// fresh temporary directory), and returns it with its URL.
+pub fn spawn(
+    runtime: &Runtime,
+    store: StoreKind,
+    durability: Durability,
+) -> Result<(Spawned, String), String> {
+    let data_dir = (store == StoreKind::Sqlite)
+        .then(|| std::env::temp_dir().join(format!("beckon-bench-{:016x}", rand::random::<u64>())));
     let config = ServerConfig {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         dev: true,
         messages_per_sec: 1_000_000,
         max_open_invitations: beckon::hub::HubConfig::OPEN_INVITATIONS_CEILING,
         messages_burst: 10_000_000,
+        store,
+        data_dir: data_dir.clone(),
+        durability,
         ..ServerConfig::default()
     };
     let server = runtime
         .block_on(beckon_server::start(config, None))
         .map_err(|e| format!("spawned server: {e}"))?;
     let url = format!("ws://{}", server.listen_addr);
-    Ok((server, url))
+    Ok((Spawned { server, data_dir }, url))
 }
 
-pub fn stop(runtime: &Runtime, server: RunningServer) {
-    runtime.block_on(server.shutdown(Duration::from_secs(5)));
+pub fn stop(runtime: &Runtime, spawned: Spawned) {
+    runtime.block_on(spawned.server.shutdown(Duration::from_secs(5)));
+    if let Some(dir) = spawned.data_dir {
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
