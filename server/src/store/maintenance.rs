@@ -62,6 +62,30 @@ impl std::fmt::Display for CheckReport {
     }
 }
 
+/// Runs `f` on a read-only connection to the store in `dir`. Opening a WAL
+/// database read-only makes an empty `-wal` and a `-shm` file that the
+/// connection cannot remove; if they were not there before and no server
+/// holds the directory, they are removed after.
+fn with_read_only<T>(
+    dir: &Path,
+    f: impl FnOnce(&Connection, &Path) -> Result<T, OpenError>,
+) -> Result<T, OpenError> {
+    let db = dir.join(DATABASE_FILE);
+    let wal = db.with_extension("db-wal");
+    let shm = db.with_extension("db-shm");
+    let had_wal = wal.exists();
+    let had_shm = shm.exists();
+    let (conn, path) = read_only(dir)?;
+    let result = f(&conn, &path);
+    drop(conn);
+    let empty_wal = std::fs::metadata(&wal).is_ok_and(|m| m.len() == 0);
+    if !had_wal && !had_shm && empty_wal && open::lock_is_free(dir) {
+        let _ = std::fs::remove_file(&wal);
+        let _ = std::fs::remove_file(&shm);
+    }
+    result
+}
+
 fn read_only(dir: &Path) -> Result<(Connection, PathBuf), OpenError> {
     let path = dir.join(DATABASE_FILE);
     if !path.exists() {
@@ -78,11 +102,14 @@ fn read_only(dir: &Path) -> Result<(Connection, PathBuf), OpenError> {
 /// Reads the whole store and says what it holds; changes nothing (a server
 /// may be running on it).
 pub fn check(dir: &Path) -> Result<CheckReport, OpenError> {
-    let (conn, path) = read_only(dir)?;
+    with_read_only(dir, check_on)
+}
+
+fn check_on(conn: &Connection, path: &Path) -> Result<CheckReport, OpenError> {
     let failed = |e: rusqlite::Error| OpenError(format!("{}: {e}", path.display()));
-    let schema_version = open::version_of(&conn, &path)?;
+    let schema_version = open::version_of(conn, path)?;
     let mut report = CheckReport {
-        path: path.clone(),
+        path: path.to_path_buf(),
         schema_version,
         ..CheckReport::default()
     };
@@ -109,7 +136,7 @@ pub fn check(dir: &Path) -> Result<CheckReport, OpenError> {
         }
     }
     let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
-    report.bytes = size(&path) + size(&path.with_extension("db-wal"));
+    report.bytes = size(path) + size(&path.with_extension("db-wal"));
     Ok(report)
 }
 
@@ -137,12 +164,13 @@ pub fn backup(dir: &Path, to: &Path) -> Result<(), OpenError> {
             to.display()
         )));
     }
-    let (conn, path) = read_only(dir)?;
-    open::version_of(&conn, &path)?;
     let target = to
         .to_str()
         .ok_or_else(|| OpenError(format!("{}: not a UTF-8 path", to.display())))?;
-    conn.execute("VACUUM INTO ?1", [target])
-        .map_err(|e| OpenError(format!("backup of {} to {target}: {e}", path.display())))?;
-    Ok(())
+    with_read_only(dir, |conn, path| {
+        open::version_of(conn, path)?;
+        conn.execute("VACUUM INTO ?1", [target])
+            .map_err(|e| OpenError(format!("backup of {} to {target}: {e}", path.display())))?;
+        Ok(())
+    })
 }

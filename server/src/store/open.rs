@@ -122,6 +122,17 @@ fn lock(dir: &Path) -> Result<File, OpenError> {
     Ok(file)
 }
 
+/// Whether no process holds the directory's lock (no server runs on it).
+pub(super) fn lock_is_free(dir: &Path) -> bool {
+    let Ok(file) = File::open(dir.join(LOCK_FILE)) else {
+        return true; // never locked
+    };
+    // SAFETY: flock on a descriptor this function owns.
+    let taken = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
+    // Closing the file lets the lock go.
+    taken
+}
+
 /// The file's schema version, after making sure it is a Beckon store this
 /// server can read.
 fn check_identity(conn: &Connection, path: &Path) -> Result<i32, OpenError> {
