@@ -61,6 +61,10 @@ fn spawn(scratch: &Scratch, args: &[&str]) -> Child {
         .args(args)
         .env_remove("BECKON_SECRET")
         .env_remove("BECKON_LOG")
+        // The default data directory of a `serve` without --data-dir: in
+        // this test's scratch, never the machine's.
+        .env("XDG_STATE_HOME", scratch.path("state"))
+        .env_remove("STATE_DIRECTORY")
         .stdin(Stdio::piped())
         .stdout(stdout)
         .stderr(stderr)
