@@ -82,7 +82,7 @@ impl ServerContext {
         let durable = match &store {
             Some(store) => {
                 metrics.register_store(store.metrics());
-                DurableGate::new(store.durable_watch())
+                store.gate()
             }
             None => DurableGate::default(),
         };

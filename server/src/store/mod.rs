@@ -17,6 +17,8 @@ mod sqlite;
 mod writer;
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use beckon::hub::Ticket;
 use tokio::sync::watch;
@@ -50,20 +52,22 @@ pub fn default_data_dir() -> PathBuf {
 /// pushes wait until its ticket is durable. Always open on a memory store.
 #[derive(Clone, Default)]
 pub struct DurableGate {
-    durable: Option<watch::Receiver<Ticket>>,
+    /// The last committed ticket, to read (every frame asks), and the same
+    /// as a watch, to wait on.
+    durable: Option<(Arc<AtomicU64>, watch::Receiver<Ticket>)>,
 }
 
 impl DurableGate {
-    pub fn new(durable: watch::Receiver<Ticket>) -> DurableGate {
+    pub fn new(last: Arc<AtomicU64>, durable: watch::Receiver<Ticket>) -> DurableGate {
         DurableGate {
-            durable: Some(durable),
+            durable: Some((last, durable)),
         }
     }
 
     /// True when everything up to `ticket` is durable.
     pub fn covers(&self, ticket: Ticket) -> bool {
         match &self.durable {
-            Some(durable) => ticket == 0 || *durable.borrow() >= ticket,
+            Some((last, _)) => ticket == 0 || last.load(Ordering::Acquire) >= ticket,
             None => true,
         }
     }
@@ -71,7 +75,7 @@ impl DurableGate {
     /// Waits until [`DurableGate::covers`] `ticket`. Never returns if the
     /// store stops for good (the caller selects it against other events).
     pub async fn wait(&self, ticket: Ticket) {
-        let Some(durable) = &self.durable else {
+        let Some((_, durable)) = &self.durable else {
             return;
         };
         let mut durable = durable.clone();

@@ -12,7 +12,6 @@ use parking_lot::Mutex;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
-use tokio::sync::watch;
 
 use super::open::{self, OpenError};
 use super::writer::{self, Shared};
@@ -105,8 +104,11 @@ impl SqliteStore {
     }
 
     /// What connections wait on before frames leave.
-    pub fn durable_watch(&self) -> watch::Receiver<Ticket> {
-        self.shared.durable.subscribe()
+    pub fn gate(&self) -> super::DurableGate {
+        super::DurableGate::new(
+            self.shared.last_durable.clone(),
+            self.shared.durable.subscribe(),
+        )
     }
 
     pub fn metrics(&self) -> &StoreMetrics {
@@ -146,7 +148,7 @@ impl Store for SqliteStore {
     }
 
     fn durable(&self) -> Ticket {
-        *self.shared.durable.borrow()
+        self.shared.last_durable.load(Ordering::Acquire)
     }
 
     fn check_writable(&self) -> beckon::Result<()> {

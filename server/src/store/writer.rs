@@ -11,7 +11,8 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use beckon::hub::{Change, Ticket};
@@ -62,6 +63,8 @@ pub(super) struct Shared {
     pub wake: Condvar,
     /// The highest ticket committed (with everything before it).
     pub durable: watch::Sender<Ticket>,
+    /// The same, for readers that do not wait.
+    pub last_durable: Arc<AtomicU64>,
     /// Why writing fails, while it does.
     pub failure: Mutex<Option<String>>,
     pub failing: AtomicBool,
@@ -75,6 +78,7 @@ impl Shared {
             queue: Mutex::new(Queue::default()),
             wake: Condvar::new(),
             durable: watch::channel(0).0,
+            last_durable: Arc::new(AtomicU64::new(0)),
             failure: Mutex::new(None),
             failing: AtomicBool::new(false),
             metrics,
@@ -103,8 +107,9 @@ impl Shared {
     }
 
     /// The next batch, and the last ticket in it; `None` once stopping with
-    /// nothing left.
-    fn next_batch(&self) -> Option<(Batch, Ticket)> {
+    /// nothing left. `spare`, an empty map, takes the batch's place in the
+    /// queue (so the queue keeps the capacity it grew to).
+    fn next_batch(&self, spare: Batch) -> Option<(Batch, Ticket)> {
         let mut queue = self.queue.lock();
         while queue.changes.is_empty() && !queue.stopping {
             queue.idle = true;
@@ -119,7 +124,7 @@ impl Shared {
             std::thread::sleep(LINGER);
             queue = self.queue.lock();
         }
-        Some((std::mem::take(&mut queue.changes), queue.last))
+        Some((std::mem::replace(&mut queue.changes, spare), queue.last))
     }
 }
 
@@ -127,9 +132,11 @@ impl Shared {
 pub(super) fn run(mut conn: Connection, mut rows: RowIndex, shared: &Shared) {
     let mut pause = FIRST_RETRY_PAUSE;
     let mut sized = Instant::now() - SIZE_EVERY;
-    while let Some((batch, upto)) = shared.next_batch() {
+    let mut spare = Batch::default();
+    let mut json = Vec::new();
+    while let Some((mut batch, upto)) = shared.next_batch(std::mem::take(&mut spare)) {
         let started = Instant::now();
-        match write(&mut conn, &rows, &batch) {
+        match write(&mut conn, &rows, &batch, &mut json) {
             Ok(moved) => {
                 for (id, row) in moved {
                     match row {
@@ -138,6 +145,8 @@ pub(super) fn run(mut conn: Connection, mut rows: RowIndex, shared: &Shared) {
                     };
                 }
                 shared.metrics.observe_batch(started.elapsed(), batch.len());
+                // The atomic first: a waiter woken by the watch reads it.
+                shared.last_durable.store(upto, Ordering::Release);
                 shared.durable.send_replace(upto);
                 if shared.failing.swap(false, Ordering::AcqRel) {
                     *shared.failure.lock() = None;
@@ -148,6 +157,8 @@ pub(super) fn run(mut conn: Connection, mut rows: RowIndex, shared: &Shared) {
                     shared.metrics.set_size(&shared.path);
                     sized = Instant::now();
                 }
+                batch.clear();
+                spare = batch;
             }
             Err(error) => {
                 shared.metrics.write_failures.inc();
@@ -185,6 +196,7 @@ fn write(
     conn: &mut Connection,
     rows: &RowIndex,
     batch: &Batch,
+    json: &mut Vec<u8>,
 ) -> rusqlite::Result<Vec<(InvitationId, Option<i64>)>> {
     let mut moved = Vec::new();
     let tx = conn.transaction()?;
@@ -195,7 +207,11 @@ fn write(
         for (_, change) in batch.values() {
             match change {
                 Change::Put(record) => {
-                    let text = serde_json::to_string(record)
+                    json.clear();
+                    serde_json::to_writer(&mut *json, record)
+                        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+                    // serde_json writes UTF-8; stored as TEXT.
+                    let text = std::str::from_utf8(json)
                         .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
                     let version = to_i64(record.version);
                     let ended = record.ended_ms.map(to_i64);
