@@ -53,24 +53,27 @@ impl Target {
             Target::Memory => format!("memory://scenario-{}", common::rand_suffix()),
             Target::Server | Target::ServerMemoryStore => {
                 static SERVERS: [OnceLock<ServerProcess>; 2] = [OnceLock::new(), OnceLock::new()];
-                let (server, store) = match self {
-                    Target::ServerMemoryStore => (&SERVERS[1], "memory"),
-                    _ => (&SERVERS[0], "sqlite"),
-                };
-                server
-                    .get_or_init(|| {
-                        ServerProcess::start(&[
-                            "--grace-secs",
-                            "2",
-                            "--max-open-invitations",
-                            "100000",
-                            "--store",
-                            store,
-                        ])
-                    })
-                    .url()
+                self.server(&SERVERS, &["--grace-secs", "2"]).url()
             }
         }
+    }
+
+    /// The shared server of this target's store, of the two in `servers`
+    /// (SQLite, memory), started with `flags` the first time.
+    fn server(
+        self,
+        servers: &'static [OnceLock<ServerProcess>; 2],
+        flags: &[&str],
+    ) -> &'static ServerProcess {
+        let (server, store) = match self {
+            Target::ServerMemoryStore => (&servers[1], "memory"),
+            _ => (&servers[0], "sqlite"),
+        };
+        server.get_or_init(|| {
+            let mut args = vec!["--max-open-invitations", "100000", "--store", store];
+            args.extend_from_slice(flags);
+            ServerProcess::start(&args)
+        })
     }
 
     /// A hub that checks tokens minted from `SECRET`.
@@ -87,25 +90,14 @@ impl Target {
             }
             Target::Server | Target::ServerMemoryStore => {
                 static SERVERS: [OnceLock<ServerProcess>; 2] = [OnceLock::new(), OnceLock::new()];
-                let (server, store) = match self {
-                    Target::ServerMemoryStore => (&SERVERS[1], "memory"),
-                    _ => (&SERVERS[0], "sqlite"),
-                };
-                server
-                    .get_or_init(|| {
-                        let path = std::env::temp_dir()
-                            .join(format!("beckon-secret-{}", common::rand_suffix()));
-                        std::fs::write(&path, SECRET).unwrap();
-                        ServerProcess::start(&[
-                            "--secret-file",
-                            path.to_str().unwrap(),
-                            "--max-open-invitations",
-                            "100000",
-                            "--store",
-                            store,
-                        ])
-                    })
-                    .url()
+                static SECRET_FILE: OnceLock<String> = OnceLock::new();
+                let path = SECRET_FILE.get_or_init(|| {
+                    let path = std::env::temp_dir()
+                        .join(format!("beckon-secret-{}", common::rand_suffix()));
+                    std::fs::write(&path, SECRET).unwrap();
+                    path.display().to_string()
+                });
+                self.server(&SERVERS, &["--secret-file", path]).url()
             }
         }
     }

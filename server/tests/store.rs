@@ -125,6 +125,18 @@ fn run(args: &[String]) -> Exit {
     }
 }
 
+/// `serve` on `data` is refused with a message naming `file` and `cause`;
+/// returns the message.
+fn refused_naming(data: &Path, file: &Path, cause: &str) -> String {
+    let message = serve_refused(data);
+    assert!(
+        message.contains(&file.display().to_string()),
+        "the file is not named: {message}"
+    );
+    assert!(message.contains(cause), "the cause is not named: {message}");
+    message
+}
+
 /// `serve` on `data` must be refused: exit status 1 and a message. Returns
 /// the message.
 fn serve_refused(data: &Path) -> String {
@@ -509,15 +521,7 @@ fn a_corrupt_store_is_refused_and_left_as_it_is() {
     let db = data.join(DATABASE);
     std::fs::write(&db, garbage(16 * 1024)).unwrap();
     let before = contents(&data);
-    let message = serve_refused(&data);
-    assert!(
-        message.contains(&db.display().to_string()),
-        "the file is not named: {message}"
-    );
-    assert!(
-        message.contains("corrupt or not a database"),
-        "the cause is not named: {message}"
-    );
+    refused_naming(&data, &db, "corrupt or not a database");
     assert_unchanged(&data, &before, "serve on garbage");
     let check = store_command("check", &data, &[]);
     assert_eq!(check.status.code(), Some(1), "{}", check.stdout);
@@ -542,15 +546,7 @@ fn a_corrupt_store_is_refused_and_left_as_it_is() {
     bytes[page_size..].copy_from_slice(&garbage(rest));
     std::fs::write(&db, &bytes).unwrap();
     let before = contents(&data);
-    let message = serve_refused(&data);
-    assert!(
-        message.contains(&db.display().to_string()),
-        "the file is not named: {message}"
-    );
-    assert!(
-        message.contains("corrupt"),
-        "the cause is not named: {message}"
-    );
+    refused_naming(&data, &db, "corrupt");
     assert_unchanged(&data, &before, "serve on overwritten tables");
     let check = store_command("check", &data, &[]);
     assert_eq!(
