@@ -37,6 +37,9 @@ enum StoreCommand {
     /// Reads the whole store and says what it holds and whether it is
     /// healthy (exit status 1 if not). Safe while a server runs on it.
     Check(DataDirArgs),
+    /// Prints every stored invitation as one line of JSON. Safe while a
+    /// server runs on it.
+    Dump(DataDirArgs),
     /// Rewrites the database without its free pages. The server must be
     /// stopped.
     Compact(DataDirArgs),
@@ -215,6 +218,11 @@ fn store(command: StoreCommand) -> Result<(), String> {
             } else {
                 Err(format!("{}: not healthy", report.path.display()))
             }
+        }
+        StoreCommand::Dump(args) => {
+            let mut out = std::io::stdout().lock();
+            beckon_server::store::dump(&dir_of(&args)?, &mut out).map_err(|e| e.to_string())?;
+            Ok(())
         }
         StoreCommand::Compact(args) => {
             let (before, after) =

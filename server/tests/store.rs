@@ -557,7 +557,7 @@ fn a_corrupt_store_is_refused_and_left_as_it_is() {
     );
     assert_unchanged(&data, &before, "store check on overwritten tables");
 
-    // A sound file whose one invitation's record is not JSON.
+    // A sound file whose one invitation's record is cut short.
     let data = scratch.join("record");
     let id = store_with_one_invitation(&data);
     let db = data.join(DATABASE);
@@ -565,8 +565,8 @@ fn a_corrupt_store_is_refused_and_left_as_it_is() {
         let conn = Connection::open(&db).unwrap();
         let changed = conn
             .execute(
-                "UPDATE invitations SET record = ?1 WHERE id = ?2",
-                ["{\"id\": \"broken", id.as_str()],
+                "UPDATE invitations SET record = substr(record, 1, 20) WHERE id = ?1",
+                [id.as_str()],
             )
             .unwrap();
         assert_eq!(changed, 1);
@@ -651,7 +651,11 @@ fn store_at_version(db: &Path, version: usize, record: &InvitationRecord) {
                 i64::try_from(record.version).unwrap(),
                 record.inviter.as_str(),
                 i64::try_from(record.deadline_ms).unwrap(),
-                serde_json::to_string(record).unwrap(),
+                {
+                    let mut encoded = Vec::new();
+                    beckon_server::store::codec::encode(record, &mut encoded).unwrap();
+                    encoded
+                },
             ],
         )
         .unwrap();
@@ -738,14 +742,14 @@ fn every_older_schema_version_is_migrated_at_start() {
             "version {version}"
         );
         let conn = Connection::open(&db).unwrap();
-        let text: String = conn
+        let bytes: Vec<u8> = conn
             .query_row(
                 "SELECT record FROM invitations WHERE id = ?1",
                 [kept.id.as_str()],
                 |row| row.get(0),
             )
             .unwrap();
-        let now: InvitationRecord = serde_json::from_str(&text).unwrap();
+        let now: InvitationRecord = beckon_server::store::codec::decode(&bytes).unwrap();
         assert_eq!(
             (&now.id, &now.inviter, &now.extended_data, now.deadline_ms),
             (
@@ -1064,6 +1068,17 @@ fn operators_check_back_up_and_compact_a_store() {
         "{}",
         check.stdout
     );
+
+    // dump, while the server runs: one JSON line per invitation.
+    let dump = store_command("dump", &data, &[]);
+    assert_eq!(dump.status.code(), Some(0), "{}", dump.stderr);
+    let records: Vec<InvitationRecord> = dump
+        .stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let ids: HashSet<&InvitationId> = records.iter().map(|r| &r.id).collect();
+    assert_eq!(ids, HashSet::from([&open, &ended]), "{}", dump.stdout);
 
     // backup, while the server runs: the copy is a healthy store with the
     // same invitations.

@@ -1,6 +1,7 @@
 //! What an operator runs on a data directory: `store check` (is it readable,
-//! what does it hold), `store compact` (give back free pages; the server must
-//! be stopped) and `store backup` (a consistent copy, the server may run).
+//! what does it hold), `store dump` (every invitation as a line of JSON),
+//! `store compact` (give back free pages; the server must be stopped) and
+//! `store backup` (a consistent copy, the server may run).
 
 use std::path::{Path, PathBuf};
 
@@ -127,8 +128,8 @@ fn check_on(conn: &Connection, path: &Path) -> Result<CheckReport, OpenError> {
         while let Some(row) = rows.next().map_err(failed)? {
             let id: String = row.get(0).map_err(failed)?;
             let version: i64 = row.get(1).map_err(failed)?;
-            let text: String = row.get(2).map_err(failed)?;
-            match open::decode(&id, version, &text) {
+            let bytes: Vec<u8> = row.get(2).map_err(failed)?;
+            match open::decode(&id, version, &bytes) {
                 Ok(record) if record.ended_ms.is_some() => report.ended_invitations += 1,
                 Ok(_) => report.open_invitations += 1,
                 Err(why) => report.unreadable.push((id, why)),
@@ -138,6 +139,39 @@ fn check_on(conn: &Connection, path: &Path) -> Result<CheckReport, OpenError> {
     let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
     report.bytes = size(path) + size(&path.with_extension("db-wal"));
     Ok(report)
+}
+
+/// Writes every stored invitation to `out` as one line of JSON (rows that
+/// cannot be read as a line `{"unreadable":ID,"why":...}`); returns how many
+/// lines. Changes nothing (a server may be running on it).
+pub fn dump(dir: &Path, out: &mut dyn std::io::Write) -> Result<u64, OpenError> {
+    with_read_only(dir, |conn, path| {
+        let failed = |e: rusqlite::Error| OpenError(format!("{}: {e}", path.display()));
+        if open::version_of(conn, path)? == 0 {
+            return Ok(0);
+        }
+        let mut statement = conn
+            .prepare("SELECT id, version, record FROM invitations ORDER BY row")
+            .map_err(failed)?;
+        let mut rows = statement.query([]).map_err(failed)?;
+        let mut lines = 0;
+        while let Some(row) = rows.next().map_err(failed)? {
+            let id: String = row.get(0).map_err(failed)?;
+            let version: i64 = row.get(1).map_err(failed)?;
+            let bytes: Vec<u8> = row.get(2).map_err(failed)?;
+            let line = match open::decode(&id, version, &bytes) {
+                Ok(record) => serde_json::to_string(&record),
+                Err(why) => serde_json::to_string(&serde_json::json!({
+                    "unreadable": id,
+                    "why": why,
+                })),
+            }
+            .map_err(|e| OpenError(format!("{}: {e}", path.display())))?;
+            writeln!(out, "{line}").map_err(|e| OpenError(format!("writing the dump: {e}")))?;
+            lines += 1;
+        }
+        Ok(lines)
+    })
 }
 
 /// Rewrites the database without its free pages. Takes the directory's lock:

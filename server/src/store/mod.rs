@@ -6,10 +6,12 @@
 //! - `sqlite.rs`: the SQLite store, opened with every check a data directory
 //!   needs (`open.rs`: lock, schema version, migrations, reading it back);
 //! - `writer.rs`: the one thread that writes, in group commits;
-//! - `schema.rs`: the numbered schema and its migrations;
+//! - `schema.rs`: the numbered schema and its migrations; `codec.rs`: how a
+//!   record is encoded in its row;
 //! - `maintenance.rs`: `beckon-server store check` and `store compact`;
 //! - [`DurableGate`]: what connections wait on before a frame leaves.
 
+pub mod codec;
 mod maintenance;
 mod open;
 pub mod schema;
@@ -23,7 +25,7 @@ use std::sync::Arc;
 use beckon::hub::Ticket;
 use tokio::sync::watch;
 
-pub use maintenance::{backup, check, compact, CheckReport};
+pub use maintenance::{backup, check, compact, dump, CheckReport};
 pub use open::{OpenError, DATABASE_FILE, LOCK_FILE};
 pub use sqlite::{SqliteStore, StoreMetrics};
 

@@ -214,8 +214,8 @@ pub(super) fn load(conn: &Connection, path: &Path) -> Result<Loaded, OpenError> 
         let number: i64 = row.get(0).map_err(|e| read_error(path, &e))?;
         let id: String = row.get(1).map_err(|e| read_error(path, &e))?;
         let version: i64 = row.get(2).map_err(|e| read_error(path, &e))?;
-        let text: String = row.get(3).map_err(|e| read_error(path, &e))?;
-        let record = decode(&id, version, &text).map_err(|cause| {
+        let bytes: Vec<u8> = row.get(3).map_err(|e| read_error(path, &e))?;
+        let record = decode(&id, version, &bytes).map_err(|cause| {
             OpenError(format!(
                 "{}: invitation {id:?} cannot be read: {cause}; the file was left as it is \
                  (`beckon-server store check` lists every such row)",
@@ -235,8 +235,8 @@ pub(super) fn load(conn: &Connection, path: &Path) -> Result<Loaded, OpenError> 
 }
 
 /// One stored invitation, checked against its row's columns.
-pub(super) fn decode(id: &str, version: i64, text: &str) -> Result<InvitationRecord, String> {
-    let record: InvitationRecord = serde_json::from_str(text).map_err(|e| e.to_string())?;
+pub(super) fn decode(id: &str, version: i64, bytes: &[u8]) -> Result<InvitationRecord, String> {
+    let record = super::codec::decode(bytes)?;
     if record.id.as_str() != id {
         return Err(format!("its record is of invitation {}", record.id));
     }

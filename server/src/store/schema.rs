@@ -12,8 +12,9 @@ pub const CURRENT: i32 = MIGRATIONS.len() as i32;
 
 /// `MIGRATIONS[n]` takes a file from version `n` to `n + 1`.
 pub const MIGRATIONS: &[&str] = &[
-    // 1: invitations (the whole record as JSON, with the columns an operator
-    // or a later query selects on), and the store's own settings. Rows are
+    // 1: invitations (the whole record, encoded as `codec.rs` says, with the
+    // columns an operator or a later query selects on), and the store's own
+    // settings. Rows are
     // numbered in the order invitations were first stored (`row`), so the
     // invitations a busy server changes sit together in a few pages at the
     // end of the table. Random ids as the key, or an index on them, would
@@ -31,7 +32,7 @@ pub const MIGRATIONS: &[&str] = &[
          inviter     TEXT NOT NULL,
          deadline_ms INTEGER NOT NULL,
          ended_ms    INTEGER,
-         record      TEXT NOT NULL
+         record      BLOB NOT NULL
      );",
 ];
 

@@ -133,10 +133,10 @@ pub(super) fn run(mut conn: Connection, mut rows: RowIndex, shared: &Shared) {
     let mut pause = FIRST_RETRY_PAUSE;
     let mut sized = Instant::now() - SIZE_EVERY;
     let mut spare = Batch::default();
-    let mut json = Vec::new();
+    let mut encoded = Vec::new();
     while let Some((mut batch, upto)) = shared.next_batch(std::mem::take(&mut spare)) {
         let started = Instant::now();
-        match write(&mut conn, &rows, &batch, &mut json) {
+        match write(&mut conn, &rows, &batch, &mut encoded) {
             Ok(moved) => {
                 for (id, row) in moved {
                     match row {
@@ -196,7 +196,7 @@ fn write(
     conn: &mut Connection,
     rows: &RowIndex,
     batch: &Batch,
-    json: &mut Vec<u8>,
+    encoded: &mut Vec<u8>,
 ) -> rusqlite::Result<Vec<(InvitationId, Option<i64>)>> {
     let mut moved = Vec::new();
     let tx = conn.transaction()?;
@@ -207,12 +207,10 @@ fn write(
         for (_, change) in batch.values() {
             match change {
                 Change::Put(record) => {
-                    json.clear();
-                    serde_json::to_writer(&mut *json, record)
-                        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-                    // serde_json writes UTF-8; stored as TEXT.
-                    let text = std::str::from_utf8(json)
-                        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+                    encoded.clear();
+                    super::codec::encode(record, encoded)
+                        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?;
+                    let text = encoded.as_slice();
                     let version = to_i64(record.version);
                     let ended = record.ended_ms.map(to_i64);
                     match rows.get(&record.id) {
