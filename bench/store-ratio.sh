@@ -6,6 +6,7 @@
 #   bash bench/store-ratio.sh                   # in flight 16 per pair (the default window)
 #   IN_FLIGHT=64 RUNS=5 bash bench/store-ratio.sh
 #   DURABILITY=full bash bench/store-ratio.sh
+#   DISPATCH=pool bash bench/store-ratio.sh     # the clients' callbacks on the library's pool
 # Takes about 2 x RUNS x (DURATION + 3) seconds, plus the build the first time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +17,7 @@ duration=${DURATION:-5}
 pairs=${PAIRS:-8}
 window=${IN_FLIGHT:-16}
 durability=${DURABILITY:-normal}
+dispatch=${DISPATCH:-thread}
 
 cargo build -q --release -p beckon-bench
 bin=target/release/beckon-bench
@@ -27,7 +29,7 @@ median() { sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2
 for i in $(seq 1 "$runs"); do
   for store in memory sqlite; do
     timeout 120 "$bin" --json --spawn-server --server-store "$store" --server-durability "$durability" \
-      --duration "$duration" --pairs "$pairs" --in-flight "$window" >"$out/$store.$i.json"
+      --duration "$duration" --pairs "$pairs" --in-flight "$window" --dispatch "$dispatch" >"$out/$store.$i.json"
   done
 done
 
@@ -43,5 +45,5 @@ for store in memory sqlite; do
 done
 memory=$(figure memory .invitations_per_sec)
 sqlite=$(figure sqlite .invitations_per_sec)
-awk -v m="$memory" -v s="$sqlite" -v d="$durability" -v w="$window" -v p="$pairs" \
-  'BEGIN { printf "sqlite (%s) / memory: %.1f %% (%d pairs, %d in flight each)\n", d, 100 * s / m, p, w }'
+awk -v m="$memory" -v s="$sqlite" -v d="$durability" -v w="$window" -v p="$pairs" -v t="$dispatch" \
+  'BEGIN { printf "sqlite (%s) / memory: %.1f %% (%d pairs, %d in flight each, %s dispatch)\n", d, 100 * s / m, p, w, t }'
