@@ -4,6 +4,11 @@
 //! the latest change of an invitation in a batch is written: records are
 //! whole, so the newer one says everything.
 //!
+//! A record is encoded when it is queued, on the thread that made it, into a
+//! buffer the writer hands back after the commit: no record crosses threads
+//! to be freed (glibc's allocator pays dearly for frees of another thread's
+//! memory), and a busy server allocates nothing per change here.
+//!
 //! A batch that fails (disk full, an I/O error) goes back into the queue under
 //! the changes made since, and is tried again with a growing pause; meanwhile
 //! the store reports itself unwritable, so the hub refuses requests that would
@@ -16,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use beckon::hub::{Change, Ticket};
-use beckon::protocol::InvitationId;
+use beckon::protocol::{InvitationId, UserId};
 use parking_lot::{Condvar, Mutex};
 use rusqlite::{params, Connection};
 use tokio::sync::watch;
@@ -43,8 +48,28 @@ const UPDATE: &str = "UPDATE invitations SET version = ?2, ended_ms = ?3, record
      WHERE row = ?1";
 const FORGET: &str = "DELETE FROM invitations WHERE row = ?1";
 
+/// Encoding buffers kept for reuse, at most this many of at most
+/// [`KEPT_BUFFER_BYTES`] each.
+const KEPT_BUFFERS: usize = 8192;
+const KEPT_BUFFER_BYTES: usize = 16 * 1024;
+
+/// A change as the writer writes it.
+pub(super) enum Write {
+    /// An invitation's record (the columns, and the whole record encoded).
+    Put {
+        version: u64,
+        inviter: UserId,
+        deadline_ms: u64,
+        ended_ms: Option<u64>,
+        encoded: Vec<u8>,
+    },
+    Forget,
+    /// A record that could not be encoded (a bug): its batch fails, loudly.
+    Unencodable(String),
+}
+
 /// Changes taken together: the newest of each invitation, with its ticket.
-type Batch = HashMap<InvitationId, (Ticket, Change)>;
+type Batch = HashMap<InvitationId, (Ticket, Write)>;
 
 #[derive(Default)]
 pub(super) struct Queue {
@@ -55,6 +80,19 @@ pub(super) struct Queue {
     stopping: bool,
     /// The writer waits for work: a change must wake it.
     idle: bool,
+    /// Empty buffers to encode records into.
+    buffers: Vec<Vec<u8>>,
+}
+
+impl Queue {
+    fn keep(&mut self, write: Write) {
+        if let Write::Put { mut encoded, .. } = write {
+            if self.buffers.len() < KEPT_BUFFERS && encoded.capacity() <= KEPT_BUFFER_BYTES {
+                encoded.clear();
+                self.buffers.push(encoded);
+            }
+        }
+    }
 }
 
 /// What the store and its writer share.
@@ -89,9 +127,28 @@ impl Shared {
     /// Queues `change`; returns its ticket.
     pub fn submit(&self, change: Change) -> Ticket {
         let mut queue = self.queue.lock();
+        let (id, write) = match change {
+            Change::Put(record) => {
+                let mut encoded = queue.buffers.pop().unwrap_or_default();
+                let write = match super::codec::encode(&record, &mut encoded) {
+                    Ok(()) => Write::Put {
+                        version: record.version,
+                        inviter: record.inviter.clone(),
+                        deadline_ms: record.deadline_ms,
+                        ended_ms: record.ended_ms,
+                        encoded,
+                    },
+                    Err(why) => Write::Unencodable(format!("invitation {}: {why}", record.id)),
+                };
+                (record.id, write)
+            }
+            Change::Forget { id, .. } => (id, Write::Forget),
+        };
         queue.last += 1;
         let ticket = queue.last;
-        queue.changes.insert(change.id().clone(), (ticket, change));
+        if let Some((_, replaced)) = queue.changes.insert(id, (ticket, write)) {
+            queue.keep(replaced);
+        }
         let idle = std::mem::take(&mut queue.idle);
         drop(queue);
         if idle {
@@ -133,10 +190,9 @@ pub(super) fn run(mut conn: Connection, mut rows: RowIndex, shared: &Shared) {
     let mut pause = FIRST_RETRY_PAUSE;
     let mut sized = Instant::now() - SIZE_EVERY;
     let mut spare = Batch::default();
-    let mut encoded = Vec::new();
     while let Some((mut batch, upto)) = shared.next_batch(std::mem::take(&mut spare)) {
         let started = Instant::now();
-        match write(&mut conn, &rows, &batch, &mut encoded) {
+        match write(&mut conn, &rows, &batch) {
             Ok(moved) => {
                 for (id, row) in moved {
                     match row {
@@ -157,7 +213,12 @@ pub(super) fn run(mut conn: Connection, mut rows: RowIndex, shared: &Shared) {
                     shared.metrics.set_size(&shared.path);
                     sized = Instant::now();
                 }
-                batch.clear();
+                // The buffers go back for the next changes.
+                let mut queue = shared.queue.lock();
+                for (_, (_, write)) in batch.drain() {
+                    queue.keep(write);
+                }
+                drop(queue);
                 spare = batch;
             }
             Err(error) => {
@@ -171,7 +232,11 @@ pub(super) fn run(mut conn: Connection, mut rows: RowIndex, shared: &Shared) {
                     let mut queue = shared.queue.lock();
                     // Changes made meanwhile are newer: they stay.
                     for (id, change) in batch {
-                        queue.changes.entry(id).or_insert(change);
+                        if let std::collections::hash_map::Entry::Vacant(entry) =
+                            queue.changes.entry(id)
+                        {
+                            entry.insert(change);
+                        }
                     }
                     queue.stopping
                 };
@@ -196,7 +261,6 @@ fn write(
     conn: &mut Connection,
     rows: &RowIndex,
     batch: &Batch,
-    encoded: &mut Vec<u8>,
 ) -> rusqlite::Result<Vec<(InvitationId, Option<i64>)>> {
     let mut moved = Vec::new();
     let tx = conn.transaction()?;
@@ -204,37 +268,42 @@ fn write(
         let mut insert = tx.prepare_cached(INSERT)?;
         let mut update = tx.prepare_cached(UPDATE)?;
         let mut forget = tx.prepare_cached(FORGET)?;
-        for (_, change) in batch.values() {
-            match change {
-                Change::Put(record) => {
-                    encoded.clear();
-                    super::codec::encode(record, encoded)
-                        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?;
-                    let text = encoded.as_slice();
-                    let version = to_i64(record.version);
-                    let ended = record.ended_ms.map(to_i64);
-                    match rows.get(&record.id) {
+        for (id, (_, write)) in batch {
+            match write {
+                Write::Put {
+                    version,
+                    inviter,
+                    deadline_ms,
+                    ended_ms,
+                    encoded,
+                } => {
+                    let version = to_i64(*version);
+                    let ended = ended_ms.map(to_i64);
+                    match rows.get(id) {
                         Some(row) => {
-                            update.execute(params![row, version, ended, text])?;
+                            update.execute(params![row, version, ended, encoded])?;
                         }
                         None => {
                             insert.execute(params![
-                                record.id.as_str(),
+                                id.as_str(),
                                 version,
-                                record.inviter.as_str(),
-                                to_i64(record.deadline_ms),
+                                inviter.as_str(),
+                                to_i64(*deadline_ms),
                                 ended,
-                                text,
+                                encoded,
                             ])?;
-                            moved.push((record.id.clone(), Some(tx.last_insert_rowid())));
+                            moved.push((id.clone(), Some(tx.last_insert_rowid())));
                         }
                     }
                 }
-                Change::Forget { id, .. } => {
+                Write::Forget => {
                     if let Some(row) = rows.get(id) {
                         forget.execute(params![row])?;
                         moved.push((id.clone(), None));
                     }
+                }
+                Write::Unencodable(why) => {
+                    return Err(rusqlite::Error::ToSqlConversionFailure(why.clone().into()));
                 }
             }
         }
