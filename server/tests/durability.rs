@@ -440,15 +440,20 @@ fn wait_rung(inviters: &[Member], invitees: &[Member], ids: &[InvitationId], fir
     );
 }
 
+/// A server for load on its own data directory.
+fn start_on(data: &DataDir) -> ServerProcess {
+    let data_arg = data.arg();
+    let mut flags: Vec<&str> = LOAD_FLAGS.to_vec();
+    flags.extend(["--data-dir", &data_arg]);
+    ServerProcess::start(&flags)
+}
+
 #[test]
 fn at_scale_everything_ringing_rings_again_once() {
     let _serial = serial();
     let started = Instant::now();
     let data = DataDir::new();
-    let data_arg = data.arg();
-    let mut flags: Vec<&str> = LOAD_FLAGS.to_vec();
-    flags.extend(["--data-dir", &data_arg]);
-    let mut server = ServerProcess::start(&flags);
+    let mut server = start_on(&data);
     let url = server.url();
     // Long request timeouts: no request is lost to a client-side timeout.
     let inviters = log_in(&url, &users("inviter", INVITERS), PATIENCE);
@@ -784,10 +789,7 @@ fn a_kill_in_the_middle_of_a_burst_loses_no_acknowledged_send() {
     let _serial = serial();
     let started = Instant::now();
     let data = DataDir::new();
-    let data_arg = data.arg();
-    let mut flags: Vec<&str> = LOAD_FLAGS.to_vec();
-    flags.extend(["--data-dir", &data_arg]);
-    let mut server = ServerProcess::start(&flags);
+    let mut server = start_on(&data);
     let url = server.url();
     let invitee_users = users("callee", BURST_INVITEES);
     let invitees = log_in(&url, &invitee_users, Duration::from_secs(30));

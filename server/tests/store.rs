@@ -11,7 +11,7 @@
 //! ([`run`], [`launch`]); otherwise it uses `common::ServerProcess`.
 
 use std::collections::{BTreeMap, HashSet};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -300,20 +300,7 @@ impl Running {
 
     /// GET on the admin address: (status line, body).
     fn admin_get(&self, path: &str) -> (String, String) {
-        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.admin_port)).unwrap();
-        stream.set_read_timeout(Some(WAIT)).expect("read timeout");
-        write!(
-            stream,
-            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut text = String::new();
-        stream.read_to_string(&mut text).unwrap();
-        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-        (
-            head.lines().next().unwrap_or("").to_owned(),
-            body.to_owned(),
-        )
+        common::http_get(self.admin_port, path)
     }
 }
 
