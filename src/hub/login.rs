@@ -22,6 +22,7 @@ impl Hub {
         token: &str,
         sink: Arc<dyn SessionSink>,
     ) -> Result<Arc<Session>> {
+        super::store::reset_frame_ticket();
         let token_expiry = self.check_token(&user, token)?;
         let id = self.next_session_id.fetch_add(1, Ordering::Relaxed);
         let session = Arc::new(Session::new(id, user.clone(), device, sink, token_expiry));

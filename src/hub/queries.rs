@@ -17,11 +17,11 @@ impl Hub {
     /// The invitees' states of a known invitation (ended ones included, until
     /// forgotten), for tests and diagnostics.
     pub fn invitee_states(&self, invitation_id: &InvitationId) -> Option<Vec<InviteeStatus>> {
+        super::store::reset_frame_ticket();
         let shard = self.invitations.lock(invitation_id.shard_key());
-        shard
-            .invitations
-            .get(invitation_id)
-            .map(|i| i.statuses().to_vec())
+        let invitation = shard.invitations.get(invitation_id)?;
+        super::store::note_frame_ticket(invitation.ticket);
+        Some(invitation.statuses().to_vec())
     }
 
     /// How many sessions `user` has logged in.

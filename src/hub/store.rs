@@ -158,7 +158,9 @@ thread_local! {
 /// this thread must wait for before it leaves the process: the highest ticket
 /// of the invitations that call changed or read. A session sink reads it in
 /// `deliver`; a server reads it in the reply of a `*_then` call, or right
-/// after any other call returns. Every hub call starts it again from 0.
+/// after `logout`, `snapshot` or `renew_token` returns. Each of the hub's
+/// calls that can change, push or answer starts it again from 0; a frame made
+/// without the hub has nothing to wait for (0).
 pub fn frame_ticket() -> Ticket {
     FRAME_TICKET.with(Cell::get)
 }

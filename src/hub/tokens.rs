@@ -22,6 +22,7 @@ const TOKEN_TIMER_HORIZON: u64 = 10 * 365 * 24 * 3600;
 impl Hub {
     /// Replaces the session's token; its expiry timers start over.
     pub fn renew_token(&self, session: &Arc<Session>, token: &str) -> Result<()> {
+        super::store::reset_frame_ticket();
         Self::require_alive(session)?;
         let expiry = self.check_token(&session.user, token)?;
         // Under the user's lock, like the expiry's own check (see

@@ -392,14 +392,14 @@ impl Session {
         if let ClientFrame::Logout { .. } = frame {
             self.ctx.hub.logout(&self.hub_session);
             metrics.observe(op, started.elapsed(), false);
-            self.answer(id, Answer::of(Ok(())));
+            self.answer_from_hub(id, Answer::of(Ok(())));
             return self.end(Ended::LoggedOut);
         }
         let hub = self.ctx.hub.clone();
         let hub_session = self.hub_session.clone();
         handler::run(&hub, &hub_session, frame, |answer| {
             metrics.observe(op, started.elapsed(), answer.failed);
-            self.answer(id, answer);
+            self.answer_from_hub(id, answer);
         });
     }
 
@@ -414,11 +414,18 @@ impl Session {
         }
     }
 
-    fn answer(&mut self, id: u64, answer: Answer) {
+    /// Queues the answer of a request the hub ran: it waits for the store
+    /// ticket of what the hub call changed or read.
+    fn answer_from_hub(&mut self, id: u64, answer: Answer) {
         // Read first: the hub call that made this answer set it.
         let ticket = beckon::hub::frame_ticket();
-        self.take_waiting_pushes();
         self.needs = self.needs.max(ticket);
+        self.answer(id, answer);
+    }
+
+    /// Queues an answer (after what was queued before it).
+    fn answer(&mut self, id: u64, answer: Answer) {
+        self.take_waiting_pushes();
         let appended = self.outbox.append_result(id, &answer.body);
         self.sent(appended);
     }
