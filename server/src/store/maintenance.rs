@@ -37,7 +37,7 @@ impl std::fmt::Display for CheckReport {
             f,
             "schema version: {} (this server: {})",
             self.schema_version,
-            open::current_version()
+            super::schema::CURRENT
         )?;
         writeln!(f, "size: {} bytes", self.bytes)?;
         writeln!(
@@ -108,7 +108,7 @@ pub fn check(dir: &Path) -> Result<CheckReport, OpenError> {
 
 fn check_on(conn: &Connection, path: &Path) -> Result<CheckReport, OpenError> {
     let failed = |e: rusqlite::Error| OpenError(format!("{}: {e}", path.display()));
-    let schema_version = open::version_of(conn, path)?;
+    let schema_version = open::check_identity(conn, path)?;
     let mut report = CheckReport {
         path: path.to_path_buf(),
         schema_version,
@@ -147,7 +147,7 @@ fn check_on(conn: &Connection, path: &Path) -> Result<CheckReport, OpenError> {
 pub fn dump(dir: &Path, out: &mut dyn std::io::Write) -> Result<u64, OpenError> {
     with_read_only(dir, |conn, path| {
         let failed = |e: rusqlite::Error| OpenError(format!("{}: {e}", path.display()));
-        if open::version_of(conn, path)? == 0 {
+        if open::check_identity(conn, path)? == 0 {
             return Ok(0);
         }
         let mut statement = conn
@@ -202,7 +202,7 @@ pub fn backup(dir: &Path, to: &Path) -> Result<(), OpenError> {
         .to_str()
         .ok_or_else(|| OpenError(format!("{}: not a UTF-8 path", to.display())))?;
     with_read_only(dir, |conn, path| {
-        open::version_of(conn, path)?;
+        open::check_identity(conn, path)?;
         conn.execute("VACUUM INTO ?1", [target])
             .map_err(|e| OpenError(format!("backup of {} to {target}: {e}", path.display())))?;
         Ok(())

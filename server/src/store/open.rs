@@ -12,7 +12,7 @@ use beckon::hub::{InvitationRecord, Recovered};
 use beckon::protocol::{IdHashBuilder, InvitationId};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
-use super::schema::{self, APPLICATION_ID, CURRENT, ID_KEY, MIGRATIONS};
+use super::schema::{APPLICATION_ID, CURRENT, ID_KEY, MIGRATIONS};
 use crate::config::Durability;
 
 /// The database in a data directory.
@@ -135,7 +135,7 @@ pub(super) fn lock_is_free(dir: &Path) -> bool {
 
 /// The file's schema version, after making sure it is a Beckon store this
 /// server can read.
-fn check_identity(conn: &Connection, path: &Path) -> Result<i32, OpenError> {
+pub(super) fn check_identity(conn: &Connection, path: &Path) -> Result<i32, OpenError> {
     let read = |pragma: &str| -> Result<i32, OpenError> {
         conn.query_row(&format!("PRAGMA {pragma}"), [], |row| row.get(0))
             .map_err(|e| read_error(path, &e))
@@ -302,15 +302,4 @@ fn write_error(path: &Path, error: &rusqlite::Error) -> OpenError {
         }
         _ => read_error(path, error),
     }
-}
-
-/// The schema version of the file at `path` without opening it for writing
-/// (for `store check`).
-pub(super) fn version_of(conn: &Connection, path: &Path) -> Result<i32, OpenError> {
-    check_identity(conn, path)
-}
-
-/// Re-exported for the maintenance commands.
-pub(super) fn current_version() -> i32 {
-    schema::CURRENT
 }
