@@ -90,6 +90,10 @@ pub fn run(hub: &Hub, session: &Arc<Session>, frame: ClientFrame, answer: impl F
         ClientFrame::RenewToken { token, .. } => {
             answer(Answer::of(hub.renew_token(session, &token)))
         }
+        ClientFrame::SetPushTarget { target, .. } => {
+            answer(Answer::of(hub.set_push_target(session, target)))
+        }
+        ClientFrame::ClearPushTarget { .. } => answer(Answer::of(hub.clear_push_target(session))),
         ClientFrame::Logout { .. }
         | ClientFrame::Hello { .. }
         | ClientFrame::Sync { .. }
@@ -107,6 +111,8 @@ pub fn op_name(frame: &ClientFrame) -> &'static str {
         ClientFrame::Accept { .. } => "accept",
         ClientFrame::Refuse { .. } => "refuse",
         ClientFrame::RenewToken { .. } => "renew_token",
+        ClientFrame::SetPushTarget { .. } => "set_push_target",
+        ClientFrame::ClearPushTarget { .. } => "clear_push_target",
         ClientFrame::Logout { .. } => "logout",
         ClientFrame::Hello { .. } => "hello",
         ClientFrame::Sync { .. } => "sync",

@@ -227,8 +227,8 @@ fn open_hub(
                 .map_err(|e| ConfigError(e.to_string()))?;
             let read = started.elapsed();
             let grace = Duration::from_secs(config.grace_secs);
-            let (hub, recovery) =
-                Hub::with_store(hub_config, runtime, store.clone(), grace).map_err(hub_error)?;
+            let (hub, recovery) = Hub::with_store(hub_config, runtime, store.clone(), grace, None)
+                .map_err(hub_error)?;
             let took = started.elapsed();
             metrics.recovery_seconds.set(took.as_secs_f64());
             // Those that timed out at start are restored too (and retained).

@@ -192,6 +192,8 @@ impl Told {
                     .entry(invitation_id.clone())
                     .or_default()
                     .push(*state),
+                // No push targets in these tests.
+                Push::InvitationPushResult { .. } => {}
                 Push::KickedOut | Push::TokenExpired | Push::TokenWillExpire { .. } => {}
             },
         }

@@ -611,8 +611,8 @@ fn another_programs_database_is_refused_and_left_as_it_is() {
 
 /// A store file at schema version `version`, as a server of that version
 /// made it: `MIGRATIONS[..version]` and the application id. From version 1
-/// on it holds `record` (a migration that changes the `invitations` table
-/// must give its version's insert here).
+/// on it holds `record`, encoded as that version did (a migration that
+/// changes the `invitations` table must give its version's insert here).
 fn store_at_version(db: &Path, version: usize, record: &InvitationRecord) {
     let conn = Connection::open(db).unwrap();
     for migration in &MIGRATIONS[..version] {
@@ -630,7 +630,10 @@ fn store_at_version(db: &Path, version: usize, record: &InvitationRecord) {
                 i64::try_from(record.version).unwrap(),
                 record.inviter.as_str(),
                 i64::try_from(record.deadline_ms).unwrap(),
-                {
+                // Each version's own encoding of the record.
+                if version == 1 {
+                    beckon_server::store::codec::v1::encode(record).unwrap()
+                } else {
                     let mut encoded = Vec::new();
                     beckon_server::store::codec::encode(record, &mut encoded).unwrap();
                     encoded
@@ -652,6 +655,7 @@ fn ringing_record(inviter: &UserId, invitee: &UserId, note: &str) -> InvitationR
             user: invitee.clone(),
             state: InviteeState::Offline,
             closed_offline: false,
+            pushed: Vec::new(),
         }],
         extended_data: note.into(),
         notification: None,

@@ -105,10 +105,12 @@ impl Hub {
             InviteeState::Inviting | InviteeState::Offline | InviteeState::Received => {}
         }
         invitee.state = state;
+        let stops = Self::take_stops(invitation, Some((&session.user, &session.device)));
         if invitation.is_finished() {
             self.end(timers, invitation, now);
         }
         self.persist(invitation);
+        self.push_stops(invitation, stops);
         self.stats.finished(state, 1);
         crate::log!(
             Level::Info,

@@ -119,6 +119,7 @@ impl Hub {
             cancelled,
             error_invitees.len()
         );
+        let stops = Self::take_stops(invitation, None);
         let finished = invitation.is_finished();
         if finished {
             self.end(timers, invitation, now);
@@ -126,6 +127,7 @@ impl Hub {
         if finished || !cancelled.is_empty() {
             self.persist(invitation);
         }
+        self.push_stops(invitation, stops);
         self.announce_cancelled(invitation, &cancelled, &request.extended_data);
         Ok(CancelOutcome { error_invitees })
     }
@@ -172,8 +174,10 @@ impl Hub {
             invitation.id,
             invitation.inviter
         );
+        let stops = Self::take_stops(invitation, None);
         self.end(timers, invitation, now);
         self.persist(invitation);
+        self.push_stops(invitation, stops);
         self.announce_cancelled(invitation, &cancelled, &Text::from(""));
     }
 

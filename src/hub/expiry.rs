@@ -38,8 +38,10 @@ impl Hub {
             "invitation {}: deadline passed, timed out {timed_out:?}",
             invitation.id
         );
+        let stops = Self::take_stops(invitation, None);
         self.end(timers, invitation, now);
         self.persist(invitation);
+        self.push_stops(invitation, stops);
         for user in &timed_out {
             let push = Push::InvitationTimeout {
                 invitation_id: invitation.id.clone(),

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
+use super::push::PushedDevice;
 use super::session::SessionId;
 use super::store::{InvitationRecord, InviteeRecord, Ticket};
 use crate::protocol::{
@@ -18,6 +19,9 @@ pub(crate) struct Invitee {
     pub closed_offline: bool,
     /// Sessions that were handed INVITATION_RECEIVED (rule 9: at most once each).
     pub delivered_to: Vec<SessionId>,
+    /// Devices rung by push at send; taken for their stop pushes when this
+    /// invitee's state becomes final.
+    pub pushed: Vec<PushedDevice>,
 }
 
 impl Invitee {
@@ -63,6 +67,7 @@ impl Invitation {
                     user: i.user.clone(),
                     state: i.state,
                     closed_offline: i.closed_offline,
+                    pushed: i.pushed.clone(),
                 })
                 .collect(),
             extended_data: self.extended_data.clone(),
@@ -105,6 +110,7 @@ impl Invitation {
                     state: i.state,
                     closed_offline: i.closed_offline,
                     delivered_to: Vec::new(),
+                    pushed: i.pushed,
                 })
                 .collect(),
             extended_data: record.extended_data,

@@ -36,6 +36,8 @@ mod expiry;
 mod invitation;
 mod login;
 mod persistence;
+mod push;
+mod push_targets;
 mod pushes;
 mod queries;
 mod reply;
@@ -50,22 +52,25 @@ mod tokens;
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use tokio::runtime::Handle;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::HubConfig;
 pub use persistence::Recovery;
+pub use push::{PushJob, PushMessage, PushOutlet, PushReporter, PushResult, PushedDevice, Ring};
 pub use session::{Session, SessionId};
 pub use stats::{HubStats, StatsSnapshot};
 pub use store::{
-    frame_ticket, Change, InvitationRecord, InviteeRecord, MemoryStore, Recovered, Store, Ticket,
+    frame_ticket, Change, InvitationRecord, InviteeRecord, MemoryStore, PushTargetRecord,
+    Recovered, Store, Ticket,
 };
 
 use crate::error::Result;
 use crate::protocol::{IdHashBuilder, InvitationId};
 use invitation::Invitation;
+use push_targets::PushTargets;
 use session::Users;
 use shards::Shards;
 use timers::{TimerQueue, TimerSignal, TokenTimers};
@@ -94,6 +99,12 @@ pub struct Hub {
     /// `store.keeps_records()`, read once: a hub whose maps are the only copy
     /// builds no records.
     keeps_records: bool,
+    /// Devices' push targets, and the service that pushes to them (none:
+    /// nobody is pushed, and no target can be set).
+    push_targets: PushTargets,
+    push_outlet: Option<Arc<dyn PushOutlet>>,
+    /// This hub, for the push reporters it hands out.
+    me: Weak<Hub>,
 }
 
 impl Hub {
@@ -111,7 +122,7 @@ impl Hub {
     /// longer than any runtime an app may have, and an app may have none.
     pub fn new(config: HubConfig, runtime: &Handle) -> Result<Arc<Hub>> {
         let (hub, _nothing_kept) =
-            Self::build(config, Arc::new(SystemClock), Arc::new(MemoryStore))?;
+            Self::build(config, Arc::new(SystemClock), Arc::new(MemoryStore), None)?;
         drop(runtime.spawn(timers::drive(Arc::downgrade(&hub))));
         Ok(hub)
     }
@@ -120,14 +131,17 @@ impl Hub {
     /// starts from what the store kept (see [`Recovery`]). Inviters of the
     /// invitations still open have `inviter_grace` to log in again before
     /// their invitations are cancelled (rule 7, as after a dropped
-    /// connection). Timers run on `runtime` as with [`Hub::new`].
+    /// connection). Timers run on `runtime` as with [`Hub::new`]. With
+    /// `push`, devices that are not connected are rung through it
+    /// (docs/PUSH.md).
     pub fn with_store(
         config: HubConfig,
         runtime: &Handle,
         store: Arc<dyn Store>,
         inviter_grace: std::time::Duration,
+        push: Option<Arc<dyn PushOutlet>>,
     ) -> Result<(Arc<Hub>, Recovery)> {
-        let (hub, kept) = Self::build(config, Arc::new(SystemClock), store)?;
+        let (hub, kept) = Self::build(config, Arc::new(SystemClock), store, push)?;
         let recovery = hub.recover(kept, inviter_grace);
         drop(runtime.spawn(timers::drive(Arc::downgrade(&hub))));
         Ok((hub, recovery))
@@ -137,7 +151,7 @@ impl Hub {
     /// [`Hub::advance`], so it spawns nothing and needs no runtime. For tests
     /// of deadlines and retention.
     pub fn with_manual_clock(config: HubConfig, clock: ManualClock) -> Result<Arc<Hub>> {
-        Ok(Self::build(config, Arc::new(clock), Arc::new(MemoryStore))?.0)
+        Ok(Self::build(config, Arc::new(clock), Arc::new(MemoryStore), None)?.0)
     }
 
     /// [`Hub::with_store`] on a manual clock, for tests of recovery.
@@ -146,8 +160,9 @@ impl Hub {
         clock: ManualClock,
         store: Arc<dyn Store>,
         inviter_grace: std::time::Duration,
+        push: Option<Arc<dyn PushOutlet>>,
     ) -> Result<(Arc<Hub>, Recovery)> {
-        let (hub, kept) = Self::build(config, Arc::new(clock), store)?;
+        let (hub, kept) = Self::build(config, Arc::new(clock), store, push)?;
         let recovery = hub.recover(kept, inviter_grace);
         Ok((hub, recovery))
     }
@@ -157,6 +172,7 @@ impl Hub {
         config: HubConfig,
         clock: Arc<dyn Clock>,
         store: Arc<dyn Store>,
+        push_outlet: Option<Arc<dyn PushOutlet>>,
     ) -> Result<(Arc<Hub>, Vec<InvitationRecord>)> {
         config.validate()?;
         let epoch = clock.now();
@@ -164,8 +180,9 @@ impl Hub {
         let Recovered {
             id_key,
             invitations: kept,
+            push_targets,
         } = store.recover()?;
-        let hub = Arc::new(Hub {
+        let hub = Arc::new_cyclic(|me| Hub {
             config,
             clock,
             users: Users::new(),
@@ -177,7 +194,11 @@ impl Hub {
             stats: HubStats::default(),
             store,
             keeps_records,
+            push_targets: PushTargets::new(),
+            push_outlet,
+            me: me.clone(),
         });
+        hub.restore_push_targets(push_targets);
         Ok((hub, kept))
     }
 }

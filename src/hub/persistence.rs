@@ -151,12 +151,12 @@ mod tests {
     use super::Recovery;
     use crate::error::{ErrorCode, Result};
     use crate::hub::{
-        frame_ticket, Change, Hub, HubConfig, InvitationRecord, ManualClock, Recovered, Store,
-        Ticket,
+        frame_ticket, Change, Hub, HubConfig, InvitationRecord, ManualClock, PushTargetRecord,
+        Recovered, Store, Ticket,
     };
     use crate::protocol::{
-        Answer, CancelInvitation, DeviceId, InvitationId, InviteeState, Push, SendInvitation,
-        SessionSink, UserId,
+        Answer, CancelInvitation, DeviceId, InvitationId, InviteeState, Push, PushTarget,
+        SendInvitation, SessionSink, UserId,
     };
 
     const START: u64 = 1_700_000_000;
@@ -166,6 +166,7 @@ mod tests {
     #[derive(Default)]
     struct Recording {
         kept: Mutex<HashMap<InvitationId, InvitationRecord>>,
+        targets: Mutex<HashMap<(UserId, DeviceId), PushTarget>>,
         log: Mutex<Vec<Change>>,
         id_key: [u8; 32],
         /// Handed to the next hub that starts on this store.
@@ -176,12 +177,24 @@ mod tests {
         /// A store for a second hub, holding what `self` kept.
         fn restarted(&self) -> Arc<Recording> {
             let invitations = self.kept.lock().values().cloned().collect();
+            let push_targets = self
+                .targets
+                .lock()
+                .iter()
+                .map(|((user, device), target)| PushTargetRecord {
+                    user: user.clone(),
+                    device: device.clone(),
+                    target: target.clone(),
+                })
+                .collect();
             Arc::new(Recording {
                 kept: Mutex::new(self.kept.lock().clone()),
+                targets: Mutex::new(self.targets.lock().clone()),
                 id_key: self.id_key,
                 pending: Mutex::new(Some(Recovered {
                     id_key: self.id_key,
                     invitations,
+                    push_targets,
                 })),
                 ..Recording::default()
             })
@@ -196,6 +209,7 @@ mod tests {
             Ok(self.pending.lock().take().unwrap_or(Recovered {
                 id_key: self.id_key,
                 invitations: Vec::new(),
+                push_targets: Vec::new(),
             }))
         }
         fn submit(&self, change: Change) -> Ticket {
@@ -205,6 +219,17 @@ mod tests {
                 }
                 Change::Forget { id, .. } => {
                     self.kept.lock().remove(id);
+                }
+                Change::PushTarget {
+                    user,
+                    device,
+                    target,
+                } => {
+                    let key = (user.clone(), device.clone());
+                    match target {
+                        Some(target) => self.targets.lock().insert(key, target.clone()),
+                        None => self.targets.lock().remove(&key),
+                    };
                 }
             }
             let mut log = self.log.lock();
@@ -240,8 +265,14 @@ mod tests {
             retention: Duration::from_secs(600),
             ..HubConfig::default()
         };
-        Hub::with_store_and_manual_clock(config, clock.clone(), store, Duration::from_secs(grace))
-            .unwrap()
+        Hub::with_store_and_manual_clock(
+            config,
+            clock.clone(),
+            store,
+            Duration::from_secs(grace),
+            None,
+        )
+        .unwrap()
     }
 
     fn state(hub: &Hub, id: &InvitationId, who: &str) -> InviteeState {

@@ -91,6 +91,11 @@ impl Hub {
                     state: InviteeState::Offline,
                 });
             }
+            let pushed = if offline && !request.online_only {
+                self.push_targets_for_offline(user)
+            } else {
+                Vec::new()
+            };
             invitees.push(Invitee {
                 user: user.clone(),
                 state: if offline {
@@ -100,6 +105,7 @@ impl Hub {
                 },
                 closed_offline: offline && request.online_only,
                 delivered_to: Vec::new(),
+                pushed,
             });
             online.push(sessions);
         }
@@ -151,9 +157,19 @@ impl Hub {
                 }
             }
         }
+        let offline: Vec<UserId> = outcome
+            .error_invitees
+            .iter()
+            .map(|status| status.user_id.clone())
+            .collect();
+        let id_kept = id.clone();
         shard.invitations.insert(id, invitation);
         self.stats.created();
         reply(Ok(outcome));
+        // After the answer: the inviter learns the id before any push result.
+        if let Some(invitation) = shard.invitations.get(&id_kept) {
+            self.push_rings(invitation, &offline);
+        }
     }
 
     fn idempotent_id(&self, inviter: &UserId, key: &str) -> InvitationId {

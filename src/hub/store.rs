@@ -20,9 +20,11 @@ use std::cell::Cell;
 
 use serde::{Deserialize, Serialize};
 
+use super::push::PushedDevice;
 use crate::error::Result;
 use crate::protocol::{
-    InvitationId, InviteeState, InviteeStatus, Notification, SendOutcome, Text, UserId,
+    DeviceId, InvitationId, InviteeState, InviteeStatus, Notification, PushTarget, SendOutcome,
+    Text, UserId,
 };
 
 /// A change's place in a store's commit order. 0 is "nothing to wait for".
@@ -58,6 +60,17 @@ pub struct InviteeRecord {
     pub state: InviteeState,
     /// OFFLINE at send time of an `online_only` invitation: closed for good.
     pub closed_offline: bool,
+    /// The devices rung by push at send, until the invitee's state is final
+    /// (they get a stop push then).
+    pub pushed: Vec<PushedDevice>,
+}
+
+/// A device's push target, as a store keeps it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushTargetRecord {
+    pub user: UserId,
+    pub device: DeviceId,
+    pub target: PushTarget,
 }
 
 impl InvitationRecord {
@@ -77,15 +90,12 @@ pub enum Change {
     Put(InvitationRecord),
     /// Retention is over: the invitation is forgotten.
     Forget { id: InvitationId, version: u64 },
-}
-
-impl Change {
-    pub fn id(&self) -> &InvitationId {
-        match self {
-            Change::Put(record) => &record.id,
-            Change::Forget { id, .. } => id,
-        }
-    }
+    /// A device's push target is set (`Some`) or forgotten (`None`).
+    PushTarget {
+        user: UserId,
+        device: DeviceId,
+        target: Option<PushTarget>,
+    },
 }
 
 /// What a store holds when a hub starts on it.
@@ -94,6 +104,7 @@ pub struct Recovered {
     /// a restart gives a retried send the same id.
     pub id_key: [u8; 32],
     pub invitations: Vec<InvitationRecord>,
+    pub push_targets: Vec<PushTargetRecord>,
 }
 
 /// Where a hub's invitations are kept. Implementations: [`MemoryStore`] (the
@@ -133,6 +144,7 @@ impl Store for MemoryStore {
         Ok(Recovered {
             id_key: rand::random(),
             invitations: Vec::new(),
+            push_targets: Vec::new(),
         })
     }
 

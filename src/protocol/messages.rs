@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::{InvitationId, InviteeState, Limits, UserId};
+use super::{DeviceId, InvitationId, InviteeState, Limits, PushOutcome, PushProvider, UserId};
 use crate::error::{Error, ErrorCode, Result};
 
 /// Shared immutable text: cloned once per receiving device, so it must be cheap.
@@ -227,6 +227,22 @@ pub enum Push {
         state: InviteeState,
         extended_data: Text,
     },
+    /// What happened to the push for one device of an invitee that was not
+    /// connected when the invitation was sent (to the inviter's devices).
+    /// `NoPushTarget` names no device and no provider.
+    InvitationPushResult {
+        invitation_id: InvitationId,
+        invitee: UserId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        device: Option<DeviceId>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        provider: Option<PushProvider>,
+        outcome: PushOutcome,
+        /// Why it failed (the provider's reason when it gave one); empty
+        /// otherwise.
+        #[serde(default)]
+        reason: Text,
+    },
     /// The same device id logged in elsewhere: this session is over.
     KickedOut,
     /// The session's token expired without being renewed: this session is over.
@@ -244,7 +260,8 @@ impl Push {
             | Push::InvitationRefused { invitation_id, .. }
             | Push::InvitationTimeout { invitation_id, .. }
             | Push::InvitationResponseTimeout { invitation_id, .. }
-            | Push::UserStateChanged { invitation_id, .. } => Some(invitation_id),
+            | Push::UserStateChanged { invitation_id, .. }
+            | Push::InvitationPushResult { invitation_id, .. } => Some(invitation_id),
             Push::KickedOut | Push::TokenExpired | Push::TokenWillExpire { .. } => None,
         }
     }

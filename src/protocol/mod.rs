@@ -7,6 +7,7 @@
 mod ids;
 mod limits;
 mod messages;
+mod push;
 mod sink;
 mod state;
 pub mod wire;
@@ -17,5 +18,6 @@ pub use messages::{
     Answer, CancelInvitation, CancelOutcome, InvitationSnapshot, InviteeStatus, Notification, Push,
     SendInvitation, SendOutcome, Snapshot, Text,
 };
+pub use push::{ApnsEnvironment, PushOutcome, PushProvider, PushTarget};
 pub use sink::SessionSink;
 pub use state::{ConnectionReason, ConnectionState, InviteeState};

@@ -13,7 +13,8 @@ use serde_json::value::RawValue;
 
 use super::UserId;
 use super::{
-    Answer, CancelInvitation, DeviceId, InvitationId, Limits, Push, SendInvitation, Snapshot,
+    Answer, CancelInvitation, DeviceId, InvitationId, Limits, Push, PushTarget, SendInvitation,
+    Snapshot,
 };
 use crate::error::{Error, ErrorCode};
 
@@ -68,8 +69,20 @@ pub enum ClientFrame {
         id: u64,
         token: String,
     },
+    /// Rings this device by push while it is not connected (replacing the
+    /// target it had). Kept by the server past this session, until cleared,
+    /// the device logs out, or the provider says the token is no longer
+    /// valid. The result's `ok` is `null`.
+    SetPushTarget {
+        id: u64,
+        target: PushTarget,
+    },
+    /// Forgets this device's push target, if it has one. `ok` is `null`.
+    ClearPushTarget {
+        id: u64,
+    },
     /// Ends the session for good (rule 7 applies); the server replies, then
-    /// closes the connection.
+    /// closes the connection. The device's push target is forgotten too.
     Logout {
         id: u64,
     },
@@ -92,6 +105,8 @@ impl ClientFrame {
             | ClientFrame::Accept { id, .. }
             | ClientFrame::Refuse { id, .. }
             | ClientFrame::RenewToken { id, .. }
+            | ClientFrame::SetPushTarget { id, .. }
+            | ClientFrame::ClearPushTarget { id }
             | ClientFrame::Logout { id } => Some(*id),
             ClientFrame::Hello { .. }
             | ClientFrame::Sync { .. }
@@ -255,6 +270,9 @@ mod tests {
             r#"{"type":"receipt","invitation_id":"0123456789abcdef0123456789abcdef"}"#,
             r#"{"type":"ack","seq":9}"#,
             r#"{"type":"logout","id":3}"#,
+            r#"{"type":"set_push_target","id":4,"target":{"provider":"apns_voip","token":"abababababababababababababababab","topic":"com.example.app","environment":"sandbox"}}"#,
+            r#"{"type":"set_push_target","id":5,"target":{"provider":"fcm","token":"t"}}"#,
+            r#"{"type":"clear_push_target","id":6}"#,
         ];
         for text in frames {
             let frame: ClientFrame = serde_json::from_str(text).unwrap();

@@ -390,7 +390,7 @@ impl Session {
             return self.answer(id, Answer::error(&error));
         }
         if let ClientFrame::Logout { .. } = frame {
-            self.ctx.hub.logout(&self.hub_session);
+            self.ctx.hub.logout_for_good(&self.hub_session);
             metrics.observe(op, started.elapsed(), false);
             self.answer_from_hub(id, Answer::of(Ok(())));
             return self.end(Ended::LoggedOut);

@@ -8,11 +8,11 @@ use std::io::{Read, Seek, Write};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
-use beckon::hub::{InvitationRecord, Recovered};
-use beckon::protocol::{IdHashBuilder, InvitationId};
+use beckon::hub::{InvitationRecord, PushTargetRecord, Recovered};
+use beckon::protocol::{DeviceId, IdHashBuilder, InvitationId, UserId};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
-use super::schema::{APPLICATION_ID, CURRENT, ID_KEY, MIGRATIONS};
+use super::schema::{APPLICATION_ID, CURRENT, ID_KEY, MIGRATIONS, REWRITES};
 use crate::config::Durability;
 
 /// The database in a data directory.
@@ -175,10 +175,19 @@ fn migrate(conn: &Connection, path: &Path, version: i32) -> Result<(), OpenError
     let from = usize::try_from(version).unwrap_or(0);
     for (index, migration) in MIGRATIONS.iter().enumerate().skip(from) {
         let to = index + 1;
-        let script = format!(
-            "BEGIN IMMEDIATE; {migration}; PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {to}; COMMIT;"
-        );
-        if let Err(e) = conn.execute_batch(&script) {
+        let rewrite = REWRITES.get(index).copied().flatten();
+        let steps = || -> Result<(), String> {
+            conn.execute_batch(&format!("BEGIN IMMEDIATE; {migration};"))
+                .map_err(|e| e.to_string())?;
+            if let Some(rewrite) = rewrite {
+                rewrite_records(conn, rewrite)?;
+            }
+            conn.execute_batch(&format!(
+                "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {to}; COMMIT;"
+            ))
+            .map_err(|e| e.to_string())
+        };
+        if let Err(e) = steps() {
             let _ = conn.execute_batch("ROLLBACK");
             return Err(OpenError(format!(
                 "{}: migrating the schema from version {index} to {to} failed: {e}; the file was left at version {index}",
@@ -186,6 +195,35 @@ fn migrate(conn: &Connection, path: &Path, version: i32) -> Result<(), OpenError
             )));
         }
         tracing::info!(file = %path.display(), from = index, to, "store schema migrated");
+    }
+    Ok(())
+}
+
+/// Rewrites every invitation's record with `rewrite` (inside the
+/// migration's transaction).
+fn rewrite_records(
+    conn: &Connection,
+    rewrite: fn(&[u8]) -> Result<Vec<u8>, String>,
+) -> Result<(), String> {
+    let mut read = conn
+        .prepare("SELECT row, id, record FROM invitations")
+        .map_err(|e| e.to_string())?;
+    let mut rows = read.query([]).map_err(|e| e.to_string())?;
+    let mut rewritten = Vec::new();
+    while let Some(row) = rows.next().map_err(|e| e.to_string())? {
+        let number: i64 = row.get(0).map_err(|e| e.to_string())?;
+        let id: String = row.get(1).map_err(|e| e.to_string())?;
+        let bytes: Vec<u8> = row.get(2).map_err(|e| e.to_string())?;
+        let record = rewrite(&bytes).map_err(|e| format!("invitation {id:?}: {e}"))?;
+        rewritten.push((number, record));
+    }
+    let mut write = conn
+        .prepare("UPDATE invitations SET record = ?2 WHERE row = ?1")
+        .map_err(|e| e.to_string())?;
+    for (number, record) in rewritten {
+        write
+            .execute(params![number, record])
+            .map_err(|e| e.to_string())?;
     }
     Ok(())
 }
@@ -225,12 +263,54 @@ pub(super) fn load(conn: &Connection, path: &Path) -> Result<Loaded, OpenError> 
         index.insert(record.id.clone(), number);
         invitations.push(record);
     }
+    let push_targets = load_push_targets(conn, path)?;
     Ok(Loaded {
         recovered: Recovered {
             id_key,
             invitations,
+            push_targets,
         },
         rows: index,
+    })
+}
+
+/// Every device's push target. A row that cannot be read stops the start.
+fn load_push_targets(conn: &Connection, path: &Path) -> Result<Vec<PushTargetRecord>, OpenError> {
+    let mut statement = conn
+        .prepare("SELECT user, device, target FROM push_targets")
+        .map_err(|e| read_error(path, &e))?;
+    let mut rows = statement.query([]).map_err(|e| read_error(path, &e))?;
+    let mut targets = Vec::new();
+    while let Some(row) = rows.next().map_err(|e| read_error(path, &e))? {
+        let user: String = row.get(0).map_err(|e| read_error(path, &e))?;
+        let device: String = row.get(1).map_err(|e| read_error(path, &e))?;
+        let bytes: Vec<u8> = row.get(2).map_err(|e| read_error(path, &e))?;
+        let record = decode_push_target(&user, &device, &bytes).map_err(|cause| {
+            OpenError(format!(
+                "{}: the push target of {user:?} device {device:?} cannot be read: {cause}; \
+                 the file was left as it is",
+                path.display()
+            ))
+        })?;
+        targets.push(record);
+    }
+    Ok(targets)
+}
+
+/// One stored push target, with its row's user and device checked.
+pub(super) fn decode_push_target(
+    user: &str,
+    device: &str,
+    bytes: &[u8],
+) -> Result<PushTargetRecord, String> {
+    let user = UserId::parse(user, "user").map_err(|e| e.message)?;
+    let device = DeviceId::parse(device, "device").map_err(|e| e.message)?;
+    let target = super::codec::decode_target(bytes)?;
+    target.validate().map_err(|e| e.message)?;
+    Ok(PushTargetRecord {
+        user,
+        device,
+        target,
     })
 }
 

@@ -10,7 +10,9 @@ pub const APPLICATION_ID: i32 = 0x4243_4B4E;
 /// The version this server writes.
 pub const CURRENT: i32 = MIGRATIONS.len() as i32;
 
-/// `MIGRATIONS[n]` takes a file from version `n` to `n + 1`.
+/// `MIGRATIONS[n]` takes a file from version `n` to `n + 1`: its SQL, then
+/// (for a version whose records are encoded differently) a rewrite of every
+/// invitation's record, from the older encoding to the newer.
 pub const MIGRATIONS: &[&str] = &[
     // 1: invitations (the whole record, encoded as `codec.rs` says, with the
     // columns an operator or a later query selects on), and the store's own
@@ -34,7 +36,21 @@ pub const MIGRATIONS: &[&str] = &[
          ended_ms    INTEGER,
          record      BLOB NOT NULL
      );",
+    // 2: push targets, one per user and device (the target encoded with
+    // postcard); invitation records gain each invitee's pushed devices, so
+    // every record is rewritten (`REWRITES`).
+    "CREATE TABLE push_targets (
+         user   TEXT NOT NULL,
+         device TEXT NOT NULL,
+         target BLOB NOT NULL,
+         PRIMARY KEY (user, device)
+     ) WITHOUT ROWID;",
 ];
+
+/// `REWRITES[n]`: how a record written at version `n` becomes one of
+/// version `n + 1`, if it changes (`None`: records stay as they are).
+pub const REWRITES: &[Option<fn(&[u8]) -> Result<Vec<u8>, String>>] =
+    &[None, Some(super::codec::v1::upgrade)];
 
 /// The `meta` key of the key idempotent invitation ids are derived with.
 pub const ID_KEY: &str = "id_key";

@@ -14,6 +14,7 @@
 //! the store reports itself unwritable, so the hub refuses requests that would
 //! change anything. Nothing that waits for a failed batch leaves the server.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -21,7 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use beckon::hub::{Change, Ticket};
-use beckon::protocol::{InvitationId, UserId};
+use beckon::protocol::{DeviceId, InvitationId, UserId};
 use parking_lot::{Condvar, Mutex};
 use rusqlite::{params, Connection};
 use tokio::sync::watch;
@@ -47,6 +48,9 @@ const INSERT: &str = "INSERT INTO invitations (id, version, inviter, deadline_ms
 const UPDATE: &str = "UPDATE invitations SET version = ?2, ended_ms = ?3, record = ?4
      WHERE row = ?1";
 const FORGET: &str = "DELETE FROM invitations WHERE row = ?1";
+const SET_TARGET: &str =
+    "INSERT OR REPLACE INTO push_targets (user, device, target) VALUES (?1, ?2, ?3)";
+const CLEAR_TARGET: &str = "DELETE FROM push_targets WHERE user = ?1 AND device = ?2";
 
 /// Encoding buffers kept for reuse, at most this many of at most
 /// [`KEPT_BUFFER_BYTES`] each.
@@ -68,14 +72,30 @@ pub(super) enum Write {
     Unencodable(String),
 }
 
-/// Changes taken together: the newest of each invitation, with its ticket.
-type Batch = HashMap<InvitationId, (Ticket, Write)>;
+/// Changes taken together: the newest of each invitation and of each
+/// device's push target (encoded, or `None` to forget it), with its ticket.
+#[derive(Default)]
+struct Batch {
+    invitations: HashMap<InvitationId, (Ticket, Write)>,
+    targets: HashMap<(UserId, DeviceId), (Ticket, Result<Option<Vec<u8>>, String>)>,
+}
+
+impl Batch {
+    fn len(&self) -> usize {
+        self.invitations.len() + self.targets.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.invitations.is_empty() && self.targets.is_empty()
+    }
+}
 
 #[derive(Default)]
 pub(super) struct Queue {
     /// The last ticket handed out.
     last: Ticket,
-    /// The newest change of each invitation not yet taken by the writer.
+    /// The newest change of each invitation (and push target) not yet taken
+    /// by the writer.
     changes: Batch,
     stopping: bool,
     /// The writer waits for work: a change must wake it.
@@ -143,12 +163,36 @@ impl Shared {
                 (record.id, write)
             }
             Change::Forget { id, .. } => (id, Write::Forget),
+            Change::PushTarget {
+                user,
+                device,
+                target,
+            } => {
+                let encoded = match target {
+                    Some(target) => postcard::to_allocvec(&target)
+                        .map(Some)
+                        .map_err(|e| format!("push target of {user}/{device}: {e}")),
+                    None => Ok(None),
+                };
+                queue.last += 1;
+                let ticket = queue.last;
+                queue
+                    .changes
+                    .targets
+                    .insert((user, device), (ticket, encoded));
+                return self.queued(queue, ticket);
+            }
         };
         queue.last += 1;
         let ticket = queue.last;
-        if let Some((_, replaced)) = queue.changes.insert(id, (ticket, write)) {
+        if let Some((_, replaced)) = queue.changes.invitations.insert(id, (ticket, write)) {
             queue.keep(replaced);
         }
+        self.queued(queue, ticket)
+    }
+
+    /// Wakes the writer if it waits for work.
+    fn queued(&self, mut queue: parking_lot::MutexGuard<'_, Queue>, ticket: Ticket) -> Ticket {
         let idle = std::mem::take(&mut queue.idle);
         drop(queue);
         if idle {
@@ -167,6 +211,7 @@ impl Shared {
     /// nothing left. `spare`, an empty map, takes the batch's place in the
     /// queue (so the queue keeps the capacity it grew to).
     fn next_batch(&self, spare: Batch) -> Option<(Batch, Ticket)> {
+        debug_assert!(spare.is_empty());
         let mut queue = self.queue.lock();
         while queue.changes.is_empty() && !queue.stopping {
             queue.idle = true;
@@ -215,10 +260,11 @@ pub(super) fn run(mut conn: Connection, mut rows: RowIndex, shared: &Shared) {
                 }
                 // The buffers go back for the next changes.
                 let mut queue = shared.queue.lock();
-                for (_, (_, write)) in batch.drain() {
+                for (_, (_, write)) in batch.invitations.drain() {
                     queue.keep(write);
                 }
                 drop(queue);
+                batch.targets.clear();
                 spare = batch;
             }
             Err(error) => {
@@ -231,10 +277,13 @@ pub(super) fn run(mut conn: Connection, mut rows: RowIndex, shared: &Shared) {
                 let stopping = {
                     let mut queue = shared.queue.lock();
                     // Changes made meanwhile are newer: they stay.
-                    for (id, change) in batch {
-                        if let std::collections::hash_map::Entry::Vacant(entry) =
-                            queue.changes.entry(id)
-                        {
+                    for (id, change) in batch.invitations {
+                        if let Entry::Vacant(entry) = queue.changes.invitations.entry(id) {
+                            entry.insert(change);
+                        }
+                    }
+                    for (key, change) in batch.targets {
+                        if let Entry::Vacant(entry) = queue.changes.targets.entry(key) {
                             entry.insert(change);
                         }
                     }
@@ -268,7 +317,7 @@ fn write(
         let mut insert = tx.prepare_cached(INSERT)?;
         let mut update = tx.prepare_cached(UPDATE)?;
         let mut forget = tx.prepare_cached(FORGET)?;
-        for (id, (_, write)) in batch {
+        for (id, (_, write)) in &batch.invitations {
             match write {
                 Write::Put {
                     version,
@@ -303,6 +352,21 @@ fn write(
                     }
                 }
                 Write::Unencodable(why) => {
+                    return Err(rusqlite::Error::ToSqlConversionFailure(why.clone().into()));
+                }
+            }
+        }
+        let mut set_target = tx.prepare_cached(SET_TARGET)?;
+        let mut clear_target = tx.prepare_cached(CLEAR_TARGET)?;
+        for ((user, device), (_, target)) in &batch.targets {
+            match target {
+                Ok(Some(encoded)) => {
+                    set_target.execute(params![user.as_str(), device.as_str(), encoded])?;
+                }
+                Ok(None) => {
+                    clear_target.execute(params![user.as_str(), device.as_str()])?;
+                }
+                Err(why) => {
                     return Err(rusqlite::Error::ToSqlConversionFailure(why.clone().into()));
                 }
             }
