@@ -78,6 +78,13 @@ pub struct PushTarget {
     /// APNs only.
     #[serde(default)]
     pub environment: ApnsEnvironment,
+    /// APNS_VOIP only: the device's regular APNs token (the one
+    /// `registerForRemoteNotifications` gives, not PushKit's). Stop pushes
+    /// go to it as alert pushes: a PushKit token takes VoIP pushes only, and
+    /// a VoIP push must report a new call. Without it a stop push cannot
+    /// reach the device; the app learns the end when it connects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert_token: Option<Text>,
 }
 
 impl PushTarget {
@@ -112,14 +119,14 @@ impl PushTarget {
             PushProvider::Apns | PushProvider::ApnsVoip => {
                 // Device tokens are hex: 32 bytes today, which Apple says may
                 // grow.
-                if token.len() % 2 != 0
-                    || token.len() < 16
-                    || token.len() > 200
-                    || !token.chars().all(|c| c.is_ascii_hexdigit())
-                {
-                    return Err(Error::invalid(
-                        "push_target.token: an APNs device token is 16 to 200 hex digits",
-                    ));
+                check_apns_token("push_target.token", token)?;
+                if let Some(alert) = &self.alert_token {
+                    if self.provider != PushProvider::ApnsVoip {
+                        return Err(Error::invalid(
+                            "push_target.alert_token: only APNS_VOIP targets have one",
+                        ));
+                    }
+                    check_apns_token("push_target.alert_token", alert)?;
                 }
                 if let Some(topic) = &self.topic {
                     let ok = !topic.is_empty()
@@ -142,6 +149,12 @@ impl PushTarget {
                         self.provider
                     )));
                 }
+                if self.alert_token.is_some() {
+                    return Err(Error::invalid(format!(
+                        "push_target.alert_token: only APNS_VOIP targets have one, not {}",
+                        self.provider
+                    )));
+                }
                 if self.environment != ApnsEnvironment::Production {
                     return Err(Error::invalid(format!(
                         "push_target.environment: only APNS and APNS_VOIP targets have one, not {}",
@@ -152,6 +165,17 @@ impl PushTarget {
         }
         Ok(())
     }
+}
+
+/// APNs device tokens are hex: 32 bytes today, which Apple says may grow.
+fn check_apns_token(field: &str, token: &str) -> Result<()> {
+    let hex = token.chars().all(|c| c.is_ascii_hexdigit());
+    if token.len() % 2 != 0 || token.len() < 16 || token.len() > 200 || !hex {
+        return Err(Error::invalid(format!(
+            "{field}: an APNs device token is 16 to 200 hex digits"
+        )));
+    }
+    Ok(())
 }
 
 /// What happened to the push for one invitee's device, as its inviter learns
@@ -177,6 +201,7 @@ impl PushTarget {
             token: token.into(),
             topic: None,
             environment: ApnsEnvironment::Production,
+            alert_token: None,
         }
     }
 }
@@ -197,6 +222,7 @@ mod tests {
         let apns = PushTarget {
             topic: Some("com.example.app".into()),
             environment: ApnsEnvironment::Sandbox,
+            alert_token: Some("cd".repeat(32).into()),
             ..PushTarget::new(PushProvider::ApnsVoip, "ab".repeat(32))
         };
         apns.validate().unwrap();
@@ -233,6 +259,16 @@ mod tests {
             ..PushTarget::new(PushProvider::Fcm, "t")
         };
         assert!(refused(fcm_sandbox).starts_with("push_target.environment"));
+        let alert = PushTarget {
+            alert_token: Some("cd".repeat(32).into()),
+            ..PushTarget::new(PushProvider::Apns, "ab".repeat(32))
+        };
+        assert!(refused(alert).starts_with("push_target.alert_token"));
+        let bad_alert = PushTarget {
+            alert_token: Some("zz".into()),
+            ..PushTarget::new(PushProvider::ApnsVoip, "ab".repeat(32))
+        };
+        assert!(refused(bad_alert).starts_with("push_target.alert_token"));
     }
 
     #[test]
