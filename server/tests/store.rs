@@ -704,6 +704,11 @@ fn every_older_schema_version_is_migrated_at_start() {
         let (alice, bob) = (unique("alice"), unique("bob"));
         let kept = ringing_record(&alice, &bob, &format!("made at version {version}"));
         store_at_version(&db, version, &kept);
+        // `store check` reads a file of an older version as it is.
+        let report = beckon_server::store::check(&data).unwrap();
+        assert!(report.is_healthy(), "version {version}: {report}");
+        assert_eq!(report.schema_version, version as i32);
+        assert_eq!(report.open_invitations, 1, "version {version}: {report}");
 
         let mut server = ServerProcess::start(&["--data-dir", data.to_str().unwrap()]);
         let b = Peer::online(&server.url(), &bob);
@@ -1195,4 +1200,118 @@ fn where_the_data_directory_is() {
     assert!(check.stdout.contains("1 open"), "{}", check.stdout);
     assert!(!home.exists());
     assert_eq!(std::fs::read_dir(&cwd).unwrap().count(), 0);
+}
+
+/// Waits (bounded) until `store` made `ticket` durable.
+fn durable_by(store: &beckon_server::store::SqliteStore, ticket: beckon::hub::Ticket) {
+    use beckon::hub::Store;
+    let until = Instant::now() + WAIT;
+    while store.durable() < ticket {
+        assert!(
+            Instant::now() < until,
+            "ticket {ticket} never became durable"
+        );
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn push_targets_and_pushed_devices_outlive_a_restart() {
+    use beckon::hub::{Change, PushTargetRecord, PushedDevice, Store};
+    use beckon::protocol::{DeviceId, PushProvider, PushTarget};
+    use beckon_server::store::{SqliteStore, StoreMetrics};
+    use beckon_server::Durability;
+
+    let scratch = Scratch::new("push-targets");
+    let data = scratch.join("data");
+    let (bob, carol) = (unique("bob"), unique("carol"));
+    let (phone, tablet) = (
+        DeviceId::parse("phone", "d").unwrap(),
+        DeviceId::parse("tablet", "d").unwrap(),
+    );
+    let voip = PushTarget {
+        alert_token: Some("cd".repeat(32).into()),
+        ..PushTarget::new(PushProvider::ApnsVoip, "ab".repeat(32))
+    };
+    let webhook = PushTarget::new(PushProvider::Webhook, "carol-phone");
+
+    let store = SqliteStore::open(&data, Durability::Normal, StoreMetrics::default()).unwrap();
+    assert!(store.recover().unwrap().push_targets.is_empty());
+    let target =
+        |user: &UserId, device: &DeviceId, target: Option<&PushTarget>| Change::PushTarget {
+            user: user.clone(),
+            device: device.clone(),
+            target: target.cloned(),
+        };
+    store.submit(target(&bob, &phone, Some(&voip)));
+    let set_then_cleared = store.submit(target(&bob, &tablet, Some(&webhook)));
+    durable_by(&store, set_then_cleared);
+    store.submit(target(&bob, &tablet, None));
+    store.submit(target(&carol, &phone, Some(&webhook)));
+    let mut record = ringing_record(&unique("alice"), &bob, "pushed");
+    record.invitees[0].pushed = vec![PushedDevice {
+        device: phone.clone(),
+        target: voip.clone(),
+    }];
+    let last = store.submit(Change::Put(record.clone()));
+    durable_by(&store, last);
+    store.close();
+    drop(store);
+
+    let again = SqliteStore::open(&data, Durability::Normal, StoreMetrics::default()).unwrap();
+    let recovered = again.recover().unwrap();
+    let mut targets = recovered.push_targets;
+    targets.sort_by(|a, b| a.user.as_str().cmp(b.user.as_str()));
+    let mut expected = vec![
+        PushTargetRecord {
+            user: bob.clone(),
+            device: phone.clone(),
+            target: voip.clone(),
+        },
+        PushTargetRecord {
+            user: carol.clone(),
+            device: phone.clone(),
+            target: webhook.clone(),
+        },
+    ];
+    expected.sort_by(|a, b| a.user.as_str().cmp(b.user.as_str()));
+    assert_eq!(targets, expected);
+    assert_eq!(recovered.invitations, vec![record]);
+    again.close();
+    drop(again);
+
+    // The operator's commands see them.
+    let report = beckon_server::store::check(&data).unwrap();
+    assert!(report.is_healthy(), "{report}");
+    assert_eq!(report.push_targets, 2, "{report}");
+    let mut dumped = Vec::new();
+    assert_eq!(beckon_server::store::dump(&data, &mut dumped).unwrap(), 3);
+    let dumped = String::from_utf8(dumped).unwrap();
+    assert_eq!(dumped.matches("\"push_target\"").count(), 2, "{dumped}");
+
+    // A target that cannot be read stops the start, naming it, and is left
+    // as it is.
+    let conn = Connection::open(data.join(DATABASE)).unwrap();
+    conn.execute(
+        "UPDATE push_targets SET target = x'07ff' WHERE user = ?1",
+        [carol.as_str()],
+    )
+    .unwrap();
+    drop(conn);
+    let before = contents(&data);
+    let refused = SqliteStore::open(&data, Durability::Normal, StoreMetrics::default())
+        .err()
+        .expect("a start with an unreadable push target is refused")
+        .to_string();
+    assert!(
+        refused.contains("push target of") && refused.contains(carol.as_str()),
+        "{refused}"
+    );
+    assert_unchanged(&data, &before, "unreadable push target");
+    let report = beckon_server::store::check(&data).unwrap();
+    assert!(!report.is_healthy());
+    assert!(
+        report.unreadable_targets[0].0.starts_with(carol.as_str()),
+        "{report}"
+    );
 }

@@ -47,6 +47,8 @@ mod shards;
 mod snapshot;
 mod stats;
 mod store;
+#[cfg(test)]
+mod test_support;
 mod timers;
 mod tokens;
 

@@ -142,123 +142,18 @@ impl Hub {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
     use std::sync::Arc;
     use std::time::Duration;
 
-    use parking_lot::Mutex;
-
     use super::Recovery;
-    use crate::error::{ErrorCode, Result};
-    use crate::hub::{
-        frame_ticket, Change, Hub, HubConfig, InvitationRecord, ManualClock, PushTargetRecord,
-        Recovered, Store, Ticket,
-    };
+    use crate::error::ErrorCode;
+    use crate::hub::test_support::{device, user, Inbox, Recording};
+    use crate::hub::{frame_ticket, Change, Hub, HubConfig, ManualClock, Store};
     use crate::protocol::{
-        Answer, CancelInvitation, DeviceId, InvitationId, InviteeState, Push, PushTarget,
-        SendInvitation, SessionSink, UserId,
+        Answer, CancelInvitation, InvitationId, InviteeState, Push, SendInvitation,
     };
 
     const START: u64 = 1_700_000_000;
-
-    /// A store that keeps the latest record of each invitation in memory and
-    /// logs every change in order; "durable" at once.
-    #[derive(Default)]
-    struct Recording {
-        kept: Mutex<HashMap<InvitationId, InvitationRecord>>,
-        targets: Mutex<HashMap<(UserId, DeviceId), PushTarget>>,
-        log: Mutex<Vec<Change>>,
-        id_key: [u8; 32],
-        /// Handed to the next hub that starts on this store.
-        pending: Mutex<Option<Recovered>>,
-    }
-
-    impl Recording {
-        /// A store for a second hub, holding what `self` kept.
-        fn restarted(&self) -> Arc<Recording> {
-            let invitations = self.kept.lock().values().cloned().collect();
-            let push_targets = self
-                .targets
-                .lock()
-                .iter()
-                .map(|((user, device), target)| PushTargetRecord {
-                    user: user.clone(),
-                    device: device.clone(),
-                    target: target.clone(),
-                })
-                .collect();
-            Arc::new(Recording {
-                kept: Mutex::new(self.kept.lock().clone()),
-                targets: Mutex::new(self.targets.lock().clone()),
-                id_key: self.id_key,
-                pending: Mutex::new(Some(Recovered {
-                    id_key: self.id_key,
-                    invitations,
-                    push_targets,
-                })),
-                ..Recording::default()
-            })
-        }
-    }
-
-    impl Store for Recording {
-        fn keeps_records(&self) -> bool {
-            true
-        }
-        fn recover(&self) -> Result<Recovered> {
-            Ok(self.pending.lock().take().unwrap_or(Recovered {
-                id_key: self.id_key,
-                invitations: Vec::new(),
-                push_targets: Vec::new(),
-            }))
-        }
-        fn submit(&self, change: Change) -> Ticket {
-            match &change {
-                Change::Put(record) => {
-                    self.kept.lock().insert(record.id.clone(), record.clone());
-                }
-                Change::Forget { id, .. } => {
-                    self.kept.lock().remove(id);
-                }
-                Change::PushTarget {
-                    user,
-                    device,
-                    target,
-                } => {
-                    let key = (user.clone(), device.clone());
-                    match target {
-                        Some(target) => self.targets.lock().insert(key, target.clone()),
-                        None => self.targets.lock().remove(&key),
-                    };
-                }
-            }
-            let mut log = self.log.lock();
-            log.push(change);
-            log.len() as Ticket
-        }
-        fn durable(&self) -> Ticket {
-            self.log.lock().len() as Ticket
-        }
-        fn check_writable(&self) -> Result<()> {
-            Ok(())
-        }
-    }
-
-    #[derive(Default)]
-    struct Inbox(Mutex<Vec<Push>>);
-    impl SessionSink for Inbox {
-        fn deliver(&self, push: Push) {
-            self.0.lock().push(push);
-        }
-    }
-
-    fn user(name: &str) -> UserId {
-        UserId::parse(name, "u").unwrap()
-    }
-
-    fn device() -> DeviceId {
-        DeviceId::parse("d", "d").unwrap()
-    }
 
     fn hub_on(store: Arc<Recording>, clock: &ManualClock, grace: u64) -> (Arc<Hub>, Recovery) {
         let config = HubConfig {

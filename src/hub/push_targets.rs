@@ -371,3 +371,392 @@ impl Hub {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use parking_lot::Mutex;
+
+    use crate::error::ErrorCode;
+    use crate::hub::test_support::{user, Inbox, Recording};
+    use crate::hub::{
+        Change, Hub, HubConfig, ManualClock, PushJob, PushMessage, PushOutlet, PushResult, Session,
+        Store,
+    };
+    use crate::protocol::{
+        Answer, CancelInvitation, DeviceId, InvitationId, InviteeState, Push, PushOutcome,
+        PushProvider, PushTarget, SendInvitation,
+    };
+
+    const START: u64 = 1_700_000_000;
+
+    /// An outlet that keeps its jobs for the test to look at and report.
+    struct Jobs {
+        providers: Vec<PushProvider>,
+        jobs: Mutex<Vec<PushJob>>,
+    }
+
+    impl Jobs {
+        fn new(providers: &[PushProvider]) -> Arc<Jobs> {
+            Arc::new(Jobs {
+                providers: providers.to_vec(),
+                jobs: Mutex::new(Vec::new()),
+            })
+        }
+
+        fn take(&self) -> Vec<PushJob> {
+            std::mem::take(&mut *self.jobs.lock())
+        }
+    }
+
+    impl PushOutlet for Jobs {
+        fn supports(&self, provider: PushProvider) -> bool {
+            self.providers.contains(&provider)
+        }
+
+        fn push(&self, job: PushJob) {
+            self.jobs.lock().push(job);
+        }
+    }
+
+    struct World {
+        hub: Arc<Hub>,
+        store: Arc<Recording>,
+        outlet: Arc<Jobs>,
+        clock: ManualClock,
+    }
+
+    fn world(store: Arc<Recording>, clock: ManualClock) -> World {
+        let outlet = Jobs::new(&[PushProvider::ApnsVoip, PushProvider::Fcm]);
+        let (hub, _) = Hub::with_store_and_manual_clock(
+            HubConfig::default(),
+            clock.clone(),
+            store.clone(),
+            Duration::from_secs(30),
+            Some(outlet.clone()),
+        )
+        .unwrap();
+        World {
+            hub,
+            store,
+            outlet,
+            clock,
+        }
+    }
+
+    fn fresh() -> World {
+        world(Arc::new(Recording::default()), ManualClock::new(START))
+    }
+
+    fn device(name: &str) -> DeviceId {
+        DeviceId::parse(name, "d").unwrap()
+    }
+
+    fn voip(token: &str) -> PushTarget {
+        PushTarget {
+            alert_token: Some("cd".repeat(32).into()),
+            ..PushTarget::new(PushProvider::ApnsVoip, token.repeat(32))
+        }
+    }
+
+    impl World {
+        fn login(&self, who: &str, on: &str) -> (Arc<Session>, Arc<Inbox>) {
+            let inbox = Arc::new(Inbox::default());
+            let session = self
+                .hub
+                .login(user(who), device(on), "", inbox.clone())
+                .unwrap();
+            self.hub.sync(&session);
+            (session, inbox)
+        }
+
+        /// A device that set its target and went away (connection dropped:
+        /// the target stays).
+        fn away_with_target(&self, who: &str, on: &str, target: PushTarget) {
+            let (session, _) = self.login(who, on);
+            self.hub.set_push_target(&session, target).unwrap();
+            self.hub.logout(&session);
+        }
+    }
+
+    fn push_results(inbox: &Inbox) -> Vec<(String, Option<String>, PushOutcome, String)> {
+        inbox
+            .0
+            .lock()
+            .iter()
+            .filter_map(|push| match push {
+                Push::InvitationPushResult {
+                    invitee,
+                    device,
+                    outcome,
+                    reason,
+                    ..
+                } => Some((
+                    invitee.to_string(),
+                    device.as_ref().map(ToString::to_string),
+                    *outcome,
+                    reason.to_string(),
+                )),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn targets_need_a_provider_the_hub_pushes_through() {
+        let (hub, _) = Hub::with_store_and_manual_clock(
+            HubConfig::default(),
+            ManualClock::new(START),
+            Arc::new(Recording::default()),
+            Duration::from_secs(30),
+            None,
+        )
+        .unwrap();
+        let session = hub
+            .login(user("bob"), device("phone"), "", Arc::new(Inbox::default()))
+            .unwrap();
+        let error = hub.set_push_target(&session, voip("ab")).unwrap_err();
+        assert_eq!(error.code, ErrorCode::InvalidArgument);
+        assert!(error.message.starts_with("push_target.provider"), "{error}");
+
+        let w = fresh();
+        let (session, _) = w.login("bob", "phone");
+        let webhook = PushTarget::new(PushProvider::Webhook, "device-1");
+        let error = w.hub.set_push_target(&session, webhook).unwrap_err();
+        assert!(error.message.contains("webhook"), "{error}");
+        let bad = PushTarget::new(PushProvider::ApnsVoip, "not hex");
+        assert_eq!(
+            w.hub.set_push_target(&session, bad).unwrap_err().code,
+            ErrorCode::InvalidArgument
+        );
+        assert!(w.hub.push_targets(&user("bob")).is_empty());
+    }
+
+    #[test]
+    fn a_target_outlives_its_connection_but_not_an_explicit_logout() {
+        let w = fresh();
+        w.away_with_target("bob", "phone", voip("ab"));
+        assert_eq!(
+            w.hub.push_targets(&user("bob")),
+            vec![(device("phone"), voip("ab"))]
+        );
+        // Replaced, then cleared; each change stored.
+        let (session, _) = w.login("bob", "phone");
+        w.hub.set_push_target(&session, voip("ef")).unwrap();
+        assert_eq!(w.hub.push_targets(&user("bob"))[0].1, voip("ef"));
+        w.hub.clear_push_target(&session).unwrap();
+        assert!(w.hub.push_targets(&user("bob")).is_empty());
+        w.hub.set_push_target(&session, voip("ab")).unwrap();
+        w.hub.logout_for_good(&session);
+        assert!(w.hub.push_targets(&user("bob")).is_empty());
+        let stored: Vec<bool> = w
+            .store
+            .log
+            .lock()
+            .iter()
+            .filter_map(|change| match change {
+                Change::PushTarget { target, .. } => Some(target.is_some()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(stored, [true, true, false, true, false]);
+        // Setting the same target again changes nothing to store.
+        w.away_with_target("carol", "tablet", voip("ab"));
+        let before = w.store.log.lock().len();
+        let (session, _) = w.login("carol", "tablet");
+        w.hub.set_push_target(&session, voip("ab")).unwrap();
+        assert_eq!(w.store.log.lock().len(), before);
+    }
+
+    #[test]
+    fn offline_invitees_are_rung_by_push_and_the_inviter_learns_each_result() {
+        let w = fresh();
+        w.away_with_target("bob", "phone", voip("ab"));
+        w.away_with_target("bob", "tablet", PushTarget::new(PushProvider::Fcm, "fcm-1"));
+        let (_dave, _) = w.login("dave", "laptop");
+        let (alice, alice_inbox) = w.login("alice", "desk");
+        let sent = w
+            .hub
+            .send(
+                &alice,
+                SendInvitation::new(vec![user("bob"), user("carol"), user("dave")], 30),
+            )
+            .unwrap();
+
+        let jobs = w.outlet.take();
+        assert_eq!(jobs.len(), 2, "bob's two devices, nobody else");
+        let ticket = w.store.durable();
+        for job in &jobs {
+            assert_eq!(job.user, user("bob"));
+            assert_eq!(job.ticket, ticket, "a push waits for the send's record");
+            let PushMessage::Ring(ring) = &job.message else {
+                panic!("{:?}", job.message);
+            };
+            assert_eq!(ring.invitation_id, sent.invitation_id);
+            assert_eq!(ring.inviter, user("alice"));
+            assert_eq!(ring.invitees.len(), 3);
+            assert_eq!(ring.seconds_left(START * 1000), 30);
+            assert!(job.reporter.still_ringing());
+        }
+        // The record says who was pushed (stop pushes after a restart).
+        let record = w.store.kept.lock()[&sent.invitation_id].clone();
+        assert_eq!(record.invitees[0].pushed.len(), 2);
+        assert!(record.invitees[1].pushed.is_empty());
+
+        assert_eq!(
+            push_results(&alice_inbox),
+            [(
+                "carol".into(),
+                None,
+                PushOutcome::NoPushTarget,
+                String::new()
+            )]
+        );
+        for job in jobs {
+            let result = if job.target.provider == PushProvider::Fcm {
+                PushResult::Failed {
+                    reason: "UNREGISTERED".into(),
+                    token_invalid: true,
+                }
+            } else {
+                PushResult::Sent
+            };
+            job.reporter.report(result);
+        }
+        let results = push_results(&alice_inbox);
+        assert_eq!(results.len(), 3);
+        assert!(results.contains(&(
+            "bob".into(),
+            Some("phone".into()),
+            PushOutcome::Sent,
+            String::new()
+        )));
+        assert!(results.contains(&(
+            "bob".into(),
+            Some("tablet".into()),
+            PushOutcome::Failed,
+            "UNREGISTERED".into()
+        )));
+        // The provider said the tablet's token is gone: so is its target.
+        assert_eq!(
+            w.hub.push_targets(&user("bob")),
+            vec![(device("phone"), voip("ab"))]
+        );
+        assert!(w.store.targets.lock().len() == 1);
+    }
+
+    #[test]
+    fn online_only_sends_push_nobody() {
+        let w = fresh();
+        w.away_with_target("bob", "phone", voip("ab"));
+        let (alice, alice_inbox) = w.login("alice", "desk");
+        let mut request = SendInvitation::new(vec![user("bob"), user("carol")], 30);
+        request.online_only = true;
+        w.hub.send(&alice, request).unwrap();
+        assert!(w.outlet.take().is_empty());
+        assert!(push_results(&alice_inbox).is_empty());
+    }
+
+    #[test]
+    fn pushed_devices_get_a_stop_push_when_their_invitee_is_done() {
+        let w = fresh();
+        w.away_with_target("bob", "phone", voip("ab"));
+        w.away_with_target("bob", "tablet", PushTarget::new(PushProvider::Fcm, "fcm-1"));
+        w.away_with_target("carol", "phone", voip("ef"));
+        w.away_with_target("erin", "phone", voip("12"));
+        let (alice, _) = w.login("alice", "desk");
+        let request = SendInvitation::new(vec![user("bob"), user("carol"), user("erin")], 30);
+        let id = w.hub.send(&alice, request).unwrap().invitation_id;
+        assert_eq!(w.outlet.take().len(), 4);
+
+        // Bob's phone comes online and accepts: only the tablet is told.
+        let (bob, _) = w.login("bob", "phone");
+        let answer = Answer {
+            invitation_id: id.clone(),
+            extended_data: "".into(),
+        };
+        w.hub.accept(&bob, answer).unwrap();
+        assert_eq!(
+            stops(&w.outlet.take()),
+            [(
+                "bob".into(),
+                "tablet".into(),
+                id.clone(),
+                InviteeState::Accepted
+            )]
+        );
+
+        // Carol is cancelled: her phone is told, with the new state.
+        let cancel = CancelInvitation {
+            invitation_id: id.clone(),
+            invitees: Some(vec![user("carol")]),
+            extended_data: "".into(),
+        };
+        w.hub.cancel(&alice, cancel).unwrap();
+        assert_eq!(
+            stops(&w.outlet.take()),
+            [(
+                "carol".into(),
+                "phone".into(),
+                id.clone(),
+                InviteeState::Cancelled
+            )]
+        );
+
+        // Erin times out.
+        w.hub.advance(&w.clock, Duration::from_secs(31));
+        assert_eq!(
+            stops(&w.outlet.take()),
+            [("erin".into(), "phone".into(), id, InviteeState::Timeout)]
+        );
+    }
+
+    fn stops(jobs: &[PushJob]) -> Vec<(String, String, InvitationId, InviteeState)> {
+        jobs.iter()
+            .map(|job| match &job.message {
+                PushMessage::Stop {
+                    invitation_id,
+                    state,
+                    ..
+                } => {
+                    assert!(!job.reporter.still_ringing());
+                    (
+                        job.user.to_string(),
+                        job.device.to_string(),
+                        invitation_id.clone(),
+                        *state,
+                    )
+                }
+                other => panic!("not a stop: {other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn after_a_restart_targets_are_kept_and_stop_pushes_still_go() {
+        let w = fresh();
+        w.away_with_target("bob", "phone", voip("ab"));
+        let (alice, _) = w.login("alice", "desk");
+        let id = w
+            .hub
+            .send(&alice, SendInvitation::new(vec![user("bob")], 30))
+            .unwrap()
+            .invitation_id;
+        assert_eq!(w.outlet.take().len(), 1);
+
+        // Down for longer than the deadline: it times out at start, and the
+        // pushed phone is told to stop.
+        w.clock.advance(Duration::from_secs(60));
+        let again = world(w.store.restarted(), w.clock.clone());
+        assert_eq!(
+            again.hub.push_targets(&user("bob")),
+            vec![(device("phone"), voip("ab"))]
+        );
+        assert_eq!(
+            stops(&again.outlet.take()),
+            [("bob".into(), "phone".into(), id, InviteeState::Timeout)]
+        );
+    }
+}

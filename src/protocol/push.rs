@@ -73,7 +73,9 @@ pub struct PushTarget {
     pub token: Text,
     /// APNs only: the app's bundle id (the server adds `.voip` for
     /// APNS_VOIP). None: the topic configured on the server.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    // No `skip_serializing_if` in this struct: stores encode it with
+    // postcard, which has no field names and must see every field.
+    #[serde(default)]
     pub topic: Option<Text>,
     /// APNs only.
     #[serde(default)]
@@ -83,7 +85,7 @@ pub struct PushTarget {
     /// go to it as alert pushes: a PushKit token takes VoIP pushes only, and
     /// a VoIP push must report a new call. Without it a stop push cannot
     /// reach the device; the app learns the end when it connects.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub alert_token: Option<Text>,
 }
 

@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
+use beckon::hub::PushTargetRecord;
 use rusqlite::{Connection, OpenFlags};
 
 use super::open::{self, OpenError, DATABASE_FILE};
@@ -19,14 +20,18 @@ pub struct CheckReport {
     pub integrity: Vec<String>,
     pub open_invitations: u64,
     pub ended_invitations: u64,
-    /// Rows whose record cannot be read, with why.
+    /// Devices with a push target.
+    pub push_targets: u64,
+    /// Invitations whose record cannot be read, with why.
     pub unreadable: Vec<(String, String)>,
+    /// Push targets that cannot be read ("user/device"), with why.
+    pub unreadable_targets: Vec<(String, String)>,
     pub bytes: u64,
 }
 
 impl CheckReport {
     pub fn is_healthy(&self) -> bool {
-        self.integrity == ["ok"] && self.unreadable.is_empty()
+        self.integrity == ["ok"] && self.unreadable.is_empty() && self.unreadable_targets.is_empty()
     }
 }
 
@@ -45,11 +50,15 @@ impl std::fmt::Display for CheckReport {
             "invitations: {} open, {} ended (in retention)",
             self.open_invitations, self.ended_invitations
         )?;
+        writeln!(f, "push targets: {}", self.push_targets)?;
         for line in &self.integrity {
             writeln!(f, "integrity: {line}")?;
         }
         for (id, why) in &self.unreadable {
             writeln!(f, "unreadable invitation {id:?}: {why}")?;
+        }
+        for (key, why) in &self.unreadable_targets {
+            writeln!(f, "unreadable push target {key:?}: {why}")?;
         }
         write!(
             f,
@@ -129,25 +138,59 @@ fn check_on(conn: &Connection, path: &Path) -> Result<CheckReport, OpenError> {
             let id: String = row.get(0).map_err(failed)?;
             let version: i64 = row.get(1).map_err(failed)?;
             let bytes: Vec<u8> = row.get(2).map_err(failed)?;
-            match open::decode(&id, version, &bytes) {
+            match open::decode_from(schema_version, &id, version, &bytes) {
                 Ok(record) if record.ended_ms.is_some() => report.ended_invitations += 1,
                 Ok(_) => report.open_invitations += 1,
                 Err(why) => report.unreadable.push((id, why)),
             }
         }
     }
+    if schema_version >= 2 {
+        push_targets(conn, path, |user, device, read| match read {
+            Ok(_) => report.push_targets += 1,
+            Err(why) => report
+                .unreadable_targets
+                .push((format!("{user}/{device}"), why)),
+        })?;
+    }
     let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
     report.bytes = size(path) + size(&path.with_extension("db-wal"));
     Ok(report)
 }
 
-/// Writes every stored invitation to `out` as one line of JSON (rows that
-/// cannot be read as a line `{"unreadable":ID,"why":...}`); returns how many
-/// lines. Changes nothing (a server may be running on it).
+/// Calls `each` with every stored push target, read or not.
+fn push_targets(
+    conn: &Connection,
+    path: &Path,
+    mut each: impl FnMut(&str, &str, Result<PushTargetRecord, String>),
+) -> Result<(), OpenError> {
+    let failed = |e: rusqlite::Error| OpenError(format!("{}: {e}", path.display()));
+    let mut statement = conn
+        .prepare("SELECT user, device, target FROM push_targets ORDER BY user, device")
+        .map_err(failed)?;
+    let mut rows = statement.query([]).map_err(failed)?;
+    while let Some(row) = rows.next().map_err(failed)? {
+        let user: String = row.get(0).map_err(failed)?;
+        let device: String = row.get(1).map_err(failed)?;
+        let bytes: Vec<u8> = row.get(2).map_err(failed)?;
+        each(
+            &user,
+            &device,
+            open::decode_push_target(&user, &device, &bytes),
+        );
+    }
+    Ok(())
+}
+
+/// Writes every stored invitation to `out` as one line of JSON, then every
+/// push target as a line `{"push_target":{...}}` (rows that cannot be read
+/// as a line `{"unreadable":ID,"why":...}`); returns how many lines. Changes
+/// nothing (a server may be running on it).
 pub fn dump(dir: &Path, out: &mut dyn std::io::Write) -> Result<u64, OpenError> {
     with_read_only(dir, |conn, path| {
         let failed = |e: rusqlite::Error| OpenError(format!("{}: {e}", path.display()));
-        if open::check_identity(conn, path)? == 0 {
+        let schema = open::check_identity(conn, path)?;
+        if schema == 0 {
             return Ok(0);
         }
         let mut statement = conn
@@ -159,7 +202,7 @@ pub fn dump(dir: &Path, out: &mut dyn std::io::Write) -> Result<u64, OpenError> 
             let id: String = row.get(0).map_err(failed)?;
             let version: i64 = row.get(1).map_err(failed)?;
             let bytes: Vec<u8> = row.get(2).map_err(failed)?;
-            let line = match open::decode(&id, version, &bytes) {
+            let line = match open::decode_from(schema, &id, version, &bytes) {
                 Ok(record) => serde_json::to_string(&record),
                 Err(why) => serde_json::to_string(&serde_json::json!({
                     "unreadable": id,
@@ -169,6 +212,23 @@ pub fn dump(dir: &Path, out: &mut dyn std::io::Write) -> Result<u64, OpenError> 
             .map_err(|e| OpenError(format!("{}: {e}", path.display())))?;
             writeln!(out, "{line}").map_err(|e| OpenError(format!("writing the dump: {e}")))?;
             lines += 1;
+        }
+        if schema >= 2 {
+            let mut written = Ok(());
+            push_targets(conn, path, |user, device, read| {
+                let line = match read {
+                    Ok(record) => serde_json::json!({ "push_target": record }),
+                    Err(why) => serde_json::json!({
+                        "unreadable": format!("{user}/{device}"),
+                        "why": why,
+                    }),
+                };
+                if written.is_ok() {
+                    written = writeln!(out, "{line}");
+                    lines += 1;
+                }
+            })?;
+            written.map_err(|e| OpenError(format!("writing the dump: {e}")))?;
         }
         Ok(lines)
     })

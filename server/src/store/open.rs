@@ -201,10 +201,7 @@ fn migrate(conn: &Connection, path: &Path, version: i32) -> Result<(), OpenError
 
 /// Rewrites every invitation's record with `rewrite` (inside the
 /// migration's transaction).
-fn rewrite_records(
-    conn: &Connection,
-    rewrite: fn(&[u8]) -> Result<Vec<u8>, String>,
-) -> Result<(), String> {
+fn rewrite_records(conn: &Connection, rewrite: super::schema::Rewrite) -> Result<(), String> {
     let mut read = conn
         .prepare("SELECT row, id, record FROM invitations")
         .map_err(|e| e.to_string())?;
@@ -312,6 +309,23 @@ pub(super) fn decode_push_target(
         device,
         target,
     })
+}
+
+/// A record as a file of schema `schema` (older than this server's, for
+/// `store check` and `store dump`, which change nothing) encoded it.
+pub(super) fn decode_from(
+    schema: i32,
+    id: &str,
+    version: i64,
+    bytes: &[u8],
+) -> Result<InvitationRecord, String> {
+    let from = usize::try_from(schema).unwrap_or(0);
+    let mut upgraded = None;
+    for rewrite in REWRITES.iter().skip(from).flatten() {
+        let current: &[u8] = upgraded.as_deref().unwrap_or(bytes);
+        upgraded = Some(rewrite(current)?);
+    }
+    decode(id, version, upgraded.as_deref().unwrap_or(bytes))
 }
 
 /// One stored invitation, checked against its row's columns.

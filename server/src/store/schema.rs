@@ -47,10 +47,12 @@ pub const MIGRATIONS: &[&str] = &[
      ) WITHOUT ROWID;",
 ];
 
+/// Re-encodes one record of the version before.
+pub type Rewrite = fn(&[u8]) -> Result<Vec<u8>, String>;
+
 /// `REWRITES[n]`: how a record written at version `n` becomes one of
 /// version `n + 1`, if it changes (`None`: records stay as they are).
-pub const REWRITES: &[Option<fn(&[u8]) -> Result<Vec<u8>, String>>] =
-    &[None, Some(super::codec::v1::upgrade)];
+pub const REWRITES: &[Option<Rewrite>] = &[None, Some(super::codec::v1::upgrade)];
 
 /// The `meta` key of the key idempotent invitation ids are derived with.
 pub const ID_KEY: &str = "id_key";

@@ -72,12 +72,16 @@ pub(super) enum Write {
     Unencodable(String),
 }
 
+/// A push target encoded (`Some`) or forgotten (`None`), or why it could
+/// not be encoded.
+type TargetWrite = Result<Option<Vec<u8>>, String>;
+
 /// Changes taken together: the newest of each invitation and of each
 /// device's push target (encoded, or `None` to forget it), with its ticket.
 #[derive(Default)]
 struct Batch {
     invitations: HashMap<InvitationId, (Ticket, Write)>,
-    targets: HashMap<(UserId, DeviceId), (Ticket, Result<Option<Vec<u8>>, String>)>,
+    targets: HashMap<(UserId, DeviceId), (Ticket, TargetWrite)>,
 }
 
 impl Batch {
