@@ -4,7 +4,7 @@
 //!
 //! Concurrency: invitations are striped over shards by id, users over shards by
 //! user id; there is no hub-wide lock. Lock order is always invitation shard, then
-//! user shard, never the reverse, and pushes are handed to session sinks (which
+//! user shard (then push-target shard, a leaf), never the reverse, and pushes are handed to session sinks (which
 //! only queue) while the invitation's shard is locked, so every device sees one
 //! invitation's events in the order the hub decided them. A session's token
 //! timer is armed and disarmed under its user's lock (user shard, then
@@ -21,6 +21,9 @@
 //! - `timers.rs`: the timer queues and their driver; `expiry.rs`: what happens
 //!   when timers fall due; `tokens.rs`: login tokens, their renewal and expiry;
 //! - `snapshot.rs`, `queries.rs`: what can be read without changing anything;
+//! - `push.rs`: the [`PushOutlet`] interface a push service implements, and
+//!   `push_targets.rs`: devices' push targets and when the hub pushes
+//!   (rings for offline invitees, stop pushes, the inviter's results);
 //! - `store.rs`: the [`Store`] interface invitations are kept through, and
 //!   `persistence.rs`: how the hub hands it every change and starts again
 //!   from what it kept;
