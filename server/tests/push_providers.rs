@@ -75,7 +75,7 @@ impl Rig {
         .unwrap()
         .expect("a provider is configured");
         let (hub, _) = Hub::with_store(
-            HubConfig::default(),
+            hub_config(),
             &runtime,
             Arc::new(MemoryStore),
             Duration::from_secs(30),
@@ -176,6 +176,14 @@ impl Rig {
                 reason: reason.to_owned(),
             })
             .get()
+    }
+}
+
+/// The default hub, with room for the load run's open invitations.
+fn hub_config() -> HubConfig {
+    HubConfig {
+        max_open_invitations: 100_000,
+        ..HubConfig::default()
     }
 }
 
@@ -992,4 +1000,122 @@ async fn bad_configurations_are_refused_naming_the_file_and_the_cause() {
     );
     assert!(refused(hook(good_url, None, Some(&missing))).contains("missing.p8"));
     assert!(refused(hook(good_url, Some(&secret), Some(&missing))).contains("not both"));
+}
+
+/// The load figure of bench/push.sh (ignored: run it with `--ignored
+/// --nocapture`, in release). Pushes per second through the APNs fake, then
+/// the ring latency of online invitees (send to the invitee's session) with
+/// a slow provider taking pushes for offline invitees at the same time,
+/// side by side with a hub without push. Bounded: PUSH_LOAD_N sends each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a load figure: bench/push.sh"]
+async fn push_load() {
+    let n: usize = std::env::var("PUSH_LOAD_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000)
+        .clamp(10, 100_000);
+    let keys = TestKeys::new();
+    let (apns, sandbox) = (
+        Fake::start(Kind::Apns, &keys),
+        Fake::start(Kind::Apns, &keys),
+    );
+    let config = PushConfig {
+        apns: Some(apns_config(&keys, &apns, &sandbox)),
+        ..push_config(&keys)
+    };
+
+    // Pushes per second: n invitations to n offline invitees, until every
+    // result is back.
+    let rig = Rig::new(config.clone());
+    let invitees: Vec<UserId> = (0..n)
+        .map(|i| rig.offline_with(&format!("off{i}"), voip_target(1, None)))
+        .collect();
+    let started = Instant::now();
+    let mut sent = Vec::with_capacity(n);
+    for invitee in &invitees {
+        sent.push(rig.send(&[invitee]));
+    }
+    for invitation in &sent {
+        rig.results(invitation, 1).await;
+    }
+    let took = started.elapsed();
+    println!(
+        "pushes: {n} in {:.2} s = {:.0} pushes/s (APNs fake, HTTP/2 over TLS, one connection)",
+        took.as_secs_f64(),
+        n as f64 / took.as_secs_f64()
+    );
+
+    // Ring latency of online invitees, slow provider vs no push.
+    apns.outage(Some(Answer::Slow(
+        Duration::from_secs(2),
+        Box::new(Answer::status(200, "")),
+    )));
+    let with_push = ring_latencies(Some(config), n).await;
+    let without = ring_latencies(None, n).await;
+    let show = |name: &str, mut l: Vec<Duration>| {
+        l.sort();
+        let at = |q: f64| l[((l.len() - 1) as f64 * q) as usize];
+        println!(
+            "ring latency, {name}: p50 {:?} p99 {:?} (n={})",
+            at(0.5),
+            at(0.99),
+            l.len()
+        );
+    };
+    show("slow provider on (2 s per push)", with_push);
+    show("push off", without);
+}
+
+/// Send-to-delivery times of online invitees; with push, every send also
+/// has an offline invitee with a target.
+async fn ring_latencies(config: Option<PushConfig>, n: usize) -> Vec<Duration> {
+    #[derive(Default)]
+    struct Clocked(Mutex<Vec<Instant>>);
+    impl SessionSink for Clocked {
+        fn deliver(&self, push: Push) {
+            if matches!(push, Push::InvitationReceived { .. }) {
+                self.0.lock().unwrap().push(Instant::now());
+            }
+        }
+    }
+    let runtime = tokio::runtime::Handle::current();
+    let (hub, offline, _service) = match config {
+        Some(config) => {
+            let rig = Rig::new(config);
+            let offline = rig.offline_with("offline", voip_target(1, None));
+            (rig.hub.clone(), Some(offline), Some(rig))
+        }
+        None => (
+            Hub::new(hub_config(), &runtime).unwrap(),
+            None,
+            None,
+        ),
+    };
+    let inviter = hub
+        .login(user("caller"), device("c1"), "", Arc::new(Inbox::default()))
+        .unwrap();
+    let sink = Arc::new(Clocked::default());
+    let online = hub
+        .login(user("online"), device("o1"), "", sink.clone())
+        .unwrap();
+    hub.sync(&online);
+    let mut latencies = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut invitees = vec![user("online")];
+        invitees.extend(offline.clone());
+        let before = Instant::now();
+        let outcome = hub
+            .send(&inviter, SendInvitation::new(invitees, 30))
+            .unwrap();
+        let delivered = sink.0.lock().unwrap().pop().expect("rang at once");
+        latencies.push(delivered.saturating_duration_since(before));
+        let cancel = CancelInvitation {
+            invitation_id: outcome.invitation_id,
+            invitees: None,
+            extended_data: "".into(),
+        };
+        hub.cancel(&inviter, cancel).unwrap();
+    }
+    latencies
 }
