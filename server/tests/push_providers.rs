@@ -1086,11 +1086,7 @@ async fn ring_latencies(config: Option<PushConfig>, n: usize) -> Vec<Duration> {
             let offline = rig.offline_with("offline", voip_target(1, None));
             (rig.hub.clone(), Some(offline), Some(rig))
         }
-        None => (
-            Hub::new(hub_config(), &runtime).unwrap(),
-            None,
-            None,
-        ),
+        None => (Hub::new(hub_config(), &runtime).unwrap(), None, None),
     };
     let inviter = hub
         .login(user("caller"), device("c1"), "", Arc::new(Inbox::default()))
