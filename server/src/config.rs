@@ -72,6 +72,117 @@ pub struct ServerConfig {
     /// What an answered request survives: `normal`, a crash of the process;
     /// `full`, a crash of the machine (power loss).
     pub durability: Durability,
+    /// Rings for devices that are not connected (APNs, FCM, a webhook): off
+    /// unless a provider is configured (docs/PUSH.md, docs/OPERATIONS.md).
+    pub push: PushConfig,
+}
+
+/// `[push]`: the queue and workers shared by the providers, and each
+/// provider's own section. A provider exists only if its section is there.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PushConfig {
+    /// Pushes waiting per provider; one more fails at once ("queue full").
+    pub queue: usize,
+    /// Requests in flight per provider.
+    pub concurrency: usize,
+    /// A PEM file of root certificates trusted besides the system's.
+    pub extra_root_ca: Option<PathBuf>,
+    /// One request's time limit (connecting included); then it is retried.
+    pub request_timeout_ms: u64,
+    pub apns: Option<ApnsConfig>,
+    pub fcm: Option<FcmConfig>,
+    pub webhook: Option<WebhookConfig>,
+}
+
+impl Default for PushConfig {
+    fn default() -> PushConfig {
+        PushConfig {
+            queue: 10_000,
+            concurrency: 64,
+            extra_root_ca: None,
+            request_timeout_ms: 10_000,
+            apns: None,
+            fcm: None,
+            webhook: None,
+        }
+    }
+}
+
+impl PushConfig {
+    pub fn any_provider(&self) -> bool {
+        self.apns.is_some() || self.fcm.is_some() || self.webhook.is_some()
+    }
+}
+
+/// `[push.apns]`: token-based APNs (a .p8 key of the Apple team).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApnsConfig {
+    pub team_id: String,
+    /// The key's id (the `kid` of provider tokens).
+    pub key_id: String,
+    /// The .p8 file Apple gave (a PKCS#8 PEM EC P-256 key).
+    pub key_file: PathBuf,
+    /// The app's bundle id, for targets that name none.
+    #[serde(default)]
+    pub topic: Option<String>,
+    #[serde(default = "ApnsConfig::default_endpoint")]
+    pub endpoint: String,
+    #[serde(default = "ApnsConfig::default_sandbox_endpoint")]
+    pub sandbox_endpoint: String,
+}
+
+impl ApnsConfig {
+    fn default_endpoint() -> String {
+        "https://api.push.apple.com".to_owned()
+    }
+    fn default_sandbox_endpoint() -> String {
+        "https://api.sandbox.push.apple.com".to_owned()
+    }
+}
+
+/// `[push.fcm]`: Firebase Cloud Messaging HTTP v1 with a service account.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FcmConfig {
+    /// The service account's JSON key file.
+    pub service_account_file: PathBuf,
+    #[serde(default = "FcmConfig::default_endpoint")]
+    pub endpoint: String,
+    /// The OAuth2 token URL; the account's `token_uri` when absent.
+    #[serde(default)]
+    pub token_url: Option<String>,
+}
+
+impl FcmConfig {
+    fn default_endpoint() -> String {
+        "https://fcm.googleapis.com".to_owned()
+    }
+}
+
+/// `[push.webhook]`: a signed POST to the app's own backend.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    pub url: String,
+    /// `whsec_<base64>`; several separated by spaces sign with each (key
+    /// rotation). Prefer `secret_file`.
+    #[serde(default)]
+    pub secret: Option<String>,
+    #[serde(default)]
+    pub secret_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for WebhookConfig {
+    /// Never shows the secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookConfig")
+            .field("url", &self.url)
+            .field("secret", &self.secret.as_ref().map(|_| "(hidden)"))
+            .field("secret_file", &self.secret_file)
+            .finish()
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -131,6 +242,7 @@ impl Default for ServerConfig {
             store: StoreKind::Sqlite,
             data_dir: None,
             durability: Durability::Normal,
+            push: PushConfig::default(),
         }
     }
 }
@@ -173,7 +285,15 @@ impl ServerConfig {
         self.hub_config(None)
             .validate()
             .map_err(|e| ConfigError(format!("limits: {}", e.message)))?;
-        let checks: [(&str, u64, u64, u64); 14] = [
+        let checks: [(&str, u64, u64, u64); 17] = [
+            ("push.queue", self.push.queue as u64, 1, 10_000_000),
+            ("push.concurrency", self.push.concurrency as u64, 1, 10_000),
+            (
+                "push.request_timeout_ms",
+                self.push.request_timeout_ms,
+                100,
+                600_000,
+            ),
             ("listen_backlog", u64::from(self.listen_backlog), 1, 65_535),
             (
                 "max_connections",

@@ -12,6 +12,8 @@
 //! - [`listener`]: the listen backlog, admission (connection caps), refusals;
 //! - [`store`]: where invitations are kept (SQLite in a data directory, or
 //!   memory), and the gate frames wait at until their change is durable;
+//! - [`push`]: rings for devices that are not connected, through APNs, FCM
+//!   or a webhook ([`signing`] signs the webhooks);
 //! - [`limiter`], [`metrics`], [`admin`], [`tls`]; `heap`: freed memory given
 //!   back to the system.
 
@@ -25,8 +27,10 @@ mod heap;
 pub mod limiter;
 pub mod listener;
 pub mod metrics;
+pub mod push;
 mod read_buffer;
 pub mod session;
+pub mod signing;
 pub mod store;
 pub mod tls;
 
@@ -40,7 +44,8 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 pub use config::{ConfigError, Durability, LogFormat, ServerConfig, StoreKind};
-use metrics::Metrics;
+use metrics::{Metrics, PushMetrics};
+use push::PushService;
 use session::Sessions;
 use store::{DurableGate, SqliteStore, StoreMetrics};
 
@@ -56,6 +61,8 @@ pub struct ServerContext {
     pub durable: DurableGate,
     /// The SQLite store, when the server keeps one (closed at shutdown).
     pub store: Option<Arc<SqliteStore>>,
+    /// The push providers, when any is configured (stopped at shutdown).
+    pub push: Option<Arc<PushService>>,
     shutdown: watch::Sender<bool>,
     /// Hub totals already added to the metrics' counters.
     reported: parking_lot::Mutex<beckon::hub::StatsSnapshot>,
@@ -73,6 +80,16 @@ impl ServerContext {
         hub: Arc<Hub>,
         store: Option<Arc<SqliteStore>>,
     ) -> Arc<ServerContext> {
+        Self::with_push(config, hub, store, None)
+    }
+
+    /// A context whose hub pushes through `push` (its metrics registered).
+    pub fn with_push(
+        config: ServerConfig,
+        hub: Arc<Hub>,
+        store: Option<Arc<SqliteStore>>,
+        push: Option<(Arc<PushService>, PushMetrics)>,
+    ) -> Arc<ServerContext> {
         let admission = listener::Admission::new(
             config.max_connections,
             config.max_connections_per_ip,
@@ -86,6 +103,10 @@ impl ServerContext {
             }
             None => DurableGate::default(),
         };
+        let push = push.map(|(push, push_metrics)| {
+            metrics.register_push(&push_metrics);
+            push
+        });
         Arc::new(ServerContext {
             config,
             hub,
@@ -94,6 +115,7 @@ impl ServerContext {
             admission,
             durable,
             store,
+            push,
             shutdown: watch::channel(false).0,
             reported: Default::default(),
         })
@@ -154,7 +176,7 @@ pub async fn start(
     // The hub's timers run on the runtime the server serves on (not on the
     // library's own, which would be a second runtime just for them).
     let runtime = Handle::try_current().map_err(|e| ConfigError(format!("hub: {e}")))?;
-    let (hub, store) = open_hub(&config, secret, &runtime)?;
+    let (hub, store, push) = open_hub(&config, secret, &runtime)?;
     let tls = match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
         _ => None,
@@ -185,7 +207,7 @@ pub async fn start(
         None => None,
     };
     let admin_addr = admin.as_ref().and_then(|l| l.local_addr().ok());
-    let ctx = ServerContext::with_store(config, hub, store);
+    let ctx = ServerContext::with_push(config, hub, store, push);
     let mut tasks = JoinSet::new();
     tasks.spawn(listener::accept_loop(ctx.clone(), listener, tls));
     tasks.spawn(heap::trim_loop(ctx.clone()));
@@ -201,20 +223,58 @@ pub async fn start(
     })
 }
 
+/// The push service and its metrics, when a provider is configured.
+type Push = Option<(Arc<PushService>, PushMetrics)>;
+
+/// The hub, its SQLite store (if any) and its push service (if any).
+type OpenedHub = (Arc<Hub>, Option<Arc<SqliteStore>>, Push);
+
+/// The push providers the configuration names (refused with a message
+/// naming the file or setting if one cannot be used), sending once `gate`
+/// says a change is durable.
+fn start_push(
+    config: &ServerConfig,
+    gate: DurableGate,
+    runtime: &Handle,
+) -> Result<Push, ConfigError> {
+    let metrics = PushMetrics::default();
+    let push = PushService::start(&config.push, gate, metrics.clone(), runtime)?;
+    Ok(push.map(|push| (push, metrics)))
+}
+
+fn outlet(push: &Push) -> Option<Arc<dyn beckon::hub::PushOutlet>> {
+    push.as_ref()
+        .map(|(push, _)| push.clone() as Arc<dyn beckon::hub::PushOutlet>)
+}
+
 /// The hub, on the store the configuration asks for: a SQLite store is
 /// opened (and refused with a clear message if it cannot be) and what it
-/// kept is restored.
+/// kept is restored; with the push providers, when any is configured.
 fn open_hub(
     config: &ServerConfig,
     secret: Option<Vec<u8>>,
     runtime: &Handle,
-) -> Result<(Arc<Hub>, Option<Arc<SqliteStore>>), ConfigError> {
+) -> Result<OpenedHub, ConfigError> {
     let hub_config = config.hub_config(secret);
     let hub_error = |e: beckon::Error| ConfigError(format!("hub: {}", e.message));
     match config.store {
         StoreKind::Memory => {
             tracing::info!("store: memory (invitations are lost when the server stops)");
-            Ok((Hub::new(hub_config, runtime).map_err(hub_error)?, None))
+            // Nothing to wait for: a memory store's changes are "durable"
+            // at once.
+            let push = start_push(config, DurableGate::default(), runtime)?;
+            if push.is_none() {
+                return Ok((
+                    Hub::new(hub_config, runtime).map_err(hub_error)?,
+                    None,
+                    None,
+                ));
+            }
+            let grace = Duration::from_secs(config.grace_secs);
+            let store = Arc::new(beckon::hub::MemoryStore);
+            let (hub, _nothing) = Hub::with_store(hub_config, runtime, store, grace, outlet(&push))
+                .map_err(hub_error)?;
+            Ok((hub, None, push))
         }
         StoreKind::Sqlite => {
             let dir = config
@@ -227,8 +287,10 @@ fn open_hub(
                 .map_err(|e| ConfigError(e.to_string()))?;
             let read = started.elapsed();
             let grace = Duration::from_secs(config.grace_secs);
-            let (hub, recovery) = Hub::with_store(hub_config, runtime, store.clone(), grace, None)
-                .map_err(hub_error)?;
+            let push = start_push(config, store.gate(), runtime)?;
+            let (hub, recovery) =
+                Hub::with_store(hub_config, runtime, store.clone(), grace, outlet(&push))
+                    .map_err(hub_error)?;
             let took = started.elapsed();
             metrics.recovery_seconds.set(took.as_secs_f64());
             // Those that timed out at start are restored too (and retained).
@@ -247,7 +309,7 @@ fn open_hub(
                 recovery_ms = took.as_millis() as u64,
                 "store: sqlite"
             );
-            Ok((hub, Some(store)))
+            Ok((hub, Some(store), push))
         }
     }
 }
@@ -270,6 +332,10 @@ impl RunningServer {
         })
         .await;
         self.tasks.abort_all();
+        // Pushes under way get a moment to finish; retries end.
+        if let Some(push) = self.ctx.push.clone() {
+            push.shutdown(Duration::from_secs(2)).await;
+        }
         // What was answered is written; what comes after (sessions dropped
         // with the runtime) is not: the next start carries on from here.
         if let Some(store) = self.ctx.store.clone() {

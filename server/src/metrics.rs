@@ -26,6 +26,74 @@ pub struct OutcomeLabel {
     pub outcome: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProviderLabel {
+    pub provider: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PushFailureLabel {
+    pub provider: &'static str,
+    pub reason: String,
+}
+
+/// The push providers' metrics (`beckon_push_*`), kept by `push` and
+/// registered with the others when the server has push configured.
+#[derive(Clone)]
+pub struct PushMetrics {
+    /// Pushes a provider accepted, by target provider (apns, apns_voip, fcm,
+    /// webhook).
+    pub sent: Family<ProviderLabel, Counter>,
+    /// Pushes that failed for good, by provider and reason.
+    pub failed: Family<PushFailureLabel, Counter>,
+    /// Seconds from queueing to the provider's final answer.
+    pub latency: Family<ProviderLabel, Histogram>,
+    /// Jobs waiting in each provider's queue (apns, fcm, webhook).
+    pub queue_depth: Family<ProviderLabel, Gauge>,
+    /// Jobs refused because the queue was full.
+    pub dropped: Family<ProviderLabel, Counter>,
+    /// Attempts retried after a 429, a 5xx, a timeout or a lost connection.
+    pub retries: Family<ProviderLabel, Counter>,
+}
+
+impl Default for PushMetrics {
+    fn default() -> PushMetrics {
+        PushMetrics {
+            sent: Family::default(),
+            failed: Family::default(),
+            latency: Family::new_with_constructor(|| {
+                // 1 ms .. ~59 s
+                Histogram::new(exponential_buckets(0.001, 3.0, 11))
+            }),
+            queue_depth: Family::default(),
+            dropped: Family::default(),
+            retries: Family::default(),
+        }
+    }
+}
+
+impl PushMetrics {
+    /// A failure, its reason cut to a short label (providers' reasons are
+    /// a small set of words; anything else must not grow the label set).
+    pub fn count_failure(&self, provider: &'static str, reason: &str) {
+        let mut label: String = reason
+            .chars()
+            .take_while(|c| *c != ':')
+            .filter(|c| c.is_ascii_alphanumeric() || *c == ' ' || *c == '_')
+            .take(40)
+            .collect();
+        if label.is_empty() {
+            label = "other".to_owned();
+        }
+        self.failed
+            .get_or_create(&PushFailureLabel {
+                provider,
+                reason: label,
+            })
+            .inc();
+    }
+}
+
 pub struct Metrics {
     registry: Registry,
     pub connections_opened: Counter,
@@ -90,6 +158,41 @@ impl Metrics {
             "store_recovered_invitations",
             "Invitations the last start restored (open, timed out at start, or retained)",
             store.recovered_invitations.clone(),
+        );
+    }
+
+    /// Adds the push providers' metrics (`beckon_push_*`).
+    pub fn register_push(&mut self, push: &PushMetrics) {
+        let registry = &mut self.registry;
+        registry.register(
+            "push_sent",
+            "Pushes a provider accepted, by target provider",
+            push.sent.clone(),
+        );
+        registry.register(
+            "push_failed",
+            "Pushes that failed for good, by provider and reason",
+            push.failed.clone(),
+        );
+        registry.register(
+            "push_latency_seconds",
+            "Seconds from a push being queued to the provider's final answer",
+            push.latency.clone(),
+        );
+        registry.register(
+            "push_queue_depth",
+            "Pushes waiting in a provider's queue",
+            push.queue_depth.clone(),
+        );
+        registry.register(
+            "push_dropped",
+            "Pushes refused because the provider's queue was full",
+            push.dropped.clone(),
+        );
+        registry.register(
+            "push_retries",
+            "Push attempts retried (429, 5xx, timeout, lost connection)",
+            push.retries.clone(),
         );
     }
 

@@ -2,6 +2,8 @@
 //! 127.0.0.1 with an ephemeral port, and clients whose events can be awaited.
 #![allow(dead_code)] // each test file uses its own subset
 
+pub mod push_fakes;
+
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
