@@ -34,8 +34,8 @@ pub use pending::Callback;
 use crate::error::{Error, Result};
 use crate::log::Level;
 use crate::protocol::{
-    Answer, CancelInvitation, CancelOutcome, ConnectionState, DeviceId, PushTarget,
-    SendInvitation, SendOutcome, UserId,
+    Answer, CancelInvitation, CancelOutcome, ConnectionState, DeviceId, PushTarget, SendInvitation,
+    SendOutcome, UserId,
 };
 use crate::transport::{self, Connection};
 use dispatcher::Dispatcher;
