@@ -25,6 +25,7 @@ pub enum PushProvider {
 }
 
 impl PushProvider {
+    /// cbindgen:ignore
     pub const ALL: [PushProvider; 4] = [
         PushProvider::Apns,
         PushProvider::ApnsVoip,
@@ -90,8 +91,10 @@ pub struct PushTarget {
 impl PushTarget {
     /// The longest token accepted (FCM's are about 160 bytes; a webhook's is
     /// the app's choice).
+    /// cbindgen:ignore
     pub const MAX_TOKEN: usize = 4096;
     /// The longest APNs topic (a bundle id, plus `.voip`).
+    /// cbindgen:ignore
     pub const MAX_TOPIC: usize = 255;
 
     /// Every rule a target must meet, each failure naming its field.
