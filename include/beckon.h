@@ -79,6 +79,10 @@
 
 #define BECKON_EVENT_INVITATION_USER_STATE_CHANGED 9
 
+// What happened to the push for one invitee's device (to the inviter).
+// Since ABI 2.2.
+#define BECKON_EVENT_INVITATION_PUSH_RESULT 10
+
 #define BECKON_CONNECTION_DISCONNECTED 0
 
 #define BECKON_CONNECTION_CONNECTING 1
@@ -132,6 +136,34 @@
 // "log" tells how many once there is room.
 #define BECKON_LOG_QUEUED 1
 
+// APNs alert pushes.
+#define BECKON_PUSH_PROVIDER_APNS 1
+
+// APNs VoIP pushes, for PushKit and CallKit (the server adds `.voip` to the
+// topic).
+#define BECKON_PUSH_PROVIDER_APNS_VOIP 2
+
+// Firebase Cloud Messaging (HTTP v1), high-priority data messages.
+#define BECKON_PUSH_PROVIDER_FCM 3
+
+// A signed HTTP POST to the app's own backend.
+#define BECKON_PUSH_PROVIDER_WEBHOOK 4
+
+// The production APNs servers (release builds); the default.
+#define BECKON_APNS_PRODUCTION 0
+
+// The APNs sandbox (development builds' tokens only work there).
+#define BECKON_APNS_SANDBOX 1
+
+// The provider took the push.
+#define BECKON_PUSH_SENT 1
+
+// The provider refused it or could not be reached; `push_reason` says why.
+#define BECKON_PUSH_FAILED 2
+
+// The invitee is offline and none of its devices has a push target.
+#define BECKON_PUSH_NO_TARGET 3
+
 #if defined(BECKON_TEST_HOOKS)
 // The next exported call that returns an error code panics at its entry.
 #define BECKON_TEST_PANIC_ENTRY 1
@@ -159,7 +191,7 @@
 
 // The ABI's minor version: changes when something is added (a function, a
 // field at the end of a config struct, a constant); older programs still work.
-#define BECKON_ABI_VERSION_MINOR 1
+#define BECKON_ABI_VERSION_MINOR 2
 
 // `(BECKON_ABI_VERSION_MAJOR << 16) | BECKON_ABI_VERSION_MINOR`. A library
 // serves a program built against the same major and an older or equal minor
@@ -245,6 +277,15 @@ typedef struct beckon_event_notification {
 // | INVITATION_TIMEOUT | invitation_id, inviter |
 // | INVITATION_RESPONSE_TIMEOUT | invitation_id, invitees (those that timed out) |
 // | INVITATION_USER_STATE_CHANGED | invitation_id, user_id, state, extended_data |
+// | INVITATION_PUSH_RESULT (2.2) | invitation_id, user_id (the invitee), device_id, push_provider, push_outcome, push_reason |
+//
+// INVITATION_PUSH_RESULT comes to the inviter's devices for each invitee
+// that had no device online at send: one per device pushed (SENT or FAILED,
+// with that device's id and provider), or one NO_TARGET (device_id "",
+// push_provider 0) when none of its devices has a push target.
+//
+// The struct may grow at the end in a minor version (2.2 added the fields
+// from `push_provider` on): read its fields, never copy it by `sizeof`.
 typedef struct beckon_event {
   // One of `BECKON_EVENT_*`.
   int32_t kind;
@@ -262,6 +303,15 @@ typedef struct beckon_event {
   int32_t connection_state;
   // A `BECKON_REASON_*` value.
   int32_t connection_reason;
+  // A `BECKON_PUSH_PROVIDER_*` value; 0 when none applies. Since ABI 2.2.
+  int32_t push_provider;
+  // A `BECKON_PUSH_*` outcome; 0 when none applies. Since ABI 2.2.
+  int32_t push_outcome;
+  // The device a push result is about. Since ABI 2.2.
+  const char *device_id;
+  // Why a push failed (the provider's reason, e.g. "BadDeviceToken");
+  // "" otherwise. Since ABI 2.2.
+  const char *push_reason;
 } beckon_event;
 
 // Receives every event of a client, on its dispatcher thread (or inside
@@ -413,6 +463,33 @@ typedef struct beckon_log_config {
   beckon_log_callback handler;
   void *user_data;
 } beckon_log_config;
+
+// Where this device is rung by push while it is not connected. Since ABI
+// 2.2.
+//
+// Extensible: set `struct_size` to `sizeof(beckon_push_target)`; zero
+// fields mean "default".
+typedef struct beckon_push_target {
+  uint32_t struct_size;
+  // A `BECKON_PUSH_PROVIDER_*` value (required).
+  int32_t provider;
+  // Required: the APNs device token (16 to 200 hex digits; PushKit's for
+  // APNS_VOIP), the FCM registration token, or for a webhook what the
+  // app's backend knows the device by. Printable ASCII, at most 4096 bytes.
+  const char *token;
+  // APNS and APNS_VOIP only: the app's bundle id (the server adds `.voip`
+  // for APNS_VOIP); NULL or "" for the topic configured on the server.
+  const char *topic;
+  // APNS and APNS_VOIP only: `BECKON_APNS_PRODUCTION` (0) or
+  // `BECKON_APNS_SANDBOX`.
+  int32_t environment;
+  // APNS_VOIP only: the device's regular APNs token (from
+  // `registerForRemoteNotifications`), where stop pushes go as alerts (a
+  // PushKit token takes VoIP pushes only, and iOS requires every VoIP push
+  // to report a call). NULL or "" for none: then the app learns that a
+  // call ended when it connects.
+  const char *alert_token;
+} beckon_push_target;
 
 
 
@@ -725,9 +802,76 @@ beckon_error beckon_set_log_handler(beckon_log_callback handler,
 // `user_data` until replaced.
 beckon_error beckon_set_log_config(const struct beckon_log_config *config);
 
+// Rings this device by push while it is not connected (its app killed or
+// in the background), replacing the target it had. Since ABI 2.2.
+//
+// The server keeps the target past this connection: after a dropped
+// connection, a reconnect or a new login of the same device it is still
+// there, so there is no need to set it again. An explicit logout
+// (`beckon_client_logout`, and `beckon_client_free`, which logs out)
+// forgets it, and so does the provider saying the token is no longer
+// valid: set it again after logging in anew, and whenever the platform
+// gives the app a new token.
+//
+// Returns at once with `BECKON_ERROR_INVALID_ARGUMENT` (NULL, invalid
+// UTF-8, an unknown provider or environment, a malformed token or topic, a
+// field its provider does not have), `BECKON_ERROR_PAYLOAD_TOO_LARGE` (a
+// token over 4096 bytes) or `BECKON_ERROR_NOT_LOGGED_IN`; messages name
+// `target.<field>`. Otherwise `callback` (may be NULL) runs exactly once:
+// OK, or `BECKON_ERROR_INVALID_ARGUMENT` when the server does not push
+// through that provider (a memory hub pushes through none).
+//
+// Memory: Pointers are NULL or valid; `client` is a live client.
+beckon_error beckon_client_set_push_target(struct beckon_client *client,
+                                           const struct beckon_push_target *target,
+                                           beckon_result_callback callback,
+                                           void *user_data);
+
+// Forgets this device's push target, if it has one: the device is no
+// longer rung while it is not connected. The callback (may be NULL) runs
+// exactly once if this returns `BECKON_OK`. Since ABI 2.2.
+//
+// Memory: `client` is a live client.
+beckon_error beckon_client_clear_push_target(struct beckon_client *client,
+                                             beckon_result_callback callback,
+                                             void *user_data);
+
+// The name of a push provider, e.g. "APNS_VOIP"; "UNKNOWN" otherwise.
+// Static storage: never free it. Since ABI 2.2.
+const char *beckon_push_provider_name(int32_t provider);
+
+// The name of a push outcome, e.g. "NO_TARGET"; "UNKNOWN" otherwise.
+// Static storage: never free it. Since ABI 2.2.
+const char *beckon_push_outcome_name(int32_t outcome);
+
 #if defined(BECKON_TEST_HOOKS)
 // Arms one forced panic at `point` (0 disarms).
 void beckon_test_force_panic(uint32_t point);
+#endif
+
+#if defined(BECKON_TEST_HOOKS)
+// Creates the memory hub `name` with a scripted push outlet (test builds
+// only): every provider is accepted; a push to a token starting with "bad"
+// fails with reason "BadDeviceToken" as no longer valid (the target is
+// forgotten), one starting with "fail" fails with "ServiceUnavailable",
+// any other is sent. Results are reported from another thread, as a real
+// provider's are. Since ABI 2.2.
+//
+// Memory: `name` is NULL or a NUL-terminated string.
+beckon_error beckon_test_memory_hub_create_with_push(const char *name);
+#endif
+
+#if defined(BECKON_TEST_HOOKS)
+// On the memory hub `name`: device `device_id` of `user_id` sets `target`,
+// then its connection drops (not a logout, which would forget the target):
+// a phone whose app was killed, reachable by push only (test builds only).
+// Since ABI 2.2.
+//
+// Memory: Pointers are NULL or valid.
+beckon_error beckon_test_offline_push_target(const char *name,
+                                             const char *user_id,
+                                             const char *device_id,
+                                             const struct beckon_push_target *target);
 #endif
 
 // The library's version, e.g. "0.1.0". Static storage: never free it.

@@ -55,7 +55,7 @@
  * - Exceptions thrown by your callbacks cannot cross into the C library: they
  *   are caught and given to the handler set with set_callback_exception_handler
  *   (by default: printed to stderr, then std::terminate, as for std::thread).
- * - ABI. This header needs beckon.h of ABI 2.1 or a newer 2.x (checked when
+ * - ABI. This header needs beckon.h of ABI 2.2 or a newer 2.x (checked when
  *   compiling), and the first Client, hub, token or log handler checks that the
  *   loaded libbeckon has that ABI too: the same major, a minor at least the
  *   header's (check_abi).
@@ -87,8 +87,8 @@
 #include <utility>
 #include <vector>
 
-static_assert(BECKON_ABI_VERSION_MAJOR == 2 && BECKON_ABI_VERSION_MINOR >= 1,
-              "beckon.hpp needs beckon.h of ABI 2.1 or a newer 2.x (it uses the functions 2.1 added)");
+static_assert(BECKON_ABI_VERSION_MAJOR == 2 && BECKON_ABI_VERSION_MINOR >= 2,
+              "beckon.hpp needs beckon.h of ABI 2.2 or a newer 2.x (it uses the functions 2.2 added)");
 
 namespace beckon {
 
@@ -140,6 +140,36 @@ enum class EventKind : std::int32_t {
     invitation_timeout = BECKON_EVENT_INVITATION_TIMEOUT,
     invitation_response_timeout = BECKON_EVENT_INVITATION_RESPONSE_TIMEOUT,
     invitation_user_state_changed = BECKON_EVENT_INVITATION_USER_STATE_CHANGED,
+    /// To the inviter: what happened to the push for one invitee's device
+    /// (ABI 2.2).
+    invitation_push_result = BECKON_EVENT_INVITATION_PUSH_RESULT,
+};
+
+/// The service a push target is reached through (ABI 2.2).
+enum class PushProvider : std::int32_t {
+    /// APNs alert pushes.
+    apns = BECKON_PUSH_PROVIDER_APNS,
+    /// APNs VoIP pushes for PushKit and CallKit.
+    apns_voip = BECKON_PUSH_PROVIDER_APNS_VOIP,
+    /// Firebase Cloud Messaging, high-priority data messages.
+    fcm = BECKON_PUSH_PROVIDER_FCM,
+    /// A signed HTTP POST to the app's own backend.
+    webhook = BECKON_PUSH_PROVIDER_WEBHOOK,
+};
+
+/// Which APNs servers a device token belongs to (ABI 2.2).
+enum class ApnsEnvironment : std::int32_t {
+    production = BECKON_APNS_PRODUCTION,
+    sandbox = BECKON_APNS_SANDBOX,
+};
+
+/// What happened to one push (ABI 2.2).
+enum class PushOutcome : std::int32_t {
+    sent = BECKON_PUSH_SENT,
+    /// Refused by the provider or not delivered; Event::push_reason says why.
+    failed = BECKON_PUSH_FAILED,
+    /// The invitee was offline and none of its devices has a push target.
+    no_target = BECKON_PUSH_NO_TARGET,
 };
 
 /// The state of a client's connection to its hub.
@@ -204,6 +234,16 @@ inline std::string_view to_string(InviteeState state) noexcept {
 /// "INVITATION_RECEIVED", ...; "UNKNOWN" otherwise.
 inline std::string_view to_string(EventKind kind) noexcept {
     return beckon_event_kind_name(static_cast<std::int32_t>(kind));
+}
+
+/// "APNS_VOIP", ...; "UNKNOWN" otherwise.
+inline std::string_view to_string(PushProvider provider) noexcept {
+    return beckon_push_provider_name(static_cast<std::int32_t>(provider));
+}
+
+/// "SENT", "FAILED", "NO_TARGET"; "UNKNOWN" otherwise.
+inline std::string_view to_string(PushOutcome outcome) noexcept {
+    return beckon_push_outcome_name(static_cast<std::int32_t>(outcome));
 }
 
 /// "CONNECTED", ...; "UNKNOWN" otherwise.
@@ -366,6 +406,12 @@ struct Notification {
 /// | invitation_timeout            | invitation_id, inviter                                  |
 /// | invitation_response_timeout   | invitation_id, invitees (those that timed out)          |
 /// | invitation_user_state_changed | invitation_id, user_id, state, extended_data            |
+/// | invitation_push_result        | invitation_id, user_id (the invitee), device_id,        |
+/// |                               | push_provider, push_outcome, push_reason                |
+///
+/// invitation_push_result comes to the inviter for each invitee that had no
+/// device online at send: one per device pushed (sent or failed, with the
+/// device and its provider), or one no_target (no device, no provider).
 struct Event {
     EventKind kind = EventKind::connection_state_changed;
     std::string invitation_id;
@@ -378,9 +424,41 @@ struct Event {
     std::chrono::seconds seconds_left{0};
     ConnectionState connection_state = ConnectionState::disconnected;
     ConnectionReason connection_reason = ConnectionReason::login;
+    /// The device a push result is about; empty for no_target.
+    std::string device_id;
+    /// The provider a push went through; none for no_target.
+    std::optional<PushProvider> push_provider;
+    /// A push result's outcome.
+    std::optional<PushOutcome> push_outcome;
+    /// Why a push failed (the provider's reason); empty otherwise.
+    std::string push_reason;
 
     /// The kind's name, e.g. "INVITATION_RECEIVED".
     std::string_view name() const noexcept { return to_string(kind); }
+};
+
+/// Where a device is rung by push while it is not connected
+/// (Client::set_push_target). The server keeps it past the connection; an
+/// explicit logout (and closing the client, which logs out) forgets it.
+struct PushTarget {
+    PushTarget() = default;
+    PushTarget(PushProvider provider_, std::string token_, std::string topic_ = {},
+               ApnsEnvironment environment_ = ApnsEnvironment::production, std::string alert_token_ = {})
+        : provider(provider_), token(std::move(token_)), topic(std::move(topic_)), environment(environment_),
+          alert_token(std::move(alert_token_)) {}
+
+    PushProvider provider = PushProvider::fcm;
+    /// The APNs device token (hex; PushKit's for apns_voip), the FCM
+    /// registration token, or for a webhook what the app's backend knows the
+    /// device by.
+    std::string token;
+    /// APNs only: the bundle id; empty for the server's configured topic.
+    std::string topic;
+    /// APNs only.
+    ApnsEnvironment environment = ApnsEnvironment::production;
+    /// apns_voip only: the device's regular APNs token, where stop pushes go
+    /// as alerts; empty for none.
+    std::string alert_token;
 };
 
 /// The result of Client::send_invitation.
@@ -634,6 +712,11 @@ inline Event to_event(const beckon_event &e) {
     ev.seconds_left = std::chrono::seconds(e.seconds_left);
     ev.connection_state = static_cast<ConnectionState>(e.connection_state);
     ev.connection_reason = static_cast<ConnectionReason>(e.connection_reason);
+    // 2.2 fields: the library is checked to be 2.2 or later (check_abi).
+    ev.device_id = text(e.device_id);
+    if (e.push_provider != 0) ev.push_provider = static_cast<PushProvider>(e.push_provider);
+    if (e.push_outcome != 0) ev.push_outcome = static_cast<PushOutcome>(e.push_outcome);
+    ev.push_reason = text(e.push_reason);
     return ev;
 }
 
@@ -1112,6 +1195,26 @@ public:
         return std::move(future);
     }
 
+    /// Rings this device by push while it is not connected, replacing its
+    /// target. Kept by the server past this connection (no need to set it
+    /// again after a reconnect); forgotten at an explicit logout or close(),
+    /// so set it again after logging in anew. Bad targets throw at once
+    /// (INVALID_ARGUMENT or PAYLOAD_TOO_LARGE, naming target.<field>); a
+    /// server that does not push through the provider fails the future with
+    /// INVALID_ARGUMENT.
+    [[nodiscard]] std::future<void> set_push_target(const PushTarget &target) {
+        auto [future, done] = detail::promised<void>();
+        set_push_target(target, std::move(done));
+        return std::move(future);
+    }
+
+    /// Forgets this device's push target, if it has one.
+    [[nodiscard]] std::future<void> clear_push_target() {
+        auto [future, done] = detail::promised<void>();
+        clear_push_target(std::move(done));
+        return std::move(future);
+    }
+
     // -- callback style: `done` runs exactly once unless the call throws ------
 
     void login(std::string_view user_id, std::string_view token, Callback<void> done) {
@@ -1216,6 +1319,30 @@ public:
     void refuse_invitation(std::string_view invitation_id, std::string_view extended_data,
                            std::chrono::milliseconds request_timeout, Callback<void> done) {
         answer(beckon_refuse_invitation_ex, invitation_id, extended_data, request_timeout, std::move(done));
+    }
+
+    void set_push_target(const PushTarget &target, Callback<void> done) {
+        detail::CString token(target.token, "target.token");
+        detail::CString topic(target.topic, "target.topic");
+        detail::CString alert_token(target.alert_token, "target.alert_token");
+        beckon_push_target c{};
+        c.struct_size = sizeof c;
+        c.provider = static_cast<std::int32_t>(target.provider);
+        c.token = token.get();
+        c.topic = topic.or_null();
+        c.environment = static_cast<std::int32_t>(target.environment);
+        c.alert_token = alert_token.or_null();
+        auto pending = detail::pending_for(std::move(done));
+        detail::submit(beckon_client_set_push_target(handle(), &c, pending ? detail::beckon_hpp_on_result : nullptr,
+                                                     pending.get()),
+                       pending);
+    }
+
+    void clear_push_target(Callback<void> done) {
+        auto pending = detail::pending_for(std::move(done));
+        detail::submit(beckon_client_clear_push_target(handle(), pending ? detail::beckon_hpp_on_result : nullptr,
+                                                       pending.get()),
+                       pending);
     }
 
     // -- poll mode ---------------------------------------------------------------

@@ -819,3 +819,114 @@ fn a_request_with_its_own_timeout_fails_by_it() {
     );
     assert_eq!(refused.unwrap_err().code, ErrorCode::InvalidArgument);
 }
+
+// ---- push targets (issue 11) ----------------------------------------------------------
+
+/// `set_push_target` and `clear_push_target` are requests like the others:
+/// written as their frames (`ok` is null), re-sent unchanged on a fresh
+/// session when unanswered (they are idempotent), each completed once. The
+/// inviter's `invitation_push_result` pushes reach the application each once,
+/// several for one invitation (the tracker and rule 9 keep none back).
+#[test]
+fn push_targets_are_requests_and_push_results_are_shown_once() {
+    use beckon::protocol::{PushOutcome, PushProvider, PushTarget};
+    let mut server = FakeServer::start();
+    let probe = Probe::new(&server.url());
+    let mut peer = logged_in(&mut server, &probe, "alice");
+    let set = Results::<()>::default();
+    let cleared = Results::<()>::default();
+    let target = PushTarget {
+        topic: Some("com.example.calls".into()),
+        ..PushTarget::new(PushProvider::ApnsVoip, "ab".repeat(32))
+    };
+    probe
+        .client
+        .set_push_target_then(target, set.callback())
+        .unwrap();
+    let first = server.block(peer.recv_request()).unwrap();
+    assert_eq!(
+        first,
+        json!({"type": "set_push_target", "id": first["id"], "target": {
+            "provider": "apns_voip", "token": "ab".repeat(32),
+            "topic": "com.example.calls", "environment": "production"}})
+    );
+    drop(peer); // unanswered: re-sent on the next session
+
+    let mut peer = server.next_peer();
+    let again = server.block(async {
+        peer.send(welcome(false, 0, 0)).await;
+        peer.recv_request().await.unwrap()
+    });
+    assert_eq!(again, first, "re-sent unchanged");
+    server.block(async {
+        assert_eq!(peer.recv_request().await.unwrap()["type"], "sync");
+        peer.send(json!({"type": "result", "id": first["id"], "seq": 1, "ok": null}))
+            .await;
+    });
+    set.first().unwrap();
+
+    probe
+        .client
+        .clear_push_target_then(cleared.callback())
+        .unwrap();
+    let clear = server.block(peer.recv_request()).unwrap();
+    assert_eq!(
+        clear,
+        json!({"type": "clear_push_target", "id": clear["id"]})
+    );
+    let result = |seq: u64, device: &str, outcome: &str| {
+        push(
+            seq,
+            json!({"type": "invitation_push_result", "invitation_id": X, "invitee": "bob",
+                "device": device, "provider": "fcm", "outcome": outcome, "reason": ""}),
+        )
+    };
+    let from = probe.events().len();
+    server.block(async {
+        let error = json!({"code": 1, "message": "push_target.provider: no"});
+        peer.send(json!({"type": "result", "id": clear["id"], "seq": 2, "error": error}))
+            .await;
+        peer.send(result(3, "bob-phone", "sent")).await;
+        peer.send(result(4, "bob-tablet", "failed")).await;
+        peer.send(push(
+            5,
+            json!({"type": "invitation_push_result", "invitation_id": X, "invitee": "erin",
+                "outcome": "no_push_target"}),
+        ))
+        .await;
+    });
+    assert_eq!(
+        cleared.first().unwrap_err().code,
+        ErrorCode::InvalidArgument
+    );
+    wait_until("three push results", || {
+        invitation_events(&probe, from).len() >= 3
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    let shown = invitation_events(&probe, from);
+    let outcomes: Vec<_> = shown
+        .iter()
+        .map(|p| match p {
+            Push::InvitationPushResult {
+                invitee,
+                device,
+                outcome,
+                ..
+            } => (
+                invitee.to_string(),
+                device.clone().map(|d| d.to_string()),
+                *outcome,
+            ),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        vec![
+            ("bob".into(), Some("bob-phone".into()), PushOutcome::Sent),
+            ("bob".into(), Some("bob-tablet".into()), PushOutcome::Failed),
+            ("erin".into(), None, PushOutcome::NoPushTarget),
+        ]
+    );
+    assert_eq!((set.count(), cleared.count()), (1, 1));
+}

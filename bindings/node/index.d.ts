@@ -32,6 +32,8 @@ export declare const EventKind: {
   readonly INVITATION_TIMEOUT: 7;
   readonly INVITATION_RESPONSE_TIMEOUT: 8;
   readonly INVITATION_USER_STATE_CHANGED: 9;
+  /** ABI 2.2. */
+  readonly INVITATION_PUSH_RESULT: 10;
 };
 export type EventKind = (typeof EventKind)[keyof typeof EventKind];
 export type EventKindName = keyof typeof EventKind;
@@ -82,6 +84,53 @@ export declare const ErrorCode: {
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 export type ErrorCodeName = keyof typeof ErrorCode;
 
+/** Push providers (`BECKON_PUSH_PROVIDER_*`, ABI 2.2). */
+export declare const PushProvider: {
+  /** APNs alert pushes. */
+  readonly APNS: 1;
+  /** APNs VoIP pushes, for PushKit and CallKit. */
+  readonly APNS_VOIP: 2;
+  /** Firebase Cloud Messaging, high-priority data messages. */
+  readonly FCM: 3;
+  /** A signed HTTP POST to the app's own backend. */
+  readonly WEBHOOK: 4;
+};
+export type PushProvider = (typeof PushProvider)[keyof typeof PushProvider];
+export type PushProviderName = keyof typeof PushProvider;
+
+/** APNs environments (`BECKON_APNS_*`, ABI 2.2). */
+export declare const ApnsEnvironment: {
+  readonly PRODUCTION: 0;
+  /** The tokens of development builds. */
+  readonly SANDBOX: 1;
+};
+export type ApnsEnvironment = (typeof ApnsEnvironment)[keyof typeof ApnsEnvironment];
+
+/** What happened to one push (`BECKON_PUSH_*`, ABI 2.2). */
+export declare const PushOutcome: {
+  readonly SENT: 1;
+  readonly FAILED: 2;
+  readonly NO_TARGET: 3;
+};
+export type PushOutcome = (typeof PushOutcome)[keyof typeof PushOutcome];
+export type PushOutcomeName = keyof typeof PushOutcome;
+
+/** Where a device is rung by push while it is not connected (`Client.setPushTarget`). */
+export interface PushTarget {
+  readonly provider: PushProvider;
+  /**
+   * The APNs device token (hex; PushKit's for APNS_VOIP), the FCM registration
+   * token, or for a webhook what the app's backend knows the device by.
+   */
+  readonly token: string;
+  /** APNs only: the bundle id; omitted for the server's configured topic. */
+  readonly topic?: string | null;
+  /** APNs only; PRODUCTION when omitted. */
+  readonly environment?: ApnsEnvironment;
+  /** APNS_VOIP only: the device's regular APNs token, where stop pushes go as alerts. */
+  readonly alertToken?: string | null;
+}
+
 /** Log levels (`BECKON_LOG_*`), from quiet to chatty: `setLogHandler`'s `maxLevel`. */
 export declare const LogLevel: {
   readonly OFF: 0;
@@ -96,7 +145,7 @@ export type LogLevelName = keyof typeof LogLevel;
 
 /**
  * The `BECKON_ABI_VERSION` this binding speaks, `(ABI_VERSION_MAJOR << 16) | ABI_VERSION_MINOR`
- * (2.1). Loading refuses a library of another major version or an older minor version.
+ * (2.2). Loading refuses a library of another major version or an older minor version.
  */
 export declare const ABI_VERSION: number;
 /** The `BECKON_ABI_VERSION_MAJOR` this binding speaks. */
@@ -317,6 +366,23 @@ export interface InvitationUserStateChangedEvent extends EventBase<'INVITATION_U
   readonly extendedData: string;
 }
 
+/**
+ * To the inviter (ABI 2.2): what happened to the push for one device of an
+ * invitee that had no device online at send. `deviceId` and `provider` are
+ * null for NO_TARGET (the invitee had no device with a push target).
+ */
+export interface InvitationPushResultEvent extends EventBase<'INVITATION_PUSH_RESULT'> {
+  readonly invitationId: string;
+  readonly invitee: string;
+  readonly deviceId: string | null;
+  readonly provider: PushProvider | null;
+  readonly providerName: PushProviderName | null;
+  readonly outcome: PushOutcome;
+  readonly outcomeName: PushOutcomeName;
+  /** The provider's reason when the push failed; "" otherwise. */
+  readonly reason: string;
+}
+
 /** Every event, discriminated by `kindName` (or `kind`). */
 export type BeckonEvent =
   | ConnectionStateChangedEvent
@@ -327,7 +393,8 @@ export type BeckonEvent =
   | InvitationRefusedEvent
   | InvitationTimeoutEvent
   | InvitationResponseTimeoutEvent
-  | InvitationUserStateChangedEvent;
+  | InvitationUserStateChangedEvent
+  | InvitationPushResultEvent;
 
 /** The events a Client emits, by name, with their listener arguments. */
 export interface ClientEvents {
@@ -340,6 +407,7 @@ export interface ClientEvents {
   invitationTimeout: [event: InvitationTimeoutEvent];
   invitationResponseTimeout: [event: InvitationResponseTimeoutEvent];
   invitationUserStateChanged: [event: InvitationUserStateChangedEvent];
+  invitationPushResult: [event: InvitationPushResultEvent];
   /** Every event, after its own named one. */
   event: [event: BeckonEvent];
   /** The client has been freed; no event follows. */
@@ -464,6 +532,14 @@ export declare class Client extends EventEmitter<ClientEvents> {
   acceptInvitation(invitationId: string, options?: AnswerOptions): Promise<void>;
   /** Refuses an invitation this user was invited to. */
   refuseInvitation(invitationId: string, options?: AnswerOptions): Promise<void>;
+  /**
+   * Rings this device by push while it is not connected (ABI 2.2). Kept by
+   * the server past this connection; forgotten at an explicit logout() or
+   * close(), so set it again after logging in anew.
+   */
+  setPushTarget(target: PushTarget): Promise<void>;
+  /** Forgets this device's push target, if it has one (ABI 2.2). */
+  clearPushTarget(): Promise<void>;
 
   /**
    * Poll mode: runs the due callbacks on this thread, first waiting up to

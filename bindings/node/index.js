@@ -7,7 +7,17 @@ const { Client } = require('./lib/client');
 const { createMemoryHub, createToken } = require('./lib/hub');
 const { setLogHandler } = require('./lib/log');
 const { ABI_VERSION, ABI_VERSION_MAJOR, ABI_VERSION_MINOR, LibraryLoadError } = native;
-const { InviteeState, EventKind, ConnectionState, ConnectionReason, ErrorCode, LogLevel } = require('./lib/constants');
+const {
+  InviteeState,
+  EventKind,
+  ConnectionState,
+  ConnectionReason,
+  ErrorCode,
+  LogLevel,
+  PushProvider,
+  ApnsEnvironment,
+  PushOutcome,
+} = require('./lib/constants');
 
 const callbacks = require('./lib/callbacks');
 
@@ -56,6 +66,9 @@ module.exports = {
   ConnectionReason,
   ErrorCode,
   LogLevel,
+  PushProvider,
+  ApnsEnvironment,
+  PushOutcome,
   // BeckonError and one subclass per error code (lib/errors.js).
   ...require('./lib/errors'),
 };

@@ -42,7 +42,8 @@ impl ClientConfig {
     }
 }
 
-/// Settings of one operation (send, cancel, accept, refuse, renew token).
+/// Settings of one operation (send, cancel, accept, refuse, renew token, set
+/// and clear the push target).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CallOptions {
     /// How long this request may wait for the server's answer; `None` for the

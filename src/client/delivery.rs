@@ -85,6 +85,10 @@ impl JobRunner for ClientCore {
                         crate::log!(Level::Info, "room", "invitation received: {invitation_id}");
                         self.deliver(&Event::Invitation(push));
                     }
+                    // Everything else is shown as it comes, each once: the
+                    // hub sends it once and the transport drops repeats.
+                    // Push results in particular are not rule 9's business
+                    // (several come for one invitation, one per device).
                     other => self.deliver(&Event::Invitation(other)),
                 }
             }

@@ -14,7 +14,9 @@ pub enum Event {
     },
     /// One of the invitation pushes: `InvitationReceived`, `InvitationCancelled`,
     /// `InvitationAccepted`, `InvitationRefused`, `InvitationTimeout`,
-    /// `InvitationResponseTimeout` or `UserStateChanged`.
+    /// `InvitationResponseTimeout`, `UserStateChanged`, or (to the inviter,
+    /// one per pushed device or per invitee without a push target)
+    /// `InvitationPushResult`.
     Invitation(Push),
 }
 

@@ -34,7 +34,7 @@ pub use pending::Callback;
 use crate::error::{Error, Result};
 use crate::log::Level;
 use crate::protocol::{
-    Answer, CancelInvitation, CancelOutcome, ConnectionState, DeviceId, SendInvitation,
+    Answer, CancelInvitation, CancelOutcome, ConnectionState, DeviceId, PushTarget, SendInvitation,
     SendOutcome, UserId,
 };
 use crate::transport::{self, Connection};
@@ -315,6 +315,62 @@ impl Client {
         })
     }
 
+    /// Rings this device by push (APNs, FCM, a webhook) while it is not
+    /// connected, replacing the target it had. The target is checked here
+    /// (`PushTarget::validate`, errors name `push_target.<field>`); the hub
+    /// refuses a provider it does not push through (INVALID_ARGUMENT, in the
+    /// callback).
+    ///
+    /// The hub keeps the target past this session: a dropped connection, a
+    /// reconnect or a new login of this device keep it, so there is no need
+    /// to set it again after those. An explicit logout (and `free`, which
+    /// logs out) forgets it, as does the provider saying the token is no
+    /// longer valid: after its own logout an app sets it again once logged
+    /// in. Idempotent: re-sent after a reconnect like other requests.
+    pub fn set_push_target_then(&self, target: PushTarget, done: Callback<()>) -> Result<()> {
+        self.set_push_target_then_with(target, CallOptions::default(), done)
+    }
+
+    pub fn set_push_target_then_with(
+        &self,
+        target: PushTarget,
+        options: CallOptions,
+        done: Callback<()>,
+    ) -> Result<()> {
+        let within = options.request_timeout()?;
+        target.validate()?;
+        crate::log!(
+            Level::Info,
+            "room",
+            "set push target: {}, token: {} bytes",
+            target.provider,
+            target.token.len()
+        );
+        self.core
+            .operate(logged("set push target", done), move |conn, reply| {
+                conn.set_push_target(target, within, reply)
+            })
+    }
+
+    /// Forgets this device's push target, if it has one: the device is no
+    /// longer rung while it is not connected.
+    pub fn clear_push_target_then(&self, done: Callback<()>) -> Result<()> {
+        self.clear_push_target_then_with(CallOptions::default(), done)
+    }
+
+    pub fn clear_push_target_then_with(
+        &self,
+        options: CallOptions,
+        done: Callback<()>,
+    ) -> Result<()> {
+        let within = options.request_timeout()?;
+        crate::log!(Level::Info, "room", "clear push target");
+        self.core
+            .operate(logged("clear push target", done), move |conn, reply| {
+                conn.clear_push_target(within, reply)
+            })
+    }
+
     // ---- async style ----------------------------------------------------------
 
     pub async fn login(&self, user: UserId, token: impl Into<String>) -> Result<()> {
@@ -345,6 +401,16 @@ impl Client {
 
     pub async fn refuse_invitation(&self, answer: Answer) -> Result<()> {
         awaited(|done| self.refuse_invitation_then(answer, done)).await
+    }
+
+    /// See [`Client::set_push_target_then`].
+    pub async fn set_push_target(&self, target: PushTarget) -> Result<()> {
+        awaited(|done| self.set_push_target_then(target, done)).await
+    }
+
+    /// See [`Client::clear_push_target_then`].
+    pub async fn clear_push_target(&self) -> Result<()> {
+        awaited(|done| self.clear_push_target_then(done)).await
     }
 
     // The same with per-operation settings.
@@ -380,6 +446,18 @@ impl Client {
 
     pub async fn refuse_invitation_with(&self, answer: Answer, options: CallOptions) -> Result<()> {
         awaited(|done| self.refuse_invitation_then_with(answer, options, done)).await
+    }
+
+    pub async fn set_push_target_with(
+        &self,
+        target: PushTarget,
+        options: CallOptions,
+    ) -> Result<()> {
+        awaited(|done| self.set_push_target_then_with(target, options, done)).await
+    }
+
+    pub async fn clear_push_target_with(&self, options: CallOptions) -> Result<()> {
+        awaited(|done| self.clear_push_target_then_with(options, done)).await
     }
 }
 

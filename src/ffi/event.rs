@@ -29,6 +29,9 @@ pub const BECKON_EVENT_INVITATION_REFUSED: i32 = 6;
 pub const BECKON_EVENT_INVITATION_TIMEOUT: i32 = 7;
 pub const BECKON_EVENT_INVITATION_RESPONSE_TIMEOUT: i32 = 8;
 pub const BECKON_EVENT_INVITATION_USER_STATE_CHANGED: i32 = 9;
+/// What happened to the push for one invitee's device (to the inviter).
+/// Since ABI 2.2.
+pub const BECKON_EVENT_INVITATION_PUSH_RESULT: i32 = 10;
 
 // Connection states.
 pub const BECKON_CONNECTION_DISCONNECTED: i32 = 0;
@@ -57,6 +60,15 @@ pub const BECKON_REASON_SERVER_SHUTDOWN: i32 = 5;
 /// | INVITATION_TIMEOUT | invitation_id, inviter |
 /// | INVITATION_RESPONSE_TIMEOUT | invitation_id, invitees (those that timed out) |
 /// | INVITATION_USER_STATE_CHANGED | invitation_id, user_id, state, extended_data |
+/// | INVITATION_PUSH_RESULT (2.2) | invitation_id, user_id (the invitee), device_id, push_provider, push_outcome, push_reason |
+///
+/// INVITATION_PUSH_RESULT comes to the inviter's devices for each invitee
+/// that had no device online at send: one per device pushed (SENT or FAILED,
+/// with that device's id and provider), or one NO_TARGET (device_id "",
+/// push_provider 0) when none of its devices has a push target.
+///
+/// The struct may grow at the end in a minor version (2.2 added the fields
+/// from `push_provider` on): read its fields, never copy it by `sizeof`.
 #[repr(C)]
 pub struct beckon_event {
     /// One of `BECKON_EVENT_*`.
@@ -75,6 +87,15 @@ pub struct beckon_event {
     pub connection_state: i32,
     /// A `BECKON_REASON_*` value.
     pub connection_reason: i32,
+    /// A `BECKON_PUSH_PROVIDER_*` value; 0 when none applies. Since ABI 2.2.
+    pub push_provider: i32,
+    /// A `BECKON_PUSH_*` outcome; 0 when none applies. Since ABI 2.2.
+    pub push_outcome: i32,
+    /// The device a push result is about. Since ABI 2.2.
+    pub device_id: *const c_char,
+    /// Why a push failed (the provider's reason, e.g. "BadDeviceToken");
+    /// "" otherwise. Since ABI 2.2.
+    pub push_reason: *const c_char,
 }
 
 /// Receives every event of a client, on its dispatcher thread (or inside
@@ -115,6 +136,10 @@ impl EventHolder {
             seconds_left: 0,
             connection_state: 0,
             connection_reason: 0,
+            push_provider: 0,
+            push_outcome: 0,
+            device_id: empty,
+            push_reason: empty,
         };
         let mut invitees = InviteeArray::new(std::iter::empty());
         let mut notification = None;
@@ -208,8 +233,24 @@ impl EventHolder {
                 }
                 // Session notices become the events above before reaching here.
                 Push::KickedOut | Push::TokenExpired | Push::TokenWillExpire { .. } => {}
-                // Not yet in the C ABI (issue 11 adds its event kind).
-                Push::InvitationPushResult { .. } => {}
+                Push::InvitationPushResult {
+                    invitation_id,
+                    invitee,
+                    device,
+                    provider,
+                    outcome,
+                    reason,
+                } => {
+                    c.kind = BECKON_EVENT_INVITATION_PUSH_RESULT;
+                    c.invitation_id = text(invitation_id.as_str());
+                    c.user_id = text(invitee.as_str());
+                    if let Some(device) = device {
+                        c.device_id = text(device.as_str());
+                    }
+                    c.push_provider = provider.map_or(0, super::push::provider_value);
+                    c.push_outcome = super::push::outcome_value(*outcome);
+                    c.push_reason = text(reason);
+                }
             },
         }
         c.invitees = invitees.as_ptr();
@@ -241,6 +282,7 @@ pub extern "C" fn beckon_event_kind_name(kind: i32) -> *const c_char {
             BECKON_EVENT_INVITATION_TIMEOUT => c"INVITATION_TIMEOUT",
             BECKON_EVENT_INVITATION_RESPONSE_TIMEOUT => c"INVITATION_RESPONSE_TIMEOUT",
             BECKON_EVENT_INVITATION_USER_STATE_CHANGED => c"INVITATION_USER_STATE_CHANGED",
+            BECKON_EVENT_INVITATION_PUSH_RESULT => c"INVITATION_PUSH_RESULT",
             _ => c"UNKNOWN",
         }
         .as_ptr()

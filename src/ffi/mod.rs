@@ -19,6 +19,7 @@ pub mod event;
 pub mod hub;
 pub mod invitation;
 pub mod log;
+pub mod push;
 pub mod results;
 #[cfg(feature = "test-hooks")]
 pub mod testing;

@@ -13,8 +13,8 @@ use super::{Connection, LoginRequest, Reply};
 use crate::error::{Error, Result};
 use crate::hub::{Hub, HubConfig, Session};
 use crate::protocol::{
-    Answer, CancelInvitation, CancelOutcome, InvitationId, InviteeState, Limits, SendInvitation,
-    SendOutcome, UserId,
+    Answer, CancelInvitation, CancelOutcome, InvitationId, InviteeState, Limits, PushTarget,
+    SendInvitation, SendOutcome, UserId,
 };
 use crate::wakes::with_deferred_wakes;
 
@@ -131,11 +131,23 @@ impl Connection for MemoryConnection {
         reply(self.hub.renew_token(&self.session, token));
     }
 
+    fn set_push_target(&self, target: PushTarget, _within: Option<Duration>, reply: Reply<()>) {
+        maybe_forced_panic();
+        reply(self.hub.set_push_target(&self.session, target));
+    }
+
+    fn clear_push_target(&self, _within: Option<Duration>, reply: Reply<()>) {
+        maybe_forced_panic();
+        reply(self.hub.clear_push_target(&self.session));
+    }
+
     fn acknowledge(&self, invitation_id: &InvitationId) {
         with_deferred_wakes(|| self.hub.acknowledge(&self.session, invitation_id));
     }
 
+    /// As the server does for the `logout` frame: an explicit logout (or
+    /// `free`) also forgets the device's push target.
     fn logout(&self) {
-        with_deferred_wakes(|| self.hub.logout(&self.session));
+        with_deferred_wakes(|| self.hub.logout_for_good(&self.session));
     }
 }

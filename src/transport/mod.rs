@@ -12,8 +12,8 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::protocol::SessionSink;
 use crate::protocol::{
-    Answer, CancelInvitation, CancelOutcome, DeviceId, InvitationId, Limits, SendInvitation,
-    SendOutcome, UserId,
+    Answer, CancelInvitation, CancelOutcome, DeviceId, InvitationId, Limits, PushTarget,
+    SendInvitation, SendOutcome, UserId,
 };
 
 /// Completes an operation exactly once. Dropping one uncalled is a bug path that
@@ -41,9 +41,17 @@ pub trait Connection: Send + Sync {
     fn accept(&self, answer: Answer, within: Option<Duration>, reply: Reply<()>);
     fn refuse(&self, answer: Answer, within: Option<Duration>, reply: Reply<()>);
     fn renew_token(&self, token: &str, within: Option<Duration>, reply: Reply<()>);
+    /// Rings this device by push while it is not connected (kept by the hub
+    /// past this session, until cleared or an explicit logout). Idempotent,
+    /// so a network transport re-sends it after a reconnect like any request.
+    fn set_push_target(&self, target: PushTarget, within: Option<Duration>, reply: Reply<()>);
+    /// Forgets this device's push target, if it has one. Idempotent.
+    fn clear_push_target(&self, within: Option<Duration>, reply: Reply<()>);
     /// The delivery receipt of rule 4. Fire and forget.
     fn acknowledge(&self, invitation_id: &InvitationId);
-    /// Ends the session; operations still in flight complete with SHUTDOWN.
+    /// Ends the session for good (an explicit logout, or `free`: the hub
+    /// also forgets the device's push target); operations still in flight
+    /// complete with SHUTDOWN.
     /// When it returns, nothing more is delivered, so the client's
     /// DISCONNECTED comes last. It may wait briefly (a network transport
     /// writing its logout frame, at most about a second), so the client calls

@@ -40,7 +40,7 @@ use crate::protocol::wire::ClientFrame;
 use crate::protocol::SessionSink;
 use crate::protocol::{
     Answer, CancelInvitation, CancelOutcome, ConnectionReason, ConnectionState, InvitationId,
-    Limits, SendInvitation, SendOutcome, UserId,
+    Limits, PushTarget, SendInvitation, SendOutcome, UserId,
 };
 use dial::Target;
 use link::{Closed, Command, Link, Notice};
@@ -239,6 +239,14 @@ impl Connection for WsConnection {
 
     fn renew_token(&self, token: &str, within: Option<Duration>, reply: Reply<()>) {
         self.request(Request::renew_token(token, within, reply));
+    }
+
+    fn set_push_target(&self, target: PushTarget, within: Option<Duration>, reply: Reply<()>) {
+        self.request(Request::set_push_target(&target, within, reply));
+    }
+
+    fn clear_push_target(&self, within: Option<Duration>, reply: Reply<()>) {
+        self.request(Request::clear_push_target(within, reply));
     }
 
     fn acknowledge(&self, invitation_id: &InvitationId) {

@@ -486,6 +486,12 @@ typedef struct {
     uint32_t seconds_left;
     int32_t connection_state;
     int32_t connection_reason;
+    /* ABI 2.2 (INVITATION_PUSH_RESULT): recorded only when built against a
+     * 2.2 or later header; NULL and 0 otherwise. */
+    int32_t push_provider;
+    int32_t push_outcome;
+    char *device_id;
+    char *push_reason;
     pthread_t thread;
     long seq; /* position among this recorder's events and op callbacks */
 } t_event;
@@ -528,6 +534,8 @@ static inline void t_recorder_destroy(t_recorder *rec) {
         free(e->n_message);
         free(e->n_resource_id);
         free(e->n_payload);
+        free(e->device_id);
+        free(e->push_reason);
         t_free_invitees(e->invitees, e->invitee_count);
     }
     free(rec->events);
@@ -611,6 +619,14 @@ static inline void t_record_event(void *user_data, const beckon_event *e) {
     copy.seconds_left = e->seconds_left;
     copy.connection_state = e->connection_state;
     copy.connection_reason = e->connection_reason;
+#ifdef BECKON_EVENT_INVITATION_PUSH_RESULT
+    /* Fields of 2.2: a program built against an older header (test_abi_2_0,
+     * test_abi_2_1) does not know them and must not read them. */
+    copy.push_provider = e->push_provider;
+    copy.push_outcome = e->push_outcome;
+    copy.device_id = t_checked_str(rec, kind, "device_id", e->device_id);
+    copy.push_reason = t_checked_str(rec, kind, "push_reason", e->push_reason);
+#endif
     copy.thread = pthread_self();
     pthread_mutex_lock(&rec->mutex);
     copy.seq = ++rec->seq;

@@ -4,7 +4,8 @@
  *
  *  - Every constant of beckon.h has the value it had when it was published:
  *    error codes and their names, invitee states, event kinds, connection
- *    states and reasons, dispatch modes, log levels, flags, limits.
+ *    states and reasons, dispatch modes, log levels, flags, limits, push
+ *    providers, APNs environments and push outcomes.
  *  - On 64-bit targets, every struct's size and every field's offset. A change
  *    here breaks every program built against an older header: it needs a new
  *    ABI major version, never a silent edit of this file.
@@ -76,6 +77,9 @@ static void constants(void) {
     PIN(BECKON_EVENT_INVITATION_TIMEOUT, 7);
     PIN(BECKON_EVENT_INVITATION_RESPONSE_TIMEOUT, 8);
     PIN(BECKON_EVENT_INVITATION_USER_STATE_CHANGED, 9);
+    PIN(BECKON_EVENT_INVITATION_PUSH_RESULT, 10); /* 2.2 */
+    CHECK_STR(beckon_event_kind_name(10), "INVITATION_PUSH_RESULT");
+    CHECK_STR(beckon_event_kind_name(11), "UNKNOWN");
 
     PIN(BECKON_CONNECTION_DISCONNECTED, 0);
     PIN(BECKON_CONNECTION_CONNECTING, 1);
@@ -102,6 +106,21 @@ static void constants(void) {
 
     PIN(BECKON_LOG_DIRECT, 0); /* 2.1 */
     PIN(BECKON_LOG_QUEUED, 1); /* 2.1 */
+    /* 2.2 */
+    PIN(BECKON_PUSH_PROVIDER_APNS, 1);
+    PIN(BECKON_PUSH_PROVIDER_APNS_VOIP, 2);
+    PIN(BECKON_PUSH_PROVIDER_FCM, 3);
+    PIN(BECKON_PUSH_PROVIDER_WEBHOOK, 4);
+    PIN(BECKON_APNS_PRODUCTION, 0);
+    PIN(BECKON_APNS_SANDBOX, 1);
+    PIN(BECKON_PUSH_SENT, 1);
+    PIN(BECKON_PUSH_FAILED, 2);
+    PIN(BECKON_PUSH_NO_TARGET, 3);
+    static const char *const providers[] = {"UNKNOWN", "APNS", "APNS_VOIP", "FCM", "WEBHOOK", "UNKNOWN"};
+    for (int p = 0; p < 6; p++) CHECK_STR(beckon_push_provider_name(p), providers[p]);
+    static const char *const outcomes[] = {"UNKNOWN", "SENT", "FAILED", "NO_TARGET", "UNKNOWN"};
+    for (int o = 0; o < 5; o++) CHECK_STR(beckon_push_outcome_name(o), outcomes[o]);
+
     PIN(BECKON_TOKEN_MAX_LEN, 96);
     PIN(BECKON_ID_CAPACITY, 68);
 #ifdef BECKON_TEST_HOOKS
@@ -197,6 +216,22 @@ static void layouts(void) {
     OFFSET(beckon_event, seconds_left, 72);
     OFFSET(beckon_event, connection_state, 76);
     OFFSET(beckon_event, connection_reason, 80);
+    /* 2.2: the push result's fields, after the 2.1 ones (the first two in
+     * what was the 2.1 struct's tail padding). */
+    CHECK(sizeof(beckon_event) >= 112);
+    OFFSET(beckon_event, push_provider, 84);
+    OFFSET(beckon_event, push_outcome, 88);
+    OFFSET(beckon_event, device_id, 96);
+    OFFSET(beckon_event, push_reason, 104);
+
+    /* 2.2 */
+    CHECK_INT(sizeof(beckon_push_target), 40);
+    OFFSET(beckon_push_target, struct_size, 0);
+    OFFSET(beckon_push_target, provider, 4);
+    OFFSET(beckon_push_target, token, 8);
+    OFFSET(beckon_push_target, topic, 16);
+    OFFSET(beckon_push_target, environment, 24);
+    OFFSET(beckon_push_target, alert_token, 32);
 
     CHECK(sizeof(beckon_result) >= 16);
     OFFSET(beckon_result, error, 0);
@@ -222,8 +257,8 @@ static void layouts(void) {
 static void versions(void) {
     T_SECTION("ABI version: the same major, a library minor at least the header's");
     PIN(BECKON_ABI_VERSION_MAJOR, 2);
-    PIN(BECKON_ABI_VERSION_MINOR, 1);
-    PIN(BECKON_ABI_VERSION, (2u << 16) | 1u);
+    PIN(BECKON_ABI_VERSION_MINOR, 2);
+    PIN(BECKON_ABI_VERSION, (2u << 16) | 2u);
     CHECK_INT(beckon_abi_version(), BECKON_ABI_VERSION);
     CHECK(BECKON_ABI_COMPATIBLE(beckon_abi_version()));
 

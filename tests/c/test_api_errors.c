@@ -116,8 +116,9 @@ static void names_and_versions(void) {
                                         "INVITATION_RESPONSE_TIMEOUT",
                                         "INVITATION_USER_STATE_CHANGED"};
     for (int k = 1; k <= 9; k++) CHECK_STR(beckon_event_kind_name(k), kinds[k]);
+    CHECK_STR(beckon_event_kind_name(10), "INVITATION_PUSH_RESULT"); /* 2.2 */
     CHECK_STR(beckon_event_kind_name(0), "UNKNOWN");
-    CHECK_STR(beckon_event_kind_name(10), "UNKNOWN");
+    CHECK_STR(beckon_event_kind_name(11), "UNKNOWN");
     CHECK_STR(beckon_event_kind_name(-3), "UNKNOWN");
     /* static storage: the same pointer every time */
     CHECK(beckon_error_name(8) == beckon_error_name(8));

@@ -24,6 +24,10 @@
 // 14. WOULD_DEADLOCK: two clients closing each other from their callbacks
 //     (close() throws and leaves the client open), and destroying each other
 //     (the destructor leaves one open rather than hang).
+// 15. ABI 2.2's push targets: bad targets throw at once naming
+//     target.<field>, a plain memory hub refuses every provider, and with
+//     BECKON_TEST_HOOKS (a hub with a scripted outlet) set and clear succeed
+//     and the inviter's invitation_push_result events arrive as values.
 //
 // Every wait is bounded (10 s, 100 s with BECKON_TEST_SLOW=1 under valgrind).
 // Prints one line per failed check and ends with "test_hpp: OK, N checks
@@ -306,8 +310,8 @@ void test_versions_and_types() {
         threw = true;
     }
     EXPECT(!threw);
-    EXPECT_EQ(beckon::abi_version_text(beckon::header_abi_version), std::string("2.1"));
-    EXPECT_EQ(beckon::header_abi_version, (2u << 16) | 1u);
+    EXPECT_EQ(beckon::abi_version_text(beckon::header_abi_version), std::string("2.2"));
+    EXPECT_EQ(beckon::header_abi_version, (2u << 16) | 2u);
     EXPECT(BECKON_ABI_COMPATIBLE(beckon::library_abi_version()));
     EXPECT(beckon::to_string(ErrorCode::not_permitted) == "NOT_PERMITTED");
     EXPECT(beckon::to_string(static_cast<ErrorCode>(999)) == "UNKNOWN");
@@ -1218,6 +1222,76 @@ void test_would_deadlock() {
 
 }  // namespace
 
+// ---- 15. push targets (ABI 2.2) ------------------------------------------------------------
+
+void test_push(std::thread::id main_thread) {
+    say("\n== 15. push targets and push results");
+    EXPECT(beckon::to_string(beckon::PushProvider::apns_voip) == "APNS_VOIP");
+    EXPECT(beckon::to_string(beckon::PushOutcome::no_target) == "NO_TARGET");
+    EXPECT(beckon::to_string(EventKind::invitation_push_result) == "INVITATION_PUSH_RESULT");
+    const std::string apns(64, 'a');
+    beckon::Client alice(hub("push"));
+    EXPECT_ERROR(ErrorCode::not_logged_in, "", (void)alice.set_push_target({beckon::PushProvider::fcm, "t"}));
+    get(alice.login("alice"), "login");
+    EXPECT_ERROR(ErrorCode::invalid_argument, "target.token", (void)alice.set_push_target({beckon::PushProvider::fcm, ""}));
+    EXPECT_ERROR(ErrorCode::invalid_argument, "target.token: contains a NUL byte",
+                 (void)alice.set_push_target({beckon::PushProvider::fcm, std::string("a\0b", 3)}));
+    EXPECT_ERROR(ErrorCode::payload_too_large, "target.token",
+                 (void)alice.set_push_target({beckon::PushProvider::webhook, std::string(4097, 'x')}));
+    EXPECT_ERROR(ErrorCode::invalid_argument, "target.topic",
+                 (void)alice.set_push_target({beckon::PushProvider::fcm, "t", "com.example"}));
+    EXPECT_ERROR(ErrorCode::invalid_argument, "target.environment",
+                 (void)alice.set_push_target({beckon::PushProvider::fcm, "t", "", beckon::ApnsEnvironment::sandbox}));
+    EXPECT_ERROR(ErrorCode::invalid_argument, "target.provider",
+                 (void)alice.set_push_target({static_cast<beckon::PushProvider>(9), "t"}));
+    EXPECT_ERROR(ErrorCode::invalid_argument, "target.alert_token",
+                 (void)alice.set_push_target({beckon::PushProvider::apns, apns, "", {}, apns}));
+    beckon::Error refused = error_of(alice.set_push_target({beckon::PushProvider::apns_voip, apns, "com.example"}),
+                                     "set on a hub that pushes nowhere");
+    EXPECT(refused.code() == ErrorCode::invalid_argument);
+    EXPECT(refused.message().find("does not push through apns_voip") != std::string::npos);
+    get(alice.clear_push_target(), "clear what was never set");
+    alice.close();
+
+#if defined(BECKON_TEST_HOOKS)
+    const std::string name = "hpp-push-outlet-" + std::to_string(getpid());
+    beckon::detail::check(beckon_test_memory_hub_create_with_push(name.c_str()));
+    beckon_push_target offline{};
+    offline.struct_size = sizeof offline;
+    offline.provider = BECKON_PUSH_PROVIDER_FCM;
+    offline.token = "fail-token";
+    beckon::detail::check(beckon_test_offline_push_target(name.c_str(), "bob", "bob-phone", &offline));
+    Recorder seen(main_thread);
+    beckon::Client inviter(beckon::ClientOptions{"memory://" + name, "alice-phone"});
+    inviter.on_event(seen.handler());
+    get(inviter.login("alice"), "login");
+    Op<void> set(&seen), cleared(&seen);
+    inviter.set_push_target({beckon::PushProvider::apns_voip, apns, "com.example", beckon::ApnsEnvironment::sandbox,
+                             std::string(64, 'b')},
+                            set.callback());
+    EXPECT(set.wait("set_push_target").ok());
+    inviter.clear_push_target(cleared.callback());
+    EXPECT(cleared.wait("clear_push_target").ok());
+    EXPECT(set.calls() == 1 && cleared.calls() == 1);
+    auto sent = get(inviter.send_invitation({"bob", "erin"}, {30s}), "send");
+    auto bob = seen.wait_for([&](const beckon::Event &e) {
+        return e.kind == EventKind::invitation_push_result && e.invitation_id == sent.invitation_id && e.user_id == "bob";
+    });
+    auto erin = seen.wait_for([&](const beckon::Event &e) {
+        return e.kind == EventKind::invitation_push_result && e.invitation_id == sent.invitation_id &&
+               e.user_id == "erin";
+    });
+    REQUIRE(bob && erin);
+    EXPECT(bob->device_id == "bob-phone");
+    EXPECT(bob->push_provider == beckon::PushProvider::fcm);
+    EXPECT(bob->push_outcome == beckon::PushOutcome::failed);
+    EXPECT(bob->push_reason == "ServiceUnavailable");
+    EXPECT(erin->device_id.empty() && !erin->push_provider);
+    EXPECT(erin->push_outcome == beckon::PushOutcome::no_target);
+    EXPECT(seen.count(EventKind::invitation_push_result, sent.invitation_id) == 2);
+#endif
+}
+
 int main() {
     std::setvbuf(stdout, nullptr, _IOLBF, 0);
     std::printf("test_hpp: beckon %s (ABI %u), C++%ld%s\n", beckon::library_version().data(),
@@ -1237,6 +1311,7 @@ int main() {
     test_request_timeouts(main_thread);
     test_queued_log_handler(main_thread);
     test_would_deadlock();
+    test_push(main_thread);
     if (failures == 0) {
         std::printf("test_hpp: OK, %d checks passed\n", checks.load());
         return 0;

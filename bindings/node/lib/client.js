@@ -14,6 +14,7 @@ const SEND_OPTIONS = ['timeoutSeconds', 'extendedData', 'notification', 'onlineO
 const CANCEL_OPTIONS = ['invitees', 'extendedData', 'requestTimeoutMs'];
 const ANSWER_OPTIONS = ['extendedData', 'requestTimeoutMs'];
 const NOTIFICATION_FIELDS = ['title', 'message', 'resourceId', 'payload'];
+const PUSH_TARGET_FIELDS = ['provider', 'token', 'topic', 'environment', 'alertToken'];
 const DEFAULT_POLL_INTERVAL_MS = 10;
 const TIMER_MAX_MS = 0x7fffffff;
 
@@ -336,6 +337,41 @@ class Client extends EventEmitter {
     return callbacks.operation('result', (cb, ud) =>
       this.#fn.beckon_refuse_invitation_ex(handle, id, config, cb, ud),
     );
+  }
+
+  /**
+   * Rings this device by push while it is not connected (ABI 2.2), replacing
+   * its target: `{ provider, token, topic?, environment?, alertToken? }` with
+   * `provider` a `PushProvider` value. The server keeps it past this
+   * connection (a reconnect or a new login of the same device keeps it); an
+   * explicit `logout()`, and `close()` (which logs out), forget it, as does
+   * the provider saying the token is no longer valid: set it again after
+   * logging in anew. Bad targets throw at once (naming `target.<field>`); a
+   * server that does not push through the provider rejects with
+   * InvalidArgumentError (a memory:// hub pushes through none).
+   */
+  async setPushTarget(target) {
+    if (target === undefined || target === null) throw new InvalidArgumentError('target: is required');
+    const t = v.options(target, 'target', PUSH_TARGET_FIELDS);
+    const config = {
+      struct_size: koffi.sizeof(T.pushTarget),
+      // Checked as integers here; the library names unknown values.
+      provider: v.uint32(t.provider, 'target.provider', { max: 0x7fffffff }),
+      token: v.text(t.token, 'target.token'),
+      topic: v.optionalText(t.topic, 'target.topic'),
+      environment: t.environment === undefined ? 0 : v.uint32(t.environment, 'target.environment', { max: 0x7fffffff }),
+      alert_token: v.optionalText(t.alertToken, 'target.alertToken'),
+    };
+    const handle = this.#open();
+    return callbacks.operation('result', (cb, ud) =>
+      this.#fn.beckon_client_set_push_target(handle, config, cb, ud),
+    );
+  }
+
+  /** Forgets this device's push target, if it has one (ABI 2.2). */
+  async clearPushTarget() {
+    const handle = this.#open();
+    return callbacks.operation('result', (cb, ud) => this.#fn.beckon_client_clear_push_target(handle, cb, ud));
   }
 
   /**

@@ -27,7 +27,22 @@ const EventKind = freeze({
   INVITATION_TIMEOUT: 7,
   INVITATION_RESPONSE_TIMEOUT: 8,
   INVITATION_USER_STATE_CHANGED: 9,
+  INVITATION_PUSH_RESULT: 10, // ABI 2.2
 });
+
+/** Push providers (`BECKON_PUSH_PROVIDER_*`, ABI 2.2). */
+const PushProvider = freeze({
+  APNS: 1,
+  APNS_VOIP: 2,
+  FCM: 3,
+  WEBHOOK: 4,
+});
+
+/** APNs environments (`BECKON_APNS_*`, ABI 2.2). */
+const ApnsEnvironment = freeze({ PRODUCTION: 0, SANDBOX: 1 });
+
+/** What happened to a push (`BECKON_PUSH_*`, ABI 2.2). */
+const PushOutcome = freeze({ SENT: 1, FAILED: 2, NO_TARGET: 3 });
 
 /** Connection states (`BECKON_CONNECTION_*`). */
 const ConnectionState = freeze({
@@ -101,6 +116,9 @@ module.exports = {
   ConnectionReason,
   ErrorCode,
   DispatchMode,
+  PushProvider,
+  ApnsEnvironment,
+  PushOutcome,
   INVITATION_ONLINE_ONLY,
   LogLevel,
   LOG_QUEUED,
@@ -109,5 +127,7 @@ module.exports = {
   connectionStateName: namer(ConnectionState),
   connectionReasonName: namer(ConnectionReason),
   errorCodeName: namer(ErrorCode),
+  pushProviderName: namer(PushProvider),
+  pushOutcomeName: namer(PushOutcome),
   logLevelName: namer(LogLevel),
 };

@@ -10,6 +10,8 @@ const {
   eventKindName,
   connectionStateName,
   connectionReasonName,
+  pushProviderName,
+  pushOutcomeName,
 } = require('./constants');
 
 const freeze = Object.freeze;
@@ -80,6 +82,7 @@ const eventNames = freeze({
   [EventKind.INVITATION_TIMEOUT]: 'invitationTimeout',
   [EventKind.INVITATION_RESPONSE_TIMEOUT]: 'invitationResponseTimeout',
   [EventKind.INVITATION_USER_STATE_CHANGED]: 'invitationUserStateChanged',
+  [EventKind.INVITATION_PUSH_RESULT]: 'invitationPushResult',
 });
 
 /** A `beckon_event`, with the fields its kind uses (see index.d.ts). */
@@ -139,6 +142,18 @@ function event(address) {
         state: e.state,
         stateName: inviteeStateName(e.state),
         extendedData: s(e.extended_data),
+      });
+    case EventKind.INVITATION_PUSH_RESULT:
+      return freeze({
+        ...head,
+        invitationId: s(e.invitation_id),
+        invitee: s(e.user_id),
+        deviceId: e.device_id ? e.device_id : null,
+        provider: e.push_provider === 0 ? null : e.push_provider,
+        providerName: e.push_provider === 0 ? null : pushProviderName(e.push_provider),
+        outcome: e.push_outcome,
+        outcomeName: pushOutcomeName(e.push_outcome),
+        reason: s(e.push_reason),
       });
     default:
       // A kind newer than this binding: pass every field on, untyped.

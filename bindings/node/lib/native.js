@@ -14,7 +14,7 @@ const koffi = require('koffi');
 /** The `BECKON_ABI_VERSION_MAJOR` of the header this binding was written against. */
 const ABI_VERSION_MAJOR = 2;
 /** The `BECKON_ABI_VERSION_MINOR` of the header this binding was written against. */
-const ABI_VERSION_MINOR = 1;
+const ABI_VERSION_MINOR = 2;
 /** The `BECKON_ABI_VERSION` of that header: `(major << 16) | minor`. */
 const ABI_VERSION = ((ABI_VERSION_MAJOR << 16) | ABI_VERSION_MINOR) >>> 0;
 
@@ -142,6 +142,20 @@ T.event = koffi.struct({
   seconds_left: 'uint32_t',
   connection_state: 'int32_t',
   connection_reason: 'int32_t',
+  // ABI 2.2: INVITATION_PUSH_RESULT's fields.
+  push_provider: 'int32_t',
+  push_outcome: 'int32_t',
+  device_id: str,
+  push_reason: str,
+});
+// ABI 2.2.
+T.pushTarget = koffi.struct({
+  struct_size: 'uint32_t',
+  provider: 'int32_t',
+  token: str,
+  topic: str,
+  environment: 'int32_t',
+  alert_token: str,
 });
 T.result = koffi.struct({ error: 'int32_t', error_message: str });
 T.sendResult = koffi.struct({
@@ -257,7 +271,42 @@ function bind(lib) {
       'void *',
     ]),
     beckon_set_log_config: f('beckon_set_log_config', err, [koffi.pointer(T.logConfig)]),
+    beckon_client_set_push_target: f('beckon_client_set_push_target', err, [
+      T.clientPtr,
+      koffi.pointer(T.pushTarget),
+      T.resultCallback,
+      'void *',
+    ]),
+    beckon_client_clear_push_target: f('beckon_client_clear_push_target', err, [
+      T.clientPtr,
+      T.resultCallback,
+      'void *',
+    ]),
+    beckon_push_provider_name: f('beckon_push_provider_name', str, ['int32_t']),
+    beckon_push_outcome_name: f('beckon_push_outcome_name', str, ['int32_t']),
+    // The test hooks of a library built with the `test-hooks` feature (never
+    // a release): null when absent.
+    testHooks: testHooks(lib),
   };
+}
+
+/** The push test hooks, if the library has them (see `bind`). */
+function testHooks(lib) {
+  try {
+    return {
+      beckon_test_memory_hub_create_with_push: lib.func('beckon_test_memory_hub_create_with_push', 'int32_t', [
+        'const char *',
+      ]),
+      beckon_test_offline_push_target: lib.func('beckon_test_offline_push_target', 'int32_t', [
+        'const char *',
+        'const char *',
+        'const char *',
+        koffi.pointer(T.pushTarget),
+      ]),
+    };
+  } catch {
+    return null;
+  }
 }
 
 /**

@@ -39,6 +39,11 @@ class Recorder:
             self.threads.add(threading.get_ident())
             self._changed.notify_all()
 
+    def clear(self) -> None:
+        """Forgets the events recorded so far."""
+        with self._changed:
+            self.events.clear()
+
     def of(self, cls: type[_E]) -> list[_E]:
         with self._changed:
             return [e for e in self.events if isinstance(e, cls)]

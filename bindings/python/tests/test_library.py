@@ -39,12 +39,12 @@ def run_python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-# What ABI 2.1 added: a 2.0 library does not export these.
-ADDED_IN_2_1 = (
-    "beckon_set_log_config",
-    "beckon_cancel_invitation_ex",
-    "beckon_accept_invitation_ex",
-    "beckon_refuse_invitation_ex",
+# What ABI 2.2 added: a 2.1 library does not export these.
+ADDED_IN_2_2 = (
+    "beckon_client_set_push_target",
+    "beckon_client_clear_push_target",
+    "beckon_push_provider_name",
+    "beckon_push_outcome_name",
 )
 
 
@@ -71,8 +71,8 @@ def compile_stub(tmp_path: Path, abi: int, skip: str | tuple[str, ...] = "") -> 
 
 
 def test_versions() -> None:
-    assert beckon.ABI_VERSION_MAJOR == 2 and beckon.ABI_VERSION_MINOR == 1
-    assert beckon.abi_version() == beckon.ABI_VERSION == (2 << 16) | 1
+    assert beckon.ABI_VERSION_MAJOR == 2 and beckon.ABI_VERSION_MINOR == 2
+    assert beckon.abi_version() == beckon.ABI_VERSION == (2 << 16) | 2
     assert beckon.version() == beckon.__version__
     assert Path(beckon.library_path()).is_file()
     # Asking again for the loaded file is fine; another file is refused.
@@ -128,8 +128,9 @@ def test_the_abi_rule_same_major_equal_or_newer_minor() -> None:
     assert _native.abi_version_text(v(2, 0)) == "2.0"
     assert _native.abi_version_text(v(3, 17)) == "3.17"
     assert _native.abi_compatible(beckon.ABI_VERSION)
-    assert _native.abi_compatible(v(2, 1)) and _native.abi_compatible(v(2, 7))
-    assert not _native.abi_compatible(v(2, 0)), "this binding uses 2.1's functions"
+    assert _native.abi_compatible(v(2, 2)) and _native.abi_compatible(v(2, 7))
+    assert not _native.abi_compatible(v(2, 1)), "this binding uses 2.2's functions"
+    assert not _native.abi_compatible(v(2, 0))
     assert _native.abi_compatible(v(2, 0), v(2, 0))
     assert _native.abi_compatible(v(2, 1), v(2, 0)), "a newer minor library"
     assert _native.abi_compatible(v(2, 3), v(2, 1)), "a newer minor library"
@@ -164,7 +165,7 @@ def test_another_major_abi_version_is_refused(tmp_path: Path, abi: int, text: st
     first, message = result.stdout.splitlines()[:2]
     assert first == f"{abi} {beckon.ABI_VERSION} True"
     assert f"has ABI version {text}," in message and str(stub) in message
-    assert "needs ABI 2.1 (the same major, an equal or newer minor)" in message
+    assert "needs ABI 2.2 (the same major, an equal or newer minor)" in message
 
 
 @needs_cc
@@ -177,21 +178,22 @@ def test_another_major_is_refused_for_its_version_before_its_symbols(tmp_path: P
 
 
 @needs_cc
-@pytest.mark.parametrize("skip", [(), ADDED_IN_2_1], ids=["all-symbols", "without-2.1-functions"])
+@pytest.mark.parametrize("skip", [(), ADDED_IN_2_2], ids=["all-symbols", "without-2.2-functions"])
 def test_an_older_minor_abi_version_is_refused(tmp_path: Path, skip: tuple[str, ...]) -> None:
-    # This binding uses ABI 2.1's functions: a 2.0 library is refused for its
-    # version (not for the 2.1 functions it lacks).
-    stub = compile_stub(tmp_path, abi=2 << 16, skip=skip)
+    # This binding uses ABI 2.2's functions: a 2.1 library is refused for its
+    # version (not for the 2.2 functions it lacks).
+    older = (2 << 16) | 1
+    stub = compile_stub(tmp_path, abi=older, skip=skip)
     result = run_python(_LOAD, BECKON_LIBRARY=str(stub))
     assert result.returncode == 0, result.stderr
     first, message = result.stdout.splitlines()[:2]
-    assert first == f"{2 << 16} {(2 << 16) | 1} True"
-    assert f"{stub} has ABI version 2.0, this beckon package needs ABI 2.1" in message
+    assert first == f"{older} {(2 << 16) | 2} True"
+    assert f"{stub} has ABI version 2.1, this beckon package needs ABI 2.2" in message
 
 
 @needs_cc
 def test_a_newer_minor_abi_version_is_accepted(tmp_path: Path) -> None:
-    newer = (2 << 16) | 2
+    newer = (2 << 16) | 3
     stub = compile_stub(tmp_path, abi=newer)
     result = run_python(_LOAD, BECKON_LIBRARY=str(stub))
     assert result.returncode == 0, result.stderr
@@ -234,6 +236,7 @@ def test_ctypes_structs_match_the_header(tmp_path: Path) -> None:
         "beckon_answer_config": _native.AnswerConfig,
         "beckon_cancel_config": _native.CancelConfig,
         "beckon_log_config": _native.LogConfig,
+        "beckon_push_target": _native.PushTarget,
     }
     lines = ["#include <stddef.h>", "#include <stdio.h>", '#include "beckon.h"', "int main(void) {"]
     lines.append('  printf("{");')
@@ -300,6 +303,12 @@ def test_header_constants_match_the_enumerations() -> None:
         assert value(f"BECKON_CONNECTION_{connection.name}") == connection
     for reason in beckon.ConnectionReason:
         assert value(f"BECKON_REASON_{reason.name}") == reason
+    for provider in beckon.PushProvider:
+        assert value(f"BECKON_PUSH_PROVIDER_{provider.name}") == provider
+    for environment in beckon.ApnsEnvironment:
+        assert value(f"BECKON_APNS_{environment.name}") == environment
+    for outcome in beckon.PushOutcome:
+        assert value(f"BECKON_PUSH_{outcome.name}") == outcome
     for mode in beckon.DispatchMode:
         assert value(f"BECKON_DISPATCH_{mode.name}") == mode
     for level in beckon.LogLevel:

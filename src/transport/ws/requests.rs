@@ -12,8 +12,8 @@ use tokio::time::Instant;
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::protocol::{
-    Answer, CancelInvitation, CancelOutcome, InvitationId, InviteeStatus, SendInvitation,
-    SendOutcome, UserId,
+    Answer, CancelInvitation, CancelOutcome, InvitationId, InviteeStatus, PushTarget,
+    SendInvitation, SendOutcome, UserId,
 };
 use crate::transport::Reply;
 
@@ -31,7 +31,8 @@ pub(crate) struct Request {
 }
 
 /// A request frame without its id: `{"type":TAG,"id":ID,"KEY":JSON}` once
-/// the id is known, byte for byte what encoding the whole `ClientFrame` gives.
+/// the id is known (`{"type":TAG,"id":ID}` for a request without a body),
+/// byte for byte what encoding the whole `ClientFrame` gives.
 struct Body {
     tag: &'static str,
     key: &'static str,
@@ -49,6 +50,15 @@ impl Body {
         Ok(Body { tag, key, json })
     }
 
+    /// A request that is only its tag and id.
+    fn bare(tag: &'static str) -> Body {
+        Body {
+            tag,
+            key: "",
+            json: String::new(),
+        }
+    }
+
     /// The frame to write with request id `id`.
     fn frame(&self, id: u64) -> String {
         use std::fmt::Write;
@@ -58,10 +68,12 @@ impl Body {
         frame.push_str(self.tag);
         frame.push_str("\",\"id\":");
         let _ = write!(frame, "{id}");
-        frame.push_str(",\"");
-        frame.push_str(self.key);
-        frame.push_str("\":");
-        frame.push_str(&self.json);
+        if !self.key.is_empty() {
+            frame.push_str(",\"");
+            frame.push_str(self.key);
+            frame.push_str("\":");
+            frame.push_str(&self.json);
+        }
         frame.push('}');
         frame
     }
@@ -141,6 +153,23 @@ impl Request {
                 None
             }
         }
+    }
+
+    /// `set_push_target`: idempotent, so re-sent after a reconnect as is.
+    pub(crate) fn set_push_target(
+        target: &PushTarget,
+        within: Option<Duration>,
+        reply: Reply<()>,
+    ) -> Option<Request> {
+        Request::unit("set_push_target", "target", target, within, reply)
+    }
+
+    pub(crate) fn clear_push_target(within: Option<Duration>, reply: Reply<()>) -> Option<Request> {
+        Some(Request::new(
+            Body::bare("clear_push_target"),
+            within,
+            Replying::Unit(reply),
+        ))
     }
 
     fn unit<T: serde::Serialize>(
@@ -499,6 +528,11 @@ mod tests {
             extended_data: "".into(),
         };
         let token = "t\"ok\\en";
+        let target = PushTarget {
+            topic: Some("com.example.app".into()),
+            alert_token: Some("cd".repeat(32).into()),
+            ..PushTarget::new(crate::protocol::PushProvider::ApnsVoip, "ab".repeat(32))
+        };
         for id in [1, 42, u64::MAX] {
             let cases = [
                 (
@@ -535,6 +569,17 @@ mod tests {
                         id,
                         token: token.to_owned(),
                     },
+                ),
+                (
+                    Request::set_push_target(&target, None, ignore()),
+                    ClientFrame::SetPushTarget {
+                        id,
+                        target: target.clone(),
+                    },
+                ),
+                (
+                    Request::clear_push_target(None, ignore()),
+                    ClientFrame::ClearPushTarget { id },
                 ),
             ];
             for (request, whole) in cases {

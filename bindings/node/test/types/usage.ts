@@ -4,6 +4,7 @@
 
 import beckon = require('beckon');
 import {
+  ApnsEnvironment,
   BeckonError,
   BeckonEvent,
   Client,
@@ -16,6 +17,8 @@ import {
   InviteeStatus,
   LogLevel,
   LogRecord,
+  PushOutcome,
+  PushProvider,
   NotPermittedError,
   SendResult,
   WouldDeadlockError,
@@ -88,6 +91,24 @@ async function flow(): Promise<void> {
   await bob.acceptInvitation(id, { requestTimeoutMs: 500 });
   await bob.refuseInvitation(id, { extendedData: 'busy', requestTimeoutMs: null });
   await alice.renewToken(token);
+  await bob.setPushTarget({
+    provider: PushProvider.APNS_VOIP,
+    token: 'ab'.repeat(32),
+    topic: 'com.example.calls',
+    environment: ApnsEnvironment.SANDBOX,
+    alertToken: 'cd'.repeat(32),
+  });
+  await bob.setPushTarget({ provider: PushProvider.FCM, token: 'fcm-token' });
+  await bob.clearPushTarget();
+  alice.on('invitationPushResult', (e) => {
+    const outcome: PushOutcome = e.outcome;
+    const device: string | null = e.deviceId;
+    const provider: PushProvider | null = e.provider;
+    if (e.outcomeName === 'FAILED') console.log(e.invitee, e.reason);
+    void outcome;
+    void device;
+    void provider;
+  });
   await alice.logout();
   const ran: number = bob.poll(0);
   void ran;
@@ -166,6 +187,10 @@ async function flow(): Promise<void> {
   await alice.sendInvitation([1], { timeoutSeconds: 5 });
   // @ts-expect-error: no such event.
   alice.on('invitationRecieved', () => {});
+  // @ts-expect-error: the provider is a PushProvider value, not a name.
+  await bob.setPushTarget({ provider: 'FCM', token: 't' });
+  // @ts-expect-error: a target needs a token.
+  await bob.setPushTarget({ provider: PushProvider.FCM });
   // @ts-expect-error: listeners receive the typed event.
   alice.on('invitationAccepted', (e: { kind: 3 }) => void e);
 }

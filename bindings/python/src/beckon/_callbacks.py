@@ -50,6 +50,7 @@ from ._types import (
     EventKind,
     InvitationAccepted,
     InvitationCancelled,
+    InvitationPushResult,
     InvitationReceived,
     InvitationRefused,
     InvitationResponseTimeout,
@@ -60,6 +61,8 @@ from ._types import (
     LogDelivery,
     LogLevel,
     Notification,
+    PushOutcome,
+    PushProvider,
     SendResult,
     TokenWillExpire,
 )
@@ -372,6 +375,16 @@ def convert_event(e: _native.Event) -> Event | None:
             decode(e.user_id),
             InviteeState.of(e.state),
             decode(e.extended_data),
+        )
+    if kind == EventKind.INVITATION_PUSH_RESULT:
+        device = decode(e.device_id)
+        return InvitationPushResult(
+            decode(e.invitation_id),
+            decode(e.user_id),
+            device or None,
+            PushProvider.of(e.push_provider) if e.push_provider else None,
+            PushOutcome.of(e.push_outcome),
+            decode(e.push_reason),
         )
     return None
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from typing import NoReturn
 
 from ._errors import ArgumentTypeError, InvalidArgumentError, PayloadTooLargeError
-from ._types import Notification
+from ._types import ApnsEnvironment, Notification, PushProvider, PushTarget
 
 #: User and device ids are 1 to 64 bytes of ``[A-Za-z0-9_.@:+-]``
 #: (docs/SEMANTICS.md).
@@ -155,4 +155,35 @@ def notification(value: object, field: str = "notification") -> tuple[bytes, byt
         text(value.message, f"{field}.message", limit=MAX_MESSAGE),
         text(value.resource_id, f"{field}.resource_id", limit=MAX_RESOURCE_ID),
         text(value.payload, f"{field}.payload", limit=MAX_PAYLOAD),
+    )
+
+
+def push_target(
+    value: object, field: str = "target"
+) -> tuple[int, bytes, bytes | None, int, bytes | None]:
+    """A :class:`PushTarget` as the fields of ``beckon_push_target``.
+
+    Types and encodings only: the library judges the rules (hex tokens, bundle
+    ids, which provider has which field) and names ``target.<field>``.
+    """
+    if not isinstance(value, PushTarget):
+        _type_error(field, "beckon.PushTarget", value)
+    provider = value.provider
+    if not isinstance(provider, int) or isinstance(provider, bool):
+        _type_error(f"{field}.provider", "beckon.PushProvider", provider)
+    if not isinstance(provider, PushProvider) and provider not in iter(PushProvider):
+        raise InvalidArgumentError(
+            f"{field}.provider: {provider} is not a BECKON_PUSH_PROVIDER_* value"
+        )
+    environment = value.environment
+    if not isinstance(environment, int) or isinstance(environment, bool):
+        _type_error(f"{field}.environment", "beckon.ApnsEnvironment", environment)
+    if environment not in (ApnsEnvironment.PRODUCTION, ApnsEnvironment.SANDBOX):
+        raise InvalidArgumentError(f"{field}.environment: {environment} is not a BECKON_APNS_* value")
+    return (
+        int(provider),
+        text(value.token, f"{field}.token", limit=MAX_TOKEN),
+        optional_text(value.topic, f"{field}.topic"),
+        int(environment),
+        optional_text(value.alert_token, f"{field}.alert_token"),
     )

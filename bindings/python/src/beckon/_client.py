@@ -32,6 +32,7 @@ from ._types import (
     Event,
     EventKind,
     Notification,
+    PushTarget,
     SendResult,
 )
 
@@ -766,6 +767,34 @@ class Client:
 
         return _Call(start)
 
+    def _set_push_target(self, target: PushTarget) -> _Call[None]:
+        provider, token, topic, environment, alert_token = _checks.push_target(target)
+        lib = _native.library()
+
+        def start(ptr: int, ud: int) -> int:
+            c_target = _native.PushTarget(
+                struct_size=ctypes.sizeof(_native.PushTarget),
+                provider=provider,
+                token=token,
+                topic=topic,
+                environment=environment,
+                alert_token=alert_token,
+            )
+            code: int = lib.beckon_client_set_push_target(
+                ptr, ctypes.byref(c_target), _callbacks.RESULT_CALLBACK, ud
+            )
+            return code
+
+        return _Call(start)
+
+    def _clear_push_target(self) -> _Call[None]:
+        lib = _native.library()
+        return _Call(
+            lambda ptr, ud: lib.beckon_client_clear_push_target(
+                ptr, _callbacks.RESULT_CALLBACK, ud
+            )
+        )
+
     # ------------------------------------------------------------------
     # Operations returning concurrent.futures.Future
     # ------------------------------------------------------------------
@@ -865,6 +894,29 @@ class Client:
         """Refuses an invitation this user received (as :meth:`accept_invitation`)."""
         return self._future(self._answer(False, invitation_id, extended_data, request_timeout_ms))
 
+    def set_push_target(self, target: PushTarget) -> OperationFuture[None]:
+        """Rings this device by push (APNs, FCM, a webhook) while it is not connected.
+
+        Replaces the target the device had. The server keeps it past this
+        connection: after a dropped connection, a reconnect or a new login of
+        the same device it is still there. An explicit :meth:`logout` (and
+        :meth:`close`, which logs out) forgets it, as does the provider saying
+        the token is no longer valid: set it again after logging in anew, and
+        whenever the platform gives the app a new token. Pass a stable
+        ``device_id`` to the client: the target belongs to that device.
+
+        Bad targets raise at once (:class:`~beckon.InvalidArgumentError` or
+        :class:`~beckon.PayloadTooLargeError`, naming ``target.<field>``); a
+        server that does not push through the provider fails the future with
+        :class:`~beckon.InvalidArgumentError` (a ``memory://`` hub pushes
+        through none).
+        """
+        return self._future(self._set_push_target(target))
+
+    def clear_push_target(self) -> OperationFuture[None]:
+        """Forgets this device's push target, if it has one."""
+        return self._future(self._clear_push_target())
+
     # ------------------------------------------------------------------
     # The same operations for asyncio
     # ------------------------------------------------------------------
@@ -883,6 +935,14 @@ class Client:
     async def renew_token_async(self, token: str) -> None:
         """:meth:`renew_token` as a coroutine."""
         return await self._await(self._renew_token(token))
+
+    async def set_push_target_async(self, target: PushTarget) -> None:
+        """:meth:`set_push_target` as a coroutine."""
+        return await self._await(self._set_push_target(target))
+
+    async def clear_push_target_async(self) -> None:
+        """:meth:`clear_push_target` as a coroutine."""
+        return await self._await(self._clear_push_target())
 
     async def send_invitation_async(
         self,

@@ -42,7 +42,7 @@ from typing import Any, Final
 ABI_VERSION_MAJOR: Final = 2
 
 #: ``BECKON_ABI_VERSION_MINOR`` of the header this binding was written against.
-ABI_VERSION_MINOR: Final = 1
+ABI_VERSION_MINOR: Final = 2
 
 #: ``BECKON_ABI_VERSION``: ``(ABI_VERSION_MAJOR << 16) | ABI_VERSION_MINOR``.
 ABI_VERSION: Final = (ABI_VERSION_MAJOR << 16) | ABI_VERSION_MINOR
@@ -163,6 +163,11 @@ class Event(Structure):
         ("seconds_left", c_uint32),
         ("connection_state", c_int32),
         ("connection_reason", c_int32),
+        # ABI 2.2: INVITATION_PUSH_RESULT's fields.
+        ("push_provider", c_int32),
+        ("push_outcome", c_int32),
+        ("device_id", c_char_p),
+        ("push_reason", c_char_p),
     ]
 
 
@@ -205,6 +210,19 @@ class CancelConfig(Structure):
         ("invitees", POINTER(c_char_p)),
         ("invitee_count", c_size_t),
         ("extended_data", c_char_p),
+    ]
+
+
+class PushTarget(Structure):
+    """``beckon_push_target`` (ABI 2.2)."""
+
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("provider", c_int32),
+        ("token", c_char_p),
+        ("topic", c_char_p),
+        ("environment", c_int32),
+        ("alert_token", c_char_p),
     ]
 
 
@@ -313,6 +331,23 @@ _SIGNATURES: Final[dict[str, tuple[object, list[object]]]] = {
         c_int32,
         [_client_p, c_char_p, POINTER(AnswerConfig), ResultCallback, c_void_p],
     ),
+    "beckon_client_set_push_target": (
+        c_int32,
+        [_client_p, POINTER(PushTarget), ResultCallback, c_void_p],
+    ),
+    "beckon_client_clear_push_target": (c_int32, [_client_p, ResultCallback, c_void_p]),
+    "beckon_push_provider_name": (c_char_p, [c_int32]),
+    "beckon_push_outcome_name": (c_char_p, [c_int32]),
+}
+
+# The test hooks of a library built with the `test-hooks` feature (never in a
+# release): declared when present, for the tests of push results.
+_TEST_HOOK_SIGNATURES: Final[dict[str, tuple[object, list[object]]]] = {
+    "beckon_test_memory_hub_create_with_push": (c_int32, [c_char_p]),
+    "beckon_test_offline_push_target": (
+        c_int32,
+        [c_char_p, c_char_p, c_char_p, POINTER(PushTarget)],
+    ),
 }
 
 
@@ -370,6 +405,15 @@ class Library:
                 raise LibraryLoadError(f"{path} does not export {name}") from missing
             function.restype = restype
             function.argtypes = argtypes
+        for name, (restype, argtypes) in _TEST_HOOK_SIGNATURES.items():
+            hook = getattr(handle, name, None)
+            if hook is not None:
+                hook.restype = restype
+                hook.argtypes = argtypes
+
+    def has_test_hooks(self) -> bool:
+        """Whether the library was built with the ``test-hooks`` feature."""
+        return all(hasattr(self.handle, name) for name in _TEST_HOOK_SIGNATURES)
 
     def __getattr__(self, name: str) -> Any:
         # Only reached for the exported functions (declared above).

@@ -97,6 +97,8 @@ class EventKind(_OpenIntEnum):
     INVITATION_TIMEOUT = 7
     INVITATION_RESPONSE_TIMEOUT = 8
     INVITATION_USER_STATE_CHANGED = 9
+    INVITATION_PUSH_RESULT = 10
+    """(To the inviter) what happened to a push (ABI 2.2)."""
 
 
 class ConnectionState(_OpenIntEnum):
@@ -117,6 +119,38 @@ class ConnectionReason(_OpenIntEnum):
     KICKED_OUT = 3
     TOKEN_EXPIRED = 4
     SERVER_SHUTDOWN = 5
+
+
+class PushProvider(_OpenIntEnum):
+    """``BECKON_PUSH_PROVIDER_*``: the service a push target is reached through."""
+
+    APNS = 1
+    """APNs alert pushes."""
+    APNS_VOIP = 2
+    """APNs VoIP pushes, for PushKit and CallKit (the server adds ``.voip`` to the topic)."""
+    FCM = 3
+    """Firebase Cloud Messaging, high-priority data messages."""
+    WEBHOOK = 4
+    """A signed HTTP POST to the app's own backend."""
+
+
+class ApnsEnvironment(enum.IntEnum):
+    """``BECKON_APNS_*``: which APNs servers a device token belongs to."""
+
+    PRODUCTION = 0
+    SANDBOX = 1
+    """The tokens of development builds."""
+
+
+class PushOutcome(_OpenIntEnum):
+    """``BECKON_PUSH_*``: what happened to one push."""
+
+    SENT = 1
+    """The provider took it."""
+    FAILED = 2
+    """The provider refused it or could not be reached; ``reason`` says why."""
+    NO_TARGET = 3
+    """The invitee was offline and none of its devices has a push target."""
 
 
 class DispatchMode(enum.IntEnum):
@@ -178,6 +212,25 @@ class Notification:
     message: str = ""
     resource_id: str = ""
     payload: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PushTarget:
+    """Where this device is rung by push while it is not connected.
+
+    See :meth:`beckon.Client.set_push_target`. ``token`` is the APNs device
+    token (hex; PushKit's for ``APNS_VOIP``), the FCM registration token, or
+    for a webhook what the app's backend knows the device by. ``topic`` (the
+    bundle id; None for the server's) and ``environment`` are for APNs only;
+    ``alert_token`` (the device's regular APNs token, where stop pushes go as
+    alerts) for ``APNS_VOIP`` only.
+    """
+
+    provider: PushProvider
+    token: str
+    topic: str | None = None
+    environment: ApnsEnvironment = ApnsEnvironment.PRODUCTION
+    alert_token: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,3 +379,21 @@ class InvitationUserStateChanged(Event):
     user_id: str
     state: InviteeState
     extended_data: str
+
+
+@dataclass(frozen=True, slots=True)
+class InvitationPushResult(Event):
+    """(To the inviter) what happened to the push for one device of ``invitee``.
+
+    One per device pushed (``SENT`` or ``FAILED`` with the provider's
+    ``reason``), or one ``NO_TARGET`` (``device_id`` and ``provider`` None)
+    when the invitee had no device online and none with a push target.
+    """
+
+    kind: ClassVar[EventKind] = EventKind.INVITATION_PUSH_RESULT
+    invitation_id: str
+    invitee: str
+    device_id: str | None
+    provider: PushProvider | None
+    outcome: PushOutcome
+    reason: str

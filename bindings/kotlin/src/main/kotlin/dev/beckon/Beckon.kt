@@ -24,7 +24,7 @@ object Beckon {
     const val BINDING_ABI_VERSION_MAJOR = 2
 
     /** The `BECKON_ABI_VERSION_MINOR` of the header this binding was written against. */
-    const val BINDING_ABI_VERSION_MINOR = 1
+    const val BINDING_ABI_VERSION_MINOR = 2
 
     /**
      * The `BECKON_ABI_VERSION` of the header this binding was written against:

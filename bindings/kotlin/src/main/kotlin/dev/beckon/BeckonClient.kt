@@ -185,6 +185,34 @@ class BeckonClient(
         }
 
     /**
+     * Rings this device by push while it is not connected (ABI 2.2),
+     * replacing its target. The server keeps it past this connection (a
+     * reconnect or a new login of the same device id keeps it); an explicit
+     * [logout], and [close] (which logs out), forget it, as does the
+     * provider saying the token is no longer valid: set it again after
+     * logging in anew. A bad target throws at once (naming
+     * `target.<field>`); a server that does not push through the provider
+     * fails the future with INVALID_ARGUMENT (a memory hub pushes through
+     * none).
+     */
+    fun setPushTarget(target: PushTarget): CompletableFuture<Void?> =
+        start(VoidOperation(this)) { h, arena, ud ->
+            val c = PushTargetStruct()
+            c.provider = target.provider.value
+            c.token = arena.string(target.token, "target.token")
+            c.topic = arena.stringOrNull(target.topic, "target.topic")
+            c.environment = target.environment.value
+            c.alert_token = arena.stringOrNull(target.alertToken, "target.alertToken")
+            api.beckon_client_set_push_target(h, c, Dispatch.onResult, ud)
+        }
+
+    /** Forgets this device's push target, if it has one (ABI 2.2). */
+    fun clearPushTarget(): CompletableFuture<Void?> =
+        start(VoidOperation(this)) { h, _, ud ->
+            api.beckon_client_clear_push_target(h, Dispatch.onResult, ud)
+        }
+
+    /**
      * Invites [invitees] (1 to 32 distinct user ids, duplicates folded; not
      * yourself): every online device of each rings. The future gives the
      * invitation id and the invitees that were offline.

@@ -45,6 +45,16 @@ suspend fun BeckonClient.renewTokenAwait(token: String) {
     renewToken(token).awaitCompletion()
 }
 
+/** Suspending [BeckonClient.setPushTarget]. */
+suspend fun BeckonClient.setPushTargetAwait(target: PushTarget) {
+    setPushTarget(target).awaitCompletion()
+}
+
+/** Suspending [BeckonClient.clearPushTarget]. */
+suspend fun BeckonClient.clearPushTargetAwait() {
+    clearPushTarget().awaitCompletion()
+}
+
 /** Suspending [BeckonClient.sendInvitation]. */
 suspend fun BeckonClient.sendInvitationAwait(
     invitees: List<String>,

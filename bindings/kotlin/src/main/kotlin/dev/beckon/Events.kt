@@ -14,6 +14,8 @@ enum class EventKind(val value: Int) {
     INVITATION_TIMEOUT(7),
     INVITATION_RESPONSE_TIMEOUT(8),
     INVITATION_USER_STATE_CHANGED(9),
+    /** ABI 2.2. */
+    INVITATION_PUSH_RESULT(10),
     UNKNOWN(-1);
 
     companion object {
@@ -94,6 +96,24 @@ sealed class BeckonEvent {
         override val kind get() = EventKind.INVITATION_USER_STATE_CHANGED
     }
 
+    /**
+     * To the inviter (ABI 2.2): what happened to the push for one device of
+     * [invitee], which had no device online at send. One per device pushed
+     * ([PushOutcome.SENT], or [PushOutcome.FAILED] with the provider's
+     * [reason]), or one [PushOutcome.NO_TARGET] ([deviceId] and [provider]
+     * null) when none of its devices has a push target.
+     */
+    data class InvitationPushResult(
+        val invitationId: String,
+        val invitee: String,
+        val deviceId: String?,
+        val provider: PushProvider?,
+        val outcome: PushOutcome,
+        val reason: String
+    ) : BeckonEvent() {
+        override val kind get() = EventKind.INVITATION_PUSH_RESULT
+    }
+
     /** An event kind this binding does not know (from a newer library). */
     data class Unknown(val rawKind: Int) : BeckonEvent() {
         override val kind get() = EventKind.UNKNOWN
@@ -126,6 +146,11 @@ sealed class BeckonEvent {
             EventKind.INVITATION_USER_STATE_CHANGED -> InvitationUserStateChanged(
                 readUtf8(e.invitation_id), readUtf8(e.user_id), InviteeState.fromValue(e.state),
                 readUtf8(e.extended_data)
+            )
+            EventKind.INVITATION_PUSH_RESULT -> InvitationPushResult(
+                readUtf8(e.invitation_id), readUtf8(e.user_id), readUtf8(e.device_id).ifEmpty { null },
+                if (e.push_provider == 0) null else PushProvider.fromValue(e.push_provider),
+                PushOutcome.fromValue(e.push_outcome), readUtf8(e.push_reason)
             )
             EventKind.UNKNOWN -> Unknown(e.kind)
         }

@@ -122,6 +122,62 @@ data class CancelResult(
     val errorInvitees: List<InviteeStatus>
 )
 
+/** The service a push target is reached through (`BECKON_PUSH_PROVIDER_*`, ABI 2.2). */
+enum class PushProvider(val value: Int) {
+    /** APNs alert pushes. */
+    APNS(1),
+    /** APNs VoIP pushes, for PushKit and CallKit. */
+    APNS_VOIP(2),
+    /** Firebase Cloud Messaging, high-priority data messages. */
+    FCM(3),
+    /** A signed HTTP POST to the app's own backend. */
+    WEBHOOK(4),
+    UNKNOWN(-1);
+
+    companion object {
+        @JvmStatic
+        fun fromValue(value: Int): PushProvider = values().firstOrNull { it.value == value && it != UNKNOWN } ?: UNKNOWN
+    }
+}
+
+/** Which APNs servers a device token belongs to (`BECKON_APNS_*`, ABI 2.2). */
+enum class ApnsEnvironment(val value: Int) {
+    PRODUCTION(0),
+    /** The tokens of development builds. */
+    SANDBOX(1)
+}
+
+/** What happened to one push (`BECKON_PUSH_*`, ABI 2.2). */
+enum class PushOutcome(val value: Int) {
+    SENT(1),
+    /** Refused by the provider or not delivered; the event's `reason` says why. */
+    FAILED(2),
+    /** The invitee was offline and none of its devices has a push target. */
+    NO_TARGET(3),
+    UNKNOWN(-1);
+
+    companion object {
+        @JvmStatic
+        fun fromValue(value: Int): PushOutcome = values().firstOrNull { it.value == value && it != UNKNOWN } ?: UNKNOWN
+    }
+}
+
+/**
+ * Where this device is rung by push while it is not connected
+ * ([BeckonClient.setPushTarget]). [token] is the APNs device token (hex;
+ * PushKit's for APNS_VOIP), the FCM registration token, or for a webhook what
+ * the app's backend knows the device by. [topic] (the bundle id; null for the
+ * server's) and [environment] are for APNs; [alertToken] (the regular APNs
+ * token, where stop pushes go as alerts) for APNS_VOIP.
+ */
+data class PushTarget @JvmOverloads constructor(
+    val provider: PushProvider,
+    val token: String,
+    val topic: String? = null,
+    val environment: ApnsEnvironment = ApnsEnvironment.PRODUCTION,
+    val alertToken: String? = null
+)
+
 /** A client's connection state (`BECKON_CONNECTION_*`). */
 enum class ConnectionState(val value: Int) {
     DISCONNECTED(0),

@@ -68,6 +68,12 @@ internal interface NativeApi : Library {
 
     /** ABI 2.1: returns once the replaced handler is not running and will never be called again. */
     fun beckon_set_log_config(config: LogConfigStruct): Int
+
+    // ABI 2.2: push targets.
+    fun beckon_client_set_push_target(client: Pointer, target: PushTargetStruct, callback: ResultCallback?, userData: Pointer?): Int
+    fun beckon_client_clear_push_target(client: Pointer, callback: ResultCallback?, userData: Pointer?): Int
+    fun beckon_push_provider_name(provider: Int): Pointer?
+    fun beckon_push_outcome_name(outcome: Int): Pointer?
 }
 
 // Callback types. Each has exactly one instance for the life of the process
@@ -182,6 +188,21 @@ internal class LogConfigStruct : Structure() {
     }
 }
 
+/** `beckon_push_target` (ABI 2.2). */
+@Structure.FieldOrder("struct_size", "provider", "token", "topic", "environment", "alert_token")
+internal class PushTargetStruct : Structure() {
+    @JvmField var struct_size: Int = 0
+    @JvmField var provider: Int = 0
+    @JvmField var token: Pointer? = null
+    @JvmField var topic: Pointer? = null
+    @JvmField var environment: Int = 0
+    @JvmField var alert_token: Pointer? = null
+
+    init {
+        struct_size = size()
+    }
+}
+
 @Structure.FieldOrder("struct_size", "secret", "max_invitees", "retention_ms")
 internal class HubConfigStruct : Structure() {
     @JvmField var struct_size: Int = 0
@@ -270,7 +291,8 @@ internal class CancelResultStruct(p: Pointer) : Structure(p) {
 
 @Structure.FieldOrder(
     "kind", "invitation_id", "inviter", "user_id", "state", "extended_data", "invitees", "invitee_count",
-    "notification", "seconds_left", "connection_state", "connection_reason"
+    "notification", "seconds_left", "connection_state", "connection_reason",
+    "push_provider", "push_outcome", "device_id", "push_reason"
 )
 internal class EventStruct(p: Pointer) : Structure(p) {
     @JvmField var kind: Int = 0
@@ -286,6 +308,11 @@ internal class EventStruct(p: Pointer) : Structure(p) {
     @JvmField var seconds_left: Int = 0
     @JvmField var connection_state: Int = 0
     @JvmField var connection_reason: Int = 0
+    // ABI 2.2: INVITATION_PUSH_RESULT's fields.
+    @JvmField var push_provider: Int = 0
+    @JvmField var push_outcome: Int = 0
+    @JvmField var device_id: Pointer? = null
+    @JvmField var push_reason: Pointer? = null
 
     init {
         read()

@@ -26,9 +26,9 @@ class JavaInteropTest {
         String hub = hub("demo");
         assertEquals(Beckon.BINDING_ABI_VERSION, Beckon.getAbiVersion());
         assertTrue(Beckon.isAbiCompatible(Beckon.getAbiVersion()));
-        assertTrue(Beckon.isAbiCompatible((2 << 16) | 2, Beckon.BINDING_ABI_VERSION));
-        assertFalse(Beckon.isAbiCompatible(2 << 16));
-        assertEquals("2.1", Beckon.abiVersionText(Beckon.getAbiVersion()));
+        assertTrue(Beckon.isAbiCompatible((2 << 16) | 3, Beckon.BINDING_ABI_VERSION));
+        assertFalse(Beckon.isAbiCompatible((2 << 16) | 1));
+        assertEquals("2.2", Beckon.abiVersionText(Beckon.getAbiVersion()));
         try (BeckonClient alice = new BeckonClient(hub);
              BeckonClient bob = new BeckonClient(new ClientConfig(hub).withDeviceId("bobs-phone"))) {
             CompletableFuture<BeckonEvent.InvitationAccepted> heard = new CompletableFuture<>();
