@@ -216,14 +216,9 @@ fn pushes_through_a_real_server() {
     }
 }
 
-/// Fails today: the store encodes push targets with postcard, and
-/// `PushTarget`'s `skip_serializing_if` on `topic` and `alert_token` makes a
-/// target without them unreadable ("Found an Option discriminant that wasn't
-/// 0 or 1"), so the restarted server refuses its data directory. A bug of
-/// the protocol/store side (src/protocol/push.rs, server/src/store), not of
-/// the providers; un-ignore once it is fixed.
+/// A device's target is kept by the SQLite store: a restarted server still
+/// pushes to it.
 #[test]
-#[ignore = "push targets without topic/alert_token cannot be read back from the store (postcard + skip_serializing_if)"]
 fn targets_survive_a_restart_with_the_sqlite_store() {
     let keys = TestKeys::new();
     let fcm = Fake::start(Kind::Fcm, &keys);

@@ -181,7 +181,8 @@ impl Hub {
     /// `no_push_target` results for the inviter about offline invitees that
     /// have no device to push (`online_only` sends push nobody).
     pub(super) fn push_rings(&self, invitation: &Invitation, offline: &[UserId]) {
-        if invitation.online_only {
+        // A hub that pushes through nothing says nothing about pushes.
+        if invitation.online_only || self.push_outlet.is_none() {
             return;
         }
         let mut ring = None;
