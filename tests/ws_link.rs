@@ -848,7 +848,7 @@ fn push_targets_are_requests_and_push_results_are_shown_once() {
         first,
         json!({"type": "set_push_target", "id": first["id"], "target": {
             "provider": "apns_voip", "token": "ab".repeat(32),
-            "topic": "com.example.calls", "environment": "production"}})
+            "topic": "com.example.calls", "environment": "production", "alert_token": null}})
     );
     drop(peer); // unanswered: re-sent on the next session
 
