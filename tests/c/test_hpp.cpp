@@ -1225,6 +1225,7 @@ void test_would_deadlock() {
 // ---- 15. push targets (ABI 2.2) ------------------------------------------------------------
 
 void test_push(std::thread::id main_thread) {
+    (void)main_thread;  // the same signature as the other sections
     say("\n== 15. push targets and push results");
     EXPECT(beckon::to_string(beckon::PushProvider::apns_voip) == "APNS_VOIP");
     EXPECT(beckon::to_string(beckon::PushOutcome::no_target) == "NO_TARGET");
