@@ -195,6 +195,21 @@ fn device(name: &str) -> DeviceId {
     DeviceId::parse(name, "device").unwrap()
 }
 
+/// Test keys, the production and sandbox APNs fakes, and a rig pushing
+/// through them (APNs only).
+fn apns_rig() -> (TestKeys, Fake, Fake, Rig) {
+    let keys = TestKeys::new();
+    let (apns, sandbox) = (
+        Fake::start(Kind::Apns, &keys),
+        Fake::start(Kind::Apns, &keys),
+    );
+    let rig = Rig::new(PushConfig {
+        apns: Some(apns_config(&keys, &apns, &sandbox)),
+        ..push_config(&keys)
+    });
+    (keys, apns, sandbox, rig)
+}
+
 fn push_config(keys: &TestKeys) -> PushConfig {
     PushConfig {
         extra_root_ca: Some(keys.ca_file.clone()),
@@ -246,15 +261,7 @@ fn unix_now() -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apns_voip_ring_then_an_alert_stop_to_the_alert_token() {
-    let keys = TestKeys::new();
-    let (apns, sandbox) = (
-        Fake::start(Kind::Apns, &keys),
-        Fake::start(Kind::Apns, &keys),
-    );
-    let rig = Rig::new(PushConfig {
-        apns: Some(apns_config(&keys, &apns, &sandbox)),
-        ..push_config(&keys)
-    });
+    let (_keys, apns, sandbox, rig) = apns_rig();
     let bob = rig.offline_with("bob", voip_target(1, Some(2)));
     let invitation = rig.send(&[&bob]);
     assert_eq!(
@@ -313,15 +320,7 @@ async fn apns_voip_ring_then_an_alert_stop_to_the_alert_token() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apns_alert_rings_go_to_the_sandbox_of_sandbox_targets() {
-    let keys = TestKeys::new();
-    let (apns, sandbox) = (
-        Fake::start(Kind::Apns, &keys),
-        Fake::start(Kind::Apns, &keys),
-    );
-    let rig = Rig::new(PushConfig {
-        apns: Some(apns_config(&keys, &apns, &sandbox)),
-        ..push_config(&keys)
-    });
+    let (_keys, apns, sandbox, rig) = apns_rig();
     let target = PushTarget {
         topic: Some("com.example.other".into()),
         environment: ApnsEnvironment::Sandbox,
@@ -348,15 +347,7 @@ async fn apns_alert_rings_go_to_the_sandbox_of_sandbox_targets() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apns_error_answers() {
-    let keys = TestKeys::new();
-    let (apns, sandbox) = (
-        Fake::start(Kind::Apns, &keys),
-        Fake::start(Kind::Apns, &keys),
-    );
-    let rig = Rig::new(PushConfig {
-        apns: Some(apns_config(&keys, &apns, &sandbox)),
-        ..push_config(&keys)
-    });
+    let (_keys, apns, _sandbox, rig) = apns_rig();
     let bob = rig.offline_with("bob", voip_target(1, None));
     let mut expected_requests = 0;
     // Each case: the fake's answers, the result, and requests it took.
@@ -459,15 +450,7 @@ async fn apns_error_answers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_provider_token_is_replaced_and_the_push_retried_once() {
-    let keys = TestKeys::new();
-    let (apns, sandbox) = (
-        Fake::start(Kind::Apns, &keys),
-        Fake::start(Kind::Apns, &keys),
-    );
-    let rig = Rig::new(PushConfig {
-        apns: Some(apns_config(&keys, &apns, &sandbox)),
-        ..push_config(&keys)
-    });
+    let (_keys, apns, _sandbox, rig) = apns_rig();
     let bob = rig.offline_with("bob", voip_target(1, None));
     let first = rig.send(&[&bob]);
     assert_eq!(rig.result(&first).await.0, PushOutcome::Sent);
@@ -784,15 +767,7 @@ async fn webhooks_are_signed_and_keep_their_id_across_retries() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retries_stop_once_the_invitee_no_longer_rings() {
-    let keys = TestKeys::new();
-    let (apns, sandbox) = (
-        Fake::start(Kind::Apns, &keys),
-        Fake::start(Kind::Apns, &keys),
-    );
-    let rig = Rig::new(PushConfig {
-        apns: Some(apns_config(&keys, &apns, &sandbox)),
-        ..push_config(&keys)
-    });
+    let (_keys, apns, _sandbox, rig) = apns_rig();
     let bob = rig.offline_with("bob", voip_target(1, None));
     apns.outage(Some(Answer::apns(500, "InternalServerError")));
     let invitation = rig.send(&[&bob]);
