@@ -150,6 +150,8 @@ def test_a_memory_hub_pushes_through_nothing(make_client: MakeClient) -> None:
 def _hooks() -> _native.Library:
     lib = _native.library()
     if not lib.has_test_hooks():
+        if os.environ.get("BECKON_EXPECT_TEST_HOOKS") == "1":
+            pytest.fail("BECKON_EXPECT_TEST_HOOKS=1 but the library was built without the test-hooks feature")
         pytest.skip("the library was built without the test-hooks feature (cargo build --features test-hooks)")
     return lib
 

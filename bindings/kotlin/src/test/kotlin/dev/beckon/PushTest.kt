@@ -91,6 +91,9 @@ class PushTest {
         } catch (e: UnsatisfiedLinkError) {
             -1
         }
+        if (System.getenv("BECKON_EXPECT_TEST_HOOKS") == "1") {
+            assertEquals(0, created, "BECKON_EXPECT_TEST_HOOKS=1 but the library was built without the test-hooks feature")
+        }
         assumeTrue(created == 0, "the library was built without the test-hooks feature")
         val target = HookTarget()
         target.provider = PushProvider.FCM.value
