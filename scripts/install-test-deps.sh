@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what scripts/test.sh needs on a fresh Debian 12 machine that has Rust,
 # gcc, Python 3.11, Java 17 and Node 20: Debian packages (valgrind, binutils,
-# cmake, Kotlin/JNA/JUnit), cargo-c, the Python test venv and the Node modules,
+# cmake, Kotlin/JNA/JUnit, Redis), cargo-c, the Python test venv and the Node modules,
 # each pinned by its own script. Idempotent: with everything present it takes a
 # few seconds. The first run builds cargo-c (about 15 minutes on 2 cores).
 set -euo pipefail
@@ -26,6 +26,7 @@ if [ "$(cargo fuzz --version 2>/dev/null)" != "cargo-fuzz $CARGO_FUZZ_VERSION" ]
   cargo install cargo-fuzz --locked --version "$CARGO_FUZZ_VERSION"
 fi
 
+bash scripts/install-redis.sh
 bash packaging/ci-install.sh
 bash bindings/python/ci-install.sh
 bash bindings/kotlin/ci-install.sh

@@ -75,6 +75,91 @@ pub struct ServerConfig {
     /// Rings for devices that are not connected (APNs, FCM, a webhook): off
     /// unless a provider is configured (docs/PUSH.md, docs/OPERATIONS.md).
     pub push: PushConfig,
+    /// `[redis]`: the Redis store (`store = "redis"`).
+    pub redis: RedisConfig,
+}
+
+/// `[redis]`: where the Redis store keeps invitations and push targets, and
+/// this server's name among the nodes that share it (docs/OPERATIONS.md,
+/// "Redis").
+#[derive(Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedisConfig {
+    /// `redis://[user:password@]host:port/[db]` or `rediss://` (TLS).
+    pub url: String,
+    /// Every key starts with `{prefix}:`; deployments sharing a Redis use
+    /// different prefixes.
+    pub prefix: String,
+    /// This node's name: its invitations are kept under it, and a node that
+    /// starts again under the same name takes them back at once. The host's
+    /// name when absent.
+    pub node: Option<String>,
+    /// A node that has not renewed its lease for this long is taken for dead.
+    pub lease_ms: u64,
+    /// With replicas: a batch is acknowledged only once this many replicas
+    /// have it (Redis `WAIT`), within `wait_timeout_ms`. 0: the primary's
+    /// word is enough.
+    pub wait_replicas: u32,
+    pub wait_timeout_ms: u64,
+}
+
+impl Default for RedisConfig {
+    fn default() -> RedisConfig {
+        RedisConfig {
+            url: "redis://127.0.0.1:6379/".to_owned(),
+            prefix: "beckon".to_owned(),
+            node: None,
+            lease_ms: 5_000,
+            wait_replicas: 0,
+            wait_timeout_ms: 1_000,
+        }
+    }
+}
+
+impl std::fmt::Debug for RedisConfig {
+    /// Never shows a password in the URL.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("url", &redact_url(&self.url))
+            .field("prefix", &self.prefix)
+            .field("node", &self.node)
+            .field("lease_ms", &self.lease_ms)
+            .field("wait_replicas", &self.wait_replicas)
+            .field("wait_timeout_ms", &self.wait_timeout_ms)
+            .finish()
+    }
+}
+
+/// `url` with the password of its user info (if any) replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((user_info, host)) => {
+            let user = user_info.split_once(':').map_or(user_info, |(u, _)| u);
+            format!("{scheme}://{user}:***@{host}{path}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+/// A name of `[redis]` (prefix, node): 1 to 64 of `A-Z a-z 0-9 . _ -`.
+fn check_redis_name(field: &str, value: &str) -> Result<(), ConfigError> {
+    let fine = !value.is_empty()
+        && value.len() <= 64
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if fine {
+        Ok(())
+    } else {
+        Err(ConfigError(format!(
+            "redis.{field}: '{value}' must be 1 to 64 of A-Z a-z 0-9 . _ -"
+        )))
+    }
 }
 
 /// `[push]`: the queue and workers shared by the providers, and each
@@ -191,6 +276,8 @@ pub enum StoreKind {
     #[default]
     Sqlite,
     Memory,
+    /// Redis (`[redis]`), shared by the nodes of a deployment.
+    Redis,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -243,6 +330,7 @@ impl Default for ServerConfig {
             data_dir: None,
             durability: Durability::Normal,
             push: PushConfig::default(),
+            redis: RedisConfig::default(),
         }
     }
 }
@@ -285,7 +373,25 @@ impl ServerConfig {
         self.hub_config(None)
             .validate()
             .map_err(|e| ConfigError(format!("limits: {}", e.message)))?;
-        let checks: [(&str, u64, u64, u64); 17] = [
+        check_redis_name("prefix", &self.redis.prefix)?;
+        if let Some(node) = &self.redis.node {
+            check_redis_name("node", node)?;
+        }
+        if !(self.redis.url.starts_with("redis://") || self.redis.url.starts_with("rediss://")) {
+            return Err(ConfigError(format!(
+                "redis.url: '{}' must start with redis:// or rediss://",
+                redact_url(&self.redis.url)
+            )));
+        }
+        let checks: [(&str, u64, u64, u64); 20] = [
+            ("redis.lease_ms", self.redis.lease_ms, 1_000, 600_000),
+            (
+                "redis.wait_replicas",
+                u64::from(self.redis.wait_replicas),
+                0,
+                100,
+            ),
+            ("redis.wait_timeout_ms", self.redis.wait_timeout_ms, 1, 60_000),
             ("push.queue", self.push.queue as u64, 1, 10_000_000),
             ("push.concurrency", self.push.concurrency as u64, 1, 10_000),
             (

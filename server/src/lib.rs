@@ -47,7 +47,7 @@ pub use config::{ConfigError, Durability, LogFormat, ServerConfig, StoreKind};
 use metrics::{Metrics, PushMetrics};
 use push::PushService;
 use session::Sessions;
-use store::{DurableGate, SqliteStore, StoreMetrics};
+use store::{DurableGate, OpenedStore, RedisStore, SqliteStore, StoreMetrics};
 
 /// What every connection shares.
 pub struct ServerContext {
@@ -59,8 +59,9 @@ pub struct ServerContext {
     pub admission: Arc<listener::Admission>,
     /// Frames wait here until the changes they tell of are durable.
     pub durable: DurableGate,
-    /// The SQLite store, when the server keeps one (closed at shutdown).
-    pub store: Option<Arc<SqliteStore>>,
+    /// The SQLite or Redis store, when the server keeps one (closed at
+    /// shutdown).
+    pub store: Option<OpenedStore>,
     /// The push providers, when any is configured (stopped at shutdown).
     pub push: Option<Arc<PushService>>,
     shutdown: watch::Sender<bool>,
@@ -78,7 +79,7 @@ impl ServerContext {
     pub fn with_store(
         config: ServerConfig,
         hub: Arc<Hub>,
-        store: Option<Arc<SqliteStore>>,
+        store: Option<OpenedStore>,
     ) -> Arc<ServerContext> {
         Self::with_push(config, hub, store, None)
     }
@@ -87,7 +88,7 @@ impl ServerContext {
     pub fn with_push(
         config: ServerConfig,
         hub: Arc<Hub>,
-        store: Option<Arc<SqliteStore>>,
+        store: Option<OpenedStore>,
         push: Option<(Arc<PushService>, PushMetrics)>,
     ) -> Arc<ServerContext> {
         let admission = listener::Admission::new(
@@ -226,8 +227,9 @@ pub async fn start(
 /// The push service and its metrics, when a provider is configured.
 type Push = Option<(Arc<PushService>, PushMetrics)>;
 
-/// The hub, its SQLite store (if any) and its push service (if any).
-type OpenedHub = (Arc<Hub>, Option<Arc<SqliteStore>>, Push);
+/// The hub, its SQLite or Redis store (if any) and its push service (if
+/// any).
+type OpenedHub = (Arc<Hub>, Option<OpenedStore>, Push);
 
 /// The push providers the configuration names (refused with a message
 /// naming the file or setting if one cannot be used), sending once `gate`
@@ -286,32 +288,84 @@ fn open_hub(
             let store = SqliteStore::open(&dir, config.durability, metrics.clone())
                 .map_err(|e| ConfigError(e.to_string()))?;
             let read = started.elapsed();
-            let grace = Duration::from_secs(config.grace_secs);
-            let push = start_push(config, store.gate(), runtime)?;
-            let (hub, recovery) =
-                Hub::with_store(hub_config, runtime, store.clone(), grace, outlet(&push))
-                    .map_err(hub_error)?;
-            let took = started.elapsed();
-            metrics.recovery_seconds.set(took.as_secs_f64());
-            // Those that timed out at start are restored too (and retained).
-            let restored = recovery.open + recovery.timed_out + recovery.retained;
-            metrics
-                .recovered_invitations
-                .set(i64::try_from(restored).unwrap_or(i64::MAX));
-            tracing::info!(
-                file = %store.path().display(),
-                durability = ?config.durability,
-                open = recovery.open,
-                timed_out_at_start = recovery.timed_out,
-                retained = recovery.retained,
-                forgotten = recovery.forgotten,
-                read_ms = read.as_millis() as u64,
-                recovery_ms = took.as_millis() as u64,
-                "store: sqlite"
-            );
-            Ok((hub, Some(store), push))
+            let (hub, push) = restore(
+                config,
+                hub_config,
+                runtime,
+                store.clone(),
+                store.gate(),
+                &metrics,
+                started,
+                format_args!(
+                    "store: sqlite {} (durability {:?}, read in {} ms)",
+                    store.path().display(),
+                    config.durability,
+                    read.as_millis()
+                ),
+            )?;
+            Ok((hub, Some(OpenedStore::Sqlite(store)), push))
+        }
+        StoreKind::Redis => {
+            let started = std::time::Instant::now();
+            let metrics = StoreMetrics::default();
+            let store = RedisStore::open(&config.redis, metrics.clone())
+                .map_err(|e| ConfigError(e.to_string()))?;
+            let read = started.elapsed();
+            let (hub, push) = restore(
+                config,
+                hub_config,
+                runtime,
+                store.clone(),
+                store.gate(),
+                &metrics,
+                started,
+                format_args!(
+                    "store: redis {} as node {} (epoch {}, read in {} ms)",
+                    config::redact_url(&config.redis.url),
+                    store.node(),
+                    store.epoch(),
+                    read.as_millis()
+                ),
+            )?;
+            Ok((hub, Some(OpenedStore::Redis(store)), push))
         }
     }
+}
+
+/// A hub restored from `store` (with the push providers, sending once
+/// `gate` says a change is durable); the recovery's figures go to the
+/// metrics and the log.
+#[allow(clippy::too_many_arguments)]
+fn restore(
+    config: &ServerConfig,
+    hub_config: beckon::hub::HubConfig,
+    runtime: &Handle,
+    store: Arc<dyn beckon::hub::Store>,
+    gate: DurableGate,
+    metrics: &StoreMetrics,
+    started: std::time::Instant,
+    what: std::fmt::Arguments<'_>,
+) -> Result<(Arc<Hub>, Push), ConfigError> {
+    let grace = Duration::from_secs(config.grace_secs);
+    let push = start_push(config, gate, runtime)?;
+    let (hub, recovery) = Hub::with_store(hub_config, runtime, store, grace, outlet(&push))
+        .map_err(|e| ConfigError(format!("hub: {}", e.message)))?;
+    let took = started.elapsed();
+    metrics.recovery_seconds.set(took.as_secs_f64());
+    // Those that timed out at start are restored too (and retained).
+    let restored = recovery.open + recovery.timed_out + recovery.retained;
+    metrics
+        .recovered_invitations
+        .set(i64::try_from(restored).unwrap_or(i64::MAX));
+    tracing::info!(
+        open = recovery.open,
+        timed_out_at_start = recovery.timed_out,
+        retained = recovery.retained,
+        forgotten = recovery.forgotten,
+        recovery_ms = took.as_millis() as u64,
+        "{what}"
+    );
+    Ok((hub, push))
 }
 
 impl Drop for RunningServer {
@@ -341,5 +395,19 @@ impl RunningServer {
         if let Some(store) = self.ctx.store.clone() {
             let _ = tokio::task::spawn_blocking(move || store.close()).await;
         }
+    }
+
+    /// Resolves, with the reason, when the server must stop because of its
+    /// store (a Redis node whose lease lapsed or was taken: what it holds
+    /// may be another node's now). Never resolves otherwise.
+    pub async fn fatal(&self) -> String {
+        let Some(mut lost) = self.ctx.store.as_ref().and_then(OpenedStore::lost) else {
+            return std::future::pending().await;
+        };
+        let why = match lost.wait_for(Option::is_some).await {
+            Ok(why) => why.clone().unwrap_or_default(),
+            Err(_) => return std::future::pending().await,
+        };
+        why
     }
 }

@@ -122,9 +122,16 @@ struct ServeArgs {
     login_timeout_ms: Option<u64>,
     #[arg(long, value_enum)]
     log_format: Option<LogFormat>,
-    /// Where invitations are kept: sqlite (durable, the default) or memory.
+    /// Where invitations are kept: sqlite (durable, the default), memory, or
+    /// redis (shared by the nodes of a deployment).
     #[arg(long, value_enum)]
     store: Option<StoreKind>,
+    /// The Redis store's URL (redis:// or rediss://).
+    #[arg(long)]
+    redis_url: Option<String>,
+    /// This node's name in a Redis deployment (the host's name by default).
+    #[arg(long)]
+    node_name: Option<String>,
     /// The SQLite store's directory.
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -285,16 +292,23 @@ fn serve(args: ServeArgs) -> Result<(), String> {
                 .and_then(|()| std::fs::rename(&partial, path))
                 .map_err(|e| format!("port file {}: {e}", path.display()))?;
         }
-        if args.exit_on_stdin_close {
-            tokio::select! {
-                _ = wait_for_signal() => {}
-                _ = stdin_closed() => {}
+        let stdin_closes = async {
+            if args.exit_on_stdin_close {
+                stdin_closed().await;
+            } else {
+                std::future::pending::<()>().await;
             }
-        } else {
-            wait_for_signal().await;
-        }
+        };
+        let fatal = tokio::select! {
+            _ = wait_for_signal() => None,
+            _ = stdin_closes => None,
+            why = server.fatal() => Some(why),
+        };
         server.shutdown(Duration::from_secs(10)).await;
-        Ok(())
+        match fatal {
+            Some(why) => Err(format!("stopped: {why}")),
+            None => Ok(()),
+        }
     })
 }
 
@@ -366,6 +380,12 @@ fn apply_flags(config: &mut ServerConfig, args: &ServeArgs) {
     }
     if let Some(v) = args.durability {
         config.durability = v;
+    }
+    if let Some(v) = &args.redis_url {
+        config.redis.url = v.clone();
+    }
+    if args.node_name.is_some() {
+        config.redis.node = args.node_name.clone();
     }
 }
 

@@ -1,11 +1,13 @@
 //! Where the server keeps its invitations (docs/ARCHITECTURE.md, "The
 //! store"). The hub's rules hand every change to a [`beckon::hub::Store`];
-//! this module supplies the server's two: memory (the hub's maps are the only
-//! copy) and SQLite in a data directory (the default).
+//! this module supplies the server's three: memory (the hub's maps are the
+//! only copy), SQLite in a data directory (the default), and Redis (shared
+//! by the nodes of a deployment, `redis/`).
 //!
 //! - `sqlite.rs`: the SQLite store, opened with every check a data directory
 //!   needs (`open.rs`: lock, schema version, migrations, reading it back);
-//! - `writer.rs`: the one thread that writes, in group commits;
+//! - `queue.rs`: changes waiting for the store's one writer thread, taken
+//!   in group commits; `writer.rs`: SQLite's writer;
 //! - `schema.rs`: the numbered schema and its migrations; `codec.rs`: how a
 //!   record is encoded in its row;
 //! - `maintenance.rs`: `beckon-server store check` and `store compact`;
@@ -14,6 +16,8 @@
 pub mod codec;
 mod maintenance;
 mod open;
+mod queue;
+pub mod redis;
 pub mod schema;
 mod sqlite;
 mod writer;
@@ -27,6 +31,7 @@ use tokio::sync::watch;
 
 pub use maintenance::{backup, check, compact, dump, CheckReport};
 pub use open::{OpenError, DATABASE_FILE, LOCK_FILE};
+pub use redis::RedisStore;
 pub use sqlite::{SqliteStore, StoreMetrics};
 
 /// The data directory when none is configured: systemd's
@@ -48,6 +53,48 @@ pub fn default_data_dir() -> PathBuf {
         return PathBuf::from(home).join(".local/state/beckon-server");
     }
     PathBuf::from("beckon-data")
+}
+
+/// A store the server opened (a memory store needs nothing of this).
+#[derive(Clone)]
+pub enum OpenedStore {
+    Sqlite(Arc<SqliteStore>),
+    Redis(Arc<RedisStore>),
+}
+
+impl OpenedStore {
+    /// What connections wait on before frames leave.
+    pub fn gate(&self) -> DurableGate {
+        match self {
+            OpenedStore::Sqlite(store) => store.gate(),
+            OpenedStore::Redis(store) => store.gate(),
+        }
+    }
+
+    pub fn metrics(&self) -> &StoreMetrics {
+        match self {
+            OpenedStore::Sqlite(store) => store.metrics(),
+            OpenedStore::Redis(store) => store.metrics(),
+        }
+    }
+
+    /// Writes what is queued and stops writing (blocks: call it off the
+    /// runtime's threads).
+    pub fn close(&self) {
+        match self {
+            OpenedStore::Sqlite(store) => store.close(),
+            OpenedStore::Redis(store) => store.close(),
+        }
+    }
+
+    /// Some(why) once the server must stop because of its store (a Redis
+    /// node that lost its lease); never for SQLite.
+    pub fn lost(&self) -> Option<watch::Receiver<Option<String>>> {
+        match self {
+            OpenedStore::Sqlite(_) => None,
+            OpenedStore::Redis(store) => Some(store.lost()),
+        }
+    }
 }
 
 /// Whether frames that depend on a change may leave: a change's answer and

@@ -14,7 +14,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 
 use super::open::{self, OpenError};
-use super::writer::{self, Shared};
+use super::queue::{self, Shared};
+use super::writer::SqliteWriter;
 use crate::config::Durability;
 
 /// The store's metrics, registered with the server's (`Metrics::register_store`).
@@ -65,6 +66,7 @@ impl StoreMetrics {
 
 pub struct SqliteStore {
     shared: Arc<Shared>,
+    path: PathBuf,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// What the database held at open, until the hub takes it.
     recovered: Mutex<Option<Recovered>>,
@@ -84,15 +86,25 @@ impl SqliteStore {
         let opened = open::open(dir, durability)?;
         let open::Loaded { recovered, rows } = open::load(&opened.conn, &opened.path)?;
         metrics.set_size(&opened.path);
-        let shared = Arc::new(Shared::new(metrics, opened.path.clone()));
+        let shared = Arc::new(Shared::new(
+            metrics.clone(),
+            opened.path.display().to_string(),
+        ));
         let for_writer = shared.clone();
-        let conn = opened.conn;
+        let mut writer = SqliteWriter {
+            conn: opened.conn,
+            rows,
+            path: opened.path.clone(),
+            metrics,
+            sized: None,
+        };
         let writer = std::thread::Builder::new()
             .name("beckon-store".into())
-            .spawn(move || writer::run(conn, rows, &for_writer))
+            .spawn(move || queue::run(&for_writer, &mut writer))
             .map_err(|e| OpenError(format!("store writer thread: {e}")))?;
         Ok(Arc::new(SqliteStore {
             shared,
+            path: opened.path,
             writer: Mutex::new(Some(writer)),
             recovered: Mutex::new(Some(recovered)),
             _lock: opened.lock,
@@ -100,7 +112,7 @@ impl SqliteStore {
     }
 
     pub fn path(&self) -> &PathBuf {
-        &self.shared.path
+        &self.path
     }
 
     /// What connections wait on before frames leave.

@@ -1,44 +1,15 @@
-//! The one thread that writes the SQLite store. Changes queue up while it
-//! commits; it then takes them all and commits them in one transaction (a
-//! group commit), so a busy server pays one commit for many requests. Only
-//! the latest change of an invitation in a batch is written: records are
-//! whole, so the newer one says everything.
-//!
-//! A record is encoded when it is queued, on the thread that made it, into a
-//! buffer the writer hands back after the commit: no record crosses threads
-//! to be freed (glibc's allocator pays dearly for frees of another thread's
-//! memory), and a busy server allocates nothing per change here.
-//!
-//! A batch that fails (disk full, an I/O error) goes back into the queue under
-//! the changes made since, and is tried again with a growing pause; meanwhile
-//! the store reports itself unwritable, so the hub refuses requests that would
-//! change anything. Nothing that waits for a failed batch leaves the server.
+//! The one thread that writes the SQLite store: each batch the queue
+//! (`queue.rs`) hands it is one transaction.
 
-use std::collections::hash_map::Entry;
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use beckon::hub::{Change, Ticket};
-use beckon::protocol::{DeviceId, InvitationId, UserId};
-use parking_lot::{Condvar, Mutex};
+use beckon::protocol::InvitationId;
 use rusqlite::{params, Connection};
-use tokio::sync::watch;
 
 use super::open::RowIndex;
+use super::queue::{Batch, BatchWriter, Write};
 use super::sqlite::StoreMetrics;
-
-/// Pause after a failed batch, growing to [`MAX_RETRY_PAUSE`].
-const FIRST_RETRY_PAUSE: Duration = Duration::from_millis(50);
-const MAX_RETRY_PAUSE: Duration = Duration::from_secs(2);
-
-/// A batch smaller than this waits [`LINGER`] for more changes first: a
-/// commit costs about as much for one change as for dozens, and a busy
-/// server would otherwise commit (and wake its connections) for every few.
-const LINGER_BELOW: usize = 64;
-const LINGER: Duration = Duration::from_micros(200);
 
 /// How often the database's size is measured for the metrics.
 const SIZE_EVERY: Duration = Duration::from_secs(1);
@@ -52,259 +23,37 @@ const SET_TARGET: &str =
     "INSERT OR REPLACE INTO push_targets (user, device, target) VALUES (?1, ?2, ?3)";
 const CLEAR_TARGET: &str = "DELETE FROM push_targets WHERE user = ?1 AND device = ?2";
 
-/// Encoding buffers kept for reuse, at most this many of at most
-/// [`KEPT_BUFFER_BYTES`] each.
-const KEPT_BUFFERS: usize = 8192;
-const KEPT_BUFFER_BYTES: usize = 16 * 1024;
-
-/// A change as the writer writes it.
-pub(super) enum Write {
-    /// An invitation's record (the columns, and the whole record encoded).
-    Put {
-        version: u64,
-        inviter: UserId,
-        deadline_ms: u64,
-        ended_ms: Option<u64>,
-        encoded: Vec<u8>,
-    },
-    Forget,
-    /// A record that could not be encoded (a bug): its batch fails, loudly.
-    Unencodable(String),
-}
-
-/// A push target encoded (`Some`) or forgotten (`None`), or why it could
-/// not be encoded.
-type TargetWrite = Result<Option<Vec<u8>>, String>;
-
-/// Changes taken together: the newest of each invitation and of each
-/// device's push target (encoded, or `None` to forget it), with its ticket.
-#[derive(Default)]
-struct Batch {
-    invitations: HashMap<InvitationId, (Ticket, Write)>,
-    targets: HashMap<(UserId, DeviceId), (Ticket, TargetWrite)>,
-}
-
-impl Batch {
-    fn len(&self) -> usize {
-        self.invitations.len() + self.targets.len()
-    }
-
-    fn is_empty(&self) -> bool {
-        self.invitations.is_empty() && self.targets.is_empty()
-    }
-}
-
-#[derive(Default)]
-pub(super) struct Queue {
-    /// The last ticket handed out.
-    last: Ticket,
-    /// The newest change of each invitation (and push target) not yet taken
-    /// by the writer.
-    changes: Batch,
-    stopping: bool,
-    /// The writer waits for work: a change must wake it.
-    idle: bool,
-    /// Empty buffers to encode records into.
-    buffers: Vec<Vec<u8>>,
-}
-
-impl Queue {
-    fn keep(&mut self, write: Write) {
-        if let Write::Put { mut encoded, .. } = write {
-            if self.buffers.len() < KEPT_BUFFERS && encoded.capacity() <= KEPT_BUFFER_BYTES {
-                encoded.clear();
-                self.buffers.push(encoded);
-            }
-        }
-    }
-}
-
-/// What the store and its writer share.
-pub(super) struct Shared {
-    pub queue: Mutex<Queue>,
-    pub wake: Condvar,
-    /// The highest ticket committed (with everything before it).
-    pub durable: watch::Sender<Ticket>,
-    /// The same, for readers that do not wait.
-    pub last_durable: Arc<AtomicU64>,
-    /// Why writing fails, while it does.
-    pub failure: Mutex<Option<String>>,
-    pub failing: AtomicBool,
-    pub metrics: StoreMetrics,
+pub(super) struct SqliteWriter {
+    pub conn: Connection,
+    /// Each stored invitation's row.
+    pub rows: RowIndex,
     pub path: PathBuf,
+    pub metrics: StoreMetrics,
+    /// When the database's size was last measured.
+    pub sized: Option<Instant>,
 }
 
-impl Shared {
-    pub fn new(metrics: StoreMetrics, path: PathBuf) -> Shared {
-        Shared {
-            queue: Mutex::new(Queue::default()),
-            wake: Condvar::new(),
-            durable: watch::channel(0).0,
-            last_durable: Arc::new(AtomicU64::new(0)),
-            failure: Mutex::new(None),
-            failing: AtomicBool::new(false),
-            metrics,
-            path,
+impl BatchWriter for SqliteWriter {
+    fn write(&mut self, batch: &Batch) -> Result<(), String> {
+        let moved = write(&mut self.conn, &self.rows, batch).map_err(|e| e.to_string())?;
+        for (id, row) in moved {
+            match row {
+                Some(row) => self.rows.insert(id, row),
+                None => self.rows.remove(&id),
+            };
         }
+        if self.sized.is_none_or(|at| at.elapsed() >= SIZE_EVERY) {
+            self.metrics.set_size(&self.path);
+            self.sized = Some(Instant::now());
+        }
+        Ok(())
     }
 
-    /// Queues `change`; returns its ticket.
-    pub fn submit(&self, change: Change) -> Ticket {
-        let mut queue = self.queue.lock();
-        let (id, write) = match change {
-            Change::Put(record) => {
-                let mut encoded = queue.buffers.pop().unwrap_or_default();
-                let write = match super::codec::encode(&record, &mut encoded) {
-                    Ok(()) => Write::Put {
-                        version: record.version,
-                        inviter: record.inviter.clone(),
-                        deadline_ms: record.deadline_ms,
-                        ended_ms: record.ended_ms,
-                        encoded,
-                    },
-                    Err(why) => Write::Unencodable(format!("invitation {}: {why}", record.id)),
-                };
-                (record.id, write)
-            }
-            Change::Forget { id, .. } => (id, Write::Forget),
-            Change::PushTarget {
-                user,
-                device,
-                target,
-            } => {
-                let encoded = match target {
-                    Some(target) => postcard::to_allocvec(&target)
-                        .map(Some)
-                        .map_err(|e| format!("push target of {user}/{device}: {e}")),
-                    None => Ok(None),
-                };
-                queue.last += 1;
-                let ticket = queue.last;
-                queue
-                    .changes
-                    .targets
-                    .insert((user, device), (ticket, encoded));
-                return self.queued(queue, ticket);
-            }
-        };
-        queue.last += 1;
-        let ticket = queue.last;
-        if let Some((_, replaced)) = queue.changes.invitations.insert(id, (ticket, write)) {
-            queue.keep(replaced);
+    fn stopped(&mut self) {
+        // A clean stop leaves no write-ahead log behind.
+        if let Err(error) = self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
+            tracing::warn!(file = %self.path.display(), %error, "checkpoint at stop failed");
         }
-        self.queued(queue, ticket)
-    }
-
-    /// Wakes the writer if it waits for work.
-    fn queued(&self, mut queue: parking_lot::MutexGuard<'_, Queue>, ticket: Ticket) -> Ticket {
-        let idle = std::mem::take(&mut queue.idle);
-        drop(queue);
-        if idle {
-            self.wake.notify_one();
-        }
-        ticket
-    }
-
-    /// Lets the writer finish what is queued and stop.
-    pub fn stop(&self) {
-        self.queue.lock().stopping = true;
-        self.wake.notify_one();
-    }
-
-    /// The next batch, and the last ticket in it; `None` once stopping with
-    /// nothing left. `spare`, an empty map, takes the batch's place in the
-    /// queue (so the queue keeps the capacity it grew to).
-    fn next_batch(&self, spare: Batch) -> Option<(Batch, Ticket)> {
-        debug_assert!(spare.is_empty());
-        let mut queue = self.queue.lock();
-        while queue.changes.is_empty() && !queue.stopping {
-            queue.idle = true;
-            self.wake.wait(&mut queue);
-        }
-        queue.idle = false;
-        if queue.changes.is_empty() {
-            return None; // stopping, and everything is written
-        }
-        if queue.changes.len() < LINGER_BELOW && !queue.stopping {
-            drop(queue);
-            std::thread::sleep(LINGER);
-            queue = self.queue.lock();
-        }
-        Some((std::mem::replace(&mut queue.changes, spare), queue.last))
-    }
-}
-
-/// The writer's loop, until [`Shared::stop`] and an empty queue.
-pub(super) fn run(mut conn: Connection, mut rows: RowIndex, shared: &Shared) {
-    let mut pause = FIRST_RETRY_PAUSE;
-    let mut sized = Instant::now() - SIZE_EVERY;
-    let mut spare = Batch::default();
-    while let Some((mut batch, upto)) = shared.next_batch(std::mem::take(&mut spare)) {
-        let started = Instant::now();
-        match write(&mut conn, &rows, &batch) {
-            Ok(moved) => {
-                for (id, row) in moved {
-                    match row {
-                        Some(row) => rows.insert(id, row),
-                        None => rows.remove(&id),
-                    };
-                }
-                shared.metrics.observe_batch(started.elapsed(), batch.len());
-                // The atomic first: a waiter woken by the watch reads it.
-                shared.last_durable.store(upto, Ordering::Release);
-                shared.durable.send_replace(upto);
-                if shared.failing.swap(false, Ordering::AcqRel) {
-                    *shared.failure.lock() = None;
-                    tracing::warn!(file = %shared.path.display(), "the store writes again");
-                }
-                pause = FIRST_RETRY_PAUSE;
-                if sized.elapsed() >= SIZE_EVERY {
-                    shared.metrics.set_size(&shared.path);
-                    sized = Instant::now();
-                }
-                // The buffers go back for the next changes.
-                let mut queue = shared.queue.lock();
-                for (_, (_, write)) in batch.invitations.drain() {
-                    queue.keep(write);
-                }
-                drop(queue);
-                batch.targets.clear();
-                spare = batch;
-            }
-            Err(error) => {
-                shared.metrics.write_failures.inc();
-                let cause = format!("writing {}: {error}", shared.path.display());
-                if !shared.failing.swap(true, Ordering::AcqRel) {
-                    tracing::error!(file = %shared.path.display(), %error, "the store cannot write: requests that change anything are refused until it can");
-                }
-                *shared.failure.lock() = Some(cause);
-                let stopping = {
-                    let mut queue = shared.queue.lock();
-                    // Changes made meanwhile are newer: they stay.
-                    for (id, change) in batch.invitations {
-                        if let Entry::Vacant(entry) = queue.changes.invitations.entry(id) {
-                            entry.insert(change);
-                        }
-                    }
-                    for (key, change) in batch.targets {
-                        if let Entry::Vacant(entry) = queue.changes.targets.entry(key) {
-                            entry.insert(change);
-                        }
-                    }
-                    queue.stopping
-                };
-                if stopping {
-                    tracing::error!(file = %shared.path.display(), "stopping with changes that could not be written");
-                    break;
-                }
-                std::thread::sleep(pause);
-                pause = (pause * 2).min(MAX_RETRY_PAUSE);
-            }
-        }
-    }
-    // A clean stop leaves no write-ahead log behind.
-    if let Err(error) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
-        tracing::warn!(file = %shared.path.display(), %error, "checkpoint at stop failed");
     }
 }
 

@@ -1,0 +1,65 @@
+//! The Redis store's keys. Every key of a deployment starts with
+//! `{prefix}:`: the braces are a Redis Cluster hash tag, so all of them sit
+//! in one slot and a script may touch any of them atomically.
+
+use beckon::protocol::{DeviceId, InvitationId, UserId};
+
+pub(crate) struct Keys {
+    /// `{prefix}`
+    base: String,
+}
+
+impl Keys {
+    pub fn new(prefix: &str) -> Keys {
+        Keys {
+            base: format!("{{{prefix}}}"),
+        }
+    }
+
+    /// Hash: `schema`, the layout version of what is stored.
+    pub fn meta(&self) -> String {
+        format!("{}:meta", self.base)
+    }
+
+    /// The 32-byte key idempotent invitation ids are derived with.
+    pub fn id_key(&self) -> String {
+        format!("{}:id_key", self.base)
+    }
+
+    /// Counter: each start of a node takes the next number (its epoch).
+    pub fn epochs(&self) -> String {
+        format!("{}:epochs", self.base)
+    }
+
+    /// Set: the names of the nodes that ever started here.
+    pub fn nodes(&self) -> String {
+        format!("{}:nodes", self.base)
+    }
+
+    /// String with a time to live: the epoch of the node's running process.
+    /// Gone when the node stopped renewing it.
+    pub fn lease(&self, node: &str) -> String {
+        format!("{}:lease:{node}", self.base)
+    }
+
+    /// Set: the ids of the invitations the node owns.
+    pub fn owned(&self, node: &str) -> String {
+        format!("{}:owned:{node}", self.base)
+    }
+
+    /// Hash: `v` the record's version, `r` the record (store/codec.rs).
+    pub fn invitation(&self, id: &InvitationId) -> String {
+        format!("{}:inv:{id}", self.base)
+    }
+
+    /// Hash: field "user device" (ids never hold a space), value the push
+    /// target (postcard, as SQLite keeps it).
+    pub fn push_targets(&self) -> String {
+        format!("{}:push_targets", self.base)
+    }
+}
+
+/// The field of a device's push target.
+pub(crate) fn target_field(user: &UserId, device: &DeviceId) -> String {
+    format!("{user} {device}")
+}

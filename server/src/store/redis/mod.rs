@@ -1,0 +1,325 @@
+//! The Redis store: invitations and push targets in a Redis that the nodes
+//! of a deployment share (docs/ARCHITECTURE.md, "The Redis store").
+//!
+//! Each node owns the invitations it created and holds a lease in Redis (a
+//! key with a time to live that it renews); every write is one script that
+//! first checks the lease is still this process's (a fencing token), so a
+//! node that was taken for dead can no longer change anything. A node that
+//! starts under its old name takes its invitations back at once; a node
+//! that starts beside a node whose lease lapsed takes that node's.
+//!
+//! - `keys.rs`: the keys; `scripts.rs`: the Lua scripts;
+//! - `load.rs`: what a start reads; `writer.rs`: the writer thread (the
+//!   queue of `store/queue.rs`, in group commits); the lease's renewal is
+//!   here.
+
+mod keys;
+mod load;
+mod scripts;
+mod writer;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use beckon::hub::{Change, Recovered, Store, Ticket};
+use beckon::{Error, ErrorCode};
+use parking_lot::{Condvar, Mutex};
+use redis::Client;
+use tokio::sync::watch;
+
+use super::queue::{self, Shared};
+use super::sqlite::StoreMetrics;
+use super::{DurableGate, OpenError};
+use crate::config::{redact_url, RedisConfig};
+use keys::Keys;
+use load::Place;
+use writer::{connect, RedisWriter};
+
+pub use load::SCHEMA;
+
+/// The node's name: the configured one, else the host's.
+pub fn node_name(config: &RedisConfig) -> String {
+    if let Some(node) = &config.node {
+        return node.clone();
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_default();
+    let cleaned: String = host
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        .take(64)
+        .collect();
+    if cleaned.is_empty() {
+        "beckon".to_owned()
+    } else {
+        cleaned
+    }
+}
+
+/// The lease, renewed by its own thread.
+struct Lease {
+    stop: Mutex<bool>,
+    wake: Condvar,
+    /// Why this node may no longer write (its lease lapsed or was taken):
+    /// set once, for good.
+    lost: watch::Sender<Option<String>>,
+}
+
+pub struct RedisStore {
+    shared: Arc<Shared>,
+    lease: Arc<Lease>,
+    threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    recovered: Mutex<Option<Recovered>>,
+    client: Client,
+    keys: Keys,
+    node: String,
+    epoch: i64,
+    /// The URL without its password, for messages.
+    url: String,
+}
+
+impl RedisStore {
+    /// Connects, checks the schema, takes the node's name (a new epoch),
+    /// takes over the invitations of nodes whose lease lapsed, reads what
+    /// the node owns, and starts the writer and the lease's renewal.
+    pub fn open(config: &RedisConfig, metrics: StoreMetrics) -> Result<Arc<RedisStore>, OpenError> {
+        let url = redact_url(&config.url);
+        let node = node_name(config);
+        let keys = Keys::new(&config.prefix);
+        let place = Place {
+            url: &url,
+            keys: &keys,
+        };
+        let client = Client::open(config.url.as_str()).map_err(|e| place.error("bad URL", e))?;
+        let mut conn = connect(&client).map_err(|e| place.error("cannot connect", e))?;
+        load::check_schema(&mut conn, &place)?;
+        let (live, lapsed) = load::other_nodes(&mut conn, &place, &node)?;
+        if let Some(other) = live.first() {
+            return Err(OpenError(format!(
+                "redis {url} (prefix {:?}): node {other:?} is running on it; this version \
+                 serves a Redis store from one node at a time (give this node the same \
+                 name to replace it, or wait {} ms after it stopped)",
+                config.prefix, config.lease_ms
+            )));
+        }
+        let lease_ms = config.lease_ms;
+        let epoch: i64 = scripts::claim()
+            .key(keys.epochs())
+            .key(keys.nodes())
+            .key(keys.lease(&node))
+            .arg(&node)
+            .arg(lease_ms)
+            .invoke(&mut conn)
+            .map_err(|e| place.error("cannot take the node's lease", e))?;
+        for dead in &lapsed {
+            let moved = load::adopt(&mut conn, &place, &node, epoch, dead)?;
+            if moved >= 0 {
+                tracing::info!(node = %dead, invitations = moved, "took over the invitations of a node whose lease lapsed");
+            }
+        }
+        let recovered = load::recover(&mut conn, &place, &node)?;
+        let shared = Arc::new(Shared::new(
+            metrics.clone(),
+            format!("redis {url} as node {node}"),
+        ));
+        let lease = Arc::new(Lease {
+            stop: Mutex::new(false),
+            wake: Condvar::new(),
+            lost: watch::channel(None).0,
+        });
+        let mut writer = RedisWriter {
+            client: client.clone(),
+            conn: Some(conn),
+            keys: Keys::new(&config.prefix),
+            node: node.clone(),
+            epoch,
+            wait_replicas: config.wait_replicas,
+            wait_timeout_ms: config.wait_timeout_ms,
+            metrics,
+            commit: scripts::commit(),
+            sized: None,
+        };
+        let for_writer = shared.clone();
+        let writer = std::thread::Builder::new()
+            .name("beckon-store".into())
+            .spawn(move || queue::run(&for_writer, &mut writer))
+            .map_err(|e| OpenError(format!("store writer thread: {e}")))?;
+        let renewal = {
+            let lease = lease.clone();
+            let client = client.clone();
+            let key = keys.lease(&node);
+            let every = Duration::from_millis(lease_ms / 3);
+            std::thread::Builder::new()
+                .name("beckon-lease".into())
+                .spawn(move || renew(&lease, &client, &key, epoch, lease_ms, every))
+                .map_err(|e| OpenError(format!("lease thread: {e}")))?
+        };
+        tracing::info!(url = %url, prefix = %config.prefix, node = %node, epoch, "store: redis");
+        Ok(Arc::new(RedisStore {
+            shared,
+            lease,
+            threads: Mutex::new(vec![writer, renewal]),
+            recovered: Mutex::new(Some(recovered)),
+            client,
+            keys,
+            node,
+            epoch,
+            url,
+        }))
+    }
+
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    pub fn epoch(&self) -> i64 {
+        self.epoch
+    }
+
+    /// What connections wait on before frames leave.
+    pub fn gate(&self) -> DurableGate {
+        DurableGate::new(
+            self.shared.last_durable.clone(),
+            self.shared.durable.subscribe(),
+        )
+    }
+
+    pub fn metrics(&self) -> &StoreMetrics {
+        &self.shared.metrics
+    }
+
+    /// Some(why) once the node lost its lease: it must stop (what it holds
+    /// in memory may be another node's now).
+    pub fn lost(&self) -> watch::Receiver<Option<String>> {
+        self.lease.lost.subscribe()
+    }
+
+    /// Writes what is queued, stops the writer and gives the lease up.
+    pub fn close(&self) {
+        self.shared.stop();
+        *self.lease.stop.lock() = true;
+        self.lease.wake.notify_all();
+        let threads = std::mem::take(&mut *self.threads.lock());
+        for thread in threads {
+            let _ = thread.join();
+        }
+        if self.lease.lost.borrow().is_none() {
+            let released = connect(&self.client).and_then(|mut conn| {
+                scripts::release()
+                    .key(self.keys.lease(&self.node))
+                    .arg(self.epoch)
+                    .invoke::<i64>(&mut conn)
+            });
+            if let Err(error) = released {
+                tracing::warn!(url = %self.url, %error, "could not give the lease up: it lapses by itself");
+            }
+        }
+    }
+}
+
+impl Drop for RedisStore {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// Renews the lease every `every` until stopped. A lease found lapsed or
+/// taken is lost for good (`Lease::lost`). A renewal that fails (Redis
+/// unreachable) is tried again at the next tick; if Redis stays away longer
+/// than the lease, the next renewal finds it lapsed.
+fn renew(lease: &Lease, client: &Client, key: &str, epoch: i64, lease_ms: u64, every: Duration) {
+    let script = scripts::renew();
+    let mut conn = None;
+    let mut failing_since: Option<Instant> = None;
+    loop {
+        {
+            let mut stop = lease.stop.lock();
+            if !*stop {
+                lease.wake.wait_for(&mut stop, every);
+            }
+            if *stop {
+                return;
+            }
+        }
+        let renewed = match &mut conn {
+            Some(c) => Ok(c),
+            None => connect(client).map(|c| conn.insert(c)),
+        }
+        .and_then(|c| {
+            script
+                .key(key)
+                .arg(epoch)
+                .arg(lease_ms)
+                .invoke::<i64>(c)
+        });
+        match renewed {
+            Ok(1) => {
+                if let Some(since) = failing_since.take() {
+                    tracing::warn!(after_ms = since.elapsed().as_millis() as u64, "the lease is renewed again");
+                }
+            }
+            Ok(held) => {
+                let why = if held == 0 {
+                    format!("its lease ({key}) lapsed: Redis could not be reached for {lease_ms} ms or more, and other nodes may have taken its invitations")
+                } else {
+                    format!("its lease ({key}) was taken by another process started under the same node name")
+                };
+                tracing::error!("this node stops: {why}");
+                lease.lost.send_replace(Some(why));
+                return;
+            }
+            Err(error) => {
+                conn = None;
+                if failing_since.is_none() {
+                    failing_since = Some(Instant::now());
+                    tracing::warn!(%error, "cannot renew the lease; trying again");
+                }
+            }
+        }
+    }
+}
+
+impl Store for RedisStore {
+    fn keeps_records(&self) -> bool {
+        true
+    }
+
+    fn recover(&self) -> beckon::Result<Recovered> {
+        self.recovered
+            .lock()
+            .take()
+            .ok_or_else(|| Error::internal("the store was recovered already: one hub per store"))
+    }
+
+    fn submit(&self, change: Change) -> Ticket {
+        self.shared.submit(change)
+    }
+
+    fn durable(&self) -> Ticket {
+        self.shared.last_durable.load(Ordering::Acquire)
+    }
+
+    fn check_writable(&self) -> beckon::Result<()> {
+        if let Some(why) = self.lease.lost.borrow().as_ref() {
+            return Err(Error::new(
+                ErrorCode::Server,
+                format!("this server node is stopping ({why}); nothing was changed"),
+            ));
+        }
+        if !self.shared.failing.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let cause = self
+            .shared
+            .failure
+            .lock()
+            .clone()
+            .unwrap_or_else(|| "it cannot write".into());
+        Err(Error::new(
+            ErrorCode::Server,
+            format!("the server cannot store changes now ({cause}); nothing was changed"),
+        ))
+    }
+}

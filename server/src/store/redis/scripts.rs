@@ -1,0 +1,127 @@
+//! The Redis store's Lua scripts: what must happen atomically in Redis. A
+//! script checks everything before it writes anything (Redis does not undo a
+//! script's writes when it fails half-way).
+
+use redis::Script;
+
+/// Takes a node's name for a new process: the next epoch becomes its lease.
+/// A process still running under that name finds its lease taken at its
+/// next renewal or write, and stops (docs/ARCHITECTURE.md, "Redis").
+/// KEYS: epochs, nodes, lease. ARGV: node, lease ms. Returns the epoch.
+pub(crate) fn claim() -> Script {
+    Script::new(
+        r"
+local epoch = redis.call('INCR', KEYS[1])
+redis.call('SADD', KEYS[2], ARGV[1])
+redis.call('SET', KEYS[3], epoch, 'PX', ARGV[2])
+return epoch
+",
+    )
+}
+
+/// Renews a lease. KEYS: lease. ARGV: epoch, lease ms. Returns 1 (renewed),
+/// 0 (it lapsed: the node was taken for dead) or -1 (another process took
+/// the name).
+pub(crate) fn renew() -> Script {
+    Script::new(
+        r"
+local held = redis.call('GET', KEYS[1])
+if held == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+if held then return -1 end
+return 0
+",
+    )
+}
+
+/// Commits a batch of the writer, fenced by the node's lease.
+/// KEYS: lease, owned, push_targets, then one invitation key per entry.
+/// ARGV: epoch, n (entries), then per entry: op ('p' put / 'f' forget), id,
+/// version, record ('' for a forget); then m (targets), then per target:
+/// field, value ('' forgets it).
+/// Fails with `FENCED` when the lease is not this process's, `VERSION` when
+/// a stored record is newer than the one written, `OWNED` when an
+/// invitation is another node's. A record at the same version is written
+/// again (a batch retried after a lost reply).
+pub(crate) fn commit() -> Script {
+    Script::new(
+        r"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return redis.error_reply('FENCED this node no longer holds its lease')
+end
+local n = tonumber(ARGV[2])
+for i = 1, n do
+  local at = 3 + (i - 1) * 4
+  local key = KEYS[3 + i]
+  local stored = redis.call('HGET', key, 'v')
+  if stored then
+    if tonumber(stored) > tonumber(ARGV[at + 2]) then
+      return redis.error_reply('VERSION invitation ' .. ARGV[at + 1] .. ' is stored at version ' .. stored .. ', newer than ' .. ARGV[at + 2])
+    end
+    if redis.call('SISMEMBER', KEYS[2], ARGV[at + 1]) == 0 then
+      return redis.error_reply('OWNED invitation ' .. ARGV[at + 1] .. ' belongs to another node')
+    end
+  end
+end
+for i = 1, n do
+  local at = 3 + (i - 1) * 4
+  local key = KEYS[3 + i]
+  if ARGV[at] == 'p' then
+    redis.call('HSET', key, 'v', ARGV[at + 2], 'r', ARGV[at + 3])
+    redis.call('SADD', KEYS[2], ARGV[at + 1])
+  else
+    redis.call('DEL', key)
+    redis.call('SREM', KEYS[2], ARGV[at + 1])
+  end
+end
+local at = 3 + n * 4
+local m = tonumber(ARGV[at])
+for i = 1, m do
+  local field = ARGV[at + 1 + (i - 1) * 2]
+  local value = ARGV[at + 2 + (i - 1) * 2]
+  if value == '' then
+    redis.call('HDEL', KEYS[3], field)
+  else
+    redis.call('HSET', KEYS[3], field, value)
+  end
+end
+return n + m
+",
+    )
+}
+
+/// Takes the invitations of a node whose lease lapsed. KEYS: the dead
+/// node's lease, its owned set, this node's lease, this node's owned set,
+/// nodes. ARGV: this node's epoch, the dead node's name. Returns how many
+/// invitations moved, or -1 when the other node is alive after all.
+pub(crate) fn adopt() -> Script {
+    Script::new(
+        r"
+if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
+if redis.call('GET', KEYS[3]) ~= ARGV[1] then
+  return redis.error_reply('FENCED this node no longer holds its lease')
+end
+local moved = redis.call('SCARD', KEYS[2])
+if moved > 0 then
+  redis.call('SUNIONSTORE', KEYS[4], KEYS[4], KEYS[2])
+  redis.call('DEL', KEYS[2])
+end
+redis.call('SREM', KEYS[5], ARGV[2])
+return moved
+",
+    )
+}
+
+/// Gives a lease up at a clean stop. KEYS: lease. ARGV: epoch.
+pub(crate) fn release() -> Script {
+    Script::new(
+        r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+",
+    )
+}

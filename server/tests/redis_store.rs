@@ -1,0 +1,273 @@
+//! The Redis store (`serve --store redis`) against a real `redis-server` of
+//! the test's own (common/redis.rs): a restart loses nothing, a node that
+//! starts under another name takes over a stopped node's invitations, a
+//! second running node is refused, Redis going away fails changes with
+//! SERVER and nothing acknowledged is lost, a node whose lease lapsed stops,
+//! and what a start cannot read is refused and left as it is.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use beckon::protocol::{Answer, InvitationId, Push, SendInvitation, Text, UserId};
+use beckon::{ClientConfig, ErrorCode, Event};
+use redis::Commands;
+
+mod common;
+use common::redis::RedisServer;
+use common::{block, unique, Peer, ServerProcess, WAIT};
+
+/// A node on `redis` named `node`, with a short lease so tests of lapsed
+/// leases are quick.
+fn node(redis: &RedisServer, prefix: &str, node: &str) -> ServerProcess {
+    let url = redis.url();
+    ServerProcess::start(&[
+        "--store",
+        "redis",
+        "--redis-url",
+        &url,
+        "--node-name",
+        node,
+        "--config",
+        &config_file(prefix),
+    ])
+}
+
+/// A config file with the `[redis]` settings the flags do not cover.
+fn config_file(prefix: &str) -> String {
+    let path = std::env::temp_dir().join(format!("beckon-redis-config-{prefix}.toml"));
+    std::fs::write(
+        &path,
+        format!("[redis]\nprefix = \"{prefix}\"\nlease_ms = 1500\n"),
+    )
+    .expect("config file");
+    path.display().to_string()
+}
+
+fn prefix() -> String {
+    format!("t{}", &common::rand_suffix()[..10])
+}
+
+/// `beckon-server serve` that is expected to refuse to start: its stderr.
+fn refused(args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_beckon-server"))
+        .args(["serve", "--dev", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run beckon-server");
+    assert!(
+        !output.status.success(),
+        "beckon-server {args:?} started; it should have refused"
+    );
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn accept(peer: &Peer, id: &InvitationId) -> beckon::Result<()> {
+    block(peer.client.accept_invitation(Answer {
+        invitation_id: id.clone(),
+        extended_data: Text::from("on redis"),
+    }))
+}
+
+fn accepted_by(inviter: &Peer, id: &InvitationId, invitee: &UserId) {
+    inviter.expect("INVITATION_ACCEPTED", |e| match e {
+        Event::Invitation(Push::InvitationAccepted {
+            invitation_id,
+            invitee: who,
+            ..
+        }) if invitation_id == id && who == invitee => Some(()),
+        _ => None,
+    });
+}
+
+fn received(peer: &Peer, id: &InvitationId) -> usize {
+    peer.count(|e| {
+        matches!(e, Event::Invitation(Push::InvitationReceived { invitation_id, .. }) if invitation_id == id)
+    })
+}
+
+#[test]
+fn a_node_killed_and_started_again_under_its_name_loses_nothing() {
+    let redis = RedisServer::start();
+    let prefix = prefix();
+    let mut server = node(&redis, &prefix, "node-a");
+    let (alice, bob) = (unique("alice"), unique("bob"));
+    let inviter = Peer::online(&server.url(), &alice);
+    let invitee = Peer::online(&server.url(), &bob);
+    let mut request = SendInvitation::new(vec![bob.clone()], 60);
+    request.idempotency_key = Some(Text::from("call-1"));
+    let sent = block(inviter.client.send_invitation(request.clone())).unwrap();
+    assert_eq!(invitee.ringing(), sent.invitation_id);
+
+    server.kill();
+    server.restart();
+    // The clients reconnect by themselves; the invitee rings again, once.
+    let deadline = Instant::now() + WAIT;
+    while received(&invitee, &sent.invitation_id) < 2 {
+        assert!(Instant::now() < deadline, "no ring after the restart");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // A send retried with its idempotency key is the same invitation.
+    let again = block(inviter.client.send_invitation(request)).unwrap();
+    assert_eq!(again.invitation_id, sent.invitation_id);
+    accept(&invitee, &sent.invitation_id).unwrap();
+    accepted_by(&inviter, &sent.invitation_id, &bob);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(received(&invitee, &sent.invitation_id), 2);
+}
+
+#[test]
+fn a_second_running_node_is_refused_and_a_node_after_it_takes_its_invitations() {
+    let redis = RedisServer::start();
+    let prefix = prefix();
+    let mut first = node(&redis, &prefix, "node-a");
+    let (alice, bob) = (unique("alice"), unique("bob"));
+    let inviter = Peer::online(&first.url(), &alice);
+    let sent = inviter.invite(&[&bob], 60);
+
+    let url = redis.url();
+    let config = config_file(&prefix);
+    let message = refused(&[
+        "--store",
+        "redis",
+        "--redis-url",
+        &url,
+        "--node-name",
+        "node-b",
+        "--config",
+        &config,
+    ]);
+    assert!(
+        message.contains("node \"node-a\" is running"),
+        "the refusal names the running node: {message}"
+    );
+
+    // node-a dies; once its lease lapses, node-b takes its invitations.
+    first.kill();
+    drop(inviter);
+    std::thread::sleep(Duration::from_millis(1600));
+    let second = node(&redis, &prefix, "node-b");
+    let invitee = Peer::online(&second.url(), &bob);
+    assert_eq!(invitee.ringing(), sent.invitation_id);
+    let inviter = Peer::online(&second.url(), &alice);
+    accept(&invitee, &sent.invitation_id).unwrap();
+    accepted_by(&inviter, &sent.invitation_id, &bob);
+    let mut conn = redis.connection();
+    let owned_by_a: usize = conn.scard(format!("{{{prefix}}}:owned:node-a")).unwrap();
+    let owned_by_b: usize = conn.scard(format!("{{{prefix}}}:owned:node-b")).unwrap();
+    assert_eq!((owned_by_a, owned_by_b), (0, 1));
+}
+
+#[test]
+fn redis_away_fails_changes_with_server_and_loses_nothing_acknowledged() {
+    let mut redis = RedisServer::start_with(&["--appendonly", "yes", "--appendfsync", "always"]);
+    let prefix = prefix();
+    let mut server = node(&redis, &prefix, "node-a");
+    let (alice, bob) = (unique("alice"), unique("bob"));
+    let mut config = ClientConfig::new(server.url());
+    config.request_timeout = Duration::from_secs(3);
+    let inviter = Peer::with_config(config, &alice);
+    block(inviter.client.login(alice.clone(), "dev-token")).unwrap();
+    let invitee = Peer::online(&server.url(), &bob);
+    let before = inviter.invite(&[&bob], 60);
+    assert_eq!(invitee.ringing(), before.invitation_id);
+
+    redis.kill();
+    let failed = block(
+        inviter
+            .client
+            .send_invitation(SendInvitation::new(vec![bob.clone()], 60)),
+    );
+    let error = failed.expect_err("a send while Redis is away must fail");
+    assert!(
+        matches!(error.code, ErrorCode::Server | ErrorCode::RequestTimeout),
+        "{error:?}"
+    );
+    // Back within the lease: the node carries on, and what was acknowledged
+    // before is still there.
+    redis.restart();
+    let deadline = Instant::now() + WAIT;
+    let after = loop {
+        match block(
+            inviter
+                .client
+                .send_invitation(SendInvitation::new(vec![bob.clone()], 60)),
+        ) {
+            Ok(sent) => break sent,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "no send works after Redis came back: {e:?}");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    };
+    accept(&invitee, &before.invitation_id).unwrap();
+    accepted_by(&inviter, &before.invitation_id, &bob);
+    assert!(server.exited().is_none(), "the node stays up");
+    let mut conn = redis.connection();
+    let owned: Vec<String> = conn.smembers(format!("{{{prefix}}}:owned:node-a")).unwrap();
+    assert!(owned.contains(&after.invitation_id.to_string()), "{owned:?}");
+}
+
+#[test]
+fn a_node_whose_lease_lapsed_stops_instead_of_answering() {
+    let mut redis = RedisServer::start_with(&["--appendonly", "yes", "--appendfsync", "always"]);
+    let prefix = prefix();
+    let mut server = node(&redis, &prefix, "node-a");
+    redis.kill();
+    // Longer than the lease (1.5 s): when Redis is back, the lease is gone.
+    std::thread::sleep(Duration::from_millis(2500));
+    redis.restart();
+    let deadline = Instant::now() + WAIT;
+    let status = loop {
+        if let Some(status) = server.exited() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the node went on without its lease");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(!status.success(), "it stops with an error: {status:?}");
+}
+
+#[test]
+fn what_a_start_cannot_read_is_refused_and_left_as_it_is() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let mut conn = redis.connection();
+
+    // A newer schema.
+    let newer = prefix();
+    let _: () = conn.hset(format!("{{{newer}}}:meta"), "schema", 99).unwrap();
+    let config = config_file(&newer);
+    let message = refused(&["--store", "redis", "--redis-url", &url, "--config", &config]);
+    assert!(message.contains("schema 99"), "{message}");
+    let schema: i64 = conn.hget(format!("{{{newer}}}:meta"), "schema").unwrap();
+    assert_eq!(schema, 99, "left as it was");
+
+    // A record that is not one.
+    let broken = prefix();
+    let id = "0123456789abcdef0123456789abcdef";
+    let key = format!("{{{broken}}}:inv:{id}");
+    let _: () = conn.hset_multiple(&key, &[("v", "1"), ("r", "garbage")]).unwrap();
+    let _: () = conn.sadd(format!("{{{broken}}}:owned:node-x"), id).unwrap();
+    let config = config_file(&broken);
+    let message = refused(&[
+        "--store",
+        "redis",
+        "--redis-url",
+        &url,
+        "--node-name",
+        "node-x",
+        "--config",
+        &config,
+    ]);
+    assert!(message.contains(&key) && message.contains("cannot be read"), "{message}");
+    let kept: String = conn.hget(&key, "r").unwrap();
+    assert_eq!(kept, "garbage", "left as it was");
+
+    // Nobody there.
+    let message = refused(&["--store", "redis", "--redis-url", "redis://127.0.0.1:1/"]);
+    assert!(message.contains("redis://127.0.0.1:1/") && message.contains("cannot connect"), "{message}");
+    // A password never shows.
+    let message = refused(&["--store", "redis", "--redis-url", "redis://me:hunter2@127.0.0.1:1/"]);
+    assert!(!message.contains("hunter2") && message.contains("me:***@"), "{message}");
+}
