@@ -391,7 +391,12 @@ impl ServerConfig {
                 0,
                 100,
             ),
-            ("redis.wait_timeout_ms", self.redis.wait_timeout_ms, 1, 60_000),
+            (
+                "redis.wait_timeout_ms",
+                self.redis.wait_timeout_ms,
+                1,
+                60_000,
+            ),
             ("push.queue", self.push.queue as u64, 1, 10_000_000),
             ("push.concurrency", self.push.concurrency as u64, 1, 10_000),
             (

@@ -277,7 +277,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         .thread_name("beckon-server")
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    runtime.block_on(async move {
+    let served = runtime.block_on(async move {
         let server = beckon_server::start(config, secret)
             .await
             .map_err(|e| e.to_string())?;
@@ -309,7 +309,11 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             Some(why) => Err(format!("stopped: {why}")),
             None => Ok(()),
         }
-    })
+    });
+    // Not a plain drop: that would wait for the thread reading stdin, which
+    // may never return.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    served
 }
 
 fn apply_flags(config: &mut ServerConfig, args: &ServeArgs) {

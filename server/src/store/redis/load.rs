@@ -150,14 +150,13 @@ fn invitations(
                             place.url
                         ))
                     })?;
-                    let record = crate::store::open::decode(id, version, &bytes).map_err(
-                        |cause| {
+                    let record =
+                        crate::store::open::decode(id, version, &bytes).map_err(|cause| {
                             OpenError(format!(
                                 "redis {}: {key} cannot be read: {cause}; it was left as it is",
                                 place.url
                             ))
-                        },
-                    )?;
+                        })?;
                     records.push(record);
                 }
                 // Listed but not stored: a forget whose set update came

@@ -247,17 +247,14 @@ fn renew(lease: &Lease, client: &Client, key: &str, epoch: i64, lease_ms: u64, e
             Some(c) => Ok(c),
             None => connect(client).map(|c| conn.insert(c)),
         }
-        .and_then(|c| {
-            script
-                .key(key)
-                .arg(epoch)
-                .arg(lease_ms)
-                .invoke::<i64>(c)
-        });
+        .and_then(|c| script.key(key).arg(epoch).arg(lease_ms).invoke::<i64>(c));
         match renewed {
             Ok(1) => {
                 if let Some(since) = failing_since.take() {
-                    tracing::warn!(after_ms = since.elapsed().as_millis() as u64, "the lease is renewed again");
+                    tracing::warn!(
+                        after_ms = since.elapsed().as_millis() as u64,
+                        "the lease is renewed again"
+                    );
                 }
             }
             Ok(held) => {

@@ -56,7 +56,10 @@ impl RedisWriter {
                 Write::Put {
                     version, encoded, ..
                 } => {
-                    call.arg("p").arg(id.as_str()).arg(*version).arg(&encoded[..]);
+                    call.arg("p")
+                        .arg(id.as_str())
+                        .arg(*version)
+                        .arg(&encoded[..]);
                 }
                 Write::Forget => {
                     call.arg("f").arg(id.as_str()).arg(0).arg("");
