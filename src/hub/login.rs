@@ -25,7 +25,16 @@ impl Hub {
         super::store::reset_frame_ticket();
         let token_expiry = self.check_token(&user, token)?;
         let id = self.next_session_id.fetch_add(1, Ordering::Relaxed);
-        let session = Arc::new(Session::new(id, user.clone(), device, sink, token_expiry));
+        let session = Arc::new(Session::new(id, user, device, sink, token_expiry));
+        self.join(session, true)
+    }
+
+    /// Adds `session` to its user's entry: it replaces (kicks out) an older
+    /// session of the same device; with `limit_devices`, a user has at most
+    /// `max_devices` sessions.
+    pub(super) fn join(&self, session: Arc<Session>, limit_devices: bool) -> Result<Arc<Session>> {
+        let user = session.user.clone();
+        let token_expiry = session.token_expiry();
         let max_devices = self.config.limits.max_devices;
         let kicked = self.users.update(&user, |entry| {
             let same_device = entry
@@ -34,7 +43,7 @@ impl Hub {
                 .position(|s| s.device == session.device);
             let kicked = match same_device {
                 Some(i) => Some(entry.sessions.swap_remove(i)),
-                None if entry.sessions.len() >= max_devices => {
+                None if limit_devices && entry.sessions.len() >= max_devices => {
                     return Err(Error::new(
                         ErrorCode::NotPermitted,
                         format!("user_id: '{user}' already has {max_devices} devices logged in"),
@@ -66,8 +75,9 @@ impl Hub {
         crate::log!(
             Level::Info,
             SUB_TAG,
-            "login: user '{user}', device '{}', session {id}",
-            session.device
+            "login: user '{user}', device '{}', session {}",
+            session.device,
+            session.id
         );
         Ok(session)
     }
@@ -138,7 +148,7 @@ impl Hub {
     }
 
     /// Hands a newly logged-in device the invitations still ringing for its user.
-    fn deliver_pending(&self, session: &Session, invitation_id: &InvitationId) {
+    pub(super) fn deliver_pending(&self, session: &Session, invitation_id: &InvitationId) {
         let now = self.clock.now();
         let mut shard = self.invitations.lock(invitation_id.shard_key());
         let Some(invitation) = shard.invitations.get_mut(invitation_id) else {

@@ -24,6 +24,8 @@
 //! - `push.rs`: the [`PushOutlet`] interface a push service implements, and
 //!   `push_targets.rs`: devices' push targets and when the hub pushes
 //!   (rings for offline invitees, stop pushes, the inviter's results);
+//! - `remote.rs`: devices logged in at another node of a deployment, and
+//!   invitations taken over from a node that stopped;
 //! - `store.rs`: the [`Store`] interface invitations are kept through, and
 //!   `persistence.rs`: how the hub hands it every change and starts again
 //!   from what it kept;
@@ -43,6 +45,7 @@ mod push;
 mod push_targets;
 mod pushes;
 mod queries;
+mod remote;
 mod reply;
 mod send;
 mod session;

@@ -26,6 +26,9 @@ pub struct Session {
     /// Makes "is it live and synced? then queue" one step against `end`, so
     /// nothing is queued for a session after its logout returned.
     delivery: parking_lot::Mutex<()>,
+    /// A device logged in at another node of the deployment (see
+    /// `remote.rs`): its token and its timers are that node's business.
+    remote: bool,
 }
 
 impl Session {
@@ -46,7 +49,26 @@ impl Session {
             token_timers: AtomicU64::new(0),
             synced: AtomicBool::new(false),
             delivery: parking_lot::Mutex::new(()),
+            remote: false,
         }
+    }
+
+    /// A device logged in at another node, reached through `sink`.
+    pub(crate) fn new_remote(
+        id: SessionId,
+        user: UserId,
+        device: DeviceId,
+        sink: Arc<dyn SessionSink>,
+    ) -> Session {
+        Session {
+            remote: true,
+            ..Session::new(id, user, device, sink, 0)
+        }
+    }
+
+    /// Whether this is a device of another node (see [`Session::new_remote`]).
+    pub fn is_remote(&self) -> bool {
+        self.remote
     }
 
     /// Starts a new generation of token timers; returns its number.
@@ -180,6 +202,12 @@ impl Users {
     pub fn open_sent(&self, user: &UserId) -> usize {
         let map = self.shards.lock(hash_str(user.as_str()));
         map.get(user).map_or(0, |e| e.sent_open)
+    }
+
+    /// The user's sessions (local and remote).
+    pub fn sessions(&self, user: &UserId) -> Vec<Arc<Session>> {
+        let map = self.shards.lock(hash_str(user.as_str()));
+        map.get(user).map_or_else(Vec::new, |e| e.sessions.clone())
     }
 
     pub fn session_count(&self, user: &UserId) -> usize {

@@ -47,7 +47,8 @@ impl Hub {
     /// ended when it does, unless the token was renewed meanwhile. Called under
     /// the user's lock: the session's timer is replaced, never added to.
     pub(super) fn schedule_token_timers(&self, session: &Arc<Session>, expiry: u64) {
-        if self.config.secret.is_none() {
+        // A remote device's token is watched by the node it is on.
+        if self.config.secret.is_none() || session.is_remote() {
             return;
         }
         let generation = session.next_token_timers();
