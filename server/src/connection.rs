@@ -453,7 +453,13 @@ pub(crate) async fn open_session(
             }
         }
     }
-    let mut session = crate::session::open(ctx, user, device, &token, handover)?;
+    // Among several nodes, a login's generation orders it against the same
+    // device's logins elsewhere.
+    let gen = match ctx.cluster() {
+        Some(cluster) => cluster.next_gen().await?,
+        None => 0,
+    };
+    let mut session = crate::session::open(ctx, user, device, &token, handover, gen)?;
     session.attach(None);
     ctx.metrics.count_login("ok");
     Ok(session)

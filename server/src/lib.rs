@@ -18,6 +18,7 @@
 //!   back to the system.
 
 pub mod admin;
+pub mod cluster;
 pub mod config;
 pub mod connection;
 #[cfg(feature = "fuzzing")]
@@ -64,6 +65,8 @@ pub struct ServerContext {
     pub store: Option<OpenedStore>,
     /// The push providers, when any is configured (stopped at shutdown).
     pub push: Option<Arc<PushService>>,
+    /// The other nodes, on a Redis store.
+    cluster: std::sync::OnceLock<Arc<cluster::Cluster>>,
     shutdown: watch::Sender<bool>,
     /// Hub totals already added to the metrics' counters.
     reported: parking_lot::Mutex<beckon::hub::StatsSnapshot>,
@@ -117,9 +120,15 @@ impl ServerContext {
             durable,
             store,
             push,
+            cluster: std::sync::OnceLock::new(),
             shutdown: watch::channel(false).0,
             reported: Default::default(),
         })
+    }
+
+    /// The other nodes of the deployment, on a Redis store.
+    pub fn cluster(&self) -> Option<&Arc<cluster::Cluster>> {
+        self.cluster.get()
     }
 
     pub fn shutting_down(&self) -> bool {
@@ -208,7 +217,12 @@ pub async fn start(
         None => None,
     };
     let admin_addr = admin.as_ref().and_then(|l| l.local_addr().ok());
+    let redis_config = config.redis.clone();
     let ctx = ServerContext::with_push(config, hub, store, push);
+    if let Some(OpenedStore::Redis(store)) = &ctx.store {
+        let cluster = cluster::Cluster::start(&ctx, store, &redis_config).await?;
+        let _ = ctx.cluster.set(cluster);
+    }
     let mut tasks = JoinSet::new();
     tasks.spawn(listener::accept_loop(ctx.clone(), listener, tls));
     tasks.spawn(heap::trim_loop(ctx.clone()));

@@ -24,6 +24,14 @@ impl Hub {
         Some(invitation.statuses().to_vec())
     }
 
+    /// Whether this hub holds the invitation (open, or ended and not yet
+    /// forgotten). A node of several asks before it runs a request, which
+    /// goes to the invitation's node otherwise.
+    pub fn has_invitation(&self, invitation_id: &InvitationId) -> bool {
+        let shard = self.invitations.lock(invitation_id.shard_key());
+        shard.invitations.contains_key(invitation_id)
+    }
+
     /// How many sessions `user` has logged in.
     pub fn device_count(&self, user: &UserId) -> usize {
         self.users.session_count(user)

@@ -172,7 +172,9 @@ impl Hub {
         }
     }
 
-    fn idempotent_id(&self, inviter: &UserId, key: &str) -> InvitationId {
+    /// The id a send of `inviter` with idempotency key `key` gets: the same
+    /// on every hub that shares the store's id key.
+    pub fn idempotent_id(&self, inviter: &UserId, key: &str) -> InvitationId {
         let mut mac = match Hmac::<Sha256>::new_from_slice(&self.id_key) {
             Ok(mac) => mac,
             Err(_) => unreachable!("HMAC accepts keys of every length"),

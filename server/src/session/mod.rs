@@ -111,6 +111,11 @@ pub(crate) enum Mail {
     Push(Box<(Push, Ticket)>),
     /// A new connection asks for the session.
     Resume(Box<ResumeRequest>),
+    /// The answer of a request another node ran (see `cluster`).
+    Answer(Box<(u64, crate::handler::Answer)>),
+    /// A request to run here after all (its invitation turned out to be
+    /// this node's, or nobody's).
+    RunHere(Box<(u64, beckon::protocol::wire::ClientFrame)>),
 }
 
 pub(crate) struct ResumeRequest {
@@ -144,17 +149,39 @@ impl SessionHandle {
         }
         answer.await.unwrap_or(Err(Refusal::CannotResume(None)))
     }
+
+    /// A push from another node (durable already).
+    pub fn push(&self, push: Push) {
+        let _ = self.mailbox.unbounded_send(Mail::Push(Box::new((push, 0))));
+    }
+
+    /// The answer of request `id`, which another node ran (durable already).
+    pub fn answer(&self, id: u64, answer: crate::handler::Answer) {
+        let _ = self
+            .mailbox
+            .unbounded_send(Mail::Answer(Box::new((id, answer))));
+    }
+
+    /// Request `id` runs on this node's hub after all.
+    pub fn run_here(&self, id: u64, frame: beckon::protocol::wire::ClientFrame) {
+        let _ = self
+            .mailbox
+            .unbounded_send(Mail::RunHere(Box::new((id, frame))));
+    }
 }
 
 /// Logs a device in to the hub and makes its session, not yet attached to a
 /// connection. `handover`: what a session that could not be resumed left for
 /// this one.
+/// `gen`: the login's generation in a deployment of several nodes (0
+/// otherwise).
 pub fn open(
     ctx: &Arc<ServerContext>,
     user: UserId,
     device: DeviceId,
     token: &str,
     handover: Option<Handover>,
+    gen: u64,
 ) -> Result<Box<Session>, Error> {
     let (mailbox, inbox) = mpsc::unbounded();
     let hub_session = ctx.hub.login(
@@ -171,12 +198,16 @@ pub fn open(
     };
     ctx.sessions.insert(handle.clone());
     ctx.metrics.sessions_live.inc();
+    if let Some(cluster) = ctx.cluster() {
+        cluster.logged_in(&handle, gen);
+    }
     Ok(Session::new(
         ctx.clone(),
         handle.secret,
         hub_session,
         handover,
         inbox,
+        gen,
     ))
 }
 

@@ -51,6 +51,8 @@ pub struct Session {
     ended: Option<Ended>,
     /// The store ticket of the newest change anything queued tells of.
     needs: Ticket,
+    /// The login's generation among several nodes (0 on one).
+    gen: u64,
 }
 
 /// A resume the session agreed to: the owner gives the session away with
@@ -78,6 +80,7 @@ impl Session {
         hub_session: Arc<HubSession>,
         handover: Option<Handover>,
         mailbox: UnboundedReceiver<Mail>,
+        gen: u64,
     ) -> Box<Session> {
         let grace = Duration::from_secs(ctx.config.grace_secs);
         let outbox = Outbox::new(ctx.config.outbox_capacity, ctx.config.outbox_max_bytes);
@@ -101,6 +104,7 @@ impl Session {
             grace_until: None,
             ended: None,
             needs: 0,
+            gen,
         })
     }
 
@@ -231,6 +235,16 @@ impl Session {
                 self.push(push, ticket);
                 None
             }
+            Mail::Answer(answer) => {
+                let (id, answer) = *answer;
+                self.answer(id, answer);
+                None
+            }
+            Mail::RunHere(request) => {
+                let (id, frame) = *request;
+                self.run_here(id, frame);
+                None
+            }
             Mail::Resume(request) => {
                 let super::ResumeRequest { seen, token, reply } = *request;
                 match self.check_resume(seen, &token) {
@@ -306,9 +320,22 @@ impl Session {
     pub fn frame(&mut self, frame: ClientFrame, limited: bool) {
         match frame {
             ClientFrame::Ack { seq } => self.outbox.ack(seq),
-            ClientFrame::Receipt { invitation_id } => {
-                self.ctx.hub.acknowledge(&self.hub_session, &invitation_id)
-            }
+            ClientFrame::Receipt { invitation_id } => match self.ctx.cluster() {
+                Some(cluster) if !self.ctx.hub.has_invitation(&invitation_id) => {
+                    let frame = ClientFrame::Receipt {
+                        invitation_id: invitation_id.clone(),
+                    };
+                    cluster.forward(
+                        self.secret.clone(),
+                        0,
+                        &self.hub_session,
+                        self.gen,
+                        invitation_id,
+                        frame,
+                    );
+                }
+                _ => self.ctx.hub.acknowledge(&self.hub_session, &invitation_id),
+            },
             ClientFrame::Sync { known } => {
                 if let Some(known) = known {
                     self.snapshot(&known);
@@ -395,6 +422,44 @@ impl Session {
             self.answer_from_hub(id, Answer::of(Ok(())));
             return self.end(Ended::LoggedOut);
         }
+        if let Some(cluster) = self.ctx.cluster() {
+            // Another node may hold the invitation.
+            if let Some(invitation) = crate::cluster::Cluster::invitation_of(&frame) {
+                if !self.ctx.hub.has_invitation(invitation) {
+                    let invitation = invitation.clone();
+                    let (secret, gen) = (self.secret.clone(), self.gen);
+                    cluster.forward(secret, id, &self.hub_session, gen, invitation, frame);
+                    return;
+                }
+            }
+            // Every node derives the same id from an idempotency key: the
+            // first to claim it makes the invitation.
+            if let ClientFrame::Send { request, .. } = &frame {
+                if let Some(key) = &request.idempotency_key {
+                    let invitation = self.ctx.hub.idempotent_id(&self.hub_session.user, key);
+                    if !self.ctx.hub.has_invitation(&invitation) {
+                        let (secret, gen) = (self.secret.clone(), self.gen);
+                        cluster.claim_then_send(
+                            secret,
+                            id,
+                            &self.hub_session,
+                            gen,
+                            invitation,
+                            frame,
+                        );
+                        return;
+                    }
+                }
+            }
+        }
+        self.run_here(id, frame);
+    }
+
+    /// Runs request `id` on this node's hub.
+    fn run_here(&mut self, id: u64, frame: ClientFrame) {
+        let metrics = self.ctx.metrics.clone();
+        let started = std::time::Instant::now();
+        let op = handler::op_name(&frame);
         let hub = self.ctx.hub.clone();
         let hub_session = self.hub_session.clone();
         handler::run(&hub, &hub_session, frame, |answer| {
@@ -509,6 +574,14 @@ impl Drop for Session {
         // period again.
         if self.ended.is_none() && !self.ctx.shutting_down() {
             self.ctx.hub.logout(&self.hub_session);
+        }
+        // At shutdown the other nodes keep this node's devices for the grace
+        // period after its lease goes, as after a crash.
+        if let Some(cluster) = self.ctx.cluster() {
+            if !self.ctx.shutting_down() {
+                let session = &self.hub_session;
+                cluster.logged_out(&session.user, &session.device, self.gen);
+            }
         }
         self.ctx.sessions.remove(&self.secret);
         self.ctx.metrics.sessions_live.dec();

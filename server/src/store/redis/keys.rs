@@ -4,7 +4,8 @@
 
 use beckon::protocol::{DeviceId, InvitationId, UserId};
 
-pub(crate) struct Keys {
+#[derive(Clone)]
+pub struct Keys {
     /// `{prefix}`
     base: String,
 }
@@ -47,9 +48,36 @@ impl Keys {
         format!("{}:owned:{node}", self.base)
     }
 
-    /// Hash: `v` the record's version, `r` the record (store/codec.rs).
+    /// Hash: `v` the record's version, `r` the record (store/codec.rs),
+    /// `o` the node that owns it (set alone when a node claims an id before
+    /// creating the invitation).
     pub fn invitation(&self, id: &InvitationId) -> String {
-        format!("{}:inv:{id}", self.base)
+        format!("{}{id}", self.invitation_prefix())
+    }
+
+    /// What every invitation's key starts with.
+    pub fn invitation_prefix(&self) -> String {
+        format!("{}:inv:", self.base)
+    }
+
+    /// Counter: login generations (see `cluster::messages::Presence`).
+    pub fn gens(&self) -> String {
+        format!("{}:gens", self.base)
+    }
+
+    /// Stream: every node's logins and logouts.
+    pub fn directory(&self) -> String {
+        format!("{}:directory", self.base)
+    }
+
+    /// Hash: "USER DEVICE" -> "NODE GEN", each device's latest login.
+    pub fn presence(&self) -> String {
+        format!("{}:presence", self.base)
+    }
+
+    /// Stream: what other nodes send this node.
+    pub fn inbox(&self, node: &str) -> String {
+        format!("{}:inbox:{node}", self.base)
     }
 
     /// Hash: field "user device" (ids never hold a space), value the push
@@ -60,6 +88,6 @@ impl Keys {
 }
 
 /// The field of a device's push target.
-pub(crate) fn target_field(user: &UserId, device: &DeviceId) -> String {
+pub fn target_field(user: &UserId, device: &DeviceId) -> String {
     format!("{user} {device}")
 }

@@ -79,15 +79,16 @@ pub(super) fn other_nodes(
     Ok((live, lapsed))
 }
 
-/// Moves the invitations of a node whose lease lapsed to this one.
+/// Moves the invitations of a node whose lease lapsed to this one; their
+/// ids (None: that node is alive after all).
 pub(super) fn adopt(
     conn: &mut Connection,
     place: &Place,
     me: &str,
     epoch: i64,
     dead: &str,
-) -> Result<i64, OpenError> {
-    scripts::adopt()
+) -> Result<Option<Vec<String>>, OpenError> {
+    let moved: Option<Vec<String>> = scripts::adopt()
         .key(place.keys.lease(dead))
         .key(place.keys.owned(dead))
         .key(place.keys.lease(me))
@@ -95,8 +96,11 @@ pub(super) fn adopt(
         .key(place.keys.nodes())
         .arg(epoch)
         .arg(dead)
+        .arg(me)
+        .arg(place.keys.invitation_prefix())
         .invoke(conn)
-        .map_err(|e| place.error(&format!("cannot take over node {dead:?}"), e))
+        .map_err(|e| place.error(&format!("cannot take over node {dead:?}"), e))?;
+    Ok(moved)
 }
 
 /// Everything the hub starts from: this node's invitations, every push
@@ -122,6 +126,17 @@ fn invitations(
     let ids: Vec<String> = conn
         .smembers(&owned)
         .map_err(|e| place.error("cannot list the node's invitations", e))?;
+    records(conn, place, &owned, &ids)
+}
+
+/// The records of `ids` (listed in the set `owned`); ids with no record
+/// (claimed, never stored) are skipped.
+pub(super) fn records(
+    conn: &mut Connection,
+    place: &Place,
+    owned: &str,
+    ids: &[String],
+) -> Result<Vec<InvitationRecord>, OpenError> {
     let mut records = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(CHUNK) {
         let mut pipe = redis::pipe();
@@ -159,10 +174,10 @@ fn invitations(
                         })?;
                     records.push(record);
                 }
-                // Listed but not stored: a forget whose set update came
-                // first cannot happen (one script does both), so this is a
-                // key removed by hand. Nothing to restore.
-                _ => tracing::warn!(key = %key, "listed as this node's but not stored: skipped"),
+                // An id claimed for a send that never committed (the node
+                // stopped first: nothing was acknowledged), or a key removed
+                // by hand: nothing to restore.
+                _ => tracing::info!(key = %key, "claimed but never stored: skipped"),
             }
         }
     }

@@ -18,11 +18,14 @@ mod load;
 mod scripts;
 mod writer;
 
+pub use keys::{target_field, Keys};
+pub use scripts::claim_id;
+
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use beckon::hub::{Change, Recovered, Store, Ticket};
+use beckon::hub::{Change, InvitationRecord, Recovered, Store, Ticket};
 use beckon::{Error, ErrorCode};
 use parking_lot::{Condvar, Mutex};
 use redis::Client;
@@ -32,7 +35,6 @@ use super::queue::{self, Shared};
 use super::sqlite::StoreMetrics;
 use super::{DurableGate, OpenError};
 use crate::config::{redact_url, RedisConfig};
-use keys::Keys;
 use load::Place;
 use writer::{connect, RedisWriter};
 
@@ -96,13 +98,8 @@ impl RedisStore {
         let mut conn = connect(&client).map_err(|e| place.error("cannot connect", e))?;
         load::check_schema(&mut conn, &place)?;
         let (live, lapsed) = load::other_nodes(&mut conn, &place, &node)?;
-        if let Some(other) = live.first() {
-            return Err(OpenError(format!(
-                "redis {url} (prefix {:?}): node {other:?} is running on it; this version \
-                 serves a Redis store from one node at a time (give this node the same \
-                 name to replace it, or wait {} ms after it stopped)",
-                config.prefix, config.lease_ms
-            )));
+        if !live.is_empty() {
+            tracing::info!(nodes = ?live, "joining the nodes running on this Redis");
         }
         let lease_ms = config.lease_ms;
         let epoch: i64 = scripts::claim()
@@ -114,9 +111,8 @@ impl RedisStore {
             .invoke(&mut conn)
             .map_err(|e| place.error("cannot take the node's lease", e))?;
         for dead in &lapsed {
-            let moved = load::adopt(&mut conn, &place, &node, epoch, dead)?;
-            if moved >= 0 {
-                tracing::info!(node = %dead, invitations = moved, "took over the invitations of a node whose lease lapsed");
+            if let Some(moved) = load::adopt(&mut conn, &place, &node, epoch, dead)? {
+                tracing::info!(node = %dead, invitations = moved.len(), "took over the invitations of a node whose lease lapsed");
             }
         }
         let recovered = load::recover(&mut conn, &place, &node)?;
@@ -176,6 +172,39 @@ impl RedisStore {
 
     pub fn epoch(&self) -> i64 {
         self.epoch
+    }
+
+    /// Takes over the invitations of `dead`, a node whose lease lapsed:
+    /// their records, for the hub to adopt. None when that node is alive
+    /// after all, or another node took them first (then there are none).
+    /// Blocks on Redis: call it off the runtime's threads.
+    pub fn adopt(&self, dead: &str) -> Result<Option<Vec<InvitationRecord>>, OpenError> {
+        let place = Place {
+            url: &self.url,
+            keys: &self.keys,
+        };
+        let mut conn = connect(&self.client).map_err(|e| place.error("cannot connect", e))?;
+        let Some(ids) = load::adopt(&mut conn, &place, &self.node, self.epoch, dead)? else {
+            return Ok(None);
+        };
+        let owned = self.keys.owned(&self.node);
+        load::records(&mut conn, &place, &owned, &ids).map(Some)
+    }
+
+    /// The nodes that ever joined, with whether their lease is held now.
+    /// Blocks on Redis.
+    pub fn nodes(&self) -> Result<Vec<(String, bool)>, OpenError> {
+        let place = Place {
+            url: &self.url,
+            keys: &self.keys,
+        };
+        let mut conn = connect(&self.client).map_err(|e| place.error("cannot connect", e))?;
+        let (live, lapsed) = load::other_nodes(&mut conn, &place, &self.node)?;
+        Ok(live
+            .into_iter()
+            .map(|n| (n, true))
+            .chain(lapsed.into_iter().map(|n| (n, false)))
+            .collect())
     }
 
     /// What connections wait on before frames leave.

@@ -38,9 +38,9 @@ return 0
 
 /// Commits a batch of the writer, fenced by the node's lease.
 /// KEYS: lease, owned, push_targets, then one invitation key per entry.
-/// ARGV: epoch, n (entries), then per entry: op ('p' put / 'f' forget), id,
-/// version, record ('' for a forget); then m (targets), then per target:
-/// field, value ('' forgets it).
+/// ARGV: epoch, node, n (entries), then per entry: op ('p' put / 'f'
+/// forget), id, version, record ('' for a forget); then m (targets), then
+/// per target: field, value ('' forgets it).
 /// Fails with `FENCED` when the lease is not this process's, `VERSION` when
 /// a stored record is newer than the one written, `OWNED` when an
 /// invitation is another node's. A record at the same version is written
@@ -51,32 +51,30 @@ pub(crate) fn commit() -> Script {
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return redis.error_reply('FENCED this node no longer holds its lease')
 end
-local n = tonumber(ARGV[2])
+local n = tonumber(ARGV[3])
 for i = 1, n do
-  local at = 3 + (i - 1) * 4
+  local at = 4 + (i - 1) * 4
   local key = KEYS[3 + i]
-  local stored = redis.call('HGET', key, 'v')
-  if stored then
-    if tonumber(stored) > tonumber(ARGV[at + 2]) then
-      return redis.error_reply('VERSION invitation ' .. ARGV[at + 1] .. ' is stored at version ' .. stored .. ', newer than ' .. ARGV[at + 2])
-    end
-    if redis.call('SISMEMBER', KEYS[2], ARGV[at + 1]) == 0 then
-      return redis.error_reply('OWNED invitation ' .. ARGV[at + 1] .. ' belongs to another node')
-    end
+  local stored = redis.call('HMGET', key, 'v', 'o')
+  if stored[1] and tonumber(stored[1]) > tonumber(ARGV[at + 2]) then
+    return redis.error_reply('VERSION invitation ' .. ARGV[at + 1] .. ' is stored at version ' .. stored[1] .. ', newer than ' .. ARGV[at + 2])
+  end
+  if stored[2] and stored[2] ~= ARGV[2] then
+    return redis.error_reply('OWNED invitation ' .. ARGV[at + 1] .. ' belongs to node ' .. stored[2])
   end
 end
 for i = 1, n do
-  local at = 3 + (i - 1) * 4
+  local at = 4 + (i - 1) * 4
   local key = KEYS[3 + i]
   if ARGV[at] == 'p' then
-    redis.call('HSET', key, 'v', ARGV[at + 2], 'r', ARGV[at + 3])
+    redis.call('HSET', key, 'v', ARGV[at + 2], 'r', ARGV[at + 3], 'o', ARGV[2])
     redis.call('SADD', KEYS[2], ARGV[at + 1])
   else
     redis.call('DEL', key)
     redis.call('SREM', KEYS[2], ARGV[at + 1])
   end
 end
-local at = 3 + n * 4
+local at = 4 + n * 4
 local m = tonumber(ARGV[at])
 for i = 1, m do
   local field = ARGV[at + 1 + (i - 1) * 2]
@@ -92,24 +90,47 @@ return n + m
     )
 }
 
-/// Takes the invitations of a node whose lease lapsed. KEYS: the dead
-/// node's lease, its owned set, this node's lease, this node's owned set,
-/// nodes. ARGV: this node's epoch, the dead node's name. Returns how many
-/// invitations moved, or -1 when the other node is alive after all.
+/// Takes the invitations of a node whose lease lapsed: each becomes this
+/// node's (its `o` field too). KEYS: the dead node's lease, its owned set,
+/// this node's lease, this node's owned set, nodes. ARGV: this node's epoch,
+/// the dead node's name, this node's name, the prefix of invitation keys
+/// (`{prefix}:inv:`). Returns the ids that moved, or nil when the other
+/// node is alive after all.
 pub(crate) fn adopt() -> Script {
     Script::new(
         r"
-if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
+if redis.call('EXISTS', KEYS[1]) == 1 then return nil end
 if redis.call('GET', KEYS[3]) ~= ARGV[1] then
   return redis.error_reply('FENCED this node no longer holds its lease')
 end
-local moved = redis.call('SCARD', KEYS[2])
-if moved > 0 then
-  redis.call('SUNIONSTORE', KEYS[4], KEYS[4], KEYS[2])
-  redis.call('DEL', KEYS[2])
+local ids = redis.call('SMEMBERS', KEYS[2])
+for _, id in ipairs(ids) do
+  local key = ARGV[4] .. id
+  if redis.call('EXISTS', key) == 1 then
+    redis.call('HSET', key, 'o', ARGV[3])
+  end
+  redis.call('SADD', KEYS[4], id)
 end
+redis.call('DEL', KEYS[2])
 redis.call('SREM', KEYS[5], ARGV[2])
-return moved
+return ids
+",
+    )
+}
+
+/// Claims an invitation id for this node before the hub creates it (a send
+/// with an idempotency key, whose id every node derives the same). KEYS: the
+/// invitation's key, this node's owned set. ARGV: node, id. Returns the
+/// owner: this node if the id was free (or already this node's), else the
+/// node that has it.
+pub fn claim_id() -> Script {
+    Script::new(
+        r"
+if redis.call('HSETNX', KEYS[1], 'o', ARGV[1]) == 1 then
+  redis.call('SADD', KEYS[2], ARGV[2])
+  return ARGV[1]
+end
+return redis.call('HGET', KEYS[1], 'o')
 ",
     )
 }

@@ -49,6 +49,7 @@ impl RedisWriter {
             .key(self.keys.owned(&self.node))
             .key(self.keys.push_targets())
             .arg(self.epoch)
+            .arg(&self.node)
             .arg(batch.invitations.len());
         for (id, (_, write)) in &batch.invitations {
             call.key(self.keys.invitation(id));

@@ -1,0 +1,58 @@
+//! What nodes tell each other through Redis: presence on the directory
+//! stream (every node reads all of it), and deliveries, requests and answers
+//! on each node's inbox stream. JSON, one field `m` per stream entry.
+
+use beckon::protocol::wire::ClientFrame;
+use beckon::protocol::{DeviceId, Push, UserId};
+use serde::{Deserialize, Serialize};
+
+/// A device logged in or out at `node`. `gen` orders the logins of one
+/// device across nodes (a counter in Redis, taken before the login): an
+/// event older than what a node knows of the device changes nothing.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case")]
+pub enum Presence {
+    Login {
+        user: UserId,
+        device: DeviceId,
+        node: String,
+        gen: u64,
+    },
+    Logout {
+        user: UserId,
+        device: DeviceId,
+        node: String,
+        gen: u64,
+    },
+}
+
+/// An entry of a node's inbox.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case")]
+pub enum Message {
+    /// A push for a device logged in at the receiving node (login `gen`).
+    Deliver {
+        user: UserId,
+        device: DeviceId,
+        gen: u64,
+        push: Push,
+    },
+    /// A request of a device logged in at node `from`, about an invitation
+    /// the receiving node owns; answered with the same `key` (0: no answer,
+    /// a receipt).
+    Request {
+        from: String,
+        key: u64,
+        user: UserId,
+        device: DeviceId,
+        gen: u64,
+        frame: ClientFrame,
+    },
+    /// The answer to a request this node forwarded: the body of its
+    /// `result` frame.
+    Answer {
+        key: u64,
+        body: String,
+        failed: bool,
+    },
+}

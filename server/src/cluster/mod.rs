@@ -1,0 +1,557 @@
+//! Several nodes on one Redis (`--store redis`; docs/ARCHITECTURE.md,
+//! "Several nodes"). The rules stay in each node's hub: an invitation
+//! belongs to the node that created it (the Redis store's `owned:NODE`), and
+//! only that node's hub changes it. What crosses nodes:
+//!
+//! - **presence** (`directory.rs`): every login and logout is published on
+//!   one stream that every node reads; a node mirrors each device of another
+//!   node into its hub as a remote session (`Hub::login_remote`), so its
+//!   invitations ring that device, count it as online, and apply rule 7 when
+//!   the user's last device anywhere leaves;
+//! - **deliveries** (`sink.rs`, `outbound.rs`): a remote session's pushes go,
+//!   once the change they tell of is durable, to its node's inbox stream, in
+//!   order; the node reads its inbox with a consumer group (`inbound.rs`) and
+//!   hands them to the device's session;
+//! - **requests**: a request about an invitation this node does not hold
+//!   (accept, refuse, cancel, a receipt; a send whose idempotency key another
+//!   node claimed) goes to the owner's inbox and runs there on the device's
+//!   remote session; its answer comes back the same way;
+//! - **a node that stops** (`watch.rs`): when its lease lapses, one node
+//!   takes its invitations over (`Hub::adopt`), and every node ends its
+//!   devices' remote sessions after the grace period unless they logged in
+//!   elsewhere meanwhile.
+//!
+//! Lock order: [`Cluster`]'s `devices` lock, then the hub's locks, then the
+//! outbound queues' lock (a leaf; a remote session's sink takes it under the
+//! hub's locks). Nothing calls into the hub holding `pending`.
+
+mod directory;
+mod inbound;
+pub mod messages;
+mod outbound;
+mod sink;
+mod watch;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use beckon::hub::{Hub, Session as HubSession, Ticket};
+use beckon::protocol::wire::ClientFrame;
+use beckon::protocol::{DeviceId, InvitationId, UserId};
+use beckon::{Error, ErrorCode};
+use parking_lot::Mutex;
+use redis::aio::ConnectionManager;
+use tokio::runtime::Handle;
+
+use crate::config::RedisConfig;
+use crate::handler::Answer;
+use crate::session::SessionHandle;
+use crate::store::redis::Keys;
+use crate::store::{DurableGate, RedisStore};
+use crate::ServerContext;
+use messages::{Message, Presence};
+
+/// A forwarded request whose answer did not come within this is answered
+/// SERVER (its owner stopped, say).
+const REQUEST_PATIENCE: Duration = Duration::from_secs(30);
+
+/// What this node knows of one device's latest login.
+enum Device {
+    /// Logged in here.
+    Local { gen: u64, handle: SessionHandle },
+    /// Logged in at `node`, mirrored into this hub.
+    Remote {
+        gen: u64,
+        node: String,
+        session: Arc<HubSession>,
+    },
+}
+
+impl Device {
+    fn gen(&self) -> u64 {
+        match self {
+            Device::Local { gen, .. } | Device::Remote { gen, .. } => *gen,
+        }
+    }
+}
+
+/// A request forwarded to another node, waiting for its answer: all of it,
+/// to send it again to whoever takes over if that node stops.
+struct Pending {
+    secret: Arc<str>,
+    request_id: u64,
+    since: Instant,
+    node: String,
+    request: Routed,
+}
+
+/// A request on its way to the node that holds its invitation.
+#[derive(Clone)]
+struct Routed {
+    user: UserId,
+    device: DeviceId,
+    gen: u64,
+    invitation: InvitationId,
+    frame: ClientFrame,
+}
+
+pub struct Cluster {
+    me: String,
+    store: Arc<RedisStore>,
+    keys: Keys,
+    client: redis::Client,
+    /// Writes and lookups (the readers have connections of their own).
+    conn: ConnectionManager,
+    hub: Arc<Hub>,
+    gate: DurableGate,
+    ctx: Weak<ServerContext>,
+    grace: Duration,
+    lease: Duration,
+    runtime: Handle,
+    next_key: AtomicU64,
+    devices: Mutex<HashMap<(UserId, DeviceId), Device>>,
+    pending: Mutex<HashMap<u64, Pending>>,
+    outbound: outbound::Outbound,
+    directory: directory::Publisher,
+}
+
+impl Cluster {
+    /// Joins the deployment: connects, mirrors the devices other nodes have,
+    /// and starts reading the directory and this node's inbox.
+    pub async fn start(
+        ctx: &Arc<ServerContext>,
+        store: &Arc<RedisStore>,
+        config: &RedisConfig,
+    ) -> Result<Arc<Cluster>, crate::ConfigError> {
+        let client = redis::Client::open(config.url.as_str())
+            .map_err(|e| crate::ConfigError(format!("cluster: {e}")))?;
+        let conn = ConnectionManager::new(client.clone()).await.map_err(|e| {
+            crate::ConfigError(format!(
+                "cluster: cannot connect to {}: {e}",
+                crate::config::redact_url(&config.url)
+            ))
+        })?;
+        let keys = Keys::new(&config.prefix);
+        let cluster = Arc::new(Cluster {
+            me: store.node().to_owned(),
+            store: store.clone(),
+            outbound: outbound::Outbound::new(keys.clone()),
+            directory: directory::Publisher::new(keys.clone()),
+            keys,
+            client,
+            conn,
+            hub: ctx.hub.clone(),
+            gate: ctx.durable.clone(),
+            ctx: Arc::downgrade(ctx),
+            grace: Duration::from_secs(ctx.config.grace_secs),
+            lease: Duration::from_millis(config.lease_ms),
+            runtime: Handle::current(),
+            next_key: AtomicU64::new(1),
+            devices: Mutex::new(HashMap::new()),
+            pending: Mutex::new(HashMap::new()),
+        });
+        let from = directory::snapshot(&cluster).await?;
+        inbound::start(&cluster).await?;
+        directory::start_reader(&cluster, from);
+        cluster.directory.start(&cluster);
+        watch::start(&cluster);
+        tracing::info!(node = %cluster.me, "cluster: joined");
+        Ok(cluster)
+    }
+
+    pub fn node(&self) -> &str {
+        &self.me
+    }
+
+    /// The next login generation (taken before a login, so that a later
+    /// login of the same device has a higher one, whichever node it is on).
+    pub async fn next_gen(&self) -> Result<u64, Error> {
+        let mut conn = self.conn.clone();
+        redis::cmd("INCR")
+            .arg(self.keys.gens())
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| Error::new(ErrorCode::Server, format!("cluster: {e}")))
+    }
+
+    /// A device logged in here (after `Hub::login`).
+    pub fn logged_in(&self, handle: &SessionHandle, gen: u64) {
+        let key = (handle.user.clone(), handle.device.clone());
+        self.devices.lock().insert(
+            key,
+            Device::Local {
+                gen,
+                handle: handle.clone(),
+            },
+        );
+        self.directory.publish(Presence::Login {
+            user: handle.user.clone(),
+            device: handle.device.clone(),
+            node: self.me.clone(),
+            gen,
+        });
+    }
+
+    /// A device's session here ended (logged out, kicked, abandoned).
+    pub fn logged_out(&self, user: &UserId, device: &DeviceId, gen: u64) {
+        let key = (user.clone(), device.clone());
+        {
+            let mut devices = self.devices.lock();
+            match devices.get(&key) {
+                Some(Device::Local { gen: known, .. }) if *known == gen => {
+                    devices.remove(&key);
+                }
+                // A newer login (here or elsewhere) took its place.
+                _ => return,
+            }
+        }
+        self.directory.publish(Presence::Logout {
+            user: user.clone(),
+            device: device.clone(),
+            node: self.me.clone(),
+            gen,
+        });
+    }
+
+    /// The invitation a request is about, when it may run on another node.
+    pub fn invitation_of(frame: &ClientFrame) -> Option<&InvitationId> {
+        match frame {
+            ClientFrame::Accept { answer, .. } | ClientFrame::Refuse { answer, .. } => {
+                Some(&answer.invitation_id)
+            }
+            ClientFrame::Cancel { request, .. } => Some(&request.invitation_id),
+            ClientFrame::Receipt { invitation_id } => Some(invitation_id),
+            _ => None,
+        }
+    }
+
+    /// Runs `frame` (request `request_id` of the session `secret`, a device
+    /// logged in here) where its invitation is: its answer comes back to the
+    /// session as mail. `id` is the invitation, which this hub does not
+    /// hold. When no node holds it (or this one took it over meanwhile),
+    /// the session runs it itself.
+    pub fn forward(
+        self: &Arc<Self>,
+        secret: Arc<str>,
+        request_id: u64,
+        session: &HubSession,
+        gen: u64,
+        id: InvitationId,
+        frame: ClientFrame,
+    ) {
+        let request = Routed {
+            user: session.user.clone(),
+            device: session.device.clone(),
+            gen,
+            invitation: id,
+            frame,
+        };
+        self.route(secret, request_id, request);
+    }
+
+    /// Sends `request` to the node that owns its invitation (looked up in
+    /// Redis), or back to the session to run here.
+    fn route(self: &Arc<Self>, secret: Arc<str>, request_id: u64, request: Routed) {
+        let this = self.clone();
+        self.runtime.spawn(async move {
+            let mut conn = this.conn.clone();
+            let owner: redis::RedisResult<Option<String>> = redis::cmd("HGET")
+                .arg(this.keys.invitation(&request.invitation))
+                .arg("o")
+                .query_async(&mut conn)
+                .await;
+            match owner {
+                Ok(Some(owner)) if owner != this.me => {
+                    this.send_request(owner, secret, request_id, request)
+                }
+                Ok(_) => this.run_here(&secret, request_id, request.frame),
+                Err(e) => this.answer_error(&secret, request_id, &e),
+            }
+        });
+    }
+
+    /// Requests that went to `node`, which stopped, go again to whoever
+    /// holds their invitations now.
+    fn reroute_from(self: &Arc<Self>, node: &str) {
+        let stranded: Vec<Pending> = {
+            let mut pending = self.pending.lock();
+            let keys: Vec<u64> = pending
+                .iter()
+                .filter(|(_, p)| p.node == node)
+                .map(|(k, _)| *k)
+                .collect();
+            keys.into_iter()
+                .filter_map(|k| pending.remove(&k))
+                .collect()
+        };
+        for pending in stranded {
+            self.route(pending.secret, pending.request_id, pending.request);
+        }
+    }
+
+    /// A send with an idempotency key whose id this hub does not hold: the
+    /// id is claimed for this node first; if another node has it, the send
+    /// goes there (and is answered with that invitation).
+    pub fn claim_then_send(
+        self: &Arc<Self>,
+        secret: Arc<str>,
+        request_id: u64,
+        session: &HubSession,
+        gen: u64,
+        id: InvitationId,
+        frame: ClientFrame,
+    ) {
+        let this = self.clone();
+        let request = Routed {
+            user: session.user.clone(),
+            device: session.device.clone(),
+            gen,
+            invitation: id.clone(),
+            frame,
+        };
+        self.runtime.spawn(async move {
+            let mut conn = this.conn.clone();
+            let claimed: redis::RedisResult<String> = crate::store::redis::claim_id()
+                .key(this.keys.invitation(&id))
+                .key(this.keys.owned(&this.me))
+                .arg(&this.me)
+                .arg(id.as_str())
+                .invoke_async(&mut conn)
+                .await;
+            match claimed {
+                Ok(owner) if owner != this.me => {
+                    this.send_request(owner, secret, request_id, request)
+                }
+                Ok(_) => this.run_here(&secret, request_id, request.frame),
+                Err(e) => this.answer_error(&secret, request_id, &e),
+            }
+        });
+    }
+
+    fn send_request(
+        self: &Arc<Self>,
+        owner: String,
+        secret: Arc<str>,
+        request_id: u64,
+        request: Routed,
+    ) {
+        let key = if matches!(request.frame, ClientFrame::Receipt { .. }) {
+            0
+        } else {
+            let key = self.next_key.fetch_add(1, Ordering::Relaxed);
+            self.pending.lock().insert(
+                key,
+                Pending {
+                    secret,
+                    request_id,
+                    since: Instant::now(),
+                    node: owner.clone(),
+                    request: request.clone(),
+                },
+            );
+            key
+        };
+        let Routed {
+            user,
+            device,
+            gen,
+            frame,
+            ..
+        } = request;
+        let message = Message::Request {
+            from: self.me.clone(),
+            key,
+            user,
+            device,
+            gen,
+            frame,
+        };
+        self.outbound.send(self, &owner, message, 0);
+    }
+
+    fn run_here(&self, secret: &str, request_id: u64, frame: ClientFrame) {
+        if let Some(handle) = self.session(secret) {
+            handle.run_here(request_id, frame);
+        }
+    }
+
+    fn answer_error(&self, secret: &str, request_id: u64, error: &redis::RedisError) {
+        tracing::warn!(%error, "cluster: a request could not be routed");
+        if let Some(handle) = self.session(secret) {
+            let error = Error::new(
+                ErrorCode::Server,
+                format!("the server cannot reach its store now ({error}); nothing was changed"),
+            );
+            handle.answer(request_id, Answer::error(&error));
+        }
+    }
+
+    fn session(&self, secret: &str) -> Option<SessionHandle> {
+        self.ctx.upgrade()?.sessions.get(secret)
+    }
+
+    /// An answer to a request this node forwarded.
+    fn answered(&self, key: u64, body: String, failed: bool) {
+        let Some(pending) = self.pending.lock().remove(&key) else {
+            return;
+        };
+        if let Some(handle) = self.session(&pending.secret) {
+            handle.answer(pending.request_id, Answer { body, failed });
+        }
+    }
+
+    /// Forwarded requests unanswered for too long are answered SERVER.
+    fn expire_pending(&self) {
+        let now = Instant::now();
+        let expired: Vec<Pending> = {
+            let mut pending = self.pending.lock();
+            let keys: Vec<u64> = pending
+                .iter()
+                .filter(|(_, p)| now.duration_since(p.since) > REQUEST_PATIENCE)
+                .map(|(k, _)| *k)
+                .collect();
+            keys.into_iter()
+                .filter_map(|k| pending.remove(&k))
+                .collect()
+        };
+        for pending in expired {
+            if let Some(handle) = self.session(&pending.secret) {
+                let error = Error::new(
+                    ErrorCode::Server,
+                    "the node that holds the invitation did not answer; try again",
+                );
+                handle.answer(pending.request_id, Answer::error(&error));
+            }
+        }
+    }
+
+    /// A message for this node's devices, or the node's hub.
+    fn received(self: &Arc<Self>, message: Message) {
+        match message {
+            Message::Deliver {
+                user,
+                device,
+                gen,
+                push,
+            } => {
+                let handle = match self.devices.lock().get(&(user, device)) {
+                    Some(Device::Local { gen: known, handle }) if *known == gen => {
+                        Some(handle.clone())
+                    }
+                    _ => None,
+                };
+                if let Some(handle) = handle {
+                    handle.push(push);
+                }
+            }
+            Message::Request {
+                from,
+                key,
+                user,
+                device,
+                gen,
+                frame,
+            } => self.run_request(from, key, user, device, gen, frame),
+            Message::Answer { key, body, failed } => self.answered(key, body, failed),
+        }
+    }
+
+    /// Runs a request of a device of node `from` on its remote session here.
+    fn run_request(
+        self: &Arc<Self>,
+        from: String,
+        key: u64,
+        user: UserId,
+        device: DeviceId,
+        gen: u64,
+        frame: ClientFrame,
+    ) {
+        let Some(session) = self.remote_session(&from, &user, &device, gen) else {
+            if key != 0 {
+                let error = Error::new(
+                    ErrorCode::NotPermitted,
+                    format!("device_id: '{device}' of '{user}' logged in again elsewhere"),
+                );
+                let answer = Answer::error(&error);
+                let message = Message::Answer {
+                    key,
+                    body: answer.body,
+                    failed: true,
+                };
+                self.outbound.send(self, &from, message, 0);
+            }
+            return;
+        };
+        if let ClientFrame::Receipt { invitation_id } = &frame {
+            self.hub.acknowledge(&session, invitation_id);
+            return;
+        }
+        crate::handler::run(&self.hub, &session, frame, |answer| {
+            let ticket = beckon::hub::frame_ticket();
+            let message = Message::Answer {
+                key,
+                body: answer.body,
+                failed: answer.failed,
+            };
+            self.outbound.send(self, &from, message, ticket);
+        });
+    }
+
+    /// The remote session of a device of node `node` at login `gen`: the
+    /// one mirrored, or a new one if the directory has not told of it yet.
+    /// None when a newer login of the device is known.
+    fn remote_session(
+        self: &Arc<Self>,
+        node: &str,
+        user: &UserId,
+        device: &DeviceId,
+        gen: u64,
+    ) -> Option<Arc<HubSession>> {
+        let mut devices = self.devices.lock();
+        let key = (user.clone(), device.clone());
+        match devices.get(&key) {
+            Some(Device::Remote {
+                gen: known,
+                session,
+                ..
+            }) if *known == gen => return Some(session.clone()),
+            Some(known) if known.gen() > gen => return None,
+            _ => {}
+        }
+        let session = self.mirror(node, user, device, gen);
+        devices.insert(
+            key,
+            Device::Remote {
+                gen,
+                node: node.to_owned(),
+                session: session.clone(),
+            },
+        );
+        Some(session)
+    }
+
+    /// Logs a device of `node` in to this hub (the caller holds `devices`).
+    fn mirror(
+        self: &Arc<Self>,
+        node: &str,
+        user: &UserId,
+        device: &DeviceId,
+        gen: u64,
+    ) -> Arc<HubSession> {
+        let sink = sink::RemoteSink::new(self, node, user, device, gen);
+        self.hub
+            .login_remote(user.clone(), device.clone(), Arc::new(sink))
+    }
+
+    /// The durable gate frames wait on (the outbound queues use it).
+    fn gate(&self) -> &DurableGate {
+        &self.gate
+    }
+
+    /// Waits until everything up to `ticket` is durable.
+    async fn durable(&self, ticket: Ticket) {
+        self.gate().wait(ticket).await;
+    }
+}

@@ -1,0 +1,120 @@
+//! Watching the other nodes: forwarded requests left unanswered are failed,
+//! and a node whose lease lapsed is taken over. One node (whichever runs the
+//! takeover script first) adopts its invitations into its hub; every node
+//! ends that node's devices' remote sessions once the grace period has
+//! passed without a login elsewhere (rule 7 then applies as after a dropped
+//! connection), and forgets their presence.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Cluster, Device};
+
+pub(super) fn start(cluster: &Arc<Cluster>) {
+    tokio::spawn(watch(Arc::downgrade(cluster)));
+}
+
+async fn watch(cluster: std::sync::Weak<Cluster>) {
+    let every = match cluster.upgrade() {
+        Some(c) => (c.lease / 2).max(Duration::from_millis(200)),
+        None => return,
+    };
+    // Nodes found stopped, handled once each (a node that comes back under
+    // the same name joins again with a new lease and is watched again).
+    let mut handled: HashSet<String> = HashSet::new();
+    loop {
+        tokio::time::sleep(every).await;
+        let Some(strong) = cluster.upgrade() else {
+            return;
+        };
+        strong.expire_pending();
+        let store = strong.store.clone();
+        let nodes = match tokio::task::spawn_blocking(move || store.nodes()).await {
+            Ok(Ok(nodes)) => nodes,
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "cluster: cannot list the nodes");
+                continue;
+            }
+            Err(_) => continue,
+        };
+        for (node, alive) in nodes {
+            if alive {
+                handled.remove(&node);
+            } else if handled.insert(node.clone()) {
+                strong.clone().node_stopped(node);
+            }
+        }
+    }
+}
+
+impl Cluster {
+    /// `node`'s lease lapsed: take its invitations if no node did, and end
+    /// its devices after the grace period.
+    fn node_stopped(self: Arc<Self>, node: String) {
+        tracing::warn!(node, "cluster: a node stopped (its lease lapsed)");
+        self.outbound.forget(&node);
+        let this = self.clone();
+        let dead = node.clone();
+        tokio::spawn(async move {
+            let store = this.store.clone();
+            let adopted = tokio::task::spawn_blocking(move || store.adopt(&dead)).await;
+            match adopted {
+                Ok(Ok(Some(records))) => {
+                    let recovery = this.hub.adopt(records, this.grace);
+                    tracing::info!(
+                        node = %node,
+                        open = recovery.open,
+                        timed_out = recovery.timed_out,
+                        retained = recovery.retained,
+                        "cluster: took over a stopped node's invitations"
+                    );
+                }
+                Ok(Ok(None)) => {}
+                Ok(Err(error)) => {
+                    tracing::error!(%error, node = %node, "cluster: cannot take over a stopped node's invitations");
+                }
+                Err(_) => {}
+            }
+            // Whoever took them, requests stranded there go to it now.
+            this.reroute_from(&node);
+            let mut conn = this.conn.clone();
+            let _: redis::RedisResult<()> = redis::cmd("DEL")
+                .arg(this.keys.inbox(&node))
+                .query_async(&mut conn)
+                .await;
+            tokio::time::sleep(this.grace).await;
+            this.end_devices_of(&node);
+        });
+    }
+
+    /// Ends the remote sessions of `node` that no later login replaced.
+    fn end_devices_of(&self, node: &str) {
+        let mut devices = self.devices.lock();
+        let gone: Vec<_> = devices
+            .iter()
+            .filter(|(_, d)| matches!(d, Device::Remote { node: n, .. } if n == node))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in gone {
+            if let Some(Device::Remote { session, gen, .. }) = devices.remove(&key) {
+                self.hub.logout(&session);
+                let field = crate::store::redis::target_field(&key.0, &key.1);
+                let value = format!("{node} {gen}");
+                let this_conn = self.conn.clone();
+                let presence = self.keys.presence();
+                tokio::spawn(async move {
+                    let mut conn = this_conn;
+                    let _: redis::RedisResult<i64> = redis::Script::new(
+                        "if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end return 0",
+                    )
+                    .key(presence)
+                    .arg(field)
+                    .arg(value)
+                    .invoke_async(&mut conn)
+                    .await;
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! Several `beckon-server` nodes on one Redis (`--store redis`): a device on
+//! one node invites a device on another, which rings, answers, and is
+//! answered; a send retried on another node is the same invitation; a node
+//! that is killed has its invitations taken over and its devices come back
+//! on another node.
+
+use std::time::{Duration, Instant};
+
+use beckon::protocol::{Answer, InvitationId, Push, SendInvitation, Text, UserId};
+use beckon::Event;
+
+mod common;
+use common::redis::RedisServer;
+use common::{block, unique, Peer, ServerProcess, WAIT};
+
+/// Nodes of one deployment (a prefix of their own on the test's Redis).
+struct Deployment {
+    redis: RedisServer,
+    prefix: String,
+    config: String,
+}
+
+impl Deployment {
+    fn new() -> Deployment {
+        let redis = RedisServer::start();
+        let prefix = format!("c{}", &common::rand_suffix()[..10]);
+        let config = std::env::temp_dir().join(format!("beckon-cluster-{prefix}.toml"));
+        std::fs::write(
+            &config,
+            format!("grace_secs = 2\n[redis]\nprefix = \"{prefix}\"\nlease_ms = 1500\n"),
+        )
+        .expect("config");
+        Deployment {
+            redis,
+            prefix,
+            config: config.display().to_string(),
+        }
+    }
+
+    fn node(&self, name: &str) -> ServerProcess {
+        let url = self.redis.url();
+        ServerProcess::start(&[
+            "--store",
+            "redis",
+            "--redis-url",
+            &url,
+            "--node-name",
+            name,
+            "--config",
+            &self.config,
+        ])
+    }
+}
+
+fn answer(id: &InvitationId, note: &str) -> Answer {
+    Answer {
+        invitation_id: id.clone(),
+        extended_data: Text::from(note),
+    }
+}
+
+fn accepted(inviter: &Peer, id: &InvitationId, invitee: &UserId) {
+    inviter.expect("INVITATION_ACCEPTED", |e| match e {
+        Event::Invitation(Push::InvitationAccepted {
+            invitation_id,
+            invitee: who,
+            ..
+        }) if invitation_id == id && who == invitee => Some(()),
+        _ => None,
+    });
+}
+
+#[test]
+fn an_invitation_rings_and_is_answered_across_nodes() {
+    let deployment = Deployment::new();
+    let a = deployment.node("node-a");
+    let b = deployment.node("node-b");
+    let (alice, bob, carol) = (unique("alice"), unique("bob"), unique("carol"));
+    let inviter = Peer::online(&a.url(), &alice);
+    let invitee = Peer::online(&b.url(), &bob);
+    let other = Peer::online(&b.url(), &carol);
+    // The directory may take a moment to reach node-a.
+    let deadline = Instant::now() + WAIT;
+    let sent = loop {
+        let sent = inviter.invite(&[&bob, &carol], 30);
+        if sent.error_invitees.is_empty() {
+            break sent;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node-a never saw bob and carol online"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(invitee.ringing(), sent.invitation_id);
+    assert_eq!(other.ringing(), sent.invitation_id);
+    // Receipts reach the inviter's node: their state becomes RECEIVED.
+    inviter.expect("bob RECEIVED", |e| match e {
+        Event::Invitation(Push::UserStateChanged { user_id, state, .. })
+            if user_id == &bob && *state == beckon::protocol::InviteeState::Received =>
+        {
+            Some(())
+        }
+        _ => None,
+    });
+    block(
+        invitee
+            .client
+            .accept_invitation(answer(&sent.invitation_id, "on b")),
+    )
+    .unwrap();
+    accepted(&inviter, &sent.invitation_id, &bob);
+    // The first answer won: carol's refusal is still hers to give, and a
+    // second accept by bob is refused as on one node.
+    let again = block(
+        invitee
+            .client
+            .accept_invitation(answer(&sent.invitation_id, "twice")),
+    );
+    assert_eq!(again.unwrap_err().code, beckon::ErrorCode::AlreadyAnswered);
+    block(
+        other
+            .client
+            .refuse_invitation(answer(&sent.invitation_id, "no")),
+    )
+    .unwrap();
+    inviter.expect("INVITATION_REFUSED", |e| match e {
+        Event::Invitation(Push::InvitationRefused { invitee, .. }) if invitee == &carol => Some(()),
+        _ => None,
+    });
+}
+
+#[test]
+fn a_send_retried_on_another_node_is_the_same_invitation() {
+    let deployment = Deployment::new();
+    let a = deployment.node("node-a");
+    let b = deployment.node("node-b");
+    let (alice, bob) = (unique("alice"), unique("bob"));
+    let on_a = Peer::online(&a.url(), &alice);
+    let mut request = SendInvitation::new(vec![bob.clone()], 30);
+    request.idempotency_key = Some(Text::from("retry-me"));
+    let first = block(on_a.client.send_invitation(request.clone())).unwrap();
+    let on_b = Peer::online(&b.url(), &alice);
+    let second = block(on_b.client.send_invitation(request)).unwrap();
+    assert_eq!(first.invitation_id, second.invitation_id);
+}
+
+#[test]
+fn a_killed_node_s_invitations_are_taken_over_and_still_ring() {
+    let deployment = Deployment::new();
+    let mut a = deployment.node("node-a");
+    let b = deployment.node("node-b");
+    let (alice, bob) = (unique("alice"), unique("bob"));
+    let inviter = Peer::online(&a.url(), &alice);
+    let invitee = Peer::online(&b.url(), &bob);
+    let deadline = Instant::now() + WAIT;
+    let sent = loop {
+        let sent = inviter.invite(&[&bob], 60);
+        if sent.error_invitees.is_empty() {
+            break sent;
+        }
+        assert!(Instant::now() < deadline, "node-a never saw bob online");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(invitee.ringing(), sent.invitation_id);
+    a.kill();
+    drop(inviter);
+    // The inviter comes back on node-b within the grace period.
+    let inviter = Peer::online(&b.url(), &alice);
+    // node-b takes node-a's invitations once its lease lapses (1.5 s).
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match block(
+            invitee
+                .client
+                .accept_invitation(answer(&sent.invitation_id, "after")),
+        ) {
+            Ok(()) => break,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "never taken over: {e:?}");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+    }
+    accepted(&inviter, &sent.invitation_id, &bob);
+    let _ = deployment.prefix.len();
+}
