@@ -1,8 +1,10 @@
-//! The admin address: `/metrics` (Prometheus text) and `/healthz`.
+//! The admin address: `/metrics` (Prometheus text), `/healthz`, and
+//! `/users/{user}/devices` (how many devices of a user this node's hub
+//! counts online: its own and, among several nodes, those of the others).
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -36,6 +38,7 @@ async fn serve(ctx: Arc<ServerContext>, listener: TcpListener) {
     let app = Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
+        .route("/users/{user}/devices", get(devices))
         .with_state(ctx);
     let stopped = async move {
         let _ = shutdown.wait_for(|down| *down).await;
@@ -56,6 +59,30 @@ async fn metrics(State(ctx): State<Arc<ServerContext>>) -> impl IntoResponse {
         )],
         ctx.render_metrics(),
     )
+}
+
+async fn devices(
+    State(ctx): State<Arc<ServerContext>>,
+    Path(user): Path<String>,
+) -> impl IntoResponse {
+    match beckon::protocol::UserId::parse(&user, "user") {
+        Ok(user) => {
+            let body = serde_json::json!({
+                "user": user.as_str(),
+                "devices": ctx.hub.device_count(&user),
+            });
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                body.to_string(),
+            )
+        }
+        Err(error) => (
+            StatusCode::BAD_REQUEST,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            format!("{}\n", error.message),
+        ),
+    }
 }
 
 async fn healthz(State(ctx): State<Arc<ServerContext>>) -> impl IntoResponse {

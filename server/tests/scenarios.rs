@@ -1,7 +1,10 @@
 //! The rules, operations and events of docs/SEMANTICS.md as one suite that
-//! runs three times: against an in-process `memory://` hub, and against a
-//! real `beckon-server` process over WebSocket on 127.0.0.1 with each of its
-//! stores (SQLite, the default, and `--store memory`). The same scenario code
+//! runs four times: against an in-process `memory://` hub, against a real
+//! `beckon-server` process over WebSocket on 127.0.0.1 with each of its
+//! single-node stores (SQLite, the default, and `--store memory`), and
+//! against three nodes sharing a Redis (`--store redis`), where each peer a
+//! scenario brings online goes to the next node, so inviter and invitees
+//! (and one user's devices) are on different nodes. The same scenario code
 //! for all, so the transports and the stores cannot drift.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -17,6 +20,7 @@ use beckon::protocol::{
 use beckon::{Client, ClientConfig, DispatchMode, ErrorCode, Event};
 
 mod common;
+use common::redis::RedisServer;
 use common::{block, unique, Peer, ServerProcess};
 
 /// The runtime of the memory target's hubs (their deadlines and token
@@ -43,6 +47,91 @@ enum Target {
     Server,
     /// A server with `--store memory`.
     ServerMemoryStore,
+    /// Three servers with `--store redis` on one Redis.
+    Cluster,
+}
+
+/// Three nodes on one Redis, started once for the whole run.
+struct Cluster {
+    nodes: Vec<ServerProcess>,
+}
+
+impl Cluster {
+    fn start(redis: &RedisServer, prefix: &str, flags: &[&str]) -> Cluster {
+        let config = std::env::temp_dir().join(format!("beckon-scenarios-{prefix}.toml"));
+        std::fs::write(&config, format!("[redis]\nprefix = \"{prefix}\"\n")).unwrap();
+        let (url, config) = (redis.url(), config.display().to_string());
+        let nodes = ["node-a", "node-b", "node-c"]
+            .iter()
+            .map(|name| {
+                let mut args = vec![
+                    "--max-open-invitations",
+                    "100000",
+                    "--grace-secs",
+                    "2",
+                    "--store",
+                    "redis",
+                    "--redis-url",
+                    &url,
+                    "--node-name",
+                    name,
+                    "--config",
+                    &config,
+                ];
+                args.extend_from_slice(flags);
+                ServerProcess::start(&args)
+            })
+            .collect();
+        Cluster { nodes }
+    }
+
+    /// How many devices of `user` a node counts online.
+    fn devices(node: &ServerProcess, user: &UserId) -> u64 {
+        let (status, body) = node.admin_get(&format!("/users/{user}/devices"));
+        assert!(status.contains("200"), "{status}: {body}");
+        let value: serde_json::Value = serde_json::from_str(&body).unwrap();
+        value["devices"].as_u64().unwrap()
+    }
+
+    /// Waits until every node counts as many devices of `user` as `at`,
+    /// the node they logged in to (a node learns of another node's logins
+    /// through Redis, a moment later).
+    fn settle(&self, at: usize, user: &UserId) {
+        let wanted = Self::devices(&self.nodes[at], user);
+        let deadline = Instant::now() + common::WAIT;
+        while self.nodes.iter().any(|n| Self::devices(n, user) != wanted) {
+            assert!(
+                Instant::now() < deadline,
+                "the nodes never agreed on {user}'s devices"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+/// The Redis of the cluster target, and its two deployments (development
+/// tokens; a secret).
+fn cluster(with_secret: bool) -> &'static Cluster {
+    static REDIS: OnceLock<RedisServer> = OnceLock::new();
+    static CLUSTERS: [OnceLock<Cluster>; 2] = [OnceLock::new(), OnceLock::new()];
+    let redis = REDIS.get_or_init(RedisServer::start);
+    if with_secret {
+        CLUSTERS[1].get_or_init(|| {
+            let path =
+                std::env::temp_dir().join(format!("beckon-secret-{}", common::rand_suffix()));
+            std::fs::write(&path, SECRET).unwrap();
+            let path = path.display().to_string();
+            Cluster::start(redis, "scenarios-secret", &["--secret-file", &path])
+        })
+    } else {
+        CLUSTERS[0].get_or_init(|| Cluster::start(redis, "scenarios", &[]))
+    }
+}
+
+thread_local! {
+    /// The cluster target's next node for this test (each test has its own
+    /// thread): peers brought online in turn go to nodes a, b, c, a, ...
+    static NEXT_NODE: std::cell::Cell<(usize, bool)> = const { std::cell::Cell::new((0, false)) };
 }
 
 impl Target {
@@ -50,6 +139,10 @@ impl Target {
     /// (users are unique per test, so tests do not see each other).
     fn url(self) -> String {
         match self {
+            Target::Cluster => {
+                NEXT_NODE.with(|n| n.set((1, false)));
+                cluster(false).nodes[0].url()
+            }
             Target::Memory => format!("memory://scenario-{}", common::rand_suffix()),
             Target::Server | Target::ServerMemoryStore => {
                 static SERVERS: [OnceLock<ServerProcess>; 2] = [OnceLock::new(), OnceLock::new()];
@@ -76,9 +169,30 @@ impl Target {
         })
     }
 
+    /// `user` logged in with a development token at `url`, or, on the
+    /// cluster target, at the next node (once every node sees the device).
+    fn online(self, url: &str, user: &UserId) -> Peer {
+        let Target::Cluster = self else {
+            return Peer::online(url, user);
+        };
+        let (at, with_secret) = NEXT_NODE.with(|n| {
+            let (at, secret) = n.get();
+            n.set((at + 1, secret));
+            (at % 3, secret)
+        });
+        let cluster = cluster(with_secret);
+        let peer = Peer::online(&cluster.nodes[at].url(), user);
+        cluster.settle(at, user);
+        peer
+    }
+
     /// A hub that checks tokens minted from `SECRET`.
     fn url_with_secret(self) -> String {
         match self {
+            Target::Cluster => {
+                NEXT_NODE.with(|n| n.set((1, true)));
+                cluster(true).nodes[0].url()
+            }
             Target::Memory => {
                 let name = format!("scenario-secret-{}", common::rand_suffix());
                 let config = HubConfig {
@@ -141,8 +255,9 @@ fn state_of(who: &UserId, wanted: InviteeState) -> impl FnMut(&Event) -> Option<
     }
 }
 
-/// Declares each scenario three times: `memory::name`, `server::name` (SQLite
-/// store) and `server_memory_store::name`.
+/// Declares each scenario four times: `memory::name`, `server::name` (SQLite
+/// store), `server_memory_store::name` and `cluster::name` (three nodes on
+/// Redis).
 macro_rules! scenarios {
     ($($name:ident),* $(,)?) => {
         mod memory {
@@ -153,6 +268,9 @@ macro_rules! scenarios {
         }
         mod server_memory_store {
             $( #[test] fn $name() { super::$name(super::Target::ServerMemoryStore) } )*
+        }
+        mod cluster {
+            $( #[test] fn $name() { super::$name(super::Target::Cluster) } )*
         }
     };
 }
@@ -180,8 +298,8 @@ scenarios!(
 fn demo_flow(target: Target) {
     let url = target.url();
     let (alice, bob) = (unique("alice"), unique("bob"));
-    let a = Peer::online(&url, &alice);
-    let b = Peer::online(&url, &bob);
+    let a = target.online(&url, &alice);
+    let b = target.online(&url, &bob);
     let mut request = SendInvitation::new(vec![bob.clone()], 30);
     request.extended_data = "call:video".into();
     let sent = block(a.client.send_invitation(request)).unwrap();
@@ -232,8 +350,8 @@ fn demo_flow(target: Target) {
 fn refuse_tells_the_inviter(target: Target) {
     let url = target.url();
     let (alice, bob) = (unique("alice"), unique("bob"));
-    let a = Peer::online(&url, &alice);
-    let b = Peer::online(&url, &bob);
+    let a = target.online(&url, &alice);
+    let b = target.online(&url, &bob);
     a.invite(&[&bob], 30);
     let id = b.ringing();
     block(b.client.refuse_invitation(answer(&id, "busy"))).unwrap();
@@ -254,9 +372,9 @@ fn refuse_tells_the_inviter(target: Target) {
 fn cancel_for_some_then_all(target: Target) {
     let url = target.url();
     let (alice, bob, carol) = (unique("alice"), unique("bob"), unique("carol"));
-    let a = Peer::online(&url, &alice);
-    let b = Peer::online(&url, &bob);
-    let c = Peer::online(&url, &carol);
+    let a = target.online(&url, &alice);
+    let b = target.online(&url, &bob);
+    let c = target.online(&url, &carol);
     let id = a.invite(&[&bob, &carol], 30).invitation_id;
     b.ringing();
     c.ringing();
@@ -292,9 +410,9 @@ fn cancel_for_some_then_all(target: Target) {
 fn deadline_times_out_everyone_left(target: Target) {
     let url = target.url();
     let (alice, bob, carol) = (unique("alice"), unique("bob"), unique("carol"));
-    let a = Peer::online(&url, &alice);
-    let b = Peer::online(&url, &bob);
-    let c = Peer::online(&url, &carol);
+    let a = target.online(&url, &alice);
+    let b = target.online(&url, &bob);
+    let c = target.online(&url, &carol);
     let id = a.invite(&[&bob, &carol], 1).invitation_id;
     b.ringing();
     c.ringing();
@@ -326,11 +444,11 @@ fn deadline_times_out_everyone_left(target: Target) {
 fn offline_invitee_rings_on_login(target: Target) {
     let url = target.url();
     let (alice, bob) = (unique("alice"), unique("bob"));
-    let a = Peer::online(&url, &alice);
+    let a = target.online(&url, &alice);
     let sent = a.invite(&[&bob], 30);
     assert_eq!(sent.error_invitees.len(), 1);
     assert_eq!(sent.error_invitees[0].state, InviteeState::Offline);
-    let b = Peer::online(&url, &bob);
+    let b = target.online(&url, &bob);
     let id = b.ringing();
     assert_eq!(id, sent.invitation_id);
     a.expect("RECEIVED state", state_of(&bob, InviteeState::Received));
@@ -343,12 +461,12 @@ fn offline_invitee_rings_on_login(target: Target) {
 fn online_only_offline_invitee_is_final(target: Target) {
     let url = target.url();
     let (alice, bob) = (unique("alice"), unique("bob"));
-    let a = Peer::online(&url, &alice);
+    let a = target.online(&url, &alice);
     let mut request = SendInvitation::new(vec![bob.clone()], 30);
     request.online_only = true;
     let sent = block(a.client.send_invitation(request)).unwrap();
     assert_eq!(sent.error_invitees[0].state, InviteeState::Offline);
-    let b = Peer::online(&url, &bob);
+    let b = target.online(&url, &bob);
     let late = block(b.client.accept_invitation(answer(&sent.invitation_id, ""))).unwrap_err();
     assert_eq!(late.code, ErrorCode::InvitationClosed);
     let received = |e: &Event| matches!(e, Event::Invitation(Push::InvitationReceived { .. }));
@@ -358,9 +476,9 @@ fn online_only_offline_invitee_is_final(target: Target) {
 fn first_answer_wins_across_devices(target: Target) {
     let url = target.url();
     let (alice, bob) = (unique("alice"), unique("bob"));
-    let a = Peer::online(&url, &alice);
-    let phone = Peer::online(&url, &bob);
-    let laptop = Peer::online(&url, &bob);
+    let a = target.online(&url, &alice);
+    let phone = target.online(&url, &bob);
+    let laptop = target.online(&url, &bob);
     let id = a.invite(&[&bob], 30).invitation_id;
     assert_eq!(phone.ringing(), id);
     assert_eq!(laptop.ringing(), id);
@@ -380,9 +498,9 @@ fn first_answer_wins_across_devices(target: Target) {
 fn only_participants_may_act(target: Target) {
     let url = target.url();
     let (alice, bob, mallory) = (unique("alice"), unique("bob"), unique("mallory"));
-    let a = Peer::online(&url, &alice);
-    let b = Peer::online(&url, &bob);
-    let m = Peer::online(&url, &mallory);
+    let a = target.online(&url, &alice);
+    let b = target.online(&url, &bob);
+    let m = target.online(&url, &mallory);
     let id = a.invite(&[&bob], 30).invitation_id;
     b.ringing();
     for result in [
@@ -406,8 +524,8 @@ fn only_participants_may_act(target: Target) {
 fn inviter_logout_cancels_pending(target: Target) {
     let url = target.url();
     let (alice, bob) = (unique("alice"), unique("bob"));
-    let a = Peer::online(&url, &alice);
-    let b = Peer::online(&url, &bob);
+    let a = target.online(&url, &alice);
+    let b = target.online(&url, &bob);
     let id = a.invite(&[&bob], 30).invitation_id;
     b.ringing();
     block(a.client.logout()).unwrap();
@@ -446,7 +564,7 @@ fn same_device_again_kicks_the_old_session(target: Target) {
     let after = block(old.client.send_invitation(request)).unwrap_err();
     assert_eq!(after.code, ErrorCode::NotLoggedIn);
     // The new session works.
-    let a = Peer::online(&url, &unique("alice"));
+    let a = target.online(&url, &unique("alice"));
     a.invite(&[&bob], 30);
     new.ringing();
 }
@@ -454,7 +572,7 @@ fn same_device_again_kicks_the_old_session(target: Target) {
 fn eleventh_device_is_refused(target: Target) {
     let url = target.url();
     let bob = unique("bob");
-    let devices: Vec<Peer> = (0..10).map(|_| Peer::online(&url, &bob)).collect();
+    let devices: Vec<Peer> = (0..10).map(|_| target.online(&url, &bob)).collect();
     let eleventh = Peer::new(&url, &bob);
     let refused = block(eleventh.client.login(bob.clone(), "t")).unwrap_err();
     assert_eq!(refused.code, ErrorCode::NotPermitted);
@@ -475,7 +593,7 @@ fn eleventh_device_is_refused(target: Target) {
 fn limits_are_enforced(target: Target) {
     let url = target.url();
     let alice = unique("alice");
-    let a = Peer::online(&url, &alice);
+    let a = target.online(&url, &alice);
     let send = |request: SendInvitation| block(a.client.send_invitation(request));
     let many: Vec<UserId> = (0..33).map(|i| unique(&format!("u{i}"))).collect();
     let too_many = send(SendInvitation::new(many, 30)).unwrap_err();
@@ -551,7 +669,7 @@ fn token_warning_and_renewal(target: Target) {
 fn every_callback_once_when_freed_with_work_in_flight(target: Target) {
     let url = target.url();
     let (alice, bob) = (unique("alice"), unique("bob"));
-    let _b = Peer::online(&url, &bob);
+    let _b = target.online(&url, &bob);
     let client = Client::new(ClientConfig::new(&url)).unwrap();
     block(client.login(alice.clone(), "t")).unwrap();
     let calls: Arc<Mutex<Vec<usize>>> = Arc::default();
@@ -582,8 +700,8 @@ fn every_callback_once_when_freed_with_work_in_flight(target: Target) {
 fn many_threads_many_invitations(target: Target) {
     let url = target.url();
     let (alice, bob) = (unique("alice"), unique("bob"));
-    let a = Peer::online(&url, &alice);
-    let b = Peer::online(&url, &bob);
+    let a = target.online(&url, &alice);
+    let b = target.online(&url, &bob);
     let done = Arc::new(AtomicUsize::new(0));
     const THREADS: usize = 8;
     const EACH: usize = 25;
