@@ -27,7 +27,11 @@ impl Deployment {
         let config = std::env::temp_dir().join(format!("beckon-cluster-{prefix}.toml"));
         std::fs::write(
             &config,
-            format!("grace_secs = 2\n[redis]\nprefix = \"{prefix}\"\nlease_ms = 1500\n"),
+            // Rates above a client's, for the rounds of the race test.
+            format!(
+                "grace_secs = 2\nmessages_per_sec = 100000\nmessages_burst = 100000\n\
+                 [redis]\nprefix = \"{prefix}\"\nlease_ms = 1500\n"
+            ),
         )
         .expect("config");
         Deployment {
@@ -184,4 +188,64 @@ fn a_killed_node_s_invitations_are_taken_over_and_still_ring() {
     }
     accepted(&inviter, &sent.invitation_id, &bob);
     let _ = deployment.prefix.len();
+}
+
+/// Waits until `node` counts `wanted` devices of `user` online.
+fn wait_devices(node: &ServerProcess, user: &UserId, wanted: u64) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (_, body) = node.admin_get(&format!("/users/{user}/devices"));
+        let value: serde_json::Value = serde_json::from_str(&body).unwrap();
+        if value["devices"].as_u64() == Some(wanted) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{user}: never {wanted} devices: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn two_devices_on_two_nodes_accepting_at_once_one_wins_every_time() {
+    const ROUNDS: usize = 1000;
+    let deployment = Deployment::new();
+    let a = deployment.node("node-a");
+    let b = deployment.node("node-b");
+    let c = deployment.node("node-c");
+    let (alice, bob) = (unique("alice"), unique("bob"));
+    let inviter = Peer::online(&a.url(), &alice);
+    let phone = Peer::online(&b.url(), &bob);
+    let laptop = Peer::online(&c.url(), &bob);
+    wait_devices(&a, &bob, 2);
+    let started = Instant::now();
+    let mut wins = [0usize; 2];
+    for round in 0..ROUNDS {
+        let id = inviter.invite(&[&bob], 30).invitation_id;
+        assert_eq!(phone.ringing(), id, "round {round}");
+        assert_eq!(laptop.ringing(), id, "round {round}");
+        let (first, second) = block(async {
+            tokio::join!(
+                phone.client.accept_invitation(answer(&id, "phone")),
+                laptop.client.accept_invitation(answer(&id, "laptop")),
+            )
+        });
+        match (&first, &second) {
+            (Ok(()), Err(e)) if e.code == beckon::ErrorCode::AlreadyAnswered => wins[0] += 1,
+            (Err(e), Ok(())) if e.code == beckon::ErrorCode::AlreadyAnswered => wins[1] += 1,
+            other => panic!("round {round}: not exactly one winner: {other:?}"),
+        }
+        accepted(&inviter, &id, &bob);
+    }
+    // Every round told the inviter once.
+    std::thread::sleep(Duration::from_millis(200));
+    let told = inviter.count(|e| matches!(e, Event::Invitation(Push::InvitationAccepted { .. })));
+    assert_eq!(told, ROUNDS);
+    eprintln!(
+        "{ROUNDS} rounds in {:?}: the phone (node-b) won {}, the laptop (node-c) {}",
+        started.elapsed(),
+        wins[0],
+        wins[1]
+    );
 }
