@@ -23,8 +23,8 @@ use serde::{Deserialize, Serialize};
 use super::push::PushedDevice;
 use crate::error::Result;
 use crate::protocol::{
-    DeviceId, InvitationId, InviteeState, InviteeStatus, Notification, PushTarget, SendOutcome,
-    Text, UserId,
+    DeviceId, InvitationId, InvitationSnapshot, InviteeState, InviteeStatus, Notification,
+    PushTarget, SendOutcome, Text, UserId,
 };
 
 /// A change's place in a store's commit order. 0 is "nothing to wait for".
@@ -74,6 +74,33 @@ pub struct PushTargetRecord {
 }
 
 impl InvitationRecord {
+    /// The invitation as `user` may see it in a snapshot (None if `user`
+    /// takes no part in it), at `now_ms`: what a node tells of an
+    /// invitation another node holds, read from their shared store.
+    pub fn snapshot_for(&self, user: &UserId, now_ms: u64) -> Option<InvitationSnapshot> {
+        let involved = &self.inviter == user || self.invitees.iter().any(|i| &i.user == user);
+        if !involved {
+            return None;
+        }
+        let ended = self.ended_ms.is_some();
+        let left_ms = self.deadline_ms.saturating_sub(now_ms);
+        let seconds_left = if ended { 0 } else { left_ms.div_ceil(1000) };
+        Some(InvitationSnapshot {
+            invitation_id: self.id.clone(),
+            inviter: self.inviter.clone(),
+            invitees: self
+                .invitees
+                .iter()
+                .map(|i| InviteeStatus {
+                    user_id: i.user.clone(),
+                    state: i.state,
+                })
+                .collect(),
+            ended,
+            seconds_left: u32::try_from(seconds_left).unwrap_or(u32::MAX),
+        })
+    }
+
     /// The outcome a retried send is answered with.
     pub fn send_outcome(&self) -> SendOutcome {
         SendOutcome {

@@ -545,6 +545,39 @@ impl Cluster {
             .login_remote(user.clone(), device.clone(), Arc::new(sink))
     }
 
+    /// Completes a snapshot taken from this node's hub: the named
+    /// invitations it does not hold are read from Redis (another node holds
+    /// them). Blocks on Redis (briefly, and only after a lost session).
+    pub fn complete_snapshot(&self, user: &UserId, snapshot: &mut beckon::protocol::Snapshot) {
+        if snapshot.unknown.is_empty() {
+            return;
+        }
+        let store = self.store.clone();
+        let ids = snapshot.unknown.clone();
+        let read = tokio::task::block_in_place(|| store.records(&ids));
+        let records = match read {
+            Ok(records) => records,
+            Err(error) => {
+                tracing::warn!(%error, "cluster: a snapshot could not read other nodes' invitations");
+                return;
+            }
+        };
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        for record in records {
+            if let Some(found) = record.snapshot_for(user, now_ms) {
+                snapshot.unknown.retain(|id| id != &found.invitation_id);
+                // Open ones first, as the hub lists them.
+                if found.ended {
+                    snapshot.invitations.push(found);
+                } else {
+                    snapshot.invitations.insert(0, found);
+                }
+            }
+        }
+    }
+
     /// The durable gate frames wait on (the outbound queues use it).
     fn gate(&self) -> &DurableGate {
         &self.gate

@@ -354,8 +354,11 @@ impl Session {
     /// What the hub knows of the user's invitations, for a client whose
     /// session was lost: sequenced before anything the hub pushes after it.
     fn snapshot(&mut self, known: &[InvitationId]) {
-        let snapshot = self.ctx.hub.snapshot(&self.hub_session, known);
+        let mut snapshot = self.ctx.hub.snapshot(&self.hub_session, known);
         self.needs = self.needs.max(beckon::hub::frame_ticket());
+        if let Some(cluster) = self.ctx.cluster() {
+            cluster.complete_snapshot(&self.hub_session.user, &mut snapshot);
+        }
         self.append_sequenced("snapshot", &snapshot);
     }
 

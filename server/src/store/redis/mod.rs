@@ -191,6 +191,40 @@ impl RedisStore {
         load::records(&mut conn, &place, &owned, &ids).map(Some)
     }
 
+    /// The stored records of `ids` (those with none, or that cannot be
+    /// read, are left out). Blocks on Redis.
+    pub fn records(
+        &self,
+        ids: &[beckon::protocol::InvitationId],
+    ) -> Result<Vec<InvitationRecord>, OpenError> {
+        let place = Place {
+            url: &self.url,
+            keys: &self.keys,
+        };
+        let mut conn = connect(&self.client).map_err(|e| place.error("cannot connect", e))?;
+        let mut pipe = redis::pipe();
+        for id in ids {
+            pipe.cmd("HMGET")
+                .arg(self.keys.invitation(id))
+                .arg("v")
+                .arg("r");
+        }
+        let rows: Vec<(Option<String>, Option<Vec<u8>>)> = pipe
+            .query(&mut conn)
+            .map_err(|e| place.error("cannot read invitations", e))?;
+        Ok(ids
+            .iter()
+            .zip(rows)
+            .filter_map(|(id, row)| match row {
+                (Some(version), Some(bytes)) => {
+                    let version = version.parse().ok()?;
+                    super::open::decode(id.as_str(), version, &bytes).ok()
+                }
+                _ => None,
+            })
+            .collect())
+    }
+
     /// The nodes that ever joined, with whether their lease is held now.
     /// Blocks on Redis.
     pub fn nodes(&self) -> Result<Vec<(String, bool)>, OpenError> {
