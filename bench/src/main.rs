@@ -319,6 +319,8 @@ fn bench(options: &Options) -> Result<Report, String> {
             beckon_server::StoreKind::Sqlite => {
                 format!("sqlite {:?}", options.server_durability).to_lowercase()
             }
+            // Refused by `Options::validate`: a spawned server has no Redis.
+            beckon_server::StoreKind::Redis => "redis".to_owned(),
         }),
         pairs: options.pairs,
         dispatch: options.dispatch,

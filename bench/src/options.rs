@@ -37,6 +37,7 @@ pub struct Options {
 
     /// The spawned server's store: memory (as before the durable store), or
     /// sqlite in a fresh temporary data directory (removed after the run).
+    /// Not redis: run the nodes yourself (bench/cluster.sh).
     #[arg(long, value_enum, default_value_t = beckon_server::StoreKind::Memory)]
     pub server_store: beckon_server::StoreKind,
 
@@ -154,6 +155,12 @@ impl Options {
                 self.timeout_secs
             ));
         }
+        if self.server_store == beckon_server::StoreKind::Redis {
+            return Err(
+                "--server-store redis: a spawned server has no Redis; start nodes on one and give their --url (bench/cluster.sh)"
+                    .to_owned(),
+            );
+        }
         let url = self.url.as_str();
         if !(url.starts_with("memory://") || url.starts_with("ws://") || url.starts_with("wss://"))
         {
@@ -203,6 +210,7 @@ mod tests {
             &["--rate", "0.5"],
             &["--timeout-secs", "0"],
             &["--url", "http://x"],
+            &["--spawn-server", "--server-store", "redis"],
             &["--url", "ws://127.0.0.1:1", "--spawn-server"],
         ] {
             assert!(parse(args).is_err(), "{args:?}");
