@@ -1,7 +1,7 @@
 //! Presence across nodes: every login and logout of a device is published
 //! on one stream, `{prefix}:directory`, that every node reads from where it
 //! joined, and kept in a hash, `{prefix}:presence` ("USER DEVICE" -> "NODE
-//! GEN"), that a node reads when it joins. A node mirrors each device of
+//! EPOCH GEN"), that a node reads when it joins. A node mirrors each device of
 //! another node into its hub (`Cluster::remote_session`), and ends the
 //! mirror when the device logs out there.
 
@@ -24,7 +24,7 @@ const DIRECTORY_LENGTH: usize = 100_000;
 const BLOCK_MS: usize = 2000;
 
 /// Sets a device's presence unless a newer login is recorded. KEYS:
-/// presence. ARGV: field, node, gen.
+/// presence. ARGV: field, "NODE EPOCH GEN", gen.
 fn set_presence() -> Script {
     Script::new(
         r"
@@ -33,14 +33,19 @@ if stored then
   local gen = tonumber(string.match(stored, ' (%d+)$'))
   if gen and gen > tonumber(ARGV[3]) then return 0 end
 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ' ' .. ARGV[3])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return 1
 ",
     )
 }
 
+/// A device's presence as the hash keeps it.
+pub(super) fn presence_value(node: &str, epoch: i64, gen: u64) -> String {
+    format!("{node} {epoch} {gen}")
+}
+
 /// Removes a device's presence if it is still this login. KEYS: presence.
-/// ARGV: field, "NODE GEN".
+/// ARGV: field, "NODE EPOCH GEN".
 fn clear_presence() -> Script {
     Script::new(
         r"
@@ -102,11 +107,12 @@ async fn publish(
                     user,
                     device,
                     node,
+                    epoch,
                     gen,
                 } => set
                     .key(keys.presence())
                     .arg(target_field(user, device))
-                    .arg(node)
+                    .arg(presence_value(node, *epoch, *gen))
                     .arg(*gen)
                     .invoke_async::<i64>(&mut conn)
                     .await
@@ -115,11 +121,12 @@ async fn publish(
                     user,
                     device,
                     node,
+                    epoch,
                     gen,
                 } => clear
                     .key(keys.presence())
                     .arg(target_field(user, device))
-                    .arg(format!("{node} {gen}"))
+                    .arg(presence_value(node, *epoch, *gen))
                     .invoke_async::<i64>(&mut conn)
                     .await
                     .map(drop),
@@ -152,7 +159,8 @@ async fn publish(
 }
 
 /// At join: the directory's end (read from there on), then every device of
-/// another live node in the presence hash, mirrored into the hub.
+/// another node's running process in the presence hash, mirrored into the
+/// hub.
 pub(super) async fn snapshot(cluster: &Arc<Cluster>) -> Result<String, ConfigError> {
     let mut conn = cluster.conn.clone();
     let error = |e: redis::RedisError| ConfigError(format!("cluster: directory: {e}"));
@@ -170,33 +178,37 @@ pub(super) async fn snapshot(cluster: &Arc<Cluster>) -> Result<String, ConfigErr
         .map_or_else(|| "0-0".to_owned(), |(id, _)| id.clone());
     let present: Vec<(String, String)> =
         conn.hgetall(cluster.keys.presence()).await.map_err(error)?;
-    let mut live = std::collections::HashMap::new();
+    // Each node's running epoch (None: stopped).
+    let mut running: std::collections::HashMap<String, Option<i64>> =
+        std::collections::HashMap::new();
     for (field, value) in present {
-        let (Some((user, device)), Some((node, gen))) =
-            (field.split_once(' '), value.rsplit_once(' '))
+        let parts: Vec<&str> = value.split(' ').collect();
+        let (Some((user, device)), [node, epoch, gen]) = (field.split_once(' '), parts.as_slice())
         else {
             continue;
         };
-        if node == cluster.me {
+        if *node == cluster.me {
             continue; // an earlier process of this node: those sessions are gone
         }
-        let alive = match live.get(node) {
-            Some(alive) => *alive,
+        let current = match running.get(*node) {
+            Some(current) => *current,
             None => {
-                let alive: bool = conn.exists(cluster.keys.lease(node)).await.map_err(error)?;
-                live.insert(node.to_owned(), alive);
-                alive
+                let current: Option<i64> =
+                    conn.get(cluster.keys.lease(node)).await.map_err(error)?;
+                running.insert((*node).to_owned(), current);
+                current
             }
         };
-        let (Ok(user), Ok(device), Ok(gen)) = (
+        let (Ok(user), Ok(device), Ok(epoch), Ok(gen)) = (
             beckon::protocol::UserId::parse(user, "user"),
             beckon::protocol::DeviceId::parse(device, "device"),
+            epoch.parse::<i64>(),
             gen.parse::<u64>(),
         ) else {
             continue;
         };
-        if alive {
-            cluster.remote_session(node, &user, &device, gen);
+        if current == Some(epoch) {
+            cluster.remote_session(node, epoch, &user, &device, gen);
         }
     }
     Ok(from)
@@ -270,10 +282,11 @@ impl Cluster {
                 user,
                 device,
                 node,
+                epoch,
                 gen,
             } => {
                 if node != self.me {
-                    self.remote_session(&node, &user, &device, gen);
+                    self.remote_session(&node, epoch, &user, &device, gen);
                 }
             }
             Presence::Logout {
@@ -281,6 +294,7 @@ impl Cluster {
                 device,
                 node,
                 gen,
+                ..
             } => {
                 if node == self.me {
                     return;

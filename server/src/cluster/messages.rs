@@ -6,9 +6,11 @@ use beckon::protocol::wire::ClientFrame;
 use beckon::protocol::{DeviceId, Push, UserId};
 use serde::{Deserialize, Serialize};
 
-/// A device logged in or out at `node`. `gen` orders the logins of one
-/// device across nodes (a counter in Redis, taken before the login): an
-/// event older than what a node knows of the device changes nothing.
+/// A device logged in or out at `node` (its process `epoch`: a node started
+/// again under its name has a new one, and its earlier devices are gone).
+/// `gen` orders the logins of one device across nodes (a counter in Redis,
+/// taken before the login): an event older than what a node knows of the
+/// device changes nothing.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "t", rename_all = "snake_case")]
 pub enum Presence {
@@ -16,12 +18,14 @@ pub enum Presence {
         user: UserId,
         device: DeviceId,
         node: String,
+        epoch: i64,
         gen: u64,
     },
     Logout {
         user: UserId,
         device: DeviceId,
         node: String,
+        epoch: i64,
         gen: u64,
     },
 }
@@ -42,6 +46,8 @@ pub enum Message {
     /// a receipt).
     Request {
         from: String,
+        /// `from`'s epoch.
+        epoch: i64,
         key: u64,
         user: UserId,
         device: DeviceId,

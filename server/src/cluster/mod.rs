@@ -61,10 +61,11 @@ const REQUEST_PATIENCE: Duration = Duration::from_secs(30);
 enum Device {
     /// Logged in here.
     Local { gen: u64, handle: SessionHandle },
-    /// Logged in at `node`, mirrored into this hub.
+    /// Logged in at `node` (its process `epoch`), mirrored into this hub.
     Remote {
         gen: u64,
         node: String,
+        epoch: i64,
         session: Arc<HubSession>,
     },
 }
@@ -190,6 +191,7 @@ impl Cluster {
             user: handle.user.clone(),
             device: handle.device.clone(),
             node: self.me.clone(),
+            epoch: self.store.epoch(),
             gen,
         });
     }
@@ -211,6 +213,7 @@ impl Cluster {
             user: user.clone(),
             device: device.clone(),
             node: self.me.clone(),
+            epoch: self.store.epoch(),
             gen,
         });
     }
@@ -362,6 +365,7 @@ impl Cluster {
         } = request;
         let message = Message::Request {
             from: self.me.clone(),
+            epoch: self.store.epoch(),
             key,
             user,
             device,
@@ -448,27 +452,29 @@ impl Cluster {
             }
             Message::Request {
                 from,
+                epoch,
                 key,
                 user,
                 device,
                 gen,
                 frame,
-            } => self.run_request(from, key, user, device, gen, frame),
+            } => self.run_request((from, epoch), key, user, device, gen, frame),
             Message::Answer { key, body, failed } => self.answered(key, body, failed),
         }
     }
 
-    /// Runs a request of a device of node `from` on its remote session here.
+    /// Runs a request of a device of node `from` (with its epoch) on its
+    /// remote session here.
     fn run_request(
         self: &Arc<Self>,
-        from: String,
+        (from, epoch): (String, i64),
         key: u64,
         user: UserId,
         device: DeviceId,
         gen: u64,
         frame: ClientFrame,
     ) {
-        let Some(session) = self.remote_session(&from, &user, &device, gen) else {
+        let Some(session) = self.remote_session(&from, epoch, &user, &device, gen) else {
             if key != 0 {
                 let error = Error::new(
                     ErrorCode::NotPermitted,
@@ -499,12 +505,13 @@ impl Cluster {
         });
     }
 
-    /// The remote session of a device of node `node` at login `gen`: the
-    /// one mirrored, or a new one if the directory has not told of it yet.
-    /// None when a newer login of the device is known.
+    /// The remote session of a device of node `node` (process `epoch`) at
+    /// login `gen`: the one mirrored, or a new one if the directory has not
+    /// told of it yet. None when a newer login of the device is known.
     fn remote_session(
         self: &Arc<Self>,
         node: &str,
+        epoch: i64,
         user: &UserId,
         device: &DeviceId,
         gen: u64,
@@ -526,6 +533,7 @@ impl Cluster {
             Device::Remote {
                 gen,
                 node: node.to_owned(),
+                epoch,
                 session: session.clone(),
             },
         );

@@ -5,7 +5,7 @@
 //! passed without a login elsewhere (rule 7 then applies as after a dropped
 //! connection), and forgets their presence.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,6 +23,9 @@ async fn watch(cluster: std::sync::Weak<Cluster>) {
     // Nodes found stopped, handled once each (a node that comes back under
     // the same name joins again with a new lease and is watched again).
     let mut handled: HashSet<String> = HashSet::new();
+    // Each running node's epoch as last seen: a new one means it started
+    // again, and the devices of its earlier process are gone.
+    let mut epochs: HashMap<String, i64> = HashMap::new();
     loop {
         tokio::time::sleep(every).await;
         let Some(strong) = cluster.upgrade() else {
@@ -38,11 +41,22 @@ async fn watch(cluster: std::sync::Weak<Cluster>) {
             }
             Err(_) => continue,
         };
-        for (node, alive) in nodes {
-            if alive {
-                handled.remove(&node);
-            } else if handled.insert(node.clone()) {
-                strong.clone().node_stopped(node);
+        for (node, epoch) in nodes {
+            match epoch {
+                Some(epoch) => {
+                    handled.remove(&node);
+                    if let Some(before) = epochs.insert(node.clone(), epoch) {
+                        if before != epoch {
+                            strong.clone().node_restarted(node, before);
+                        }
+                    }
+                }
+                None => {
+                    epochs.remove(&node);
+                    if handled.insert(node.clone()) {
+                        strong.clone().node_stopped(node);
+                    }
+                }
             }
         }
     }
@@ -84,23 +98,46 @@ impl Cluster {
                 .query_async(&mut conn)
                 .await;
             tokio::time::sleep(this.grace).await;
-            this.end_devices_of(&node);
+            this.end_devices_of(&node, None);
         });
     }
 
-    /// Ends the remote sessions of `node` that no later login replaced.
-    fn end_devices_of(&self, node: &str) {
+    /// `node` started again (its lease holds a new epoch): the devices of
+    /// its earlier process end after the grace period, unless they logged in
+    /// again meanwhile (its invitations it took back itself at start).
+    fn node_restarted(self: Arc<Self>, node: String, before: i64) {
+        tracing::warn!(node, "cluster: a node started again");
+        // What its earlier process read but never answered is asked again.
+        self.reroute_from(&node);
+        tokio::spawn(async move {
+            tokio::time::sleep(self.grace).await;
+            self.end_devices_of(&node, Some(before));
+        });
+    }
+
+    /// Ends the remote sessions of `node` (of its process `epoch`, or any)
+    /// that no later login replaced.
+    fn end_devices_of(&self, node: &str, epoch: Option<i64>) {
         let mut devices = self.devices.lock();
         let gone: Vec<_> = devices
             .iter()
-            .filter(|(_, d)| matches!(d, Device::Remote { node: n, .. } if n == node))
+            .filter(|(_, d)| {
+                matches!(d, Device::Remote { node: n, epoch: e, .. }
+                    if n == node && epoch.is_none_or(|wanted| wanted == *e))
+            })
             .map(|(k, _)| k.clone())
             .collect();
         for key in gone {
-            if let Some(Device::Remote { session, gen, .. }) = devices.remove(&key) {
+            if let Some(Device::Remote {
+                session,
+                gen,
+                epoch,
+                ..
+            }) = devices.remove(&key)
+            {
                 self.hub.logout(&session);
                 let field = crate::store::redis::target_field(&key.0, &key.1);
-                let value = format!("{node} {gen}");
+                let value = super::directory::presence_value(node, epoch, gen);
                 let this_conn = self.conn.clone();
                 let presence = self.keys.presence();
                 tokio::spawn(async move {

@@ -225,20 +225,23 @@ impl RedisStore {
             .collect())
     }
 
-    /// The nodes that ever joined, with whether their lease is held now.
-    /// Blocks on Redis.
-    pub fn nodes(&self) -> Result<Vec<(String, bool)>, OpenError> {
+    /// The other nodes that ever joined, each with the epoch of its running
+    /// process (None: its lease lapsed). Blocks on Redis.
+    pub fn nodes(&self) -> Result<Vec<(String, Option<i64>)>, OpenError> {
         let place = Place {
             url: &self.url,
             keys: &self.keys,
         };
         let mut conn = connect(&self.client).map_err(|e| place.error("cannot connect", e))?;
-        let (live, lapsed) = load::other_nodes(&mut conn, &place, &self.node)?;
-        Ok(live
-            .into_iter()
-            .map(|n| (n, true))
-            .chain(lapsed.into_iter().map(|n| (n, false)))
-            .collect())
+        let names: Vec<String> = redis::Commands::smembers(&mut conn, self.keys.nodes())
+            .map_err(|e| place.error("cannot list its nodes", e))?;
+        let mut nodes = Vec::with_capacity(names.len());
+        for name in names.into_iter().filter(|n| n != &self.node) {
+            let epoch: Option<i64> = redis::Commands::get(&mut conn, self.keys.lease(&name))
+                .map_err(|e| place.error("cannot read a node's lease", e))?;
+            nodes.push((name, epoch));
+        }
+        Ok(nodes)
     }
 
     /// What connections wait on before frames leave.
