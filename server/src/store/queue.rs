@@ -136,6 +136,22 @@ impl Shared {
         }
     }
 
+    /// Fails (SERVER, with the cause) while the writer cannot write.
+    pub fn check_writable(&self) -> beckon::Result<()> {
+        if !self.failing.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let cause = self
+            .failure
+            .lock()
+            .clone()
+            .unwrap_or_else(|| "it cannot write".into());
+        Err(beckon::Error::new(
+            beckon::ErrorCode::Server,
+            format!("the server cannot store changes now ({cause}); nothing was changed"),
+        ))
+    }
+
     /// Queues `change`; returns its ticket.
     pub fn submit(&self, change: Change) -> Ticket {
         let mut queue = self.queue.lock();

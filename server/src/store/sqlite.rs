@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use beckon::hub::{Change, Recovered, Store, Ticket};
-use beckon::{Error, ErrorCode};
+use beckon::Error;
 use parking_lot::Mutex;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
@@ -164,18 +164,6 @@ impl Store for SqliteStore {
     }
 
     fn check_writable(&self) -> beckon::Result<()> {
-        if !self.shared.failing.load(Ordering::Acquire) {
-            return Ok(());
-        }
-        let cause = self
-            .shared
-            .failure
-            .lock()
-            .clone()
-            .unwrap_or_else(|| "it cannot write".into());
-        Err(Error::new(
-            ErrorCode::Server,
-            format!("the server cannot store changes now ({cause}); nothing was changed"),
-        ))
+        self.shared.check_writable()
     }
 }

@@ -371,18 +371,6 @@ impl Store for RedisStore {
                 format!("this server node is stopping ({why}); nothing was changed"),
             ));
         }
-        if !self.shared.failing.load(Ordering::Acquire) {
-            return Ok(());
-        }
-        let cause = self
-            .shared
-            .failure
-            .lock()
-            .clone()
-            .unwrap_or_else(|| "it cannot write".into());
-        Err(Error::new(
-            ErrorCode::Server,
-            format!("the server cannot store changes now ({cause}); nothing was changed"),
-        ))
+        self.shared.check_writable()
     }
 }
