@@ -15,7 +15,8 @@ mod jwt;
 mod queue;
 pub mod webhook;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,11 +32,16 @@ use crate::ConfigError;
 
 pub use queue::Tuning;
 
-/// Wall-clock time for the providers, injectable so token lifetimes and
-/// deadlines can be tested without sleeping.
+/// Wall-clock time for the providers, injectable so token lifetimes,
+/// deadlines and retry waits can be tested without sleeping.
 pub trait Clock: Send + Sync + 'static {
     /// Unix milliseconds.
     fn now_ms(&self) -> u64;
+
+    /// Waits `wait` on this clock (a retry's backoff).
+    fn sleep(&self, wait: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(tokio::time::sleep(wait))
+    }
 }
 
 pub struct SystemClock;
@@ -49,26 +55,70 @@ impl Clock for SystemClock {
     }
 }
 
-/// A clock tests move by hand.
-#[derive(Clone, Default)]
-pub struct ManualClock(Arc<AtomicU64>);
+/// A clock tests move by hand: its sleeps end when it is moved past them.
+#[derive(Clone)]
+pub struct ManualClock(Arc<ManualState>);
+
+struct ManualState {
+    now: tokio::sync::watch::Sender<u64>,
+    /// The wake times of the sleeps under way (one entry each).
+    sleeping: parking_lot::Mutex<Vec<u64>>,
+}
+
+impl Default for ManualClock {
+    fn default() -> ManualClock {
+        ManualClock::at(0)
+    }
+}
 
 impl ManualClock {
     pub fn at(now_ms: u64) -> ManualClock {
-        ManualClock(Arc::new(AtomicU64::new(now_ms)))
+        ManualClock(Arc::new(ManualState {
+            now: tokio::sync::watch::Sender::new(now_ms),
+            sleeping: parking_lot::Mutex::new(Vec::new()),
+        }))
     }
     pub fn set(&self, now_ms: u64) {
-        self.0.store(now_ms, Ordering::Release);
+        self.0.now.send_replace(now_ms);
     }
     pub fn advance(&self, by: Duration) {
         let by = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
-        self.0.fetch_add(by, Ordering::AcqRel);
+        self.0.now.send_modify(|now| *now = now.saturating_add(by));
+    }
+    /// The wake times (Unix ms) of the sleeps under way on this clock, in
+    /// the order they started.
+    pub fn sleeping(&self) -> Vec<u64> {
+        self.0.sleeping.lock().clone()
     }
 }
 
 impl Clock for ManualClock {
     fn now_ms(&self) -> u64 {
-        self.0.load(Ordering::Acquire)
+        *self.0.now.borrow()
+    }
+
+    fn sleep(&self, wait: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        let state = self.0.clone();
+        let wait = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+        let wake = self.now_ms().saturating_add(wait);
+        state.sleeping.lock().push(wake);
+        /// Takes the sleep off the list however it ends.
+        struct Listed(Arc<ManualState>, u64);
+        impl Drop for Listed {
+            fn drop(&mut self) {
+                let mut sleeping = self.0.sleeping.lock();
+                if let Some(at) = sleeping.iter().position(|w| *w == self.1) {
+                    sleeping.remove(at);
+                }
+            }
+        }
+        let listed = Listed(state.clone(), wake);
+        let mut now = state.now.subscribe();
+        Box::pin(async move {
+            let _listed = listed;
+            // The sender lives as long as `state`, which this future holds.
+            let _ = now.wait_for(|now| *now >= wake).await;
+        })
     }
 }
 

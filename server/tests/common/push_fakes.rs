@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response, StatusCode, Version};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -137,6 +138,15 @@ pub enum Answer {
     Slow(Duration, Box<Answer>),
     /// Every connection of the fake is closed, this request unanswered.
     DropConnection,
+    /// The answer once the test calls [`Fake::release`] (after this
+    /// request arrived).
+    Hold(Box<Answer>),
+    /// This request's connection goes silent: nothing more is read from it
+    /// or written to it, and it stays open (a dead peer behind a NAT).
+    Freeze,
+    /// The status and headers, then a first piece of the body and nothing
+    /// more: the body never ends.
+    BodyStalls(u16),
 }
 
 impl Answer {
@@ -167,13 +177,16 @@ impl Answer {
         )
     }
     pub fn retry_after(self, secs: u64) -> Answer {
+        self.with_header("retry-after", &secs.to_string())
+    }
+    pub fn with_header(self, name: &'static str, value: &str) -> Answer {
         match self {
             Answer::Status {
                 code,
                 body,
                 mut headers,
             } => {
-                headers.push(("retry-after", secs.to_string()));
+                headers.push((name, value.to_owned()));
                 Answer::Status {
                     code,
                     body,
@@ -188,6 +201,8 @@ impl Answer {
 /// One request as a fake received it.
 #[derive(Clone, Debug)]
 pub struct Recorded {
+    /// Which connection it came on (counted from 1, per fake).
+    pub connection: u64,
     pub version: Version,
     pub method: String,
     pub path: String,
@@ -230,6 +245,8 @@ struct State {
     /// When set, provider requests answer this (an outage), the script
     /// untouched.
     outage: Option<Answer>,
+    /// How many times [`Fake::release`] was called.
+    released: u64,
 }
 
 /// A fake provider on 127.0.0.1, served from a thread of its own.
@@ -238,6 +255,7 @@ pub struct Fake {
     pub addr: SocketAddr,
     state: Arc<Mutex<State>>,
     kill: watch::Sender<u64>,
+    released: watch::Sender<u64>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     apns_public: Vec<u8>,
     rsa_public: Vec<u8>,
@@ -250,6 +268,16 @@ impl Fake {
             Kind::Apns => &[b"h2"],
             _ => &[b"h2", b"http/1.1"],
         };
+        Self::start_with_alpn(kind, keys, alpn)
+    }
+
+    /// A fake that only speaks HTTP/1.1 (ALPN `http/1.1`): a webhook
+    /// receiver behind an older proxy.
+    pub fn start_http1(kind: Kind, keys: &TestKeys) -> Fake {
+        Self::start_with_alpn(kind, keys, &[b"http/1.1"])
+    }
+
+    fn start_with_alpn(kind: Kind, keys: &TestKeys, alpn: &[&[u8]]) -> Fake {
         let acceptor = keys.tls(alpn);
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
@@ -262,6 +290,7 @@ impl Fake {
             addr,
             state,
             kill,
+            released: watch::channel(0u64).0,
             stop: Some(stop),
             apns_public: keys.apns_public.clone(),
             rsa_public: keys.rsa_public.clone(),
@@ -273,6 +302,8 @@ impl Fake {
             apns_public: fake.apns_public.clone(),
             rsa_public: fake.rsa_public.clone(),
             port: addr.port(),
+            released: fake.released.clone(),
+            connections: std::sync::atomic::AtomicU64::new(0),
         });
         std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -294,16 +325,30 @@ impl Fake {
                             let Ok(tls) = acceptor.accept(tcp).await else {
                                 return;
                             };
+                            let connection = Arc::new(Connection {
+                                id: core
+                                    .connections
+                                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+                                    + 1,
+                                frozen: tokio::sync::Notify::new(),
+                            });
+                            let this = connection.clone();
                             let service = hyper::service::service_fn(move |request| {
                                 let core = core.clone();
-                                async move { core.handle(request).await }
+                                let this = this.clone();
+                                async move { core.handle(request, this).await }
                             });
                             let builder =
                                 hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                            let connection = builder.serve_connection(TokioIo::new(tls), service);
+                            let serving = builder.serve_connection(TokioIo::new(tls), service);
+                            tokio::pin!(serving);
                             tokio::select! {
-                                _ = connection => {}
+                                _ = &mut serving => {}
                                 _ = killed.changed() => {}
+                                _ = connection.frozen.notified() => {
+                                    // Kept open, never served again.
+                                    let _ = killed.changed().await;
+                                }
                             }
                         });
                     }
@@ -375,9 +420,25 @@ impl Fake {
             .insert(jwt.to_owned());
     }
 
+    /// Accepts `token` as an FCM access token (one scripted for the token
+    /// endpoint).
+    pub fn accept_access_token(&self, token: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .access_tokens
+            .insert(token.to_owned());
+    }
+
     /// Forgets every FCM access token issued (the next request gets 401).
     pub fn revoke_access_tokens(&self) {
         self.state.lock().unwrap().access_tokens.clear();
+    }
+
+    /// Lets every request answered [`Answer::Hold`] so far have its answer.
+    pub fn release(&self) {
+        self.state.lock().unwrap().released += 1;
+        self.released.send_modify(|n| *n += 1);
     }
 
     /// Closes every open connection.
@@ -420,14 +481,44 @@ struct FakeCore {
     apns_public: Vec<u8>,
     rsa_public: Vec<u8>,
     port: u16,
+    /// Counts [`Fake::release`] calls.
+    released: watch::Sender<u64>,
+    connections: std::sync::atomic::AtomicU64,
 }
 
-type Reply = Response<Full<Bytes>>;
+/// One connection the fake accepted.
+struct Connection {
+    id: u64,
+    frozen: tokio::sync::Notify,
+}
+
+type Reply = Response<BoxBody<Bytes, std::convert::Infallible>>;
+
+/// A body that sends one piece and then never ends.
+struct Stalled(bool);
+
+impl hyper::body::Body for Stalled {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        if self.0 {
+            return std::task::Poll::Pending;
+        }
+        self.0 = true;
+        std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(Bytes::from_static(
+            b"{\"name\": ",
+        )))))
+    }
+}
 
 impl FakeCore {
     async fn handle(
         self: Arc<Self>,
         request: Request<hyper::body::Incoming>,
+        connection: Arc<Connection>,
     ) -> Result<Reply, std::convert::Infallible> {
         let (parts, body) = request.into_parts();
         let body = body
@@ -436,6 +527,7 @@ impl FakeCore {
             .map(|b| b.to_bytes().to_vec())
             .unwrap_or_default();
         let recorded = Recorded {
+            connection: connection.id,
             version: parts.version,
             method: parts.method.to_string(),
             path: parts.uri.path().to_owned(),
@@ -450,11 +542,12 @@ impl FakeCore {
             (Kind::Fcm, false) => self.check_fcm(&recorded, &mut problems),
             (Kind::Webhook, _) => self.check_webhook(&recorded, &mut problems),
         };
-        let answer = {
+        let (answer, released) = {
             let mut state = self.state.lock().unwrap();
+            let released = state.released;
             state.requests.push(recorded);
             state.problems.extend(problems);
-            match checked {
+            let answer = match checked {
                 Err(refusal) => refusal,
                 Ok(()) if token_endpoint => match state.token_script.pop_front() {
                     Some(answer) => answer,
@@ -480,21 +573,38 @@ impl FakeCore {
                         _ => Answer::status(200, ""),
                     },
                 },
-            }
+            };
+            (answer, released)
         };
-        Ok(self.answer(answer).await)
+        Ok(self.answer(answer, released, &connection).await)
     }
 
-    async fn answer(&self, mut answer: Answer) -> Reply {
+    async fn answer(&self, mut answer: Answer, released: u64, connection: &Connection) -> Reply {
         loop {
             match answer {
                 Answer::Slow(wait, then) => {
                     tokio::time::sleep(wait).await;
                     answer = *then;
                 }
+                Answer::Hold(then) => {
+                    let mut release = self.released.subscribe();
+                    let _ = release.wait_for(|n| *n > released).await;
+                    answer = *then;
+                }
                 Answer::DropConnection => {
                     self.kill.send_modify(|n| *n += 1);
                     std::future::pending::<()>().await;
+                }
+                Answer::Freeze => {
+                    connection.frozen.notify_one();
+                    std::future::pending::<()>().await;
+                }
+                Answer::BodyStalls(code) => {
+                    return Response::builder()
+                        .status(StatusCode::from_u16(code).unwrap())
+                        .header("content-type", "application/json")
+                        .body(Stalled(false).boxed())
+                        .unwrap();
                 }
                 Answer::Status {
                     code,
@@ -507,7 +617,7 @@ impl FakeCore {
                     for (name, value) in headers {
                         response = response.header(name, value);
                     }
-                    return response.body(Full::new(Bytes::from(body))).unwrap();
+                    return response.body(Full::new(Bytes::from(body)).boxed()).unwrap();
                 }
             }
         }
