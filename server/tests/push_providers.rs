@@ -45,7 +45,7 @@ type PushReport = (PushOutcome, String, Option<PushProvider>);
 
 struct Rig {
     hub: Arc<Hub>,
-    _service: Arc<PushService>,
+    service: Arc<PushService>,
     metrics: PushMetrics,
     alice: Arc<Session>,
     inbox: Arc<Inbox>,
@@ -56,12 +56,18 @@ fn tuning() -> Tuning {
         backoff_start: Duration::from_millis(50),
         backoff_max: Duration::from_millis(400),
         stop_retries: 2,
+        stop_retry_window: Duration::from_secs(60),
         request_timeout: Duration::from_millis(1500),
     }
 }
 
 impl Rig {
     fn new(config: PushConfig) -> Rig {
+        Self::with(config, Arc::new(SystemClock), tuning())
+    }
+
+    /// A rig whose pushes run on `clock` and `tuning`.
+    fn with(config: PushConfig, clock: Arc<dyn Clock>, tuning: Tuning) -> Rig {
         let runtime = tokio::runtime::Handle::current();
         let metrics = PushMetrics::default();
         let service = PushService::start_with(
@@ -69,8 +75,8 @@ impl Rig {
             DurableGate::default(),
             metrics.clone(),
             &runtime,
-            Arc::new(SystemClock),
-            tuning(),
+            clock,
+            tuning,
         )
         .unwrap()
         .expect("a provider is configured");
@@ -89,7 +95,7 @@ impl Rig {
         hub.sync(&alice);
         Rig {
             hub,
-            _service: service,
+            service,
             metrics,
             alice,
             inbox,
@@ -109,13 +115,17 @@ impl Rig {
     }
 
     fn send(&self, invitees: &[&UserId]) -> InvitationId {
+        self.send_with(invitees, "{\"room\":\"r1\"}", "{\"k\":1}")
+    }
+
+    fn send_with(&self, invitees: &[&UserId], extended_data: &str, payload: &str) -> InvitationId {
         let mut request = SendInvitation::new(invitees.iter().map(|u| (*u).clone()).collect(), 30);
-        request.extended_data = "{\"room\":\"r1\"}".into();
+        request.extended_data = extended_data.into();
         request.notification = Some(Notification {
             title: "Alice".into(),
             message: "Video call".into(),
             resource_id: "res-1".into(),
-            payload: "{\"k\":1}".into(),
+            payload: payload.into(),
         });
         self.hub.send(&self.alice, request).unwrap().invitation_id
     }
@@ -166,6 +176,19 @@ impl Rig {
 
     async fn result(&self, invitation: &InvitationId) -> PushReport {
         self.results(invitation, 1).await.remove(0)
+    }
+
+    /// Waits until `count` pushes of `provider` failed with `reason`.
+    async fn wait_failures(&self, provider: &'static str, reason: &str, count: u64) {
+        let started = Instant::now();
+        while self.failures(provider, reason) < count {
+            assert!(
+                started.elapsed() < WAIT,
+                "{} failures '{reason}', not {count}",
+                self.failures(provider, reason)
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     fn failures(&self, provider: &'static str, reason: &str) -> u64 {
@@ -306,6 +329,11 @@ async fn apns_voip_ring_then_an_alert_stop_to_the_alert_token() {
     assert_eq!(stop.header("apns-push-type"), "alert");
     assert_eq!(stop.header("apns-topic"), TOPIC);
     assert_eq!(stop.header("apns-collapse-id"), invitation.to_string());
+    let expiration: u64 = stop.header("apns-expiration").parse().unwrap();
+    assert!(
+        (unix_now() + 3590..=unix_now() + 3600).contains(&expiration),
+        "a stop is deliverable for an hour: {expiration}"
+    );
     let body = stop.json();
     assert_eq!(body["beckon"]["type"], "stop");
     assert_eq!(body["beckon"]["state"], "cancelled");
@@ -587,6 +615,7 @@ async fn fcm_rings_stops_and_errors() {
         (data["type"].as_str(), data["state"].as_str()),
         (Some("stop"), Some("cancelled"))
     );
+    assert_eq!(stop.json()["message"]["android"]["ttl"], "3600s");
     assert_eq!(fcm.token_requests().len(), 1, "the access token is cached");
 
     // 401: a new access token, the push retried once.
@@ -776,7 +805,10 @@ async fn retries_stop_once_the_invitee_no_longer_rings() {
     let (outcome, reason, _) = rig.result(&invitation).await;
     assert_eq!(
         (outcome, reason.as_str()),
-        (PushOutcome::Failed, "InternalServerError")
+        (
+            PushOutcome::Failed,
+            "no longer ringing: after InternalServerError"
+        )
     );
     // Once reported, nothing more is tried (a later retry would be a bug).
     let after = apns.requests().len();
@@ -1089,4 +1121,248 @@ async fn ring_latencies(config: Option<PushConfig>, n: usize) -> Vec<Duration> {
         hub.cancel(&inviter, cancel).unwrap();
     }
     latencies
+}
+
+/// A rig on a manual clock started at the real time (the hub's deadlines
+/// are real), pushing through `config`.
+fn manual_rig(config: PushConfig, tuning: Tuning) -> (ManualClock, Rig) {
+    let clock = ManualClock::at(SystemClock.now_ms());
+    let rig = Rig::with(config, Arc::new(clock.clone()), tuning);
+    (clock, rig)
+}
+
+/// Waits until a push waits to retry on `clock`: its wake time, and the
+/// wait (from the clock's now).
+async fn retry_wait(clock: &ManualClock) -> (u64, u64) {
+    let started = Instant::now();
+    loop {
+        if let Some(wake) = clock.sleeping().first() {
+            return (*wake, wake.saturating_sub(clock.now_ms()));
+        }
+        assert!(started.elapsed() < WAIT, "no push waits to retry");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn webhook_target(name: &str) -> PushTarget {
+    PushTarget::new(PushProvider::Webhook, format!("d-{name}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ring_ended_during_its_retry_wait_is_not_sent_again() {
+    let keys = TestKeys::new();
+    let (apns, sandbox) = (
+        Fake::start(Kind::Apns, &keys),
+        Fake::start(Kind::Apns, &keys),
+    );
+    let config = PushConfig {
+        apns: Some(apns_config(&keys, &apns, &sandbox)),
+        ..push_config(&keys)
+    };
+    let (clock, rig) = manual_rig(config, tuning());
+    let bob = rig.offline_with("bob", voip_target(1, Some(2)));
+    apns.script([Answer::apns(503, "ServiceUnavailable")]);
+    let invitation = rig.send(&[&bob]);
+    apns.wait_requests(1, WAIT);
+    let (wake, _) = retry_wait(&clock).await;
+    rig.cancel(&invitation);
+    // The stop queued behind the ring wakes it: it rings no more and ends.
+    assert_eq!(
+        rig.result(&invitation).await,
+        (
+            PushOutcome::Failed,
+            "no longer ringing: after ServiceUnavailable".to_owned(),
+            Some(PushProvider::ApnsVoip)
+        )
+    );
+    let requests = apns.wait_requests(2, WAIT);
+    assert_eq!(requests[1].path, format!("/3/device/{}", apns_token(2)));
+    assert_eq!(requests[1].json()["beckon"]["type"], "stop");
+    // Nothing more, even once the ring's wait would have been over.
+    clock.set(wake + 60_000);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(apns.requests().len(), 2);
+    assert_eq!(apns.problems(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ring_still_queued_when_its_invitee_stops_ringing_is_never_sent() {
+    let keys = TestKeys::new();
+    let hook = Fake::start(Kind::Webhook, &keys);
+    let rig = Rig::new(PushConfig {
+        concurrency: 1,
+        webhook: Some(webhook_config(&hook)),
+        ..push_config(&keys)
+    });
+    let carol = rig.offline_with("carol", webhook_target("carol"));
+    let bob = rig.offline_with("bob", webhook_target("bob"));
+    hook.script([Answer::Hold(Box::new(Answer::status(200, "")))]);
+    let first = rig.send(&[&carol]);
+    // Carol's ring holds the one slot; Bob's waits in the queue, then his
+    // call is cancelled.
+    hook.wait_requests(1, WAIT);
+    let second = rig.send(&[&bob]);
+    rig.cancel(&second);
+    hook.release();
+    assert_eq!(rig.result(&first).await.0, PushOutcome::Sent);
+    assert_eq!(
+        rig.result(&second).await,
+        (
+            PushOutcome::Failed,
+            "no longer ringing".to_owned(),
+            Some(PushProvider::Webhook)
+        )
+    );
+    rig.cancel(&first);
+    let requests = hook.wait_requests(3, WAIT);
+    let sent: Vec<(String, String)> = requests
+        .iter()
+        .map(|r| {
+            let body = r.json();
+            (
+                body["user"].as_str().unwrap_or("").to_owned(),
+                body["type"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            ("carol".to_owned(), "invitation.ring".to_owned()),
+            ("bob".to_owned(), "invitation.stop".to_owned()),
+            ("carol".to_owned(), "invitation.stop".to_owned()),
+        ]
+    );
+    assert_eq!(hook.problems(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_waiting_to_retry_holds_no_slot() {
+    let keys = TestKeys::new();
+    let hook = Fake::start(Kind::Webhook, &keys);
+    let config = PushConfig {
+        concurrency: 1,
+        webhook: Some(webhook_config(&hook)),
+        ..push_config(&keys)
+    };
+    let (clock, rig) = manual_rig(config, tuning());
+    let bob = rig.offline_with("bob", webhook_target("bob"));
+    let carol = rig.offline_with("carol", webhook_target("carol"));
+    hook.script([Answer::status(503, "")]);
+    let first = rig.send(&[&bob]);
+    // Bob's ring waits to retry (the clock does not move) ...
+    retry_wait(&clock).await;
+    // ... and Carol's goes meanwhile through the one slot.
+    let second = rig.send(&[&carol]);
+    assert_eq!(rig.result(&second).await.0, PushOutcome::Sent);
+    assert!(rig.results(&first, 0).await.is_empty());
+    assert_eq!(hook.problems(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_push_is_retried_at_most_stop_retries_times_and_within_its_window() {
+    let keys = TestKeys::new();
+    let hook = Fake::start(Kind::Webhook, &keys);
+    let rig = Rig::new(PushConfig {
+        webhook: Some(webhook_config(&hook)),
+        ..push_config(&keys)
+    });
+    let bob = rig.offline_with("bob", webhook_target("bob"));
+    let first = rig.send(&[&bob]);
+    assert_eq!(rig.result(&first).await.0, PushOutcome::Sent);
+    hook.outage(Some(Answer::status(503, "")));
+    rig.cancel(&first);
+    rig.wait_failures("webhook", "HTTP 503", 1).await;
+    // The ring, then the stop and its two retries (tuning().stop_retries).
+    assert_eq!(hook.requests().len(), 4);
+
+    // A Retry-After past the stop's window (a minute here) ends it at once.
+    hook.outage(None);
+    let second = rig.send(&[&bob]);
+    assert_eq!(rig.result(&second).await.0, PushOutcome::Sent);
+    hook.outage(Some(Answer::status(503, "").retry_after(120)));
+    rig.cancel(&second);
+    rig.wait_failures("webhook", "HTTP 503", 2).await;
+    assert_eq!(hook.requests().len(), 6);
+    assert_eq!(hook.problems(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_shutdown_attempts_under_way_finish_and_queued_pushes_get_theirs() {
+    let keys = TestKeys::new();
+    let hook = Fake::start(Kind::Webhook, &keys);
+    let rig = Rig::new(PushConfig {
+        concurrency: 1,
+        webhook: Some(webhook_config(&hook)),
+        ..push_config(&keys)
+    });
+    let bob = rig.offline_with("bob", webhook_target("bob"));
+    let carol = rig.offline_with("carol", webhook_target("carol"));
+    let dave = rig.offline_with("dave", webhook_target("dave"));
+    hook.script([
+        Answer::Hold(Box::new(Answer::status(200, ""))),
+        Answer::status(503, ""),
+    ]);
+    let first = rig.send(&[&bob]);
+    hook.wait_requests(1, WAIT);
+    let second = rig.send(&[&carol]);
+    let service = rig.service.clone();
+    let stopping = service.shutdown(WAIT);
+    tokio::pin!(stopping);
+    // Polled once: the service is stopping.
+    tokio::select! {
+        biased;
+        _ = &mut stopping => panic!("stopped with a request under way"),
+        _ = std::future::ready(()) => {}
+    }
+    // A push after that fails at once ...
+    let third = rig.send(&[&dave]);
+    assert_eq!(
+        rig.result(&third).await,
+        (
+            PushOutcome::Failed,
+            "server shutting down".to_owned(),
+            Some(PushProvider::Webhook)
+        )
+    );
+    // ... the one under way finishes, the queued one has its attempt, and
+    // nothing is retried.
+    hook.release();
+    stopping.await;
+    assert_eq!(rig.result(&first).await.0, PushOutcome::Sent);
+    assert_eq!(
+        rig.result(&second).await,
+        (
+            PushOutcome::Failed,
+            "HTTP 503".to_owned(),
+            Some(PushProvider::Webhook)
+        )
+    );
+    assert_eq!(hook.requests().len(), 2);
+    assert_eq!(hook.problems(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_still_under_way_when_the_shutdown_deadline_passes_is_reported_dropped() {
+    let keys = TestKeys::new();
+    let hook = Fake::start(Kind::Webhook, &keys);
+    let rig = Rig::new(PushConfig {
+        webhook: Some(webhook_config(&hook)),
+        ..push_config(&keys)
+    });
+    let bob = rig.offline_with("bob", webhook_target("bob"));
+    // Never answered.
+    hook.script([Answer::Hold(Box::new(Answer::status(200, "")))]);
+    let invitation = rig.send(&[&bob]);
+    hook.wait_requests(1, WAIT);
+    rig.service.shutdown(Duration::from_millis(100)).await;
+    assert_eq!(
+        rig.result(&invitation).await,
+        (
+            PushOutcome::Failed,
+            "dropped".to_owned(),
+            Some(PushProvider::Webhook)
+        )
+    );
+    assert_eq!(rig.failures("webhook", "dropped"), 1);
 }

@@ -350,17 +350,27 @@ impl PushService {
         })))
     }
 
-    /// Stops taking jobs, ends retries (reporting them failed) and waits
-    /// for requests in flight, at most `deadline`.
+    /// Stops taking jobs (a push from now on fails at once, "server
+    /// shutting down") and lets the work under way end within `deadline`:
+    /// attempts in flight finish, queued pushes get their attempt, nothing
+    /// is retried. What is still under way at the deadline is dropped
+    /// (reported failed, "dropped").
     pub async fn shutdown(&self, deadline: Duration) {
         let _ = self.shutdown.send(true);
-        let workers: Vec<_> = std::mem::take(&mut *self.workers.lock());
+        let mut workers: Vec<_> = std::mem::take(&mut *self.workers.lock());
         let all = async {
-            for worker in workers {
+            for worker in &mut workers {
                 let _ = worker.await;
             }
         };
-        let _ = tokio::time::timeout(deadline, all).await;
+        if tokio::time::timeout(deadline, all).await.is_err() {
+            for worker in &workers {
+                worker.abort();
+            }
+            for worker in workers {
+                let _ = worker.await;
+            }
+        }
         self.http.close_all();
     }
 }
