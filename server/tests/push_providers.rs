@@ -16,7 +16,7 @@ use beckon_server::config::{ApnsConfig, FcmConfig, PushConfig, WebhookConfig};
 use beckon_server::metrics::{ProviderLabel, PushFailureLabel, PushMetrics};
 use beckon_server::push::apns::{Apns, ApnsSettings};
 use beckon_server::push::fcm::{Fcm, FcmSettings};
-use beckon_server::push::http::HttpClient;
+use beckon_server::push::http::{Endpoint, HttpClient};
 use beckon_server::push::{
     Attempt, Clock, ManualClock, Outgoing, PushService, SystemClock, Tuning,
 };
@@ -394,12 +394,13 @@ async fn apns_error_answers() {
             1,
             true,
         ),
+        // The server's topic is wrong, not the token.
         (
             vec![Answer::apns(400, "DeviceTokenNotForTopic")],
             PushOutcome::Failed,
             "DeviceTokenNotForTopic",
             1,
-            true,
+            false,
         ),
         (
             vec![Answer::apns(429, "TooManyRequests")],
@@ -639,6 +640,18 @@ async fn fcm_rings_stops_and_errors() {
             PushOutcome::Failed,
             "UNREGISTERED",
             true,
+        ),
+        // A 404 that is not about the token (a wrong project, say).
+        (
+            Answer::status(
+                404,
+                serde_json::json!({"error": {"code": 404, "status": "NOT_FOUND",
+                    "message": "Requested entity was not found."}})
+                .to_string(),
+            ),
+            PushOutcome::Failed,
+            "NOT_FOUND",
+            false,
         ),
         (
             Answer::fcm(400, "INVALID_ARGUMENT", "INVALID_ARGUMENT", invalid),
@@ -1259,6 +1272,92 @@ async fn a_push_waiting_to_retry_holds_no_slot() {
     assert_eq!(hook.problems(), Vec::<String>::new());
 }
 
+/// `at` (Unix ms) as an HTTP-date (IMF-fixdate).
+fn http_date(at_ms: u64) -> String {
+    let secs = at_ms / 1000;
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    // Civil from days (Howard Hinnant's algorithm), days since 1970-01-01.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let weekday = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][(days % 7) as usize];
+    let months = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{weekday}, {day:02} {} {year} {:02}:{:02}:{:02} GMT",
+        months[(month - 1) as usize],
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+#[test]
+fn http_dates_are_formatted_as_imf_fixdate() {
+    assert_eq!(http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+    assert_eq!(
+        http_date(1_700_000_000_000),
+        "Tue, 14 Nov 2023 22:13:20 GMT"
+    );
+    assert_eq!(http_date(951_782_400_000), "Tue, 29 Feb 2000 00:00:00 GMT");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_waits_for_the_longer_of_retry_after_and_the_backoff() {
+    let keys = TestKeys::new();
+    let hook = Fake::start(Kind::Webhook, &keys);
+    let config = PushConfig {
+        webhook: Some(webhook_config(&hook)),
+        ..push_config(&keys)
+    };
+    let backoff = Duration::from_secs(1);
+    let tuning = Tuning {
+        backoff_start: backoff,
+        backoff_max: Duration::from_secs(4),
+        ..tuning()
+    };
+    let (clock, rig) = manual_rig(config, tuning);
+    let bob = rig.offline_with("bob", webhook_target("bob"));
+    // (answer, the shortest wait in ms): the jitter adds up to half the
+    // backoff. `None`: Retry-After is an HTTP-date 9 s on.
+    let cases = [
+        (Some(Answer::status(429, "").retry_after(0)), 1000),
+        (Some(Answer::status(503, "").retry_after(7)), 7000),
+        (None, 9000),
+        (Some(Answer::status(503, "")), 1000),
+    ];
+    for (i, (answer, least)) in cases.into_iter().enumerate() {
+        let answer = answer.unwrap_or_else(|| {
+            // On a whole second, so that the date names the wait exactly.
+            clock.set(clock.now_ms().div_ceil(1000) * 1000);
+            let date = http_date(clock.now_ms() + 9000);
+            Answer::status(503, "").with_header("retry-after", &date)
+        });
+        hook.script([answer.clone()]);
+        let invitation = rig.send(&[&bob]);
+        // Each case: the ring, its retry, and the stop.
+        hook.wait_requests(3 * i + 1, WAIT);
+        let (wake, wait) = retry_wait(&clock).await;
+        assert!(
+            (least..=least + 500).contains(&wait),
+            "{answer:?}: waits {wait} ms"
+        );
+        clock.set(wake);
+        assert_eq!(rig.result(&invitation).await.0, PushOutcome::Sent);
+        assert_eq!(hook.requests().len(), 3 * i + 2, "{answer:?}");
+        rig.cancel(&invitation);
+        hook.wait_requests(3 * i + 3, WAIT);
+    }
+    assert_eq!(hook.problems(), Vec::<String>::new());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stop_push_is_retried_at_most_stop_retries_times_and_within_its_window() {
     let keys = TestKeys::new();
@@ -1365,4 +1464,211 @@ async fn a_push_still_under_way_when_the_shutdown_deadline_passes_is_reported_dr
         )
     );
     assert_eq!(rig.failures("webhook", "dropped"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_went_silent_is_replaced_after_a_timeout() {
+    let keys = TestKeys::new();
+    let (apns, sandbox) = (
+        Fake::start(Kind::Apns, &keys),
+        Fake::start(Kind::Apns, &keys),
+    );
+    let config = PushConfig {
+        apns: Some(apns_config(&keys, &apns, &sandbox)),
+        ..push_config(&keys)
+    };
+    let rig = Rig::with(
+        config,
+        Arc::new(SystemClock),
+        Tuning {
+            request_timeout: Duration::from_millis(1000),
+            ..tuning()
+        },
+    );
+    let bob = rig.offline_with("bob", voip_target(1, None));
+    let first = rig.send(&[&bob]);
+    assert_eq!(rig.result(&first).await.0, PushOutcome::Sent);
+    rig.cancel(&first);
+    // The connection goes silent (no reset, no FIN): the request times out
+    // and the retry goes on a new connection.
+    apns.script([Answer::Freeze]);
+    let second = rig.send(&[&bob]);
+    assert_eq!(rig.result(&second).await.0, PushOutcome::Sent);
+    let requests = apns.wait_requests(3, WAIT);
+    assert_eq!(requests.len(), 3);
+    assert_eq!(requests[0].connection, requests[1].connection);
+    assert_ne!(requests[1].connection, requests[2].connection);
+    assert_eq!(apns.problems(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connecting_has_its_own_time_limit() {
+    let keys = TestKeys::new();
+    // Takes connections (the kernel's backlog) and never speaks TLS.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let http = HttpClient::new(Some(&keys.ca_file))
+        .unwrap()
+        .with_connect_timeout(Duration::from_millis(100));
+    let endpoint = Endpoint::parse(&format!("https://localhost:{port}")).unwrap();
+    let request = hyper::Request::post(endpoint.uri("/3/device/00").unwrap())
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
+    let answer = tokio::time::timeout(WAIT, http.send(&endpoint, request, true))
+        .await
+        .expect("connecting gives up");
+    let error = answer.unwrap_err().to_string();
+    assert!(
+        error.contains("connection failed") && error.contains("timed out"),
+        "{error}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_2xx_is_final_whatever_its_body_does() {
+    let keys = TestKeys::new();
+    for hook in [
+        Fake::start(Kind::Webhook, &keys),
+        Fake::start_http1(Kind::Webhook, &keys),
+    ] {
+        let rig = Rig::with(
+            PushConfig {
+                webhook: Some(webhook_config(&hook)),
+                ..push_config(&keys)
+            },
+            Arc::new(SystemClock),
+            Tuning {
+                request_timeout: Duration::from_millis(1000),
+                ..tuning()
+            },
+        );
+        let bob = rig.offline_with("bob", webhook_target("bob"));
+        // A body that never ends, then one past the client's limit.
+        for (i, answer) in [
+            Answer::BodyStalls(200),
+            Answer::status(200, "x".repeat(200_000)),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            hook.script([answer]);
+            let invitation = rig.send(&[&bob]);
+            assert_eq!(rig.result(&invitation).await.0, PushOutcome::Sent);
+            assert_eq!(hook.requests().len(), 2 * i + 1, "sent once");
+            rig.cancel(&invitation);
+            hook.wait_requests(2 * i + 2, WAIT);
+        }
+        assert_eq!(hook.problems(), Vec::<String>::new());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_over_http1_reuse_their_connection() {
+    let keys = TestKeys::new();
+    let hook = Fake::start_http1(Kind::Webhook, &keys);
+    let rig = Rig::new(PushConfig {
+        webhook: Some(webhook_config(&hook)),
+        ..push_config(&keys)
+    });
+    let bob = rig.offline_with("bob", webhook_target("bob"));
+    hook.script([Answer::status(500, "")]);
+    let invitation = rig.send(&[&bob]);
+    assert_eq!(rig.result(&invitation).await.0, PushOutcome::Sent);
+    rig.cancel(&invitation);
+    let requests = hook.wait_requests(3, WAIT);
+    for request in &requests {
+        assert_eq!(request.version, hyper::Version::HTTP_11);
+        assert_eq!(request.path, "/hooks/beckon");
+        assert_eq!(
+            request.header("host"),
+            format!("localhost:{}", hook.addr.port())
+        );
+    }
+    assert_eq!(requests[2].json()["type"], "invitation.stop");
+    assert_eq!(requests[0].connection, requests[2].connection, "kept");
+    assert_eq!(hook.problems(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_provider_token_is_replaced_only_once_20_minutes_old() {
+    let keys = TestKeys::new();
+    let (apns, sandbox) = (
+        Fake::start(Kind::Apns, &keys),
+        Fake::start(Kind::Apns, &keys),
+    );
+    let clock = ManualClock::at(SystemClock.now_ms());
+    let settings = ApnsSettings::load(&apns_config(&keys, &apns, &sandbox)).unwrap();
+    let http = Arc::new(HttpClient::new(Some(&keys.ca_file)).unwrap());
+    let provider = Apns::new(settings, http, Arc::new(clock.clone()));
+    let out = || {
+        Outgoing::new(
+            user("bob"),
+            device("phone"),
+            voip_target(1, None),
+            ring_message("0123456789abcdef0123456789abcdef", 30, clock.now_ms()),
+        )
+    };
+    let sent = Attempt::Done(beckon::hub::PushResult::Sent);
+    assert_eq!(provider.send(&out()).await, sent);
+    // A young token refused as invalid: Apple would refuse a new one too
+    // ("TooManyProviderTokenUpdates"), so none is made.
+    apns.script([Answer::apns(403, "InvalidProviderToken")]);
+    clock.advance(Duration::from_secs(19 * 60));
+    let Attempt::Done(beckon::hub::PushResult::Failed {
+        reason,
+        token_invalid: false,
+    }) = provider.send(&out()).await
+    else {
+        panic!("not a plain failure");
+    };
+    assert!(reason.starts_with("InvalidProviderToken"), "{reason}");
+    assert_eq!(apns.requests().len(), 2);
+    // 20 minutes old: replaced, the push sent again with the new one.
+    clock.advance(Duration::from_secs(60));
+    apns.script([Answer::apns(403, "InvalidProviderToken")]);
+    assert_eq!(provider.send(&out()).await, sent);
+    let requests = apns.wait_requests(4, WAIT);
+    assert_eq!(
+        requests[2].header("authorization"),
+        requests[0].header("authorization")
+    );
+    assert_ne!(
+        requests[3].header("authorization"),
+        requests[2].header("authorization")
+    );
+    assert_eq!(apns.problems(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_lived_access_token_is_used_for_half_its_life() {
+    let keys = TestKeys::new();
+    let fake = Fake::start(Kind::Fcm, &keys);
+    let clock = ManualClock::at(1_700_000_000_000);
+    let settings = FcmSettings::load(&fcm_config(&keys, &fake)).unwrap();
+    let http = Arc::new(HttpClient::new(Some(&keys.ca_file)).unwrap());
+    let provider = Fcm::new(settings, http, Arc::new(clock.clone()));
+    // Issued by hand: it is then accepted once (the fake's own tokens
+    // are for the rest).
+    fake.script_token([Answer::status(
+        200,
+        r#"{"access_token": "ya29.short", "expires_in": 120, "token_type": "Bearer"}"#,
+    )]);
+    fake.accept_access_token("ya29.short");
+    let send = || {
+        Outgoing::new(
+            user("bob"),
+            device("phone"),
+            PushTarget::new(PushProvider::Fcm, "t1"),
+            ring_message("fedcba9876543210fedcba9876543210", 30, clock.now_ms()),
+        )
+    };
+    let sent = Attempt::Done(beckon::hub::PushResult::Sent);
+    assert_eq!(provider.send(&send()).await, sent);
+    clock.advance(Duration::from_secs(59));
+    assert_eq!(provider.send(&send()).await, sent);
+    assert_eq!(fake.token_requests().len(), 1, "cached for 60 s");
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(provider.send(&send()).await, sent);
+    assert_eq!(fake.token_requests().len(), 2);
+    assert_eq!(fake.problems(), Vec::<String>::new());
 }

@@ -3,7 +3,7 @@
 //! minutes as a new one ("TooManyProviderTokenUpdates") and older than 60
 //! ("ExpiredProviderToken"): a token is used until it is 40 minutes old,
 //! never past 55, and a new one is made earlier only after Apple says the
-//! current one expired or is invalid.
+//! current one expired, or is invalid and at least 20 minutes old.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -147,6 +147,14 @@ impl Apns {
         Ok(jwt)
     }
 
+    /// How old the current provider token is, if `jwt` is it.
+    fn age_of(&self, jwt: &str) -> Option<Duration> {
+        let now = self.clock.now_ms();
+        let token = self.token.lock();
+        let current = token.as_ref().filter(|t| *t.jwt == *jwt)?;
+        Some(Duration::from_millis(now.saturating_sub(current.minted_ms)))
+    }
+
     /// The request for `out`: None with a final answer when there is
     /// nothing to send (a VoIP target's stop without an alert token).
     pub fn request_parts(&self, out: &Outgoing) -> Result<ApnsRequest, Attempt> {
@@ -248,7 +256,11 @@ impl Apns {
                 Ok(r) => r,
                 Err(e) => return Attempt::failed(e),
             };
-            let reply = match self.http.send(&request.endpoint, http_request, true).await {
+            let reply = match self
+                .http
+                .send_push(&request.endpoint, http_request, true)
+                .await
+            {
                 Ok(reply) => reply,
                 Err(e) => {
                     return Attempt::Retry {
@@ -262,8 +274,20 @@ impl Apns {
                 .and_then(|v| v.get("reason")?.as_str().map(str::to_owned))
                 .unwrap_or_else(|| format!("HTTP {}", reply.status.as_u16()));
             let status = reply.status;
+            let now_ms = self.clock.now_ms();
             let attempt = match status {
                 StatusCode::OK => Attempt::Done(PushResult::Sent),
+                // A token younger than 20 minutes is not replaced: Apple
+                // would refuse the new one too (TooManyProviderTokenUpdates).
+                StatusCode::FORBIDDEN
+                    if reason == "InvalidProviderToken"
+                        && self.age_of(&jwt).is_some_and(|age| age < MIN_INTERVAL) =>
+                {
+                    Attempt::failed(format!(
+                        "{reason}: the provider token is not replaced before it is {} minutes old (check push.apns.team_id, key_id and key_file)",
+                        MIN_INTERVAL.as_secs() / 60
+                    ))
+                }
                 StatusCode::FORBIDDEN
                     if rejected.is_none()
                         && matches!(
@@ -275,18 +299,19 @@ impl Apns {
                     continue;
                 }
                 StatusCode::GONE => Attempt::token_invalid(reason),
-                StatusCode::BAD_REQUEST
-                    if matches!(reason.as_str(), "BadDeviceToken" | "DeviceTokenNotForTopic") =>
-                {
+                // The device token is bad. (DeviceTokenNotForTopic is not
+                // about the token but the topic it is sent with: a
+                // configuration error, a plain failure.)
+                StatusCode::BAD_REQUEST if reason == "BadDeviceToken" => {
                     Attempt::token_invalid(reason)
                 }
                 StatusCode::TOO_MANY_REQUESTS => Attempt::Retry {
                     reason,
-                    after: reply.retry_after(),
+                    after: reply.retry_after(now_ms),
                 },
                 s if s.is_server_error() => Attempt::Retry {
                     reason,
-                    after: reply.retry_after(),
+                    after: reply.retry_after(now_ms),
                 },
                 _ => Attempt::failed(reason),
             };

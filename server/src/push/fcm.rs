@@ -1,7 +1,8 @@
 //! FCM HTTP v1 with a service account: an OAuth2 access token from the
 //! JWT-bearer grant (an RS256 assertion signed with the account's key),
-//! cached until 5 minutes before it expires; rings and stops go as
-//! high-priority data messages.
+//! cached until 5 minutes before it expires (a token that lives less than
+//! 10 minutes: for half its life); rings and stops go as high-priority data
+//! messages.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -186,7 +187,7 @@ impl Fcm {
         if reply.status.is_server_error() || reply.status == StatusCode::TOO_MANY_REQUESTS {
             return Err(Attempt::Retry {
                 reason: format!("oauth: HTTP {}", reply.status.as_u16()),
-                after: reply.retry_after(),
+                after: reply.retry_after(self.clock.now_ms()),
             });
         }
         if !reply.status.is_success() {
@@ -198,11 +199,15 @@ impl Fcm {
         }
         let answer: TokenAnswer = serde_json::from_slice(&reply.body)
             .map_err(|e| Attempt::failed(format!("oauth: unreadable answer: {e}")))?;
+        if answer.access_token.is_empty() {
+            return Err(Attempt::failed("oauth: an empty access token"));
+        }
         let token: Arc<str> = answer.access_token.into();
+        // Used until 5 minutes before it expires, or for half its life if
+        // that is shorter (0 s: used for this push only).
         let lifetime = answer.expires_in.saturating_mul(1000);
-        let use_until_ms = now
-            .saturating_add(lifetime)
-            .saturating_sub(EARLY.as_millis() as u64);
+        let early = (EARLY.as_millis() as u64).min(lifetime / 2);
+        let use_until_ms = now.saturating_add(lifetime - early);
         *self.token.lock() = Some(AccessToken {
             token: token.clone(),
             use_until_ms,
@@ -265,7 +270,7 @@ impl Fcm {
             };
             let reply = match self
                 .http
-                .send(&self.settings.endpoint, request, false)
+                .send_push(&self.settings.endpoint, request, false)
                 .await
             {
                 Ok(reply) => reply,
@@ -285,12 +290,15 @@ impl Fcm {
                 .clone()
                 .or_else(|| error.status.clone())
                 .unwrap_or_else(|| format!("HTTP {}", reply.status.as_u16()));
+            let now_ms = self.clock.now_ms();
             return match reply.status {
                 StatusCode::UNAUTHORIZED if refused.is_none() => {
                     refused = Some(token);
                     continue;
                 }
-                StatusCode::NOT_FOUND => Attempt::token_invalid(reason),
+                // The token is gone: UNREGISTERED (with a 404), or an
+                // INVALID_ARGUMENT about the registration token. Any other
+                // 404 (a wrong project, say) is a plain failure.
                 _ if error.code.as_deref() == Some("UNREGISTERED") => {
                     Attempt::token_invalid(reason)
                 }
@@ -299,11 +307,11 @@ impl Fcm {
                 }
                 StatusCode::TOO_MANY_REQUESTS => Attempt::Retry {
                     reason,
-                    after: reply.retry_after(),
+                    after: reply.retry_after(now_ms),
                 },
                 s if s.is_server_error() => Attempt::Retry {
                     reason,
-                    after: reply.retry_after(),
+                    after: reply.retry_after(now_ms),
                 },
                 _ => Attempt::failed(reason),
             };

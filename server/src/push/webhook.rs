@@ -109,7 +109,7 @@ impl Webhook {
         };
         let reply = match self
             .http
-            .send(&self.settings.endpoint, request, false)
+            .send_push(&self.settings.endpoint, request, false)
             .await
         {
             Ok(reply) => reply,
@@ -127,11 +127,11 @@ impl Webhook {
             StatusCode::GONE => Attempt::token_invalid(reason),
             StatusCode::TOO_MANY_REQUESTS => Attempt::Retry {
                 reason,
-                after: reply.retry_after(),
+                after: reply.retry_after(self.clock.now_ms()),
             },
             s if s.is_server_error() => Attempt::Retry {
                 reason,
-                after: reply.retry_after(),
+                after: reply.retry_after(self.clock.now_ms()),
             },
             _ => Attempt::failed(reason),
         }
