@@ -937,6 +937,22 @@ async fn bad_configurations_are_refused_naming_the_file_and_the_cause() {
             }),
             vec!["push.apns.team_id"],
         ),
+        // `.voip` is the server's to add (APNS_VOIP), and Apple's topics
+        // are at most 255 bytes with it.
+        (
+            with_apns(ApnsConfig {
+                topic: Some(format!("{TOPIC}.voip")),
+                ..apns.clone()
+            }),
+            vec!["push.apns.topic", "without '.voip'"],
+        ),
+        (
+            with_apns(ApnsConfig {
+                topic: Some("a".repeat(251)),
+                ..apns.clone()
+            }),
+            vec!["push.apns.topic", "1 to 250"],
+        ),
         (
             PushConfig {
                 extra_root_ca: Some(missing.clone()),
@@ -1671,4 +1687,69 @@ async fn a_short_lived_access_token_is_used_for_half_its_life() {
     assert_eq!(provider.send(&send()).await, sent);
     assert_eq!(fake.token_requests().len(), 2);
     assert_eq!(fake.problems(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rings_too_large_for_a_provider_go_without_their_data() {
+    let keys = TestKeys::new();
+    let (apns, sandbox) = (
+        Fake::start(Kind::Apns, &keys),
+        Fake::start(Kind::Apns, &keys),
+    );
+    let fcm = Fake::start(Kind::Fcm, &keys);
+    let hook = Fake::start(Kind::Webhook, &keys);
+    let rig = Rig::new(PushConfig {
+        apns: Some(apns_config(&keys, &apns, &sandbox)),
+        fcm: Some(fcm_config(&keys, &fcm)),
+        webhook: Some(webhook_config(&hook)),
+        ..push_config(&keys)
+    });
+    let bob = rig.offline_with("bob", voip_target(1, None));
+    let carol = rig.offline_with("carol", PushTarget::new(PushProvider::Apns, apns_token(3)));
+    let dave = rig.offline_with("dave", PushTarget::new(PushProvider::Fcm, "fcm-dave"));
+    let erin = rig.offline_with("erin", webhook_target("erin"));
+    // Fits nowhere but the webhook: extended data and payload near their
+    // limits (8 KiB, 4 KiB), with characters JSON escapes.
+    let data = "\"".repeat(8000);
+    let payload = "\\".repeat(4000);
+    let invitation = rig.send_with(&[&bob, &carol, &dave, &erin], &data, &payload);
+    let results = rig.results(&invitation, 4).await;
+    assert!(
+        results.iter().all(|r| r.0 == PushOutcome::Sent),
+        "{results:?}"
+    );
+    let voip = apns.wait_requests(2, WAIT);
+    for ring in &voip {
+        let limit = if ring.header("apns-push-type") == "voip" {
+            5120
+        } else {
+            4096
+        };
+        assert!(ring.body.len() <= limit, "{} bytes", ring.body.len());
+        let beckon = &ring.json()["beckon"];
+        assert_eq!(beckon["truncated"], true);
+        assert_eq!(beckon["extended_data"], "");
+        assert_eq!(beckon["payload"], "");
+        assert_eq!(beckon["title"], "Alice");
+        assert_eq!(beckon["invitation_id"], invitation.to_string());
+    }
+    let message = &fcm.wait_requests(1, WAIT)[0].json()["message"];
+    assert!(message["data"].to_string().len() <= 4096);
+    assert_eq!(message["data"]["truncated"], "true");
+    assert_eq!(message["data"]["extended_data"], "");
+    // The webhook has no limit: all of it.
+    let hooked = &hook.wait_requests(1, WAIT)[0].json()["invitation"];
+    assert_eq!(hooked["truncated"], false);
+    assert_eq!(hooked["extended_data"], data.as_str());
+    assert_eq!(hooked["payload"], payload.as_str());
+
+    // A ring that fits is whole.
+    let whole = rig.send(&[&bob]);
+    assert_eq!(rig.result(&whole).await.0, PushOutcome::Sent);
+    let ring = apns.wait_requests(3, WAIT).remove(2);
+    assert_eq!(ring.json()["beckon"]["truncated"], false);
+    assert_eq!(ring.json()["beckon"]["extended_data"], "{\"room\":\"r1\"}");
+    for fake in [&apns, &fcm, &hook] {
+        assert_eq!(fake.problems(), Vec::<String>::new());
+    }
 }

@@ -15,9 +15,12 @@ use ring::signature::EcdsaKeyPair;
 use serde_json::json;
 
 use super::http::{Endpoint, HttpClient};
-use super::{invitation_object, jwt, Attempt, Clock, Outgoing, STOP_TTL_SECS};
+use super::{
+    cut, invitation_object, invitation_object_fit, jwt, Attempt, Clock, Fit, Outgoing, LEAST_TITLE,
+    STOP_TTL_SECS,
+};
 use crate::config::ApnsConfig;
-use beckon::hub::{PushMessage, PushResult};
+use beckon::hub::{PushMessage, PushResult, Ring};
 use beckon::protocol::{ApnsEnvironment, InviteeState, PushProvider};
 
 /// A provider token is replaced once it is this old...
@@ -26,6 +29,13 @@ pub const REFRESH_AFTER: Duration = Duration::from_secs(40 * 60);
 pub const NEVER_PAST: Duration = Duration::from_secs(55 * 60);
 /// Apple refuses new tokens more often than this.
 pub const MIN_INTERVAL: Duration = Duration::from_secs(20 * 60);
+
+/// The largest body of an alert push, and of a VoIP push (Apple's limits).
+pub const MAX_ALERT_BODY: usize = 4096;
+pub const MAX_VOIP_BODY: usize = 5120;
+/// The longest topic configured or set on a target: `.voip` is added for
+/// APNS_VOIP targets, and Apple takes 255 bytes.
+pub const MAX_BASE_TOPIC: usize = 250;
 
 /// `[push.apns]`, its key read and parsed.
 pub struct ApnsSettings {
@@ -62,11 +72,19 @@ impl ApnsSettings {
         id_like("key_id", &config.key_id)?;
         if let Some(topic) = &config.topic {
             let ok = !topic.is_empty()
+                && topic.len() <= MAX_BASE_TOPIC
                 && topic
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
             if !ok {
-                return Err(format!("push.apns.topic: '{topic}' is not a bundle id"));
+                return Err(format!(
+                    "push.apns.topic: '{topic}' is not a bundle id (1 to {MAX_BASE_TOPIC} letters, digits, '.' and '-')"
+                ));
+            }
+            if topic.ends_with(".voip") {
+                return Err(format!(
+                    "push.apns.topic: '{topic}': give the bundle id without '.voip' (added for APNS_VOIP targets)"
+                ));
             }
         }
         let production =
@@ -172,25 +190,18 @@ impl Apns {
             ApnsEnvironment::Production => self.settings.production.clone(),
             ApnsEnvironment::Sandbox => self.settings.sandbox.clone(),
         };
-        let beckon = invitation_object(&out.message, now_ms);
         match &out.message {
             PushMessage::Ring(ring) => {
                 let voip = target.provider == PushProvider::ApnsVoip;
-                let (title, message, _, _) = super::notification_fields(ring);
-                let aps = if voip {
-                    json!({})
-                } else {
-                    let title = if title.is_empty() {
-                        ring.inviter.to_string()
-                    } else {
-                        title.to_owned()
-                    };
-                    let body = if message.is_empty() {
-                        "Incoming call".to_owned()
-                    } else {
-                        message.to_owned()
-                    };
-                    json!({"alert": {"title": title, "body": body}, "sound": "default"})
+                let limit = if voip { MAX_VOIP_BODY } else { MAX_ALERT_BODY };
+                let body = Fit::ALL
+                    .into_iter()
+                    .map(|fit| ring_body(&out.message, ring, voip, now_ms, fit))
+                    .find(|body| body.len() <= limit);
+                let Some(body) = body else {
+                    return Err(Attempt::failed(format!(
+                        "payload too large: over {limit} bytes"
+                    )));
                 };
                 Ok(ApnsRequest {
                     endpoint,
@@ -203,7 +214,7 @@ impl Apns {
                     },
                     expiration: ring.deadline_ms / 1000,
                     collapse_id: ring.invitation_id.to_string(),
-                    body: json!({"aps": aps, "beckon": beckon}).to_string(),
+                    body,
                     alert_token: false,
                 })
             }
@@ -224,7 +235,7 @@ impl Apns {
                 };
                 let body = json!({
                     "aps": {"alert": {"title": inviter.to_string(), "body": stop_text(*state)}},
-                    "beckon": beckon,
+                    "beckon": invitation_object(&out.message, now_ms),
                 });
                 Ok(ApnsRequest {
                     endpoint,
@@ -330,6 +341,32 @@ impl Apns {
         }
         Attempt::failed("provider token refused twice")
     }
+}
+
+/// A ring's body, carrying as much as `fit` says.
+fn ring_body(message: &PushMessage, ring: &Ring, voip: bool, now_ms: u64, fit: Fit) -> String {
+    let beckon = invitation_object_fit(message, now_ms, fit);
+    let aps = if voip {
+        json!({})
+    } else {
+        let (title, text, _, _) = super::notification_fields(ring);
+        let title = if title.is_empty() {
+            ring.inviter.as_str()
+        } else {
+            title
+        };
+        let body = if text.is_empty() {
+            "Incoming call"
+        } else {
+            text
+        };
+        let (title, body) = match fit {
+            Fit::Least => (cut(title, LEAST_TITLE), cut(body, 2 * LEAST_TITLE)),
+            _ => (title, body),
+        };
+        json!({"alert": {"title": title, "body": body}, "sound": "default"})
+    };
+    json!({"aps": aps, "beckon": beckon}).to_string()
 }
 
 fn stop_text(state: InviteeState) -> &'static str {

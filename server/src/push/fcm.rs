@@ -15,13 +15,17 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::http::{Endpoint, HttpClient};
-use super::{invitation_object, jwt, Attempt, Clock, Outgoing, STOP_TTL_SECS};
+use super::{invitation_object_fit, jwt, Attempt, Clock, Fit, Outgoing, STOP_TTL_SECS};
 use crate::config::FcmConfig;
 use beckon::hub::{PushMessage, PushResult};
 
 pub const SCOPE: &str = "https://www.googleapis.com/auth/firebase.messaging";
-/// An access token is replaced this long before Google says it expires.
+/// An access token is replaced this long before Google says it expires (at
+/// most half its life earlier).
 pub const EARLY: Duration = Duration::from_secs(5 * 60);
+/// The largest data payload of a message (FCM's limit), counted as the
+/// `data` object's JSON.
+pub const MAX_DATA: usize = 4096;
 
 #[derive(Deserialize)]
 struct ServiceAccount {
@@ -215,26 +219,20 @@ impl Fcm {
         Ok(token)
     }
 
-    /// The `message` FCM is sent for `out`.
-    pub fn message(&self, out: &Outgoing) -> serde_json::Value {
+    /// The `message` FCM is sent for `out`: a ring carrying as much as fits
+    /// [`MAX_DATA`] (Err when nothing does).
+    pub fn message(&self, out: &Outgoing) -> Result<serde_json::Value, Attempt> {
         let now_ms = self.clock.now_ms();
-        let object = invitation_object(&out.message, now_ms);
         let ttl = match &out.message {
             PushMessage::Ring(ring) => u64::from(ring.seconds_left(now_ms)),
             PushMessage::Stop { .. } => STOP_TTL_SECS,
         };
-        // FCM data values are strings: nested values go as JSON text.
-        let mut data = serde_json::Map::new();
-        if let Some(fields) = object.as_object() {
-            for (key, value) in fields {
-                let text = match value {
-                    serde_json::Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                data.insert(key.clone(), serde_json::Value::String(text));
-            }
-        }
-        json!({"message": {
+        let data = Fit::ALL
+            .into_iter()
+            .map(|fit| data_map(&invitation_object_fit(&out.message, now_ms, fit)))
+            .find(|data| serde_json::Value::Object(data.clone()).to_string().len() <= MAX_DATA)
+            .ok_or_else(|| Attempt::failed(format!("payload too large: over {MAX_DATA} bytes")))?;
+        Ok(json!({"message": {
             "token": &*out.target.token,
             "data": data,
             "android": {
@@ -242,11 +240,14 @@ impl Fcm {
                 "ttl": format!("{ttl}s"),
                 "collapse_key": out.message.invitation_id(),
             },
-        }})
+        }}))
     }
 
     pub async fn send(&self, out: &Outgoing) -> Attempt {
-        let body = self.message(out).to_string();
+        let body = match self.message(out) {
+            Ok(message) => message.to_string(),
+            Err(done) => return done,
+        };
         let path = format!("/v1/projects/{}/messages:send", self.settings.project_id);
         let uri = match self.settings.endpoint.uri(&path) {
             Ok(uri) => uri,
@@ -318,6 +319,21 @@ impl Fcm {
         }
         Attempt::failed("access token refused twice")
     }
+}
+
+/// FCM data values are strings: nested values go as JSON text.
+fn data_map(object: &serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+    let mut data = serde_json::Map::new();
+    if let Some(fields) = object.as_object() {
+        for (key, value) in fields {
+            let text = match value {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            data.insert(key.clone(), serde_json::Value::String(text));
+        }
+    }
+    data
 }
 
 /// FCM's error body: `{"error": {"code", "message", "status", "details":

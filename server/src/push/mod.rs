@@ -177,13 +177,48 @@ impl Attempt {
 /// enough for a phone that was off to lose the ring's notification.
 pub const STOP_TTL_SECS: u64 = 3600;
 
+/// How much of a ring a push carries: the whole invitation when it fits
+/// the provider's size limit, else less (docs/PUSH.md, "Size limits"). A
+/// ring that is not whole says `"truncated": true`: the app gets the rest
+/// when it connects (the invitation arrives by sync).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fit {
+    Whole,
+    /// Without `extended_data` and `payload`.
+    NoData,
+    /// Also without `invitees`, `message` and `resource_id`, and the
+    /// `title` cut to [`LEAST_TITLE`] characters.
+    Least,
+}
+
+impl Fit {
+    /// From the most to the least.
+    pub const ALL: [Fit; 3] = [Fit::Whole, Fit::NoData, Fit::Least];
+}
+
+/// The characters of `title` a [`Fit::Least`] ring keeps.
+pub const LEAST_TITLE: usize = 64;
+
+/// `text`'s first `chars` characters.
+pub(crate) fn cut(text: &str, chars: usize) -> &str {
+    match text.char_indices().nth(chars) {
+        Some((at, _)) => &text[..at],
+        None => text,
+    }
+}
+
 /// The invitation as every provider carries it: APNs' `beckon` object, the
 /// webhook's `invitation`; FCM's data map is the same fields as strings.
 pub fn invitation_object(message: &PushMessage, now_ms: u64) -> serde_json::Value {
+    invitation_object_fit(message, now_ms, Fit::Whole)
+}
+
+/// [`invitation_object`], of a ring carrying as much as `fit` says.
+pub fn invitation_object_fit(message: &PushMessage, now_ms: u64, fit: Fit) -> serde_json::Value {
     match message {
         PushMessage::Ring(ring) => {
             let (title, text, payload, resource_id) = notification_fields(ring);
-            json!({
+            let mut object = json!({
                 "type": "ring",
                 "invitation_id": ring.invitation_id,
                 "inviter": ring.inviter,
@@ -194,7 +229,19 @@ pub fn invitation_object(message: &PushMessage, now_ms: u64) -> serde_json::Valu
                 "message": text,
                 "payload": payload,
                 "resource_id": resource_id,
-            })
+                "truncated": fit != Fit::Whole,
+            });
+            if fit != Fit::Whole {
+                object["extended_data"] = json!("");
+                object["payload"] = json!("");
+            }
+            if fit == Fit::Least {
+                object["invitees"] = json!([]);
+                object["message"] = json!("");
+                object["resource_id"] = json!("");
+                object["title"] = json!(cut(title, LEAST_TITLE));
+            }
+            object
         }
         PushMessage::Stop {
             invitation_id,
