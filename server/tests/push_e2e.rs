@@ -211,8 +211,45 @@ fn pushes_through_a_real_server() {
     fcm.wait_requests(2, WAIT);
     hook.wait_requests(2, WAIT);
 
+    // /metrics counts them, each by its target's provider.
+    wait_metrics(
+        &server,
+        &[
+            r#"beckon_push_sent_total{provider="fcm"} 2"#,
+            r#"beckon_push_sent_total{provider="webhook"} 2"#,
+            r#"beckon_push_failed_total{provider="apns_voip",reason="Unregistered"} 1"#,
+            r#"beckon_push_queue_depth{provider="fcm"} 0"#,
+            r#"beckon_push_latency_seconds_count{provider="webhook"} 2"#,
+        ],
+    );
+
     for fake in [&apns, &fcm, &hook] {
         assert_eq!(fake.problems(), Vec::<String>::new());
+    }
+}
+
+/// Waits until the server's /metrics has every line of `lines`.
+fn wait_metrics(server: &ServerProcess, lines: &[&str]) {
+    let started = std::time::Instant::now();
+    loop {
+        let (status, body) = server.admin_get("/metrics");
+        assert!(status.contains("200"), "{status}");
+        let missing: Vec<&&str> = lines
+            .iter()
+            .filter(|line| !body.lines().any(|l| l == **line))
+            .collect();
+        if missing.is_empty() {
+            return;
+        }
+        assert!(
+            started.elapsed() < WAIT,
+            "not in /metrics: {missing:?}\n{}",
+            body.lines()
+                .filter(|l| l.starts_with("beckon_push"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
