@@ -95,9 +95,10 @@ impl PushTarget {
     /// the app's choice).
     /// cbindgen:ignore
     pub const MAX_TOKEN: usize = 4096;
-    /// The longest APNs topic (a bundle id, plus `.voip`).
+    /// The longest APNs topic: a bundle id, to which the server adds
+    /// `.voip` for APNS_VOIP (Apple takes 255 bytes).
     /// cbindgen:ignore
-    pub const MAX_TOPIC: usize = 255;
+    pub const MAX_TOPIC: usize = 250;
 
     /// Every rule a target must meet, each failure naming its field.
     pub fn validate(&self) -> Result<()> {
@@ -143,6 +144,11 @@ impl PushTarget {
                         return Err(Error::invalid(format!(
                             "push_target.topic: '{topic}' is not a bundle id (1 to {} letters, digits, '.' and '-')",
                             Self::MAX_TOPIC
+                        )));
+                    }
+                    if topic.ends_with(".voip") {
+                        return Err(Error::invalid(format!(
+                            "push_target.topic: '{topic}': give the bundle id without '.voip' (the server adds it for APNS_VOIP)"
                         )));
                     }
                 }
@@ -269,6 +275,26 @@ mod tests {
             ..PushTarget::new(PushProvider::Apns, "ab".repeat(32))
         };
         assert!(refused(alert).starts_with("push_target.alert_token"));
+        // The server adds ".voip" for APNS_VOIP: a topic may not have it, and
+        // is at most 250 bytes (Apple takes 255 with it).
+        for provider in [PushProvider::Apns, PushProvider::ApnsVoip] {
+            let voip = PushTarget {
+                topic: Some("com.example.app.voip".into()),
+                ..PushTarget::new(provider, "ab".repeat(32))
+            };
+            assert!(refused(voip).contains("without '.voip'"));
+            let long = PushTarget {
+                topic: Some("a".repeat(251).into()),
+                ..PushTarget::new(provider, "ab".repeat(32))
+            };
+            assert!(refused(long).starts_with("push_target.topic"));
+            PushTarget {
+                topic: Some("a".repeat(250).into()),
+                ..PushTarget::new(provider, "ab".repeat(32))
+            }
+            .validate()
+            .unwrap();
+        }
         let bad_alert = PushTarget {
             alert_token: Some("zz".into()),
             ..PushTarget::new(PushProvider::ApnsVoip, "ab".repeat(32))
