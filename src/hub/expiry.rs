@@ -63,6 +63,28 @@ impl Hub {
     }
 }
 
+impl Hub {
+    /// What is left to do for an invitation whose timer panicked (a bug):
+    /// end it, its invitees still pending timed out, and stop the devices
+    /// rung by push (nobody else is told: what panicked may have told them).
+    pub(super) fn end_after_a_panic(
+        &self,
+        timers: &mut TimerQueue,
+        invitation: &mut Invitation,
+        now: Instant,
+    ) {
+        if invitation.ended_at.is_none() {
+            for invitee in invitation.invitees.iter_mut().filter(|i| !i.is_final()) {
+                invitee.state = InviteeState::Timeout;
+            }
+            let stops = Self::take_stops(invitation, None);
+            self.end(timers, invitation, now);
+            self.persist(invitation);
+            self.push_stops(invitation, stops);
+        }
+    }
+}
+
 #[cfg(test)]
 impl Hub {
     /// How many invitation timers are queued (one per live or retained invitation).
@@ -127,10 +149,7 @@ impl TimerOwner for Hub {
                     // that fails, drop it.
                     let ended = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                         if let Some(invitation) = shard.invitations.get_mut(&id) {
-                            if invitation.ended_at.is_none() {
-                                self.end(&mut shard.timers, invitation, now);
-                                self.persist(invitation);
-                            }
+                            self.end_after_a_panic(&mut shard.timers, invitation, now);
                         }
                     }));
                     if ended.is_err() {

@@ -117,6 +117,8 @@ pub struct PushedDevice {
 pub struct PushReporter {
     pub(super) hub: Weak<Hub>,
     pub(super) invitation_id: InvitationId,
+    /// Who learns a ring's result, even once the invitation is forgotten.
+    pub(super) inviter: UserId,
     pub(super) user: UserId,
     pub(super) device: DeviceId,
     pub(super) target: PushTarget,

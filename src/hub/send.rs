@@ -79,6 +79,7 @@ impl Hub {
         let mut invitees = Vec::with_capacity(request.invitees.len());
         let mut error_invitees = Vec::new();
         let mut online = Vec::with_capacity(request.invitees.len());
+        let mut unpushable = Vec::new();
         for user in &request.invitees {
             let sessions = self.users.update(user, |entry| {
                 entry.active.insert(id.clone());
@@ -92,7 +93,9 @@ impl Hub {
                 });
             }
             let pushed = if offline && !request.online_only {
-                self.push_targets_for_offline(user)
+                let (pushed, not_now) = self.push_targets_for_offline(user);
+                unpushable.extend(not_now.into_iter().map(|p| (user.clone(), p)));
+                pushed
             } else {
                 Vec::new()
             };
@@ -168,7 +171,7 @@ impl Hub {
         reply(Ok(outcome));
         // After the answer: the inviter learns the id before any push result.
         if let Some(invitation) = shard.invitations.get(&id_kept) {
-            self.push_rings(invitation, &offline);
+            self.push_rings(invitation, &offline, &unpushable);
         }
     }
 

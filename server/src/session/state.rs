@@ -548,7 +548,7 @@ impl Session {
         tracing::debug!(user = %self.hub_session.user, device = %self.hub_session.device, "session abandoned after the grace period");
         // Not at shutdown: see `drop`.
         if !self.ctx.shutting_down() {
-            self.ctx.hub.logout(&self.hub_session);
+            self.ctx.hub.abandon(&self.hub_session);
         }
         self.end(Ended::Abandoned);
     }
@@ -576,7 +576,7 @@ impl Drop for Session {
         // 7). With a durable store, the next start gives them the grace
         // period again.
         if self.ended.is_none() && !self.ctx.shutting_down() {
-            self.ctx.hub.logout(&self.hub_session);
+            self.ctx.hub.abandon(&self.hub_session);
         }
         // At shutdown the other nodes keep this node's devices for the grace
         // period after its lease goes, as after a crash.
