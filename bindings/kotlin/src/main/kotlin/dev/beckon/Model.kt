@@ -83,9 +83,10 @@ enum class InviteeState(val value: Int) {
 data class InviteeStatus(val userId: String, val state: InviteeState)
 
 /**
- * What an offline device's push notification shows (carried to invitees
- * today; used when push delivery lands). Limits: title 256 bytes, message
- * 1 KiB, resource id 64 bytes, payload 4 KiB (UTF-8).
+ * What an offline device's push notification shows: carried to invitees in
+ * INVITATION_RECEIVED, and in the ring pushed to their devices that are not
+ * connected (docs/PUSH.md). Limits: title 256 bytes, message 1 KiB, resource
+ * id 64 bytes, payload 4 KiB (UTF-8).
  */
 data class Notification @JvmOverloads constructor(
     val title: String = "",
