@@ -3,7 +3,10 @@
  * tests/c/abi/beckon-2.1.h, runs on the library built today, using what 2.1
  * added: the per-operation configs and the _ex functions, queued log
  * delivery, beckon_client_free's result, the event's own notification type.
- * Every later minor version must keep it working unchanged.
+ * Every later minor version must keep it working unchanged. On a hub that
+ * pushes, it also gets INVITATION_PUSH_RESULT (10), a kind 2.2 added: well
+ * formed as far as the 2.1 struct goes, and ignored like any kind it does
+ * not know (the rule since 2.0).
  *
  * As test_abi_2_0.c: the frozen header comes before common.h, whose own
  * #include of beckon.h then adds nothing (the same include guard).
@@ -14,6 +17,15 @@
 #include "common.h"
 
 #define HUB "memory://c-abi-2-1"
+#define PUSH_HUB_NAME "c-abi-2-1-push"
+
+/* The test hook of ABI 2.2 that makes a hub which pushes (the 2.1 header
+ * predates it): the setup of this test, not something the 2.1 program
+ * under test uses. A server with push configured is the same to it. */
+beckon_error beckon_test_memory_hub_create_with_push(const char *name);
+
+/* What a 2.1 program knows: kinds 1 to 9. */
+#define KNOWN_KINDS 9
 
 static atomic_long log_records;
 
@@ -94,6 +106,41 @@ int main(void) {
     CHECK_MSG(cancelled.error == BECKON_OK || cancelled.error == BECKON_ERROR_INVITATION_CLOSED,
               "cancel after the only invitee accepted: %s", beckon_error_name(cancelled.error));
 
+    T_SECTION("a kind added after 2.1 arrives well formed, and is ignored");
+    REQUIRE_CODE(beckon_test_memory_hub_create_with_push(PUSH_HUB_NAME), BECKON_OK, NULL);
+    t_recorder carol_events;
+    t_recorder_init(&carol_events, "carol", 64);
+    beckon_client *carol = t_client_with_recorder("memory://" PUSH_HUB_NAME, "carol-phone", &carol_events);
+    t_login(carol, "carol", NULL, &carol_events);
+    /* Nobody is online for "dave", who has no push target: the hub tells
+     * the inviter so, in an INVITATION_PUSH_RESULT. */
+    const char *offline[] = {"dave"};
+    beckon_invitation_config plain = t_invitation(30, "");
+    t_op unanswered;
+    t_op_init(&unanswered, "send to an offline invitee", &carol_events);
+    REQUIRE_CODE(beckon_send_invitation(carol, offline, 1, &plain, t_on_send, &unanswered), BECKON_OK, NULL);
+    CHECK_OP(&unanswered, BECKON_OK, NULL);
+    WAIT_EVENTS(&carol_events, 10, unanswered.invitation_id, NULL, -1, 1);
+    /* The recorder checked every string a 2.1 program may read (none is
+     * NULL); a 2.1 program has no name for the kind, the library does. */
+    const t_event *unknown = t_find_event(&carol_events, 10, unanswered.invitation_id, NULL, -1);
+    REQUIRE(unknown != NULL);
+    CHECK_STR(unknown->user_id, "dave");
+    CHECK_MSG(unknown->kind > KNOWN_KINDS, "kind %d", (int)unknown->kind);
+    CHECK_STR(beckon_event_kind_name(unknown->kind), "INVITATION_PUSH_RESULT");
+    CHECK_INT(unknown->invitee_count, 0);
+    /* Ignoring it, the program carries on: its cancel works and the rest of
+     * the invitation's events come as before. */
+    t_op withdrawn;
+    t_op_init(&withdrawn, "cancel", &carol_events);
+    REQUIRE_CODE(beckon_cancel_invitation(carol, unanswered.invitation_id, NULL, 0, NULL, t_on_cancel, &withdrawn),
+                 BECKON_OK, NULL);
+    CHECK_OP(&withdrawn, BECKON_OK, NULL);
+    WAIT_EVENTS(&carol_events, BECKON_EVENT_INVITATION_USER_STATE_CHANGED, unanswered.invitation_id, "dave",
+                BECKON_INVITEE_CANCELLED, 1);
+    CHECK_INT(t_count_events(&carol_events, 10, NULL, NULL, -1), 1);
+
+    CHECK_CODE(beckon_client_free(carol), BECKON_OK, NULL);
     CHECK_CODE(beckon_client_free(alice), BECKON_OK, NULL);
     CHECK_CODE(beckon_client_free(bob), BECKON_OK, NULL);
     log.handler = NULL;
@@ -103,6 +150,9 @@ int main(void) {
     t_op_reset(&sent);
     t_op_reset(&accepted);
     t_op_reset(&cancelled);
+    t_op_reset(&unanswered);
+    t_op_reset(&withdrawn);
+    t_recorder_destroy(&carol_events);
     t_recorder_destroy(&alice_events);
     t_recorder_destroy(&bob_events);
     return t_finish();
