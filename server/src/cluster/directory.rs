@@ -46,7 +46,7 @@ pub(super) fn presence_value(node: &str, epoch: i64, gen: u64) -> String {
 
 /// Removes a device's presence if it is still this login. KEYS: presence.
 /// ARGV: field, "NODE EPOCH GEN".
-fn clear_presence() -> Script {
+pub(super) fn clear_presence() -> Script {
     Script::new(
         r"
 if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then

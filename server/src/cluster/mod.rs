@@ -42,7 +42,7 @@ use beckon::protocol::wire::ClientFrame;
 use beckon::protocol::{DeviceId, InvitationId, UserId};
 use beckon::{Error, ErrorCode};
 use parking_lot::Mutex;
-use redis::aio::ConnectionManager;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::runtime::Handle;
 
 use crate::config::RedisConfig;
@@ -56,6 +56,11 @@ use messages::{Message, Presence};
 /// A forwarded request whose answer did not come within this is answered
 /// SERVER (its owner stopped, say).
 const REQUEST_PATIENCE: Duration = Duration::from_secs(30);
+
+/// How long one lookup or claim in Redis may take before its request is
+/// answered SERVER: a request its client was told failed must not run once
+/// Redis answers late (after a partition heals, say).
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// What this node knows of one device's latest login.
 enum Device {
@@ -128,12 +133,18 @@ impl Cluster {
     ) -> Result<Arc<Cluster>, crate::ConfigError> {
         let client = redis::Client::open(config.url.as_str())
             .map_err(|e| crate::ConfigError(format!("cluster: {e}")))?;
-        let conn = ConnectionManager::new(client.clone()).await.map_err(|e| {
-            crate::ConfigError(format!(
-                "cluster: cannot connect to {}: {e}",
-                crate::config::redact_url(&config.url)
-            ))
-        })?;
+        let manager = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(LOOKUP_TIMEOUT))
+            .set_response_timeout(Some(LOOKUP_TIMEOUT))
+            .set_max_delay(Duration::from_secs(1));
+        let conn = ConnectionManager::new_with_config(client.clone(), manager)
+            .await
+            .map_err(|e| {
+                crate::ConfigError(format!(
+                    "cluster: cannot connect to {}: {e}",
+                    crate::config::redact_url(&config.url)
+                ))
+            })?;
         let keys = Keys::new(&config.prefix);
         let cluster = Arc::new(Cluster {
             me: store.node().to_owned(),
@@ -260,19 +271,44 @@ impl Cluster {
         let this = self.clone();
         self.runtime.spawn(async move {
             let mut conn = this.conn.clone();
-            let owner: redis::RedisResult<Option<String>> = redis::cmd("HGET")
+            let mut lookup = redis::cmd("HGET");
+            lookup
                 .arg(this.keys.invitation(&request.invitation))
-                .arg("o")
-                .query_async(&mut conn)
+                .arg("o");
+            let owner = this
+                .within_lease(lookup.query_async::<Option<String>>(&mut conn))
                 .await;
             match owner {
                 Ok(Some(owner)) if owner != this.me => {
                     this.send_request(owner, secret, request_id, request)
                 }
                 Ok(_) => this.run_here(&secret, request_id, request.frame),
-                Err(e) => this.answer_error(&secret, request_id, &e),
+                Err(why) => this.answer_error(&secret, request_id, &why),
             }
         });
+    }
+
+    /// The result of a lookup or claim in Redis, if it came in time and
+    /// this node still holds its lease (else the request must not go on).
+    async fn within_lease<T>(
+        &self,
+        call: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, String> {
+        if let Some(why) = self.store.lease_lost() {
+            return Err(format!("this server node is stopping ({why})"));
+        }
+        let result = match tokio::time::timeout(LOOKUP_TIMEOUT, call).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(format!("the server cannot reach its store now ({error})")),
+            Err(_) => Err(format!(
+                "the server's store did not answer within {} ms",
+                LOOKUP_TIMEOUT.as_millis()
+            )),
+        };
+        match self.store.lease_lost() {
+            Some(why) => Err(format!("this server node is stopping ({why})")),
+            None => result,
+        }
     }
 
     /// Requests that went to `node`, which stopped, go again to whoever
@@ -316,19 +352,24 @@ impl Cluster {
         };
         self.runtime.spawn(async move {
             let mut conn = this.conn.clone();
-            let claimed: redis::RedisResult<String> = crate::store::redis::claim_id()
+            let script = crate::store::redis::claim_id();
+            let mut claim = script.prepare_invoke();
+            claim
                 .key(this.keys.invitation(&id))
                 .key(this.keys.owned(&this.me))
+                .key(this.keys.lease(&this.me))
                 .arg(&this.me)
                 .arg(id.as_str())
-                .invoke_async(&mut conn)
-                .await;
-            match claimed {
+                .arg(this.store.epoch());
+            match this
+                .within_lease(claim.invoke_async::<String>(&mut conn))
+                .await
+            {
                 Ok(owner) if owner != this.me => {
                     this.send_request(owner, secret, request_id, request)
                 }
                 Ok(_) => this.run_here(&secret, request_id, request.frame),
-                Err(e) => this.answer_error(&secret, request_id, &e),
+                Err(why) => this.answer_error(&secret, request_id, &why),
             }
         });
     }
@@ -381,15 +422,18 @@ impl Cluster {
         }
     }
 
-    fn answer_error(&self, secret: &str, request_id: u64, error: &redis::RedisError) {
-        tracing::warn!(%error, "cluster: a request could not be routed");
+    fn answer_error(&self, secret: &str, request_id: u64, why: &str) {
+        tracing::warn!(why, "cluster: a request could not be routed");
         if let Some(handle) = self.session(secret) {
-            let error = Error::new(
-                ErrorCode::Server,
-                format!("the server cannot reach its store now ({error}); nothing was changed"),
-            );
+            let error = Error::new(ErrorCode::Server, format!("{why}; nothing was changed"));
             handle.answer(request_id, Answer::error(&error));
         }
+    }
+
+    /// Whether this node lost its lease: it is stopping, and sends nothing
+    /// more to the other nodes.
+    fn stopping(&self) -> bool {
+        self.store.lease_lost().is_some()
     }
 
     fn session(&self, secret: &str) -> Option<SessionHandle> {

@@ -85,8 +85,16 @@ async fn forward(
         let Some(cluster) = cluster.upgrade() else {
             return;
         };
+        // A node that lost its lease is stopping: what it would send now
+        // (a request its client may have been told failed) must not run.
+        if cluster.stopping() {
+            return;
+        }
         let upto = batch.iter().map(|(_, t)| *t).max().unwrap_or(0);
         cluster.durable(upto).await;
+        if cluster.stopping() {
+            return;
+        }
         let mut pipe = redis::pipe();
         for (text, _) in &batch {
             pipe.cmd("XADD")

@@ -41,7 +41,9 @@ async fn watch(cluster: std::sync::Weak<Cluster>) {
             }
             Err(_) => continue,
         };
+        let mut listed = HashSet::new();
         for (node, epoch) in nodes {
+            listed.insert(node.clone());
             match epoch {
                 Some(epoch) => {
                     handled.remove(&node);
@@ -59,10 +61,45 @@ async fn watch(cluster: std::sync::Weak<Cluster>) {
                 }
             }
         }
+        // A node another node already took over is no longer listed (the
+        // takeover removes it): one seen running, or that devices here or
+        // requests sent from here still name, stopped all the same.
+        let mut vanished: HashSet<String> = epochs
+            .keys()
+            .filter(|node| !listed.contains(*node))
+            .cloned()
+            .collect();
+        vanished.extend(
+            strong
+                .nodes_named()
+                .into_iter()
+                .filter(|node| !listed.contains(node) && *node != strong.me),
+        );
+        for node in vanished {
+            epochs.remove(&node);
+            if handled.insert(node.clone()) {
+                strong.clone().node_stopped(node);
+            }
+        }
     }
 }
 
 impl Cluster {
+    /// The other nodes this node's devices map and forwarded requests name.
+    fn nodes_named(&self) -> HashSet<String> {
+        let mut named: HashSet<String> = self
+            .devices
+            .lock()
+            .values()
+            .filter_map(|d| match d {
+                Device::Remote { node, .. } => Some(node.clone()),
+                Device::Local { .. } => None,
+            })
+            .collect();
+        named.extend(self.pending.lock().values().map(|p| p.node.clone()));
+        named
+    }
+
     /// `node`'s lease lapsed: take its invitations if no node did, and end
     /// its devices after the grace period.
     fn node_stopped(self: Arc<Self>, node: String) {
@@ -138,18 +175,15 @@ impl Cluster {
                 self.hub.logout(&session);
                 let field = crate::store::redis::target_field(&key.0, &key.1);
                 let value = super::directory::presence_value(node, epoch, gen);
-                let this_conn = self.conn.clone();
+                let mut conn = self.conn.clone();
                 let presence = self.keys.presence();
                 tokio::spawn(async move {
-                    let mut conn = this_conn;
-                    let _: redis::RedisResult<i64> = redis::Script::new(
-                        "if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end return 0",
-                    )
-                    .key(presence)
-                    .arg(field)
-                    .arg(value)
-                    .invoke_async(&mut conn)
-                    .await;
+                    let _: redis::RedisResult<i64> = super::directory::clear_presence()
+                        .key(presence)
+                        .arg(field)
+                        .arg(value)
+                        .invoke_async(&mut conn)
+                        .await;
                 });
             }
         }

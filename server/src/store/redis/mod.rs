@@ -262,6 +262,12 @@ impl RedisStore {
         self.lease.lost.subscribe()
     }
 
+    /// Why this node lost its lease, if it did: it must change and send
+    /// nothing more.
+    pub fn lease_lost(&self) -> Option<String> {
+        self.lease.lost.borrow().clone()
+    }
+
     /// Writes what is queued, stops the writer and gives the lease up.
     pub fn close(&self) {
         self.shared.stop();
@@ -293,12 +299,18 @@ impl Drop for RedisStore {
 
 /// Renews the lease every `every` until stopped. A lease found lapsed or
 /// taken is lost for good (`Lease::lost`). A renewal that fails (Redis
-/// unreachable) is tried again at the next tick; if Redis stays away longer
-/// than the lease, the next renewal finds it lapsed.
+/// unreachable) is tried again at the next tick; once no renewal has
+/// succeeded for `lease_ms` (counted from before the last one that did was
+/// sent, so never after Redis lets the key expire), the lease is taken for
+/// lost too: other nodes may be taking the invitations over.
 fn renew(lease: &Lease, client: &Client, key: &str, epoch: i64, lease_ms: u64, every: Duration) {
     let script = scripts::renew();
+    let lease_for = Duration::from_millis(lease_ms);
+    // One attempt may not outlast a tick: the lapse is noticed in time.
+    let attempt_limit = every.clamp(Duration::from_millis(50), writer::IO_TIMEOUT);
     let mut conn = None;
-    let mut failing_since: Option<Instant> = None;
+    let mut renewed_at = Instant::now();
+    let mut failing = false;
     loop {
         {
             let mut stop = lease.stop.lock();
@@ -309,38 +321,41 @@ fn renew(lease: &Lease, client: &Client, key: &str, epoch: i64, lease_ms: u64, e
                 return;
             }
         }
+        let sent_at = Instant::now();
         let renewed = match &mut conn {
             Some(c) => Ok(c),
-            None => connect(client).map(|c| conn.insert(c)),
+            None => writer::connect_within(client, attempt_limit).map(|c| conn.insert(c)),
         }
         .and_then(|c| script.key(key).arg(epoch).arg(lease_ms).invoke::<i64>(c));
-        match renewed {
+        let why = match renewed {
             Ok(1) => {
-                if let Some(since) = failing_since.take() {
+                if failing {
+                    failing = false;
                     tracing::warn!(
-                        after_ms = since.elapsed().as_millis() as u64,
+                        after_ms = renewed_at.elapsed().as_millis() as u64,
                         "the lease is renewed again"
                     );
                 }
+                renewed_at = sent_at;
+                continue;
             }
-            Ok(held) => {
-                let why = if held == 0 {
-                    format!("its lease ({key}) lapsed: Redis could not be reached for {lease_ms} ms or more, and other nodes may have taken its invitations")
-                } else {
-                    format!("its lease ({key}) was taken by another process started under the same node name")
-                };
-                tracing::error!("this node stops: {why}");
-                lease.lost.send_replace(Some(why));
-                return;
-            }
+            Ok(0) => format!("its lease ({key}) lapsed: Redis could not be reached for {lease_ms} ms or more, and other nodes may have taken its invitations"),
+            Ok(_) => format!("its lease ({key}) was taken by another process started under the same node name"),
             Err(error) => {
                 conn = None;
-                if failing_since.is_none() {
-                    failing_since = Some(Instant::now());
-                    tracing::warn!(%error, "cannot renew the lease; trying again");
+                if renewed_at.elapsed() < lease_for {
+                    if !failing {
+                        failing = true;
+                        tracing::warn!(%error, "cannot renew the lease; trying again");
+                    }
+                    continue;
                 }
+                format!("its lease ({key}) could not be renewed for {lease_ms} ms ({error}): other nodes may be taking its invitations over")
             }
-        }
+        };
+        tracing::error!("this node stops: {why}");
+        lease.lost.send_replace(Some(why));
+        return;
     }
 }
 

@@ -119,13 +119,17 @@ return ids
 }
 
 /// Claims an invitation id for this node before the hub creates it (a send
-/// with an idempotency key, whose id every node derives the same). KEYS: the
-/// invitation's key, this node's owned set. ARGV: node, id. Returns the
-/// owner: this node if the id was free (or already this node's), else the
-/// node that has it.
+/// with an idempotency key, whose id every node derives the same), fenced
+/// by the node's lease like a commit (a node taken for dead claims nothing).
+/// KEYS: the invitation's key, this node's owned set, this node's lease.
+/// ARGV: node, id, epoch. Returns the owner: this node if the id was free
+/// (or already this node's), else the node that has it.
 pub fn claim_id() -> Script {
     Script::new(
         r"
+if redis.call('GET', KEYS[3]) ~= ARGV[3] then
+  return redis.error_reply('FENCED this node no longer holds its lease')
+end
 if redis.call('HSETNX', KEYS[1], 'o', ARGV[1]) == 1 then
   redis.call('SADD', KEYS[2], ARGV[2])
   return ARGV[1]

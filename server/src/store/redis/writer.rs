@@ -32,9 +32,14 @@ pub(super) struct RedisWriter {
 
 /// A connection with the store's timeouts.
 pub(super) fn connect(client: &Client) -> redis::RedisResult<Connection> {
-    let conn = client.get_connection_with_timeout(IO_TIMEOUT)?;
-    conn.set_read_timeout(Some(IO_TIMEOUT))?;
-    conn.set_write_timeout(Some(IO_TIMEOUT))?;
+    connect_within(client, IO_TIMEOUT)
+}
+
+/// A connection whose connecting and each answer take at most `limit`.
+pub(super) fn connect_within(client: &Client, limit: Duration) -> redis::RedisResult<Connection> {
+    let conn = client.get_connection_with_timeout(limit)?;
+    conn.set_read_timeout(Some(limit))?;
+    conn.set_write_timeout(Some(limit))?;
     Ok(conn)
 }
 
