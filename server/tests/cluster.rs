@@ -170,7 +170,7 @@ fn a_killed_node_s_invitations_are_taken_over_and_still_ring() {
     a.kill();
     drop(inviter);
     // The inviter comes back on node-b within the grace period.
-    let inviter = Peer::online(&b.url(), &alice);
+    let inviter = Peer::online_synced(&b.url(), &alice);
     // node-b takes node-a's invitations once its lease lapses (1.5 s).
     let deadline = Instant::now() + WAIT;
     loop {

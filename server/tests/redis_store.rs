@@ -145,7 +145,8 @@ fn a_node_started_after_another_stopped_takes_its_invitations() {
     let second = node(&redis, &prefix, "node-b");
     let invitee = Peer::online(&second.url(), &bob);
     assert_eq!(invitee.ringing(), sent.invitation_id);
-    let inviter = Peer::online(&second.url(), &alice);
+    // A new device of the inviter: it hears of the answer once synced.
+    let inviter = Peer::online_synced(&second.url(), &alice);
     accept(&invitee, &sent.invitation_id).unwrap();
     accepted_by(&inviter, &sent.invitation_id, &bob);
     let mut conn = redis.connection();

@@ -226,6 +226,17 @@ impl Peer {
         peer
     }
 
+    /// Logs in, then waits until the server has the device's first sync: a
+    /// device gets pushes from its sync on (the client sends it right after
+    /// the login's callback), so a test that has another client act at once
+    /// and expects this device to hear of it must wait for that. A request
+    /// answered after the login (a token renewal) went after the sync.
+    pub fn online_synced(url: &str, user: &UserId) -> Peer {
+        let peer = Self::online(url, user);
+        block(peer.client.renew_token("dev-token")).unwrap();
+        peer
+    }
+
     /// The next event matching `wanted`, skipping others; panics after WAIT.
     pub fn expect<T>(&self, what: &str, mut wanted: impl FnMut(&Event) -> Option<T>) -> T {
         let deadline = Instant::now() + WAIT;
