@@ -1,18 +1,21 @@
 //! `beckon-bench`: a load tool. It drives inviter/invitee pairs of
-//! `beckon::Client`s against `memory://NAME`, a `ws://` server, or a server it
-//! starts itself (`--spawn-server`), and reports complete invitations per
+//! `beckon::Client`s against `memory://NAME`, a `ws://` server, several nodes
+//! of one deployment (`--url` repeated: each invitee on the node after its
+//! inviter's), or a server it starts itself (`--spawn-server`), and reports complete invitations per
 //! second, latency percentiles and errors by code (see benches/README.md).
 //!
 //! - [`options`]: the flags and their bounds;
 //! - [`run`]: the shared clock, phase, counters and errors;
 //! - [`pair`]: one inviter and one invitee and their handlers;
 //! - [`driver`]: closed-loop or paced sending through warm-up, measure, drain;
+//! - [`nodes`]: waiting for presence to spread between nodes;
 //! - [`report`], [`cpu`] (CPU time by thread group), [`server`].
 
 mod cpu;
 mod driver;
 mod idle;
 mod idle_clients;
+mod nodes;
 mod options;
 mod overload;
 mod pair;
@@ -240,7 +243,7 @@ fn bench(options: &Options) -> Result<Report, String> {
             server::spawn(&runtime, options.server_store, options.server_durability)?;
         (Some(server), url)
     } else {
-        (None, options.url.clone())
+        (None, options.url_label())
     };
     let token = token_source(options)?;
 
@@ -250,10 +253,15 @@ fn bench(options: &Options) -> Result<Report, String> {
     let mut pairs = Vec::with_capacity(options.pairs);
     let mut setup = Ok(());
     for index in 0..options.pairs {
+        let urls = if options.spawn_server {
+            (url.as_str(), url.as_str())
+        } else {
+            options.pair_urls(index)
+        };
         match Pair::new(
             run.clone(),
             options.dispatch.mode(),
-            &url,
+            urls,
             &tag,
             index,
             options.in_flight,
@@ -280,6 +288,17 @@ fn bench(options: &Options) -> Result<Report, String> {
                 Err(_) => Err(format!("the logins took longer than {all:?}")),
             }
         });
+    }
+    let mut presence_wait = None;
+    if setup.is_ok() && !options.admins.is_empty() {
+        match runtime.block_on(nodes::wait_for_presence(
+            &pairs,
+            &options.admins,
+            LOGIN_WAIT,
+        )) {
+            Ok(waited) => presence_wait = Some(waited.as_secs_f64()),
+            Err(e) => setup = Err(e),
+        }
     }
 
     let outcome = setup.and_then(|()| {
@@ -313,6 +332,12 @@ fn bench(options: &Options) -> Result<Report, String> {
     let duration_secs = measured_ns as f64 / 1e9;
     Ok(Report {
         url,
+        nodes: if options.spawn_server {
+            1
+        } else {
+            options.urls.len()
+        },
+        presence_wait_secs: presence_wait,
         spawned_server: options.spawn_server,
         server_store: options.spawn_server.then(|| match options.server_store {
             beckon_server::StoreKind::Memory => "memory".to_owned(),

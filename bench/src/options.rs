@@ -22,13 +22,24 @@ pub const LOGIN_WAIT: Duration = Duration::from_secs(15);
 )]
 pub struct Options {
     /// The hub: memory://NAME (in this process) or ws://HOST:PORT of a running
-    /// beckon-server.
+    /// beckon-server. Several nodes of one deployment: repeat it (or give
+    /// URL,URL,...); pair i's inviter then uses URL i % N and its invitee URL
+    /// (i + 1) % N, so every invitation crosses nodes.
     #[arg(
-        long,
+        long = "url",
+        value_name = "URL",
         default_value = "memory://beckon-bench",
+        value_delimiter = ',',
         conflicts_with = "spawn_server"
     )]
-    pub url: String,
+    pub urls: Vec<String>,
+
+    /// With several --url: the admin address (HOST:PORT) of each node, in the
+    /// same order. After the logins the run waits until each inviter's node
+    /// counts its invitee online (`/users/{user}/devices`), so the first
+    /// sends do not race the presence spreading between nodes.
+    #[arg(long = "admin", value_name = "HOST:PORT", value_delimiter = ',')]
+    pub admins: Vec<String>,
 
     /// Start a beckon-server inside this process on 127.0.0.1 (any free port,
     /// no secret, rate limits raised out of the way) and drive it over ws://.
@@ -161,14 +172,43 @@ impl Options {
                     .to_owned(),
             );
         }
-        let url = self.url.as_str();
-        if !(url.starts_with("memory://") || url.starts_with("ws://") || url.starts_with("wss://"))
-        {
+        for url in &self.urls {
+            let networked = url.starts_with("ws://") || url.starts_with("wss://");
+            if !(networked || url.starts_with("memory://")) {
+                return Err(format!(
+                    "--url: '{url}' is not memory://NAME, ws://HOST:PORT or wss://HOST:PORT"
+                ));
+            }
+            if self.urls.len() > 1 && !networked {
+                return Err(format!(
+                    "--url: '{url}': several URLs are the nodes of one deployment (ws:// or wss://)"
+                ));
+            }
+        }
+        if !(1..=64).contains(&self.urls.len()) {
+            return Err(format!("--url: {} URLs, not 1..=64", self.urls.len()));
+        }
+        if !self.admins.is_empty() && self.admins.len() != self.urls.len() {
             return Err(format!(
-                "--url: '{url}' is not memory://NAME, ws://HOST:PORT or wss://HOST:PORT"
+                "--admin: {} addresses for {} URLs (one per node, in the same order)",
+                self.admins.len(),
+                self.urls.len()
             ));
         }
         Ok(())
+    }
+
+    /// The URL of pair `index`'s inviter and of its invitee: with N nodes,
+    /// nodes `index % N` and `(index + 1) % N` (the same one when N = 1).
+    pub fn pair_urls(&self, index: usize) -> (&str, &str) {
+        let n = self.urls.len().max(1);
+        (&self.urls[index % n], &self.urls[(index + 1) % n])
+    }
+
+    /// What the report calls the hub: the URL, or the nodes' URLs joined by
+    /// commas.
+    pub fn url_label(&self) -> String {
+        self.urls.join(",")
     }
 
     pub fn duration(&self) -> Duration {
@@ -212,8 +252,56 @@ mod tests {
             &["--url", "http://x"],
             &["--spawn-server", "--server-store", "redis"],
             &["--url", "ws://127.0.0.1:1", "--spawn-server"],
+            &["--url", "ws://127.0.0.1:1,memory://x"],
+            &[
+                "--url",
+                "ws://127.0.0.1:1",
+                "--url",
+                "ws://127.0.0.1:2",
+                "--admin",
+                "127.0.0.1:3",
+            ],
         ] {
             assert!(parse(args).is_err(), "{args:?}");
         }
+    }
+
+    #[test]
+    fn several_urls_put_each_invitee_on_the_next_node() {
+        let three = ["ws://127.0.0.1:1", "ws://127.0.0.1:2", "ws://127.0.0.1:3"];
+        for args in [
+            vec!["--url", three[0], "--url", three[1], "--url", three[2]],
+            vec![
+                "--url",
+                "ws://127.0.0.1:1,ws://127.0.0.1:2,ws://127.0.0.1:3",
+            ],
+        ] {
+            let mut all = vec!["beckon-bench"];
+            all.extend_from_slice(&args);
+            let options = Options::try_parse_from(all).map_err(|e| e.to_string());
+            let options = options.as_ref().expect("parses");
+            assert_eq!(options.validate(), Ok(()));
+            assert_eq!(options.urls, three);
+            assert_eq!(options.pair_urls(0), (three[0], three[1]));
+            assert_eq!(options.pair_urls(1), (three[1], three[2]));
+            assert_eq!(options.pair_urls(2), (three[2], three[0]));
+            assert_eq!(options.pair_urls(3), (three[0], three[1]));
+        }
+        let one = Options::try_parse_from(["beckon-bench"]).map_err(|e| e.to_string());
+        let one = one.as_ref().expect("parses");
+        assert_eq!(
+            one.pair_urls(5),
+            ("memory://beckon-bench", "memory://beckon-bench")
+        );
+        assert_eq!(one.url_label(), "memory://beckon-bench");
+        assert_eq!(
+            parse(&[
+                "--url",
+                "ws://127.0.0.1:1,ws://127.0.0.1:2",
+                "--admin",
+                "127.0.0.1:3,127.0.0.1:4"
+            ]),
+            Ok(())
+        );
     }
 }

@@ -418,7 +418,7 @@ pub fn run(options: &OverloadOptions) -> Result<OverloadReport, String> {
         pairs.push(Pair::new(
             run.clone(),
             DispatchMode::Thread,
-            &options.url,
+            (&options.url, &options.url),
             &tag,
             index,
             16,

@@ -1,5 +1,5 @@
 //! One inviter and one invitee, each a `beckon::Client` with its own dispatcher
-//! thread. A complete invitation is: the inviter sends, the invitee's handler
+//! thread (on the same server, or on two nodes of one deployment). A complete invitation is: the inviter sends, the invitee's handler
 //! sees INVITATION_RECEIVED and accepts, the inviter's handler sees
 //! INVITATION_ACCEPTED.
 //!
@@ -47,7 +47,7 @@ impl Pair {
     pub fn new(
         run: Arc<Run>,
         dispatch: DispatchMode,
-        url: &str,
+        (inviter_url, invitee_url): (&str, &str),
         tag: &str,
         index: usize,
         window: usize,
@@ -55,7 +55,7 @@ impl Pair {
         let user = |role: &str| {
             UserId::parse(&format!("{tag}-{role}{index}"), "user").map_err(|e| e.message)
         };
-        let client = || {
+        let client = |url: &str| {
             Client::new(ClientConfig {
                 dispatch,
                 ..ClientConfig::new(url)
@@ -64,8 +64,8 @@ impl Pair {
         };
         let pair = Arc::new(Pair {
             run,
-            inviter: client()?,
-            invitee: client()?,
+            inviter: client(inviter_url)?,
+            invitee: client(invitee_url)?,
             inviter_user: user("i")?,
             invitee_user: user("e")?,
             window,
@@ -117,6 +117,10 @@ impl Pair {
     pub fn close(&self) {
         self.inviter.shutdown();
         self.invitee.shutdown();
+    }
+
+    pub fn invitee_user(&self) -> &UserId {
+        &self.invitee_user
     }
 
     pub fn window(&self) -> usize {

@@ -12,7 +12,15 @@ use crate::pair::{new_histogram, Pair};
 
 #[derive(Serialize)]
 pub struct Report {
+    /// The hub's URL; with several nodes, theirs joined by commas.
     pub url: String,
+    /// Nodes of the deployment (one `--url` each); absent when 1.
+    #[serde(skip_serializing_if = "is_one")]
+    pub nodes: usize,
+    /// With `--admin`: seconds waited after the logins until every inviter's
+    /// node counted its invitee online.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub presence_wait_secs: Option<f64>,
     pub spawned_server: bool,
     /// The spawned server's store ("memory", "sqlite normal", "sqlite full").
     pub server_store: Option<String>,
@@ -42,6 +50,10 @@ pub struct Report {
     pub server_pushes_per_invitation: Option<f64>,
     /// CPU time of this process's threads over the measured window.
     pub cpu: Usage,
+}
+
+fn is_one(n: &usize) -> bool {
+    *n == 1
 }
 
 #[derive(Serialize)]
@@ -134,6 +146,16 @@ impl Report {
             self.dispatch,
             self.in_flight
         ));
+        if self.nodes > 1 {
+            out.push_str(&format!(
+                "{} nodes: pair i's inviter on node i % {}, its invitee on node (i + 1) % {}",
+                self.nodes, self.nodes, self.nodes
+            ));
+            match self.presence_wait_secs {
+                Some(secs) => out.push_str(&format!("; presence spread in {secs:.2} s\n")),
+                None => out.push_str("; presence not waited for (no --admin)\n"),
+            }
+        }
         out.push_str(&format!(
             "measured {:.2} s after {:.1} s warm-up: {} complete invitations, {:.0}/s ({} sent in all, {} unfinished)\n",
             self.duration_secs, self.warmup_secs, self.completed, self.invitations_per_sec, self.sent, self.unfinished
