@@ -6,10 +6,13 @@
 
 use std::time::{Duration, Instant};
 
-use beckon::protocol::{Answer, InvitationId, Push, SendInvitation, Text, UserId};
+use beckon::protocol::{
+    Answer, InvitationId, Push, PushOutcome, PushProvider, SendInvitation, Text, UserId,
+};
 use beckon::Event;
 
 mod common;
+use common::push_fakes::{push_toml, set_target, Fake, Kind, TestKeys};
 use common::redis::RedisServer;
 use common::{block, unique, Peer, ServerProcess, WAIT};
 
@@ -22,6 +25,11 @@ struct Deployment {
 
 impl Deployment {
     fn new() -> Deployment {
+        Deployment::with("")
+    }
+
+    /// A deployment whose nodes' config file ends with `extra` (sections).
+    fn with(extra: &str) -> Deployment {
         let redis = RedisServer::start();
         let prefix = format!("c{}", &common::rand_suffix()[..10]);
         let config = std::env::temp_dir().join(format!("beckon-cluster-{prefix}.toml"));
@@ -30,7 +38,7 @@ impl Deployment {
             // Rates above a client's, for the rounds of the race test.
             format!(
                 "grace_secs = 2\nmessages_per_sec = 100000\nmessages_burst = 100000\n\
-                 [redis]\nprefix = \"{prefix}\"\nlease_ms = 1500\n"
+                 [redis]\nprefix = \"{prefix}\"\nlease_ms = 1500\n{extra}"
             ),
         )
         .expect("config");
@@ -248,4 +256,65 @@ fn two_devices_on_two_nodes_accepting_at_once_one_wins_every_time() {
         wins[0],
         wins[1]
     );
+}
+
+/// A push target set on one node rings by push from an invitation made on
+/// another (the Redis store's commits carry every target change to every
+/// node), and a target cleared there is gone here too.
+#[test]
+fn a_push_target_set_on_one_node_rings_from_another() {
+    let keys = TestKeys::new();
+    let hook = Fake::start(Kind::Webhook, &keys);
+    let deployment = Deployment::with(&push_toml(&keys, None, None, Some(&hook)));
+    let a = deployment.node("node-a");
+    let b = deployment.node("node-b");
+    let (alice, bob) = (unique("alice"), unique("bob"));
+    let target = serde_json::json!({"provider": "webhook", "token": "bob-phone"});
+    set_target(&b.url(), &bob, "phone", target);
+    // Bob's session on node-b ends after the grace period (2 s): he is
+    // offline everywhere then.
+    wait_devices(&a, &bob, 1);
+    wait_devices(&a, &bob, 0);
+
+    let inviter = Peer::online(&a.url(), &alice);
+    let sent = inviter.invite(&[&bob], 30);
+    let (outcome, provider) = inviter.expect("INVITATION_PUSH_RESULT", |event| match event {
+        Event::Invitation(Push::InvitationPushResult {
+            invitee,
+            outcome,
+            provider,
+            ..
+        }) if invitee == &bob => Some((*outcome, *provider)),
+        _ => None,
+    });
+    assert_eq!(
+        (outcome, provider),
+        (PushOutcome::Sent, Some(PushProvider::Webhook))
+    );
+    let ring = hook.wait_requests(1, WAIT).remove(0);
+    assert_eq!(
+        ring.json()["invitation"]["invitation_id"],
+        sent.invitation_id.to_string()
+    );
+    assert_eq!(ring.json()["token"], "bob-phone");
+
+    // Bob's phone logs in on node-b and clears its target: node-a forgets
+    // it.
+    let mut config = beckon::ClientConfig::new(b.url());
+    config.device_id = Some(beckon::protocol::DeviceId::parse("phone", "device").unwrap());
+    let phone = Peer::with_config(config, &bob);
+    block(phone.client.login(bob.clone(), "dev-token")).unwrap();
+    block(phone.client.clear_push_target()).unwrap();
+    drop(phone);
+    wait_devices(&a, &bob, 0);
+    let second = inviter.invite(&[&bob], 30);
+    let outcome = inviter.expect("INVITATION_PUSH_RESULT", |event| match event {
+        Event::Invitation(Push::InvitationPushResult {
+            invitation_id,
+            outcome,
+            ..
+        }) if invitation_id == &second.invitation_id => Some(*outcome),
+        _ => None,
+    });
+    assert_eq!(outcome, PushOutcome::NoPushTarget);
 }

@@ -7,9 +7,7 @@ use std::time::Duration;
 
 use beckon::protocol::{CancelInvitation, Push, PushOutcome, PushProvider, UserId};
 use beckon::Event;
-use futures_util::{SinkExt, StreamExt};
-use serde_json::{json, Value};
-use tokio_tungstenite::tungstenite::Message;
+use serde_json::json;
 
 mod common;
 use common::push_fakes::*;
@@ -17,42 +15,6 @@ use common::{block, unique, Peer, ServerProcess, WAIT};
 
 fn apns_token(n: u8) -> String {
     format!("{n:02x}").repeat(32)
-}
-
-/// Logs `user` in on device `device` with raw frames, sets `target`, and
-/// closes the connection (with no grace period the device is offline at
-/// once; its target stays).
-fn set_target(server: &ServerProcess, user: &UserId, device: &str, target: Value) {
-    block(async {
-        let (mut ws, _) = tokio_tungstenite::connect_async(server.url())
-            .await
-            .unwrap();
-        let hello =
-            json!({"type": "hello", "v": 1, "user": user, "device": device, "token": "dev"});
-        ws.send(Message::text(hello.to_string())).await.unwrap();
-        ws.send(Message::text(
-            json!({"type": "set_push_target", "id": 1, "target": target}).to_string(),
-        ))
-        .await
-        .unwrap();
-        let answer = tokio::time::timeout(WAIT, async {
-            while let Some(Ok(message)) = ws.next().await {
-                if let Message::Text(text) = message {
-                    let frame: Value = serde_json::from_str(&text).unwrap();
-                    if frame["type"] == "result" && frame["id"] == 1 {
-                        return frame;
-                    }
-                }
-            }
-            Value::Null
-        })
-        .await
-        .unwrap();
-        assert!(answer.get("ok").is_some(), "set_push_target: {answer}");
-        let _ = ws.close(None).await;
-    });
-    // The session ends when the server sees the close (grace 0).
-    std::thread::sleep(Duration::from_millis(200));
 }
 
 /// The next push result the inviter gets for `invitee`.
@@ -112,7 +74,7 @@ fn pushes_through_a_real_server() {
     let (alice, bob) = (unique("alice"), unique("bob"));
     let voip =
         json!({"provider": "apns_voip", "token": apns_token(1), "alert_token": apns_token(2)});
-    set_target(&server, &bob, "phone", voip.clone());
+    set_target(&server.url(), &bob, "phone", voip.clone());
 
     // Bob is offline: exactly one VoIP push, and Alice learns it went.
     let caller = Peer::online(&url, &alice);
@@ -165,7 +127,7 @@ fn pushes_through_a_real_server() {
     assert_eq!(push_result(&caller, &bob).0, PushOutcome::NoPushTarget);
 
     // A slow provider delays nothing for online invitees.
-    set_target(&server, &bob, "phone", voip);
+    set_target(&server.url(), &bob, "phone", voip);
     apns.outage(Some(Answer::Slow(
         Duration::from_secs(5),
         Box::new(Answer::status(200, "")),
@@ -179,13 +141,13 @@ fn pushes_through_a_real_server() {
     // FCM and webhook targets.
     let (dave, erin) = (unique("dave"), unique("erin"));
     set_target(
-        &server,
+        &server.url(),
         &dave,
         "pixel",
         json!({"provider": "fcm", "token": "fcm-dave"}),
     );
     set_target(
-        &server,
+        &server.url(),
         &erin,
         "web",
         json!({"provider": "webhook", "token": "erin-7"}),
@@ -265,7 +227,7 @@ fn targets_survive_a_restart_with_the_sqlite_store() {
         ServerProcess::start(&["--config", config.to_str().unwrap(), "--grace-secs", "0"]);
     let (alice, dave) = (unique("alice"), unique("dave"));
     set_target(
-        &server,
+        &server.url(),
         &dave,
         "pixel",
         json!({"provider": "fcm", "token": "fcm-dave"}),

@@ -366,6 +366,25 @@ impl Hub {
         }
     }
 
+    /// A change of a device's push target that another node of the
+    /// deployment made and stored (`None`: forgotten). It is applied as
+    /// made there: not stored again, and without the rules of
+    /// [`Hub::set_push_target`] (one device per token, `max_devices`): that
+    /// node applied them, and the changes they made arrive here too.
+    pub fn mirror_push_target(&self, user: &UserId, device: &DeviceId, target: Option<PushTarget>) {
+        let unchanged = |_: &UserId, _: &DeviceId, _: Option<&PushTarget>| {};
+        match target {
+            Some(target) => {
+                let _ = self
+                    .push_targets
+                    .set(user, device, target, usize::MAX, || true, unchanged);
+            }
+            None => {
+                self.push_targets.forget(user, device, |_| true, unchanged);
+            }
+        }
+    }
+
     /// The targets `user`'s devices have set, for tests and diagnostics.
     pub fn push_targets(&self, user: &UserId) -> Vec<(DeviceId, PushTarget)> {
         self.push_targets
@@ -1488,5 +1507,33 @@ mod tests {
             });
             assert!(w.hub.push_targets(&user("bob")).is_empty(), "round {round}");
         }
+    }
+
+    #[test]
+    fn a_target_another_node_set_rings_here_and_is_not_stored_again() {
+        let w = fresh();
+        let bob = user("bob");
+        w.hub
+            .mirror_push_target(&bob, &device("phone"), Some(voip("ab")));
+        assert_eq!(w.hub.push_targets(&bob), [(device("phone"), voip("ab"))]);
+        assert!(
+            w.store.targets.lock().is_empty(),
+            "stored by the other node"
+        );
+        let (alice, _) = w.login("alice", "desk");
+        w.hub
+            .send(&alice, SendInvitation::new(vec![bob.clone()], 30))
+            .unwrap();
+        assert_eq!(
+            rings(&w.outlet.take()),
+            [("bob".to_owned(), "phone".to_owned())]
+        );
+        // Set again with a new token, then forgotten there.
+        w.hub
+            .mirror_push_target(&bob, &device("phone"), Some(voip("cd")));
+        assert_eq!(w.hub.push_targets(&bob), [(device("phone"), voip("cd"))]);
+        w.hub.mirror_push_target(&bob, &device("phone"), None);
+        assert!(w.hub.push_targets(&bob).is_empty());
+        assert!(w.store.targets.lock().is_empty());
     }
 }

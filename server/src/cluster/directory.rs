@@ -4,6 +4,10 @@
 //! EPOCH GEN"), that a node reads when it joins. A node mirrors each device of
 //! another node into its hub (`Cluster::remote_session`), and ends the
 //! mirror when the device logs out there.
+//!
+//! The same reader follows `{prefix}:push_target_changes`, where the Redis
+//! store's commits append every push-target change: a device's target set on
+//! one node rings it by push from an invitation made on any node.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -215,16 +219,18 @@ pub(super) async fn snapshot(cluster: &Arc<Cluster>) -> Result<String, ConfigErr
 }
 
 pub(super) fn start_reader(cluster: &Arc<Cluster>, from: String) {
-    tokio::spawn(read(Arc::downgrade(cluster), from));
+    let targets_from = cluster.store.targets_from().to_owned();
+    tokio::spawn(read(Arc::downgrade(cluster), from, targets_from));
 }
 
-async fn read(cluster: std::sync::Weak<Cluster>, mut from: String) {
+async fn read(cluster: std::sync::Weak<Cluster>, mut from: String, mut targets_from: String) {
     let mut conn = None;
     loop {
         let Some(strong) = cluster.upgrade() else {
             return;
         };
         let stream = strong.keys.directory();
+        let changes = strong.keys.push_target_changes();
         if conn.is_none() {
             let config = redis::AsyncConnectionConfig::new()
                 .set_response_timeout(Some(Duration::from_millis(BLOCK_MS as u64 + 5000)));
@@ -247,12 +253,11 @@ async fn read(cluster: std::sync::Weak<Cluster>, mut from: String) {
             continue;
         };
         let options = StreamReadOptions::default().count(512).block(BLOCK_MS);
-        let read: redis::RedisResult<Option<StreamReadReply>> =
-            reader.xread_options(&[&stream], &[&from], &options).await;
-        let entries: Vec<_> = match read {
-            Ok(reply) => reply
-                .map(|r| r.keys.into_iter().flat_map(|k| k.ids).collect())
-                .unwrap_or_default(),
+        let read: redis::RedisResult<Option<StreamReadReply>> = reader
+            .xread_options(&[&stream, &changes], &[&from, &targets_from], &options)
+            .await;
+        let streams = match read {
+            Ok(reply) => reply.map(|r| r.keys).unwrap_or_default(),
             Err(error) => {
                 tracing::warn!(%error, "cluster: cannot read the directory; trying again");
                 conn = None;
@@ -263,18 +268,71 @@ async fn read(cluster: std::sync::Weak<Cluster>, mut from: String) {
         let Some(strong) = cluster.upgrade() else {
             return;
         };
-        for entry in entries {
-            from = entry.id.clone();
-            let text: Option<String> = entry.get("m");
-            match text.as_deref().map(serde_json::from_str::<Presence>) {
-                Some(Ok(event)) => strong.presence(event),
-                _ => tracing::error!(id = entry.id, "cluster: a directory entry cannot be read"),
+        for read in streams {
+            let presence = read.key == stream;
+            for entry in read.ids {
+                if presence {
+                    from = entry.id.clone();
+                    let text: Option<String> = entry.get("m");
+                    match text.as_deref().map(serde_json::from_str::<Presence>) {
+                        Some(Ok(event)) => strong.presence(event),
+                        _ => tracing::error!(
+                            id = entry.id,
+                            "cluster: a directory entry cannot be read"
+                        ),
+                    }
+                } else {
+                    targets_from = entry.id.clone();
+                    strong.push_target_changed(&entry);
+                }
             }
         }
     }
 }
 
 impl Cluster {
+    /// A push target another node changed (this node's own changes are in
+    /// its hub already).
+    fn push_target_changed(&self, entry: &redis::streams::StreamId) {
+        let node: Option<String> = entry.get("n");
+        if node.as_deref() == Some(self.me.as_str()) {
+            return;
+        }
+        let (Some(field), Some(value)) = (entry.get::<String>("f"), entry.get::<Vec<u8>>("v"))
+        else {
+            tracing::error!(
+                id = entry.id,
+                "cluster: a push-target change cannot be read"
+            );
+            return;
+        };
+        let (user, device, target) = if value.is_empty() {
+            let (user, device) = field.split_once(' ').unwrap_or((&field, ""));
+            match (
+                beckon::protocol::UserId::parse(user, "user"),
+                beckon::protocol::DeviceId::parse(device, "device"),
+            ) {
+                (Ok(user), Ok(device)) => (user, device, None),
+                _ => {
+                    tracing::error!(
+                        id = entry.id,
+                        "cluster: a push-target change names no device"
+                    );
+                    return;
+                }
+            }
+        } else {
+            match crate::store::redis::decode_target(&field, &value) {
+                Ok(record) => (record.user, record.device, Some(record.target)),
+                Err(error) => {
+                    tracing::error!(id = entry.id, %error, "cluster: a push-target change cannot be read");
+                    return;
+                }
+            }
+        };
+        self.hub.mirror_push_target(&user, &device, target);
+    }
+
     /// A login or logout at some node (this one's own are already applied).
     fn presence(self: &Arc<Self>, event: Presence) {
         match event {

@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
+use beckon::protocol::UserId;
 use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response, StatusCode, Version};
@@ -26,6 +28,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::{json, Value};
 use tokio::sync::watch;
 use tokio_rustls::rustls;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 /// The TEST-ONLY RSA key of the fake FCM service account (made with
 /// `openssl genpkey -algorithm RSA`; never used anywhere else).
@@ -937,4 +940,38 @@ pub fn push_toml(
         );
     }
     toml
+}
+
+/// Logs `user` in on device `device` with raw frames, sets `target`, and
+/// closes the connection (with no grace period the device is offline at
+/// once; its target stays).
+pub fn set_target(url: &str, user: &UserId, device: &str, target: Value) {
+    super::block(async {
+        let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        let hello =
+            json!({"type": "hello", "v": 1, "user": user, "device": device, "token": "dev"});
+        ws.send(WsMessage::text(hello.to_string())).await.unwrap();
+        ws.send(WsMessage::text(
+            json!({"type": "set_push_target", "id": 1, "target": target}).to_string(),
+        ))
+        .await
+        .unwrap();
+        let answer = tokio::time::timeout(super::WAIT, async {
+            while let Some(Ok(message)) = ws.next().await {
+                if let WsMessage::Text(text) = message {
+                    let frame: Value = serde_json::from_str(&text).unwrap();
+                    if frame["type"] == "result" && frame["id"] == 1 {
+                        return frame;
+                    }
+                }
+            }
+            Value::Null
+        })
+        .await
+        .unwrap();
+        assert!(answer.get("ok").is_some(), "set_push_target: {answer}");
+        let _ = ws.close(None).await;
+    });
+    // The session ends when the server sees the close (grace 0).
+    std::thread::sleep(Duration::from_millis(200));
 }

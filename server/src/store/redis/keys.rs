@@ -85,6 +85,12 @@ impl Keys {
     pub fn push_targets(&self) -> String {
         format!("{}:push_targets", self.base)
     }
+
+    /// Stream: every change of a push target as committed (fields `n` the
+    /// node, `f` as in `push_targets`, `v` the target or '' when forgotten).
+    pub fn push_target_changes(&self) -> String {
+        format!("{}:push_target_changes", self.base)
+    }
 }
 
 /// The field of a device's push target.

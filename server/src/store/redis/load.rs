@@ -104,17 +104,32 @@ pub(super) fn adopt(
 }
 
 /// Everything the hub starts from: this node's invitations, every push
-/// target, the id key.
+/// target, the id key; and where the stream of push-target changes stood
+/// before the targets were read (the changes after it are read from there:
+/// some may be in what was read too, and applying them again is harmless).
 pub(super) fn recover(
     conn: &mut Connection,
     place: &Place,
     me: &str,
-) -> Result<Recovered, OpenError> {
-    Ok(Recovered {
+) -> Result<(Recovered, String), OpenError> {
+    let changes = place.keys.push_target_changes();
+    let last: Vec<(String, Vec<(String, String)>)> = redis::cmd("XREVRANGE")
+        .arg(&changes)
+        .arg("+")
+        .arg("-")
+        .arg("COUNT")
+        .arg(1)
+        .query(conn)
+        .map_err(|e| place.error("cannot read the push-target changes", e))?;
+    let from = last
+        .first()
+        .map_or_else(|| "0-0".to_owned(), |(id, _)| id.clone());
+    let recovered = Recovered {
         id_key: id_key(conn, place)?,
         invitations: invitations(conn, place, me)?,
         push_targets: push_targets(conn, place)?,
-    })
+    };
+    Ok((recovered, from))
 }
 
 fn invitations(
@@ -191,18 +206,22 @@ fn push_targets(conn: &mut Connection, place: &Place) -> Result<Vec<PushTargetRe
         .map_err(|e| place.error("cannot read the push targets", e))?;
     let mut targets = Vec::with_capacity(fields.len());
     for (field, bytes) in fields {
-        let (user, device) = field.split_once(' ').unwrap_or((&field, ""));
-        let record =
-            crate::store::open::decode_push_target(user, device, &bytes).map_err(|cause| {
-                OpenError(format!(
-                    "redis {}: {key} field {field:?} cannot be read: {cause}; \
-                     it was left as it is",
-                    place.url
-                ))
-            })?;
+        let record = decode_target(&field, &bytes).map_err(|cause| {
+            OpenError(format!(
+                "redis {}: {key} field {field:?} cannot be read: {cause}; \
+                 it was left as it is",
+                place.url
+            ))
+        })?;
         targets.push(record);
     }
     Ok(targets)
+}
+
+/// A push target as stored: field "USER DEVICE", the encoded target.
+pub fn decode_target(field: &str, bytes: &[u8]) -> Result<PushTargetRecord, String> {
+    let (user, device) = field.split_once(' ').unwrap_or((field, ""));
+    crate::store::open::decode_push_target(user, device, bytes)
 }
 
 /// The key idempotent ids are derived with: made by the first node that

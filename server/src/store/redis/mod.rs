@@ -19,6 +19,7 @@ mod scripts;
 mod writer;
 
 pub use keys::{target_field, Keys};
+pub use load::decode_target;
 pub use scripts::claim_id;
 
 use std::sync::atomic::Ordering;
@@ -80,6 +81,8 @@ pub struct RedisStore {
     epoch: i64,
     /// The URL without its password, for messages.
     url: String,
+    /// Where the push-target changes stood when the targets were read.
+    targets_from: String,
 }
 
 impl RedisStore {
@@ -115,7 +118,7 @@ impl RedisStore {
                 tracing::info!(node = %dead, invitations = moved.len(), "took over the invitations of a node whose lease lapsed");
             }
         }
-        let recovered = load::recover(&mut conn, &place, &node)?;
+        let (recovered, targets_from) = load::recover(&mut conn, &place, &node)?;
         let shared = Arc::new(Shared::new(
             metrics.clone(),
             format!("redis {url} as node {node}"),
@@ -163,6 +166,7 @@ impl RedisStore {
             node,
             epoch,
             url,
+            targets_from,
         }))
     }
 
@@ -172,6 +176,12 @@ impl RedisStore {
 
     pub fn epoch(&self) -> i64 {
         self.epoch
+    }
+
+    /// The id in the stream of push-target changes after which the
+    /// changes are not in what the hub started from.
+    pub fn targets_from(&self) -> &str {
+        &self.targets_from
     }
 
     /// Takes over the invitations of `dead`, a node whose lease lapsed:

@@ -37,10 +37,13 @@ return 0
 }
 
 /// Commits a batch of the writer, fenced by the node's lease.
-/// KEYS: lease, owned, push_targets, then one invitation key per entry.
+/// KEYS: lease, owned, push_targets, the push-target stream, then one
+/// invitation key per entry.
 /// ARGV: epoch, node, n (entries), then per entry: op ('p' put / 'f'
 /// forget), id, version, record ('' for a forget); then m (targets), then
-/// per target: field, value ('' forgets it).
+/// per target: field, value ('' forgets it). Each target change is also
+/// appended to the push-target stream (fields n: node, f, v), which the
+/// other nodes read to keep their hubs' copies (cluster/directory.rs).
 /// Fails with `FENCED` when the lease is not this process's, `VERSION` when
 /// a stored record is newer than the one written, `OWNED` when an
 /// invitation is another node's. A record at the same version is written
@@ -54,7 +57,7 @@ end
 local n = tonumber(ARGV[3])
 for i = 1, n do
   local at = 4 + (i - 1) * 4
-  local key = KEYS[3 + i]
+  local key = KEYS[4 + i]
   local stored = redis.call('HMGET', key, 'v', 'o')
   if stored[1] and tonumber(stored[1]) > tonumber(ARGV[at + 2]) then
     return redis.error_reply('VERSION invitation ' .. ARGV[at + 1] .. ' is stored at version ' .. stored[1] .. ', newer than ' .. ARGV[at + 2])
@@ -65,7 +68,7 @@ for i = 1, n do
 end
 for i = 1, n do
   local at = 4 + (i - 1) * 4
-  local key = KEYS[3 + i]
+  local key = KEYS[4 + i]
   if ARGV[at] == 'p' then
     redis.call('HSET', key, 'v', ARGV[at + 2], 'r', ARGV[at + 3], 'o', ARGV[2])
     redis.call('SADD', KEYS[2], ARGV[at + 1])
@@ -84,6 +87,7 @@ for i = 1, m do
   else
     redis.call('HSET', KEYS[3], field, value)
   end
+  redis.call('XADD', KEYS[4], 'MAXLEN', '~', 100000, '*', 'n', ARGV[2], 'f', field, 'v', value)
 end
 return n + m
 ",

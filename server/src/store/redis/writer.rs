@@ -53,6 +53,7 @@ impl RedisWriter {
         call.key(self.keys.lease(&self.node))
             .key(self.keys.owned(&self.node))
             .key(self.keys.push_targets())
+            .key(self.keys.push_target_changes())
             .arg(self.epoch)
             .arg(&self.node)
             .arg(batch.invitations.len());
