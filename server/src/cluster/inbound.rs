@@ -1,9 +1,10 @@
-//! This node's inbox: a Redis stream read with a consumer group, so that an
-//! entry read but not yet handled when the connection broke is read again
-//! (XREADGROUP from 0 after a failure), and one handled is never handled
-//! twice in this process (entries at or below the last handled id are
-//! skipped). What an earlier process of this node left unread is skipped at
-//! start: its sessions are gone.
+//! This node's inbox: a Redis stream this node alone reads, from the entry
+//! after the last one it handled, so that what arrived while the connection
+//! was broken is read when it is back. What an earlier process of this node
+//! left unread is skipped at start (its sessions are gone). A plain XREAD
+//! with the position kept in the process does what a consumer group would
+//! (no other reader shares the stream, and a restart skips the backlog
+//! anyway) without an XACK per batch.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,69 +16,56 @@ use super::messages::Message;
 use super::Cluster;
 use crate::ConfigError;
 
-const GROUP: &str = "beckon";
 /// Entries read at once.
 const COUNT: usize = 512;
 /// How long one read waits for entries (the connection's reply timeout is
 /// longer).
 const BLOCK_MS: usize = 2000;
 
-/// A stream entry id as two numbers, to compare.
-fn parse_id(id: &str) -> (u64, u64) {
-    let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
-    (ms.parse().unwrap_or(0), seq.parse().unwrap_or(0))
+fn reader_config() -> redis::AsyncConnectionConfig {
+    redis::AsyncConnectionConfig::new()
+        .set_response_timeout(Some(Duration::from_millis(BLOCK_MS as u64 + 5000)))
 }
 
-/// Creates the group at the stream's end (or moves it there) and starts the
-/// reader.
+/// Reads the inbox from its end on.
 pub(super) async fn start(cluster: &Arc<Cluster>) -> Result<(), ConfigError> {
     let stream = cluster.keys.inbox(&cluster.me);
     let mut conn = cluster.conn.clone();
-    let created: redis::RedisResult<()> = conn.xgroup_create_mkstream(&stream, GROUP, "$").await;
-    if let Err(error) = created {
-        if error.code() != Some("BUSYGROUP") {
-            return Err(ConfigError(format!("cluster: inbox {stream}: {error}")));
-        }
-        redis::cmd("XGROUP")
-            .arg("SETID")
-            .arg(&stream)
-            .arg(GROUP)
-            .arg("$")
-            .query_async::<()>(&mut conn)
-            .await
-            .map_err(|e| ConfigError(format!("cluster: inbox {stream}: {e}")))?;
-    }
-    let config = redis::AsyncConnectionConfig::new()
-        .set_response_timeout(Some(Duration::from_millis(BLOCK_MS as u64 + 5000)));
+    let last: Vec<(String, Vec<(String, String)>)> = redis::cmd("XREVRANGE")
+        .arg(&stream)
+        .arg("+")
+        .arg("-")
+        .arg("COUNT")
+        .arg(1)
+        .query_async(&mut conn)
+        .await
+        .map_err(|e| ConfigError(format!("cluster: inbox {stream}: {e}")))?;
+    let from = last
+        .first()
+        .map_or_else(|| "0-0".to_owned(), |(id, _)| id.clone());
     let reader = cluster
         .client
-        .get_multiplexed_async_connection_with_config(&config)
+        .get_multiplexed_async_connection_with_config(&reader_config())
         .await
         .map_err(|e| ConfigError(format!("cluster: inbox reader: {e}")))?;
-    tokio::spawn(read(Arc::downgrade(cluster), stream, reader));
+    tokio::spawn(read(Arc::downgrade(cluster), stream, from, reader));
     Ok(())
 }
 
 async fn read(
     cluster: std::sync::Weak<Cluster>,
     stream: String,
+    mut from: String,
     mut conn: redis::aio::MultiplexedConnection,
 ) {
-    let mut done = (0u64, 0u64);
-    // After a failure, first what was read but maybe not handled.
-    let mut from_pending = false;
     let mut failing = false;
     loop {
-        let Some(me) = cluster.upgrade().map(|c| c.me.clone()) else {
+        if cluster.strong_count() == 0 {
             return;
-        };
-        let options = StreamReadOptions::default()
-            .group(GROUP, &me)
-            .count(COUNT)
-            .block(BLOCK_MS);
-        let position = if from_pending { "0" } else { ">" };
+        }
+        let options = StreamReadOptions::default().count(COUNT).block(BLOCK_MS);
         let read: redis::RedisResult<Option<StreamReadReply>> =
-            conn.xread_options(&[&stream], &[position], &options).await;
+            conn.xread_options(&[&stream], &[&from], &options).await;
         let reply = match read {
             Ok(reply) => {
                 if failing {
@@ -91,14 +79,11 @@ async fn read(
                     tracing::warn!(%error, stream, "cluster: cannot read the inbox; trying again");
                     failing = true;
                 }
-                from_pending = true;
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 if let Some(cluster) = cluster.upgrade() {
-                    let config = redis::AsyncConnectionConfig::new()
-                        .set_response_timeout(Some(Duration::from_millis(BLOCK_MS as u64 + 5000)));
                     if let Ok(fresh) = cluster
                         .client
-                        .get_multiplexed_async_connection_with_config(&config)
+                        .get_multiplexed_async_connection_with_config(&reader_config())
                         .await
                     {
                         conn = fresh;
@@ -110,22 +95,11 @@ async fn read(
         let entries: Vec<_> = reply
             .map(|r| r.keys.into_iter().flat_map(|k| k.ids).collect())
             .unwrap_or_default();
-        if entries.is_empty() {
-            // Nothing pending left: back to new entries.
-            from_pending = false;
-            continue;
-        }
         let Some(cluster) = cluster.upgrade() else {
             return;
         };
-        let mut ids = Vec::with_capacity(entries.len());
         for entry in entries {
-            let id = parse_id(&entry.id);
-            ids.push(entry.id.clone());
-            if id <= done {
-                continue;
-            }
-            done = id;
+            from = entry.id.clone();
             let text: Option<String> = entry.get("m");
             match text.as_deref().map(serde_json::from_str::<Message>) {
                 Some(Ok(message)) => cluster.received(message),
@@ -134,10 +108,6 @@ async fn read(
                 }
                 None => tracing::error!(id = entry.id, "cluster: an inbox entry has no message"),
             }
-        }
-        let acked: redis::RedisResult<()> = conn.xack(&stream, GROUP, &ids).await;
-        if let Err(error) = acked {
-            tracing::warn!(%error, "cluster: cannot acknowledge inbox entries");
         }
     }
 }

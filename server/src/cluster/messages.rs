@@ -35,7 +35,12 @@ pub enum Presence {
 #[serde(tag = "t", rename_all = "snake_case")]
 pub enum Message {
     /// A push for a device logged in at the receiving node (login `gen`).
+    /// `from` is the node that sent it, which holds the push's invitation:
+    /// the receiving node sends the device's requests about it there
+    /// without looking the owner up.
     Deliver {
+        #[serde(default)]
+        from: String,
         user: UserId,
         device: DeviceId,
         gen: u64,

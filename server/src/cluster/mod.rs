@@ -10,11 +10,12 @@
 //!   the user's last device anywhere leaves;
 //! - **deliveries** (`sink.rs`, `outbound.rs`): a remote session's pushes go,
 //!   once the change they tell of is durable, to its node's inbox stream, in
-//!   order; the node reads its inbox with a consumer group (`inbound.rs`) and
-//!   hands them to the device's session;
+//!   order; the node reads its inbox from the last entry it handled
+//!   (`inbound.rs`) and hands them to the device's session;
 //! - **requests**: a request about an invitation this node does not hold
 //!   (accept, refuse, cancel, a receipt; a send whose idempotency key another
-//!   node claimed) goes to the owner's inbox and runs there on the device's
+//!   node claimed) goes to the owner's inbox (the owner as the invitation's
+//!   deliveries named it, else as Redis says) and runs there on the device's
 //!   remote session; its answer comes back the same way;
 //! - **a node that stops** (`watch.rs`): when its lease lapses, one node
 //!   takes its invitations over (`Hub::adopt`), and every node ends its
@@ -23,7 +24,8 @@
 //!
 //! Lock order: [`Cluster`]'s `devices` lock, then the hub's locks, then the
 //! outbound queues' lock (a leaf; a remote session's sink takes it under the
-//! hub's locks). Nothing calls into the hub holding `pending`.
+//! hub's locks). Nothing calls into the hub holding `pending`; `owners` is a
+//! leaf too.
 
 mod directory;
 mod inbound;
@@ -56,6 +58,12 @@ use messages::{Message, Presence};
 /// A forwarded request whose answer did not come within this is answered
 /// SERVER (its owner stopped, say).
 const REQUEST_PATIENCE: Duration = Duration::from_secs(30);
+
+/// An invitation's owner learnt from a delivery is used this long (a
+/// request about it comes while it rings: within its timeout).
+const OWNER_KEPT: Duration = Duration::from_secs(15 * 60);
+/// Owners learnt kept at most; past that the oldest go.
+const OWNERS_MAX: usize = 200_000;
 
 /// How long one lookup or claim in Redis may take before its request is
 /// answered SERVER: a request its client was told failed must not run once
@@ -119,6 +127,10 @@ pub struct Cluster {
     next_key: AtomicU64,
     devices: Mutex<HashMap<(UserId, DeviceId), Device>>,
     pending: Mutex<HashMap<u64, Pending>>,
+    /// The node that holds an invitation, as its deliveries said: requests
+    /// about it go there without a lookup in Redis. Forgotten for a node
+    /// that stopped (its invitations moved).
+    owners: Mutex<HashMap<InvitationId, (String, Instant)>>,
     outbound: outbound::Outbound,
     directory: directory::Publisher,
 }
@@ -163,6 +175,7 @@ impl Cluster {
             next_key: AtomicU64::new(1),
             devices: Mutex::new(HashMap::new()),
             pending: Mutex::new(HashMap::new()),
+            owners: Mutex::new(HashMap::new()),
         });
         let from = directory::snapshot(&cluster).await?;
         inbound::start(&cluster).await?;
@@ -268,6 +281,11 @@ impl Cluster {
     /// Sends `request` to the node that owns its invitation (looked up in
     /// Redis), or back to the session to run here.
     fn route(self: &Arc<Self>, secret: Arc<str>, request_id: u64, request: Routed) {
+        if let Some(owner) = self.known_owner(&request.invitation) {
+            if !self.stopping() {
+                return self.send_request(owner, secret, request_id, request);
+            }
+        }
         let this = self.clone();
         self.runtime.spawn(async move {
             let mut conn = this.conn.clone();
@@ -309,6 +327,33 @@ impl Cluster {
             Some(why) => Err(format!("this server node is stopping ({why})")),
             None => result,
         }
+    }
+
+    /// The owner of `id` as a delivery told it, if recent.
+    fn known_owner(&self, id: &InvitationId) -> Option<String> {
+        let owners = self.owners.lock();
+        let (owner, since) = owners.get(id)?;
+        (since.elapsed() < OWNER_KEPT).then(|| owner.clone())
+    }
+
+    /// `node` sent a delivery about `id`: it holds it.
+    fn learn_owner(&self, id: &InvitationId, node: &str) {
+        let mut owners = self.owners.lock();
+        if owners.len() >= OWNERS_MAX && !owners.contains_key(id) {
+            owners.retain(|_, (_, since)| since.elapsed() < OWNER_KEPT);
+            if owners.len() >= OWNERS_MAX {
+                owners.clear();
+            }
+        }
+        owners.insert(id.clone(), (node.to_owned(), Instant::now()));
+    }
+
+    /// Forgets the owners learnt: those older than [`OWNER_KEPT`], and all
+    /// of `stopped`'s (another node holds its invitations now).
+    fn forget_owners(&self, stopped: Option<&str>) {
+        self.owners.lock().retain(|_, (owner, since)| {
+            since.elapsed() < OWNER_KEPT && Some(owner.as_str()) != stopped
+        });
     }
 
     /// Requests that went to `node`, which stopped, go again to whoever
@@ -479,11 +524,17 @@ impl Cluster {
     fn received(self: &Arc<Self>, message: Message) {
         match message {
             Message::Deliver {
+                from,
                 user,
                 device,
                 gen,
                 push,
             } => {
+                if let Some(id) = push.invitation_id() {
+                    if !from.is_empty() {
+                        self.learn_owner(id, &from);
+                    }
+                }
                 let handle = match self.devices.lock().get(&(user, device)) {
                     Some(Device::Local { gen: known, handle }) if *known == gen => {
                         Some(handle.clone())

@@ -49,6 +49,7 @@ impl SessionSink for RemoteSink {
         };
         let ticket = beckon::hub::frame_ticket();
         let message = Message::Deliver {
+            from: cluster.me.clone(),
             user: self.user.clone(),
             device: self.device.clone(),
             gen: self.gen,

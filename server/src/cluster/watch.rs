@@ -32,6 +32,7 @@ async fn watch(cluster: std::sync::Weak<Cluster>) {
             return;
         };
         strong.expire_pending();
+        strong.forget_owners(None);
         let store = strong.store.clone();
         let nodes = match tokio::task::spawn_blocking(move || store.nodes()).await {
             Ok(Ok(nodes)) => nodes,
@@ -105,6 +106,7 @@ impl Cluster {
     fn node_stopped(self: Arc<Self>, node: String) {
         tracing::warn!(node, "cluster: a node stopped (its lease lapsed)");
         self.outbound.forget(&node);
+        self.forget_owners(Some(&node));
         let this = self.clone();
         let dead = node.clone();
         tokio::spawn(async move {
