@@ -101,6 +101,10 @@ pub struct RedisConfig {
     /// word is enough.
     pub wait_replicas: u32,
     pub wait_timeout_ms: u64,
+    /// With `rediss://`: the CA (PEM) that signed Redis's certificate, for a
+    /// Redis with a private CA. When set, only it is trusted; without it,
+    /// the system's roots.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for RedisConfig {
@@ -112,6 +116,7 @@ impl Default for RedisConfig {
             lease_ms: 5_000,
             wait_replicas: 0,
             wait_timeout_ms: 1_000,
+            ca_file: None,
         }
     }
 }
@@ -126,6 +131,7 @@ impl std::fmt::Debug for RedisConfig {
             .field("lease_ms", &self.lease_ms)
             .field("wait_replicas", &self.wait_replicas)
             .field("wait_timeout_ms", &self.wait_timeout_ms)
+            .field("ca_file", &self.ca_file)
             .finish()
     }
 }
@@ -380,6 +386,12 @@ impl ServerConfig {
         if !(self.redis.url.starts_with("redis://") || self.redis.url.starts_with("rediss://")) {
             return Err(ConfigError(format!(
                 "redis.url: '{}' must start with redis:// or rediss://",
+                redact_url(&self.redis.url)
+            )));
+        }
+        if self.redis.ca_file.is_some() && !self.redis.url.starts_with("rediss://") {
+            return Err(ConfigError(format!(
+                "redis.ca_file: set, but redis.url '{}' is not rediss:// (TLS)",
                 redact_url(&self.redis.url)
             )));
         }

@@ -13,6 +13,7 @@ use beckon::{ClientConfig, ErrorCode, Event};
 use redis::Commands;
 
 mod common;
+use common::push_fakes::TestKeys;
 use common::redis::RedisServer;
 use common::{block, unique, Peer, ServerProcess, WAIT};
 
@@ -298,5 +299,78 @@ fn what_a_start_cannot_read_is_refused_and_left_as_it_is() {
     assert!(
         !message.contains("hunter2") && message.contains("me:***@"),
         "{message}"
+    );
+}
+
+/// `rediss://` with `redis.ca_file`: a Redis that speaks only TLS on the
+/// node's port, its certificate signed by a private CA. With the CA the node
+/// works; without it (the system's roots do not know that CA) it refuses
+/// to start, saying why.
+#[test]
+fn a_redis_behind_tls_with_a_private_ca() {
+    let keys = TestKeys::new();
+    let tls_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+        .to_string();
+    let (cert, key) = (
+        keys.cert_file.display().to_string(),
+        keys.key_file.display().to_string(),
+    );
+    // The plain port stays for the fixture's checks; the node uses TLS.
+    let redis = RedisServer::start_with(&[
+        "--appendonly",
+        "no",
+        "--tls-port",
+        &tls_port,
+        "--tls-cert-file",
+        &cert,
+        "--tls-key-file",
+        &key,
+        "--tls-auth-clients",
+        "no",
+    ]);
+    let prefix = prefix();
+    let url = format!("rediss://127.0.0.1:{tls_port}/");
+    let config = std::env::temp_dir().join(format!("beckon-redis-tls-{prefix}.toml"));
+    std::fs::write(
+        &config,
+        format!(
+            "[redis]\nprefix = \"{prefix}\"\nlease_ms = 1500\nca_file = {:?}\n",
+            keys.ca_file.display().to_string()
+        ),
+    )
+    .expect("config file");
+    let config = config.display().to_string();
+    let args = ["--store", "redis", "--redis-url", &url];
+
+    let server =
+        ServerProcess::start(&[&args[..], &["--node-name", "tls-a", "--config", &config]].concat());
+    let (alice, bob) = (unique("alice"), unique("bob"));
+    let inviter = Peer::online(&server.url(), &alice);
+    let invitee = Peer::online(&server.url(), &bob);
+    let sent = inviter.invite(&[&bob], 60);
+    assert_eq!(invitee.ringing(), sent.invitation_id);
+    accept(&invitee, &sent.invitation_id).unwrap();
+    accepted_by(&inviter, &sent.invitation_id, &bob);
+    let mut conn = redis.connection();
+    let owner: String = conn
+        .hget(format!("{{{prefix}}}:inv:{}", sent.invitation_id), "o")
+        .unwrap();
+    assert_eq!(owner, "tls-a", "stored through the TLS connection");
+    drop(server);
+
+    let without_ca = config_file(&prefix);
+    let stderr = refused(
+        &[
+            &args[..],
+            &["--node-name", "tls-b", "--config", &without_ca],
+        ]
+        .concat(),
+    );
+    assert!(
+        stderr.contains("redis rediss://127.0.0.1") && stderr.contains("cannot connect"),
+        "{stderr}"
     );
 }

@@ -143,7 +143,7 @@ impl Cluster {
         store: &Arc<RedisStore>,
         config: &RedisConfig,
     ) -> Result<Arc<Cluster>, crate::ConfigError> {
-        let client = redis::Client::open(config.url.as_str())
+        let client = crate::store::redis::client(config)
             .map_err(|e| crate::ConfigError(format!("cluster: {e}")))?;
         let manager = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(LOOKUP_TIMEOUT))

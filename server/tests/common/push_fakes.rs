@@ -51,6 +51,10 @@ pub struct TestKeys {
     pub dir: PathBuf,
     /// The CA the providers are told to trust (`push.extra_root_ca`).
     pub ca_file: PathBuf,
+    /// The fakes' certificate (localhost, 127.0.0.1; signed by the CA) and
+    /// its key, as PEM files, for other servers a test runs (a TLS Redis).
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
     /// The APNs .p8 key (PKCS#8 PEM, EC P-256).
     pub apns_key_file: PathBuf,
     pub service_account_file: PathBuf,
@@ -74,6 +78,10 @@ impl TestKeys {
         let cert = params.signed_by(&server_key, &ca, &ca_key).unwrap();
         let ca_file = dir.join("ca.pem");
         std::fs::write(&ca_file, ca.pem()).unwrap();
+        let cert_file = dir.join("server.pem");
+        std::fs::write(&cert_file, cert.pem()).unwrap();
+        let key_file = dir.join("server.key");
+        std::fs::write(&key_file, server_key.serialize_pem()).unwrap();
 
         let apns = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
         let apns_key_file = dir.join("AuthKey_TEST.p8");
@@ -87,6 +95,8 @@ impl TestKeys {
         TestKeys {
             dir,
             ca_file,
+            cert_file,
+            key_file,
             apns_key_file,
             service_account_file,
             apns_public: apns.public_key_raw().to_vec(),

@@ -61,6 +61,24 @@ pub fn node_name(config: &RedisConfig) -> String {
     }
 }
 
+/// A client for `config`'s Redis: with `rediss://` and a `ca_file`,
+/// trusting that CA alone.
+pub fn client(config: &RedisConfig) -> Result<Client, String> {
+    match &config.ca_file {
+        None => Client::open(config.url.as_str()).map_err(|e| format!("bad URL: {e}")),
+        Some(path) => {
+            let pem = std::fs::read(path)
+                .map_err(|e| format!("redis.ca_file {}: {e}", path.display()))?;
+            let certs = redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(pem),
+            };
+            Client::build_with_tls(config.url.as_str(), certs)
+                .map_err(|e| format!("redis.ca_file {}: {e}", path.display()))
+        }
+    }
+}
+
 /// The lease, renewed by its own thread.
 struct Lease {
     stop: Mutex<bool>,
@@ -97,7 +115,7 @@ impl RedisStore {
             url: &url,
             keys: &keys,
         };
-        let client = Client::open(config.url.as_str()).map_err(|e| place.error("bad URL", e))?;
+        let client = client(config).map_err(|e| OpenError(format!("redis {url}: {e}")))?;
         let mut conn = connect(&client).map_err(|e| place.error("cannot connect", e))?;
         load::check_schema(&mut conn, &place)?;
         let (live, lapsed) = load::other_nodes(&mut conn, &place, &node)?;
