@@ -317,4 +317,20 @@ fn a_push_target_set_on_one_node_rings_from_another() {
         _ => None,
     });
     assert_eq!(outcome, PushOutcome::NoPushTarget);
+
+    // Set again; a node started after that has it from its start. (A token
+    // of 200 bytes: its stored form, the stream's last entry, is not UTF-8.)
+    let token = format!("bob-phone-2-{}", "x".repeat(188));
+    let target = serde_json::json!({"provider": "webhook", "token": token});
+    set_target(&b.url(), &bob, "phone", target);
+    let c = deployment.node("node-c");
+    wait_devices(&c, &bob, 0);
+    let caller = Peer::online(&c.url(), &unique("carol"));
+    caller.invite(&[&bob], 30);
+    let outcome = caller.expect("INVITATION_PUSH_RESULT", |event| match event {
+        Event::Invitation(Push::InvitationPushResult { outcome, .. }) => Some(*outcome),
+        _ => None,
+    });
+    assert_eq!(outcome, PushOutcome::Sent);
+    assert_eq!(hook.wait_requests(2, WAIT)[1].json()["token"], token);
 }

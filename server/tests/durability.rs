@@ -23,6 +23,7 @@ use beckon::protocol::{
 use beckon::{CallOptions, Client, ClientConfig, DispatchMode, ErrorCode, Event};
 
 mod common;
+use common::slots::{wait_for, Slots};
 use common::{rand_suffix, unique, ServerProcess};
 
 /// How long a request may wait for its answer where the test wants every one
@@ -262,75 +263,6 @@ fn log_in(url: &str, users: &[UserId], request_timeout: Duration) -> Vec<Member>
         result.unwrap();
     }
     members
-}
-
-/// Results filled in by callbacks, by index.
-struct Slots<T> {
-    slots: Mutex<Vec<Option<T>>>,
-    filled: AtomicUsize,
-}
-
-impl<T: Send + 'static> Slots<T> {
-    fn new(len: usize) -> Arc<Slots<T>> {
-        Arc::new(Slots {
-            slots: Mutex::new((0..len).map(|_| None).collect()),
-            filled: AtomicUsize::new(0),
-        })
-    }
-
-    /// Adds an empty slot; returns its index.
-    fn add(&self) -> usize {
-        let mut slots = self.slots.lock().unwrap();
-        slots.push(None);
-        slots.len() - 1
-    }
-
-    fn len(&self) -> usize {
-        self.slots.lock().unwrap().len()
-    }
-
-    fn filled(&self) -> usize {
-        self.filled.load(Ordering::SeqCst)
-    }
-
-    /// A callback that fills slot `index`; a second fill is a test failure.
-    fn setter(self: &Arc<Self>, index: usize) -> impl FnOnce(T) + Send + 'static {
-        let slots = self.clone();
-        move |value| slots.fill(index, value)
-    }
-
-    fn fill(&self, index: usize, value: T) {
-        let mut slots = self.slots.lock().unwrap();
-        assert!(
-            slots[index].is_none(),
-            "a callback ran twice (slot {index})"
-        );
-        slots[index] = Some(value);
-        self.filled.fetch_add(1, Ordering::SeqCst);
-    }
-
-    fn wait_all(&self, what: &str, limit: Duration) {
-        wait_for(what, limit, || self.filled() == self.len());
-    }
-
-    /// Every value, once all are filled.
-    fn take(&self) -> Vec<T> {
-        let mut slots = self.slots.lock().unwrap();
-        slots
-            .iter_mut()
-            .enumerate()
-            .map(|(i, s)| s.take().unwrap_or_else(|| panic!("slot {i} is empty")))
-            .collect()
-    }
-}
-
-/// Polls `done` until it holds; panics naming `what` after `limit`.
-fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !done() {
-        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
-        thread::sleep(Duration::from_millis(25));
-    }
 }
 
 fn answer(id: &InvitationId) -> Answer {

@@ -168,18 +168,10 @@ async fn publish(
 pub(super) async fn snapshot(cluster: &Arc<Cluster>) -> Result<String, ConfigError> {
     let mut conn = cluster.conn.clone();
     let error = |e: redis::RedisError| ConfigError(format!("cluster: directory: {e}"));
-    let last: Vec<(String, Vec<(String, String)>)> = redis::cmd("XREVRANGE")
-        .arg(cluster.keys.directory())
-        .arg("+")
-        .arg("-")
-        .arg("COUNT")
-        .arg(1)
-        .query_async(&mut conn)
+    let from = cluster
+        .stream_end(&cluster.keys.directory())
         .await
         .map_err(error)?;
-    let from = last
-        .first()
-        .map_or_else(|| "0-0".to_owned(), |(id, _)| id.clone());
     let present: Vec<(String, String)> =
         conn.hgetall(cluster.keys.presence()).await.map_err(error)?;
     // Each node's running epoch (None: stopped).

@@ -30,19 +30,10 @@ fn reader_config() -> redis::AsyncConnectionConfig {
 /// Reads the inbox from its end on.
 pub(super) async fn start(cluster: &Arc<Cluster>) -> Result<(), ConfigError> {
     let stream = cluster.keys.inbox(&cluster.me);
-    let mut conn = cluster.conn.clone();
-    let last: Vec<(String, Vec<(String, String)>)> = redis::cmd("XREVRANGE")
-        .arg(&stream)
-        .arg("+")
-        .arg("-")
-        .arg("COUNT")
-        .arg(1)
-        .query_async(&mut conn)
+    let from = cluster
+        .stream_end(&stream)
         .await
         .map_err(|e| ConfigError(format!("cluster: inbox {stream}: {e}")))?;
-    let from = last
-        .first()
-        .map_or_else(|| "0-0".to_owned(), |(id, _)| id.clone());
     let reader = cluster
         .client
         .get_multiplexed_async_connection_with_config(&reader_config())

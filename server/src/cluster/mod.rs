@@ -681,6 +681,23 @@ impl Cluster {
         }
     }
 
+    /// The id of `stream`'s last entry ("0-0" when empty): reading from
+    /// there gets what comes after.
+    async fn stream_end(&self, stream: &str) -> redis::RedisResult<String> {
+        let mut conn = self.conn.clone();
+        let last: Vec<(String, redis::Value)> = redis::cmd("XREVRANGE")
+            .arg(stream)
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(1)
+            .query_async(&mut conn)
+            .await?;
+        Ok(last
+            .first()
+            .map_or_else(|| "0-0".to_owned(), |(id, _)| id.clone()))
+    }
+
     /// The durable gate frames wait on (the outbound queues use it).
     fn gate(&self) -> &DurableGate {
         &self.gate

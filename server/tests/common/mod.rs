@@ -5,6 +5,7 @@
 pub mod balancer;
 pub mod push_fakes;
 pub mod redis;
+pub mod slots;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

@@ -113,7 +113,7 @@ pub(super) fn recover(
     me: &str,
 ) -> Result<(Recovered, String), OpenError> {
     let changes = place.keys.push_target_changes();
-    let last: Vec<(String, Vec<(String, String)>)> = redis::cmd("XREVRANGE")
+    let last: Vec<(String, redis::Value)> = redis::cmd("XREVRANGE")
         .arg(&changes)
         .arg("+")
         .arg("-")
