@@ -99,9 +99,11 @@ test('push results reach the inviter (test hooks)', async (t) => {
   const named = [];
   alice.on('invitationPushResult', (e) => named.push(e));
 
+  // Alice's own phone: another token (a token rings one device of one user:
+  // setting bob's would take it from him).
   await alice.setPushTarget({
     provider: PushProvider.APNS_VOIP,
-    token: APNS,
+    token: 'ef'.repeat(32),
     topic: 'com.example.calls',
     environment: ApnsEnvironment.SANDBOX,
     alertToken: 'cd'.repeat(32),

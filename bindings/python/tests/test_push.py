@@ -178,9 +178,11 @@ def test_push_results_reach_the_inviter(make_client: MakeClient) -> None:
     _offline(lib, name, "dave", "dave-phone", beckon.PushProvider.APNS, "bad" + "0" * 61)
     alice, seen = make_client("alice", url=url, device_id="alice-phone")
 
+    # Alice's own phone: another token (a token rings one device of one user:
+    # setting bob's would take it from him).
     target = beckon.PushTarget(
         beckon.PushProvider.APNS_VOIP,
-        APNS,
+        "ef" * 32,
         topic="com.example.calls",
         environment=beckon.ApnsEnvironment.SANDBOX,
         alert_token="cd" * 32,
