@@ -91,13 +91,17 @@ async fn read(
         };
         for entry in entries {
             from = entry.id.clone();
-            let text: Option<String> = entry.get("m");
-            match text.as_deref().map(serde_json::from_str::<Message>) {
-                Some(Ok(message)) => cluster.received(message),
+            let batch: Option<String> = entry.get("b");
+            match batch.as_deref().map(serde_json::from_str::<Vec<Message>>) {
+                Some(Ok(messages)) => {
+                    for message in messages {
+                        cluster.received(message);
+                    }
+                }
                 Some(Err(error)) => {
                     tracing::error!(%error, id = entry.id, "cluster: an inbox entry cannot be read")
                 }
-                None => tracing::error!(id = entry.id, "cluster: an inbox entry has no message"),
+                None => tracing::error!(id = entry.id, "cluster: an inbox entry has no messages"),
             }
         }
     }

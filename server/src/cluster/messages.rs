@@ -1,6 +1,7 @@
 //! What nodes tell each other through Redis: presence on the directory
 //! stream (every node reads all of it), and deliveries, requests and answers
-//! on each node's inbox stream. JSON, one field `m` per stream entry.
+//! on each node's inbox stream. JSON: a directory entry's field `m` is
+//! one event; an inbox entry's field `b` an array of messages, in order.
 
 use beckon::protocol::wire::ClientFrame;
 use beckon::protocol::{DeviceId, Push, UserId};

@@ -1,7 +1,8 @@
 //! One queue and one task per destination node: messages leave in the order
 //! they were queued, each once the change it tells of is durable, appended to
-//! the node's inbox stream in pipelined batches. A batch that cannot be
-//! written (Redis away) is tried again, in order, until it can.
+//! the node's inbox stream in batches (one entry each: field `b`, a JSON
+//! array of messages). A batch that cannot be written (Redis away) is tried
+//! again, in order, until it can.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,8 +19,8 @@ use crate::store::redis::Keys;
 
 /// Messages taken into one pipelined write at most.
 const BATCH: usize = 512;
-/// An inbox keeps about this many entries (XADD MAXLEN ~): a node that
-/// reads nothing for that long has stopped.
+/// An inbox keeps about this many entries, each a batch (XADD MAXLEN ~): a
+/// node that reads nothing for that long has stopped.
 pub(super) const INBOX_LENGTH: usize = 100_000;
 
 pub(super) struct Outbound {
@@ -95,20 +96,27 @@ async fn forward(
         if cluster.stopping() {
             return;
         }
-        let mut pipe = redis::pipe();
-        for (text, _) in &batch {
-            pipe.cmd("XADD")
-                .arg(&stream)
-                .arg("MAXLEN")
-                .arg("~")
-                .arg(INBOX_LENGTH)
-                .arg("*")
-                .arg("m")
-                .arg(text)
-                .ignore();
+        // The batch is one entry: a JSON array of the messages, in order.
+        let mut entry =
+            String::with_capacity(batch.iter().map(|(t, _)| t.len() + 1).sum::<usize>() + 1);
+        entry.push('[');
+        for (i, (text, _)) in batch.iter().enumerate() {
+            if i > 0 {
+                entry.push(',');
+            }
+            entry.push_str(text);
         }
+        entry.push(']');
+        let mut add = redis::cmd("XADD");
+        add.arg(&stream)
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(INBOX_LENGTH)
+            .arg("*")
+            .arg("b")
+            .arg(&entry);
         let mut conn = cluster.conn.clone();
-        match pipe.query_async::<()>(&mut conn).await {
+        match add.query_async::<()>(&mut conn).await {
             Ok(()) => batch.clear(),
             Err(error) => {
                 tracing::warn!(%error, stream, "cluster: cannot write to a node's inbox; trying again");
