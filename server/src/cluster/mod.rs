@@ -111,6 +111,18 @@ struct Routed {
     frame: ClientFrame,
 }
 
+impl Routed {
+    fn new(session: &HubSession, gen: u64, invitation: InvitationId, frame: ClientFrame) -> Routed {
+        Routed {
+            user: session.user.clone(),
+            device: session.device.clone(),
+            gen,
+            invitation,
+            frame,
+        }
+    }
+}
+
 pub struct Cluster {
     me: String,
     store: Arc<RedisStore>,
@@ -268,14 +280,7 @@ impl Cluster {
         id: InvitationId,
         frame: ClientFrame,
     ) {
-        let request = Routed {
-            user: session.user.clone(),
-            device: session.device.clone(),
-            gen,
-            invitation: id,
-            frame,
-        };
-        self.route(secret, request_id, request);
+        self.route(secret, request_id, Routed::new(session, gen, id, frame));
     }
 
     /// Sends `request` to the node that owns its invitation (looked up in
@@ -388,13 +393,7 @@ impl Cluster {
         frame: ClientFrame,
     ) {
         let this = self.clone();
-        let request = Routed {
-            user: session.user.clone(),
-            device: session.device.clone(),
-            gen,
-            invitation: id.clone(),
-            frame,
-        };
+        let request = Routed::new(session, gen, id.clone(), frame);
         self.runtime.spawn(async move {
             let mut conn = this.conn.clone();
             let script = crate::store::redis::claim_id();

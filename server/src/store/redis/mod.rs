@@ -101,6 +101,9 @@ pub struct RedisStore {
     url: String,
     /// Where the push-target changes stood when the targets were read.
     targets_from: String,
+    /// The connection of `adopt`, `records` and `nodes` (made again after
+    /// a failure).
+    reads: Mutex<Option<redis::Connection>>,
 }
 
 impl RedisStore {
@@ -185,6 +188,7 @@ impl RedisStore {
             epoch,
             url,
             targets_from,
+            reads: Mutex::new(None),
         }))
     }
 
@@ -202,21 +206,42 @@ impl RedisStore {
         &self.targets_from
     }
 
+    /// Runs `read` on the reads' connection (made if there is none; dropped
+    /// when `read` fails, so that the next call connects afresh).
+    fn reading<T>(
+        &self,
+        read: impl FnOnce(&mut redis::Connection, &Place) -> Result<T, OpenError>,
+    ) -> Result<T, OpenError> {
+        let place = Place {
+            url: &self.url,
+            keys: &self.keys,
+        };
+        let mut slot = self.reads.lock();
+        let conn = match &mut *slot {
+            Some(conn) => conn,
+            None => {
+                slot.insert(connect(&self.client).map_err(|e| place.error("cannot connect", e))?)
+            }
+        };
+        let result = read(conn, &place);
+        if result.is_err() {
+            *slot = None;
+        }
+        result
+    }
+
     /// Takes over the invitations of `dead`, a node whose lease lapsed:
     /// their records, for the hub to adopt. None when that node is alive
     /// after all, or another node took them first (then there are none).
     /// Blocks on Redis: call it off the runtime's threads.
     pub fn adopt(&self, dead: &str) -> Result<Option<Vec<InvitationRecord>>, OpenError> {
-        let place = Place {
-            url: &self.url,
-            keys: &self.keys,
-        };
-        let mut conn = connect(&self.client).map_err(|e| place.error("cannot connect", e))?;
-        let Some(ids) = load::adopt(&mut conn, &place, &self.node, self.epoch, dead)? else {
-            return Ok(None);
-        };
-        let owned = self.keys.owned(&self.node);
-        load::records(&mut conn, &place, &owned, &ids).map(Some)
+        self.reading(|conn, place| {
+            let Some(ids) = load::adopt(conn, place, &self.node, self.epoch, dead)? else {
+                return Ok(None);
+            };
+            let owned = self.keys.owned(&self.node);
+            load::records(conn, place, &owned, &ids).map(Some)
+        })
     }
 
     /// The stored records of `ids` (those with none, or that cannot be
@@ -225,11 +250,6 @@ impl RedisStore {
         &self,
         ids: &[beckon::protocol::InvitationId],
     ) -> Result<Vec<InvitationRecord>, OpenError> {
-        let place = Place {
-            url: &self.url,
-            keys: &self.keys,
-        };
-        let mut conn = connect(&self.client).map_err(|e| place.error("cannot connect", e))?;
         let mut pipe = redis::pipe();
         for id in ids {
             pipe.cmd("HMGET")
@@ -237,9 +257,10 @@ impl RedisStore {
                 .arg("v")
                 .arg("r");
         }
-        let rows: Vec<(Option<String>, Option<Vec<u8>>)> = pipe
-            .query(&mut conn)
-            .map_err(|e| place.error("cannot read invitations", e))?;
+        let rows: Vec<(Option<String>, Option<Vec<u8>>)> = self.reading(|conn, place| {
+            pipe.query(conn)
+                .map_err(|e| place.error("cannot read invitations", e))
+        })?;
         Ok(ids
             .iter()
             .zip(rows)
@@ -256,20 +277,17 @@ impl RedisStore {
     /// The other nodes that ever joined, each with the epoch of its running
     /// process (None: its lease lapsed). Blocks on Redis.
     pub fn nodes(&self) -> Result<Vec<(String, Option<i64>)>, OpenError> {
-        let place = Place {
-            url: &self.url,
-            keys: &self.keys,
-        };
-        let mut conn = connect(&self.client).map_err(|e| place.error("cannot connect", e))?;
-        let names: Vec<String> = redis::Commands::smembers(&mut conn, self.keys.nodes())
-            .map_err(|e| place.error("cannot list its nodes", e))?;
-        let mut nodes = Vec::with_capacity(names.len());
-        for name in names.into_iter().filter(|n| n != &self.node) {
-            let epoch: Option<i64> = redis::Commands::get(&mut conn, self.keys.lease(&name))
-                .map_err(|e| place.error("cannot read a node's lease", e))?;
-            nodes.push((name, epoch));
-        }
-        Ok(nodes)
+        self.reading(|conn, place| {
+            let names: Vec<String> = redis::Commands::smembers(conn, self.keys.nodes())
+                .map_err(|e| place.error("cannot list its nodes", e))?;
+            let mut nodes = Vec::with_capacity(names.len());
+            for name in names.into_iter().filter(|n| n != &self.node) {
+                let epoch: Option<i64> = redis::Commands::get(conn, self.keys.lease(&name))
+                    .map_err(|e| place.error("cannot read a node's lease", e))?;
+                nodes.push((name, epoch));
+            }
+            Ok(nodes)
+        })
     }
 
     /// What connections wait on before frames leave.
