@@ -1,13 +1,46 @@
 //! A private `redis-server` (Debian's, installed by scripts/install-redis.sh)
 //! on a free loopback port, in a directory of its own: started by a test,
 //! stopped by its PID when dropped. Its port stays the same across
-//! `restart`, and with `--appendonly yes` what it held comes back.
+//! `restart`, and with `--appendonly yes` what it held comes back. One kept
+//! in a `static` (shared by a file's tests) is never dropped: the PIDs of
+//! the servers still running are killed when the test process exits.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, Once};
 use std::time::{Duration, Instant};
 
 use super::{rand_suffix, WAIT};
+
+/// The redis-servers this process runs now, killed at its exit.
+static RUNNING: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+extern "C" fn kill_running() {
+    if let Ok(running) = RUNNING.lock() {
+        for pid in running.iter() {
+            // SAFETY: kill(2) on a PID this process started and still owns.
+            unsafe {
+                libc::kill(*pid as libc::pid_t, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+fn running(pid: u32, alive: bool) {
+    static AT_EXIT: Once = Once::new();
+    AT_EXIT.call_once(|| {
+        // SAFETY: registers a plain function with no captured state.
+        unsafe {
+            libc::atexit(kill_running);
+        }
+    });
+    if let Ok(mut running) = RUNNING.lock() {
+        running.retain(|p| *p != pid);
+        if alive {
+            running.push(pid);
+        }
+    }
+}
 
 pub struct RedisServer {
     child: Child,
@@ -68,6 +101,7 @@ impl RedisServer {
                 return Err(format!("exited with {status}"));
             }
             if ping(port) {
+                running(child.id(), true);
                 return Ok(child);
             }
             std::thread::sleep(Duration::from_millis(10));
@@ -89,6 +123,7 @@ impl RedisServer {
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        running(self.child.id(), false);
     }
 
     /// Starts it again on the same port and directory (after `kill`).
