@@ -366,11 +366,12 @@ impl Hub {
         }
     }
 
-    /// A change of a device's push target that another node of the
-    /// deployment made and stored (`None`: forgotten). It is applied as
-    /// made there: not stored again, and without the rules of
-    /// [`Hub::set_push_target`] (one device per token, `max_devices`): that
-    /// node applied them, and the changes they made arrive here too.
+    /// A change of a device's push target as a deployment of several
+    /// nodes stored it (`None`: forgotten), by whichever node made it. It is
+    /// applied as stored: not stored again, and without the rules of
+    /// [`Hub::set_push_target`] (one device per token, `max_devices`): the
+    /// node that made it applied them, and the changes they made arrive too.
+    /// Two nodes that set one token at the same instant may both keep it.
     pub fn mirror_push_target(&self, user: &UserId, device: &DeviceId, target: Option<PushTarget>) {
         let unchanged = |_: &UserId, _: &DeviceId, _: Option<&PushTarget>| {};
         match target {

@@ -283,13 +283,11 @@ async fn read(cluster: std::sync::Weak<Cluster>, mut from: String, mut targets_f
 }
 
 impl Cluster {
-    /// A push target another node changed (this node's own changes are in
-    /// its hub already).
+    /// A push target changed, as committed: this node's own changes too,
+    /// so that every hub ends as Redis does whatever order the nodes'
+    /// commits took (a change a node made in its hub before another node's
+    /// later commit is applied again in the commits' order).
     fn push_target_changed(&self, entry: &redis::streams::StreamId) {
-        let node: Option<String> = entry.get("n");
-        if node.as_deref() == Some(self.me.as_str()) {
-            return;
-        }
         let (Some(field), Some(value)) = (entry.get::<String>("f"), entry.get::<Vec<u8>>("v"))
         else {
             tracing::error!(

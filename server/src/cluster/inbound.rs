@@ -92,10 +92,22 @@ async fn read(
         for entry in entries {
             from = entry.id.clone();
             let batch: Option<String> = entry.get("b");
-            match batch.as_deref().map(serde_json::from_str::<Vec<Message>>) {
+            // Each message on its own: one that cannot be read loses only
+            // itself.
+            let messages = batch
+                .as_deref()
+                .map(serde_json::from_str::<Vec<&serde_json::value::RawValue>>);
+            match messages {
                 Some(Ok(messages)) => {
-                    for message in messages {
-                        cluster.received(message);
+                    for raw in messages {
+                        match serde_json::from_str::<Message>(raw.get()) {
+                            Ok(message) => cluster.received(message),
+                            Err(error) => tracing::error!(
+                                %error,
+                                id = entry.id,
+                                "cluster: an inbox message cannot be read"
+                            ),
+                        }
                     }
                 }
                 Some(Err(error)) => {

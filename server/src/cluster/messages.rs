@@ -40,7 +40,6 @@ pub enum Message {
     /// the receiving node sends the device's requests about it there
     /// without looking the owner up.
     Deliver {
-        #[serde(default)]
         from: String,
         user: UserId,
         device: DeviceId,

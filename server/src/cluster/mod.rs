@@ -24,8 +24,8 @@
 //!
 //! Lock order: [`Cluster`]'s `devices` lock, then the hub's locks, then the
 //! outbound queues' lock (a leaf; a remote session's sink takes it under the
-//! hub's locks). Nothing calls into the hub holding `pending`; `owners` is a
-//! leaf too.
+//! hub's locks). Nothing calls into the hub holding `pending`; `owners` and
+//! `stopped` are leaves too.
 
 mod directory;
 mod inbound;
@@ -143,6 +143,9 @@ pub struct Cluster {
     /// about it go there without a lookup in Redis. Forgotten for a node
     /// that stopped (its invitations moved).
     owners: Mutex<HashMap<InvitationId, (String, Instant)>>,
+    /// Nodes found stopped and not seen running since: what they still
+    /// send teaches no owner. A leaf lock.
+    stopped: Mutex<std::collections::HashSet<String>>,
     outbound: outbound::Outbound,
     directory: directory::Publisher,
 }
@@ -188,6 +191,7 @@ impl Cluster {
             devices: Mutex::new(HashMap::new()),
             pending: Mutex::new(HashMap::new()),
             owners: Mutex::new(HashMap::new()),
+            stopped: Mutex::new(std::collections::HashSet::new()),
         });
         let from = directory::snapshot(&cluster).await?;
         inbound::start(&cluster).await?;
@@ -283,8 +287,9 @@ impl Cluster {
         self.route(secret, request_id, Routed::new(session, gen, id, frame));
     }
 
-    /// Sends `request` to the node that owns its invitation (looked up in
-    /// Redis), or back to the session to run here.
+    /// Sends `request` to the node that owns its invitation (as its
+    /// deliveries named it, else as Redis says), or back to the session to
+    /// run here.
     fn route(self: &Arc<Self>, secret: Arc<str>, request_id: u64, request: Routed) {
         if let Some(owner) = self.known_owner(&request.invitation) {
             if !self.stopping() {
@@ -341,8 +346,12 @@ impl Cluster {
         (since.elapsed() < OWNER_KEPT).then(|| owner.clone())
     }
 
-    /// `node` sent a delivery about `id`: it holds it.
+    /// `node` sent a delivery about `id`: it holds it (unless `node` was
+    /// found stopped since: a late delivery of its last process).
     fn learn_owner(&self, id: &InvitationId, node: &str) {
+        if self.stopped.lock().contains(node) {
+            return;
+        }
         let mut owners = self.owners.lock();
         if owners.len() >= OWNERS_MAX && !owners.contains_key(id) {
             owners.retain(|_, (_, since)| since.elapsed() < OWNER_KEPT);
@@ -351,6 +360,11 @@ impl Cluster {
             }
         }
         owners.insert(id.clone(), (node.to_owned(), Instant::now()));
+    }
+
+    /// `node` runs (its lease is held).
+    fn node_running(&self, node: &str) {
+        self.stopped.lock().remove(node);
     }
 
     /// Forgets the owners learnt: those older than [`OWNER_KEPT`], and all
@@ -468,6 +482,11 @@ impl Cluster {
 
     fn answer_error(&self, secret: &str, request_id: u64, why: &str) {
         tracing::warn!(why, "cluster: a request could not be routed");
+        // A receipt (id 0) has no answer: it is dropped, as the hub drops
+        // one it cannot store.
+        if request_id == 0 {
+            return;
+        }
         if let Some(handle) = self.session(secret) {
             let error = Error::new(ErrorCode::Server, format!("{why}; nothing was changed"));
             handle.answer(request_id, Answer::error(&error));
@@ -530,9 +549,7 @@ impl Cluster {
                 push,
             } => {
                 if let Some(id) = push.invitation_id() {
-                    if !from.is_empty() {
-                        self.learn_owner(id, &from);
-                    }
+                    self.learn_owner(id, &from);
                 }
                 let handle = match self.devices.lock().get(&(user, device)) {
                     Some(Device::Local { gen: known, handle }) if *known == gen => {

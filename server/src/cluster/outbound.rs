@@ -17,7 +17,7 @@ use super::messages::Message;
 use super::Cluster;
 use crate::store::redis::Keys;
 
-/// Messages taken into one pipelined write at most.
+/// Messages taken into one inbox entry at most.
 const BATCH: usize = 512;
 /// An inbox keeps about this many entries, each a batch (XADD MAXLEN ~): a
 /// node that reads nothing for that long has stopped.
@@ -64,12 +64,20 @@ impl Outbound {
     }
 }
 
+/// A message ready to go: its JSON, the ticket it waits for, and whether
+/// it is a request (which a node that lost its lease must not send).
+struct Encoded {
+    text: String,
+    ticket: Ticket,
+    request: bool,
+}
+
 async fn forward(
     cluster: std::sync::Weak<Cluster>,
     stream: String,
     mut messages: UnboundedReceiver<(Message, Ticket)>,
 ) {
-    let mut batch: Vec<(String, Ticket)> = Vec::new();
+    let mut batch: Vec<Encoded> = Vec::new();
     loop {
         if batch.is_empty() {
             match messages.next().await {
@@ -86,25 +94,26 @@ async fn forward(
         let Some(cluster) = cluster.upgrade() else {
             return;
         };
-        // A node that lost its lease is stopping: what it would send now
-        // (a request its client may have been told failed) must not run.
-        if cluster.stopping() {
-            return;
-        }
-        let upto = batch.iter().map(|(_, t)| *t).max().unwrap_or(0);
+        let upto = batch.iter().map(|m| m.ticket).max().unwrap_or(0);
         cluster.durable(upto).await;
+        // A node that lost its lease is stopping: a request it would send
+        // now (its client may have been told it failed) must not run. What
+        // tells of changes it made durable (deliveries, answers) still goes.
         if cluster.stopping() {
-            return;
+            batch.retain(|m| !m.request);
+            if batch.is_empty() {
+                continue;
+            }
         }
         // The batch is one entry: a JSON array of the messages, in order.
         let mut entry =
-            String::with_capacity(batch.iter().map(|(t, _)| t.len() + 1).sum::<usize>() + 1);
+            String::with_capacity(batch.iter().map(|m| m.text.len() + 1).sum::<usize>() + 1);
         entry.push('[');
-        for (i, (text, _)) in batch.iter().enumerate() {
+        for (i, message) in batch.iter().enumerate() {
             if i > 0 {
                 entry.push(',');
             }
-            entry.push_str(text);
+            entry.push_str(&message.text);
         }
         entry.push(']');
         let mut add = redis::cmd("XADD");
@@ -127,9 +136,14 @@ async fn forward(
     }
 }
 
-fn push(batch: &mut Vec<(String, Ticket)>, (message, ticket): (Message, Ticket)) {
+fn push(batch: &mut Vec<Encoded>, (message, ticket): (Message, Ticket)) {
+    let request = matches!(message, Message::Request { .. });
     match serde_json::to_string(&message) {
-        Ok(text) => batch.push((text, ticket)),
+        Ok(text) => batch.push(Encoded {
+            text,
+            ticket,
+            request,
+        }),
         Err(error) => tracing::error!(%error, "cluster: a message cannot be encoded"),
     }
 }

@@ -33,6 +33,9 @@ async fn watch(cluster: std::sync::Weak<Cluster>) {
         };
         strong.expire_pending();
         strong.forget_owners(None);
+        // Named before the list is read: a node that joins in between is
+        // listed, never taken for vanished.
+        let named = strong.nodes_named();
         let store = strong.store.clone();
         let nodes = match tokio::task::spawn_blocking(move || store.nodes()).await {
             Ok(Ok(nodes)) => nodes,
@@ -48,6 +51,7 @@ async fn watch(cluster: std::sync::Weak<Cluster>) {
             match epoch {
                 Some(epoch) => {
                     handled.remove(&node);
+                    strong.node_running(&node);
                     if let Some(before) = epochs.insert(node.clone(), epoch) {
                         if before != epoch {
                             strong.clone().node_restarted(node, before);
@@ -71,8 +75,7 @@ async fn watch(cluster: std::sync::Weak<Cluster>) {
             .cloned()
             .collect();
         vanished.extend(
-            strong
-                .nodes_named()
+            named
                 .into_iter()
                 .filter(|node| !listed.contains(node) && *node != strong.me),
         );
@@ -106,12 +109,16 @@ impl Cluster {
     fn node_stopped(self: Arc<Self>, node: String) {
         tracing::warn!(node, "cluster: a node stopped (its lease lapsed)");
         self.outbound.forget(&node);
+        self.stopped.lock().insert(node.clone());
         self.forget_owners(Some(&node));
         let this = self.clone();
         let dead = node.clone();
         tokio::spawn(async move {
             let store = this.store.clone();
             let adopted = tokio::task::spawn_blocking(move || store.adopt(&dead)).await;
+            // None: the node is running again under its name; its inbox is
+            // its new process's.
+            let taken_over = !matches!(adopted, Ok(Ok(None)));
             match adopted {
                 Ok(Ok(Some(records))) => {
                     let recovery = this.hub.adopt(records, this.grace);
@@ -131,11 +138,13 @@ impl Cluster {
             }
             // Whoever took them, requests stranded there go to it now.
             this.reroute_from(&node);
-            let mut conn = this.conn.clone();
-            let _: redis::RedisResult<()> = redis::cmd("DEL")
-                .arg(this.keys.inbox(&node))
-                .query_async(&mut conn)
-                .await;
+            if taken_over {
+                let mut conn = this.conn.clone();
+                let _: redis::RedisResult<()> = redis::cmd("DEL")
+                    .arg(this.keys.inbox(&node))
+                    .query_async(&mut conn)
+                    .await;
+            }
             tokio::time::sleep(this.grace).await;
             this.end_devices_of(&node, None);
         });
@@ -146,6 +155,9 @@ impl Cluster {
     /// again meanwhile (its invitations it took back itself at start).
     fn node_restarted(self: Arc<Self>, node: String, before: i64) {
         tracing::warn!(node, "cluster: a node started again");
+        // Its invitations may have moved while it was away (adopted by a
+        // node that saw its lease lapse): look the owners up again.
+        self.forget_owners(Some(&node));
         // What its earlier process read but never answered is asked again.
         self.reroute_from(&node);
         tokio::spawn(async move {

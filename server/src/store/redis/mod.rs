@@ -22,7 +22,7 @@ pub use keys::{target_field, Keys};
 pub use load::decode_target;
 pub use scripts::claim_id;
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -86,6 +86,35 @@ struct Lease {
     /// Why this node may no longer write (its lease lapsed or was taken):
     /// set once, for good.
     lost: watch::Sender<Option<String>>,
+    /// When the lease may have lapsed in Redis at the earliest, unless
+    /// renewed: `lease_ms` after the last successful renewal was sent (the
+    /// claim, at first), in ms since `base`. Past it the node acts as if the
+    /// lease were lost, whatever its renewal thread is doing.
+    valid_until_ms: AtomicU64,
+    base: Instant,
+    lease_ms: u64,
+}
+
+impl Lease {
+    fn renewed(&self, sent_at: Instant) {
+        let at = sent_at.saturating_duration_since(self.base).as_millis() as u64;
+        self.valid_until_ms
+            .fetch_max(at + self.lease_ms, Ordering::AcqRel);
+    }
+
+    /// Why the node may no longer act: lost, or past its lease's validity.
+    fn lost_why(&self) -> Option<String> {
+        if let Some(why) = self.lost.borrow().as_ref() {
+            return Some(why.clone());
+        }
+        let now = self.base.elapsed().as_millis() as u64;
+        (now >= self.valid_until_ms.load(Ordering::Acquire)).then(|| {
+            format!(
+                "its lease could not be renewed for {} ms: other nodes may be taking its invitations over",
+                self.lease_ms
+            )
+        })
+    }
 }
 
 pub struct RedisStore {
@@ -126,6 +155,7 @@ impl RedisStore {
             tracing::info!(nodes = ?live, "joining the nodes running on this Redis");
         }
         let lease_ms = config.lease_ms;
+        let claimed_at = Instant::now();
         let epoch: i64 = scripts::claim()
             .key(keys.epochs())
             .key(keys.nodes())
@@ -148,6 +178,9 @@ impl RedisStore {
             stop: Mutex::new(false),
             wake: Condvar::new(),
             lost: watch::channel(None).0,
+            valid_until_ms: AtomicU64::new(lease_ms),
+            base: claimed_at,
+            lease_ms,
         });
         let mut writer = RedisWriter {
             client: client.clone(),
@@ -308,10 +341,11 @@ impl RedisStore {
         self.lease.lost.subscribe()
     }
 
-    /// Why this node lost its lease, if it did: it must change and send
-    /// nothing more.
+    /// Why this node lost its lease, if it did (or may have: past the
+    /// lease's validity without a renewal): it must change and send nothing
+    /// more.
     pub fn lease_lost(&self) -> Option<String> {
-        self.lease.lost.borrow().clone()
+        self.lease.lost_why()
     }
 
     /// Writes what is queued, stops the writer and gives the lease up.
@@ -345,17 +379,14 @@ impl Drop for RedisStore {
 
 /// Renews the lease every `every` until stopped. A lease found lapsed or
 /// taken is lost for good (`Lease::lost`). A renewal that fails (Redis
-/// unreachable) is tried again at the next tick; once no renewal has
-/// succeeded for `lease_ms` (counted from before the last one that did was
-/// sent, so never after Redis lets the key expire), the lease is taken for
-/// lost too: other nodes may be taking the invitations over.
+/// unreachable) is tried again at the next tick; once the lease's validity
+/// (`Lease::valid_until_ms`, counted from before the last renewal that
+/// succeeded was sent) has passed, it is lost too: other nodes may be taking
+/// the invitations over. The node acts as lost from that instant on
+/// (`Lease::lost_why`), whatever this thread is waiting for.
 fn renew(lease: &Lease, client: &Client, key: &str, epoch: i64, lease_ms: u64, every: Duration) {
     let script = scripts::renew();
-    let lease_for = Duration::from_millis(lease_ms);
-    // One attempt may not outlast a tick: the lapse is noticed in time.
-    let attempt_limit = every.clamp(Duration::from_millis(50), writer::IO_TIMEOUT);
     let mut conn = None;
-    let mut renewed_at = Instant::now();
     let mut failing = false;
     loop {
         {
@@ -367,6 +398,8 @@ fn renew(lease: &Lease, client: &Client, key: &str, epoch: i64, lease_ms: u64, e
                 return;
             }
         }
+        // One attempt may not outlast a tick: a lapse is told in time.
+        let attempt_limit = every.clamp(Duration::from_millis(50), writer::IO_TIMEOUT);
         let sent_at = Instant::now();
         let renewed = match &mut conn {
             Some(c) => Ok(c),
@@ -375,28 +408,27 @@ fn renew(lease: &Lease, client: &Client, key: &str, epoch: i64, lease_ms: u64, e
         .and_then(|c| script.key(key).arg(epoch).arg(lease_ms).invoke::<i64>(c));
         let why = match renewed {
             Ok(1) => {
+                lease.renewed(sent_at);
                 if failing {
                     failing = false;
-                    tracing::warn!(
-                        after_ms = renewed_at.elapsed().as_millis() as u64,
-                        "the lease is renewed again"
-                    );
+                    tracing::warn!("the lease is renewed again");
                 }
-                renewed_at = sent_at;
                 continue;
             }
             Ok(0) => format!("its lease ({key}) lapsed: Redis could not be reached for {lease_ms} ms or more, and other nodes may have taken its invitations"),
             Ok(_) => format!("its lease ({key}) was taken by another process started under the same node name"),
             Err(error) => {
                 conn = None;
-                if renewed_at.elapsed() < lease_for {
-                    if !failing {
-                        failing = true;
-                        tracing::warn!(%error, "cannot renew the lease; trying again");
+                match lease.lost_why() {
+                    None => {
+                        if !failing {
+                            failing = true;
+                            tracing::warn!(%error, "cannot renew the lease; trying again");
+                        }
+                        continue;
                     }
-                    continue;
+                    Some(why) => format!("{why} ({key}: {error})"),
                 }
-                format!("its lease ({key}) could not be renewed for {lease_ms} ms ({error}): other nodes may be taking its invitations over")
             }
         };
         tracing::error!("this node stops: {why}");
@@ -426,7 +458,7 @@ impl Store for RedisStore {
     }
 
     fn check_writable(&self) -> beckon::Result<()> {
-        if let Some(why) = self.lease.lost.borrow().as_ref() {
+        if let Some(why) = self.lease.lost_why() {
             return Err(Error::new(
                 ErrorCode::Server,
                 format!("this server node is stopping ({why}); nothing was changed"),

@@ -42,8 +42,8 @@ return 0
 /// ARGV: epoch, node, n (entries), then per entry: op ('p' put / 'f'
 /// forget), id, version, record ('' for a forget); then m (targets), then
 /// per target: field, value ('' forgets it). Each target change is also
-/// appended to the push-target stream (fields n: node, f, v), which the
-/// other nodes read to keep their hubs' copies (cluster/directory.rs).
+/// appended to the push-target stream (fields n: node, f, v), which every
+/// node reads to keep its hub's copy as Redis has it (cluster/directory.rs).
 /// Fails with `FENCED` when the lease is not this process's, `VERSION` when
 /// a stored record is newer than the one written, `OWNED` when an
 /// invitation is another node's. A record at the same version is written
