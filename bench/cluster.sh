@@ -110,21 +110,6 @@ start_node() {
   NODE_ADMINS+=("$(json_string admin "$ports")")
 }
 
-# stop_pid PID: SIGTERM, then SIGKILL after 15 s.
-stop_pid() {
-  local pid=$1 waited=0
-  kill -TERM "$pid" 2>/dev/null || return 0
-  while kill -0 "$pid" 2>/dev/null && [ "$waited" -lt 150 ]; do
-    sleep 0.1
-    waited=$((waited + 1))
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    echo "process $pid did not stop within 15 s of SIGTERM: killed" >&2
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  wait "$pid" 2>/dev/null || true
-}
-
 stop_nodes() {
   local pid
   for pid in "${NODE_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done

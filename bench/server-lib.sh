@@ -4,6 +4,7 @@
 #
 #   start_server [FLAGS...]   # sets SERVER_PID, SERVER_URL, SERVER_ADMIN
 #   stop_server               # SIGTERM, then SIGKILL after 15 s
+#   stop_pid PID [NAME]       # the same for any process this script started
 #   rss_of PID                # VmRSS in bytes
 #
 # SERVER_FLAGS (environment) is added to every server started, e.g.
@@ -68,19 +69,24 @@ start_server() {
   SERVER_ADMIN=$(json_string admin "$ports")
 }
 
-stop_server() {
-  [ -n "$SERVER_PID" ] || return 0
-  kill -TERM "$SERVER_PID" 2>/dev/null || true
-  local waited=0
-  while kill -0 "$SERVER_PID" 2>/dev/null && [ "$waited" -lt 150 ]; do
+# stop_pid PID [NAME]: SIGTERM, then SIGKILL after 15 s.
+stop_pid() {
+  local pid=$1 name=${2:-process} waited=0
+  kill -TERM "$pid" 2>/dev/null || return 0
+  while kill -0 "$pid" 2>/dev/null && [ "$waited" -lt 150 ]; do
     sleep 0.1
     waited=$((waited + 1))
   done
-  if kill -0 "$SERVER_PID" 2>/dev/null; then
-    echo "beckon-server $SERVER_PID did not stop within 15 s of SIGTERM: killed" >&2
-    kill -KILL "$SERVER_PID" 2>/dev/null || true
+  if kill -0 "$pid" 2>/dev/null; then
+    echo "$name $pid did not stop within 15 s of SIGTERM: killed" >&2
+    kill -KILL "$pid" 2>/dev/null || true
   fi
-  wait "$SERVER_PID" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+stop_server() {
+  [ -n "$SERVER_PID" ] || return 0
+  stop_pid "$SERVER_PID" beckon-server
   SERVER_PID=
 }
 
