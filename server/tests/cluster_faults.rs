@@ -16,7 +16,7 @@
 //!
 //! The tests run one after the other (three nodes each; a small machine).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -24,13 +24,13 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use beckon::protocol::{
-    Answer, CancelInvitation, ConnectionReason, ConnectionState, InvitationId, InviteeState, Push,
-    SendInvitation, UserId,
+    Answer, CancelInvitation, InvitationId, InviteeState, SendInvitation, UserId,
 };
-use beckon::{CallOptions, Client, ClientConfig, DispatchMode, ErrorCode, Event};
+use beckon::{CallOptions, ErrorCode};
 
 mod common;
 use common::balancer::Balancer;
+use common::members::{count, Member};
 use common::redis::RedisServer;
 use common::slots::{wait_for, Slots};
 use common::{block, rand_suffix, unique, ServerProcess};
@@ -124,123 +124,6 @@ fn wait_devices(node: &ServerProcess, user: &UserId, wanted: u64) {
             value["devices"].as_u64() == Some(wanted)
         },
     );
-}
-
-// ---- clients that record what their application was told -------------------------
-
-/// What one client's application was told, by invitation.
-#[derive(Default)]
-struct Told {
-    received: HashMap<InvitationId, u32>,
-    accepted: HashMap<InvitationId, u32>,
-    refused: HashMap<InvitationId, u32>,
-    /// INVITATION_TIMEOUT (to an invitee).
-    timed_out: HashMap<InvitationId, u32>,
-    /// INVITATION_RESPONSE_TIMEOUT (to an inviter).
-    response_timeout: HashMap<InvitationId, u32>,
-    cancelled: HashMap<InvitationId, u32>,
-    /// INVITATION_USER_STATE_CHANGED, in order.
-    states: HashMap<InvitationId, Vec<InviteeState>>,
-    /// Connection state changes, and when.
-    links: Vec<(ConnectionState, ConnectionReason, Instant)>,
-}
-
-fn count(map: &HashMap<InvitationId, u32>, id: &InvitationId) -> u32 {
-    map.get(id).copied().unwrap_or(0)
-}
-
-impl Told {
-    fn record(&mut self, event: &Event) {
-        let bump = |map: &mut HashMap<InvitationId, u32>, id: &InvitationId| {
-            *map.entry(id.clone()).or_default() += 1;
-        };
-        match event {
-            Event::ConnectionStateChanged { state, reason } => {
-                self.links.push((*state, *reason, Instant::now()))
-            }
-            Event::TokenWillExpire { .. } => {}
-            Event::Invitation(push) => match push {
-                Push::InvitationReceived { invitation_id, .. } => {
-                    bump(&mut self.received, invitation_id)
-                }
-                Push::InvitationAccepted { invitation_id, .. } => {
-                    bump(&mut self.accepted, invitation_id)
-                }
-                Push::InvitationRefused { invitation_id, .. } => {
-                    bump(&mut self.refused, invitation_id)
-                }
-                Push::InvitationTimeout { invitation_id, .. } => {
-                    bump(&mut self.timed_out, invitation_id)
-                }
-                Push::InvitationResponseTimeout { invitation_id, .. } => {
-                    bump(&mut self.response_timeout, invitation_id)
-                }
-                Push::InvitationCancelled { invitation_id, .. } => {
-                    bump(&mut self.cancelled, invitation_id)
-                }
-                Push::UserStateChanged {
-                    invitation_id,
-                    state,
-                    ..
-                } => self
-                    .states
-                    .entry(invitation_id.clone())
-                    .or_default()
-                    .push(*state),
-                Push::InvitationPushResult { .. } => {}
-                Push::KickedOut | Push::TokenExpired | Push::TokenWillExpire { .. } => {}
-            },
-        }
-    }
-
-    /// When the client was connected again after it lost its connection
-    /// (CONNECTED after a RECONNECTING), if it was.
-    fn back_at(&self) -> Option<Instant> {
-        let away = self
-            .links
-            .iter()
-            .position(|(s, _, _)| *s == ConnectionState::Reconnecting)?;
-        self.links[away..]
-            .iter()
-            .find(|(s, _, _)| *s == ConnectionState::Connected)
-            .map(|(_, _, at)| *at)
-    }
-
-    fn lost_connection(&self) -> bool {
-        self.links
-            .iter()
-            .any(|(s, _, _)| *s == ConnectionState::Reconnecting)
-    }
-}
-
-/// A client (pool dispatch) and what its application was told.
-struct Member {
-    client: Client,
-    user: UserId,
-    told: Arc<Mutex<Told>>,
-}
-
-impl Member {
-    fn new(url: &str, user: &UserId, request_timeout: Duration) -> Member {
-        let mut config = ClientConfig::new(url);
-        config.dispatch = DispatchMode::Pool;
-        config.request_timeout = request_timeout;
-        let client = Client::new(config).unwrap();
-        let told: Arc<Mutex<Told>> = Arc::default();
-        let log = told.clone();
-        client.set_event_handler(Some(Arc::new(move |event: &Event| {
-            log.lock().unwrap().record(event);
-        })));
-        Member {
-            client,
-            user: user.clone(),
-            told,
-        }
-    }
-
-    fn told(&self) -> MutexGuard<'_, Told> {
-        self.told.lock().unwrap()
-    }
 }
 
 /// Logs `users` in one after the other (through a balancer: the i-th

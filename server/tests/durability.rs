@@ -8,7 +8,7 @@
 //! The two tests run one after the other (they would only slow each other
 //! down on a small machine).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -17,12 +17,13 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use beckon::protocol::{
-    Answer, CancelInvitation, ConnectionReason, ConnectionState, InvitationId, InviteeState, Push,
+    Answer, CancelInvitation, ConnectionReason, ConnectionState, InvitationId, InviteeState,
     SendInvitation, UserId,
 };
-use beckon::{CallOptions, Client, ClientConfig, DispatchMode, ErrorCode, Event};
+use beckon::{CallOptions, ErrorCode};
 
 mod common;
+use common::members::{count, Member};
 use common::slots::{wait_for, Slots};
 use common::{rand_suffix, unique, ServerProcess};
 
@@ -133,115 +134,6 @@ fn metric(server: &ServerProcess, name: &str) -> f64 {
     body.lines()
         .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
         .map_or(0.0, |value| value.trim().parse().unwrap())
-}
-
-// ---- clients that record what they are told --------------------------------------
-
-/// What one client's application was told, by invitation.
-#[derive(Default)]
-struct Told {
-    received: HashMap<InvitationId, u32>,
-    accepted: HashMap<InvitationId, u32>,
-    refused: HashMap<InvitationId, u32>,
-    /// INVITATION_TIMEOUT (to an invitee).
-    timed_out: HashMap<InvitationId, u32>,
-    /// INVITATION_RESPONSE_TIMEOUT naming the invitation (to its inviter).
-    response_timeout: HashMap<InvitationId, u32>,
-    cancelled: HashMap<InvitationId, u32>,
-    /// INVITATION_USER_STATE_CHANGED, in order.
-    states: HashMap<InvitationId, Vec<InviteeState>>,
-    links: Vec<(ConnectionState, ConnectionReason)>,
-}
-
-fn count(map: &HashMap<InvitationId, u32>, id: &InvitationId) -> u32 {
-    map.get(id).copied().unwrap_or(0)
-}
-
-impl Told {
-    fn record(&mut self, event: &Event) {
-        let bump = |map: &mut HashMap<InvitationId, u32>, id: &InvitationId| {
-            *map.entry(id.clone()).or_default() += 1;
-        };
-        match event {
-            Event::ConnectionStateChanged { state, reason } => self.links.push((*state, *reason)),
-            Event::TokenWillExpire { .. } => {}
-            Event::Invitation(push) => match push {
-                Push::InvitationReceived { invitation_id, .. } => {
-                    bump(&mut self.received, invitation_id)
-                }
-                Push::InvitationAccepted { invitation_id, .. } => {
-                    bump(&mut self.accepted, invitation_id)
-                }
-                Push::InvitationRefused { invitation_id, .. } => {
-                    bump(&mut self.refused, invitation_id)
-                }
-                Push::InvitationTimeout { invitation_id, .. } => {
-                    bump(&mut self.timed_out, invitation_id)
-                }
-                Push::InvitationResponseTimeout { invitation_id, .. } => {
-                    bump(&mut self.response_timeout, invitation_id)
-                }
-                Push::InvitationCancelled { invitation_id, .. } => {
-                    bump(&mut self.cancelled, invitation_id)
-                }
-                Push::UserStateChanged {
-                    invitation_id,
-                    state,
-                    ..
-                } => self
-                    .states
-                    .entry(invitation_id.clone())
-                    .or_default()
-                    .push(*state),
-                // No push targets in these tests.
-                Push::InvitationPushResult { .. } => {}
-                Push::KickedOut | Push::TokenExpired | Push::TokenWillExpire { .. } => {}
-            },
-        }
-    }
-
-    /// Logged in afresh after losing the connection: CONNECTED (LOGIN) after a
-    /// RECONNECTING.
-    fn came_back(&self) -> bool {
-        let away = self
-            .links
-            .iter()
-            .position(|(s, _)| *s == ConnectionState::Reconnecting);
-        away.is_some_and(|at| {
-            self.links[at..].contains(&(ConnectionState::Connected, ConnectionReason::Login))
-        })
-    }
-}
-
-/// A client (pool dispatch: hundreds of them share a few threads) and what
-/// its application was told.
-struct Member {
-    client: Client,
-    user: UserId,
-    told: Arc<Mutex<Told>>,
-}
-
-impl Member {
-    fn new(url: &str, user: &UserId, request_timeout: Duration) -> Member {
-        let mut config = ClientConfig::new(url);
-        config.dispatch = DispatchMode::Pool;
-        config.request_timeout = request_timeout;
-        let client = Client::new(config).unwrap();
-        let told: Arc<Mutex<Told>> = Arc::default();
-        let log = told.clone();
-        client.set_event_handler(Some(Arc::new(move |event: &Event| {
-            log.lock().unwrap().record(event);
-        })));
-        Member {
-            client,
-            user: user.clone(),
-            told,
-        }
-    }
-
-    fn told(&self) -> MutexGuard<'_, Told> {
-        self.told.lock().unwrap()
-    }
 }
 
 /// Makes a client for each user and logs them all in at once.
@@ -616,7 +508,7 @@ fn at_scale_everything_ringing_rings_again_once() {
         assert!(told.received.keys().all(ours), "{}", member.user);
         assert!(told.states.keys().all(ours), "{}", member.user);
         assert_eq!(
-            told.links,
+            told.changes(),
             vec![
                 (ConnectionState::Connecting, ConnectionReason::Login),
                 (ConnectionState::Connected, ConnectionReason::Login),

@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test file uses its own subset
 
 pub mod balancer;
+pub mod members;
 pub mod push_fakes;
 pub mod redis;
 pub mod slots;
