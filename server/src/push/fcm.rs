@@ -230,7 +230,7 @@ impl Fcm {
         let data = Fit::ALL
             .into_iter()
             .map(|fit| data_map(&invitation_object_fit(&out.message, now_ms, fit)))
-            .find(|data| serde_json::Value::Object(data.clone()).to_string().len() <= MAX_DATA)
+            .find(|data| serde_json::to_string(data).is_ok_and(|text| text.len() <= MAX_DATA))
             .ok_or_else(|| Attempt::failed(format!("payload too large: over {MAX_DATA} bytes")))?;
         Ok(json!({"message": {
             "token": &*out.target.token,

@@ -433,7 +433,8 @@ impl PushOutlet for PushService {
             // The hub only pushes to targets it accepted; a target stored
             // before a provider was removed from the config ends here.
             None => queue::report_later(
-                job,
+                None,
+                job.reporter,
                 PushResult::Failed {
                     reason: "provider not configured".to_owned(),
                     token_invalid: false,

@@ -313,15 +313,15 @@ impl Lane {
         // Never reported here, under the hub's lock: not even by the
         // report's drop should the runtime be gone.
         if let Some(reporter) = queued.job.report.disarm() {
-            drop(self.runtime.spawn(async move { reporter.report(result) }));
+            report_later(Some(&self.runtime), reporter, result);
         }
     }
 }
 
-/// Reports `result` for `job` from a task (never under the hub's lock).
-pub(super) fn report_later(job: PushJob, result: PushResult) {
-    let reporter = job.reporter;
-    match Handle::try_current() {
+/// Reports `result` from a task on `runtime` (else the current one), or a
+/// thread off any runtime (never under the hub's lock).
+pub(super) fn report_later(runtime: Option<&Handle>, reporter: PushReporter, result: PushResult) {
+    match runtime.cloned().map_or_else(Handle::try_current, Ok) {
         Ok(runtime) => drop(runtime.spawn(async move { reporter.report(result) })),
         Err(_) => drop(std::thread::spawn(move || reporter.report(result))),
     }
