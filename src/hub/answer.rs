@@ -134,6 +134,7 @@ impl Hub {
         };
         self.users.deliver(&invitation.inviter, &to_inviter);
         self.announce_state(invitation, &session.user, state, &answer.extended_data);
+        self.tell_if_ended(invitation);
         Ok(())
     }
 

@@ -129,6 +129,7 @@ impl Hub {
         }
         self.push_stops(invitation, stops);
         self.announce_cancelled(invitation, &cancelled, &request.extended_data);
+        self.tell_if_ended(invitation);
         Ok(CancelOutcome { error_invitees })
     }
 
@@ -179,6 +180,7 @@ impl Hub {
         self.persist(invitation);
         self.push_stops(invitation, stops);
         self.announce_cancelled(invitation, &cancelled, &Text::from(""));
+        self.tell_if_ended(invitation);
     }
 
     fn announce_cancelled(&self, invitation: &Invitation, cancelled: &[UserId], data: &Text) {

@@ -60,6 +60,7 @@ impl Hub {
         for user in &timed_out {
             self.announce_state(invitation, user, InviteeState::Timeout, &empty);
         }
+        self.tell_if_ended(invitation);
     }
 }
 
@@ -81,6 +82,7 @@ impl Hub {
             self.end(timers, invitation, now);
             self.persist(invitation);
             self.push_stops(invitation, stops);
+            self.tell_if_ended(invitation);
         }
     }
 }

@@ -54,8 +54,10 @@ impl Hub {
             if let Some(old) = &kicked {
                 old.end();
                 self.disarm_token_timer(old);
+                self.tell_offline(old, "replaced");
             }
             entry.sessions.push(session.clone());
+            self.tell_online(&session);
             // The expiry holds from the start, even for a session that never
             // syncs (its warning is dropped until then; the first sync sets
             // the timers again, so the warning comes after the login's result).
@@ -112,7 +114,7 @@ impl Hub {
     pub(super) fn end_session(
         &self,
         session: &Session,
-        why: &str,
+        why: &'static str,
         still: impl FnOnce() -> bool,
     ) -> bool {
         super::store::reset_frame_ticket();
@@ -124,6 +126,7 @@ impl Hub {
             }
             entry.sessions.retain(|s| s.id != session.id);
             self.disarm_token_timer(session);
+            self.tell_offline(session, why);
             let last = entry.sessions.is_empty();
             Some(if last {
                 entry.active.iter().cloned().collect::<Vec<_>>()

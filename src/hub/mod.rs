@@ -24,6 +24,8 @@
 //! - `push.rs`: the [`PushOutlet`] interface a push service implements, and
 //!   `push_targets.rs`: devices' push targets and when the hub pushes
 //!   (rings for offline invitees, stop pushes, the inviter's results);
+//! - `observer.rs`: the [`HubObserver`] told of every invitation's changes
+//!   and every device's login and logout (beckon-server's webhooks);
 //! - `remote.rs`: devices logged in at another node of a deployment, and
 //!   invitations taken over from a node that stopped;
 //! - `store.rs`: the [`Store`] interface invitations are kept through, and
@@ -40,6 +42,7 @@ mod ending;
 mod expiry;
 mod invitation;
 mod login;
+mod observer;
 mod persistence;
 mod push;
 mod push_targets;
@@ -60,12 +63,13 @@ mod tokens;
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 
 use tokio::runtime::Handle;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::HubConfig;
+pub use observer::{HubEvent, HubObserver, Observed};
 pub use persistence::Recovery;
 pub use push::{PushJob, PushMessage, PushOutlet, PushReporter, PushResult, PushedDevice, Ring};
 pub use session::{Session, SessionId};
@@ -111,6 +115,8 @@ pub struct Hub {
     /// nobody is pushed, and no target can be set).
     push_targets: PushTargets,
     push_outlet: Option<Arc<dyn PushOutlet>>,
+    /// Who is told what happens (`observer.rs`), once set.
+    observer: OnceLock<Arc<dyn HubObserver>>,
     /// This hub, for the push reporters it hands out.
     me: Weak<Hub>,
 }
@@ -204,6 +210,7 @@ impl Hub {
             keeps_records,
             push_targets: PushTargets::new(),
             push_outlet,
+            observer: OnceLock::new(),
             me: me.clone(),
         });
         hub.restore_push_targets(push_targets);

@@ -19,7 +19,8 @@ impl Hub {
         }
     }
 
-    /// INVITATION_USER_STATE_CHANGED to every device of every participant.
+    /// INVITATION_USER_STATE_CHANGED to every device of every participant,
+    /// and the hub's observer told.
     pub(super) fn announce_state(
         &self,
         invitation: &Invitation,
@@ -36,5 +37,6 @@ impl Hub {
         for participant in invitation.participants() {
             self.users.deliver(participant, &push);
         }
+        self.tell_changed(invitation, user, state, data);
     }
 }

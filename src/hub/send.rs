@@ -153,6 +153,8 @@ impl Hub {
         }
         // Stored before anyone hears of it.
         self.persist(&mut invitation);
+        self.tell_created(&invitation, request.timeout_secs);
+        self.tell_if_ended(&invitation);
         for (invitee, sessions) in invitation.invitees.iter_mut().zip(online) {
             for device in sessions {
                 if device.deliver(push.clone()) {
