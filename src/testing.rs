@@ -99,7 +99,7 @@ pub fn install_push_hub(name: &str, outlet: std::sync::Arc<ScriptedOutlet>) -> c
         crate::runtime::handle(),
         std::sync::Arc::new(crate::hub::MemoryStore),
         std::time::Duration::from_secs(30),
-        Some(outlet),
+        crate::hub::Outlets::push(outlet),
     )?;
     crate::memory::install(name, hub)
 }

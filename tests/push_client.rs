@@ -85,7 +85,7 @@ fn hub_with(name: &str, outlet: Arc<Outlet>) -> Arc<Hub> {
         runtime.handle(),
         Arc::new(MemoryStore),
         Duration::from_secs(30),
-        Some(outlet as Arc<dyn PushOutlet>),
+        beckon::hub::Outlets::push(outlet as Arc<dyn PushOutlet>),
     )
     .unwrap();
     // The hub's timers ran on that runtime; these tests need none (no

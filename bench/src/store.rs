@@ -111,8 +111,14 @@ fn measure(options: &StoreOptions, dir: &std::path::Path) -> Result<StoreReport,
 
     // Write: inviters of at most 100,000 open invitations each.
     let store = open(StoreMetrics::default())?;
-    let (hub, _) = Hub::with_store(config.clone(), runtime.handle(), store.clone(), grace, None)
-        .map_err(error)?;
+    let (hub, _) = Hub::with_store(
+        config.clone(),
+        runtime.handle(),
+        store.clone(),
+        grace,
+        Default::default(),
+    )
+    .map_err(error)?;
     let device = DeviceId::parse("bench", "device").map_err(error)?;
     let per_inviter = HubConfig::OPEN_INVITATIONS_CEILING;
     let started = Instant::now();
@@ -150,8 +156,14 @@ fn measure(options: &StoreOptions, dir: &std::path::Path) -> Result<StoreReport,
     let started = Instant::now();
     let store = open(StoreMetrics::default())?;
     let opened = started.elapsed();
-    let (_hub, recovery) =
-        Hub::with_store(config, runtime.handle(), store.clone(), grace, None).map_err(error)?;
+    let (_hub, recovery) = Hub::with_store(
+        config,
+        runtime.handle(),
+        store.clone(),
+        grace,
+        Default::default(),
+    )
+    .map_err(error)?;
     let recovery_secs = started.elapsed().as_secs_f64();
     store.close();
     Ok(StoreReport {

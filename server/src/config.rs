@@ -77,6 +77,86 @@ pub struct ServerConfig {
     pub push: PushConfig,
     /// `[redis]`: the Redis store (`store = "redis"`).
     pub redis: RedisConfig,
+    /// `[webhooks]`: invitation and device events POSTed, signed, to the
+    /// app's backend (docs/WEBHOOKS.md). Off unless an endpoint is given.
+    pub webhooks: WebhooksConfig,
+}
+
+/// `[webhooks]`: the delivery settings every endpoint shares, and the
+/// endpoints (`[[webhooks.endpoint]]`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// Events waiting per endpoint; one more is dropped (and counted).
+    pub queue: usize,
+    /// Deliveries in flight per endpoint. Events of one invitation (or of
+    /// one user's devices) always go one after the other, in order.
+    pub concurrency: usize,
+    /// One attempt's time limit (connecting included).
+    pub request_timeout_ms: u64,
+    /// The first retry waits about this long, each next one twice as long,
+    /// up to `retry_max_ms` (a Retry-After of the receiver is honoured).
+    pub retry_initial_ms: u64,
+    pub retry_max_ms: u64,
+    /// An event not delivered this long after it happened is given up.
+    pub retry_for_secs: u64,
+    /// A PEM file of root certificates trusted besides the system's.
+    pub extra_root_ca: Option<PathBuf>,
+    #[serde(rename = "endpoint")]
+    pub endpoints: Vec<WebhookEndpointConfig>,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> WebhooksConfig {
+        WebhooksConfig {
+            queue: 10_000,
+            concurrency: 4,
+            request_timeout_ms: 10_000,
+            retry_initial_ms: 1_000,
+            retry_max_ms: 300_000,
+            retry_for_secs: 3_600,
+            extra_root_ca: None,
+            endpoints: Vec::new(),
+        }
+    }
+}
+
+/// `[[webhooks.endpoint]]`: one receiver of the app's backend.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookEndpointConfig {
+    /// Names the endpoint in logs and metrics; `endpoint-N` (from 1) when
+    /// absent.
+    #[serde(default)]
+    pub name: Option<String>,
+    pub url: String,
+    /// `whsec_<base64>`; several separated by spaces sign with each (key
+    /// rotation). Prefer `secret_file`.
+    #[serde(default)]
+    pub secret: Option<String>,
+    #[serde(default)]
+    pub secret_file: Option<PathBuf>,
+    /// Which events it gets: names (`invitation.accepted`), families
+    /// (`invitation.*`) or `*` (the default).
+    #[serde(default = "every_event")]
+    pub events: Vec<String>,
+}
+
+fn every_event() -> Vec<String> {
+    vec!["*".to_owned()]
+}
+
+impl std::fmt::Debug for WebhookEndpointConfig {
+    /// Never shows the secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookEndpointConfig")
+            .field("name", &self.name)
+            .field("url", &self.url)
+            .field("secret", &self.secret.as_ref().map(|_| "(hidden)"))
+            .field("secret_file", &self.secret_file)
+            .field("events", &self.events)
+            .finish()
+    }
 }
 
 /// `[redis]`: where the Redis store keeps invitations and push targets, and
@@ -337,6 +417,7 @@ impl Default for ServerConfig {
             durability: Durability::Normal,
             push: PushConfig::default(),
             redis: RedisConfig::default(),
+            webhooks: WebhooksConfig::default(),
         }
     }
 }
@@ -395,7 +476,38 @@ impl ServerConfig {
                 redact_url(&self.redis.url)
             )));
         }
-        let checks: [(&str, u64, u64, u64); 20] = [
+        let checks: [(&str, u64, u64, u64); 26] = [
+            ("webhooks.queue", self.webhooks.queue as u64, 1, 10_000_000),
+            (
+                "webhooks.concurrency",
+                self.webhooks.concurrency as u64,
+                1,
+                1_000,
+            ),
+            (
+                "webhooks.request_timeout_ms",
+                self.webhooks.request_timeout_ms,
+                100,
+                600_000,
+            ),
+            (
+                "webhooks.retry_initial_ms",
+                self.webhooks.retry_initial_ms,
+                10,
+                3_600_000,
+            ),
+            (
+                "webhooks.retry_max_ms",
+                self.webhooks.retry_max_ms,
+                self.webhooks.retry_initial_ms,
+                86_400_000,
+            ),
+            (
+                "webhooks.retry_for_secs",
+                self.webhooks.retry_for_secs,
+                0,
+                7 * 86_400,
+            ),
             ("redis.lease_ms", self.redis.lease_ms, 1_000, 600_000),
             (
                 "redis.wait_replicas",

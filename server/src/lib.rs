@@ -34,6 +34,7 @@ pub mod session;
 pub mod signing;
 pub mod store;
 pub mod tls;
+pub mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -45,10 +46,11 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 pub use config::{ConfigError, Durability, LogFormat, ServerConfig, StoreKind};
-use metrics::{Metrics, PushMetrics};
+use metrics::{Metrics, PushMetrics, WebhookMetrics};
 use push::PushService;
 use session::Sessions;
 use store::{DurableGate, OpenedStore, RedisStore, SqliteStore, StoreMetrics};
+use webhooks::WebhookService;
 
 /// What every connection shares.
 pub struct ServerContext {
@@ -65,6 +67,8 @@ pub struct ServerContext {
     pub store: Option<OpenedStore>,
     /// The push providers, when any is configured (stopped at shutdown).
     pub push: Option<Arc<PushService>>,
+    /// The webhooks, when an endpoint is configured (stopped at shutdown).
+    pub webhooks: Option<Arc<WebhookService>>,
     /// The other nodes, on a Redis store.
     cluster: std::sync::OnceLock<Arc<cluster::Cluster>>,
     shutdown: watch::Sender<bool>,
@@ -94,6 +98,18 @@ impl ServerContext {
         store: Option<OpenedStore>,
         push: Option<(Arc<PushService>, PushMetrics)>,
     ) -> Arc<ServerContext> {
+        Self::with_services(config, hub, store, push, None)
+    }
+
+    /// A context whose hub pushes through `push` and tells `webhooks` (their
+    /// metrics registered).
+    pub fn with_services(
+        config: ServerConfig,
+        hub: Arc<Hub>,
+        store: Option<OpenedStore>,
+        push: Push,
+        webhooks: Webhooks,
+    ) -> Arc<ServerContext> {
         let admission = listener::Admission::new(
             config.max_connections,
             config.max_connections_per_ip,
@@ -111,6 +127,10 @@ impl ServerContext {
             metrics.register_push(&push_metrics);
             push
         });
+        let webhooks = webhooks.map(|(webhooks, webhook_metrics)| {
+            metrics.register_webhooks(&webhook_metrics);
+            webhooks
+        });
         Arc::new(ServerContext {
             config,
             hub,
@@ -120,6 +140,7 @@ impl ServerContext {
             durable,
             store,
             push,
+            webhooks,
             cluster: std::sync::OnceLock::new(),
             shutdown: watch::channel(false).0,
             reported: Default::default(),
@@ -186,7 +207,7 @@ pub async fn start(
     // The hub's timers run on the runtime the server serves on (not on the
     // library's own, which would be a second runtime just for them).
     let runtime = Handle::try_current().map_err(|e| ConfigError(format!("hub: {e}")))?;
-    let (hub, store, push) = open_hub(&config, secret, &runtime)?;
+    let (hub, store, push, webhooks) = open_hub(&config, secret, &runtime)?;
     let tls = match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
         _ => None,
@@ -218,7 +239,7 @@ pub async fn start(
     };
     let admin_addr = admin.as_ref().and_then(|l| l.local_addr().ok());
     let redis_config = config.redis.clone();
-    let ctx = ServerContext::with_push(config, hub, store, push);
+    let ctx = ServerContext::with_services(config, hub, store, push, webhooks);
     if let Some(OpenedStore::Redis(store)) = &ctx.store {
         let cluster = cluster::Cluster::start(&ctx, store, &redis_config).await?;
         let _ = ctx.cluster.set(cluster);
@@ -241,9 +262,12 @@ pub async fn start(
 /// The push service and its metrics, when a provider is configured.
 type Push = Option<(Arc<PushService>, PushMetrics)>;
 
-/// The hub, its SQLite or Redis store (if any) and its push service (if
-/// any).
-type OpenedHub = (Arc<Hub>, Option<OpenedStore>, Push);
+/// The webhooks and their metrics, when an endpoint is configured.
+type Webhooks = Option<(Arc<WebhookService>, WebhookMetrics)>;
+
+/// The hub, its SQLite or Redis store (if any), its push service and its
+/// webhooks (if any).
+type OpenedHub = (Arc<Hub>, Option<OpenedStore>, Push, Webhooks);
 
 /// The push providers the configuration names (refused with a message
 /// naming the file or setting if one cannot be used), sending once `gate`
@@ -258,9 +282,28 @@ fn start_push(
     Ok(push.map(|push| (push, metrics)))
 }
 
-fn outlet(push: &Push) -> Option<Arc<dyn beckon::hub::PushOutlet>> {
-    push.as_ref()
-        .map(|(push, _)| push.clone() as Arc<dyn beckon::hub::PushOutlet>)
+/// The webhook endpoints the configuration names (refused with a message
+/// naming the setting if one cannot be used), sending once `gate` says a
+/// change is durable.
+fn start_webhooks(
+    config: &ServerConfig,
+    gate: DurableGate,
+    runtime: &Handle,
+) -> Result<Webhooks, ConfigError> {
+    let metrics = WebhookMetrics::default();
+    let webhooks = WebhookService::start(&config.webhooks, gate, metrics.clone(), runtime)?;
+    Ok(webhooks.map(|webhooks| (webhooks, metrics)))
+}
+
+fn outlets(push: &Push, webhooks: &Webhooks) -> beckon::hub::Outlets {
+    beckon::hub::Outlets {
+        push: push
+            .as_ref()
+            .map(|(push, _)| push.clone() as Arc<dyn beckon::hub::PushOutlet>),
+        observer: webhooks
+            .as_ref()
+            .map(|(webhooks, _)| webhooks.clone() as Arc<dyn beckon::hub::HubObserver>),
+    }
 }
 
 /// The hub, on the store the configuration asks for: a SQLite store is
@@ -279,18 +322,21 @@ fn open_hub(
             // Nothing to wait for: a memory store's changes are "durable"
             // at once.
             let push = start_push(config, DurableGate::default(), runtime)?;
-            if push.is_none() {
+            let webhooks = start_webhooks(config, DurableGate::default(), runtime)?;
+            if push.is_none() && webhooks.is_none() {
                 return Ok((
                     Hub::new(hub_config, runtime).map_err(hub_error)?,
+                    None,
                     None,
                     None,
                 ));
             }
             let grace = Duration::from_secs(config.grace_secs);
             let store = Arc::new(beckon::hub::MemoryStore);
-            let (hub, _nothing) = Hub::with_store(hub_config, runtime, store, grace, outlet(&push))
-                .map_err(hub_error)?;
-            Ok((hub, None, push))
+            let outlets = outlets(&push, &webhooks);
+            let (hub, _nothing) =
+                Hub::with_store(hub_config, runtime, store, grace, outlets).map_err(hub_error)?;
+            Ok((hub, None, push, webhooks))
         }
         StoreKind::Sqlite => {
             let dir = config
@@ -302,7 +348,7 @@ fn open_hub(
             let store = SqliteStore::open(&dir, config.durability, metrics.clone())
                 .map_err(|e| ConfigError(e.to_string()))?;
             let read = started.elapsed();
-            let (hub, push) = restore(
+            let (hub, push, webhooks) = restore(
                 config,
                 hub_config,
                 runtime,
@@ -317,7 +363,7 @@ fn open_hub(
                     read.as_millis()
                 ),
             )?;
-            Ok((hub, Some(OpenedStore::Sqlite(store)), push))
+            Ok((hub, Some(OpenedStore::Sqlite(store)), push, webhooks))
         }
         StoreKind::Redis => {
             let started = std::time::Instant::now();
@@ -325,7 +371,7 @@ fn open_hub(
             let store = RedisStore::open(&config.redis, metrics.clone())
                 .map_err(|e| ConfigError(e.to_string()))?;
             let read = started.elapsed();
-            let (hub, push) = restore(
+            let (hub, push, webhooks) = restore(
                 config,
                 hub_config,
                 runtime,
@@ -341,7 +387,7 @@ fn open_hub(
                     read.as_millis()
                 ),
             )?;
-            Ok((hub, Some(OpenedStore::Redis(store)), push))
+            Ok((hub, Some(OpenedStore::Redis(store)), push, webhooks))
         }
     }
 }
@@ -359,10 +405,12 @@ fn restore(
     metrics: &StoreMetrics,
     started: std::time::Instant,
     what: std::fmt::Arguments<'_>,
-) -> Result<(Arc<Hub>, Push), ConfigError> {
+) -> Result<(Arc<Hub>, Push, Webhooks), ConfigError> {
     let grace = Duration::from_secs(config.grace_secs);
-    let push = start_push(config, gate, runtime)?;
-    let (hub, recovery) = Hub::with_store(hub_config, runtime, store, grace, outlet(&push))
+    let push = start_push(config, gate.clone(), runtime)?;
+    let webhooks = start_webhooks(config, gate, runtime)?;
+    let outlets = outlets(&push, &webhooks);
+    let (hub, recovery) = Hub::with_store(hub_config, runtime, store, grace, outlets)
         .map_err(|e| ConfigError(format!("hub: {}", e.message)))?;
     let took = started.elapsed();
     metrics.recovery_seconds.set(took.as_secs_f64());
@@ -379,7 +427,7 @@ fn restore(
         recovery_ms = took.as_millis() as u64,
         "{what}"
     );
-    Ok((hub, push))
+    Ok((hub, push, webhooks))
 }
 
 impl Drop for RunningServer {
@@ -403,6 +451,11 @@ impl RunningServer {
         // Pushes under way get a moment to finish; retries end.
         if let Some(push) = self.ctx.push.clone() {
             push.shutdown(Duration::from_secs(2)).await;
+        }
+        // Queued events get one attempt each, within the same kind of
+        // limit.
+        if let Some(webhooks) = self.ctx.webhooks.clone() {
+            webhooks.shutdown(Duration::from_secs(2)).await;
         }
         // What was answered is written; what comes after (sessions dropped
         // with the runtime) is not: the next start carries on from here.

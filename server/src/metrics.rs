@@ -94,6 +94,75 @@ impl PushMetrics {
     }
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EndpointLabel {
+    pub endpoint: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EndpointOutcomeLabel {
+    pub endpoint: String,
+    pub outcome: &'static str,
+}
+
+/// The webhooks' metrics (`beckon_webhook_*`), kept by `webhooks` and
+/// registered with the others when an endpoint is configured.
+#[derive(Clone)]
+pub struct WebhookMetrics {
+    /// Events by endpoint and outcome: `delivered`, `failed` (given up),
+    /// `dropped` (the queue was full, or the server stopped first).
+    pub events: Family<EndpointOutcomeLabel, Counter>,
+    /// Attempts by endpoint and outcome: `ok`, `error` (a non-2xx answer,
+    /// a timeout, no connection).
+    pub attempts: Family<EndpointOutcomeLabel, Counter>,
+    /// Seconds from the event to its delivery.
+    pub latency: Family<EndpointLabel, Histogram>,
+    /// Events waiting per endpoint.
+    pub queue_depth: Family<EndpointLabel, Gauge>,
+}
+
+impl Default for WebhookMetrics {
+    fn default() -> WebhookMetrics {
+        WebhookMetrics {
+            events: Family::default(),
+            attempts: Family::default(),
+            latency: Family::new_with_constructor(|| {
+                // 1 ms .. ~59 s
+                Histogram::new(exponential_buckets(0.001, 3.0, 11))
+            }),
+            queue_depth: Family::default(),
+        }
+    }
+}
+
+impl WebhookMetrics {
+    pub fn count_event(&self, endpoint: &str, outcome: &'static str) {
+        self.events
+            .get_or_create(&EndpointOutcomeLabel {
+                endpoint: endpoint.to_owned(),
+                outcome,
+            })
+            .inc();
+    }
+
+    pub fn count_attempt(&self, endpoint: &str, outcome: &'static str) {
+        self.attempts
+            .get_or_create(&EndpointOutcomeLabel {
+                endpoint: endpoint.to_owned(),
+                outcome,
+            })
+            .inc();
+    }
+
+    pub fn depth(&self, endpoint: &str) -> Gauge {
+        self.queue_depth
+            .get_or_create(&EndpointLabel {
+                endpoint: endpoint.to_owned(),
+            })
+            .clone()
+    }
+}
+
 pub struct Metrics {
     registry: Registry,
     pub connections_opened: Counter,
@@ -193,6 +262,31 @@ impl Metrics {
             "push_retries",
             "Push attempts retried (429, 5xx, timeout, lost connection)",
             push.retries.clone(),
+        );
+    }
+
+    /// Adds the webhooks' metrics (`beckon_webhook_*`).
+    pub fn register_webhooks(&mut self, webhooks: &WebhookMetrics) {
+        let registry = &mut self.registry;
+        registry.register(
+            "webhook_events",
+            "Webhook events by endpoint and outcome (delivered, failed, dropped)",
+            webhooks.events.clone(),
+        );
+        registry.register(
+            "webhook_attempts",
+            "Webhook delivery attempts by endpoint and outcome (ok, error)",
+            webhooks.attempts.clone(),
+        );
+        registry.register(
+            "webhook_latency_seconds",
+            "Seconds from an event to its delivery",
+            webhooks.latency.clone(),
+        );
+        registry.register(
+            "webhook_queue_depth",
+            "Webhook events waiting per endpoint",
+            webhooks.queue_depth.clone(),
         );
     }
 

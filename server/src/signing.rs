@@ -83,6 +83,29 @@ fn signed_content(id: &str, timestamp: u64, body: &[u8]) -> Vec<u8> {
     content
 }
 
+/// The secrets of a config section that takes `secret` or `secret_file`
+/// (exactly one); `section` names it in messages, which never hold a
+/// secret.
+pub fn load_secrets(
+    section: &str,
+    secret: Option<&str>,
+    secret_file: Option<&std::path::Path>,
+) -> Result<Vec<WebhookSecret>, String> {
+    match (secret, secret_file) {
+        (Some(_), Some(_)) => Err(format!("{section}: give secret or secret_file, not both")),
+        (Some(secret), None) => {
+            WebhookSecret::parse_list(secret).map_err(|e| format!("{section}.secret: {e}"))
+        }
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("{section}.secret_file {}: {e}", path.display()))?;
+            WebhookSecret::parse_list(&text)
+                .map_err(|e| format!("{section}.secret_file {}: {e}", path.display()))
+        }
+        (None, None) => Err(format!("{section}: a secret or secret_file is required")),
+    }
+}
+
 /// The `webhook-signature` header value: `v1,<base64>` for each secret,
 /// separated by spaces.
 pub fn sign(secrets: &[WebhookSecret], id: &str, timestamp: u64, body: &[u8]) -> String {

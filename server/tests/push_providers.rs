@@ -85,7 +85,7 @@ impl Rig {
             &runtime,
             Arc::new(MemoryStore),
             Duration::from_secs(30),
-            Some(service.clone()),
+            beckon::hub::Outlets::push(service.clone()),
         )
         .unwrap();
         let inbox = Arc::new(Inbox::default());
@@ -519,7 +519,7 @@ async fn provider_tokens_are_refreshed_after_40_minutes_by_the_injected_clock() 
     let start_ms = 1_700_000_000_000;
     let clock = ManualClock::at(start_ms);
     let settings = ApnsSettings::load(&apns_config(&keys, &apns, &sandbox)).unwrap();
-    let http = Arc::new(HttpClient::new(Some(&keys.ca_file)).unwrap());
+    let http = Arc::new(HttpClient::new(Some(&keys.ca_file), "push").unwrap());
     let provider = Apns::new(settings, http, Arc::new(clock.clone()));
     let minute = Duration::from_secs(60);
     let iat = |jwt: &str| -> u64 {
@@ -713,7 +713,7 @@ async fn fcm_access_tokens_are_cached_until_5_minutes_before_they_expire() {
     let fake = Fake::start(Kind::Fcm, &keys);
     let clock = ManualClock::at(1_700_000_000_000);
     let settings = FcmSettings::load(&fcm_config(&keys, &fake)).unwrap();
-    let http = Arc::new(HttpClient::new(Some(&keys.ca_file)).unwrap());
+    let http = Arc::new(HttpClient::new(Some(&keys.ca_file), "push").unwrap());
     let provider = Fcm::new(settings, http, Arc::new(clock.clone()));
     let send = || {
         let now = clock.now_ms();
@@ -1523,7 +1523,7 @@ async fn connecting_has_its_own_time_limit() {
     // Takes connections (the kernel's backlog) and never speaks TLS.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = silent.local_addr().unwrap().port();
-    let http = HttpClient::new(Some(&keys.ca_file))
+    let http = HttpClient::new(Some(&keys.ca_file), "push")
         .unwrap()
         .with_connect_timeout(Duration::from_millis(100));
     let endpoint = Endpoint::parse(&format!("https://localhost:{port}")).unwrap();
@@ -1614,7 +1614,7 @@ async fn an_invalid_provider_token_is_replaced_only_once_20_minutes_old() {
     );
     let clock = ManualClock::at(SystemClock.now_ms());
     let settings = ApnsSettings::load(&apns_config(&keys, &apns, &sandbox)).unwrap();
-    let http = Arc::new(HttpClient::new(Some(&keys.ca_file)).unwrap());
+    let http = Arc::new(HttpClient::new(Some(&keys.ca_file), "push").unwrap());
     let provider = Apns::new(settings, http, Arc::new(clock.clone()));
     let out = || {
         Outgoing::new(
@@ -1661,7 +1661,7 @@ async fn a_short_lived_access_token_is_used_for_half_its_life() {
     let fake = Fake::start(Kind::Fcm, &keys);
     let clock = ManualClock::at(1_700_000_000_000);
     let settings = FcmSettings::load(&fcm_config(&keys, &fake)).unwrap();
-    let http = Arc::new(HttpClient::new(Some(&keys.ca_file)).unwrap());
+    let http = Arc::new(HttpClient::new(Some(&keys.ca_file), "push").unwrap());
     let provider = Fcm::new(settings, http, Arc::new(clock.clone()));
     // Issued by hand: it is then accepted once (the fake's own tokens
     // are for the rest).

@@ -95,6 +95,25 @@ struct InvitationShard {
     timers: TimerQueue,
 }
 
+/// Where a hub sends what leaves it besides its sessions' pushes.
+#[derive(Clone, Default)]
+pub struct Outlets {
+    /// Rings devices that are not connected.
+    pub push: Option<Arc<dyn PushOutlet>>,
+    /// Told of every change (see [`HubObserver`]); also settable later
+    /// with [`Hub::set_observer`].
+    pub observer: Option<Arc<dyn HubObserver>>,
+}
+
+impl Outlets {
+    pub fn push(push: Arc<dyn PushOutlet>) -> Outlets {
+        Outlets {
+            push: Some(push),
+            observer: None,
+        }
+    }
+}
+
 pub struct Hub {
     config: HubConfig,
     clock: Arc<dyn Clock>,
@@ -135,8 +154,12 @@ impl Hub {
     /// (`crate::runtime::handle()`): a memory hub lives as long as the process,
     /// longer than any runtime an app may have, and an app may have none.
     pub fn new(config: HubConfig, runtime: &Handle) -> Result<Arc<Hub>> {
-        let (hub, _nothing_kept) =
-            Self::build(config, Arc::new(SystemClock), Arc::new(MemoryStore), None)?;
+        let (hub, _nothing_kept) = Self::build(
+            config,
+            Arc::new(SystemClock),
+            Arc::new(MemoryStore),
+            Outlets::default(),
+        )?;
         drop(runtime.spawn(timers::drive(Arc::downgrade(&hub))));
         Ok(hub)
     }
@@ -145,17 +168,17 @@ impl Hub {
     /// starts from what the store kept (see [`Recovery`]). Inviters of the
     /// invitations still open have `inviter_grace` to log in again before
     /// their invitations are cancelled (rule 7, as after a dropped
-    /// connection). Timers run on `runtime` as with [`Hub::new`]. With
-    /// `push`, devices that are not connected are rung through it
-    /// (docs/PUSH.md).
+    /// connection). Timers run on `runtime` as with [`Hub::new`]. With a
+    /// push outlet, devices that are not connected are rung through it
+    /// (docs/PUSH.md); an observer is told of everything from recovery on.
     pub fn with_store(
         config: HubConfig,
         runtime: &Handle,
         store: Arc<dyn Store>,
         inviter_grace: std::time::Duration,
-        push: Option<Arc<dyn PushOutlet>>,
+        outlets: Outlets,
     ) -> Result<(Arc<Hub>, Recovery)> {
-        let (hub, kept) = Self::build(config, Arc::new(SystemClock), store, push)?;
+        let (hub, kept) = Self::build(config, Arc::new(SystemClock), store, outlets)?;
         let recovery = hub.recover(kept, inviter_grace);
         drop(runtime.spawn(timers::drive(Arc::downgrade(&hub))));
         Ok((hub, recovery))
@@ -165,7 +188,13 @@ impl Hub {
     /// [`Hub::advance`], so it spawns nothing and needs no runtime. For tests
     /// of deadlines and retention.
     pub fn with_manual_clock(config: HubConfig, clock: ManualClock) -> Result<Arc<Hub>> {
-        Ok(Self::build(config, Arc::new(clock), Arc::new(MemoryStore), None)?.0)
+        Ok(Self::build(
+            config,
+            Arc::new(clock),
+            Arc::new(MemoryStore),
+            Outlets::default(),
+        )?
+        .0)
     }
 
     /// [`Hub::with_store`] on a manual clock, for tests of recovery.
@@ -174,9 +203,9 @@ impl Hub {
         clock: ManualClock,
         store: Arc<dyn Store>,
         inviter_grace: std::time::Duration,
-        push: Option<Arc<dyn PushOutlet>>,
+        outlets: Outlets,
     ) -> Result<(Arc<Hub>, Recovery)> {
-        let (hub, kept) = Self::build(config, Arc::new(clock), store, push)?;
+        let (hub, kept) = Self::build(config, Arc::new(clock), store, outlets)?;
         let recovery = hub.recover(kept, inviter_grace);
         Ok((hub, recovery))
     }
@@ -186,8 +215,12 @@ impl Hub {
         config: HubConfig,
         clock: Arc<dyn Clock>,
         store: Arc<dyn Store>,
-        push_outlet: Option<Arc<dyn PushOutlet>>,
+        outlets: Outlets,
     ) -> Result<(Arc<Hub>, Vec<InvitationRecord>)> {
+        let Outlets {
+            push: push_outlet,
+            observer,
+        } = outlets;
         config.validate()?;
         let epoch = clock.now();
         let keeps_records = store.keeps_records();
@@ -210,7 +243,7 @@ impl Hub {
             keeps_records,
             push_targets: PushTargets::new(),
             push_outlet,
-            observer: OnceLock::new(),
+            observer: observer.map(OnceLock::from).unwrap_or_default(),
             me: me.clone(),
         });
         hub.restore_push_targets(push_targets);

@@ -202,7 +202,7 @@ mod tests {
             clock.clone(),
             Arc::new(Recording::default()),
             Duration::from_secs(5),
-            None,
+            super::super::Outlets::default(),
         )
         .expect("hub");
         let told = Arc::new(Told::default());

@@ -165,7 +165,7 @@ mod tests {
             clock.clone(),
             store,
             Duration::from_secs(grace),
-            None,
+            super::super::Outlets::default(),
         )
         .unwrap()
     }

@@ -701,6 +701,8 @@ mod tests {
     use std::sync::Arc;
     use std::time::Duration;
 
+    use crate::hub::Outlets;
+
     use parking_lot::Mutex;
 
     use crate::error::ErrorCode;
@@ -759,7 +761,7 @@ mod tests {
             clock.clone(),
             store.clone(),
             Duration::from_secs(30),
-            Some(outlet.clone()),
+            Outlets::push(outlet.clone()),
         )
         .unwrap();
         World {
@@ -835,7 +837,7 @@ mod tests {
             ManualClock::new(START),
             Arc::new(Recording::default()),
             Duration::from_secs(30),
-            None,
+            Outlets::default(),
         )
         .unwrap();
         let session = hub

@@ -176,7 +176,7 @@ mod tests {
             crate::runtime::handle(),
             store.clone(),
             Duration::from_secs(30),
-            None,
+            super::super::Outlets::default(),
         )
         .expect("hub");
         let alice = old

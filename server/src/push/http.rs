@@ -284,8 +284,12 @@ pub struct HttpClient {
 }
 
 impl HttpClient {
-    /// Trusts the system's root certificates and those in `extra_root_ca`.
-    pub fn new(extra_root_ca: Option<&std::path::Path>) -> Result<HttpClient, String> {
+    /// Trusts the system's root certificates and those in `extra_root_ca`
+    /// (the setting of config section `section`, named in messages).
+    pub fn new(
+        extra_root_ca: Option<&std::path::Path>,
+        section: &str,
+    ) -> Result<HttpClient, String> {
         let mut roots = rustls::RootCertStore::empty();
         // Unreadable system certificates are skipped: the extra CA (or a
         // later failure to verify a server) says what is missing.
@@ -296,30 +300,30 @@ impl HttpClient {
         if let Some(path) = extra_root_ca {
             let certs = CertificateDer::pem_file_iter(path)
                 .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-                .map_err(|e| format!("push.extra_root_ca {}: {e}", path.display()))?;
+                .map_err(|e| format!("{section}.extra_root_ca {}: {e}", path.display()))?;
             if certs.is_empty() {
                 return Err(format!(
-                    "push.extra_root_ca {}: no certificate in the file",
+                    "{section}.extra_root_ca {}: no certificate in the file",
                     path.display()
                 ));
             }
             for cert in certs {
                 roots
                     .add(cert)
-                    .map_err(|e| format!("push.extra_root_ca {}: {e}", path.display()))?;
+                    .map_err(|e| format!("{section}.extra_root_ca {}: {e}", path.display()))?;
             }
         }
         if roots.is_empty() {
             tracing::warn!(
                 errors = ?native.errors,
-                "push: no root certificate found (none from the system, no push.extra_root_ca): \
-                 every https push will fail to verify its server"
+                "{section}: no root certificate found (none from the system, no \
+                 {section}.extra_root_ca): every https request will fail to verify its server"
             );
         }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut config = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
-            .map_err(|e| format!("push tls: {e}"))?
+            .map_err(|e| format!("{section} tls: {e}"))?
             .with_root_certificates(roots)
             .with_no_client_auth();
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];

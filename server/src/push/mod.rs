@@ -339,8 +339,9 @@ impl PushService {
         if !config.any_provider() {
             return Ok(None);
         }
-        let http =
-            Arc::new(http::HttpClient::new(config.extra_root_ca.as_deref()).map_err(ConfigError)?);
+        let http = Arc::new(
+            http::HttpClient::new(config.extra_root_ca.as_deref(), "push").map_err(ConfigError)?,
+        );
         let mut providers = Vec::new();
         if let Some(apns) = &config.apns {
             let settings = apns::ApnsSettings::load(apns).map_err(ConfigError)?;

@@ -26,22 +26,11 @@ impl WebhookSettings {
     pub fn load(config: &WebhookConfig) -> Result<WebhookSettings, String> {
         let endpoint =
             Endpoint::parse(&config.url).map_err(|e| format!("push.webhook.url: {e}"))?;
-        let secrets = match (&config.secret, &config.secret_file) {
-            (Some(_), Some(_)) => {
-                return Err("push.webhook: give secret or secret_file, not both".to_owned())
-            }
-            (Some(secret), None) => WebhookSecret::parse_list(secret)
-                .map_err(|e| format!("push.webhook.secret: {e}"))?,
-            (None, Some(path)) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| format!("push.webhook.secret_file {}: {e}", path.display()))?;
-                WebhookSecret::parse_list(&text)
-                    .map_err(|e| format!("push.webhook.secret_file {}: {e}", path.display()))?
-            }
-            (None, None) => {
-                return Err("push.webhook: a secret or secret_file is required".to_owned())
-            }
-        };
+        let secrets = signing::load_secrets(
+            "push.webhook",
+            config.secret.as_deref(),
+            config.secret_file.as_deref(),
+        )?;
         Ok(WebhookSettings {
             // The whole URL's path is the endpoint's base.
             path: String::new(),

@@ -240,6 +240,8 @@ pub enum Kind {
     Apns,
     Fcm,
     Webhook,
+    /// A receiver of the server's event webhooks (`[[webhooks.endpoint]]`).
+    Events,
 }
 
 #[derive(Default)]
@@ -260,6 +262,8 @@ struct State {
     outage: Option<Answer>,
     /// How many times [`Fake::release`] was called.
     released: u64,
+    /// The `webhook-id`s of requests answered 2xx at once.
+    succeeded: HashSet<String>,
 }
 
 /// A fake provider on 127.0.0.1, served from a thread of its own.
@@ -449,6 +453,11 @@ impl Fake {
     }
 
     /// Lets every request answered [`Answer::Hold`] so far have its answer.
+    /// The `webhook-id`s of the requests answered 2xx at once.
+    pub fn succeeded_ids(&self) -> HashSet<String> {
+        self.state.lock().unwrap().succeeded.clone()
+    }
+
     pub fn release(&self) {
         self.state.lock().unwrap().released += 1;
         self.released.send_modify(|n| *n += 1);
@@ -527,6 +536,29 @@ impl hyper::body::Body for Stalled {
     }
 }
 
+/// The Standard Webhooks signature of `r` under the test secret, checked
+/// with ring directly (not with the server's signing module: a second code
+/// path); a 401 when it does not match.
+fn check_signature(r: &Recorded, problems: &mut Vec<String>) -> Result<(), Answer> {
+    let id = r.header("webhook-id");
+    let timestamp = r.header("webhook-timestamp");
+    let content = [id.as_bytes(), b".", timestamp.as_bytes(), b".", &r.body].concat();
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, WEBHOOK_KEY);
+    let expected = STANDARD.encode(ring::hmac::sign(&key, &content).as_ref());
+    let signed = r
+        .header("webhook-signature")
+        .split(' ')
+        .any(|s| s.strip_prefix("v1,") == Some(expected.as_str()));
+    if id.is_empty() || timestamp.parse::<u64>().is_err() || !signed {
+        problems.push(format!(
+            "signature: id '{id}' timestamp '{timestamp}' header '{}'",
+            r.header("webhook-signature")
+        ));
+        return Err(Answer::status(401, "bad signature"));
+    }
+    Ok(())
+}
+
 impl FakeCore {
     async fn handle(
         self: Arc<Self>,
@@ -554,10 +586,12 @@ impl FakeCore {
             (Kind::Fcm, true) => self.check_oauth(&recorded, &mut problems),
             (Kind::Fcm, false) => self.check_fcm(&recorded, &mut problems),
             (Kind::Webhook, _) => self.check_webhook(&recorded, &mut problems),
+            (Kind::Events, _) => self.check_event(&recorded, &mut problems),
         };
         let (answer, released) = {
             let mut state = self.state.lock().unwrap();
             let released = state.released;
+            let webhook_id = recorded.header("webhook-id").to_owned();
             state.requests.push(recorded);
             state.problems.extend(problems);
             let answer = match checked {
@@ -587,6 +621,9 @@ impl FakeCore {
                     },
                 },
             };
+            if matches!(&answer, Answer::Status { code, .. } if (200..300).contains(code)) {
+                state.succeeded.insert(webhook_id);
+            }
             (answer, released)
         };
         Ok(self.answer(answer, released, &connection).await)
@@ -840,26 +877,33 @@ impl FakeCore {
         Ok(())
     }
 
-    fn check_webhook(&self, r: &Recorded, problems: &mut Vec<String>) -> Result<(), Answer> {
-        let mut wrong = |what: String| problems.push(format!("webhook: {what}"));
-        let id = r.header("webhook-id");
-        let timestamp = r.header("webhook-timestamp");
-        // Verified here with ring directly, not with the server's signing
-        // module: a second code path.
-        let content = [id.as_bytes(), b".", timestamp.as_bytes(), b".", &r.body].concat();
-        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, WEBHOOK_KEY);
-        let expected = STANDARD.encode(ring::hmac::sign(&key, &content).as_ref());
-        let signed = r
-            .header("webhook-signature")
-            .split(' ')
-            .any(|s| s.strip_prefix("v1,") == Some(expected.as_str()));
-        if id.is_empty() || timestamp.parse::<u64>().is_err() || !signed {
+    /// An event webhook: signed as a push webhook is, with the body
+    /// `{"id", "type", "timestamp", "data"}` and `id` the `webhook-id`.
+    fn check_event(&self, r: &Recorded, problems: &mut Vec<String>) -> Result<(), Answer> {
+        check_signature(r, problems)?;
+        let body = r.json();
+        let mut wrong = |what: String| problems.push(format!("event: {what}"));
+        if body["id"].as_str() != Some(r.header("webhook-id")) {
             wrong(format!(
-                "signature: id '{id}' timestamp '{timestamp}' header '{}'",
-                r.header("webhook-signature")
+                "id {} is not webhook-id {}",
+                body["id"],
+                r.header("webhook-id")
             ));
-            return Err(Answer::status(401, "bad signature"));
         }
+        let timestamp = body["timestamp"].as_str().unwrap_or("");
+        if !(timestamp.len() == 24 && timestamp.ends_with('Z') && timestamp.as_bytes()[10] == b'T')
+        {
+            wrong(format!("timestamp {timestamp:?}"));
+        }
+        if !body["type"].as_str().is_some_and(|t| t.contains('.')) || !body["data"].is_object() {
+            wrong(format!("shape of {body}"));
+        }
+        Ok(())
+    }
+
+    fn check_webhook(&self, r: &Recorded, problems: &mut Vec<String>) -> Result<(), Answer> {
+        check_signature(r, problems)?;
+        let mut wrong = |what: String| problems.push(format!("webhook: {what}"));
         let body = r.json();
         for key in ["user", "device", "token", "provider"] {
             if !body[key].is_string() {
