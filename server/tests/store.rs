@@ -633,6 +633,8 @@ fn store_at_version(db: &Path, version: usize, record: &InvitationRecord) {
                 // Each version's own encoding of the record.
                 if version == 1 {
                     beckon_server::store::codec::v1::encode(record).unwrap()
+                } else if version == 2 {
+                    beckon_server::store::codec::v2::encode(record).unwrap()
                 } else {
                     let mut encoded = Vec::new();
                     beckon_server::store::codec::encode(record, &mut encoded).unwrap();
@@ -667,6 +669,7 @@ fn ringing_record(inviter: &UserId, invitee: &UserId, note: &str) -> InvitationR
             user_id: invitee.clone(),
             state: InviteeState::Offline,
         }],
+        sent_by_server: false,
     }
 }
 

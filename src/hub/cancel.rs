@@ -26,12 +26,31 @@ impl Hub {
         request: CancelInvitation,
         reply: impl FnOnce(Result<CancelOutcome>),
     ) {
+        if let Err(error) = Self::require_alive(session) {
+            reset_frame_ticket();
+            return reply(Err(error));
+        }
+        self.cancel_by(Some(&session.user), request, reply)
+    }
+
+    /// Cancels for the server API, which may cancel any invitation (as its
+    /// inviter would).
+    pub fn cancel_for_server(&self, request: CancelInvitation) -> Result<CancelOutcome> {
+        returned(|reply| self.cancel_by(None, request, reply))
+    }
+
+    /// Cancels for `canceller` (None: the server API).
+    fn cancel_by(
+        &self,
+        canceller: Option<&UserId>,
+        request: CancelInvitation,
+        reply: impl FnOnce(Result<CancelOutcome>),
+    ) {
         reset_frame_ticket();
-        let checked = Self::require_alive(session).and_then(|()| {
-            self.config
-                .limits
-                .check_extended_data("extended_data", &request.extended_data)
-        });
+        let checked = self
+            .config
+            .limits
+            .check_extended_data("extended_data", &request.extended_data);
         if let Err(error) = checked.and_then(|()| self.check_writable()) {
             return reply(Err(error));
         }
@@ -42,7 +61,7 @@ impl Hub {
             return reply(Err(Self::not_found(&request.invitation_id)));
         };
         note_frame_ticket(invitation.ticket);
-        let result = self.cancel_locked(&mut shard.timers, invitation, session, &request, now);
+        let result = self.cancel_locked(&mut shard.timers, invitation, canceller, &request, now);
         reply(result);
     }
 
@@ -50,16 +69,16 @@ impl Hub {
         &self,
         timers: &mut TimerQueue,
         invitation: &mut Invitation,
-        session: &Session,
+        canceller: Option<&UserId>,
         request: &CancelInvitation,
         now: Instant,
     ) -> Result<CancelOutcome> {
-        if invitation.inviter != session.user {
+        if let Some(user) = canceller.filter(|user| **user != invitation.inviter) {
             return Err(Error::new(
                 ErrorCode::NotPermitted,
                 format!(
-                    "invitation_id: '{}' is not the inviter of {}",
-                    session.user, invitation.id
+                    "invitation_id: '{user}' is not the inviter of {}",
+                    invitation.id
                 ),
             ));
         }
@@ -158,7 +177,10 @@ impl Hub {
         invitation: &mut Invitation,
         now: Instant,
     ) {
-        if invitation.ended_at.is_some() || self.users.session_count(&invitation.inviter) > 0 {
+        if invitation.ended_at.is_some()
+            || invitation.sent_by_server
+            || self.users.session_count(&invitation.inviter) > 0
+        {
             return;
         }
         let mut cancelled = Vec::new();

@@ -51,6 +51,8 @@ pub(crate) struct Invitation {
     /// The store's ticket of the latest version: what frames about this
     /// invitation wait for.
     pub ticket: Ticket,
+    /// Sent through the server API: rule 7 does not apply.
+    pub sent_by_server: bool,
 }
 
 impl Invitation {
@@ -77,6 +79,7 @@ impl Invitation {
             deadline_ms: self.deadline_ms,
             ended_ms: self.ended_ms,
             error_invitees: self.send_outcome.error_invitees.clone(),
+            sent_by_server: self.sent_by_server,
         }
     }
 
@@ -124,6 +127,7 @@ impl Invitation {
             ended_ms: record.ended_ms,
             version: record.version,
             ticket: 0,
+            sent_by_server: record.sent_by_server,
         }
     }
 

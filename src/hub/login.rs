@@ -109,6 +109,31 @@ impl Hub {
         self.end_session(session, "logout", || true);
     }
 
+    /// Ends the session of `user`'s device `device` here, for the server
+    /// API: it gets KICKED_OUT (its client stops, as when the device logs in
+    /// elsewhere), and rule 7 follows if it was the user's last. Says
+    /// whether such a session was logged in. A device of another node is
+    /// not this hub's to end: it is left alone (`Err` with its presence).
+    pub fn kick(&self, user: &UserId, device: &DeviceId) -> Result<bool> {
+        let found = self.users.update(user, |entry| {
+            entry.sessions.iter().find(|s| &s.device == device).cloned()
+        });
+        let Some(session) = found else {
+            return Ok(false);
+        };
+        if session.is_remote() {
+            return Err(Error::new(
+                ErrorCode::NotPermitted,
+                format!("device '{device}' of '{user}' is connected to another node"),
+            ));
+        }
+        if !self.end_session(&session, "kicked", || true) {
+            return Ok(false);
+        }
+        session.deliver_final(Push::KickedOut);
+        Ok(true)
+    }
+
     /// Ends `session` if `still` holds under the user's lock; says whether it
     /// did. Rule 7 follows if it was the user's last session.
     pub(super) fn end_session(

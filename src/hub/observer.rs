@@ -52,7 +52,8 @@ pub enum HubEvent {
     DeviceOnline { user: UserId, device: DeviceId },
     /// A device's session ended: `reason` is `logout`, `replaced` (the same
     /// device logged in again), `abandoned` (its connection did not come back
-    /// within the grace period) or `token expired`.
+    /// within the grace period), `token expired` or `kicked` (by the server
+    /// API).
     DeviceOffline {
         user: UserId,
         device: DeviceId,

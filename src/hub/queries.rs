@@ -43,3 +43,30 @@ impl Hub {
         self.users.open_sent(user)
     }
 }
+
+impl Hub {
+    /// A known invitation's record (open, or ended and not yet forgotten),
+    /// for the server API. An ended one has no extended data or
+    /// notification any more (see `ending.rs`).
+    pub fn invitation_record(
+        &self,
+        invitation_id: &InvitationId,
+    ) -> Option<super::InvitationRecord> {
+        super::store::reset_frame_ticket();
+        let shard = self.invitations.lock(invitation_id.shard_key());
+        let invitation = shard.invitations.get(invitation_id)?;
+        super::store::note_frame_ticket(invitation.ticket);
+        Some(invitation.record())
+    }
+
+    /// `user`'s logged-in devices, each with whether it is at another node.
+    pub fn devices(&self, user: &UserId) -> Vec<(crate::protocol::DeviceId, bool)> {
+        self.users.update(user, |entry| {
+            entry
+                .sessions
+                .iter()
+                .map(|s| (s.device.clone(), s.is_remote()))
+                .collect()
+        })
+    }
+}

@@ -19,6 +19,33 @@ use crate::protocol::{
     InvitationId, InviteeState, InviteeStatus, SendInvitation, SendOutcome, UserId,
 };
 
+/// Who sends an invitation.
+#[derive(Clone, Copy)]
+enum Sender<'a> {
+    /// A logged-in device of the inviter.
+    Device(&'a Session),
+    /// The server API, on behalf of a user: the invitation belongs to no
+    /// device, so the inviter's devices leaving does not cancel it (rule 7).
+    Server(&'a UserId),
+}
+
+impl Sender<'_> {
+    fn user(&self) -> &UserId {
+        match self {
+            Sender::Device(session) => &session.user,
+            Sender::Server(user) => user,
+        }
+    }
+
+    /// A device's session must still be live; the server always is.
+    fn require_alive(&self) -> Result<()> {
+        match self {
+            Sender::Device(session) => Hub::require_alive(session),
+            Sender::Server(_) => Ok(()),
+        }
+    }
+}
+
 impl Hub {
     /// Sends an invitation and returns its outcome. See [`Hub::send_then`].
     pub fn send(&self, session: &Session, request: SendInvitation) -> Result<SendOutcome> {
@@ -33,18 +60,44 @@ impl Hub {
     pub fn send_then(
         &self,
         session: &Session,
+        request: SendInvitation,
+        reply: impl FnOnce(Result<SendOutcome>),
+    ) {
+        self.send_from(Sender::Device(session), request, reply)
+    }
+
+    /// Sends an invitation on behalf of `inviter`, for the server API: the
+    /// same rules and answers as a device's send, except that the
+    /// invitation belongs to no device (rule 7 never cancels it; it ends by
+    /// answers, a cancel, or its deadline). The inviter's devices hear of it
+    /// as of any invitation of theirs. An idempotency key finds the same
+    /// invitation a device of the inviter sent with that key, and the other
+    /// way round.
+    pub fn send_for_user(
+        &self,
+        inviter: &UserId,
+        request: SendInvitation,
+        reply: impl FnOnce(Result<SendOutcome>),
+    ) {
+        self.send_from(Sender::Server(inviter), request, reply)
+    }
+
+    fn send_from(
+        &self,
+        sender: Sender<'_>,
         mut request: SendInvitation,
         reply: impl FnOnce(Result<SendOutcome>),
     ) {
         reset_frame_ticket();
-        if let Err(error) = Self::require_alive(session).and_then(|()| {
+        let inviter = sender.user();
+        if let Err(error) = sender.require_alive().and_then(|()| {
             request.fold_invitees();
-            request.validate(Some(&session.user), &self.config.limits)
+            request.validate(Some(inviter), &self.config.limits)
         }) {
             return reply(Err(error));
         }
         let id = match &request.idempotency_key {
-            Some(key) => self.idempotent_id(&session.user, key),
+            Some(key) => self.idempotent_id(inviter, key),
             None => InvitationId::from_bits(rand::random()),
         };
         let now = self.clock.now();
@@ -56,7 +109,7 @@ impl Hub {
 
         let mut shard = self.invitations.lock(id.shard_key());
         if let Some(existing) = shard.invitations.get(&id) {
-            if existing.inviter == session.user {
+            if &existing.inviter == inviter {
                 // A retried send: its answer waits for the first one's record.
                 note_frame_ticket(existing.ticket);
                 return reply(Ok(existing.send_outcome.clone()));
@@ -70,9 +123,10 @@ impl Hub {
         // send against the inviter's logout: either the logout sees it and cancels
         // it, or this send sees the logout and stops here. The quota is checked
         // and taken in the same step, so concurrent sends never overshoot it.
-        if let Err(error) = self.users.update(&session.user, |entry| {
-            self.register_sent(session, entry, &id)
-        }) {
+        if let Err(error) = self
+            .users
+            .update(inviter, |entry| self.register_sent(sender, entry, &id))
+        {
             return reply(Err(error));
         }
 
@@ -118,7 +172,7 @@ impl Hub {
         };
         let mut invitation = Invitation {
             id: id.clone(),
-            inviter: session.user.clone(),
+            inviter: inviter.clone(),
             invitees,
             extended_data: request.extended_data,
             notification: request.notification,
@@ -131,12 +185,17 @@ impl Hub {
             ended_ms: None,
             version: 0,
             ticket: 0,
+            sent_by_server: matches!(sender, Sender::Server(_)),
         };
         crate::log!(
             Level::Info,
             SUB_TAG,
-            "send invitation {id}: inviter '{}', invitees {:?}, timeout {} s, offline {}",
-            session.user,
+            "send invitation {id}: inviter '{inviter}'{}, invitees {:?}, timeout {} s, offline {}",
+            if invitation.sent_by_server {
+                " (server API)"
+            } else {
+                ""
+            },
             request.invitees,
             request.timeout_secs,
             outcome.error_invitees.len()
@@ -196,11 +255,12 @@ impl Hub {
     /// Takes a place in the inviter's open-invitation quota for `id`.
     fn register_sent(
         &self,
-        session: &Session,
+        sender: Sender<'_>,
         entry: &mut UserEntry,
         id: &InvitationId,
     ) -> Result<()> {
-        Self::require_alive(session)?;
+        sender.require_alive()?;
+        let inviter = sender.user();
         let limit = self.config.max_open_invitations;
         if entry.sent_open >= limit {
             self.stats.quota_refused();
@@ -209,15 +269,11 @@ impl Hub {
             crate::log!(
                 Level::Debug,
                 SUB_TAG,
-                "send refused: '{}' has {limit} invitations open",
-                session.user
+                "send refused: '{inviter}' has {limit} invitations open"
             );
             return Err(Error::new(
                 ErrorCode::RateLimited,
-                format!(
-                    "send: '{}' has {limit} invitations open, the limit of this hub",
-                    session.user
-                ),
+                format!("send: '{inviter}' has {limit} invitations open, the limit of this hub"),
             ));
         }
         if !entry.active.insert(id.clone()) {
@@ -225,5 +281,130 @@ impl Hub {
         }
         entry.sent_open += 1;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::super::test_support::{user, Inbox, Recording};
+    use super::super::{Hub, HubConfig, ManualClock, Outlets};
+    use crate::error::ErrorCode;
+    use crate::protocol::{CancelInvitation, DeviceId, InviteeState, Push, SendInvitation, Text};
+
+    fn device(name: &str) -> DeviceId {
+        DeviceId::parse(name, "device").expect("device id")
+    }
+
+    fn hub(store: Arc<Recording>, clock: ManualClock) -> Arc<Hub> {
+        Hub::with_store_and_manual_clock(
+            HubConfig::default(),
+            clock,
+            store,
+            Duration::from_secs(5),
+            Outlets::default(),
+        )
+        .expect("hub")
+        .0
+    }
+
+    #[test]
+    fn a_server_send_outlives_its_inviters_devices_and_a_restart() {
+        let store = Arc::new(Recording::default());
+        let clock = ManualClock::new(1_800_000_000);
+        let hub = hub(store.clone(), clock.clone());
+        let alice_inbox = Arc::new(Inbox::default());
+        let alice = hub
+            .login(user("alice"), device("a1"), "t", alice_inbox.clone())
+            .expect("alice");
+        hub.sync(&alice);
+        let bob_inbox = Arc::new(Inbox::default());
+        let bob = hub
+            .login(user("bob"), device("b1"), "t", bob_inbox.clone())
+            .expect("bob");
+        hub.sync(&bob);
+
+        let mut request = SendInvitation::new(vec![user("bob")], 60);
+        request.idempotency_key = Some(Text::from("call-1"));
+        let mut sent = None;
+        hub.send_for_user(&user("alice"), request.clone(), |r| sent = Some(r));
+        let sent = sent.expect("answered").expect("sent");
+        // The same key from a device of the inviter finds it.
+        assert_eq!(hub.send(&alice, request).expect("retry"), sent);
+        let record = hub.invitation_record(&sent.invitation_id).expect("kept");
+        assert!(record.sent_by_server);
+        assert!(bob_inbox
+            .0
+            .lock()
+            .iter()
+            .any(|p| matches!(p, Push::InvitationReceived { .. })));
+
+        // The inviter's last device leaving cancels nothing it did not send.
+        hub.logout(&alice);
+        let states = hub.invitee_states(&sent.invitation_id).expect("open");
+        assert_eq!(states[0].state, InviteeState::Inviting);
+
+        // Nor does a restart whose grace period passes with alice away.
+        let later = ManualClock::new(1_800_000_010);
+        let restarted = hub_from(&store, later.clone());
+        restarted.advance(&later, Duration::from_secs(6));
+        let states = restarted.invitee_states(&sent.invitation_id).expect("open");
+        assert_eq!(states[0].state, InviteeState::Inviting);
+
+        // The server may cancel it (a device of someone else may not).
+        let carol = restarted
+            .login(user("carol"), device("c1"), "t", Arc::new(Inbox::default()))
+            .expect("carol");
+        let cancel = CancelInvitation {
+            invitation_id: sent.invitation_id.clone(),
+            invitees: None,
+            extended_data: Text::from("support closed the ticket"),
+        };
+        let refused = restarted
+            .cancel(&carol, cancel.clone())
+            .expect_err("not hers");
+        assert_eq!(refused.code, ErrorCode::NotPermitted);
+        restarted.cancel_for_server(cancel).expect("cancelled");
+        let states = restarted.invitee_states(&sent.invitation_id).expect("kept");
+        assert_eq!(states[0].state, InviteeState::Cancelled);
+    }
+
+    fn hub_from(store: &Recording, clock: ManualClock) -> Arc<Hub> {
+        hub(store.restarted(), clock)
+    }
+
+    #[test]
+    fn the_server_kicks_a_device_which_is_told_and_rule_7_follows() {
+        let hub = hub(
+            Arc::new(Recording::default()),
+            ManualClock::new(1_800_000_000),
+        );
+        let alice_inbox = Arc::new(Inbox::default());
+        let alice = hub
+            .login(user("alice"), device("a1"), "t", alice_inbox.clone())
+            .expect("alice");
+        hub.sync(&alice);
+        let bob = hub
+            .login(user("bob"), device("b1"), "t", Arc::new(Inbox::default()))
+            .expect("bob");
+        hub.sync(&bob);
+        let sent = hub
+            .send(&alice, SendInvitation::new(vec![user("bob")], 60))
+            .expect("send");
+        assert_eq!(hub.devices(&user("alice")), vec![(device("a1"), false)]);
+        assert_eq!(hub.kick(&user("alice"), &device("nope")).ok(), Some(false));
+        assert_eq!(hub.kick(&user("alice"), &device("a1")).ok(), Some(true));
+        assert!(!alice.is_alive());
+        assert!(alice_inbox
+            .0
+            .lock()
+            .iter()
+            .any(|p| matches!(p, Push::KickedOut)));
+        assert!(hub.devices(&user("alice")).is_empty());
+        let states = hub.invitee_states(&sent.invitation_id).expect("kept");
+        assert_eq!(states[0].state, InviteeState::Cancelled, "rule 7");
+        assert_eq!(hub.kick(&user("alice"), &device("a1")).ok(), Some(false));
     }
 }

@@ -52,6 +52,10 @@ pub struct InvitationRecord {
     pub ended_ms: Option<u64>,
     /// The send's OFFLINE invitees, replayed to a retried send.
     pub error_invitees: Vec<InviteeStatus>,
+    /// Sent through the server API on the inviter's behalf: it belongs to
+    /// no device, so rule 7 (the inviter leaving) does not cancel it.
+    #[serde(default)]
+    pub sent_by_server: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

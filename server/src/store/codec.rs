@@ -17,13 +17,27 @@ pub fn encode(record: &InvitationRecord, buffer: &mut Vec<u8>) -> Result<(), Str
     Ok(())
 }
 
-/// The record in `bytes`, which must hold exactly one.
+/// The record in `bytes`, which must hold exactly one. A record as version
+/// 2 wrote it (before `sent_by_server`) is read too, as not sent by the
+/// server: a Redis store has no schema version to migrate by, and the two
+/// encodings cannot be mistaken for each other (version 2's is the current
+/// one without its last byte).
 pub fn decode(bytes: &[u8]) -> Result<InvitationRecord, String> {
-    let (record, rest) = postcard::take_from_bytes(bytes).map_err(|e| e.to_string())?;
+    match exactly_one::<InvitationRecord>(bytes) {
+        Ok(record) => Ok(record),
+        Err(current) => match exactly_one::<v2::Record>(bytes) {
+            Ok(old) => Ok(old.into()),
+            Err(_) => Err(current),
+        },
+    }
+}
+
+fn exactly_one<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, String> {
+    let (value, rest) = postcard::take_from_bytes(bytes).map_err(|e| e.to_string())?;
     if !rest.is_empty() {
         return Err(format!("{} bytes after the record", rest.len()));
     }
-    Ok(record)
+    Ok(value)
 }
 
 /// A push target as the `push_targets` table keeps it.
@@ -97,12 +111,8 @@ pub mod v1 {
 
     /// A version 1 record, encoded as version 2 (nobody was pushed).
     pub fn upgrade(bytes: &[u8]) -> Result<Vec<u8>, String> {
-        let (old, rest): (Record, _) =
-            postcard::take_from_bytes(bytes).map_err(|e| e.to_string())?;
-        if !rest.is_empty() {
-            return Err(format!("{} bytes after the record", rest.len()));
-        }
-        let record = InvitationRecord {
+        let old: Record = super::exactly_one(bytes)?;
+        let record = super::v2::Record {
             id: old.id,
             version: old.version,
             inviter: old.inviter,
@@ -124,6 +134,72 @@ pub mod v1 {
             ended_ms: old.ended_ms,
             error_invitees: old.error_invitees,
         };
+        postcard::to_allocvec(&record).map_err(|e| e.to_string())
+    }
+}
+
+/// Records as schema version 2 wrote them (before `sent_by_server`): read
+/// by [`decode`], and rewritten by the migration to version 3.
+pub mod v2 {
+    use beckon::hub::{InvitationRecord, InviteeRecord};
+    use beckon::protocol::{InvitationId, InviteeStatus, Notification, Text, UserId};
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Serialize, Deserialize)]
+    pub struct Record {
+        pub id: InvitationId,
+        pub version: u64,
+        pub inviter: UserId,
+        pub invitees: Vec<InviteeRecord>,
+        pub extended_data: Text,
+        pub notification: Option<Notification>,
+        pub online_only: bool,
+        pub idempotency_key: Option<Text>,
+        pub deadline_ms: u64,
+        pub ended_ms: Option<u64>,
+        pub error_invitees: Vec<InviteeStatus>,
+    }
+
+    impl From<Record> for InvitationRecord {
+        fn from(old: Record) -> InvitationRecord {
+            InvitationRecord {
+                id: old.id,
+                version: old.version,
+                inviter: old.inviter,
+                invitees: old.invitees,
+                extended_data: old.extended_data,
+                notification: old.notification,
+                online_only: old.online_only,
+                idempotency_key: old.idempotency_key,
+                deadline_ms: old.deadline_ms,
+                ended_ms: old.ended_ms,
+                error_invitees: old.error_invitees,
+                sent_by_server: false,
+            }
+        }
+    }
+
+    /// `record` as version 2 encoded it (for tests of the migration).
+    pub fn encode(record: &InvitationRecord) -> Result<Vec<u8>, String> {
+        let old = Record {
+            id: record.id.clone(),
+            version: record.version,
+            inviter: record.inviter.clone(),
+            invitees: record.invitees.clone(),
+            extended_data: record.extended_data.clone(),
+            notification: record.notification.clone(),
+            online_only: record.online_only,
+            idempotency_key: record.idempotency_key.clone(),
+            deadline_ms: record.deadline_ms,
+            ended_ms: record.ended_ms,
+            error_invitees: record.error_invitees.clone(),
+        };
+        postcard::to_allocvec(&old).map_err(|e| e.to_string())
+    }
+
+    /// A version 2 record, encoded as version 3 (not sent by the server).
+    pub fn upgrade(bytes: &[u8]) -> Result<Vec<u8>, String> {
+        let record: InvitationRecord = super::exactly_one::<Record>(bytes)?.into();
         let mut encoded = Vec::new();
         super::encode(&record, &mut encoded)?;
         Ok(encoded)

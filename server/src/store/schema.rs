@@ -45,6 +45,10 @@ pub const MIGRATIONS: &[&str] = &[
          target BLOB NOT NULL,
          PRIMARY KEY (user, device)
      ) WITHOUT ROWID;",
+    // 3: invitation records gain `sent_by_server` (the server API's sends,
+    // which rule 7 leaves alone), so every record is rewritten; the tables
+    // stay as they are.
+    "SELECT 1;",
 ];
 
 /// Re-encodes one record of the version before.
@@ -52,7 +56,11 @@ pub type Rewrite = fn(&[u8]) -> Result<Vec<u8>, String>;
 
 /// `REWRITES[n]`: how a record written at version `n` becomes one of
 /// version `n + 1`, if it changes (`None`: records stay as they are).
-pub const REWRITES: &[Option<Rewrite>] = &[None, Some(super::codec::v1::upgrade)];
+pub const REWRITES: &[Option<Rewrite>] = &[
+    None,
+    Some(super::codec::v1::upgrade),
+    Some(super::codec::v2::upgrade),
+];
 
 /// The `meta` key of the key idempotent invitation ids are derived with.
 pub const ID_KEY: &str = "id_key";
