@@ -80,6 +80,66 @@ pub struct ServerConfig {
     /// `[webhooks]`: invitation and device events POSTed, signed, to the
     /// app's backend (docs/WEBHOOKS.md). Off unless an endpoint is given.
     pub webhooks: WebhooksConfig,
+    /// `[api]`: the HTTP API for the app's backend (docs/SERVER_API.md).
+    /// Off unless `listen` is set.
+    pub api: ApiConfig,
+}
+
+/// `[api]`: where the server API listens and the keys that may call it.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    /// The API's own address; no API when absent.
+    pub listen: Option<SocketAddr>,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// `[[api.key]]`: at least one when `listen` is set.
+    #[serde(rename = "key")]
+    pub keys: Vec<ApiKeyConfig>,
+}
+
+impl Default for ApiConfig {
+    fn default() -> ApiConfig {
+        ApiConfig {
+            listen: None,
+            max_body_bytes: 64 * 1024,
+            keys: Vec::new(),
+        }
+    }
+}
+
+/// `[[api.key]]`: one bearer key, what it may do, and for whom.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyConfig {
+    /// Names the key in logs and metrics (never the key itself).
+    pub name: String,
+    /// The key (at least 32 characters). Prefer `secret_file`.
+    #[serde(default)]
+    pub secret: Option<String>,
+    #[serde(default)]
+    pub secret_file: Option<PathBuf>,
+    /// What the key may do: `send`, `read`, `cancel`, `devices`, `kick`,
+    /// `tokens`; all of them when absent.
+    #[serde(default)]
+    pub allow: Option<Vec<String>>,
+    /// The users it may act for: ids, or prefixes ending in `*`; every user
+    /// when absent.
+    #[serde(default)]
+    pub users: Option<Vec<String>>,
+}
+
+impl std::fmt::Debug for ApiKeyConfig {
+    /// Never shows the key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKeyConfig")
+            .field("name", &self.name)
+            .field("secret", &self.secret.as_ref().map(|_| "(hidden)"))
+            .field("secret_file", &self.secret_file)
+            .field("allow", &self.allow)
+            .field("users", &self.users)
+            .finish()
+    }
 }
 
 /// `[webhooks]`: the delivery settings every endpoint shares, and the
@@ -418,6 +478,7 @@ impl Default for ServerConfig {
             push: PushConfig::default(),
             redis: RedisConfig::default(),
             webhooks: WebhooksConfig::default(),
+            api: ApiConfig::default(),
         }
     }
 }
@@ -476,7 +537,19 @@ impl ServerConfig {
                 redact_url(&self.redis.url)
             )));
         }
-        let checks: [(&str, u64, u64, u64); 26] = [
+        if self.api.listen.is_some() && self.store == StoreKind::Redis {
+            return Err(ConfigError(
+                "api.listen: the server API is not available with store = \"redis\" (several nodes) yet"
+                    .to_owned(),
+            ));
+        }
+        let checks: [(&str, u64, u64, u64); 27] = [
+            (
+                "api.max_body_bytes",
+                self.api.max_body_bytes as u64,
+                1024,
+                16 * 1024 * 1024,
+            ),
             ("webhooks.queue", self.webhooks.queue as u64, 1, 10_000_000),
             (
                 "webhooks.concurrency",

@@ -18,6 +18,7 @@
 //!   back to the system.
 
 pub mod admin;
+pub mod api;
 pub mod cluster;
 pub mod config;
 pub mod connection;
@@ -33,6 +34,7 @@ mod read_buffer;
 pub mod session;
 pub mod signing;
 pub mod store;
+pub mod time;
 pub mod tls;
 pub mod webhooks;
 
@@ -194,6 +196,8 @@ pub struct RunningServer {
     pub ctx: Arc<ServerContext>,
     pub listen_addr: SocketAddr,
     pub admin_addr: Option<SocketAddr>,
+    /// The server API's address, when `[api] listen` is set.
+    pub api_addr: Option<SocketAddr>,
     tasks: JoinSet<()>,
 }
 
@@ -244,17 +248,25 @@ pub async fn start(
         let cluster = cluster::Cluster::start(&ctx, store, &redis_config).await?;
         let _ = ctx.cluster.set(cluster);
     }
+    let api = api::bind(&ctx)?;
+    let api_addr = api
+        .as_ref()
+        .and_then(|(listener, _)| api::local_addr(listener));
     let mut tasks = JoinSet::new();
     tasks.spawn(listener::accept_loop(ctx.clone(), listener, tls));
+    if let Some((listener, keys)) = api {
+        tasks.spawn(api::serve(ctx.clone(), listener, keys));
+    }
     tasks.spawn(heap::trim_loop(ctx.clone()));
     if let Some(admin) = admin {
         admin::spawn(ctx.clone(), admin).map_err(|e| ConfigError(format!("admin: {e}")))?;
     }
-    tracing::info!(%listen_addr, admin = ?admin_addr, "beckon-server listening");
+    tracing::info!(%listen_addr, admin = ?admin_addr, api = ?api_addr, "beckon-server listening");
     Ok(RunningServer {
         ctx,
         listen_addr,
         admin_addr,
+        api_addr,
         tasks,
     })
 }

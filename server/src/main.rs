@@ -75,6 +75,10 @@ struct ServeArgs {
     /// Where /metrics and /healthz are served.
     #[arg(long)]
     admin: Option<SocketAddr>,
+    /// Where the server API listens (its keys are in the config's
+    /// [[api.key]]); off when absent.
+    #[arg(long)]
+    api: Option<SocketAddr>,
     #[arg(long, requires = "tls_key")]
     tls_cert: Option<PathBuf>,
     #[arg(long, requires = "tls_cert")]
@@ -285,6 +289,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             let text = serde_json::json!({
                 "listen": server.listen_addr.to_string(),
                 "admin": server.admin_addr.map(|a| a.to_string()),
+                "api": server.api_addr.map(|a| a.to_string()),
             });
             // Written whole then renamed, so a reader never sees half of it.
             let partial = path.with_extension("partial");
@@ -322,6 +327,9 @@ fn apply_flags(config: &mut ServerConfig, args: &ServeArgs) {
     }
     if args.admin.is_some() {
         config.admin = args.admin;
+    }
+    if args.api.is_some() {
+        config.api.listen = args.api;
     }
     if args.tls_cert.is_some() {
         config.tls_cert = args.tls_cert.clone();

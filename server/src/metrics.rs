@@ -95,6 +95,12 @@ impl PushMetrics {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ApiLabel {
+    pub route: &'static str,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct EndpointLabel {
     pub endpoint: String,
 }
@@ -176,6 +182,8 @@ pub struct Metrics {
     /// Invitations created, and invitees reaching each final state.
     pub invitations: Family<OutcomeLabel, Counter>,
     pub requests: Family<OpLabel, Counter>,
+    /// Server API answers by route and HTTP status.
+    pub api_requests: Family<ApiLabel, Counter>,
     pub request_errors: Family<OpLabel, Counter>,
     /// Seconds from a request's arrival to its result being queued.
     pub request_seconds: Family<OpLabel, Histogram>,
@@ -300,6 +308,7 @@ impl Metrics {
             sessions_live: Gauge::default(),
             invitations: Family::default(),
             requests: Family::default(),
+            api_requests: Family::default(),
             request_errors: Family::default(),
             request_seconds: Family::new_with_constructor(|| {
                 // 10 µs .. ~0.6 s
@@ -353,6 +362,11 @@ impl Metrics {
             "requests",
             "Requests by operation",
             metrics.requests.clone(),
+        );
+        metrics.registry.register(
+            "api_requests",
+            "Server API answers by route and HTTP status",
+            metrics.api_requests.clone(),
         );
         metrics.registry.register(
             "request_errors",

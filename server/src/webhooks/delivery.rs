@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -17,6 +17,7 @@ use crate::metrics::WebhookMetrics;
 use crate::push::http::{self, HttpClient};
 use crate::signing::{self, WebhookSecret};
 use crate::store::DurableGate;
+use crate::time::now_ms;
 
 /// A dropped event is logged at most this often per endpoint (they are all
 /// counted).
@@ -337,13 +338,6 @@ pub async fn run_lane(
         endpoint.gate.wait(event.ticket).await;
         endpoint.deliver(&event, &mut stop).await;
     }
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

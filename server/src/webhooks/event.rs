@@ -2,12 +2,12 @@
 //! `{"id", "type", "timestamp", "data"}` (docs/WEBHOOKS.md lists every
 //! type and its data).
 
-use std::hash::{Hash, Hasher};
-use std::time::{Duration, UNIX_EPOCH};
-
 use beckon::hub::{HubEvent, Observed, Ticket};
 use beckon::protocol::{InviteeState, InviteeStatus};
 use serde_json::{json, Value};
+use std::hash::{Hash, Hasher};
+
+use crate::time::rfc3339;
 
 /// Every event type, as endpoints' `events` filters name them.
 pub const TYPES: [&str; 9] = [
@@ -148,11 +148,6 @@ fn statuses(invitees: &[InviteeStatus]) -> Value {
         .collect()
 }
 
-/// `2026-12-06T06:20:00.123Z`.
-fn rfc3339(unix_ms: u64) -> String {
-    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(unix_ms)).to_string()
-}
-
 /// An endpoint's `events` list: which types it gets.
 #[derive(Clone, Debug)]
 pub struct Filter {
@@ -221,11 +216,5 @@ mod tests {
         }
         let message = filter(&["call.*"]).unwrap_err();
         assert!(message.contains("'call.*' names no event"), "{message}");
-    }
-
-    #[test]
-    fn times_are_rfc3339_in_utc_with_milliseconds() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(rfc3339(1_796_538_000_123), "2026-12-06T06:20:00.123Z");
     }
 }

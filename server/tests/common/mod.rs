@@ -25,6 +25,8 @@ pub struct ServerProcess {
     child: Child,
     pub port: u16,
     pub admin_port: u16,
+    /// The server API's port, when `[api] listen` is set.
+    pub api_port: Option<u16>,
     args: Vec<String>,
     dir: PathBuf,
 }
@@ -68,10 +70,18 @@ impl ServerProcess {
             .arg(&port_file)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
+            .env(
+                "BECKON_LOG",
+                std::env::var("BECKON_TEST_SERVER_LOG_LEVEL").unwrap_or_else(|_| "info".into()),
+            )
             .stderr(if std::env::var_os("BECKON_TEST_SERVER_LOG").is_some() {
                 Stdio::inherit()
             } else {
-                Stdio::null()
+                // Kept for tests that read it (`log`); gone with the
+                // server's directory.
+                std::fs::File::create(dir.join("stderr.log"))
+                    .map(Stdio::from)
+                    .unwrap_or_else(|_| Stdio::null())
             })
             .spawn()
             .expect("start beckon-server");
@@ -94,6 +104,7 @@ impl ServerProcess {
         ServerProcess {
             port: port_of("listen"),
             admin_port: port_of("admin"),
+            api_port: ports["api"].is_string().then(|| port_of("api")),
             child,
             args,
             dir,
@@ -137,6 +148,7 @@ impl ServerProcess {
                 Ok(mut server) => {
                     std::mem::swap(&mut self.child, &mut server.child);
                     self.admin_port = server.admin_port;
+                    self.api_port = server.api_port;
                     std::mem::forget(server);
                     return;
                 }
@@ -146,6 +158,13 @@ impl ServerProcess {
                 Err(e) => std::panic::resume_unwind(e),
             }
         }
+    }
+
+    /// What the server wrote to its standard error so far (its log, at
+    /// BECKON_TEST_SERVER_LOG_LEVEL, else info), unless
+    /// BECKON_TEST_SERVER_LOG sends it to the test's.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("stderr.log")).unwrap_or_default()
     }
 
     /// GET on the admin address; returns (status line, body).
