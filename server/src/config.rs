@@ -57,6 +57,10 @@ pub struct ServerConfig {
     /// Invitations one user may have open (not ended) at once, across their
     /// devices: a send over it is RATE_LIMITED.
     pub max_open_invitations: usize,
+    /// Ended invitations kept per user for history queries (0: none), and
+    /// for how long after they were sent.
+    pub history_per_user: usize,
+    pub history_secs: u64,
     /// Unacknowledged frames a session keeps for a resume, and their bytes at
     /// most: a client further behind is dropped and comes back on a fresh
     /// session.
@@ -469,6 +473,8 @@ impl Default for ServerConfig {
             login_timeout_ms: 10_000,
             heartbeat_secs: 15,
             max_open_invitations: HubConfig::default().max_open_invitations,
+            history_per_user: HubConfig::default().history_per_user,
+            history_secs: HubConfig::default().history_keep.as_secs(),
             outbox_capacity: 10_000,
             outbox_max_bytes: 4 * 1024 * 1024,
             log_format: LogFormat::Text,
@@ -543,7 +549,8 @@ impl ServerConfig {
                     .to_owned(),
             ));
         }
-        let checks: [(&str, u64, u64, u64); 27] = [
+        let checks: [(&str, u64, u64, u64); 28] = [
+            ("history_secs", self.history_secs, 60, 366 * 86_400),
             (
                 "api.max_body_bytes",
                 self.api.max_body_bytes as u64,
@@ -692,6 +699,8 @@ impl ServerConfig {
             retention: Duration::from_secs(self.retention_secs),
             secret,
             max_open_invitations: self.max_open_invitations,
+            history_per_user: self.history_per_user,
+            history_keep: Duration::from_secs(self.history_secs),
         }
     }
 

@@ -94,6 +94,9 @@ pub fn run(hub: &Hub, session: &Arc<Session>, frame: ClientFrame, answer: impl F
             answer(Answer::of(hub.set_push_target(session, target)))
         }
         ClientFrame::ClearPushTarget { .. } => answer(Answer::of(hub.clear_push_target(session))),
+        ClientFrame::QueryInvitations { query, .. } => {
+            answer(Answer::of(hub.query_invitations(&session.user, &query)))
+        }
         ClientFrame::Logout { .. }
         | ClientFrame::Hello { .. }
         | ClientFrame::Sync { .. }
@@ -113,6 +116,7 @@ pub fn op_name(frame: &ClientFrame) -> &'static str {
         ClientFrame::RenewToken { .. } => "renew_token",
         ClientFrame::SetPushTarget { .. } => "set_push_target",
         ClientFrame::ClearPushTarget { .. } => "clear_push_target",
+        ClientFrame::QueryInvitations { .. } => "query_invitations",
         ClientFrame::Logout { .. } => "logout",
         ClientFrame::Hello { .. } => "hello",
         ClientFrame::Sync { .. } => "sync",

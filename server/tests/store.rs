@@ -670,6 +670,7 @@ fn ringing_record(inviter: &UserId, invitee: &UserId, note: &str) -> InvitationR
             state: InviteeState::Offline,
         }],
         sent_by_server: false,
+        created_ms: now_ms(),
     }
 }
 

@@ -34,8 +34,8 @@ pub use pending::Callback;
 use crate::error::{Error, Result};
 use crate::log::Level;
 use crate::protocol::{
-    Answer, CancelInvitation, CancelOutcome, ConnectionState, DeviceId, PushTarget, SendInvitation,
-    SendOutcome, UserId,
+    Answer, CancelInvitation, CancelOutcome, ConnectionState, DeviceId, InvitationPage,
+    InvitationQuery, PushTarget, SendInvitation, SendOutcome, UserId,
 };
 use crate::transport::{self, Connection};
 use dispatcher::Dispatcher;
@@ -371,6 +371,32 @@ impl Client {
             })
     }
 
+    /// A page of the user's ended invitations (sent and received, as
+    /// `query.role` asks), newest first; `next_cursor` of the page asks for
+    /// the next one.
+    pub fn query_invitations_then(
+        &self,
+        query: InvitationQuery,
+        done: Callback<InvitationPage>,
+    ) -> Result<()> {
+        self.query_invitations_then_with(query, CallOptions::default(), done)
+    }
+
+    pub fn query_invitations_then_with(
+        &self,
+        query: InvitationQuery,
+        options: CallOptions,
+        done: Callback<InvitationPage>,
+    ) -> Result<()> {
+        let within = options.request_timeout()?;
+        query.validate()?;
+        crate::log!(Level::Info, "room", "query invitations: {query:?}");
+        self.core
+            .operate(logged("query invitations", done), move |conn, reply| {
+                conn.query_invitations(query, within, reply)
+            })
+    }
+
     // ---- async style ----------------------------------------------------------
 
     pub async fn login(&self, user: UserId, token: impl Into<String>) -> Result<()> {
@@ -411,6 +437,11 @@ impl Client {
     /// See [`Client::clear_push_target_then`].
     pub async fn clear_push_target(&self) -> Result<()> {
         awaited(|done| self.clear_push_target_then(done)).await
+    }
+
+    /// See [`Client::query_invitations_then`].
+    pub async fn query_invitations(&self, query: InvitationQuery) -> Result<InvitationPage> {
+        awaited(|done| self.query_invitations_then(query, done)).await
     }
 
     // The same with per-operation settings.

@@ -19,6 +19,11 @@ pub struct HubConfig {
     /// all their devices: default 100, 1 to 100,000. A send past it is
     /// refused with RATE_LIMITED; an idempotent retry still gets its outcome.
     pub max_open_invitations: usize,
+    /// Ended invitations kept per user for history queries (0: no history),
+    /// newest first; at most [`HubConfig::HISTORY_CEILING`].
+    pub history_per_user: usize,
+    /// How long an invitation stays in history after it was sent.
+    pub history_keep: Duration,
 }
 
 impl Default for HubConfig {
@@ -28,6 +33,8 @@ impl Default for HubConfig {
             retention: Duration::from_secs(600),
             secret: None,
             max_open_invitations: 100,
+            history_per_user: 100,
+            history_keep: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }
@@ -36,6 +43,9 @@ impl HubConfig {
     /// The most `max_open_invitations` a hub may be configured with.
     /// cbindgen:ignore
     pub const OPEN_INVITATIONS_CEILING: usize = 100_000;
+    /// The most `history_per_user` a hub may keep.
+    /// cbindgen:ignore
+    pub const HISTORY_CEILING: usize = 10_000;
 
     /// The defaults for a hub inside the app's own process (`memory://`): the
     /// open-invitation quota protects a server from its users, and an
@@ -89,6 +99,13 @@ impl HubConfig {
                     "{name}: {value} is outside 1..={ceiling}"
                 )));
             }
+        }
+        if self.history_per_user > Self::HISTORY_CEILING {
+            return Err(Error::invalid(format!(
+                "history_per_user: {} is outside 0..={}",
+                self.history_per_user,
+                Self::HISTORY_CEILING
+            )));
         }
         Ok(())
     }

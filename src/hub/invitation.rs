@@ -53,6 +53,8 @@ pub(crate) struct Invitation {
     pub ticket: Ticket,
     /// Sent through the server API: rule 7 does not apply.
     pub sent_by_server: bool,
+    /// When it was sent (Unix milliseconds).
+    pub created_ms: u64,
 }
 
 impl Invitation {
@@ -80,6 +82,7 @@ impl Invitation {
             ended_ms: self.ended_ms,
             error_invitees: self.send_outcome.error_invitees.clone(),
             sent_by_server: self.sent_by_server,
+            created_ms: self.created_ms,
         }
     }
 
@@ -128,6 +131,7 @@ impl Invitation {
             version: record.version,
             ticket: 0,
             sent_by_server: record.sent_by_server,
+            created_ms: record.created_ms,
         }
     }
 

@@ -21,6 +21,7 @@
 //! - `timers.rs`: the timer queues and their driver; `expiry.rs`: what happens
 //!   when timers fall due; `tokens.rs`: login tokens, their renewal and expiry;
 //! - `snapshot.rs`, `queries.rs`: what can be read without changing anything;
+//!   `history.rs`: each user's recent ended invitations;
 //! - `push.rs`: the [`PushOutlet`] interface a push service implements, and
 //!   `push_targets.rs`: devices' push targets and when the hub pushes
 //!   (rings for offline invitees, stop pushes, the inviter's results);
@@ -40,6 +41,7 @@ mod clock;
 mod config;
 mod ending;
 mod expiry;
+mod history;
 mod invitation;
 mod login;
 mod observer;
@@ -134,6 +136,8 @@ pub struct Hub {
     /// nobody is pushed, and no target can be set).
     push_targets: PushTargets,
     push_outlet: Option<Arc<dyn PushOutlet>>,
+    /// Each user's recent ended invitations (`history.rs`).
+    history: history::History,
     /// Who is told what happens (`observer.rs`), once set.
     observer: OnceLock<Arc<dyn HubObserver>>,
     /// This hub, for the push reporters it hands out.
@@ -243,10 +247,14 @@ impl Hub {
             keeps_records,
             push_targets: PushTargets::new(),
             push_outlet,
+            history: history::History::new(),
             observer: observer.map(OnceLock::from).unwrap_or_default(),
             me: me.clone(),
         });
         hub.restore_push_targets(push_targets);
+        if hub.config.history_per_user > 0 {
+            hub.restore_history(hub.store.recover_history(hub.history_cutoff_ms())?);
+        }
         Ok((hub, kept))
     }
 }

@@ -102,10 +102,8 @@ impl Hub {
         };
         let now = self.clock.now();
         let deadline = now + Duration::from_secs(u64::from(request.timeout_secs));
-        let deadline_ms = self
-            .clock
-            .unix_millis()
-            .saturating_add(u64::from(request.timeout_secs) * 1000);
+        let created_ms = self.clock.unix_millis();
+        let deadline_ms = created_ms.saturating_add(u64::from(request.timeout_secs) * 1000);
 
         let mut shard = self.invitations.lock(id.shard_key());
         if let Some(existing) = shard.invitations.get(&id) {
@@ -186,6 +184,7 @@ impl Hub {
             version: 0,
             ticket: 0,
             sent_by_server: matches!(sender, Sender::Server(_)),
+            created_ms,
         };
         crate::log!(
             Level::Info,

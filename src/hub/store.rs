@@ -23,8 +23,8 @@ use serde::{Deserialize, Serialize};
 use super::push::PushedDevice;
 use crate::error::Result;
 use crate::protocol::{
-    DeviceId, InvitationId, InvitationSnapshot, InviteeState, InviteeStatus, Notification,
-    PushTarget, SendOutcome, Text, UserId,
+    DeviceId, InvitationId, InvitationSnapshot, InvitationSummary, InviteeState, InviteeStatus,
+    Notification, PushTarget, SendOutcome, Text, UserId,
 };
 
 /// A change's place in a store's commit order. 0 is "nothing to wait for".
@@ -56,6 +56,10 @@ pub struct InvitationRecord {
     /// no device, so rule 7 (the inviter leaving) does not cancel it.
     #[serde(default)]
     pub sent_by_server: bool,
+    /// When it was sent (Unix milliseconds; 0 for records kept before
+    /// this was).
+    #[serde(default)]
+    pub created_ms: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,6 +131,10 @@ pub enum Change {
         device: DeviceId,
         target: Option<PushTarget>,
     },
+    /// An invitation ended: kept in its participants' history.
+    History(InvitationSummary),
+    /// History sent before this (Unix milliseconds) is past its keeping.
+    ForgetHistory { before_ms: u64 },
 }
 
 /// What a store holds when a hub starts on it.
@@ -160,6 +168,13 @@ pub trait Store: Send + Sync + 'static {
     /// Fails (with SERVER) while the store cannot write, so that requests
     /// are refused before they change anything.
     fn check_writable(&self) -> Result<()>;
+
+    /// The history it keeps of invitations sent at or after `since_ms`,
+    /// oldest first; read once when a hub starts on it. A store that keeps
+    /// no history has none.
+    fn recover_history(&self, _since_ms: u64) -> Result<Vec<InvitationSummary>> {
+        Ok(Vec::new())
+    }
 }
 
 /// The store of a hub whose maps are the only copy: it keeps nothing, and

@@ -9,7 +9,9 @@ use parking_lot::Mutex;
 
 use crate::error::Result;
 use crate::hub::{Change, InvitationRecord, PushTargetRecord, Recovered, Store, Ticket};
-use crate::protocol::{DeviceId, InvitationId, Push, PushTarget, SessionSink, UserId};
+use crate::protocol::{
+    DeviceId, InvitationId, InvitationSummary, Push, PushTarget, SessionSink, UserId,
+};
 
 /// A store that keeps the latest record of each invitation in memory and
 /// logs every change in order; "durable" at once.
@@ -18,6 +20,7 @@ pub struct Recording {
     pub kept: Mutex<HashMap<InvitationId, InvitationRecord>>,
     pub targets: Mutex<HashMap<(UserId, DeviceId), PushTarget>>,
     pub log: Mutex<Vec<Change>>,
+    pub history: Mutex<Vec<InvitationSummary>>,
     pub id_key: [u8; 32],
     /// Handed to the next hub that starts on this store.
     pub pending: Mutex<Option<Recovered>>,
@@ -38,6 +41,7 @@ impl Recording {
             })
             .collect();
         Arc::new(Recording {
+            history: Mutex::new(self.history.lock().clone()),
             kept: Mutex::new(self.kept.lock().clone()),
             targets: Mutex::new(self.targets.lock().clone()),
             id_key: self.id_key,
@@ -81,6 +85,10 @@ impl Store for Recording {
                     None => self.targets.lock().remove(&key),
                 };
             }
+            Change::History(summary) => self.history.lock().push(summary.clone()),
+            Change::ForgetHistory { before_ms } => {
+                self.history.lock().retain(|s| s.created_ms >= *before_ms)
+            }
         }
         let mut log = self.log.lock();
         log.push(change);
@@ -91,6 +99,12 @@ impl Store for Recording {
     }
     fn check_writable(&self) -> Result<()> {
         Ok(())
+    }
+    fn recover_history(&self, since_ms: u64) -> Result<Vec<InvitationSummary>> {
+        let mut kept = self.history.lock().clone();
+        kept.retain(|s| s.created_ms >= since_ms);
+        kept.sort_by_key(|s| s.position());
+        Ok(kept)
     }
 }
 

@@ -4,6 +4,7 @@
 //! Every type derives serde so that the WebSocket transport can put it on the wire
 //! unchanged; the hub and the client both validate with the same functions.
 
+mod history;
 mod ids;
 mod limits;
 mod messages;
@@ -12,6 +13,7 @@ mod sink;
 mod state;
 pub mod wire;
 
+pub use history::{HistoryCursor, HistoryRole, InvitationPage, InvitationQuery, InvitationSummary};
 pub use ids::{DeviceId, IdHashBuilder, IdHasher, InvitationId, UserId};
 pub use limits::Limits;
 pub use messages::{

@@ -13,8 +13,8 @@ use serde_json::value::RawValue;
 
 use super::UserId;
 use super::{
-    Answer, CancelInvitation, DeviceId, InvitationId, Limits, Push, PushTarget, SendInvitation,
-    Snapshot,
+    Answer, CancelInvitation, DeviceId, InvitationId, InvitationQuery, Limits, Push, PushTarget,
+    SendInvitation, Snapshot,
 };
 use crate::error::{Error, ErrorCode};
 
@@ -81,6 +81,12 @@ pub enum ClientFrame {
     ClearPushTarget {
         id: u64,
     },
+    /// The user's ended invitations, newest first, a page at a time. `ok`
+    /// is an `InvitationPage`.
+    QueryInvitations {
+        id: u64,
+        query: InvitationQuery,
+    },
     /// Ends the session for good (rule 7 applies); the server replies, then
     /// closes the connection. The device's push target is forgotten too.
     Logout {
@@ -107,6 +113,7 @@ impl ClientFrame {
             | ClientFrame::RenewToken { id, .. }
             | ClientFrame::SetPushTarget { id, .. }
             | ClientFrame::ClearPushTarget { id }
+            | ClientFrame::QueryInvitations { id, .. }
             | ClientFrame::Logout { id } => Some(*id),
             ClientFrame::Hello { .. }
             | ClientFrame::Sync { .. }

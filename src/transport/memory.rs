@@ -13,8 +13,8 @@ use super::{Connection, LoginRequest, Reply};
 use crate::error::{Error, Result};
 use crate::hub::{Hub, HubConfig, Session};
 use crate::protocol::{
-    Answer, CancelInvitation, CancelOutcome, InvitationId, InviteeState, Limits, PushTarget,
-    SendInvitation, SendOutcome, UserId,
+    Answer, CancelInvitation, CancelOutcome, InvitationId, InvitationPage, InvitationQuery,
+    InviteeState, Limits, PushTarget, SendInvitation, SendOutcome, UserId,
 };
 use crate::wakes::with_deferred_wakes;
 
@@ -139,6 +139,16 @@ impl Connection for MemoryConnection {
     fn clear_push_target(&self, _within: Option<Duration>, reply: Reply<()>) {
         maybe_forced_panic();
         reply(self.hub.clear_push_target(&self.session));
+    }
+
+    fn query_invitations(
+        &self,
+        query: InvitationQuery,
+        _within: Option<Duration>,
+        reply: Reply<InvitationPage>,
+    ) {
+        maybe_forced_panic();
+        reply(self.hub.query_invitations(&self.session.user, &query));
     }
 
     fn acknowledge(&self, invitation_id: &InvitationId) {

@@ -12,8 +12,8 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::protocol::SessionSink;
 use crate::protocol::{
-    Answer, CancelInvitation, CancelOutcome, DeviceId, InvitationId, Limits, PushTarget,
-    SendInvitation, SendOutcome, UserId,
+    Answer, CancelInvitation, CancelOutcome, DeviceId, InvitationId, InvitationPage,
+    InvitationQuery, Limits, PushTarget, SendInvitation, SendOutcome, UserId,
 };
 
 /// Completes an operation exactly once. Dropping one uncalled is a bug path that
@@ -47,6 +47,13 @@ pub trait Connection: Send + Sync {
     fn set_push_target(&self, target: PushTarget, within: Option<Duration>, reply: Reply<()>);
     /// Forgets this device's push target, if it has one. Idempotent.
     fn clear_push_target(&self, within: Option<Duration>, reply: Reply<()>);
+    /// A page of the user's ended invitations. Reads only.
+    fn query_invitations(
+        &self,
+        query: InvitationQuery,
+        within: Option<Duration>,
+        reply: Reply<InvitationPage>,
+    );
     /// The delivery receipt of rule 4. Fire and forget.
     fn acknowledge(&self, invitation_id: &InvitationId);
     /// Ends the session for good (an explicit logout, or `free`: the hub

@@ -40,7 +40,7 @@ use crate::protocol::wire::ClientFrame;
 use crate::protocol::SessionSink;
 use crate::protocol::{
     Answer, CancelInvitation, CancelOutcome, ConnectionReason, ConnectionState, InvitationId,
-    Limits, PushTarget, SendInvitation, SendOutcome, UserId,
+    InvitationPage, InvitationQuery, Limits, PushTarget, SendInvitation, SendOutcome, UserId,
 };
 use dial::Target;
 use link::{Closed, Command, Link, Notice};
@@ -247,6 +247,15 @@ impl Connection for WsConnection {
 
     fn clear_push_target(&self, within: Option<Duration>, reply: Reply<()>) {
         self.request(Request::clear_push_target(within, reply));
+    }
+
+    fn query_invitations(
+        &self,
+        query: InvitationQuery,
+        within: Option<Duration>,
+        reply: Reply<InvitationPage>,
+    ) {
+        self.request(Request::query_invitations(&query, within, reply));
     }
 
     fn acknowledge(&self, invitation_id: &InvitationId) {

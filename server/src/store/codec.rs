@@ -175,6 +175,7 @@ pub mod v2 {
                 ended_ms: old.ended_ms,
                 error_invitees: old.error_invitees,
                 sent_by_server: false,
+                created_ms: 0,
             }
         }
     }

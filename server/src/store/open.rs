@@ -9,7 +9,7 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use beckon::hub::{InvitationRecord, PushTargetRecord, Recovered};
-use beckon::protocol::{DeviceId, IdHashBuilder, InvitationId, UserId};
+use beckon::protocol::{DeviceId, IdHashBuilder, InvitationId, InvitationSummary, UserId};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 use super::schema::{APPLICATION_ID, CURRENT, ID_KEY, MIGRATIONS, REWRITES};
@@ -230,6 +230,8 @@ fn rewrite_records(conn: &Connection, rewrite: super::schema::Rewrite) -> Result
 pub(super) struct Loaded {
     pub recovered: Recovered,
     pub rows: RowIndex,
+    /// Ended invitations kept for history, oldest sent first.
+    pub history: Vec<InvitationSummary>,
 }
 
 /// Where each stored invitation's row is.
@@ -268,7 +270,33 @@ pub(super) fn load(conn: &Connection, path: &Path) -> Result<Loaded, OpenError> 
             push_targets,
         },
         rows: index,
+        history: load_history(conn, path)?,
     })
+}
+
+/// The history kept, oldest sent first. A row that cannot be read is
+/// skipped with a warning: history is a convenience, and the row's
+/// invitation has ended anyway.
+fn load_history(conn: &Connection, path: &Path) -> Result<Vec<InvitationSummary>, OpenError> {
+    let mut statement = conn
+        .prepare("SELECT id, summary FROM history ORDER BY created_ms, id")
+        .map_err(|e| read_error(path, &e))?;
+    let mut rows = statement.query([]).map_err(|e| read_error(path, &e))?;
+    let mut history = Vec::new();
+    while let Some(row) = rows.next().map_err(|e| read_error(path, &e))? {
+        let id: String = row.get(0).map_err(|e| read_error(path, &e))?;
+        let bytes: Vec<u8> = row.get(1).map_err(|e| read_error(path, &e))?;
+        match postcard::from_bytes::<InvitationSummary>(&bytes) {
+            Ok(summary) => history.push(summary),
+            Err(error) => tracing::warn!(
+                file = %path.display(),
+                invitation = %id,
+                %error,
+                "a history row cannot be read: it is left out of history"
+            ),
+        }
+    }
+    Ok(history)
 }
 
 /// Every device's push target. A row that cannot be read stops the start.

@@ -62,21 +62,32 @@ pub(super) enum Write {
 /// not be encoded.
 pub(super) type TargetWrite = Result<Option<Vec<u8>>, String>;
 
+/// An ended invitation for history: when it was sent, its id, and its
+/// summary encoded (postcard), or why it could not be encoded.
+pub(super) type HistoryWrite = Result<(u64, InvitationId, Vec<u8>), String>;
+
 /// Changes taken together: the newest of each invitation and of each
-/// device's push target (encoded, or `None` to forget it), with its ticket.
+/// device's push target (encoded, or `None` to forget it), with its ticket;
+/// the invitations that ended, for history, and how far back history is
+/// past its keeping.
 #[derive(Default)]
 pub(super) struct Batch {
     pub invitations: HashMap<InvitationId, (Ticket, Write)>,
     pub targets: HashMap<(UserId, DeviceId), (Ticket, TargetWrite)>,
+    pub history: Vec<HistoryWrite>,
+    pub forget_history_before: Option<u64>,
 }
 
 impl Batch {
     pub fn len(&self) -> usize {
-        self.invitations.len() + self.targets.len()
+        self.invitations.len() + self.targets.len() + self.history.len()
     }
 
     fn is_empty(&self) -> bool {
-        self.invitations.is_empty() && self.targets.is_empty()
+        self.invitations.is_empty()
+            && self.targets.is_empty()
+            && self.history.is_empty()
+            && self.forget_history_before.is_none()
     }
 }
 
@@ -171,6 +182,22 @@ impl Shared {
                 (record.id, write)
             }
             Change::Forget { id, .. } => (id, Write::Forget),
+            Change::History(summary) => {
+                let write = postcard::to_allocvec(&summary)
+                    .map(|encoded| (summary.created_ms, summary.invitation_id.clone(), encoded))
+                    .map_err(|e| format!("history of {}: {e}", summary.invitation_id));
+                queue.changes.history.push(write);
+                queue.last += 1;
+                let ticket = queue.last;
+                return self.queued(queue, ticket);
+            }
+            Change::ForgetHistory { before_ms } => {
+                let before = queue.changes.forget_history_before.unwrap_or(0);
+                queue.changes.forget_history_before = Some(before.max(before_ms));
+                queue.last += 1;
+                let ticket = queue.last;
+                return self.queued(queue, ticket);
+            }
             Change::PushTarget {
                 user,
                 device,
@@ -272,6 +299,8 @@ pub(super) fn run(shared: &Shared, writer: &mut impl BatchWriter) {
                 }
                 drop(queue);
                 batch.targets.clear();
+                batch.history.clear();
+                batch.forget_history_before = None;
                 spare = batch;
             }
             Err(error) => {
@@ -294,6 +323,14 @@ pub(super) fn run(shared: &Shared, writer: &mut impl BatchWriter) {
                             entry.insert(change);
                         }
                     }
+                    // History only adds: the older rows go first again.
+                    let newer = std::mem::take(&mut queue.changes.history);
+                    queue.changes.history = batch.history;
+                    queue.changes.history.extend(newer);
+                    queue.changes.forget_history_before = queue
+                        .changes
+                        .forget_history_before
+                        .max(batch.forget_history_before);
                     queue.stopping
                 };
                 if stopping {

@@ -46,9 +46,15 @@ pub const MIGRATIONS: &[&str] = &[
          PRIMARY KEY (user, device)
      ) WITHOUT ROWID;",
     // 3: invitation records gain `sent_by_server` (the server API's sends,
-    // which rule 7 leaves alone), so every record is rewritten; the tables
-    // stay as they are.
-    "SELECT 1;",
+    // which rule 7 leaves alone) and `created_ms`, so every record is
+    // rewritten; ended invitations are kept for history queries (the
+    // summary encoded with postcard), by when they were sent.
+    "CREATE TABLE history (
+         created_ms INTEGER NOT NULL,
+         id         TEXT NOT NULL,
+         summary    BLOB NOT NULL,
+         PRIMARY KEY (created_ms, id)
+     ) WITHOUT ROWID;",
 ];
 
 /// Re-encodes one record of the version before.

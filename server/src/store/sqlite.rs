@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use beckon::hub::{Change, Recovered, Store, Ticket};
+use beckon::protocol::InvitationSummary;
 use beckon::Error;
 use parking_lot::Mutex;
 use prometheus_client::metrics::counter::Counter;
@@ -70,6 +71,7 @@ pub struct SqliteStore {
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// What the database held at open, until the hub takes it.
     recovered: Mutex<Option<Recovered>>,
+    history: Mutex<Option<Vec<InvitationSummary>>>,
     /// The data directory's lock, held while the store lives.
     _lock: std::fs::File,
 }
@@ -84,7 +86,11 @@ impl SqliteStore {
         metrics: StoreMetrics,
     ) -> Result<Arc<SqliteStore>, OpenError> {
         let opened = open::open(dir, durability)?;
-        let open::Loaded { recovered, rows } = open::load(&opened.conn, &opened.path)?;
+        let open::Loaded {
+            recovered,
+            rows,
+            history,
+        } = open::load(&opened.conn, &opened.path)?;
         metrics.set_size(&opened.path);
         let shared = Arc::new(Shared::new(
             metrics.clone(),
@@ -107,6 +113,7 @@ impl SqliteStore {
             path: opened.path,
             writer: Mutex::new(Some(writer)),
             recovered: Mutex::new(Some(recovered)),
+            history: Mutex::new(Some(history)),
             _lock: opened.lock,
         }))
     }
@@ -165,5 +172,11 @@ impl Store for SqliteStore {
 
     fn check_writable(&self) -> beckon::Result<()> {
         self.shared.check_writable()
+    }
+
+    fn recover_history(&self, since_ms: u64) -> beckon::Result<Vec<InvitationSummary>> {
+        let mut kept = self.history.lock().take().unwrap_or_default();
+        kept.retain(|summary| summary.created_ms >= since_ms);
+        Ok(kept)
     }
 }

@@ -22,6 +22,9 @@ const FORGET: &str = "DELETE FROM invitations WHERE row = ?1";
 const SET_TARGET: &str =
     "INSERT OR REPLACE INTO push_targets (user, device, target) VALUES (?1, ?2, ?3)";
 const CLEAR_TARGET: &str = "DELETE FROM push_targets WHERE user = ?1 AND device = ?2";
+const ADD_HISTORY: &str =
+    "INSERT OR REPLACE INTO history (created_ms, id, summary) VALUES (?1, ?2, ?3)";
+const FORGET_HISTORY: &str = "DELETE FROM history WHERE created_ms < ?1";
 
 pub(super) struct SqliteWriter {
     pub conn: Connection,
@@ -123,6 +126,20 @@ fn write(
                     return Err(rusqlite::Error::ToSqlConversionFailure(why.clone().into()));
                 }
             }
+        }
+        let mut add_history = tx.prepare_cached(ADD_HISTORY)?;
+        for write in &batch.history {
+            match write {
+                Ok((created_ms, id, encoded)) => {
+                    add_history.execute(params![to_i64(*created_ms), id.as_str(), encoded])?;
+                }
+                Err(why) => {
+                    return Err(rusqlite::Error::ToSqlConversionFailure(why.clone().into()));
+                }
+            }
+        }
+        if let Some(before) = batch.forget_history_before {
+            tx.execute(FORGET_HISTORY, params![to_i64(before)])?;
         }
     }
     tx.commit()?;

@@ -12,8 +12,8 @@ use tokio::time::Instant;
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::protocol::{
-    Answer, CancelInvitation, CancelOutcome, InvitationId, InviteeStatus, PushTarget,
-    SendInvitation, SendOutcome, UserId,
+    Answer, CancelInvitation, CancelOutcome, InvitationId, InvitationPage, InvitationQuery,
+    InviteeStatus, PushTarget, SendInvitation, SendOutcome, UserId,
 };
 use crate::transport::Reply;
 
@@ -164,6 +164,21 @@ impl Request {
         Request::unit("set_push_target", "target", target, within, reply)
     }
 
+    /// `query_invitations`: reads only, so re-sent after a reconnect as is.
+    pub(crate) fn query_invitations(
+        query: &InvitationQuery,
+        within: Option<Duration>,
+        reply: Reply<InvitationPage>,
+    ) -> Option<Request> {
+        match Body::encode("query_invitations", "query", query) {
+            Ok(body) => Some(Request::new(body, within, Replying::Page(reply))),
+            Err(error) => {
+                reply(Err(error));
+                None
+            }
+        }
+    }
+
     pub(crate) fn clear_push_target(within: Option<Duration>, reply: Reply<()>) -> Option<Request> {
         Some(Request::new(
             Body::bare("clear_push_target"),
@@ -212,6 +227,7 @@ enum Replying {
         reply: Reply<SendOutcome>,
     },
     Cancel(Reply<CancelOutcome>),
+    Page(Reply<InvitationPage>),
     Unit(Reply<()>),
     /// The new token is used for reconnects once the server accepted it.
     RenewToken {
@@ -225,6 +241,7 @@ impl Replying {
         match self {
             Replying::Send { reply, .. } => reply(Err(error)),
             Replying::Cancel(reply) => reply(Err(error)),
+            Replying::Page(reply) => reply(Err(error)),
             Replying::Unit(reply) | Replying::RenewToken { reply, .. } => reply(Err(error)),
         }
     }
@@ -415,6 +432,10 @@ impl Requests {
                 answered
             }
             Replying::Cancel(reply) => {
+                reply(decode(result));
+                Answered::Nothing
+            }
+            Replying::Page(reply) => {
                 reply(decode(result));
                 Answered::Nothing
             }
