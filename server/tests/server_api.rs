@@ -528,3 +528,109 @@ fn the_openapi_document_lists_exactly_the_routes_served() {
         assert!(codes.iter().any(|c| c == code), "{code}");
     }
 }
+
+#[test]
+fn history_pages_through_both_roles_and_outlives_a_restart() {
+    let (mut server, _dir) = api_server("");
+    let (alice, bob) = (unique("alice"), unique("bob"));
+    let alice_peer = device_with_minted_token(&server, &alice);
+    let bob_peer = device_with_minted_token(&server, &bob);
+    let mut ids = Vec::new();
+    for round in 0..25 {
+        let (from, to) = if round % 5 == 4 {
+            (&bob_peer, &alice)
+        } else {
+            (&alice_peer, &bob)
+        };
+        let sent = from.invite(&[to], 30);
+        let answerer = if round % 5 == 4 {
+            &alice_peer
+        } else {
+            &bob_peer
+        };
+        assert_eq!(answerer.ringing(), sent.invitation_id);
+        block(answerer.client.refuse_invitation(Answer {
+            invitation_id: sent.invitation_id.clone(),
+            extended_data: Text::from(""),
+        }))
+        .unwrap();
+        ids.push(sent.invitation_id.to_string());
+    }
+    let newest_first: Vec<String> = ids.iter().rev().cloned().collect();
+
+    // A device pages through its own history over the protocol.
+    let mut seen = Vec::new();
+    let mut query = beckon::protocol::InvitationQuery {
+        limit: 10,
+        ..Default::default()
+    };
+    loop {
+        let page = block(alice_peer.client.query_invitations(query.clone())).unwrap();
+        assert!(page.invitations.len() <= 10);
+        for summary in &page.invitations {
+            assert_eq!(
+                summary.invitees[0].state,
+                beckon::protocol::InviteeState::Rejected
+            );
+            seen.push(summary.invitation_id.to_string());
+        }
+        match page.next_cursor {
+            Some(cursor) => query.cursor = Some(cursor),
+            None => break,
+        }
+    }
+    assert_eq!(seen, newest_first);
+    let sent = block(
+        alice_peer
+            .client
+            .query_invitations(beckon::protocol::InvitationQuery {
+                role: beckon::protocol::HistoryRole::Sent,
+                limit: 100,
+                ..Default::default()
+            }),
+    )
+    .unwrap();
+    assert_eq!(sent.invitations.len(), 20);
+    drop(alice_peer);
+    drop(bob_peer);
+
+    // kill -9 and a restart on the same store: the API sees the same.
+    server.kill();
+    server.restart();
+    let mut api_seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/v1/users/{bob}/invitations?limit=7&cursor={c}"),
+            None => format!("/v1/users/{bob}/invitations?limit=7"),
+        };
+        let (status, page) = backend(&server, "GET", &path, None);
+        assert_eq!(status, 200, "{page}");
+        for entry in page["invitations"].as_array().unwrap() {
+            api_seen.push(entry["invitation_id"].as_str().unwrap().to_owned());
+            assert_eq!(entry["invitees"][0]["state"], "REJECTED");
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(api_seen, newest_first);
+    let (_, received) = backend(
+        &server,
+        "GET",
+        &format!("/v1/users/{bob}/invitations?role=received&limit=100"),
+        None,
+    );
+    assert_eq!(received["invitations"].as_array().unwrap().len(), 20);
+    let (status, bad) = backend(
+        &server,
+        "GET",
+        &format!("/v1/users/{bob}/invitations?role=all"),
+        None,
+    );
+    assert_eq!(
+        (status, bad["error"]["code"].as_str()),
+        (400, Some("INVALID_ARGUMENT"))
+    );
+}

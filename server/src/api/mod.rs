@@ -26,8 +26,9 @@ use crate::ServerContext;
 pub use keys::{Action, Key, Keys};
 
 /// Every route, as docs/openapi.json must list it (a test compares them).
-pub const ROUTES: [(&str, &str); 6] = [
+pub const ROUTES: [(&str, &str); 7] = [
     ("POST", "/v1/invitations"),
+    ("GET", "/v1/users/{user_id}/invitations"),
     ("GET", "/v1/invitations/{invitation_id}"),
     ("POST", "/v1/invitations/{invitation_id}/cancel"),
     ("GET", "/v1/users/{user_id}/devices"),
@@ -65,9 +66,10 @@ pub async fn serve(ctx: Arc<ServerContext>, listener: TcpListener, keys: Keys) {
     let mut shutdown = ctx.shutdown_signal();
     let limit = ctx.config.api.max_body_bytes;
     let api = Arc::new(Api { ctx, keys });
-    let [send, get_one, cancel, devices, kick, tokens] = ROUTES;
+    let [send, history, get_one, cancel, devices, kick, tokens] = ROUTES;
     let app = Router::new()
         .route(send.1, post(routes::send))
+        .route(history.1, get(routes::history))
         .route(get_one.1, get(routes::get_invitation))
         .route(cancel.1, post(routes::cancel))
         .route(devices.1, get(routes::devices))

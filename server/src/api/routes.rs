@@ -8,13 +8,13 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use beckon::hub::InvitationRecord;
 use beckon::protocol::{
-    CancelInvitation, DeviceId, InvitationId, InviteeStatus, Notification, SendInvitation, Text,
-    UserId,
+    CancelInvitation, DeviceId, HistoryRole, InvitationId, InvitationQuery, InviteeStatus,
+    Notification, SendInvitation, Text, UserId,
 };
 use beckon::{Error, ErrorCode};
 use serde::de::DeserializeOwned;
@@ -120,6 +120,84 @@ pub async fn send(State(api): State<Arc<Api>>, headers: HeaderMap, body: Body) -
         }))
     };
     respond(&api, "send", answer.await)
+}
+
+/// `GET /v1/users/{user_id}/invitations?role=&since_ms=&until_ms=&limit=&cursor=`:
+/// the user's ended invitations, newest first (key action `read`).
+pub async fn history(
+    State(api): State<Arc<Api>>,
+    headers: HeaderMap,
+    Path(user): Path<String>,
+    RawQuery(params): RawQuery,
+) -> Response {
+    let answer = async {
+        let key = api.authorize(&headers, Action::Read)?;
+        let user = UserId::parse(&user, "user_id")?;
+        scope(key, &user)?;
+        let query = history_query(params.as_deref().unwrap_or(""))?;
+        let page = api.ctx.hub.query_invitations(&user, &query)?;
+        let invitations: Vec<Value> = page
+            .invitations
+            .iter()
+            .map(|s| {
+                json!({
+                    "invitation_id": s.invitation_id,
+                    "inviter": s.inviter,
+                    "invitees": statuses(&s.invitees),
+                    "sent_by_server": s.sent_by_server,
+                    "created_at": rfc3339(s.created_ms),
+                    "created_ms": s.created_ms,
+                    "ended_at": rfc3339(s.ended_ms),
+                })
+            })
+            .collect();
+        Ok(json!({
+            "user_id": user,
+            "invitations": invitations,
+            "next_cursor": page.next_cursor.as_deref(),
+        }))
+    };
+    respond(&api, "history", answer.await)
+}
+
+/// The query string of a history request.
+fn history_query(params: &str) -> Result<InvitationQuery, ApiError> {
+    let mut query = InvitationQuery::default();
+    for pair in params.split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let number = |field: &str| {
+            value
+                .parse::<u64>()
+                .map_err(|_| ApiError::invalid(format!("{field}: '{value}' is not a number")))
+        };
+        match name {
+            "role" => {
+                query.role = match value {
+                    "any" => HistoryRole::Any,
+                    "sent" => HistoryRole::Sent,
+                    "received" => HistoryRole::Received,
+                    _ => {
+                        return Err(ApiError::invalid(format!(
+                            "role: '{value}' is not any, sent or received"
+                        )))
+                    }
+                }
+            }
+            "since_ms" => query.since_ms = number("since_ms")?,
+            "until_ms" => query.until_ms = number("until_ms")?,
+            "limit" => {
+                query.limit = u32::try_from(number("limit")?)
+                    .map_err(|_| ApiError::invalid(format!("limit: {value} is too large")))?
+            }
+            "cursor" => query.cursor = Some(Text::from(value)),
+            other => {
+                return Err(ApiError::invalid(format!(
+                    "'{other}' is not a parameter (role, since_ms, until_ms, limit, cursor)"
+                )))
+            }
+        }
+    }
+    Ok(query)
 }
 
 /// `GET /v1/invitations/{invitation_id}`.
