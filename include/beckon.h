@@ -103,6 +103,15 @@
 
 #define BECKON_REASON_SERVER_SHUTDOWN 5
 
+// Sent and received; the default.
+#define BECKON_HISTORY_ANY 0
+
+// Those the user sent (from a device, or the server API on its behalf).
+#define BECKON_HISTORY_SENT 1
+
+// Those the user was invited to.
+#define BECKON_HISTORY_RECEIVED 2
+
 // The longest token `beckon_token_create` writes, with its NUL.
 #define BECKON_TOKEN_MAX_LEN 96
 
@@ -191,7 +200,7 @@
 
 // The ABI's minor version: changes when something is added (a function, a
 // field at the end of a config struct, a constant); older programs still work.
-#define BECKON_ABI_VERSION_MINOR 2
+#define BECKON_ABI_VERSION_MINOR 3
 
 // `(BECKON_ABI_VERSION_MAJOR << 16) | BECKON_ABI_VERSION_MINOR`. A library
 // serves a program built against the same major and an older or equal minor
@@ -329,6 +338,58 @@ typedef struct beckon_result {
 // Called once with the result of login, logout, renew_token, accept or refuse.
 typedef void (*beckon_result_callback)(void *user_data,
                                        const struct beckon_result *result);
+
+// Which of the user's ended invitations `beckon_query_invitations` asks
+// for. Since ABI 2.3.
+//
+// Extensible: set `struct_size` to `sizeof(beckon_invitation_query)`;
+// zero fields mean "default". A NULL query is all defaults.
+typedef struct beckon_invitation_query {
+  uint32_t struct_size;
+  // A `BECKON_HISTORY_*` value.
+  int32_t role;
+  // Only invitations sent at or after this (Unix milliseconds; 0: no
+  // bound).
+  uint64_t since_ms;
+  // Only invitations sent before this (Unix milliseconds; 0: no bound).
+  uint64_t until_ms;
+  // Invitations per page, 1 to 100; 0 for 20.
+  uint32_t limit;
+  // NULL or "" for the first page; else the `next_cursor` of the page
+  // before.
+  const char *cursor;
+} beckon_invitation_query;
+
+// One ended invitation of a page.
+typedef struct beckon_invitation_summary {
+  const char *invitation_id;
+  const char *inviter;
+  // Every invitee with its final state (`BECKON_INVITEE_*`).
+  const struct beckon_invitee *invitees;
+  size_t invitee_count;
+  // When it was sent and when it ended (Unix milliseconds).
+  uint64_t created_ms;
+  uint64_t ended_ms;
+  // 1 if the server API sent it on the inviter's behalf, else 0.
+  int32_t sent_by_server;
+} beckon_invitation_summary;
+
+// The result of `beckon_query_invitations`. On error there are no
+// invitations and `next_cursor` is "".
+typedef struct beckon_invitation_page_result {
+  beckon_error error;
+  const char *error_message;
+  // Newest sent first.
+  const struct beckon_invitation_summary *invitations;
+  size_t invitation_count;
+  // "" on the last page; else the `cursor` of the next query.
+  const char *next_cursor;
+} beckon_invitation_page_result;
+
+// Called once with the result of `beckon_query_invitations`; everything in
+// it is valid until the callback returns.
+typedef void (*beckon_invitation_page_callback)(void *user_data,
+                                                const struct beckon_invitation_page_result *result);
 
 // How a memory hub behaves. Zero-valued fields mean "default".
 // Extensible like `beckon_client_config`.
@@ -673,6 +734,24 @@ const char *beckon_event_kind_name(int32_t kind);
 // The name of a per-invitee state, e.g. "ACCEPTED"; "UNKNOWN" otherwise.
 // Static storage: never free it.
 const char *beckon_invitee_state_name(int32_t state);
+
+// A page of this user's ended invitations (sent, received, or both, as
+// `query` says), newest sent first, from the server's history: it keeps
+// each user's most recent ones for a configured period (by default 100,
+// for 7 days; a memory hub the same). Since ABI 2.3.
+//
+// Returns at once with `BECKON_ERROR_INVALID_ARGUMENT` (an unknown role, a
+// limit over 100, `until_ms` not after `since_ms`, a cursor this library
+// did not get from a page, a bad `struct_size`) or
+// `BECKON_ERROR_NOT_LOGGED_IN`; messages name `query.<field>`. Otherwise
+// `callback` (may be NULL) runs exactly once with the page or an error.
+// Pass the page's `next_cursor` in the next query for the page after.
+//
+// Memory: Pointers are NULL or valid; `client` is a live client.
+beckon_error beckon_query_invitations(struct beckon_client *client,
+                                      const struct beckon_invitation_query *query,
+                                      beckon_invitation_page_callback callback,
+                                      void *user_data);
 
 // Creates the memory hub `name` (then reached as `memory://NAME`) with
 // `config`. Fails with INVALID_ARGUMENT if a hub of that name already exists,

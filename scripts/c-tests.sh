@@ -23,7 +23,7 @@ cargo build --release --features test-hooks
 
 programs=(test_api_errors test_flow test_free_in_flight test_reentrancy test_threads test_panic test_header_cpp
   test_abi test_abi_2_0 test_abi_2_1 test_pool test_handlers test_controls
-  test_hpp test_push test_abi_2_2)
+  test_hpp test_push test_abi_2_2 test_history)
 if [ -n "${C_TESTS_ONLY:-}" ]; then
   read -r -a programs <<<"$C_TESTS_ONLY"
 fi

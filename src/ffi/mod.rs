@@ -16,6 +16,7 @@ pub mod client;
 pub mod convert;
 pub mod error;
 pub mod event;
+pub mod history;
 pub mod hub;
 pub mod invitation;
 pub mod log;

@@ -116,6 +116,10 @@ static void constants(void) {
     PIN(BECKON_PUSH_SENT, 1);
     PIN(BECKON_PUSH_FAILED, 2);
     PIN(BECKON_PUSH_NO_TARGET, 3);
+    /* 2.3 */
+    PIN(BECKON_HISTORY_ANY, 0);
+    PIN(BECKON_HISTORY_SENT, 1);
+    PIN(BECKON_HISTORY_RECEIVED, 2);
     static const char *const providers[] = {"UNKNOWN", "APNS", "APNS_VOIP", "FCM", "WEBHOOK", "UNKNOWN"};
     for (int p = 0; p < 6; p++) CHECK_STR(beckon_push_provider_name(p), providers[p]);
     static const char *const outcomes[] = {"UNKNOWN", "SENT", "FAILED", "NO_TARGET", "UNKNOWN"};
@@ -233,6 +237,29 @@ static void layouts(void) {
     OFFSET(beckon_push_target, environment, 24);
     OFFSET(beckon_push_target, alert_token, 32);
 
+    /* 2.3 */
+    CHECK_INT(sizeof(beckon_invitation_query), 40);
+    OFFSET(beckon_invitation_query, struct_size, 0);
+    OFFSET(beckon_invitation_query, role, 4);
+    OFFSET(beckon_invitation_query, since_ms, 8);
+    OFFSET(beckon_invitation_query, until_ms, 16);
+    OFFSET(beckon_invitation_query, limit, 24);
+    OFFSET(beckon_invitation_query, cursor, 32);
+    CHECK_INT(sizeof(beckon_invitation_summary), 56);
+    OFFSET(beckon_invitation_summary, invitation_id, 0);
+    OFFSET(beckon_invitation_summary, inviter, 8);
+    OFFSET(beckon_invitation_summary, invitees, 16);
+    OFFSET(beckon_invitation_summary, invitee_count, 24);
+    OFFSET(beckon_invitation_summary, created_ms, 32);
+    OFFSET(beckon_invitation_summary, ended_ms, 40);
+    OFFSET(beckon_invitation_summary, sent_by_server, 48);
+    CHECK(sizeof(beckon_invitation_page_result) >= 40);
+    OFFSET(beckon_invitation_page_result, error, 0);
+    OFFSET(beckon_invitation_page_result, error_message, 8);
+    OFFSET(beckon_invitation_page_result, invitations, 16);
+    OFFSET(beckon_invitation_page_result, invitation_count, 24);
+    OFFSET(beckon_invitation_page_result, next_cursor, 32);
+
     CHECK(sizeof(beckon_result) >= 16);
     OFFSET(beckon_result, error, 0);
     OFFSET(beckon_result, error_message, 8);
@@ -257,8 +284,8 @@ static void layouts(void) {
 static void versions(void) {
     T_SECTION("ABI version: the same major, a library minor at least the header's");
     PIN(BECKON_ABI_VERSION_MAJOR, 2);
-    PIN(BECKON_ABI_VERSION_MINOR, 2);
-    PIN(BECKON_ABI_VERSION, (2u << 16) | 2u);
+    PIN(BECKON_ABI_VERSION_MINOR, 3);
+    PIN(BECKON_ABI_VERSION, (2u << 16) | 3u);
     CHECK_INT(beckon_abi_version(), BECKON_ABI_VERSION);
     CHECK(BECKON_ABI_COMPATIBLE(beckon_abi_version()));
 

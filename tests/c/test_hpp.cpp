@@ -310,8 +310,8 @@ void test_versions_and_types() {
         threw = true;
     }
     EXPECT(!threw);
-    EXPECT_EQ(beckon::abi_version_text(beckon::header_abi_version), std::string("2.2"));
-    EXPECT_EQ(beckon::header_abi_version, (2u << 16) | 2u);
+    EXPECT_EQ(beckon::abi_version_text(beckon::header_abi_version), std::string("2.3"));
+    EXPECT_EQ(beckon::header_abi_version, (2u << 16) | 3u);
     EXPECT(BECKON_ABI_COMPATIBLE(beckon::library_abi_version()));
     EXPECT(beckon::to_string(ErrorCode::not_permitted) == "NOT_PERMITTED");
     EXPECT(beckon::to_string(static_cast<ErrorCode>(999)) == "UNKNOWN");
