@@ -34,6 +34,7 @@ mod read_buffer;
 pub mod session;
 pub mod signing;
 pub mod store;
+mod tasks;
 pub mod time;
 pub mod tls;
 pub mod webhooks;

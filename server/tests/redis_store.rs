@@ -5,7 +5,6 @@
 //! node whose lease lapsed stops, and what a start cannot read is refused
 //! and left as it is. Several running nodes: tests/cluster.rs.
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use beckon::protocol::{Answer, InvitationId, Push, SendInvitation, Text, UserId};
@@ -54,28 +53,6 @@ fn config_with_lease(prefix: &str, lease_ms: u64) -> String {
 
 fn prefix() -> String {
     format!("t{}", &common::rand_suffix()[..10])
-}
-
-/// `beckon-server serve` that is expected to refuse to start: its stderr.
-fn refused(args: &[&str]) -> String {
-    // A server that does start stops at once (its stdin is closed).
-    let output = Command::new(env!("CARGO_BIN_EXE_beckon-server"))
-        .args([
-            "serve",
-            "--dev",
-            "--listen",
-            "127.0.0.1:0",
-            "--exit-on-stdin-close",
-        ])
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run beckon-server");
-    assert!(
-        !output.status.success(),
-        "beckon-server {args:?} started; it should have refused"
-    );
-    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 fn accept(peer: &Peer, id: &InvitationId) -> beckon::Result<()> {
@@ -252,7 +229,8 @@ fn what_a_start_cannot_read_is_refused_and_left_as_it_is() {
         .hset(format!("{{{newer}}}:meta"), "schema", 99)
         .unwrap();
     let config = config_file(&newer);
-    let message = refused(&["--store", "redis", "--redis-url", &url, "--config", &config]);
+    let message =
+        common::refused_start(&["--store", "redis", "--redis-url", &url, "--config", &config]);
     assert!(message.contains("schema 99"), "{message}");
     let schema: i64 = conn.hget(format!("{{{newer}}}:meta"), "schema").unwrap();
     assert_eq!(schema, 99, "left as it was");
@@ -266,7 +244,7 @@ fn what_a_start_cannot_read_is_refused_and_left_as_it_is() {
         .unwrap();
     let _: () = conn.sadd(format!("{{{broken}}}:owned:node-x"), id).unwrap();
     let config = config_file(&broken);
-    let message = refused(&[
+    let message = common::refused_start(&[
         "--store",
         "redis",
         "--redis-url",
@@ -284,13 +262,14 @@ fn what_a_start_cannot_read_is_refused_and_left_as_it_is() {
     assert_eq!(kept, "garbage", "left as it was");
 
     // Nobody there.
-    let message = refused(&["--store", "redis", "--redis-url", "redis://127.0.0.1:1/"]);
+    let message =
+        common::refused_start(&["--store", "redis", "--redis-url", "redis://127.0.0.1:1/"]);
     assert!(
         message.contains("redis://127.0.0.1:1/") && message.contains("cannot connect"),
         "{message}"
     );
     // A password never shows.
-    let message = refused(&[
+    let message = common::refused_start(&[
         "--store",
         "redis",
         "--redis-url",
@@ -362,7 +341,7 @@ fn a_redis_behind_tls_with_a_private_ca() {
     drop(server);
 
     let without_ca = config_file(&prefix);
-    let stderr = refused(
+    let stderr = common::refused_start(
         &[
             &args[..],
             &["--node-name", "tls-b", "--config", &without_ca],

@@ -145,20 +145,7 @@ fn wait_state(server: &ServerProcess, id: &str, invitee: usize, state: &str) -> 
 fn the_api_is_off_by_default_and_needs_a_key_to_be_on() {
     let server = ServerProcess::start(&["--store", "memory"]);
     assert_eq!(server.api_port, None);
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_beckon-server"))
-        .args([
-            "serve",
-            "--dev",
-            "--store",
-            "memory",
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .args(["--api", "127.0.0.1:0"])
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = common::refused_start(&["--store", "memory", "--api", "127.0.0.1:0"]);
     assert!(stderr.contains("no [[api.key]] is configured"), "{stderr}");
 }
 

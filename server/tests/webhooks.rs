@@ -315,21 +315,8 @@ fn a_webhook_setting_that_cannot_work_stops_the_start_with_its_name() {
     for (toml, expected) in cases {
         let config = keys.dir.join("bad-webhooks.toml");
         std::fs::write(&config, toml).unwrap();
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_beckon-server"))
-            .args([
-                "serve",
-                "--dev",
-                "--store",
-                "memory",
-                "--listen",
-                "127.0.0.1:0",
-                "--config",
-            ])
-            .arg(&config)
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(!output.status.success(), "{toml}: started");
+        let stderr =
+            common::refused_start(&["--store", "memory", "--config", config.to_str().unwrap()]);
         assert!(stderr.contains(expected), "{toml}: {stderr}");
         assert!(
             !stderr.contains("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),

@@ -174,7 +174,7 @@ mod tests {
     use parking_lot::Mutex;
 
     use super::super::test_support::{user, Inbox, Recording};
-    use super::super::{Hub, HubConfig, ManualClock};
+    use super::super::{Hub, HubConfig, ManualClock, Session};
     use super::{HubEvent, HubObserver, Observed};
     use crate::protocol::{Answer, CancelInvitation, DeviceId, InviteeState, SendInvitation, Text};
 
@@ -212,6 +212,19 @@ mod tests {
         (hub, clock, told)
     }
 
+    fn online(hub: &Hub, name: &str, device_name: &str) -> Arc<Session> {
+        let session = hub
+            .login(
+                user(name),
+                device(device_name),
+                "t",
+                Arc::new(Inbox::default()),
+            )
+            .expect("login");
+        hub.sync(&session);
+        session
+    }
+
     /// The invitee and state of each InviteeChanged, in order.
     fn changes(events: &[Observed]) -> Vec<(String, InviteeState)> {
         events
@@ -228,14 +241,8 @@ mod tests {
     #[test]
     fn an_invitation_is_told_created_then_each_change_then_ended() {
         let (hub, _clock, told) = hub();
-        let alice = hub
-            .login(user("alice"), device("a1"), "t", Arc::new(Inbox::default()))
-            .expect("alice");
-        let bob = hub
-            .login(user("bob"), device("b1"), "t", Arc::new(Inbox::default()))
-            .expect("bob");
-        hub.sync(&alice);
-        hub.sync(&bob);
+        let alice = online(&hub, "alice", "a1");
+        let bob = online(&hub, "bob", "b1");
         let online = told.take();
         assert!(matches!(
             online.as_slice(),
@@ -331,14 +338,8 @@ mod tests {
     #[test]
     fn a_deadline_and_an_inviter_leaving_are_told_too() {
         let (hub, clock, told) = hub();
-        let alice = hub
-            .login(user("alice"), device("a1"), "t", Arc::new(Inbox::default()))
-            .expect("alice");
-        let bob = hub
-            .login(user("bob"), device("b1"), "t", Arc::new(Inbox::default()))
-            .expect("bob");
-        hub.sync(&alice);
-        hub.sync(&bob);
+        let alice = online(&hub, "alice", "a1");
+        online(&hub, "bob", "b1");
         hub.send(&alice, SendInvitation::new(vec![user("bob")], 5))
             .expect("send");
         told.take();

@@ -109,19 +109,8 @@ impl WebhookService {
     /// dropped (and counted).
     pub async fn shutdown(&self, deadline: Duration) {
         let _ = self.shutdown.send(true);
-        let mut workers: Vec<_> = std::mem::take(&mut *self.workers.lock());
-        let all = async {
-            for worker in &mut workers {
-                let _ = worker.await;
-            }
-        };
-        if tokio::time::timeout(deadline, all).await.is_err() {
-            for worker in &workers {
-                worker.abort();
-            }
-            for worker in workers {
-                let _ = worker.await;
-            }
+        let workers = std::mem::take(&mut *self.workers.lock());
+        if !crate::tasks::join_or_abort(workers, deadline).await {
             for endpoint in &self.endpoints {
                 endpoint.drop_the_rest();
             }

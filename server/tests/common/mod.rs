@@ -173,6 +173,28 @@ impl ServerProcess {
     }
 }
 
+/// `beckon-server serve` that is expected to refuse to start: its stderr.
+pub fn refused_start(args: &[&str]) -> String {
+    // A server that does start stops at once (its stdin is closed).
+    let output = Command::new(env!("CARGO_BIN_EXE_beckon-server"))
+        .args([
+            "serve",
+            "--dev",
+            "--listen",
+            "127.0.0.1:0",
+            "--exit-on-stdin-close",
+        ])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run beckon-server");
+    assert!(
+        !output.status.success(),
+        "beckon-server {args:?} started; it should have refused"
+    );
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
 /// GET `path` on 127.0.0.1:`port`; returns (status line, body).
 pub fn http_get(port: u16, path: &str) -> (String, String) {
     use std::io::{Read, Write};
