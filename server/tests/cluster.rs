@@ -321,3 +321,76 @@ fn a_push_target_set_on_one_node_rings_from_another() {
     assert_eq!(outcome, PushOutcome::Sent);
     assert_eq!(hook.wait_requests(2, WAIT)[1].json()["token"], token);
 }
+
+#[test]
+fn webhooks_tell_each_event_once_from_the_node_that_has_it() {
+    let keys = TestKeys::new();
+    let receiver = Fake::start(Kind::Events, &keys);
+    let deployment = Deployment::with(&format!(
+        "[webhooks]\nextra_root_ca = {:?}\n[[webhooks.endpoint]]\nurl = \"{}/events\"\nsecret = {:?}\n",
+        keys.ca_file.display().to_string(),
+        receiver.url(),
+        common::push_fakes::webhook_secret(),
+    ));
+    let a = deployment.node("node-a");
+    let b = deployment.node("node-b");
+    let (alice, bob) = (unique("alice"), unique("bob"));
+    let inviter = Peer::online(&a.url(), &alice);
+    let invitee = Peer::online(&b.url(), &bob);
+    wait_devices(&a, &bob, 1);
+    wait_devices(&b, &alice, 1);
+    let sent = inviter.invite(&[&bob], 30);
+    assert_eq!(invitee.ringing(), sent.invitation_id);
+    // The answer runs on node-a, which holds the invitation.
+    block(
+        invitee
+            .client
+            .accept_invitation(answer(&sent.invitation_id, "yes")),
+    )
+    .unwrap();
+    accepted(&inviter, &sent.invitation_id, &bob);
+
+    let id = sent.invitation_id.to_string();
+    let wanted = [
+        "invitation.created",
+        "invitation.received",
+        "invitation.accepted",
+        "invitation.ended",
+    ];
+    let deadline = Instant::now() + WAIT;
+    let events = loop {
+        let events: Vec<serde_json::Value> = receiver
+            .requests()
+            .iter()
+            .map(|r| r.json())
+            .filter(|e| {
+                e["data"]["invitation_id"] == id.as_str()
+                    || e["data"]["user_id"] == alice.as_str()
+                    || e["data"]["user_id"] == bob.as_str()
+            })
+            .collect();
+        let done = wanted
+            .iter()
+            .all(|kind| events.iter().any(|e| e["type"] == *kind));
+        if done || Instant::now() > deadline {
+            break events;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // A moment for a second node's copy, were there one.
+    std::thread::sleep(Duration::from_millis(300));
+    let count = |kind: &str, field: &str, value: &str| {
+        receiver
+            .requests()
+            .iter()
+            .map(|r| r.json())
+            .filter(|e| e["type"] == kind && e["data"][field] == value)
+            .count()
+    };
+    for kind in wanted {
+        assert_eq!(count(kind, "invitation_id", &id), 1, "{kind}: {events:#?}");
+    }
+    assert_eq!(count("device.online", "user_id", alice.as_str()), 1);
+    assert_eq!(count("device.online", "user_id", bob.as_str()), 1);
+    assert_eq!(receiver.problems(), Vec::<String>::new());
+}
