@@ -253,7 +253,13 @@ impl Hub {
         });
         hub.restore_push_targets(push_targets);
         if hub.config.history_per_user > 0 {
-            hub.restore_history(hub.store.recover_history(hub.history_cutoff_ms())?);
+            let cutoff = hub.history_cutoff_ms();
+            hub.restore_history(hub.store.recover_history(cutoff)?);
+            // What passed its keeping while the hub was down goes now, not
+            // only once enough invitations have ended.
+            if hub.keeps_records {
+                hub.store.submit(Change::ForgetHistory { before_ms: cutoff });
+            }
         }
         Ok((hub, kept))
     }
