@@ -24,6 +24,7 @@ mod raw;
 mod report;
 mod run;
 mod server;
+mod sink;
 mod store;
 mod storm;
 
@@ -238,9 +239,18 @@ fn bench(options: &Options) -> Result<Report, String> {
         .enable_all()
         .build()
         .map_err(|e| format!("runtime: {e}"))?;
+    let sink = if options.server_webhook {
+        Some(sink::start(&runtime)?)
+    } else {
+        None
+    };
     let (server, url) = if options.spawn_server {
-        let (server, url) =
-            server::spawn(&runtime, options.server_store, options.server_durability)?;
+        let (server, url) = server::spawn(
+            &runtime,
+            options.server_store,
+            options.server_durability,
+            sink.as_ref().map(|s| s.addr),
+        )?;
         (Some(server), url)
     } else {
         (None, options.url_label())
@@ -322,6 +332,20 @@ fn bench(options: &Options) -> Result<Report, String> {
         let completed = run.completed.load(Ordering::Relaxed).max(1);
         server.server.ctx.metrics.pushes.get() as f64 / completed as f64
     });
+    // Webhooks: received by the sink per invitation completed (all
+    // phases), and those the server dropped (its queue full).
+    let webhooks = sink.as_ref().map(|sink| {
+        let completed = run.completed.load(Ordering::Relaxed).max(1);
+        let dropped = server
+            .as_ref()
+            .map(|s| server::webhooks_dropped(&s.server))
+            .unwrap_or(0);
+        report::Webhooks {
+            received_per_invitation: sink.received.load(Ordering::Relaxed) as f64
+                / completed as f64,
+            dropped,
+        }
+    });
     if let Some(server) = server {
         server::stop(&runtime, server);
     }
@@ -365,6 +389,7 @@ fn bench(options: &Options) -> Result<Report, String> {
         latency_us: report::latencies(&pairs, driven.pacer_lag.as_ref())?,
         errors: run.errors(),
         server_pushes_per_invitation: pushes_per_invitation,
+        server_webhooks: webhooks,
         cpu: cpu::Usage::between(
             &driven.cpu_before,
             &driven.cpu_after,

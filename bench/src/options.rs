@@ -56,6 +56,12 @@ pub struct Options {
     #[arg(long, value_enum, default_value_t = beckon_server::Durability::Normal)]
     pub server_durability: beckon_server::Durability,
 
+    /// The spawned server sends every invitation and device event as a
+    /// signed webhook to a receiver in this process that answers 204 at once
+    /// (docs/WEBHOOKS.md): what webhooks cost the server.
+    #[arg(long, requires = "spawn_server")]
+    pub server_webhook: bool,
+
     /// Worker threads of the spawned server's runtime.
     #[arg(long, default_value_t = 2)]
     pub server_threads: usize,

@@ -48,8 +48,19 @@ pub struct Report {
     /// `--spawn-server`: pushes the server sent per complete invitation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_pushes_per_invitation: Option<f64>,
+    /// `--server-webhook`: what the sink got.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_webhooks: Option<Webhooks>,
     /// CPU time of this process's threads over the measured window.
     pub cpu: Usage,
+}
+
+#[derive(Serialize)]
+pub struct Webhooks {
+    /// Webhooks the sink received per complete invitation (all phases).
+    pub received_per_invitation: f64,
+    /// Events the server dropped because its queue was full.
+    pub dropped: u64,
 }
 
 fn is_one(n: &usize) -> bool {
@@ -188,6 +199,12 @@ impl Report {
         ));
         if let Some(pushes) = self.server_pushes_per_invitation {
             out.push_str(&format!("server: {pushes:.2} pushes per invitation\n"));
+        }
+        if let Some(webhooks) = &self.server_webhooks {
+            out.push_str(&format!(
+                "webhooks: {:.2} received per invitation, {} dropped (queue full)\n",
+                webhooks.received_per_invitation, webhooks.dropped
+            ));
         }
         if self.errors.is_empty() {
             out.push_str("errors: none\n");

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use std::path::PathBuf;
 
+use beckon_server::config::{WebhookEndpointConfig, WebhooksConfig};
 use beckon_server::{Durability, RunningServer, ServerConfig, StoreKind};
 use tokio::runtime::Runtime;
 
@@ -22,6 +23,7 @@ pub fn spawn(
     runtime: &Runtime,
     store: StoreKind,
     durability: Durability,
+    webhook: Option<SocketAddr>,
 ) -> Result<(Spawned, String), String> {
     let data_dir = (store == StoreKind::Sqlite)
         .then(|| std::env::temp_dir().join(format!("beckon-bench-{:016x}", rand::random::<u64>())));
@@ -34,6 +36,19 @@ pub fn spawn(
         store,
         data_dir: data_dir.clone(),
         durability,
+        webhooks: WebhooksConfig {
+            endpoints: webhook
+                .map(|addr| WebhookEndpointConfig {
+                    name: Some("bench".into()),
+                    url: format!("http://{addr}/events"),
+                    secret: Some(format!("whsec_{}", "QmVja29uQmVuY2hTZWNyZXQxMjM0NTY=")),
+                    secret_file: None,
+                    events: vec!["*".into()],
+                })
+                .into_iter()
+                .collect(),
+            ..WebhooksConfig::default()
+        },
         ..ServerConfig::default()
     };
     let server = runtime
@@ -48,4 +63,13 @@ pub fn stop(runtime: &Runtime, spawned: Spawned) {
     if let Some(dir) = spawned.data_dir {
         let _ = std::fs::remove_dir_all(dir);
     }
+}
+
+/// Webhook events the server dropped (queue full), from its metrics.
+pub fn webhooks_dropped(server: &RunningServer) -> u64 {
+    let text = server.ctx.render_metrics();
+    text.lines()
+        .filter(|line| line.starts_with("beckon_webhook_events_total") && line.contains("dropped"))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
 }

@@ -153,8 +153,10 @@ impl std::fmt::Debug for ApiKeyConfig {
 pub struct WebhooksConfig {
     /// Events waiting per endpoint; one more is dropped (and counted).
     pub queue: usize,
-    /// Deliveries in flight per endpoint. Events of one invitation (or of
-    /// one user's devices) always go one after the other, in order.
+    /// Deliveries in flight per endpoint (each lane sends one at a time, so
+    /// an endpoint takes about this many divided by the receiver's answer
+    /// time per second). Events of one invitation (or of one user's
+    /// devices) always go one after the other, in order.
     pub concurrency: usize,
     /// One attempt's time limit (connecting included).
     pub request_timeout_ms: u64,
@@ -174,7 +176,7 @@ impl Default for WebhooksConfig {
     fn default() -> WebhooksConfig {
         WebhooksConfig {
             queue: 10_000,
-            concurrency: 4,
+            concurrency: 16,
             request_timeout_ms: 10_000,
             retry_initial_ms: 1_000,
             retry_max_ms: 300_000,

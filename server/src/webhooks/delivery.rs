@@ -367,7 +367,7 @@ mod tests {
                 );
             }
         }
-        assert_eq!(tuning.lanes, 4);
-        assert_eq!(tuning.lane_capacity, 2_500);
+        assert_eq!(tuning.lanes, 16);
+        assert_eq!(tuning.lane_capacity, 625);
     }
 }
