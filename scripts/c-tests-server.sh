@@ -40,7 +40,7 @@ else
 fi
 server_bin=$root/$out/bin/beckon-server
 
-programs=(test_flow test_free_in_flight test_reentrancy test_threads)
+programs=(test_flow test_free_in_flight test_reentrancy test_threads test_history)
 if [ -n "${C_TESTS_ONLY:-}" ]; then
   read -r -a programs <<<"$C_TESTS_ONLY"
 fi

@@ -1,8 +1,12 @@
 /*
- * test_history: beckon_query_invitations (ABI 2.3) on a memory hub. Pages of
- * a user's ended invitations come newest first, both roles, with cursors
- * across pages; every result arrives exactly once with valid strings; bad
- * queries fail at once with a message naming the field.
+ * test_history: beckon_query_invitations (ABI 2.3). Pages of a user's ended
+ * invitations come newest first, both roles, with cursors across pages;
+ * every result arrives exactly once with valid strings, also when the client
+ * is freed with queries in flight; bad queries fail at once with a message
+ * naming the field.
+ *
+ * On a memory hub, or with BECKON_TEST_SERVER_URL against that beckon-server
+ * (users suffixed per run: scripts/c-tests-server.sh).
  */
 #include "common.h"
 
@@ -75,18 +79,19 @@ int main(void) {
     t_recorder_init(&bob, "bob", 256);
 
     T_SECTION("before login: NOT_LOGGED_IN at once, no callback");
-    beckon_client *a = t_client_with_recorder(HUB, "alice-1", &alice);
+    const char *alice_id = t_user("alice"), *bob_id = t_user("bob");
+    beckon_client *a = t_client_with_recorder(t_url(HUB), "alice-1", &alice);
     page never;
     memset(&never, 0, sizeof never);
     CHECK_CODE(beckon_query_invitations(a, NULL, on_page, &never), BECKON_ERROR_NOT_LOGGED_IN, NULL);
-    t_login(a, "alice", NULL, &alice);
-    beckon_client *b = t_client_with_recorder(HUB, "bob-1", &bob);
-    t_login(b, "bob", NULL, &bob);
+    t_login(a, alice_id, NULL, &alice);
+    beckon_client *b = t_client_with_recorder(t_url(HUB), "bob-1", &bob);
+    t_login(b, bob_id, NULL, &bob);
 
     T_SECTION("alice invites bob 7 times; bob refuses each");
     char ids[ROUNDS][80];
     for (int i = 0; i < ROUNDS; i++) {
-        const char *who[] = {"bob"};
+        const char *who[] = {bob_id};
         beckon_invitation_config cfg = t_invitation(30, "");
         t_op sent;
         t_op_init(&sent, "send", &alice);
@@ -121,7 +126,7 @@ int main(void) {
             CHECK_MSG(p.created[i] <= previous, "not newest first: %llu after %llu",
                       (unsigned long long)p.created[i], (unsigned long long)previous);
             previous = p.created[i];
-            CHECK_STR(p.inviters[i], "alice");
+            CHECK_STR(p.inviters[i], alice_id);
             CHECK_INT(p.states[i], BECKON_INVITEE_REJECTED);
             CHECK(p.created[i] > 0 && p.created[i] <= p.ended[i]);
         }
@@ -171,7 +176,22 @@ int main(void) {
     T_SECTION("a NULL callback is allowed");
     CHECK_CODE(beckon_query_invitations(a, NULL, NULL, NULL), BECKON_OK, NULL);
 
+    T_SECTION("freed with queries in flight: each callback runs exactly once");
+    enum { IN_FLIGHT = 40 };
+    static page flying[IN_FLIGHT];
+    for (int i = 0; i < IN_FLIGHT; i++) {
+        memset(&flying[i], 0, sizeof flying[i]);
+        REQUIRE_CODE(beckon_query_invitations(a, NULL, on_page, &flying[i]), BECKON_OK, NULL);
+    }
     CHECK_CODE(beckon_client_free(a), BECKON_OK, NULL);
+    int shut = 0;
+    for (int i = 0; i < IN_FLIGHT; i++) {
+        CHECK_INT(atomic_load(&flying[i].calls), 1);
+        if (flying[i].error == BECKON_ERROR_SHUTDOWN) shut++;
+        else CHECK_INT(flying[i].error, BECKON_OK);
+    }
+    t_log("  %d of %d answered SHUTDOWN", shut, IN_FLIGHT);
+
     CHECK_CODE(beckon_client_free(b), BECKON_OK, NULL);
     t_recorder_destroy(&alice);
     t_recorder_destroy(&bob);
