@@ -52,7 +52,7 @@ javac -Xlint:all -Werror -d "$build/test-classes" -cp "$build/beckon-kotlin.jar:
 # build/fake/libbeckon-abi-NAME.so reports ABI version VALUE, for each NAME=VALUE
 # (LibraryTest: another major, an older minor and the unversioned ABI 1 are
 # refused, a newer minor is accepted).
-for fake in 3.0=$((3 << 16)) 1.65535=$(((1 << 16) | 65535)) 1=1 2.0=$((2 << 16)) 2.1=$(((2 << 16) | 1)) 2.3=$(((2 << 16) | 3)); do
+for fake in 3.0=$((3 << 16)) 1.65535=$(((1 << 16) | 65535)) 1=1 2.0=$((2 << 16)) 2.1=$(((2 << 16) | 1)) 2.2=$(((2 << 16) | 2)) 2.4=$(((2 << 16) | 4)); do
   gcc -shared -fPIC -Wall -Werror -DFAKE_ABI_VERSION="${fake#*=}u" \
     -o "$build/fake/libbeckon-abi-${fake%%=*}.so" src/test/c/fake_abi.c
 done

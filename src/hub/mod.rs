@@ -258,7 +258,8 @@ impl Hub {
             // What passed its keeping while the hub was down goes now, not
             // only once enough invitations have ended.
             if hub.keeps_records {
-                hub.store.submit(Change::ForgetHistory { before_ms: cutoff });
+                hub.store
+                    .submit(Change::ForgetHistory { before_ms: cutoff });
             }
         }
         Ok((hub, kept))

@@ -1,14 +1,16 @@
 // The demo flow from Kotlin, on the embedded memory:// hub: alice invites bob,
-// bob's device rings, bob accepts, alice hears it.
+// bob's device rings, bob accepts, alice hears it and lists her history.
 //
 // Run (see README.md): kotlinc Demo.kt -cp beckon-kotlin.jar:... && java ... DemoKt
 
 import dev.beckon.Beckon
 import dev.beckon.BeckonClient
 import dev.beckon.BeckonEvent
+import dev.beckon.HistoryRole
 import dev.beckon.Notification
 import dev.beckon.acceptInvitationAwait
 import dev.beckon.loginAwait
+import dev.beckon.queryInvitationsAwait
 import dev.beckon.sendInvitationAwait
 import kotlinx.coroutines.CompletableDeferred
 import kotlinx.coroutines.runBlocking
@@ -49,6 +51,12 @@ fun main() = runBlocking<Unit> {
 
                 val heard = answered.await()
                 println("[alice] ${heard.invitee} accepted: ${heard.extendedData}")
+
+                // History (ABI 2.3): the invitation ended when its only invitee answered.
+                val history = alice.queryInvitationsAwait(HistoryRole.SENT, limit = 10)
+                for (past in history.invitations) {
+                    println("[alice] history: ${past.invitationId} to ${past.invitees.joinToString { "${it.userId} ${it.state}" }}")
+                }
             }
         }
     }

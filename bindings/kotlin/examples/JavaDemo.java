@@ -1,9 +1,12 @@
 // The demo flow from Java, with CompletableFuture: alice invites bob on a
-// memory:// hub, bob's device rings, bob accepts, alice hears it.
+// memory:// hub, bob's device rings, bob accepts, alice hears it and lists
+// her history.
 
 import dev.beckon.Beckon;
 import dev.beckon.BeckonClient;
 import dev.beckon.BeckonEvent;
+import dev.beckon.HistoryRole;
+import dev.beckon.InvitationSummary;
 import dev.beckon.SendResult;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -43,6 +46,11 @@ public class JavaDemo {
             bobAccepted.get(10, TimeUnit.SECONDS);
             BeckonEvent.InvitationAccepted accepted = heard.get(10, TimeUnit.SECONDS);
             System.out.println("[alice] " + accepted.getInvitee() + " accepted: " + accepted.getExtendedData());
+
+            // History (ABI 2.3): the invitation ended when its only invitee answered.
+            for (InvitationSummary past : alice.queryInvitations(HistoryRole.SENT).get(10, TimeUnit.SECONDS).getInvitations()) {
+                System.out.println("[alice] history: " + past.getInvitationId() + " to " + past.getInvitees());
+            }
         }
         System.out.println("--- done ---");
     }

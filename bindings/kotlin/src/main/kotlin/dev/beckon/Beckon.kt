@@ -24,7 +24,7 @@ object Beckon {
     const val BINDING_ABI_VERSION_MAJOR = 2
 
     /** The `BECKON_ABI_VERSION_MINOR` of the header this binding was written against. */
-    const val BINDING_ABI_VERSION_MINOR = 2
+    const val BINDING_ABI_VERSION_MINOR = 3
 
     /**
      * The `BECKON_ABI_VERSION` of the header this binding was written against:
@@ -57,7 +57,7 @@ object Beckon {
     /**
      * The loaded library's ABI version, `(major shl 16) or minor`: once
      * loaded, the major is [BINDING_ABI_VERSION_MAJOR] and the minor at least
-     * [BINDING_ABI_VERSION_MINOR]. [abiVersionText] shows it as "2.1".
+     * [BINDING_ABI_VERSION_MINOR]. [abiVersionText] shows it as "2.3".
      */
     @JvmStatic
     val abiVersion: Int

@@ -331,6 +331,50 @@ class BeckonClient(
         }
 
     /**
+     * A page of this user's ended invitations (ABI 2.3), newest sent first,
+     * from the server's history (it keeps each user's most recent ones for a
+     * configured period: by default 100, for 7 days; a memory hub the same).
+     * Invitations still ringing are not listed. For the page after, pass
+     * the page's [InvitationPage.nextCursor] as [cursor] with the same other
+     * arguments; it is null on the last page.
+     *
+     * Out-of-range arguments fail the future at once with
+     * [InvalidArgumentException], naming the argument (the library's
+     * messages name `query.<field>`: `query.until_ms`, `query.cursor`, ...);
+     * before a login, with [NotLoggedInException].
+     *
+     * @param role sent, received or both ([HistoryRole.ANY], the default).
+     * @param sinceMs only invitations sent at or after this (Unix ms); 0 (the default): no bound.
+     * @param untilMs only invitations sent before this (Unix ms); 0 (the default): no bound, else
+     *   it must be after [sinceMs].
+     * @param limit invitations per page, 1 to 100; 0 (the default) means 20.
+     * @param cursor null or "" for the first page, else the [InvitationPage.nextCursor] of the page before.
+     */
+    @JvmOverloads
+    fun queryInvitations(
+        role: HistoryRole = HistoryRole.ANY,
+        sinceMs: Long = 0,
+        untilMs: Long = 0,
+        limit: Int = 0,
+        cursor: String? = null
+    ): CompletableFuture<InvitationPage> =
+        start(PageOperation(this)) { h, arena, ud ->
+            // uint64_t and uint32_t in C: negative values would wrap.
+            if (sinceMs < 0) throw InvalidArgumentException("sinceMs: $sinceMs is negative")
+            if (untilMs < 0) throw InvalidArgumentException("untilMs: $untilMs is negative")
+            if (limit !in 0..MAX_HISTORY_LIMIT) {
+                throw InvalidArgumentException("limit: $limit is outside 0..$MAX_HISTORY_LIMIT")
+            }
+            val c = InvitationQueryStruct()
+            c.role = role.value
+            c.since_ms = sinceMs
+            c.until_ms = untilMs
+            c.limit = limit
+            c.cursor = arena.stringOrNull(cursor, "cursor")
+            api.beckon_query_invitations(h, c, Dispatch.onPage, ud)
+        }
+
+    /**
      * Poll mode only: waits up to [timeoutMillis] (0 to 3 600 000) for
      * callbacks to be due, then runs those queued at that moment on this
      * thread (completing futures, calling the listener). Returns how many ran.
@@ -504,6 +548,9 @@ class BeckonClient(
     companion object {
         /** The longest invitation timeout a hub allows, in seconds. */
         const val MAX_TIMEOUT_SECONDS = 600
+
+        /** The most invitations one [queryInvitations] page holds. */
+        const val MAX_HISTORY_LIMIT = 100
 
         /** The longest [poll] timeout, in ms. */
         const val MAX_POLL_MILLIS = 3_600_000

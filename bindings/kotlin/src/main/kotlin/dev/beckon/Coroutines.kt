@@ -91,3 +91,12 @@ suspend fun BeckonClient.refuseInvitationAwait(
 ) {
     refuseInvitation(invitationId, extendedData, requestTimeoutMillis).awaitCompletion()
 }
+
+/** Suspending [BeckonClient.queryInvitations]. */
+suspend fun BeckonClient.queryInvitationsAwait(
+    role: HistoryRole = HistoryRole.ANY,
+    sinceMs: Long = 0,
+    untilMs: Long = 0,
+    limit: Int = 0,
+    cursor: String? = null
+): InvitationPage = queryInvitations(role, sinceMs, untilMs, limit, cursor).awaitCompletion()

@@ -55,6 +55,20 @@ internal class CancelOperation(client: BeckonClient) : PendingOperation<CancelRe
     }
 }
 
+internal class PageOperation(client: BeckonClient) : PendingOperation<InvitationPage>(client, CompletableFuture()) {
+    override fun complete(result: Pointer) {
+        val r = InvitationPageResultStruct(result)
+        if (r.error == 0) {
+            val next = readUtf8(r.next_cursor)
+            future.complete(
+                InvitationPage(readInvitationSummaries(r.invitations, r.invitation_count), if (next.length == 0) null else next)
+            )
+        } else {
+            fail(BeckonException.of(r.error, readUtf8(r.error_message)))
+        }
+    }
+}
+
 internal object Dispatch {
     private val nextKey = AtomicLong(1)
     private val operations = ConcurrentHashMap<Long, PendingOperation<*>>()
@@ -78,6 +92,10 @@ internal object Dispatch {
         override fun invoke(userData: Pointer?, result: Pointer?) = completeOperation(userData, result)
     }
 
+    @JvmField val onPage: PageCallback = object : PageCallback {
+        override fun invoke(userData: Pointer?, result: Pointer?) = completeOperation(userData, result)
+    }
+
     @JvmField val onEvent: EventCallback = object : EventCallback {
         override fun invoke(userData: Pointer?, event: Pointer?) = deliverEvent(userData, event)
     }
@@ -86,6 +104,7 @@ internal object Dispatch {
         NativeLibrary.keepThreadsAttached(onResult, "beckon-dispatcher")
         NativeLibrary.keepThreadsAttached(onSend, "beckon-dispatcher")
         NativeLibrary.keepThreadsAttached(onCancel, "beckon-dispatcher")
+        NativeLibrary.keepThreadsAttached(onPage, "beckon-dispatcher")
         NativeLibrary.keepThreadsAttached(onEvent, "beckon-dispatcher")
     }
 

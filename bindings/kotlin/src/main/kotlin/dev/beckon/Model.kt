@@ -123,6 +123,39 @@ data class CancelResult(
     val errorInvitees: List<InviteeStatus>
 )
 
+/** Which of the user's ended invitations [BeckonClient.queryInvitations] lists (`BECKON_HISTORY_*`, ABI 2.3). */
+enum class HistoryRole(val value: Int) {
+    /** Sent and received: the default. */
+    ANY(0),
+    /** Those the user sent (from a device, or the server API on its behalf). */
+    SENT(1),
+    /** Those the user was invited to. */
+    RECEIVED(2)
+}
+
+/** One ended invitation of an [InvitationPage] (ABI 2.3). */
+data class InvitationSummary(
+    val invitationId: String,
+    /** The user who sent it. */
+    val inviter: String,
+    /** Every invitee with its final state. */
+    val invitees: List<InviteeStatus>,
+    /** When it was sent, in Unix milliseconds. */
+    val createdMs: Long,
+    /** When it ended (its last invitee reached a final state), in Unix milliseconds. */
+    val endedMs: Long,
+    /** True if the server API sent it on the inviter's behalf. */
+    val sentByServer: Boolean
+)
+
+/** The result of [BeckonClient.queryInvitations]: one page of the user's ended invitations (ABI 2.3). */
+data class InvitationPage(
+    /** Newest sent first (those sent in the same millisecond in the order of their ids). */
+    val invitations: List<InvitationSummary>,
+    /** The `cursor` that asks for the next page; null on the last page. */
+    val nextCursor: String?
+)
+
 /** The service a push target is reached through (`BECKON_PUSH_PROVIDER_*`, ABI 2.2). */
 enum class PushProvider(val value: Int) {
     /** APNs alert pushes. */

@@ -74,6 +74,9 @@ internal interface NativeApi : Library {
     fun beckon_client_clear_push_target(client: Pointer, callback: ResultCallback?, userData: Pointer?): Int
     fun beckon_push_provider_name(provider: Int): Pointer?
     fun beckon_push_outcome_name(outcome: Int): Pointer?
+
+    // ABI 2.3: history.
+    fun beckon_query_invitations(client: Pointer, query: InvitationQueryStruct, callback: PageCallback?, userData: Pointer?): Int
 }
 
 // Callback types. Each has exactly one instance for the life of the process
@@ -89,6 +92,11 @@ internal interface SendCallback : Callback {
 }
 
 internal interface CancelCallback : Callback {
+    fun invoke(userData: Pointer?, result: Pointer?)
+}
+
+/** `beckon_invitation_page_callback` (ABI 2.3). */
+internal interface PageCallback : Callback {
     fun invoke(userData: Pointer?, result: Pointer?)
 }
 
@@ -203,6 +211,26 @@ internal class PushTargetStruct : Structure() {
     }
 }
 
+/** `beckon_invitation_query` (ABI 2.3): 40 bytes on 64-bit platforms. */
+@Structure.FieldOrder("struct_size", "role", "since_ms", "until_ms", "limit", "cursor")
+internal class InvitationQueryStruct : Structure() {
+    @JvmField var struct_size: Int = 0
+    /** A `BECKON_HISTORY_*` value ([HistoryRole]). */
+    @JvmField var role: Int = 0
+    /** `uint64_t`; 0: no bound. */
+    @JvmField var since_ms: Long = 0
+    /** `uint64_t`; 0: no bound. */
+    @JvmField var until_ms: Long = 0
+    /** `uint32_t`; 0 means 20. */
+    @JvmField var limit: Int = 0
+    /** NULL for the first page. */
+    @JvmField var cursor: Pointer? = null
+
+    init {
+        struct_size = size()
+    }
+}
+
 @Structure.FieldOrder("struct_size", "secret", "max_invitees", "retention_ms")
 internal class HubConfigStruct : Structure() {
     @JvmField var struct_size: Int = 0
@@ -289,6 +317,42 @@ internal class CancelResultStruct(p: Pointer) : Structure(p) {
     }
 }
 
+/** `beckon_invitation_page_result` (ABI 2.3). */
+@Structure.FieldOrder("error", "error_message", "invitations", "invitation_count", "next_cursor")
+internal class InvitationPageResultStruct(p: Pointer) : Structure(p) {
+    @JvmField var error: Int = 0
+    @JvmField var error_message: Pointer? = null
+    /** A C array of `beckon_invitation_summary` ([InvitationSummaryStruct]); NULL when empty. */
+    @JvmField var invitations: Pointer? = null
+    @JvmField var invitation_count: SizeT = SizeT()
+    /** "" on the last page. */
+    @JvmField var next_cursor: Pointer? = null
+
+    init {
+        read()
+    }
+}
+
+/** `beckon_invitation_summary` (ABI 2.3): 56 bytes on 64-bit platforms. */
+@Structure.FieldOrder("invitation_id", "inviter", "invitees", "invitee_count", "created_ms", "ended_ms", "sent_by_server")
+internal class InvitationSummaryStruct : Structure {
+    @JvmField var invitation_id: Pointer? = null
+    @JvmField var inviter: Pointer? = null
+    @JvmField var invitees: Pointer? = null
+    @JvmField var invitee_count: SizeT = SizeT()
+    /** `uint64_t` Unix milliseconds. */
+    @JvmField var created_ms: Long = 0
+    /** `uint64_t` Unix milliseconds. */
+    @JvmField var ended_ms: Long = 0
+    /** 1 if the server API sent it on the inviter's behalf, else 0. */
+    @JvmField var sent_by_server: Int = 0
+
+    constructor() : super()
+    constructor(p: Pointer) : super(p) {
+        read()
+    }
+}
+
 @Structure.FieldOrder(
     "kind", "invitation_id", "inviter", "user_id", "state", "extended_data", "invitees", "invitee_count",
     "notification", "seconds_left", "connection_state", "connection_reason",
@@ -349,6 +413,22 @@ internal fun readInvitees(array: Pointer?, count: SizeT): List<InviteeStatus> {
     @Suppress("UNCHECKED_CAST")
     val all = first.toArray(n.toInt()) as Array<InviteeStateStruct>
     return all.map { InviteeStatus(readUtf8(it.user_id), InviteeState.fromValue(it.state)) }
+}
+
+/** Reads a C array of `beckon_invitation_summary`, invitees included. */
+internal fun readInvitationSummaries(array: Pointer?, count: SizeT): List<InvitationSummary> {
+    val n = count.toLong()
+    if (array == null || n <= 0L) return emptyList()
+    require(n <= Int.MAX_VALUE) { "invitation count $n" }
+    val first = InvitationSummaryStruct(array)
+    @Suppress("UNCHECKED_CAST")
+    val all = first.toArray(n.toInt()) as Array<InvitationSummaryStruct>
+    return all.map {
+        InvitationSummary(
+            readUtf8(it.invitation_id), readUtf8(it.inviter), readInvitees(it.invitees, it.invitee_count),
+            it.created_ms, it.ended_ms, it.sent_by_server != 0
+        )
+    }
 }
 
 /** Loads libbeckon once, checks its ABI version, and hands out the interface. */

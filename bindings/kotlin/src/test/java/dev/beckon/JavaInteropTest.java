@@ -26,9 +26,9 @@ class JavaInteropTest {
         String hub = hub("demo");
         assertEquals(Beckon.BINDING_ABI_VERSION, Beckon.getAbiVersion());
         assertTrue(Beckon.isAbiCompatible(Beckon.getAbiVersion()));
-        assertTrue(Beckon.isAbiCompatible((2 << 16) | 3, Beckon.BINDING_ABI_VERSION));
-        assertFalse(Beckon.isAbiCompatible((2 << 16) | 1));
-        assertEquals("2.2", Beckon.abiVersionText(Beckon.getAbiVersion()));
+        assertTrue(Beckon.isAbiCompatible((2 << 16) | 4, Beckon.BINDING_ABI_VERSION));
+        assertFalse(Beckon.isAbiCompatible((2 << 16) | 2));
+        assertEquals("2.3", Beckon.abiVersionText(Beckon.getAbiVersion()));
         try (BeckonClient alice = new BeckonClient(hub);
              BeckonClient bob = new BeckonClient(new ClientConfig(hub).withDeviceId("bobs-phone"))) {
             CompletableFuture<BeckonEvent.InvitationAccepted> heard = new CompletableFuture<>();
@@ -75,6 +75,39 @@ class JavaInteropTest {
             // Java can pass null where Kotlin does not allow it: refused before any C call.
             assertThrows(IllegalArgumentException.class, () -> client.login(null));
             assertThrows(IllegalArgumentException.class, () -> client.sendInvitation(null, 30));
+        }
+    }
+
+    @Test
+    void historyFromJava() throws Exception {
+        String hub = hub("history");
+        try (BeckonClient alice = new BeckonClient(hub); BeckonClient bob = new BeckonClient(hub)) {
+            ExecutionException notYet = assertThrows(ExecutionException.class,
+                    () -> alice.queryInvitations().get(WAIT, TimeUnit.SECONDS));
+            assertInstanceOf(NotLoggedInException.class, notYet.getCause());
+            alice.login("alice").get(WAIT, TimeUnit.SECONDS);
+            bob.login("bob").get(WAIT, TimeUnit.SECONDS);
+            for (int i = 0; i < 2; i++) {
+                SendResult sent = alice.sendInvitation(List.of("bob"), 30).get(WAIT, TimeUnit.SECONDS);
+                bob.refuseInvitation(sent.getInvitationId()).get(WAIT, TimeUnit.SECONDS);
+            }
+            // The overloads: (), (role), (role, sinceMs), (role, sinceMs, untilMs), (..., limit), (..., cursor).
+            assertEquals(2, alice.queryInvitations().get(WAIT, TimeUnit.SECONDS).getInvitations().size());
+            assertEquals(0, alice.queryInvitations(HistoryRole.RECEIVED).get(WAIT, TimeUnit.SECONDS).getInvitations().size());
+            InvitationPage first = alice.queryInvitations(HistoryRole.SENT, 0, 0, 1).get(WAIT, TimeUnit.SECONDS);
+            assertEquals(1, first.getInvitations().size());
+            InvitationPage last = alice.queryInvitations(HistoryRole.SENT, 0, 0, 1, first.getNextCursor())
+                    .get(WAIT, TimeUnit.SECONDS);
+            assertEquals(null, last.getNextCursor());
+            InvitationSummary summary = last.getInvitations().get(0);
+            assertEquals("alice", summary.getInviter());
+            assertEquals(List.of(new InviteeStatus("bob", InviteeState.REJECTED)), summary.getInvitees());
+            assertFalse(summary.getSentByServer());
+            assertTrue(summary.getCreatedMs() <= summary.getEndedMs());
+            assertEquals(1, HistoryRole.SENT.getValue());
+            ExecutionException bad = assertThrows(ExecutionException.class,
+                    () -> alice.queryInvitations(HistoryRole.ANY, 0, 0, 101).get(WAIT, TimeUnit.SECONDS));
+            assertInstanceOf(InvalidArgumentException.class, bad.getCause());
         }
     }
 

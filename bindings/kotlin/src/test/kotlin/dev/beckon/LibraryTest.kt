@@ -13,10 +13,10 @@ class LibraryTest {
     @Test
     fun `the loaded library has the ABI this binding needs`() {
         assertEquals(2, Beckon.BINDING_ABI_VERSION_MAJOR)
-        assertEquals(2, Beckon.BINDING_ABI_VERSION_MINOR)
-        assertEquals((2 shl 16) or 2, Beckon.BINDING_ABI_VERSION)
+        assertEquals(3, Beckon.BINDING_ABI_VERSION_MINOR)
+        assertEquals((2 shl 16) or 3, Beckon.BINDING_ABI_VERSION)
         assertEquals(Beckon.BINDING_ABI_VERSION, Beckon.abiVersion)
-        assertEquals("2.2", Beckon.abiVersionText(Beckon.abiVersion))
+        assertEquals("2.3", Beckon.abiVersionText(Beckon.abiVersion))
         assertTrue(Beckon.isAbiCompatible(Beckon.abiVersion))
         assertTrue(Beckon.version.matches(Regex("\\d+\\.\\d+\\.\\d+.*")), Beckon.version)
     }
@@ -27,8 +27,9 @@ class LibraryTest {
         assertEquals("3.17", Beckon.abiVersionText(v(3, 17)))
         assertEquals("0.1", Beckon.abiVersionText(1))
         assertTrue(Beckon.isAbiCompatible(v(2, 0), v(2, 0)))
-        assertTrue(Beckon.isAbiCompatible(v(2, 2)), "the same version")
-        assertTrue(Beckon.isAbiCompatible(v(2, 3)), "a newer minor library")
+        assertTrue(Beckon.isAbiCompatible(v(2, 3)), "the same version")
+        assertTrue(Beckon.isAbiCompatible(v(2, 4)), "a newer minor library")
+        assertFalse(Beckon.isAbiCompatible(v(2, 2)), "ABI 2.2 lacks the 2.3 function this binding calls")
         assertFalse(Beckon.isAbiCompatible(v(2, 1)), "ABI 2.1 lacks the 2.2 functions this binding calls")
         assertTrue(Beckon.isAbiCompatible(v(2, 3), v(2, 1)), "a newer minor library")
         assertFalse(Beckon.isAbiCompatible(v(2, 1), v(2, 3)), "an older minor library")
@@ -62,23 +63,23 @@ class LibraryTest {
         val expected = Beckon.BINDING_ABI_VERSION
         val refused = listOf(
             "3.0" to (3 shl 16), "1.65535" to ((1 shl 16) or 0xFFFF), "1" to 1, "2.0" to (2 shl 16),
-            "2.1" to ((2 shl 16) or 1)
+            "2.1" to ((2 shl 16) or 1), "2.2" to ((2 shl 16) or 2)
         )
         for ((name, loaded) in refused) {
             val (status, output) = probe(name)
             assertEquals(3, status, output)
             assertTrue(output.contains("IncompatibleLibraryError loaded=$loaded expected=$expected"), output)
             val shown = if (name == "1") "0.1" else name
-            assertTrue(output.contains("has ABI version $shown; this binding needs ABI 2.2 (the same major"), output)
+            assertTrue(output.contains("has ABI version $shown; this binding needs ABI 2.3 (the same major"), output)
             assertTrue(output.contains("9.9.9-fake") && output.contains("libbeckon-abi-$name.so"), output)
         }
     }
 
     @Test
     fun `a library with a newer ABI minor version is accepted, then fails only for what it lacks`() {
-        val (status, output) = probe("2.3", "client")
+        val (status, output) = probe("2.4", "client")
         // Loaded without complaint about its version...
-        assertTrue(output.contains("loaded ABI ${(2 shl 16) or 3}"), output)
+        assertTrue(output.contains("loaded ABI ${(2 shl 16) or 4}"), output)
         assertFalse(output.contains("IncompatibleLibraryError"), output)
         // ...then the fake's missing beckon_client_new is the error.
         assertEquals(4, status, output)
