@@ -55,7 +55,7 @@
  * - Exceptions thrown by your callbacks cannot cross into the C library: they
  *   are caught and given to the handler set with set_callback_exception_handler
  *   (by default: printed to stderr, then std::terminate, as for std::thread).
- * - ABI. This header needs beckon.h of ABI 2.2 or a newer 2.x (checked when
+ * - ABI. This header needs beckon.h of ABI 2.3 or a newer 2.x (checked when
  *   compiling), and the first Client, hub, token or log handler checks that the
  *   loaded libbeckon has that ABI too: the same major, a minor at least the
  *   header's (check_abi).
@@ -87,8 +87,8 @@
 #include <utility>
 #include <vector>
 
-static_assert(BECKON_ABI_VERSION_MAJOR == 2 && BECKON_ABI_VERSION_MINOR >= 2,
-              "beckon.hpp needs beckon.h of ABI 2.2 or a newer 2.x (it uses the functions 2.2 added)");
+static_assert(BECKON_ABI_VERSION_MAJOR == 2 && BECKON_ABI_VERSION_MINOR >= 3,
+              "beckon.hpp needs beckon.h of ABI 2.3 or a newer 2.x (it uses the functions 2.3 added)");
 
 namespace beckon {
 
@@ -170,6 +170,17 @@ enum class PushOutcome : std::int32_t {
     failed = BECKON_PUSH_FAILED,
     /// The invitee was offline and none of its devices has a push target.
     no_target = BECKON_PUSH_NO_TARGET,
+};
+
+/// Which of the user's ended invitations Client::query_invitations lists
+/// (ABI 2.3).
+enum class HistoryRole : std::int32_t {
+    /// Sent and received; the default.
+    any = BECKON_HISTORY_ANY,
+    /// Those the user sent (from a device, or the server API on its behalf).
+    sent = BECKON_HISTORY_SENT,
+    /// Those the user was invited to.
+    received = BECKON_HISTORY_RECEIVED,
 };
 
 /// The state of a client's connection to its hub.
@@ -473,6 +484,48 @@ struct SendResult {
 struct CancelResult {
     /// Invitees that could not be cancelled (already in a terminal state).
     std::vector<Invitee> error_invitees;
+};
+
+/// Which ended invitations one page of Client::query_invitations lists
+/// (ABI 2.3). The defaults (zero, empty) ask for the first 20 of both roles.
+struct InvitationQuery {
+    InvitationQuery() = default;
+    InvitationQuery(HistoryRole role_, std::uint64_t since_ms_ = 0, std::uint64_t until_ms_ = 0,
+                    std::uint32_t limit_ = 0, std::string cursor_ = {})
+        : role(role_), since_ms(since_ms_), until_ms(until_ms_), limit(limit_), cursor(std::move(cursor_)) {}
+
+    HistoryRole role = HistoryRole::any;
+    /// Only invitations sent at or after this (Unix milliseconds; 0: no bound).
+    std::uint64_t since_ms = 0;
+    /// Only invitations sent before this (Unix milliseconds; 0: no bound);
+    /// else it must be after since_ms.
+    std::uint64_t until_ms = 0;
+    /// Invitations per page, 1 to 100; 0 for 20.
+    std::uint32_t limit = 0;
+    /// Empty for the first page; else the next_cursor of the page before.
+    std::string cursor;
+};
+
+/// One ended invitation of an InvitationPage.
+struct InvitationSummary {
+    std::string invitation_id;
+    std::string inviter;
+    /// Every invitee with its final state.
+    std::vector<Invitee> invitees;
+    /// When it was sent (Unix milliseconds).
+    std::uint64_t created_ms = 0;
+    /// When it ended (Unix milliseconds).
+    std::uint64_t ended_ms = 0;
+    /// The server API sent it on the inviter's behalf.
+    bool sent_by_server = false;
+};
+
+/// The result of Client::query_invitations.
+struct InvitationPage {
+    /// Newest sent first; invitations sent within the same millisecond by id.
+    std::vector<InvitationSummary> invitations;
+    /// Empty on the last page; else the InvitationQuery::cursor of the next.
+    std::string next_cursor;
 };
 
 /// How to create a Client.
@@ -819,6 +872,31 @@ inline void beckon_hpp_on_cancel(void *user_data, const beckon_cancel_result *r)
         else
             complete(*pending,
                      Result<CancelResult>(Error(static_cast<ErrorCode>(r->error), text(r->error_message))));
+    } catch (...) {
+        report_exception(std::current_exception());
+    }
+}
+
+inline void beckon_hpp_on_page(void *user_data, const beckon_invitation_page_result *r) noexcept {
+    std::unique_ptr<Pending<InvitationPage>> pending(static_cast<Pending<InvitationPage> *>(user_data));
+    try {
+        if (r->error == BECKON_OK) {
+            InvitationPage page;
+            if (r->invitations != nullptr) {
+                page.invitations.reserve(r->invitation_count);
+                for (std::size_t i = 0; i < r->invitation_count; ++i) {
+                    const beckon_invitation_summary &s = r->invitations[i];
+                    page.invitations.push_back(InvitationSummary{text(s.invitation_id), text(s.inviter),
+                                                                 invitees(s.invitees, s.invitee_count),
+                                                                 s.created_ms, s.ended_ms, s.sent_by_server != 0});
+                }
+            }
+            page.next_cursor = text(r->next_cursor);
+            complete(*pending, Result<InvitationPage>(std::move(page)));
+        } else {
+            complete(*pending,
+                     Result<InvitationPage>(Error(static_cast<ErrorCode>(r->error), text(r->error_message))));
+        }
     } catch (...) {
         report_exception(std::current_exception());
     }
@@ -1215,6 +1293,19 @@ public:
         return std::move(future);
     }
 
+    /// A page of this user's ended invitations (ABI 2.3), newest sent first,
+    /// from the server's history (by default each user's latest 100, for 7
+    /// days). For the next page, query again with the page's next_cursor as
+    /// the cursor (it is empty on the last page). Bad queries throw at once
+    /// (INVALID_ARGUMENT naming query.role, query.limit, query.until_ms or
+    /// query.cursor), and so does a client that is not logged in
+    /// (NOT_LOGGED_IN).
+    [[nodiscard]] std::future<InvitationPage> query_invitations(const InvitationQuery &query = {}) {
+        auto [future, done] = detail::promised<InvitationPage>();
+        query_invitations(query, std::move(done));
+        return std::move(future);
+    }
+
     // -- callback style: `done` runs exactly once unless the call throws ------
 
     void login(std::string_view user_id, std::string_view token, Callback<void> done) {
@@ -1342,6 +1433,21 @@ public:
         auto pending = detail::pending_for(std::move(done));
         detail::submit(beckon_client_clear_push_target(handle(), pending ? detail::beckon_hpp_on_result : nullptr,
                                                        pending.get()),
+                       pending);
+    }
+
+    void query_invitations(const InvitationQuery &query, Callback<InvitationPage> done) {
+        detail::CString cursor(query.cursor, "query.cursor");
+        beckon_invitation_query c{};
+        c.struct_size = sizeof c;
+        c.role = static_cast<std::int32_t>(query.role);
+        c.since_ms = query.since_ms;
+        c.until_ms = query.until_ms;
+        c.limit = query.limit;
+        c.cursor = cursor.or_null();
+        auto pending = detail::pending_for(std::move(done));
+        detail::submit(beckon_query_invitations(handle(), &c, pending ? detail::beckon_hpp_on_page : nullptr,
+                                                pending.get()),
                        pending);
     }
 

@@ -28,6 +28,10 @@
 //     target.<field>, a plain memory hub refuses every provider, and with
 //     BECKON_TEST_HOOKS (a hub with a scripted outlet) set and clear succeed
 //     and the inviter's invitation_push_result events arrive as values.
+// 16. ABI 2.3's history: pages of ended invitations through cursors (each
+//     exactly once, newest sent first, final states), roles, time ranges, bad
+//     queries thrown at once naming query.<field>, NOT_LOGGED_IN before login,
+//     queries in flight when the client closes (OK or SHUTDOWN, once each).
 //
 // Every wait is bounded (10 s, 100 s with BECKON_TEST_SLOW=1 under valgrind).
 // Prints one line per failed check and ends with "test_hpp: OK, N checks
@@ -42,10 +46,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <type_traits>
@@ -1293,6 +1300,161 @@ void test_push(std::thread::id main_thread) {
 #endif
 }
 
+// ---- 16. history (ABI 2.3) ------------------------------------------------------------------
+
+std::uint64_t unix_ms() {
+    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          std::chrono::system_clock::now().time_since_epoch())
+                                          .count());
+}
+
+void test_history(std::thread::id main_thread) {
+    say("\n== 16. history: pages through cursors, roles, time ranges, bad queries");
+    static_assert(static_cast<int>(beckon::HistoryRole::any) == 0, "role numbering");
+    static_assert(static_cast<int>(beckon::HistoryRole::sent) == 1, "role numbering");
+    static_assert(static_cast<int>(beckon::HistoryRole::received) == 2, "role numbering");
+    const std::string url = hub("history");
+    Recorder alice_rec(main_thread), bob_rec(main_thread);
+    beckon::Client alice(url), bob(url);
+    alice.on_event(alice_rec.handler());
+    bob.on_event(bob_rec.handler());
+
+    // Before login: NOT_LOGGED_IN at once, in both styles, and no callback.
+    Op<beckon::InvitationPage> never;
+    EXPECT_ERROR(ErrorCode::not_logged_in, "", (void)alice.query_invitations());
+    EXPECT_ERROR(ErrorCode::not_logged_in, "", alice.query_invitations({}, never.callback()));
+    get(alice.login("alice"), "login");
+    get(bob.login("bob"), "login");
+
+    // alice invites bob 7 times; bob refuses each.
+    constexpr int rounds = 7;
+    const std::uint64_t before = unix_ms();
+    std::vector<std::string> ids;
+    for (int i = 0; i < rounds; i++) {
+        beckon::SendResult sent = get(alice.send_invitation({"bob"}, {30s}), "send");
+        REQUIRE(bob_rec.wait_kind(EventKind::invitation_received, sent.invitation_id).has_value());
+        get(bob.refuse_invitation(sent.invitation_id, "busy"), "refuse");
+        ids.push_back(sent.invitation_id);
+    }
+    const std::uint64_t after = unix_ms();
+    const std::set<std::string> all(ids.begin(), ids.end());
+    REQUIRE(all.size() == static_cast<std::size_t>(rounds));
+
+    // alice pages through her history 3 at a time: the first page by
+    // callback, the others by future. Invitations sent within one millisecond
+    // come in id order, so the order is checked by time and the ids as a set.
+    std::vector<std::string> listed;
+    std::vector<std::size_t> sizes;
+    std::uint64_t newest = 0, oldest = 0, previous = std::numeric_limits<std::uint64_t>::max();
+    beckon::InvitationQuery query{beckon::HistoryRole::any, 0, 0, 3};
+    Op<beckon::InvitationPage> first(&alice_rec);
+    alice.query_invitations(query, first.callback());
+    beckon::Result<beckon::InvitationPage> first_page = first.wait("the first page");
+    REQUIRE(first_page.ok());
+    beckon::InvitationPage page = first_page.value();
+    for (int pages = 0;; pages++) {
+        REQUIRE(pages < 5);
+        sizes.push_back(page.invitations.size());
+        EXPECT(page.invitations.size() <= 3);
+        for (const beckon::InvitationSummary &s : page.invitations) {
+            listed.push_back(s.invitation_id);
+            EXPECT(s.created_ms <= previous);
+            previous = s.created_ms;
+            if (newest == 0) newest = s.created_ms;
+            oldest = s.created_ms;
+            EXPECT_EQ(s.inviter, std::string("alice"));
+            REQUIRE(s.invitees.size() == 1);
+            EXPECT((s.invitees[0] == beckon::Invitee{"bob", InviteeState::rejected}));
+            EXPECT(s.created_ms >= before && s.created_ms <= s.ended_ms && s.ended_ms <= after);
+            EXPECT(!s.sent_by_server);
+        }
+        if (page.next_cursor.empty()) break;
+        query.cursor = page.next_cursor;
+        page = get(alice.query_invitations(query), "the next page");
+    }
+    EXPECT_EQ(sizes, (std::vector<std::size_t>{3, 3, 1}));
+    EXPECT_EQ(listed.size(), static_cast<std::size_t>(rounds));
+    EXPECT_EQ(std::set<std::string>(listed.begin(), listed.end()), all);  // with the size: each exactly once
+    say("  ok  " + std::to_string(listed.size()) + " invitations in " + std::to_string(sizes.size()) +
+        " pages of at most 3");
+
+    // Roles: bob sent none and received all; alice received none.
+    beckon::InvitationPage bob_sent = get(bob.query_invitations({beckon::HistoryRole::sent}), "bob's sent");
+    EXPECT(bob_sent.invitations.empty());
+    EXPECT(bob_sent.next_cursor.empty());
+    beckon::InvitationPage bob_received =
+        get(bob.query_invitations({beckon::HistoryRole::received, 0, 0, 100}), "bob's received");
+    EXPECT_EQ(bob_received.invitations.size(), static_cast<std::size_t>(rounds));
+    EXPECT(bob_received.next_cursor.empty());
+    std::set<std::string> received_ids;
+    for (const auto &s : bob_received.invitations) {
+        received_ids.insert(s.invitation_id);
+        EXPECT_EQ(s.inviter, std::string("alice"));
+    }
+    EXPECT_EQ(received_ids, all);
+    EXPECT_EQ(get(bob.query_invitations(), "bob's defaults").invitations.size(), static_cast<std::size_t>(rounds));
+    EXPECT(get(alice.query_invitations({beckon::HistoryRole::received}), "alice's received").invitations.empty());
+
+    // Time ranges: until_ms is exclusive, since_ms inclusive.
+    EXPECT(get(alice.query_invitations({beckon::HistoryRole::any, 1, oldest}), "before the first send")
+               .invitations.empty());
+    EXPECT(get(alice.query_invitations({beckon::HistoryRole::any, newest + 1}), "after the last send")
+               .invitations.empty());
+    EXPECT_EQ(get(alice.query_invitations({beckon::HistoryRole::any, oldest, newest + 1}), "the whole range")
+                  .invitations.size(),
+              static_cast<std::size_t>(rounds));
+
+    // Bad queries: thrown at once, naming the field; their callback never runs.
+    EXPECT_ERROR(ErrorCode::invalid_argument, "query.role",
+                 (void)alice.query_invitations({static_cast<beckon::HistoryRole>(9)}));
+    EXPECT_ERROR(ErrorCode::invalid_argument, "query.limit",
+                 (void)alice.query_invitations({beckon::HistoryRole::any, 0, 0, 101}));
+    EXPECT_ERROR(ErrorCode::invalid_argument, "query.until_ms",
+                 (void)alice.query_invitations({beckon::HistoryRole::any, 10, 5}));
+    EXPECT_ERROR(ErrorCode::invalid_argument, "query.until_ms",
+                 (void)alice.query_invitations({beckon::HistoryRole::any, 10, 10}));
+    EXPECT_ERROR(ErrorCode::invalid_argument, "query.cursor",
+                 (void)alice.query_invitations({beckon::HistoryRole::any, 0, 0, 0, "not-a-cursor"}));
+    EXPECT_ERROR(ErrorCode::invalid_argument, "query.cursor",
+                 (void)alice.query_invitations({beckon::HistoryRole::any, 0, 0, 0, "\xff\xfe"}));
+    EXPECT_ERROR(ErrorCode::invalid_argument, "query.cursor: contains a NUL byte (at byte 1)",
+                 (void)alice.query_invitations({beckon::HistoryRole::any, 0, 0, 0, std::string("1\0", 2)}));
+    EXPECT_ERROR(ErrorCode::invalid_argument, "query.limit",
+                 alice.query_invitations({beckon::HistoryRole::any, 0, 0, 101}, never.callback()));
+    // No callback at all is allowed.
+    alice.query_invitations({}, nullptr);
+
+    // Closed with queries in flight: each completes once, OK or SHUTDOWN.
+    constexpr int in_flight = 10;
+    std::vector<std::unique_ptr<Op<beckon::InvitationPage>>> flying;
+    std::vector<std::future<beckon::InvitationPage>> futures;
+    for (int i = 0; i < in_flight; i++) {
+        flying.push_back(std::make_unique<Op<beckon::InvitationPage>>());
+        alice.query_invitations({}, flying.back()->callback());
+        futures.push_back(alice.query_invitations());
+    }
+    alice.close();
+    int shut = 0;
+    for (int i = 0; i < in_flight; i++) {
+        EXPECT_EQ(flying[static_cast<std::size_t>(i)]->calls(), 1);
+        beckon::Result<beckon::InvitationPage> r = flying[static_cast<std::size_t>(i)]->wait("a query in flight");
+        if (!r.ok()) {
+            EXPECT(r.error().code() == ErrorCode::shutdown);
+            shut++;
+        } else {
+            EXPECT_EQ(r->invitations.size(), static_cast<std::size_t>(rounds));
+        }
+        beckon::Error e = error_of(std::move(futures[static_cast<std::size_t>(i)]), "a future in flight");
+        EXPECT(e.code() == ErrorCode::ok || e.code() == ErrorCode::shutdown);
+        if (e.code() == ErrorCode::shutdown) shut++;
+    }
+    say("  ok  " + std::to_string(shut) + " of " + std::to_string(2 * in_flight) + " queries in flight ended SHUTDOWN");
+    EXPECT_ERROR(ErrorCode::invalid_argument, "closed", (void)alice.query_invitations());
+    bob.close();
+    EXPECT_EQ(first.calls(), 1);
+    EXPECT_EQ(never.calls(), 0);
+}
+
 int main() {
     std::setvbuf(stdout, nullptr, _IOLBF, 0);
     std::printf("test_hpp: beckon %s (ABI %u), C++%ld%s\n", beckon::library_version().data(),
@@ -1313,6 +1475,7 @@ int main() {
     test_queued_log_handler(main_thread);
     test_would_deadlock();
     test_push(main_thread);
+    test_history(main_thread);
     if (failures == 0) {
         std::printf("test_hpp: OK, %d checks passed\n", checks.load());
         return 0;
