@@ -122,8 +122,8 @@ unsafe fn query(ptr: *const beckon_invitation_query) -> Result<InvitationQuery> 
 /// for 7 days; a memory hub the same). Since ABI 2.3.
 ///
 /// Returns at once with `BECKON_ERROR_INVALID_ARGUMENT` (an unknown role, a
-/// limit over 100, `until_ms` not after `since_ms`, a cursor this library
-/// did not get from a page, a bad `struct_size`) or
+/// limit over 100, `until_ms` not after `since_ms`, a cursor not of the
+/// form a page gives, invalid UTF-8, a bad `struct_size`) or
 /// `BECKON_ERROR_NOT_LOGGED_IN`; messages name `query.<field>`. Otherwise
 /// `callback` (may be NULL) runs exactly once with the page or an error.
 /// Pass the page's `next_cursor` in the next query for the page after.
