@@ -1,8 +1,9 @@
 """The Beckon demo flow from Python, on the in-process memory:// hub.
 
-alice invites bob; bob's device rings; bob accepts; alice hears it. Both
-clients run in one asyncio program: operations are awaited, and each client's
-events are read with ``async for``. Run it with libbeckon reachable (an
+alice invites bob; bob's device rings; bob accepts; alice hears it, then
+finds the ended invitation in her history. Both clients run in one asyncio
+program: operations are awaited, and each client's events are read with
+``async for``. Run it with libbeckon reachable (an
 installed wheel bundles it; otherwise set BECKON_LIBRARY to its full path):
 
     BECKON_LIBRARY=target/debug/libbeckon.so python bindings/python/examples/demo.py
@@ -88,6 +89,15 @@ async def main() -> int:
         )
         await asyncio.wait_for(answering, STEP_TIMEOUT)
         assert accepted.invitee == "bob"
+
+        # The ended invitation is in both users' history (ABI 2.3), newest first.
+        history = await asyncio.wait_for(
+            alice.query_invitations_async(role=beckon.HistoryRole.SENT, limit=10), STEP_TIMEOUT
+        )
+        for summary in history.invitations:
+            answers = ", ".join(f"{s.user_id} {s.state.name}" for s in summary.invitees)
+            say("alice", f"history: {summary.invitation_id} to {answers}")
+        assert [s.invitation_id for s in history.invitations] == [sent.invitation_id]
     print("\n--- done ---")
     return 0
 

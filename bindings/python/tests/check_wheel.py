@@ -46,6 +46,12 @@ def main() -> None:
         assert len(sent.invitation_id) == 32
         bob.accept_invitation(sent.invitation_id).result(10)  # the ring came first
         assert [r.invitation_id for r in rings] == [sent.invitation_id]
+        # ABI 2.3: the ended invitation is in the history.
+        page = alice.query_invitations(role=beckon.HistoryRole.SENT).result(10)
+        assert [s.invitation_id for s in page.invitations] == [sent.invitation_id]
+        assert page.invitations[0].invitees == (
+            beckon.InviteeStatus("bob", beckon.InviteeState.ACCEPTED),
+        )
     print(f"wheel ok: {wheel.name}, library {library}")
 
 

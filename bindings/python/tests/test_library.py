@@ -47,6 +47,9 @@ ADDED_IN_2_2 = (
     "beckon_push_outcome_name",
 )
 
+# What ABI 2.3 added: a 2.2 library does not export it.
+ADDED_IN_2_3 = ("beckon_query_invitations",)
+
 
 def compile_stub(tmp_path: Path, abi: int, skip: str | tuple[str, ...] = "") -> Path:
     """A shared library exporting the binding's beckon_* names but ``skip``, with the given ABI."""
@@ -71,8 +74,8 @@ def compile_stub(tmp_path: Path, abi: int, skip: str | tuple[str, ...] = "") -> 
 
 
 def test_versions() -> None:
-    assert beckon.ABI_VERSION_MAJOR == 2 and beckon.ABI_VERSION_MINOR == 2
-    assert beckon.abi_version() == beckon.ABI_VERSION == (2 << 16) | 2
+    assert beckon.ABI_VERSION_MAJOR == 2 and beckon.ABI_VERSION_MINOR == 3
+    assert beckon.abi_version() == beckon.ABI_VERSION == (2 << 16) | 3
     assert beckon.version() == beckon.__version__
     assert Path(beckon.library_path()).is_file()
     # Asking again for the loaded file is fine; another file is refused.
@@ -128,8 +131,9 @@ def test_the_abi_rule_same_major_equal_or_newer_minor() -> None:
     assert _native.abi_version_text(v(2, 0)) == "2.0"
     assert _native.abi_version_text(v(3, 17)) == "3.17"
     assert _native.abi_compatible(beckon.ABI_VERSION)
-    assert _native.abi_compatible(v(2, 2)) and _native.abi_compatible(v(2, 7))
-    assert not _native.abi_compatible(v(2, 1)), "this binding uses 2.2's functions"
+    assert _native.abi_compatible(v(2, 3)) and _native.abi_compatible(v(2, 7))
+    assert not _native.abi_compatible(v(2, 2)), "this binding uses 2.3's functions"
+    assert not _native.abi_compatible(v(2, 1))
     assert not _native.abi_compatible(v(2, 0))
     assert _native.abi_compatible(v(2, 0), v(2, 0))
     assert _native.abi_compatible(v(2, 1), v(2, 0)), "a newer minor library"
@@ -165,7 +169,7 @@ def test_another_major_abi_version_is_refused(tmp_path: Path, abi: int, text: st
     first, message = result.stdout.splitlines()[:2]
     assert first == f"{abi} {beckon.ABI_VERSION} True"
     assert f"has ABI version {text}," in message and str(stub) in message
-    assert "needs ABI 2.2 (the same major, an equal or newer minor)" in message
+    assert "needs ABI 2.3 (the same major, an equal or newer minor)" in message
 
 
 @needs_cc
@@ -178,22 +182,32 @@ def test_another_major_is_refused_for_its_version_before_its_symbols(tmp_path: P
 
 
 @needs_cc
-@pytest.mark.parametrize("skip", [(), ADDED_IN_2_2], ids=["all-symbols", "without-2.2-functions"])
-def test_an_older_minor_abi_version_is_refused(tmp_path: Path, skip: tuple[str, ...]) -> None:
-    # This binding uses ABI 2.2's functions: a 2.1 library is refused for its
-    # version (not for the 2.2 functions it lacks).
-    older = (2 << 16) | 1
+@pytest.mark.parametrize(
+    ("minor", "skip"),
+    [
+        (2, ()),
+        (2, ADDED_IN_2_3),
+        (1, ADDED_IN_2_2 + ADDED_IN_2_3),
+    ],
+    ids=["2.2-all-symbols", "2.2-without-2.3-functions", "2.1-without-2.2-functions"],
+)
+def test_an_older_minor_abi_version_is_refused(
+    tmp_path: Path, minor: int, skip: tuple[str, ...]
+) -> None:
+    # This binding uses ABI 2.3's functions: a 2.2 (or 2.1) library is refused
+    # for its version (not for the newer functions it lacks).
+    older = (2 << 16) | minor
     stub = compile_stub(tmp_path, abi=older, skip=skip)
     result = run_python(_LOAD, BECKON_LIBRARY=str(stub))
     assert result.returncode == 0, result.stderr
     first, message = result.stdout.splitlines()[:2]
-    assert first == f"{older} {(2 << 16) | 2} True"
-    assert f"{stub} has ABI version 2.1, this beckon package needs ABI 2.2" in message
+    assert first == f"{older} {(2 << 16) | 3} True"
+    assert f"{stub} has ABI version 2.{minor}, this beckon package needs ABI 2.3" in message
 
 
 @needs_cc
 def test_a_newer_minor_abi_version_is_accepted(tmp_path: Path) -> None:
-    newer = (2 << 16) | 3
+    newer = (2 << 16) | 4
     stub = compile_stub(tmp_path, abi=newer)
     result = run_python(_LOAD, BECKON_LIBRARY=str(stub))
     assert result.returncode == 0, result.stderr
@@ -202,12 +216,12 @@ def test_a_newer_minor_abi_version_is_accepted(tmp_path: Path) -> None:
 
 @needs_cc
 def test_a_newer_minor_library_missing_a_function_is_refused_for_that(tmp_path: Path) -> None:
-    stub = compile_stub(tmp_path, abi=(2 << 16) | 2, skip="beckon_accept_invitation_ex")
+    stub = compile_stub(tmp_path, abi=(2 << 16) | 4, skip="beckon_query_invitations")
     result = run_python(_LOAD, BECKON_LIBRARY=str(stub))
     assert result.returncode != 0
     assert "AbiVersionError" not in result.stderr
     assert "LibraryLoadError" in result.stderr
-    assert "does not export beckon_accept_invitation_ex" in result.stderr
+    assert "does not export beckon_query_invitations" in result.stderr
 
 
 @needs_cc
@@ -237,6 +251,9 @@ def test_ctypes_structs_match_the_header(tmp_path: Path) -> None:
         "beckon_cancel_config": _native.CancelConfig,
         "beckon_log_config": _native.LogConfig,
         "beckon_push_target": _native.PushTarget,
+        "beckon_invitation_query": _native.InvitationQuery,
+        "beckon_invitation_summary": _native.InvitationSummary,
+        "beckon_invitation_page_result": _native.InvitationPageResult,
     }
     lines = ["#include <stddef.h>", "#include <stdio.h>", '#include "beckon.h"', "int main(void) {"]
     lines.append('  printf("{");')
@@ -309,6 +326,11 @@ def test_header_constants_match_the_enumerations() -> None:
         assert value(f"BECKON_APNS_{environment.name}") == environment
     for outcome in beckon.PushOutcome:
         assert value(f"BECKON_PUSH_{outcome.name}") == outcome
+    for role in beckon.HistoryRole:
+        assert value(f"BECKON_HISTORY_{role.name}") == role
+    assert {n for n in defines if n.startswith("BECKON_HISTORY_")} == {
+        f"BECKON_HISTORY_{role.name}" for role in beckon.HistoryRole
+    }
     for mode in beckon.DispatchMode:
         assert value(f"BECKON_DISPATCH_{mode.name}") == mode
     for level in beckon.LogLevel:

@@ -16,7 +16,7 @@ refuses; the inviter hears each answer, or that nobody answered in time::
 
 The library is found through ``$BECKON_LIBRARY`` (a full path), else the copy
 bundled in the wheel, else the system loader; it is loaded on first use (or by
-:func:`load_library`) and must serve ABI :data:`ABI_VERSION` (2.1): the same
+:func:`load_library`) and must serve ABI :data:`ABI_VERSION` (2.3): the same
 major version, and an equal or newer minor version.
 """
 
@@ -83,12 +83,15 @@ from ._types import (
     ErrorCode,
     Event,
     EventKind,
+    HistoryRole,
     InvitationAccepted,
     InvitationCancelled,
+    InvitationPage,
     InvitationPushResult,
     InvitationReceived,
     InvitationRefused,
     InvitationResponseTimeout,
+    InvitationSummary,
     InvitationTimeout,
     InvitationUserStateChanged,
     InviteeState,
@@ -143,16 +146,19 @@ __all__ = [
     "EventHandler",
     "EventKind",
     "EventStream",
+    "HistoryRole",
     "InternalError",
     "InvalidArgumentError",
     "InvitationAccepted",
     "InvitationCancelled",
+    "InvitationPage",
     "InvitationPushResult",
     "InvitationClosedError",
     "InvitationNotFoundError",
     "InvitationReceived",
     "InvitationRefused",
     "InvitationResponseTimeout",
+    "InvitationSummary",
     "InvitationTimeout",
     "InvitationUserStateChanged",
     "InviteeState",

@@ -50,10 +50,12 @@ from ._types import (
     EventKind,
     InvitationAccepted,
     InvitationCancelled,
+    InvitationPage,
     InvitationPushResult,
     InvitationReceived,
     InvitationRefused,
     InvitationResponseTimeout,
+    InvitationSummary,
     InvitationTimeout,
     InvitationUserStateChanged,
     InviteeState,
@@ -290,10 +292,38 @@ def _on_cancel(user_data: int | None, result: _Pointer[_native.CancelResult]) ->
     )
 
 
+def page(r: _native.InvitationPageResult) -> InvitationPage:
+    """Copies a C ``beckon_invitation_page_result`` (valid only during its callback)."""
+    array = r.invitations
+    summaries: list[InvitationSummary] = []
+    if array:
+        for i in range(r.invitation_count):
+            s = array[i]
+            summaries.append(
+                InvitationSummary(
+                    decode(s.invitation_id),
+                    decode(s.inviter),
+                    statuses(s.invitees, s.invitee_count),
+                    int(s.created_ms),
+                    int(s.ended_ms),
+                    s.sent_by_server != 0,
+                )
+            )
+    return InvitationPage(tuple(summaries), decode(r.next_cursor) or None)
+
+
+def _on_page(user_data: int | None, result: _Pointer[_native.InvitationPageResult]) -> None:
+    r = result.contents
+    # The conversion runs inside _finish, before this returns: the C memory is
+    # still valid.
+    _finish(user_data, r.error, r.error_message, lambda: page(r))
+
+
 # The C function pointers handed to the library: made once, never released.
 RESULT_CALLBACK = _native.ResultCallback(_on_result)
 SEND_CALLBACK = _native.SendCallback(_on_send)
 CANCEL_CALLBACK = _native.CancelCallback(_on_cancel)
+PAGE_CALLBACK = _native.InvitationPageCallback(_on_page)
 
 
 # --------------------------------------------------------------------------

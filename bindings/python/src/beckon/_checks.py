@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from typing import NoReturn
 
 from ._errors import ArgumentTypeError, InvalidArgumentError, PayloadTooLargeError
-from ._types import ApnsEnvironment, Notification, PushProvider, PushTarget
+from ._types import ApnsEnvironment, HistoryRole, Notification, PushProvider, PushTarget
 
 #: User and device ids are 1 to 64 bytes of ``[A-Za-z0-9_.@:+-]``
 #: (docs/SEMANTICS.md).
@@ -34,6 +34,7 @@ MAX_TITLE = 256
 MAX_MESSAGE = 1024
 MAX_RESOURCE_ID = 64
 MAX_PAYLOAD = 4 * 1024
+MAX_HISTORY_LIMIT = 100
 U32_MAX = 2**32 - 1
 U64_MAX = 2**64 - 1
 
@@ -186,4 +187,26 @@ def push_target(
         optional_text(value.topic, f"{field}.topic"),
         int(environment),
         optional_text(value.alert_token, f"{field}.alert_token"),
+    )
+
+
+def history_query(
+    role: object, since_ms: object, until_ms: object, limit: object, cursor: object
+) -> tuple[int, int, int, int, bytes | None]:
+    """The fields of ``beckon_invitation_query``; errors name ``query.<field>``, as the library's.
+
+    Types, the role, the ranges of the C fields and the page size are checked
+    here; the library judges the rest (``until_ms`` after ``since_ms``, a
+    cursor it did not give) with the same naming.
+    """
+    if isinstance(role, bool) or not isinstance(role, int):
+        _type_error("query.role", "beckon.HistoryRole", role)
+    if role not in HistoryRole._value2member_map_:
+        raise InvalidArgumentError(f"query.role: {role} is not a BECKON_HISTORY_* value")
+    return (
+        int(role),
+        integer(since_ms, "query.since_ms", 0, U64_MAX),
+        integer(until_ms, "query.until_ms", 0, U64_MAX),
+        integer(limit, "query.limit", 0, MAX_HISTORY_LIMIT),
+        optional_text(cursor, "query.cursor"),
     )

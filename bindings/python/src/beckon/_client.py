@@ -31,6 +31,8 @@ from ._types import (
     ErrorCode,
     Event,
     EventKind,
+    HistoryRole,
+    InvitationPage,
     Notification,
     PushTarget,
     SendResult,
@@ -795,6 +797,36 @@ class Client:
             )
         )
 
+    def _query_invitations(
+        self,
+        role: HistoryRole,
+        since_ms: int,
+        until_ms: int,
+        limit: int,
+        cursor: str | None,
+    ) -> _Call[InvitationPage]:
+        fields = _checks.history_query(role, since_ms, until_ms, limit, cursor)
+        role_value, since, until, page_size, cursor_bytes = fields
+        lib = _native.library()
+
+        def start(ptr: int, ud: int) -> int:
+            # The query (and the cursor's bytes) live until this function
+            # returns, after the C call, which copies them.
+            query = _native.InvitationQuery(
+                struct_size=ctypes.sizeof(_native.InvitationQuery),
+                role=role_value,
+                since_ms=since,
+                until_ms=until,
+                limit=page_size,
+                cursor=cursor_bytes,  # NULL or "": the first page
+            )
+            code: int = lib.beckon_query_invitations(
+                ptr, ctypes.byref(query), _callbacks.PAGE_CALLBACK, ud
+            )
+            return code
+
+        return _Call(start)
+
     # ------------------------------------------------------------------
     # Operations returning concurrent.futures.Future
     # ------------------------------------------------------------------
@@ -917,6 +949,47 @@ class Client:
         """Forgets this device's push target, if it has one."""
         return self._future(self._clear_push_target())
 
+    def query_invitations(
+        self,
+        role: HistoryRole = HistoryRole.ANY,
+        *,
+        since_ms: int = 0,
+        until_ms: int = 0,
+        limit: int = 0,
+        cursor: str | None = None,
+    ) -> OperationFuture[InvitationPage]:
+        """A page of this user's ended invitations, newest sent first (ABI 2.3).
+
+        The server's history keeps each user's most recent ended invitations
+        for a configured period (by default 100, for 7 days; a ``memory://``
+        hub the same). Invitations still ringing are not listed.
+
+        Args:
+            role: :attr:`HistoryRole.ANY` (the default), ``SENT`` (those this
+                user sent, from a device or through the server API) or
+                ``RECEIVED`` (those it was invited to).
+            since_ms: only invitations sent at or after this, in Unix
+                milliseconds; 0 for no bound.
+            until_ms: only invitations sent before this, in Unix milliseconds;
+                0 for no bound, else it must be after ``since_ms``.
+            limit: invitations per page, 1 to 100; 0 (the default) for 20.
+            cursor: None or "" for the first page, else the
+                :attr:`InvitationPage.next_cursor` of the page before (with
+                the same other arguments).
+
+        Returns:
+            A future of the :class:`~beckon.InvitationPage`: its
+            ``invitations`` and the ``next_cursor`` (None on the last page).
+
+        Bad arguments raise :class:`~beckon.InvalidArgumentError` at once,
+        naming ``query.<field>`` (``query.limit``, ``query.until_ms``,
+        ``query.cursor``, ...; a wrong type: :class:`~beckon.ArgumentTypeError`),
+        and :class:`~beckon.NotLoggedInError` before a login; then nothing is
+        started. There is no per-operation request timeout: the client's
+        ``request_timeout`` applies.
+        """
+        return self._future(self._query_invitations(role, since_ms, until_ms, limit, cursor))
+
     # ------------------------------------------------------------------
     # The same operations for asyncio
     # ------------------------------------------------------------------
@@ -943,6 +1016,20 @@ class Client:
     async def clear_push_target_async(self) -> None:
         """:meth:`clear_push_target` as a coroutine."""
         return await self._await(self._clear_push_target())
+
+    async def query_invitations_async(
+        self,
+        role: HistoryRole = HistoryRole.ANY,
+        *,
+        since_ms: int = 0,
+        until_ms: int = 0,
+        limit: int = 0,
+        cursor: str | None = None,
+    ) -> InvitationPage:
+        """:meth:`query_invitations` as a coroutine."""
+        return await self._await(
+            self._query_invitations(role, since_ms, until_ms, limit, cursor)
+        )
 
     async def send_invitation_async(
         self,

@@ -42,7 +42,7 @@ from typing import Any, Final
 ABI_VERSION_MAJOR: Final = 2
 
 #: ``BECKON_ABI_VERSION_MINOR`` of the header this binding was written against.
-ABI_VERSION_MINOR: Final = 2
+ABI_VERSION_MINOR: Final = 3
 
 #: ``BECKON_ABI_VERSION``: ``(ABI_VERSION_MAJOR << 16) | ABI_VERSION_MINOR``.
 ABI_VERSION: Final = (ABI_VERSION_MAJOR << 16) | ABI_VERSION_MINOR
@@ -226,6 +226,45 @@ class PushTarget(Structure):
     ]
 
 
+class InvitationQuery(Structure):
+    """``beckon_invitation_query`` (ABI 2.3)."""
+
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("role", c_int32),
+        ("since_ms", c_uint64),
+        ("until_ms", c_uint64),
+        ("limit", c_uint32),
+        ("cursor", c_char_p),
+    ]
+
+
+class InvitationSummary(Structure):
+    """``beckon_invitation_summary`` (ABI 2.3)."""
+
+    _fields_ = [
+        ("invitation_id", c_char_p),
+        ("inviter", c_char_p),
+        ("invitees", POINTER(InviteeState)),
+        ("invitee_count", c_size_t),
+        ("created_ms", c_uint64),
+        ("ended_ms", c_uint64),
+        ("sent_by_server", c_int32),
+    ]
+
+
+class InvitationPageResult(Structure):
+    """``beckon_invitation_page_result`` (ABI 2.3)."""
+
+    _fields_ = [
+        ("error", c_int32),
+        ("error_message", c_char_p),
+        ("invitations", POINTER(InvitationSummary)),
+        ("invitation_count", c_size_t),
+        ("next_cursor", c_char_p),
+    ]
+
+
 class ClientInfo(Structure):
     _fields_ = [
         ("struct_size", c_uint32),
@@ -262,6 +301,7 @@ EventCallback = CFUNCTYPE(None, c_void_p, POINTER(Event))
 ResultCallback = CFUNCTYPE(None, c_void_p, POINTER(Result))
 SendCallback = CFUNCTYPE(None, c_void_p, POINTER(SendResult))
 CancelCallback = CFUNCTYPE(None, c_void_p, POINTER(CancelResult))
+InvitationPageCallback = CFUNCTYPE(None, c_void_p, POINTER(InvitationPageResult))
 LogCallback = CFUNCTYPE(None, c_void_p, c_int32, c_char_p, c_char_p, c_char_p)
 
 
@@ -338,6 +378,10 @@ _SIGNATURES: Final[dict[str, tuple[object, list[object]]]] = {
     "beckon_client_clear_push_target": (c_int32, [_client_p, ResultCallback, c_void_p]),
     "beckon_push_provider_name": (c_char_p, [c_int32]),
     "beckon_push_outcome_name": (c_char_p, [c_int32]),
+    "beckon_query_invitations": (
+        c_int32,
+        [_client_p, POINTER(InvitationQuery), InvitationPageCallback, c_void_p],
+    ),
 }
 
 # The test hooks of a library built with the `test-hooks` feature (never in a

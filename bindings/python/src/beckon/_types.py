@@ -153,6 +153,20 @@ class PushOutcome(_OpenIntEnum):
     """The invitee was offline and none of its devices has a push target."""
 
 
+class HistoryRole(enum.IntEnum):
+    """``BECKON_HISTORY_*``: which ended invitations a history query lists (ABI 2.3).
+
+    See :meth:`beckon.Client.query_invitations`.
+    """
+
+    ANY = 0
+    """Sent and received: the default."""
+    SENT = 1
+    """Those the user sent (from a device, or the server API on its behalf)."""
+    RECEIVED = 2
+    """Those the user was invited to."""
+
+
 class DispatchMode(enum.IntEnum):
     """Where a client's callbacks and event handlers run.
 
@@ -278,6 +292,36 @@ class CancelResult:
     """
 
     error_invitees: tuple[InviteeStatus, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class InvitationSummary:
+    """One ended invitation of an :class:`InvitationPage` (ABI 2.3)."""
+
+    invitation_id: str
+    inviter: str
+    """The user who sent it."""
+    invitees: tuple[InviteeStatus, ...]
+    """Every invitee with its final state."""
+    created_ms: int
+    """When it was sent, in Unix milliseconds."""
+    ended_ms: int
+    """When it ended (its last invitee reached a final state), in Unix milliseconds."""
+    sent_by_server: bool
+    """Whether the server API sent it on the inviter's behalf."""
+
+
+@dataclass(frozen=True, slots=True)
+class InvitationPage:
+    """The outcome of :meth:`beckon.Client.query_invitations`: one page of ended invitations.
+
+    ``invitations`` are newest sent first (those sent in the same millisecond
+    by descending id). ``next_cursor`` is the ``cursor`` that asks
+    for the next page, or None on the last page.
+    """
+
+    invitations: tuple[InvitationSummary, ...] = ()
+    next_cursor: str | None = None
 
 
 # --------------------------------------------------------------------------
