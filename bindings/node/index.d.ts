@@ -131,6 +131,17 @@ export interface PushTarget {
   readonly alertToken?: string | null;
 }
 
+/** Which of the user's ended invitations `Client.queryInvitations` lists (`BECKON_HISTORY_*`, ABI 2.3). */
+export declare const HistoryRole: {
+  /** Sent and received: the default. */
+  readonly ANY: 0;
+  /** Those the user sent (from a device, or the server API on its behalf). */
+  readonly SENT: 1;
+  /** Those the user was invited to. */
+  readonly RECEIVED: 2;
+};
+export type HistoryRole = (typeof HistoryRole)[keyof typeof HistoryRole];
+
 /** Log levels (`BECKON_LOG_*`), from quiet to chatty: `setLogHandler`'s `maxLevel`. */
 export declare const LogLevel: {
   readonly OFF: 0;
@@ -145,7 +156,7 @@ export type LogLevelName = keyof typeof LogLevel;
 
 /**
  * The `BECKON_ABI_VERSION` this binding speaks, `(ABI_VERSION_MAJOR << 16) | ABI_VERSION_MINOR`
- * (2.2). Loading refuses a library of another major version or an older minor version.
+ * (2.3). Loading refuses a library of another major version or an older minor version.
  */
 export declare const ABI_VERSION: number;
 /** The `BECKON_ABI_VERSION_MAJOR` this binding speaks. */
@@ -291,6 +302,29 @@ export interface SendResult {
 export interface CancelResult {
   /** Invitees that could not be cancelled (already in a terminal state), with that state. */
   readonly errorInvitees: readonly InviteeStatus[];
+}
+
+/** One ended invitation of an `InvitationPage` (ABI 2.3). */
+export interface InvitationSummary {
+  readonly invitationId: string;
+  /** The user who sent it. */
+  readonly inviter: string;
+  /** Every invitee, with its final state. */
+  readonly invitees: readonly InviteeStatus[];
+  /** When it was sent, in Unix milliseconds. */
+  readonly createdMs: number;
+  /** When it ended (its last invitee reached a final state), in Unix milliseconds. */
+  readonly endedMs: number;
+  /** The server API sent it on the inviter's behalf. */
+  readonly sentByServer: boolean;
+}
+
+/** What `Client.queryInvitations` resolves to: one page of the user's ended invitations (ABI 2.3). */
+export interface InvitationPage {
+  /** Newest sent first (those sent in the same millisecond in the order of their ids). */
+  readonly invitations: readonly InvitationSummary[];
+  /** The `cursor` of the query for the next page; null on the last page. */
+  readonly nextCursor: string | null;
 }
 
 /** What an offline device's push notification shows; absent fields are "". */
@@ -488,6 +522,23 @@ export interface CancelInvitationOptions {
   requestTimeoutMs?: number | null;
 }
 
+/**
+ * Which ended invitations `Client.queryInvitations` lists; every field is
+ * optional. Unix-millisecond bounds are safe-integer Numbers or BigInts.
+ */
+export interface InvitationQuery {
+  /** Sent, received, or both (`HistoryRole.ANY`, the default). */
+  role?: HistoryRole | null;
+  /** Only invitations sent at or after this (Unix ms); omitted or 0: no bound. */
+  sinceMs?: number | bigint | null;
+  /** Only invitations sent before this (Unix ms), after `sinceMs`; omitted or 0: no bound. */
+  untilMs?: number | bigint | null;
+  /** Invitations per page, 1 to 100; omitted or 0: 20. */
+  limit?: number | null;
+  /** Omitted, null or "" for the first page; else the `nextCursor` of the page before. */
+  cursor?: string | null;
+}
+
 export interface AnswerOptions {
   extendedData?: string | null;
   /** How long this accept or refuse may wait for the server, in ms; omitted: the client's. */
@@ -540,6 +591,15 @@ export declare class Client extends EventEmitter<ClientEvents> {
   setPushTarget(target: PushTarget): Promise<void>;
   /** Forgets this device's push target, if it has one (ABI 2.2). */
   clearPushTarget(): Promise<void>;
+  /**
+   * A page of this user's ended invitations, newest sent first (ABI 2.3),
+   * from the server's history (by default each user's last 100, for 7 days).
+   * For the page after, pass the page's `nextCursor` as `cursor` with the
+   * same other fields. Rejects at once with InvalidArgumentError naming
+   * `query.<field>` (an unknown role, a limit over 100, `untilMs` not after
+   * `sinceMs`, a cursor the library did not make), or NotLoggedInError.
+   */
+  queryInvitations(query?: InvitationQuery): Promise<InvitationPage>;
 
   /**
    * Poll mode: runs the due callbacks on this thread, first waiting up to

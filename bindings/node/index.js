@@ -17,6 +17,7 @@ const {
   PushProvider,
   ApnsEnvironment,
   PushOutcome,
+  HistoryRole,
 } = require('./lib/constants');
 
 const callbacks = require('./lib/callbacks');
@@ -69,6 +70,7 @@ module.exports = {
   PushProvider,
   ApnsEnvironment,
   PushOutcome,
+  HistoryRole,
   // BeckonError and one subclass per error code (lib/errors.js).
   ...require('./lib/errors'),
 };

@@ -3,7 +3,8 @@
 //
 // alice invites bob and carol, and dave, who never logs in, with a 2 s
 // timeout: bob's device rings and he accepts, carol refuses, dave times out.
-// Then alice invites bob again and cancels. Every result and event is printed.
+// Then alice invites bob again and cancels, and reads her history (both
+// invitations have ended) a page at a time. Every result and event is printed.
 //
 //   BECKON_LIBRARY=target/debug/libbeckon.so node bindings/node/examples/demo.js
 
@@ -112,6 +113,17 @@ async function main() {
     const cancel = await alice.cancelInvitation(second.invitationId, { extendedData: 'never mind' });
     say('alice', `cancelled (${cancel.errorInvitees.length} could not be)`);
     await Promise.all([bobCancelled, carolCancelled]);
+
+    console.log("\n--- alice's history: the invitations she sent, newest first, a page of 1 at a time ---");
+    let cursor = null;
+    do {
+      const page = await alice.queryInvitations({ role: beckon.HistoryRole.SENT, limit: 1, cursor });
+      for (const s of page.invitations) {
+        const states = s.invitees.map((i) => `${i.userId} ${i.stateName}`).join(', ');
+        say('alice', `${s.invitationId}: ${states} (ended after ${s.endedMs - s.createdMs} ms)`);
+      }
+      cursor = page.nextCursor;
+    } while (cursor !== null);
 
     console.log('\n--- errors are typed ---');
     try {

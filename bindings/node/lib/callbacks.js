@@ -1,8 +1,9 @@
 'use strict';
 // How C callbacks reach JavaScript.
 //
-// Four koffi-registered functions (operation result, send result, cancel
-// result, event) serve every client and operation of the process. Each call
+// Five koffi-registered functions (operation result, send result, cancel
+// result, history page, event) serve every client and operation of the
+// process. Each call
 // into C passes a fresh token as its `void *user_data`; the token keys the
 // JavaScript side of that call (a promise's resolve/reject, or a client's
 // event sink) in a Map until the library hands the token back. So:
@@ -114,13 +115,19 @@ function registered() {
       result: koffi.register(completeOperation, T.resultCallback),
       send: koffi.register(completeOperation, T.sendCallback),
       cancel: koffi.register(completeOperation, T.cancelCallback),
+      page: koffi.register(completeOperation, T.pageCallback),
       event: koffi.register(deliverEvent, T.eventCallback),
     };
   }
   return trampolines;
 }
 
-const decoders = { result: decode.result, send: decode.sendResult, cancel: decode.cancelResult };
+const decoders = {
+  result: decode.result,
+  send: decode.sendResult,
+  cancel: decode.cancelResult,
+  page: decode.pageResult,
+};
 
 /** The library's description of a code (static text), for errors without a message. */
 function describe(code) {
@@ -142,7 +149,7 @@ function lastError(code) {
  * once) or, when the call itself fails, at once with that error (the library
  * then never calls back, so the token is dropped here).
  *
- * @param {'result' | 'send' | 'cancel'} kind which callback type the C function takes
+ * @param {'result' | 'send' | 'cancel' | 'page'} kind which callback type the C function takes
  */
 function operation(kind, start) {
   return new Promise((resolve, reject) => {

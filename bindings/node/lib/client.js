@@ -15,6 +15,7 @@ const CANCEL_OPTIONS = ['invitees', 'extendedData', 'requestTimeoutMs'];
 const ANSWER_OPTIONS = ['extendedData', 'requestTimeoutMs'];
 const NOTIFICATION_FIELDS = ['title', 'message', 'resourceId', 'payload'];
 const PUSH_TARGET_FIELDS = ['provider', 'token', 'topic', 'environment', 'alertToken'];
+const QUERY_FIELDS = ['role', 'sinceMs', 'untilMs', 'limit', 'cursor'];
 const DEFAULT_POLL_INTERVAL_MS = 10;
 const TIMER_MAX_MS = 0x7fffffff;
 
@@ -372,6 +373,31 @@ class Client extends EventEmitter {
   async clearPushTarget() {
     const handle = this.#open();
     return callbacks.operation('result', (cb, ud) => this.#fn.beckon_client_clear_push_target(handle, cb, ud));
+  }
+
+  /**
+   * A page of this user's ended invitations, newest sent first (ABI 2.3):
+   * `{ role?, sinceMs?, untilMs?, limit?, cursor? }`, every field optional
+   * (the whole query too). Resolves to `{ invitations, nextCursor }`; pass
+   * `nextCursor` as `cursor` (with the same other fields) for the next page;
+   * it is null on the last page. Wrong types throw at once (naming
+   * `query.<field>`); the library refuses an unknown `role`, a `limit` over
+   * 100, an `untilMs` not after `sinceMs` and a cursor it did not make, also
+   * at once, naming `query.<its field>`.
+   */
+  async queryInvitations(query) {
+    const q = v.options(query, 'query', QUERY_FIELDS);
+    const config = {
+      struct_size: koffi.sizeof(T.invitationQuery),
+      // Checked as integers here; the library names unknown values.
+      role: v.optionalUint32(q.role, 'query.role', { max: 0x7fffffff }) ?? 0,
+      since_ms: v.optionalUint64(q.sinceMs, 'query.sinceMs') ?? 0,
+      until_ms: v.optionalUint64(q.untilMs, 'query.untilMs') ?? 0,
+      limit: v.optionalUint32(q.limit, 'query.limit') ?? 0,
+      cursor: v.optionalText(q.cursor, 'query.cursor'),
+    };
+    const handle = this.#open();
+    return callbacks.operation('page', (cb, ud) => this.#fn.beckon_query_invitations(handle, config, cb, ud));
   }
 
   /**

@@ -44,6 +44,9 @@ const ApnsEnvironment = freeze({ PRODUCTION: 0, SANDBOX: 1 });
 /** What happened to a push (`BECKON_PUSH_*`, ABI 2.2). */
 const PushOutcome = freeze({ SENT: 1, FAILED: 2, NO_TARGET: 3 });
 
+/** Which of the user's ended invitations `queryInvitations` lists (`BECKON_HISTORY_*`, ABI 2.3). */
+const HistoryRole = freeze({ ANY: 0, SENT: 1, RECEIVED: 2 });
+
 /** Connection states (`BECKON_CONNECTION_*`). */
 const ConnectionState = freeze({
   DISCONNECTED: 0,
@@ -119,6 +122,7 @@ module.exports = {
   PushProvider,
   ApnsEnvironment,
   PushOutcome,
+  HistoryRole,
   INVITATION_ONLINE_ONLY,
   LogLevel,
   LOG_QUEUED,

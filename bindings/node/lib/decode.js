@@ -71,6 +71,49 @@ function cancelResult(address) {
   };
 }
 
+/**
+ * A Unix-milliseconds `uint64_t` as koffi read it (a Number, or a BigInt past
+ * 2^53 - 1) as a Number: exact for every real time (up to the year 287396).
+ */
+function milliseconds(value) {
+  return typeof value === 'bigint' ? Number(value) : value;
+}
+
+/** `count` entries of `beckon_invitation_summary` at `address`. */
+function invitationSummaries(address, count) {
+  const n = Number(count);
+  if (address === null || address === 0n || n === 0) return freeze([]);
+  return freeze(
+    koffi.decode(address, T.invitationSummary, n).map((s) =>
+      freeze({
+        invitationId: s.invitation_id ?? '',
+        inviter: s.inviter ?? '',
+        invitees: invitees(s.invitees, s.invitee_count),
+        createdMs: milliseconds(s.created_ms),
+        endedMs: milliseconds(s.ended_ms),
+        sentByServer: s.sent_by_server !== 0,
+      }),
+    ),
+  );
+}
+
+/**
+ * A `beckon_invitation_page_result` (ABI 2.3):
+ * `{ error, message, value: { invitations, nextCursor } }`, `nextCursor` null
+ * on the last page (the library's "").
+ */
+function pageResult(address) {
+  const r = koffi.decode(address, T.invitationPageResult);
+  return {
+    error: r.error,
+    message: r.error_message ?? '',
+    value: freeze({
+      invitations: invitationSummaries(r.invitations, r.invitation_count),
+      nextCursor: r.next_cursor ? r.next_cursor : null,
+    }),
+  };
+}
+
 /** The EventEmitter name of each event kind. */
 const eventNames = freeze({
   [EventKind.CONNECTION_STATE_CHANGED]: 'connectionStateChanged',
@@ -170,4 +213,4 @@ function event(address) {
   }
 }
 
-module.exports = { result, sendResult, cancelResult, event, eventNames };
+module.exports = { result, sendResult, cancelResult, pageResult, event, eventNames };

@@ -14,7 +14,7 @@ const koffi = require('koffi');
 /** The `BECKON_ABI_VERSION_MAJOR` of the header this binding was written against. */
 const ABI_VERSION_MAJOR = 2;
 /** The `BECKON_ABI_VERSION_MINOR` of the header this binding was written against. */
-const ABI_VERSION_MINOR = 2;
+const ABI_VERSION_MINOR = 3;
 /** The `BECKON_ABI_VERSION` of that header: `(major << 16) | minor`. */
 const ABI_VERSION = ((ABI_VERSION_MAJOR << 16) | ABI_VERSION_MINOR) >>> 0;
 
@@ -157,6 +157,25 @@ T.pushTarget = koffi.struct({
   environment: 'int32_t',
   alert_token: str,
 });
+// ABI 2.3: history. `since_ms` and `until_ms` take a Number or a BigInt.
+T.invitationQuery = koffi.struct({
+  struct_size: 'uint32_t',
+  role: 'int32_t',
+  since_ms: 'uint64_t',
+  until_ms: 'uint64_t',
+  limit: 'uint32_t',
+  cursor: str, // NULL or "": the first page
+});
+// One entry of `beckon_invitation_page_result.invitations`.
+T.invitationSummary = koffi.struct({
+  invitation_id: str,
+  inviter: str,
+  invitees: 'void *', // const beckon_invitee *
+  invitee_count: 'size_t',
+  created_ms: 'uint64_t',
+  ended_ms: 'uint64_t',
+  sent_by_server: 'int32_t',
+});
 T.result = koffi.struct({ error: 'int32_t', error_message: str });
 T.sendResult = koffi.struct({
   error: 'int32_t',
@@ -171,12 +190,21 @@ T.cancelResult = koffi.struct({
   error_invitees: 'void *',
   error_invitee_count: 'size_t',
 });
+// ABI 2.3.
+T.invitationPageResult = koffi.struct({
+  error: 'int32_t',
+  error_message: str,
+  invitations: 'void *', // const beckon_invitation_summary *
+  invitation_count: 'size_t',
+  next_cursor: str, // "" on the last page
+});
 // Callback prototypes. `user_data` is a token (a BigInt), never dereferenced;
 // the struct pointer arrives as an address, decoded with the types above.
 T.eventCallback = koffi.pointer(koffi.proto(null, 'void', ['void *', 'void *']));
 T.resultCallback = koffi.pointer(koffi.proto(null, 'void', ['void *', 'void *']));
 T.sendCallback = koffi.pointer(koffi.proto(null, 'void', ['void *', 'void *']));
 T.cancelCallback = koffi.pointer(koffi.proto(null, 'void', ['void *', 'void *']));
+T.pageCallback = koffi.pointer(koffi.proto(null, 'void', ['void *', 'void *']));
 T.stringArray = koffi.pointer(str);
 // beckon_log_callback(user_data, level, tag, sub_tag, message): the strings
 // are copied into JavaScript while it runs.
@@ -280,6 +308,13 @@ function bind(lib) {
     beckon_client_clear_push_target: f('beckon_client_clear_push_target', err, [
       T.clientPtr,
       T.resultCallback,
+      'void *',
+    ]),
+    // ABI 2.3.
+    beckon_query_invitations: f('beckon_query_invitations', err, [
+      T.clientPtr,
+      koffi.pointer(T.invitationQuery),
+      T.pageCallback,
       'void *',
     ]),
     beckon_push_provider_name: f('beckon_push_provider_name', str, ['int32_t']),

@@ -9,6 +9,7 @@
 const { InvalidArgumentError } = require('./errors');
 
 const UINT32_MAX = 0xffffffff;
+const UINT64_MAX = 0xffffffffffffffffn;
 
 function describe(value) {
   if (value === null) return 'null';
@@ -58,6 +59,29 @@ function uint32(value, field, { min = 0, max = UINT32_MAX } = {}) {
   return value;
 }
 
+/**
+ * An integer that fits a uint64_t: a non-negative safe-integer Number, or a
+ * BigInt up to 2^64 - 1 (as `createToken`'s `expiresAt`); koffi takes either.
+ */
+function uint64(value, field) {
+  if (value === undefined || value === null) fail(field, 'is required');
+  if (typeof value === 'bigint') {
+    if (value < 0n || value > UINT64_MAX) fail(field, `${value} does not fit an unsigned 64-bit integer`);
+    return value;
+  }
+  if (typeof value !== 'number' || !Number.isInteger(value)) {
+    const shown = typeof value === 'number' ? ` (${value})` : '';
+    fail(field, `expected a non-negative integer or a BigInt, got ${describe(value)}${shown}`);
+  }
+  if (value < 0) fail(field, `${value} is negative`);
+  if (!Number.isSafeInteger(value)) fail(field, `${value} is not a safe integer (pass a BigInt)`);
+  return value;
+}
+
+function optionalUint64(value, field) {
+  return value === undefined || value === null ? undefined : uint64(value, field);
+}
+
 function optionalUint32(value, field, range) {
   return value === undefined || value === null ? undefined : uint32(value, field, range);
 }
@@ -83,4 +107,16 @@ function options(value, field, known) {
   return value;
 }
 
-module.exports = { text, optionalText, textArray, uint32, optionalUint32, boolean, options, UINT32_MAX };
+module.exports = {
+  text,
+  optionalText,
+  textArray,
+  uint32,
+  optionalUint32,
+  uint64,
+  optionalUint64,
+  boolean,
+  options,
+  UINT32_MAX,
+  UINT64_MAX,
+};

@@ -47,8 +47,8 @@ function probeWith(env, options) {
 
 test('the loaded library has the ABI version this binding speaks', () => {
   assert.equal(beckon.ABI_VERSION_MAJOR, 2);
-  assert.equal(beckon.ABI_VERSION_MINOR, 2);
-  assert.equal(beckon.ABI_VERSION, (2 << 16) | 2);
+  assert.equal(beckon.ABI_VERSION_MINOR, 3);
+  assert.equal(beckon.ABI_VERSION, (2 << 16) | 3);
   assert.equal(beckon.abiVersion(), beckon.ABI_VERSION);
   assert.match(beckon.version(), /^\d+\.\d+\.\d+/);
   assert.equal(beckon.libraryInfo().source, 'BECKON_LIBRARY');
@@ -68,8 +68,9 @@ test('the ABI rule: the same major, and an equal or newer minor', () => {
   assert.equal(abiVersionText(v(3, 17)), '3.17');
   assert.equal(abiCompatible(beckon.ABI_VERSION), true);
   assert.equal(abiCompatible(v(2, 0), v(2, 0)), true);
-  assert.equal(abiCompatible(v(2, 2)), true, 'the same minor');
-  assert.equal(abiCompatible(v(2, 3)), true, 'a newer minor library');
+  assert.equal(abiCompatible(v(2, 3)), true, 'the same minor');
+  assert.equal(abiCompatible(v(2, 4)), true, 'a newer minor library');
+  assert.equal(abiCompatible(v(2, 2)), false, 'an older minor library (2.2 lacks beckon_query_invitations, 2.3)');
   assert.equal(abiCompatible(v(2, 1)), false, 'an older minor library (2.1 lacks the 2.2 functions)');
   assert.equal(abiCompatible(v(2, 0)), false, 'an older minor library');
   assert.equal(abiCompatible(v(2, 3), v(2, 1)), true, 'a newer minor library');
@@ -81,7 +82,7 @@ test('the ABI rule: the same major, and an equal or newer minor', () => {
 });
 
 const is64 = process.arch === 'x64' || process.arch === 'arm64';
-test('the structs of ABI 2.2 have the sizes and offsets of the header (64-bit)', { skip: !is64 }, () => {
+test('the structs of ABI 2.3 have the sizes and offsets of the header (64-bit)', { skip: !is64 }, () => {
   const { T, koffi, ID_CAPACITY } = require('../lib/native');
   assert.equal(ID_CAPACITY, 68);
   assert.equal(koffi.sizeof(T.clientInfo), 144);
@@ -127,6 +128,26 @@ test('the structs of ABI 2.2 have the sizes and offsets of the header (64-bit)',
     ),
     [80, 84, 88, 96, 104],
   );
+  // 2.3
+  assert.equal(koffi.sizeof(T.invitationQuery), 40);
+  assert.deepEqual(
+    ['struct_size', 'role', 'since_ms', 'until_ms', 'limit', 'cursor'].map((f) => koffi.offsetof(T.invitationQuery, f)),
+    [0, 4, 8, 16, 24, 32],
+  );
+  assert.equal(koffi.sizeof(T.invitationSummary), 56);
+  assert.deepEqual(
+    ['invitation_id', 'inviter', 'invitees', 'invitee_count', 'created_ms', 'ended_ms', 'sent_by_server'].map((f) =>
+      koffi.offsetof(T.invitationSummary, f),
+    ),
+    [0, 8, 16, 24, 32, 40, 48],
+  );
+  assert.equal(koffi.sizeof(T.invitationPageResult), 40);
+  assert.deepEqual(
+    ['error', 'error_message', 'invitations', 'invitation_count', 'next_cursor'].map((f) =>
+      koffi.offsetof(T.invitationPageResult, f),
+    ),
+    [0, 8, 16, 24, 32],
+  );
 });
 
 /** A library exporting only `beckon_abi_version`, returning `abi`; null without a C compiler. */
@@ -142,6 +163,7 @@ function fakeLibrary(t, abi) {
 for (const [label, abi, shown] of [
   ['the next major', (3 << 16) >>> 0, '3.0'],
   ['an older major', ((1 << 16) | 0xffff) >>> 0, '1.65535'],
+  ['an older minor', ((2 << 16) | 2) >>> 0, '2.2'],
   ['an older minor', ((2 << 16) | 1) >>> 0, '2.1'],
   ['the unversioned ABI 1', 1, '0.1'],
 ]) {
@@ -156,15 +178,15 @@ for (const [label, abi, shown] of [
     assert.equal(result.name, 'LibraryLoadError');
     assert.ok(
       result.message.includes(
-        `has ABI version ${shown}, but this binding needs ABI 2.2 (the same major, an equal or newer minor)`,
+        `has ABI version ${shown}, but this binding needs ABI 2.3 (the same major, an equal or newer minor)`,
       ),
       result.message,
     );
   });
 }
 
-test('a library of a newer minor (2.3) passes the version check, then fails only for a missing function', (t) => {
-  const fake = fakeLibrary(t, ((2 << 16) | 3) >>> 0);
+test('a library of a newer minor (2.4) passes the version check, then fails only for a missing function', (t) => {
+  const fake = fakeLibrary(t, ((2 << 16) | 4) >>> 0);
   if (fake === null) {
     t.skip('no C compiler to build a fake library');
     return;

@@ -13,6 +13,10 @@ import {
   DispatchModeName,
   ErrorCode,
   EventKind,
+  HistoryRole,
+  InvitationPage,
+  InvitationQuery,
+  InvitationSummary,
   InviteeState,
   InviteeStatus,
   LogLevel,
@@ -109,6 +113,30 @@ async function flow(): Promise<void> {
     void device;
     void provider;
   });
+  const page: InvitationPage = await alice.queryInvitations({ role: HistoryRole.SENT, limit: 3 });
+  const summary: InvitationSummary | undefined = page.invitations[0];
+  if (summary !== undefined) {
+    const ms: number = summary.endedMs - summary.createdMs;
+    const states: readonly InviteeStatus[] = summary.invitees;
+    const byServer: boolean = summary.sentByServer;
+    void [ms, states, byServer, summary.invitationId, summary.inviter];
+  }
+  const cursor: string | null = page.nextCursor;
+  const query: InvitationQuery = { sinceMs: 1_700_000_000_000, untilMs: 2n ** 60n, cursor };
+  await alice.queryInvitations(query);
+  await bob.queryInvitations();
+  await bob.queryInvitations({ role: HistoryRole.RECEIVED, cursor: '' });
+  // @ts-expect-error: nextCursor may be null.
+  const notNullCursor: string = page.nextCursor;
+  void notNullCursor;
+  // @ts-expect-error: the role is a HistoryRole value, not a name.
+  await bob.queryInvitations({ role: 'SENT' });
+  // @ts-expect-error: no such query field.
+  await bob.queryInvitations({ roles: HistoryRole.SENT });
+  // @ts-expect-error: the bounds are Unix milliseconds, not Dates.
+  await bob.queryInvitations({ sinceMs: new Date() });
+  // @ts-expect-error: the page is read-only.
+  page.nextCursor = null;
   await alice.logout();
   const ran: number = bob.poll(0);
   void ran;
