@@ -276,26 +276,28 @@ pub(super) fn load(conn: &Connection, path: &Path) -> Result<Loaded, OpenError> 
 
 /// The history kept, oldest sent first. A row that cannot be read is
 /// skipped with a warning: history is a convenience, and the row's
-/// invitation has ended anyway.
+/// invitations have ended anyway.
 fn load_history(conn: &Connection, path: &Path) -> Result<Vec<InvitationSummary>, OpenError> {
     let mut statement = conn
-        .prepare("SELECT id, summary FROM history ORDER BY created_ms, id")
+        .prepare("SELECT row, summaries FROM history ORDER BY row")
         .map_err(|e| read_error(path, &e))?;
     let mut rows = statement.query([]).map_err(|e| read_error(path, &e))?;
     let mut history = Vec::new();
     while let Some(row) = rows.next().map_err(|e| read_error(path, &e))? {
-        let id: String = row.get(0).map_err(|e| read_error(path, &e))?;
+        let number: i64 = row.get(0).map_err(|e| read_error(path, &e))?;
         let bytes: Vec<u8> = row.get(1).map_err(|e| read_error(path, &e))?;
-        match postcard::from_bytes::<InvitationSummary>(&bytes) {
-            Ok(summary) => history.push(summary),
+        match postcard::from_bytes::<Vec<InvitationSummary>>(&bytes) {
+            Ok(summaries) => history.extend(summaries),
             Err(error) => tracing::warn!(
                 file = %path.display(),
-                invitation = %id,
+                row = number,
                 %error,
-                "a history row cannot be read: it is left out of history"
+                "a history row cannot be read: its invitations are left out of history"
             ),
         }
     }
+    // Rows are in commit order; history is listed by when they were sent.
+    history.sort_by_key(InvitationSummary::position);
     Ok(history)
 }
 

@@ -62,9 +62,9 @@ pub(super) enum Write {
 /// not be encoded.
 pub(super) type TargetWrite = Result<Option<Vec<u8>>, String>;
 
-/// An ended invitation for history: when it was sent, its id, and its
-/// summary encoded (postcard), or why it could not be encoded.
-pub(super) type HistoryWrite = Result<(u64, InvitationId, Vec<u8>), String>;
+/// An ended invitation for history: when it was sent, and its summary
+/// encoded (postcard), or why it could not be encoded.
+pub(super) type HistoryWrite = Result<(u64, Vec<u8>), String>;
 
 /// Changes taken together: the newest of each invitation and of each
 /// device's push target (encoded, or `None` to forget it), with its ticket;
@@ -165,6 +165,12 @@ impl Shared {
 
     /// Queues `change`; returns its ticket.
     pub fn submit(&self, change: Change) -> Ticket {
+        // A summary for history is encoded before the queue is locked: the
+        // hub's threads queue changes all the time.
+        let history = match &change {
+            Change::History(summary) => Some(encode_summary(summary)),
+            _ => None,
+        };
         let mut queue = self.queue.lock();
         let (id, write) = match change {
             Change::Put(record) => {
@@ -183,9 +189,7 @@ impl Shared {
             }
             Change::Forget { id, .. } => (id, Write::Forget),
             Change::History(summary) => {
-                let write = postcard::to_allocvec(&summary)
-                    .map(|encoded| (summary.created_ms, summary.invitation_id.clone(), encoded))
-                    .map_err(|e| format!("history of {}: {e}", summary.invitation_id));
+                let write = history.unwrap_or_else(|| encode_summary(&summary));
                 queue.changes.history.push(write);
                 queue.last += 1;
                 let ticket = queue.last;
@@ -263,6 +267,12 @@ impl Shared {
         }
         Some((std::mem::replace(&mut queue.changes, spare), queue.last))
     }
+}
+
+fn encode_summary(summary: &beckon::protocol::InvitationSummary) -> HistoryWrite {
+    postcard::to_allocvec(summary)
+        .map(|encoded| (summary.created_ms, encoded))
+        .map_err(|e| format!("history of {}: {e}", summary.invitation_id))
 }
 
 /// What a store's writer does with a batch.

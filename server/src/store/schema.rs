@@ -47,14 +47,16 @@ pub const MIGRATIONS: &[&str] = &[
      ) WITHOUT ROWID;",
     // 3: invitation records gain `sent_by_server` (the server API's sends,
     // which rule 7 leaves alone) and `created_ms`, so every record is
-    // rewritten; ended invitations are kept for history queries (the
-    // summary encoded with postcard), by when they were sent.
+    // rewritten; ended invitations are kept for history queries: one row
+    // per group commit with the summaries of the invitations that ended in
+    // it (postcard, as a `Vec`), and when the newest of them was sent (what
+    // keeping is judged by).
     "CREATE TABLE history (
-         created_ms INTEGER NOT NULL,
-         id         TEXT NOT NULL,
-         summary    BLOB NOT NULL,
-         PRIMARY KEY (created_ms, id)
-     ) WITHOUT ROWID;",
+         row        INTEGER PRIMARY KEY,
+         newest_ms  INTEGER NOT NULL,
+         summaries  BLOB NOT NULL
+     );
+     CREATE INDEX history_newest ON history (newest_ms);",
 ];
 
 /// Re-encodes one record of the version before.

@@ -22,9 +22,8 @@ const FORGET: &str = "DELETE FROM invitations WHERE row = ?1";
 const SET_TARGET: &str =
     "INSERT OR REPLACE INTO push_targets (user, device, target) VALUES (?1, ?2, ?3)";
 const CLEAR_TARGET: &str = "DELETE FROM push_targets WHERE user = ?1 AND device = ?2";
-const ADD_HISTORY: &str =
-    "INSERT OR REPLACE INTO history (created_ms, id, summary) VALUES (?1, ?2, ?3)";
-const FORGET_HISTORY: &str = "DELETE FROM history WHERE created_ms < ?1";
+const ADD_HISTORY: &str = "INSERT INTO history (newest_ms, summaries) VALUES (?1, ?2)";
+const FORGET_HISTORY: &str = "DELETE FROM history WHERE newest_ms < ?1";
 
 pub(super) struct SqliteWriter {
     pub conn: Connection,
@@ -127,16 +126,11 @@ fn write(
                 }
             }
         }
-        let mut add_history = tx.prepare_cached(ADD_HISTORY)?;
-        for write in &batch.history {
-            match write {
-                Ok((created_ms, id, encoded)) => {
-                    add_history.execute(params![to_i64(*created_ms), id.as_str(), encoded])?;
-                }
-                Err(why) => {
-                    return Err(rusqlite::Error::ToSqlConversionFailure(why.clone().into()));
-                }
-            }
+        if !batch.history.is_empty() {
+            let (newest, summaries) = history_row(&batch.history)
+                .map_err(|why| rusqlite::Error::ToSqlConversionFailure(why.into()))?;
+            tx.prepare_cached(ADD_HISTORY)?
+                .execute(params![to_i64(newest), summaries])?;
         }
         if let Some(before) = batch.forget_history_before {
             tx.execute(FORGET_HISTORY, params![to_i64(before)])?;
@@ -144,6 +138,20 @@ fn write(
     }
     tx.commit()?;
     Ok(moved)
+}
+
+/// One batch's ended invitations as one history row: the newest sent time,
+/// and the summaries as postcard encodes a `Vec` of them (their count, then
+/// each), so a commit adds one row however many invitations ended.
+fn history_row(writes: &[super::queue::HistoryWrite]) -> Result<(u64, Vec<u8>), String> {
+    let mut summaries = postcard::to_allocvec(&writes.len()).map_err(|e| e.to_string())?;
+    let mut newest = 0;
+    for write in writes {
+        let (created_ms, encoded) = write.as_ref().map_err(String::clone)?;
+        newest = newest.max(*created_ms);
+        summaries.extend_from_slice(encoded);
+    }
+    Ok((newest, summaries))
 }
 
 fn to_i64(value: u64) -> i64 {
