@@ -143,12 +143,16 @@ impl Default for WebhookMetrics {
 
 impl WebhookMetrics {
     pub fn count_event(&self, endpoint: &str, outcome: &'static str) {
+        self.count_event_by(endpoint, outcome, 1);
+    }
+
+    pub fn count_event_by(&self, endpoint: &str, outcome: &'static str, by: u64) {
         self.events
             .get_or_create(&EndpointOutcomeLabel {
                 endpoint: endpoint.to_owned(),
                 outcome,
             })
-            .inc();
+            .inc_by(by);
     }
 
     pub fn count_attempt(&self, endpoint: &str, outcome: &'static str) {

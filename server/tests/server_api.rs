@@ -448,6 +448,54 @@ fn keys_are_required_scoped_and_never_logged() {
         None,
     );
     assert_eq!(status, 200);
+    // Seen through an invitee, but not the key's to cancel (it acts as the
+    // inviter).
+    let (_, to_agent) = backend(
+        &server,
+        "POST",
+        "/v1/invitations",
+        Some(json!({"inviter": "alice", "invitees": [agent], "timeout_secs": 30})),
+    );
+    let to_agent = to_agent["invitation_id"].as_str().unwrap();
+    let (status, _, _) = call(
+        &server,
+        "GET",
+        &format!("/v1/invitations/{to_agent}"),
+        Some(SUPPORT_KEY),
+        None,
+    );
+    assert_eq!(status, 200, "visible through its invitee");
+    let (status, _, answer) = call(
+        &server,
+        "POST",
+        &format!("/v1/invitations/{to_agent}/cancel"),
+        Some(SUPPORT_KEY),
+        None,
+    );
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (403, Some("FORBIDDEN")),
+        "{answer}"
+    );
+    // Another method on a known path: 401 without a key, then 404; the
+    // scheme's case does not matter.
+    let (status, _, _) = call(&server, "PUT", "/v1/tokens", None, None);
+    assert_eq!(status, 401);
+    let (status, _, answer) = call(&server, "PUT", "/v1/tokens", Some(READER_KEY), None);
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (404, Some("NOT_FOUND"))
+    );
+    let port = server.api_port.unwrap();
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        stream,
+        "GET /v1/users/{agent}/devices HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: bearer {BACKEND_KEY}\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
 
     let log = server.log();
     assert!(

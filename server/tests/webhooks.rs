@@ -70,6 +70,19 @@ fn wait_events(receiver: &Fake, invitation: Option<&InvitationId>, wanted: &[&st
     }
 }
 
+/// Waits until the server's metrics have `line`.
+fn wait_metric(server: &ServerProcess, line: &str) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (_, metrics) = server.admin_get("/metrics");
+        if metrics.contains(line) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "no {line} in {metrics}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// The events the receiver took (answered 2xx), once per id, in order.
 fn delivered_ok(receiver: &Fake) -> Vec<Value> {
     let succeeded = receiver.succeeded_ids();
@@ -156,11 +169,11 @@ fn the_demo_flow_reaches_the_backend_signed_once_and_in_order() {
         "one attempt each: {attempts:?}"
     );
     assert_eq!(receiver.problems(), Vec::<String>::new());
-    let (_, metrics) = server.admin_get("/metrics");
-    assert!(
-        metrics
-            .contains(r#"beckon_webhook_events_total{endpoint="backend",outcome="delivered"} 8"#),
-        "{metrics}"
+    // The server counts a delivery once it has read the answer, a moment
+    // after the receiver has the request.
+    wait_metric(
+        &server,
+        r#"beckon_webhook_events_total{endpoint="backend",outcome="delivered"} 8"#,
     );
     drop(alice_peer);
 }
@@ -232,12 +245,11 @@ fn events_wait_out_a_receiver_outage_and_arrive_once_in_order() {
         "some were retried: {attempts:?}"
     );
     assert_eq!(receiver.problems(), Vec::<String>::new());
-    let (_, metrics) = server.admin_get("/metrics");
-    assert!(
-        metrics
-            .contains(r#"beckon_webhook_events_total{endpoint="backend",outcome="delivered"} 20"#),
-        "{metrics}"
+    wait_metric(
+        &server,
+        r#"beckon_webhook_events_total{endpoint="backend",outcome="delivered"} 20"#,
     );
+    let (_, metrics) = server.admin_get("/metrics");
     assert!(
         metrics.contains(r#"beckon_webhook_attempts_total{endpoint="backend",outcome="error"}"#),
         "{metrics}"

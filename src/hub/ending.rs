@@ -14,9 +14,7 @@ impl Hub {
     /// Every invitee is final: stop tracking it per user, keep it for retention.
     pub(super) fn end(&self, timers: &mut TimerQueue, invitation: &mut Invitation, now: Instant) {
         invitation.ended_at = Some(now);
-        let ended_ms = self.clock.unix_millis();
-        invitation.ended_ms = Some(ended_ms);
-        self.record_history(invitation, ended_ms);
+        invitation.ended_ms = Some(self.clock.unix_millis());
         // Retention only answers late requests precisely: drop what they never
         // read (up to 13 KiB of payload per invitation).
         invitation.extended_data = Text::from("");

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use super::invitation::Invitation;
 use super::shards::{hash_str, Shards, SHARD_COUNT};
-use super::store::Change;
+use super::store::{note_frame_ticket, Change, Ticket};
 use super::Hub;
 use crate::error::Result;
 use crate::protocol::{HistoryCursor, InvitationPage, InvitationQuery, InvitationSummary, UserId};
@@ -20,7 +20,14 @@ use crate::protocol::{HistoryCursor, InvitationPage, InvitationQuery, Invitation
 /// past its keeping (users who never query again), and tells the store.
 const SWEEP_EVERY: u64 = 1024;
 
-type UserHistory = VecDeque<Arc<InvitationSummary>>;
+/// An ended invitation, and the store ticket of its end: a page that lists
+/// it waits for that ticket, as a push telling of the end would.
+struct Kept {
+    summary: InvitationSummary,
+    ticket: Ticket,
+}
+
+type UserHistory = VecDeque<Arc<Kept>>;
 
 pub(crate) struct History {
     shards: Shards<HashMap<UserId, UserHistory>>,
@@ -35,9 +42,11 @@ impl History {
         }
     }
 
-    /// Adds `summary` to each participant's history, in order of when it was
-    /// sent, keeping at most `per_user` each.
-    fn add(&self, summary: Arc<InvitationSummary>, per_user: usize) {
+    /// Adds `kept` to each participant's history, in order of when it was
+    /// sent, keeping at most `per_user` each. An entry of the same
+    /// invitation is replaced (a newer end of it wins).
+    fn add(&self, kept: Arc<Kept>, per_user: usize) {
+        let summary = &kept.summary;
         let mut users: Vec<&UserId> = Vec::with_capacity(summary.invitees.len() + 1);
         users.push(&summary.inviter);
         for invitee in &summary.invitees {
@@ -49,16 +58,19 @@ impl History {
         for user in users {
             let mut map = self.shards.lock(hash_str(user.as_str()));
             let list = map.entry(user.clone()).or_default();
+            if let Some(old) = list
+                .iter()
+                .rposition(|e| e.summary.invitation_id == summary.invitation_id)
+            {
+                list.remove(old);
+            }
             // Newest at the back; an invitation ends after those sent
             // before it, mostly, so this looks at the last few only.
             let at = list
                 .iter()
-                .rposition(|e| e.position() <= position)
+                .rposition(|e| e.summary.position() <= position)
                 .map_or(0, |i| i + 1);
-            if at > 0 && list[at - 1].invitation_id == summary.invitation_id {
-                continue; // already there (recovered, then ended again)
-            }
-            list.insert(at, summary.clone());
+            list.insert(at, kept.clone());
             while list.len() > per_user {
                 list.pop_front();
             }
@@ -69,7 +81,10 @@ impl History {
     fn sweep_one(&self, cutoff_ms: u64, turn: u64) {
         let mut map = self.shards.lock(turn % SHARD_COUNT as u64);
         map.retain(|_, list| {
-            while list.front().is_some_and(|e| e.created_ms < cutoff_ms) {
+            while list
+                .front()
+                .is_some_and(|e| e.summary.created_ms < cutoff_ms)
+            {
                 list.pop_front();
             }
             !list.is_empty()
@@ -92,12 +107,17 @@ impl History {
         let Some(list) = map.get_mut(user) else {
             return Ok(InvitationPage::default());
         };
-        while list.front().is_some_and(|e| e.created_ms < cutoff_ms) {
+        while list
+            .front()
+            .is_some_and(|e| e.summary.created_ms < cutoff_ms)
+        {
             list.pop_front();
         }
         let mut found = Vec::with_capacity(limit);
         let mut more = false;
-        for entry in list.iter().rev() {
+        let mut ticket = 0;
+        for kept in list.iter().rev() {
+            let entry = &kept.summary;
             if before.as_ref().is_some_and(|b| entry.position() >= *b) {
                 continue;
             }
@@ -114,8 +134,10 @@ impl History {
                 more = true;
                 break;
             }
-            found.push(InvitationSummary::clone(entry));
+            found.push(entry.clone());
+            ticket = ticket.max(kept.ticket);
         }
+        note_frame_ticket(ticket);
         let next_cursor = if more {
             found.last().map(|e| e.position().text())
         } else {
@@ -142,13 +164,16 @@ impl Hub {
             .page(user, query, limit, self.history_cutoff_ms())
     }
 
-    /// Keeps an invitation that just ended in its participants' history (and
-    /// hands it to the store).
-    pub(super) fn record_history(&self, invitation: &Invitation, ended_ms: u64) {
+    /// Keeps an invitation that just ended, and whose record was just
+    /// submitted, in its participants' history (and hands it to the store).
+    pub(super) fn record_history(&self, invitation: &Invitation) {
         let per_user = self.config.history_per_user;
         if per_user == 0 {
             return;
         }
+        let ended_ms = invitation
+            .ended_ms
+            .unwrap_or_else(|| self.clock.unix_millis());
         let created_ms = if invitation.created_ms == 0 {
             ended_ms
         } else {
@@ -162,15 +187,19 @@ impl Hub {
             ended_ms,
             sent_by_server: invitation.sent_by_server,
         };
-        if self.keeps_records {
+        if self.keeps_history {
             self.store.submit(Change::History(summary.clone()));
         }
-        self.history.add(Arc::new(summary), per_user);
+        let kept = Kept {
+            summary,
+            ticket: invitation.ticket,
+        };
+        self.history.add(Arc::new(kept), per_user);
         let recorded = self.history.recorded.fetch_add(1, Ordering::Relaxed) + 1;
         if recorded % SWEEP_EVERY == 0 {
             let cutoff = self.history_cutoff_ms();
             self.history.sweep_one(cutoff, recorded / SWEEP_EVERY);
-            if self.keeps_records && recorded % (SWEEP_EVERY * SHARD_COUNT as u64) == 0 {
+            if self.keeps_history && recorded % (SWEEP_EVERY * SHARD_COUNT as u64) == 0 {
                 self.store
                     .submit(Change::ForgetHistory { before_ms: cutoff });
             }
@@ -184,7 +213,8 @@ impl Hub {
             return;
         }
         for summary in kept {
-            self.history.add(Arc::new(summary), per_user);
+            self.history
+                .add(Arc::new(Kept { summary, ticket: 0 }), per_user);
         }
     }
 

@@ -55,6 +55,8 @@ pub(crate) struct Invitation {
     pub sent_by_server: bool,
     /// When it was sent (Unix milliseconds).
     pub created_ms: u64,
+    /// Its end is in its participants' history (or was before a restart).
+    pub in_history: bool,
 }
 
 impl Invitation {
@@ -132,6 +134,8 @@ impl Invitation {
             ticket: 0,
             sent_by_server: record.sent_by_server,
             created_ms: record.created_ms,
+            // An invitation that had ended went to history then.
+            in_history: record.ended_ms.is_some(),
         }
     }
 

@@ -111,7 +111,8 @@ impl Hub {
 
     /// Ends the session of `user`'s device `device` here, for the server
     /// API: it gets KICKED_OUT (its client stops, as when the device logs in
-    /// elsewhere), and rule 7 follows if it was the user's last. Says
+    /// elsewhere), its push target is forgotten (as at an explicit logout),
+    /// and rule 7 follows if it was the user's last. Says
     /// whether such a session was logged in. A device of another node is
     /// not this hub's to end: it is left alone (`Err` with its presence).
     pub fn kick(&self, user: &UserId, device: &DeviceId) -> Result<bool> {
@@ -130,6 +131,9 @@ impl Hub {
         if !self.end_session(&session, "kicked", || true) {
             return Ok(false);
         }
+        // As an explicit logout: a device put out (a stolen phone, say) is
+        // rung no more.
+        self.forget_push_target(user, device);
         session.deliver_final(Push::KickedOut);
         Ok(true)
     }

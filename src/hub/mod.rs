@@ -132,6 +132,8 @@ pub struct Hub {
     /// `store.keeps_records()`, read once: a hub whose maps are the only copy
     /// builds no records.
     keeps_records: bool,
+    /// `store.keeps_history()`, read once.
+    keeps_history: bool,
     /// Devices' push targets, and the service that pushes to them (none:
     /// nobody is pushed, and no target can be set).
     push_targets: PushTargets,
@@ -228,6 +230,7 @@ impl Hub {
         config.validate()?;
         let epoch = clock.now();
         let keeps_records = store.keeps_records();
+        let keeps_history = store.keeps_history();
         let Recovered {
             id_key,
             invitations: kept,
@@ -245,6 +248,7 @@ impl Hub {
             stats: HubStats::default(),
             store,
             keeps_records,
+            keeps_history,
             push_targets: PushTargets::new(),
             push_outlet,
             history: history::History::new(),
@@ -252,15 +256,16 @@ impl Hub {
             me: me.clone(),
         });
         hub.restore_push_targets(push_targets);
-        if hub.config.history_per_user > 0 {
-            let cutoff = hub.history_cutoff_ms();
-            hub.restore_history(hub.store.recover_history(cutoff)?);
-            // What passed its keeping while the hub was down goes now, not
-            // only once enough invitations have ended.
-            if hub.keeps_records {
-                hub.store
-                    .submit(Change::ForgetHistory { before_ms: cutoff });
-            }
+        let cutoff = hub.history_cutoff_ms();
+        let per_user = hub.config.history_per_user;
+        if per_user > 0 {
+            hub.restore_history(hub.store.recover_history(cutoff, per_user)?);
+        }
+        // What passed its keeping while the hub was down goes now, not only
+        // once enough invitations have ended (also with history turned off).
+        if hub.keeps_history {
+            hub.store
+                .submit(Change::ForgetHistory { before_ms: cutoff });
         }
         Ok((hub, kept))
     }

@@ -105,14 +105,14 @@ impl Hub {
         }
     }
 
-    pub(super) fn tell_created(&self, invitation: &Invitation, timeout_secs: u32) {
+    pub(super) fn tell_created(&self, invitation: &Invitation, timeout_secs: u32, data: Text) {
         self.tell(invitation.ticket, || HubEvent::InvitationCreated {
             invitation_id: invitation.id.clone(),
             inviter: invitation.inviter.clone(),
             invitees: invitation.statuses().to_vec(),
             timeout_secs,
             deadline_ms: invitation.deadline_ms,
-            extended_data: invitation.extended_data.clone(),
+            extended_data: data,
         });
     }
 

@@ -38,6 +38,12 @@ impl Hub {
             invitation.ticket = self.store.submit(Change::Put(invitation.record()));
         }
         note_frame_ticket(invitation.ticket);
+        // An end goes to history after its record: history never tells of
+        // an end the store may not keep.
+        if invitation.ended_at.is_some() && !invitation.in_history {
+            invitation.in_history = true;
+            self.record_history(invitation);
+        }
     }
 
     /// Retention is over: the store forgets the invitation too.

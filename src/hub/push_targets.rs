@@ -395,7 +395,7 @@ impl Hub {
             .collect()
     }
 
-    fn forget_push_target(&self, user: &UserId, device: &DeviceId) {
+    pub(super) fn forget_push_target(&self, user: &UserId, device: &DeviceId) {
         self.push_targets.forget(
             user,
             device,

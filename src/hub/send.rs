@@ -185,6 +185,7 @@ impl Hub {
             ticket: 0,
             sent_by_server: matches!(sender, Sender::Server(_)),
             created_ms,
+            in_history: false,
         };
         crate::log!(
             Level::Info,
@@ -201,6 +202,9 @@ impl Hub {
         );
 
         let push = Self::received_push(&invitation, now);
+        // Told as sent, though an invitation that ends at once loses its
+        // data at its end.
+        let created_data = invitation.extended_data.clone();
         if invitation.is_finished() {
             self.end(&mut shard.timers, &mut invitation, now);
         } else {
@@ -211,7 +215,7 @@ impl Hub {
         }
         // Stored before anyone hears of it.
         self.persist(&mut invitation);
-        self.tell_created(&invitation, request.timeout_secs);
+        self.tell_created(&invitation, request.timeout_secs, created_data);
         self.tell_if_ended(&invitation);
         for (invitee, sessions) in invitation.invitees.iter_mut().zip(online) {
             for device in sessions {

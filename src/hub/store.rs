@@ -169,10 +169,16 @@ pub trait Store: Send + Sync + 'static {
     /// are refused before they change anything.
     fn check_writable(&self) -> Result<()>;
 
+    /// Whether it keeps history (`Change::History`); a hub hands history
+    /// only to a store that does.
+    fn keeps_history(&self) -> bool {
+        false
+    }
+
     /// The history it keeps of invitations sent at or after `since_ms`,
-    /// oldest first; read once when a hub starts on it. A store that keeps
-    /// no history has none.
-    fn recover_history(&self, _since_ms: u64) -> Result<Vec<InvitationSummary>> {
+    /// oldest first, at most `per_user` for any one user; read once when a
+    /// hub starts on it. A store that keeps no history has none.
+    fn recover_history(&self, _since_ms: u64, _per_user: usize) -> Result<Vec<InvitationSummary>> {
         Ok(Vec::new())
     }
 }

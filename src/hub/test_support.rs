@@ -100,7 +100,10 @@ impl Store for Recording {
     fn check_writable(&self) -> Result<()> {
         Ok(())
     }
-    fn recover_history(&self, since_ms: u64) -> Result<Vec<InvitationSummary>> {
+    fn keeps_history(&self) -> bool {
+        true
+    }
+    fn recover_history(&self, since_ms: u64, _per_user: usize) -> Result<Vec<InvitationSummary>> {
         let mut kept = self.history.lock().clone();
         kept.retain(|s| s.created_ms >= since_ms);
         kept.sort_by_key(|s| s.position());

@@ -150,9 +150,16 @@ impl Keys {
                         .collect::<Result<Vec<_>, _>>()?,
                 ),
             };
+            let digest = sha256(secret.as_bytes());
+            if let Some(same) = keys.iter().find(|k| k.digest == digest) {
+                return Err(format!(
+                    "{section}: the same key as api.key '{}' (each key must be its own)",
+                    same.name
+                ));
+            }
             keys.push(Key {
                 name: config.name.clone(),
-                digest: sha256(secret.as_bytes()),
+                digest,
                 allowed,
                 users,
             });
@@ -228,6 +235,10 @@ mod tests {
             (vec![], "no [[api.key]]"),
             (vec![config("k", short)], "api.key[0]: a key is at least 32"),
             (vec![config("k", A), config("k", B)], "api.key[1].name: 'k'"),
+            (
+                vec![config("one", A), config("two", A)],
+                "api.key[1]: the same key as api.key 'one'",
+            ),
             (
                 vec![ApiKeyConfig {
                     allow: Some(vec!["everything".into()]),

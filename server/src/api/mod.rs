@@ -76,6 +76,9 @@ pub async fn serve(ctx: Arc<ServerContext>, listener: TcpListener, keys: Keys) {
         .route(kick.1, delete(routes::kick))
         .route(tokens.1, post(routes::mint_token))
         .fallback(routes::no_route)
+        // A known path with another method: authenticated first, then 404,
+        // like any other route that does not exist.
+        .method_not_allowed_fallback(routes::no_route)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(api);
     let stopped = async move {
@@ -90,20 +93,27 @@ pub async fn serve(ctx: Arc<ServerContext>, listener: TcpListener, keys: Keys) {
 }
 
 impl Api {
-    /// The key the request's `Authorization: Bearer` header carries, if it
-    /// may do `action` (its user scope is checked once the users are read).
-    fn authorize(&self, headers: &HeaderMap, action: Action) -> Result<&Key, ApiError> {
+    /// The key the request's `Authorization: Bearer` header carries (the
+    /// scheme in any case).
+    fn authenticate(&self, headers: &HeaderMap) -> Result<&Key, ApiError> {
         let presented = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, key)| key)
             .ok_or_else(|| {
                 ApiError::unauthorized("an Authorization: Bearer <key> header is required")
             })?;
-        let key = self
-            .keys
+        self.keys
             .find(presented.trim())
-            .ok_or_else(|| ApiError::unauthorized("the key is not one of this server's"))?;
+            .ok_or_else(|| ApiError::unauthorized("the key is not one of this server's"))
+    }
+
+    /// [`Api::authenticate`], and the key may do `action` (its user scope is
+    /// checked once the users are read).
+    fn authorize(&self, headers: &HeaderMap, action: Action) -> Result<&Key, ApiError> {
+        let key = self.authenticate(headers)?;
         if !key.may(action) {
             return Err(ApiError::forbidden(format!(
                 "key '{}' may not {}",

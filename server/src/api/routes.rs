@@ -136,6 +136,7 @@ pub async fn history(
         scope(key, &user)?;
         let query = history_query(params.as_deref().unwrap_or(""))?;
         let page = api.ctx.hub.query_invitations(&user, &query)?;
+        durable(&api, beckon::hub::frame_ticket()).await?;
         let invitations: Vec<Value> = page
             .invitations
             .iter()
@@ -209,6 +210,9 @@ pub async fn get_invitation(
     let answer = async {
         let key = api.authorize(&headers, Action::Read)?;
         let record = visible_record(&api, key, &id)?;
+        // What is shown is what the store keeps: it waits for the version
+        // read, as a device's snapshot does.
+        durable(&api, beckon::hub::frame_ticket()).await?;
         Ok(invitation_json(&record))
     };
     respond(&api, "get_invitation", answer.await)
@@ -228,6 +232,9 @@ pub async fn cancel(
             _ => parse(body)?,
         };
         let record = visible_record(&api, key, &id)?;
+        // Cancelling acts as the inviter: the key must cover the inviter,
+        // not only an invitee it sees the invitation through.
+        scope(key, &record.inviter)?;
         let invitees = body
             .invitees
             .map(|list| {
@@ -284,13 +291,17 @@ pub async fn kick(
         let user = UserId::parse(&user, "user_id")?;
         let device = DeviceId::parse(&device, "device_id")?;
         scope(key, &user)?;
-        if !api.ctx.hub.kick(&user, &device)? {
+        let kicked = api.ctx.hub.kick(&user, &device)?;
+        // Rule 7 may have cancelled invitations: answered once stored.
+        let ticket = beckon::hub::frame_ticket();
+        if !kicked {
             return Err(ApiError::new(
                 StatusCode::NOT_FOUND,
                 "DEVICE_NOT_FOUND",
                 format!("device_id: '{device}' of '{user}' is not logged in"),
             ));
         }
+        durable(&api, ticket).await?;
         tracing::info!(key = %key.name, %user, %device, "api: device kicked");
         Ok(Value::Null)
     };
@@ -332,7 +343,7 @@ pub async fn mint_token(State(api): State<Arc<Api>>, headers: HeaderMap, body: B
 /// Anything else: 404 (after authentication, so an unauthenticated caller
 /// learns nothing of the routes).
 pub async fn no_route(State(api): State<Arc<Api>>, headers: HeaderMap) -> Response {
-    let answer = api.authorize(&headers, Action::Read).and_then(|_| {
+    let answer = api.authenticate(&headers).and_then(|_| {
         Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "NOT_FOUND",

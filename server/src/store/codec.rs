@@ -20,8 +20,9 @@ pub fn encode(record: &InvitationRecord, buffer: &mut Vec<u8>) -> Result<(), Str
 /// The record in `bytes`, which must hold exactly one. A record as version
 /// 2 wrote it (before `sent_by_server`) is read too, as not sent by the
 /// server: a Redis store has no schema version to migrate by, and the two
-/// encodings cannot be mistaken for each other (version 2's is the current
-/// one without its last byte).
+/// encodings cannot be mistaken for each other (version 3 adds fields at the
+/// end, so a version 2 record is too short for it and a version 3 one too
+/// long for version 2: each is read as exactly one record of one layout).
 pub fn decode(bytes: &[u8]) -> Result<InvitationRecord, String> {
     match exactly_one::<InvitationRecord>(bytes) {
         Ok(record) => Ok(record),

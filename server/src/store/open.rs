@@ -230,8 +230,6 @@ fn rewrite_records(conn: &Connection, rewrite: super::schema::Rewrite) -> Result
 pub(super) struct Loaded {
     pub recovered: Recovered,
     pub rows: RowIndex,
-    /// Ended invitations kept for history, oldest sent first.
-    pub history: Vec<InvitationSummary>,
 }
 
 /// Where each stored invitation's row is.
@@ -270,30 +268,59 @@ pub(super) fn load(conn: &Connection, path: &Path) -> Result<Loaded, OpenError> 
             push_targets,
         },
         rows: index,
-        history: load_history(conn, path)?,
     })
 }
 
-/// The history kept, oldest sent first. A row that cannot be read is
-/// skipped with a warning: history is a convenience, and the row's
-/// invitations have ended anyway.
-fn load_history(conn: &Connection, path: &Path) -> Result<Vec<InvitationSummary>, OpenError> {
+/// The history kept of invitations sent at or after `since_ms`, at most
+/// `per_user` for any one user, oldest sent first. Rows are read newest
+/// first, so a user past `per_user` takes no more memory. A row that cannot
+/// be read is skipped with a warning: history is a convenience, and the
+/// row's invitations have ended anyway.
+pub(super) fn load_history(
+    conn: &Connection,
+    path: &Path,
+    since_ms: u64,
+    per_user: usize,
+) -> Result<Vec<InvitationSummary>, OpenError> {
     let mut statement = conn
-        .prepare("SELECT row, summaries FROM history ORDER BY row")
+        .prepare("SELECT row, summaries FROM history WHERE newest_ms >= ?1 ORDER BY row DESC")
         .map_err(|e| read_error(path, &e))?;
-    let mut rows = statement.query([]).map_err(|e| read_error(path, &e))?;
+    let since = i64::try_from(since_ms).unwrap_or(i64::MAX);
+    let mut rows = statement.query([since]).map_err(|e| read_error(path, &e))?;
     let mut history = Vec::new();
+    let mut per_user_count: std::collections::HashMap<UserId, usize> = Default::default();
     while let Some(row) = rows.next().map_err(|e| read_error(path, &e))? {
         let number: i64 = row.get(0).map_err(|e| read_error(path, &e))?;
         let bytes: Vec<u8> = row.get(1).map_err(|e| read_error(path, &e))?;
-        match postcard::from_bytes::<Vec<InvitationSummary>>(&bytes) {
-            Ok(summaries) => history.extend(summaries),
-            Err(error) => tracing::warn!(
-                file = %path.display(),
-                row = number,
-                %error,
-                "a history row cannot be read: its invitations are left out of history"
-            ),
+        let summaries = match postcard::from_bytes::<Vec<InvitationSummary>>(&bytes) {
+            Ok(summaries) => summaries,
+            Err(error) => {
+                tracing::warn!(
+                    file = %path.display(),
+                    row = number,
+                    %error,
+                    "a history row cannot be read: its invitations are left out of history"
+                );
+                continue;
+            }
+        };
+        for summary in summaries.into_iter().rev() {
+            if summary.created_ms < since_ms {
+                continue;
+            }
+            let mut wanted = false;
+            let users = std::iter::once(&summary.inviter)
+                .chain(summary.invitees.iter().map(|i| &i.user_id));
+            for user in users {
+                let count = per_user_count.entry(user.clone()).or_default();
+                if *count < per_user {
+                    *count += 1;
+                    wanted = true;
+                }
+            }
+            if wanted {
+                history.push(summary);
+            }
         }
     }
     // Rows are in commit order; history is listed by when they were sent.

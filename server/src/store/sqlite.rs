@@ -71,7 +71,6 @@ pub struct SqliteStore {
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// What the database held at open, until the hub takes it.
     recovered: Mutex<Option<Recovered>>,
-    history: Mutex<Option<Vec<InvitationSummary>>>,
     /// The data directory's lock, held while the store lives.
     _lock: std::fs::File,
 }
@@ -86,11 +85,7 @@ impl SqliteStore {
         metrics: StoreMetrics,
     ) -> Result<Arc<SqliteStore>, OpenError> {
         let opened = open::open(dir, durability)?;
-        let open::Loaded {
-            recovered,
-            rows,
-            history,
-        } = open::load(&opened.conn, &opened.path)?;
+        let open::Loaded { recovered, rows } = open::load(&opened.conn, &opened.path)?;
         metrics.set_size(&opened.path);
         let shared = Arc::new(Shared::new(
             metrics.clone(),
@@ -113,7 +108,6 @@ impl SqliteStore {
             path: opened.path,
             writer: Mutex::new(Some(writer)),
             recovered: Mutex::new(Some(recovered)),
-            history: Mutex::new(Some(history)),
             _lock: opened.lock,
         }))
     }
@@ -174,9 +168,26 @@ impl Store for SqliteStore {
         self.shared.check_writable()
     }
 
-    fn recover_history(&self, since_ms: u64) -> beckon::Result<Vec<InvitationSummary>> {
-        let mut kept = self.history.lock().take().unwrap_or_default();
-        kept.retain(|summary| summary.created_ms >= since_ms);
-        Ok(kept)
+    fn keeps_history(&self) -> bool {
+        true
+    }
+
+    /// Read on a connection of its own (the writer has the store's), which
+    /// WAL mode lets run beside it.
+    fn recover_history(
+        &self,
+        since_ms: u64,
+        per_user: usize,
+    ) -> beckon::Result<Vec<InvitationSummary>> {
+        let flags =
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = rusqlite::Connection::open_with_flags(&self.path, flags).map_err(|e| {
+            Error::new(
+                beckon::ErrorCode::Server,
+                format!("{}: cannot read history: {e}", self.path.display()),
+            )
+        })?;
+        open::load_history(&conn, &self.path, since_ms, per_user)
+            .map_err(|e| Error::new(beckon::ErrorCode::Server, e.to_string()))
     }
 }

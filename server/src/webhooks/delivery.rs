@@ -113,6 +113,11 @@ impl Endpoint {
             target.base
         );
         let depth = metrics.depth(&name);
+        // Made now, so counting later never creates a series (under the
+        // hub's locks, for `dropped`).
+        for outcome in ["delivered", "failed", "dropped"] {
+            metrics.count_event_by(&name, outcome, 0);
+        }
         Ok((
             Arc::new(Endpoint {
                 name,
@@ -275,8 +280,16 @@ impl Endpoint {
         let status = reply.status;
         match status {
             s if s.is_success() => Ok(()),
-            // The receiver says this endpoint is gone for good.
-            StatusCode::GONE => Err(Failure::final_("HTTP 410")),
+            // The receiver says the endpoint is gone for good, or refuses
+            // this body as such: trying it again cannot help, and would hold
+            // up the lane.
+            StatusCode::GONE
+            | StatusCode::BAD_REQUEST
+            | StatusCode::PAYLOAD_TOO_LARGE
+            | StatusCode::UNSUPPORTED_MEDIA_TYPE
+            | StatusCode::UNPROCESSABLE_ENTITY => {
+                Err(Failure::final_(format!("HTTP {}", status.as_u16())))
+            }
             s => Err(Failure::retry(
                 format!("HTTP {}", s.as_u16()),
                 reply.retry_after(now_ms()),
@@ -329,7 +342,9 @@ pub async fn run_lane(
                     Some(event) => event,
                     None => return,
                 },
-                _ = stop.changed() => continue,
+                // A dropped sender (the service gone without a shutdown)
+                // stops the lane too.
+                changed = stop.changed() => if changed.is_err() { return } else { continue },
             }
         };
         endpoint.depth.dec();
