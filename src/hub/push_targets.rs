@@ -1292,6 +1292,24 @@ mod tests {
     }
 
     #[test]
+    fn a_device_the_server_kicks_is_rung_no_more() {
+        let w = fresh();
+        let (phone, _) = w.login("bob", "phone");
+        w.hub.set_push_target(&phone, voip("ab")).unwrap();
+        let (tablet, _) = w.login("bob", "tablet");
+        assert_eq!(w.hub.push_targets(&user("bob")).len(), 1);
+        assert_eq!(w.hub.kick(&user("bob"), &device("phone")).ok(), Some(true));
+        assert!(w.hub.push_targets(&user("bob")).is_empty(), "forgotten");
+        assert!(stored_targets(&w.store).contains(&("bob".into(), "phone".into(), None)));
+        let (alice, _) = w.login("alice", "desk");
+        w.hub.logout(&tablet);
+        w.hub
+            .send(&alice, SendInvitation::new(vec![user("bob")], 30))
+            .unwrap();
+        assert!(w.outlet.take().is_empty(), "nothing left to ring");
+    }
+
+    #[test]
     fn a_result_reported_after_the_invitation_is_forgotten_still_reaches_the_inviter() {
         let w = fresh();
         w.away_with_target("bob", "phone", voip("ab"));
