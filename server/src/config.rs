@@ -545,12 +545,6 @@ impl ServerConfig {
                 redact_url(&self.redis.url)
             )));
         }
-        if self.api.listen.is_some() && self.store == StoreKind::Redis {
-            return Err(ConfigError(
-                "api.listen: the server API is not available with store = \"redis\" (several nodes) yet"
-                    .to_owned(),
-            ));
-        }
         let checks: [(&str, u64, u64, u64); 28] = [
             ("history_secs", self.history_secs, 60, 366 * 86_400),
             (

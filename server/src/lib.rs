@@ -381,7 +381,11 @@ fn open_hub(
         StoreKind::Redis => {
             let started = std::time::Instant::now();
             let metrics = StoreMetrics::default();
-            let store = RedisStore::open(&config.redis, metrics.clone())
+            let history = store::redis::HistoryLimits {
+                per_user: config.history_per_user,
+                keep: std::time::Duration::from_secs(config.history_secs),
+            };
+            let store = RedisStore::open(&config.redis, history, metrics.clone())
                 .map_err(|e| ConfigError(e.to_string()))?;
             let read = started.elapsed();
             let (hub, push, webhooks) = restore(

@@ -30,6 +30,12 @@ impl Deployment {
 
     /// A deployment whose nodes' config file ends with `extra` (sections).
     fn with(extra: &str) -> Deployment {
+        Deployment::with_settings("", extra)
+    }
+
+    /// A deployment whose nodes' config file has `top` (settings) before its
+    /// sections, and ends with `extra` (sections).
+    fn with_settings(top: &str, extra: &str) -> Deployment {
         let redis = RedisServer::start();
         let prefix = format!("c{}", &common::rand_suffix()[..10]);
         let config = std::env::temp_dir().join(format!("beckon-cluster-{prefix}.toml"));
@@ -37,7 +43,7 @@ impl Deployment {
             &config,
             // Rates above a client's, for the rounds of the race test.
             format!(
-                "grace_secs = 2\nmessages_per_sec = 100000\nmessages_burst = 100000\n\
+                "grace_secs = 2\nmessages_per_sec = 100000\nmessages_burst = 100000\n{top}\n\
                  [redis]\nprefix = \"{prefix}\"\nlease_ms = 1500\n{extra}"
             ),
         )
@@ -393,4 +399,251 @@ fn webhooks_tell_each_event_once_from_the_node_that_has_it() {
     assert_eq!(count("device.online", "user_id", alice.as_str()), 1);
     assert_eq!(count("device.online", "user_id", bob.as_str()), 1);
     assert_eq!(receiver.problems(), Vec::<String>::new());
+}
+
+/// Every page of `peer`'s history that `query` asks for, newest first.
+fn all_pages(
+    peer: &Peer,
+    mut query: beckon::protocol::InvitationQuery,
+) -> Vec<beckon::protocol::InvitationSummary> {
+    let mut all = Vec::new();
+    loop {
+        let page = block(peer.client.query_invitations(query.clone())).unwrap();
+        assert!(page.invitations.len() <= query.limit as usize, "{page:?}");
+        all.extend(page.invitations);
+        match page.next_cursor {
+            Some(cursor) => query.cursor = Some(cursor),
+            None => return all,
+        }
+    }
+}
+
+#[test]
+fn history_is_shared_by_the_nodes_and_outlives_them() {
+    use beckon::protocol::{HistoryRole, InvitationQuery, InviteeState};
+    let deployment = Deployment::with_settings("history_per_user = 20", "");
+    let a = deployment.node("node-a");
+    let b = deployment.node("node-b");
+    let (alice, bob) = (unique("alice"), unique("bob"));
+    let inviter = Peer::online(&a.url(), &alice);
+    let invitee = Peer::online(&b.url(), &bob);
+    wait_devices(&a, &bob, 1);
+    // 24 invitations end on node-a (which holds them): bob refuses 3 of
+    // every 4, and alice cancels the rest.
+    let mut refused = Vec::new();
+    for round in 0..24 {
+        let sent = inviter.invite(&[&bob], 30);
+        assert_eq!(invitee.ringing(), sent.invitation_id);
+        if round % 4 == 3 {
+            block(
+                inviter
+                    .client
+                    .cancel_invitation(beckon::protocol::CancelInvitation {
+                        invitation_id: sent.invitation_id.clone(),
+                        invitees: None,
+                        extended_data: Text::from(""),
+                    }),
+            )
+            .unwrap();
+        } else {
+            block(
+                invitee
+                    .client
+                    .refuse_invitation(answer(&sent.invitation_id, "busy")),
+            )
+            .unwrap();
+            refused.push(sent.invitation_id.clone());
+        }
+    }
+    // bob asks node-b, which ended none of them: pages of 7, newest first,
+    // the newest 20 (history_per_user), each with its final state.
+    let query = InvitationQuery {
+        limit: 7,
+        ..Default::default()
+    };
+    let seen = all_pages(&invitee, query.clone());
+    assert_eq!(seen.len(), 20, "{seen:?}");
+    let order: Vec<(u64, String)> = seen
+        .iter()
+        .map(|s| (s.created_ms, s.invitation_id.to_string()))
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] > w[1]), "{order:?}");
+    for summary in &seen {
+        assert_eq!(summary.inviter, alice);
+        let state = summary.invitees[0].state;
+        if refused.contains(&summary.invitation_id) {
+            assert_eq!(state, InviteeState::Rejected, "{summary:?}");
+        } else {
+            assert_eq!(state, InviteeState::Cancelled, "{summary:?}");
+        }
+    }
+    // Roles: all of bob's were received, all of alice's sent.
+    let received = InvitationQuery {
+        role: HistoryRole::Received,
+        limit: 100,
+        ..Default::default()
+    };
+    let sent = InvitationQuery {
+        role: HistoryRole::Sent,
+        ..received.clone()
+    };
+    assert_eq!(all_pages(&invitee, sent.clone()).len(), 0);
+    assert_eq!(all_pages(&invitee, received.clone()).len(), 20);
+    assert_eq!(all_pages(&inviter, received).len(), 0);
+    let alice_sent = all_pages(&inviter, sent.clone());
+    assert_eq!(alice_sent, seen);
+    // A time range: what was sent before the 5th newest.
+    let until = InvitationQuery {
+        until_ms: seen[4].created_ms,
+        limit: 100,
+        ..Default::default()
+    };
+    let older = all_pages(&invitee, until);
+    assert!(older.iter().all(|s| s.created_ms < seen[4].created_ms));
+    assert!(older.len() >= 15, "{}", older.len());
+
+    // Both nodes stop; a node started since, with nothing in memory, lists
+    // the same.
+    drop((inviter, invitee));
+    drop((a, b));
+    let c = deployment.node("node-c");
+    let bob_again = Peer::online(&c.url(), &bob);
+    assert_eq!(all_pages(&bob_again, query), seen);
+}
+
+const API_KEY: &str = "cluster-key-0123456789abcdef0123456789";
+
+/// A call of `node`'s API with the deployment's key: (status, body).
+fn api(
+    node: &ServerProcess,
+    method: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let body = body.map(|b| b.to_string());
+    let (status, _, value) = common::api::call(node, method, path, Some(API_KEY), body.as_deref());
+    (status, value)
+}
+
+#[test]
+fn any_node_s_api_acts_on_the_invitations_and_devices_of_every_node() {
+    use serde_json::json;
+    let deployment = Deployment::with(&format!(
+        "[api]\nlisten = \"127.0.0.1:0\"\n\
+         [[api.key]]\nname = \"backend\"\nsecret = \"{API_KEY}\"\n"
+    ));
+    let a = deployment.node("node-a");
+    let b = deployment.node("node-b");
+    let (alice, bob, carol) = (unique("alice"), unique("bob"), unique("carol"));
+    let bob_device = Peer::online(&b.url(), &bob);
+    let carol_device = Peer::online(&b.url(), &carol);
+    wait_devices(&a, &bob, 1);
+    wait_devices(&a, &carol, 1);
+
+    // node-a's API sends for alice (no device anywhere): bob rings on node-b.
+    let send = json!({
+        "inviter": alice.as_str(),
+        "invitees": [bob.as_str()],
+        "timeout_secs": 30,
+        "idempotency_key": "call-1",
+    });
+    let (status, sent) = api(&a, "POST", "/v1/invitations", Some(send.clone()));
+    assert_eq!(status, 200, "{sent}");
+    let id = sent["invitation_id"].as_str().unwrap().to_owned();
+    assert_eq!(bob_device.ringing().to_string(), id);
+    // The same send retried on node-b: node-a claimed the key, and answers
+    // with its invitation.
+    let (status, again) = api(&b, "POST", "/v1/invitations", Some(send));
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["invitation_id"], id.as_str());
+    assert_eq!(
+        bob_device.count(|e| matches!(e, Event::Invitation(Push::InvitationReceived { .. }))),
+        1
+    );
+
+    // bob accepts on node-b; node-b's API reads node-a's invitation from Redis.
+    let invitation_id = InvitationId::parse(&id, "id").unwrap();
+    block(
+        bob_device
+            .client
+            .accept_invitation(answer(&invitation_id, "yes")),
+    )
+    .unwrap();
+    let (status, seen) = api(&b, "GET", &format!("/v1/invitations/{id}"), None);
+    assert_eq!(status, 200, "{seen}");
+    assert_eq!(seen["invitees"][0]["state"], "ACCEPTED", "{seen}");
+    assert_eq!(seen["sent_by_server"], true);
+
+    // node-b's API cancels an invitation node-a holds.
+    let (status, sent) = api(
+        &a,
+        "POST",
+        "/v1/invitations",
+        Some(json!({
+            "inviter": alice.as_str(),
+            "invitees": [bob.as_str(), carol.as_str()],
+            "timeout_secs": 30,
+        })),
+    );
+    assert_eq!(status, 200, "{sent}");
+    let second = sent["invitation_id"].as_str().unwrap().to_owned();
+    assert_eq!(carol_device.ringing().to_string(), second);
+    let (status, cancelled) = api(
+        &b,
+        "POST",
+        &format!("/v1/invitations/{second}/cancel"),
+        Some(json!({"extended_data": "never mind"})),
+    );
+    assert_eq!(status, 200, "{cancelled}");
+    assert_eq!(cancelled["error_invitees"], json!([]));
+    carol_device.expect("INVITATION_CANCELLED", |e| match e {
+        Event::Invitation(Push::InvitationCancelled { invitation_id, .. })
+            if invitation_id.to_string() == second =>
+        {
+            Some(())
+        }
+        _ => None,
+    });
+    let (status, seen) = api(&a, "GET", &format!("/v1/invitations/{second}"), None);
+    assert_eq!(status, 200, "{seen}");
+    assert_eq!(seen["ended"], true, "{seen}");
+
+    // Both nodes' APIs list bob's history, the same.
+    let (status, history) = api(&b, "GET", &format!("/v1/users/{bob}/invitations"), None);
+    assert_eq!(status, 200, "{history}");
+    let listed: Vec<&str> = history["invitations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["invitation_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed.len(), 2, "{history}");
+    assert!(listed.contains(&id.as_str()) && listed.contains(&second.as_str()));
+    let (_, history_on_a) = api(&a, "GET", &format!("/v1/users/{bob}/invitations"), None);
+    assert_eq!(history_on_a, history);
+
+    // node-a's API lists carol's device on node-b, and kicks it there.
+    let (status, devices) = api(&a, "GET", &format!("/v1/users/{carol}/devices"), None);
+    assert_eq!(status, 200, "{devices}");
+    let device = devices["devices"][0]["device_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let kick = format!("/v1/users/{carol}/devices/{device}");
+    let (status, kicked) = api(&a, "DELETE", &kick, None);
+    assert_eq!(status, 204, "{kicked}");
+    carol_device.expect("KICKED_OUT", |e| {
+        matches!(
+            e,
+            Event::ConnectionStateChanged {
+                reason: beckon::protocol::ConnectionReason::KickedOut,
+                ..
+            }
+        )
+        .then_some(())
+    });
+    wait_devices(&a, &carol, 0);
+    let (status, missing) = api(&a, "DELETE", &kick, None);
+    assert_eq!(status, 404, "{missing}");
+    assert_eq!(missing["error"]["code"], "DEVICE_NOT_FOUND");
 }

@@ -160,6 +160,11 @@ impl Hub {
         // Reads nothing a store must first make durable.
         super::store::reset_frame_ticket();
         let limit = query.validate()?;
+        if self.history_in_store {
+            return Err(crate::error::Error::internal(
+                "history is read from the store, not from the hub",
+            ));
+        }
         self.history
             .page(user, query, limit, self.history_cutoff_ms())
     }
@@ -190,6 +195,9 @@ impl Hub {
         if self.keeps_history {
             self.store.submit(Change::History(summary.clone()));
         }
+        if self.history_in_store {
+            return;
+        }
         let kept = Kept {
             summary,
             ticket: invitation.ticket,
@@ -218,7 +226,8 @@ impl Hub {
         }
     }
 
-    pub(super) fn history_cutoff_ms(&self) -> u64 {
+    /// What was sent before this is past history's keeping.
+    pub fn history_cutoff_ms(&self) -> u64 {
         let keep = u64::try_from(self.config.history_keep.as_millis()).unwrap_or(u64::MAX);
         self.clock.unix_millis().saturating_sub(keep)
     }

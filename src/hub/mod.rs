@@ -134,6 +134,8 @@ pub struct Hub {
     keeps_records: bool,
     /// `store.keeps_history()`, read once.
     keeps_history: bool,
+    /// `store.serves_history()`, read once: no history in memory.
+    history_in_store: bool,
     /// Devices' push targets, and the service that pushes to them (none:
     /// nobody is pushed, and no target can be set).
     push_targets: PushTargets,
@@ -231,6 +233,7 @@ impl Hub {
         let epoch = clock.now();
         let keeps_records = store.keeps_records();
         let keeps_history = store.keeps_history();
+        let history_in_store = keeps_history && store.serves_history();
         let Recovered {
             id_key,
             invitations: kept,
@@ -249,6 +252,7 @@ impl Hub {
             store,
             keeps_records,
             keeps_history,
+            history_in_store,
             push_targets: PushTargets::new(),
             push_outlet,
             history: history::History::new(),
@@ -258,12 +262,12 @@ impl Hub {
         hub.restore_push_targets(push_targets);
         let cutoff = hub.history_cutoff_ms();
         let per_user = hub.config.history_per_user;
-        if per_user > 0 {
+        if per_user > 0 && !history_in_store {
             hub.restore_history(hub.store.recover_history(cutoff, per_user)?);
         }
         // What passed its keeping while the hub was down goes now, not only
         // once enough invitations have ended (also with history turned off).
-        if hub.keeps_history {
+        if hub.keeps_history && !history_in_store {
             hub.store
                 .submit(Change::ForgetHistory { before_ms: cutoff });
         }

@@ -175,6 +175,13 @@ pub trait Store: Send + Sync + 'static {
         false
     }
 
+    /// Whether it answers history queries itself (the Redis store, shared
+    /// by several nodes): the hub then keeps no history in memory, and its
+    /// owner reads pages from the store.
+    fn serves_history(&self) -> bool {
+        false
+    }
+
     /// The history it keeps of invitations sent at or after `since_ms`,
     /// oldest first, at most `per_user` for any one user; read once when a
     /// hub starts on it. A store that keeps no history has none.

@@ -13,8 +13,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use beckon::hub::InvitationRecord;
 use beckon::protocol::{
-    CancelInvitation, DeviceId, HistoryRole, InvitationId, InvitationQuery, InviteeStatus,
-    Notification, SendInvitation, Text, UserId,
+    CancelInvitation, CancelOutcome, DeviceId, HistoryRole, InvitationId, InvitationQuery,
+    InviteeStatus, Notification, SendInvitation, SendOutcome, Text, UserId,
 };
 use beckon::{Error, ErrorCode};
 use serde::de::DeserializeOwned;
@@ -22,6 +22,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{Action, Api, ApiError, Key};
+use crate::cluster::api::Held;
+use crate::cluster::messages::ApiRequest;
 use crate::time::{now_ms, rfc3339};
 
 /// A change not durable within this is answered SERVER (503): the store
@@ -101,6 +103,19 @@ pub async fn send(State(api): State<Arc<Api>>, headers: HeaderMap, body: Body) -
         });
         request.online_only = body.online_only;
         request.idempotency_key = body.idempotency_key.map(Text::from);
+        if let Some(cluster) = api.ctx.cluster() {
+            // Every node derives the same id from an idempotency key: the
+            // node that claimed it first makes (or made) the invitation.
+            if let Some(idempotency_key) = &request.idempotency_key {
+                let id = api.ctx.hub.idempotent_id(&inviter, idempotency_key);
+                if let Held::At(node) = cluster.claim_for_api(&id).await? {
+                    let outcome: SendOutcome = cluster
+                        .run_api_at(&node, ApiRequest::Send { inviter, request })
+                        .await?;
+                    return Ok(sent_json(&outcome));
+                }
+            }
+        }
         let mut result = None;
         api.ctx
             .hub
@@ -114,12 +129,16 @@ pub async fn send(State(api): State<Arc<Api>>, headers: HeaderMap, body: Body) -
             inviter = %inviter,
             "api: invitation sent"
         );
-        Ok::<_, ApiError>(json!({
-            "invitation_id": outcome.invitation_id,
-            "error_invitees": statuses(&outcome.error_invitees),
-        }))
+        Ok::<_, ApiError>(sent_json(&outcome))
     };
     respond(&api, "send", answer.await)
+}
+
+fn sent_json(outcome: &SendOutcome) -> Value {
+    json!({
+        "invitation_id": outcome.invitation_id,
+        "error_invitees": statuses(&outcome.error_invitees),
+    })
 }
 
 /// `GET /v1/users/{user_id}/invitations?role=&since_ms=&until_ms=&limit=&cursor=`:
@@ -135,8 +154,15 @@ pub async fn history(
         let user = UserId::parse(&user, "user_id")?;
         scope(key, &user)?;
         let query = history_query(params.as_deref().unwrap_or(""))?;
-        let page = api.ctx.hub.query_invitations(&user, &query)?;
-        durable(&api, beckon::hub::frame_ticket()).await?;
+        let page = match api.ctx.cluster() {
+            // Shared by the nodes, in Redis.
+            Some(cluster) => cluster.history_page(&user, &query).await?,
+            None => {
+                let page = api.ctx.hub.query_invitations(&user, &query)?;
+                durable(&api, beckon::hub::frame_ticket()).await?;
+                page
+            }
+        };
         let invitations: Vec<Value> = page
             .invitations
             .iter()
@@ -249,8 +275,22 @@ pub async fn cancel(
             invitees,
             extended_data: Text::from(body.extended_data),
         };
-        let outcome = api.ctx.hub.cancel_for_server(request)?;
-        durable(&api, beckon::hub::frame_ticket()).await?;
+        let held = match api.ctx.cluster() {
+            Some(cluster) => cluster.invitation_held(&record.id).await?,
+            None => Held::Here,
+        };
+        let outcome: CancelOutcome = match (held, api.ctx.cluster()) {
+            (Held::At(node), Some(cluster)) => {
+                cluster
+                    .run_api_at(&node, ApiRequest::Cancel { request })
+                    .await?
+            }
+            _ => {
+                let outcome = api.ctx.hub.cancel_for_server(request)?;
+                durable(&api, beckon::hub::frame_ticket()).await?;
+                outcome
+            }
+        };
         tracing::info!(key = %key.name, invitation = %record.id, "api: invitation cancelled");
         Ok(json!({"error_invitees": statuses(&outcome.error_invitees)}))
     };
@@ -291,9 +331,28 @@ pub async fn kick(
         let user = UserId::parse(&user, "user_id")?;
         let device = DeviceId::parse(&device, "device_id")?;
         scope(key, &user)?;
-        let kicked = api.ctx.hub.kick(&user, &device)?;
-        // Rule 7 may have cancelled invitations: answered once stored.
-        let ticket = beckon::hub::frame_ticket();
+        let elsewhere =
+            api.ctx
+                .cluster()
+                .and_then(|cluster| match cluster.device_held(&user, &device)? {
+                    Held::At(node) => Some((cluster, node)),
+                    Held::Here => None,
+                });
+        let (kicked, ticket) = match elsewhere {
+            // Its node ends it, and answers once that is stored.
+            Some((cluster, node)) => {
+                let request = ApiRequest::Kick {
+                    user: user.clone(),
+                    device: device.clone(),
+                };
+                (cluster.run_api_at::<bool>(&node, request).await?, 0)
+            }
+            // Rule 7 may have cancelled invitations: answered once stored.
+            None => (
+                api.ctx.hub.kick(&user, &device)?,
+                beckon::hub::frame_ticket(),
+            ),
+        };
         if !kicked {
             return Err(ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -364,7 +423,12 @@ fn visible_record(api: &Api, key: &Key, id: &str) -> Result<InvitationRecord, Ap
             format!("invitation_id: {id} is not known (never sent, or ended and forgotten)"),
         ))
     };
-    let record = api.ctx.hub.invitation_record(&id).ok_or_else(not_found)?;
+    let record = match (api.ctx.hub.invitation_record(&id), api.ctx.cluster()) {
+        (Some(record), _) => record,
+        // Another node holds it: as Redis has it.
+        (None, Some(cluster)) => cluster.stored_record(&id)?.ok_or_else(not_found)?,
+        (None, None) => return Err(not_found()),
+    };
     let visible = key.covers(record.inviter.as_str())
         || record.invitees.iter().any(|i| key.covers(i.user.as_str()));
     if !visible {

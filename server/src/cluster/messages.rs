@@ -4,7 +4,7 @@
 //! one event; an inbox entry's field `b` an array of messages, in order.
 
 use beckon::protocol::wire::ClientFrame;
-use beckon::protocol::{DeviceId, Push, UserId};
+use beckon::protocol::{CancelInvitation, DeviceId, Push, SendInvitation, UserId};
 use serde::{Deserialize, Serialize};
 
 /// A device logged in or out at `node` (its process `epoch`: a node started
@@ -59,6 +59,15 @@ pub enum Message {
         gen: u64,
         frame: ClientFrame,
     },
+    /// A request of the server API at node `from` (its `epoch`), about an
+    /// invitation or a device the receiving node holds; answered with the
+    /// same `key`.
+    Api {
+        from: String,
+        epoch: i64,
+        key: u64,
+        request: ApiRequest,
+    },
     /// The answer to a request this node forwarded: the body of its
     /// `result` frame.
     Answer {
@@ -66,4 +75,20 @@ pub enum Message {
         body: String,
         failed: bool,
     },
+}
+
+/// What the server API asks of another node (cluster/api.rs).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "a", rename_all = "snake_case")]
+pub enum ApiRequest {
+    /// A send on `inviter`'s behalf whose idempotency key the receiving node
+    /// claimed first: it answers with its invitation.
+    Send {
+        inviter: UserId,
+        request: SendInvitation,
+    },
+    /// A cancel of the receiving node's invitation.
+    Cancel { request: CancelInvitation },
+    /// Ends the session of a device logged in at the receiving node.
+    Kick { user: UserId, device: DeviceId },
 }

@@ -27,6 +27,7 @@
 //! hub's locks). Nothing calls into the hub holding `pending`; `owners` and
 //! `stopped` are leaves too.
 
+pub mod api;
 mod directory;
 mod inbound;
 pub mod messages;
@@ -41,7 +42,7 @@ use std::time::{Duration, Instant};
 
 use beckon::hub::{Hub, Session as HubSession, Ticket};
 use beckon::protocol::wire::ClientFrame;
-use beckon::protocol::{DeviceId, InvitationId, UserId};
+use beckon::protocol::{DeviceId, InvitationId, InvitationPage, InvitationQuery, UserId};
 use beckon::{Error, ErrorCode};
 use parking_lot::Mutex;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -50,7 +51,7 @@ use tokio::runtime::Handle;
 use crate::config::RedisConfig;
 use crate::handler::Answer;
 use crate::session::SessionHandle;
-use crate::store::redis::Keys;
+use crate::store::redis::{history, Keys};
 use crate::store::{DurableGate, RedisStore};
 use crate::ServerContext;
 use messages::{Message, Presence};
@@ -139,6 +140,9 @@ pub struct Cluster {
     next_key: AtomicU64,
     devices: Mutex<HashMap<(UserId, DeviceId), Device>>,
     pending: Mutex<HashMap<u64, Pending>>,
+    /// Requests of the server API forwarded to another node, waiting for
+    /// their answers (`api.rs`). A leaf lock.
+    api_pending: Mutex<HashMap<u64, tokio::sync::oneshot::Sender<Answer>>>,
     /// The node that holds an invitation, as its deliveries said: requests
     /// about it go there without a lookup in Redis. Forgotten for a node
     /// that stopped (its invitations moved).
@@ -190,6 +194,7 @@ impl Cluster {
             next_key: AtomicU64::new(1),
             devices: Mutex::new(HashMap::new()),
             pending: Mutex::new(HashMap::new()),
+            api_pending: Mutex::new(HashMap::new()),
             owners: Mutex::new(HashMap::new()),
             stopped: Mutex::new(std::collections::HashSet::new()),
         });
@@ -298,15 +303,7 @@ impl Cluster {
         }
         let this = self.clone();
         self.runtime.spawn(async move {
-            let mut conn = this.conn.clone();
-            let mut lookup = redis::cmd("HGET");
-            lookup
-                .arg(this.keys.invitation(&request.invitation))
-                .arg("o");
-            let owner = this
-                .within_lease(lookup.query_async::<Option<String>>(&mut conn))
-                .await;
-            match owner {
+            match this.stored_owner(&request.invitation).await {
                 Ok(Some(owner)) if owner != this.me => {
                     this.send_request(owner, secret, request_id, request)
                 }
@@ -314,6 +311,82 @@ impl Cluster {
                 Err(why) => this.answer_error(&secret, request_id, &why),
             }
         });
+    }
+
+    /// A page of `user`'s history, read from Redis, where every node's hub
+    /// hands the invitations that end on it (store/redis/history.rs).
+    pub async fn history_page(
+        &self,
+        user: &UserId,
+        query: &InvitationQuery,
+    ) -> beckon::Result<InvitationPage> {
+        let limit = query.validate()?;
+        if self.hub.config().history_per_user == 0 {
+            return Ok(InvitationPage::default());
+        }
+        let mut conn = self.conn.clone();
+        let cutoff_ms = self.hub.history_cutoff_ms();
+        let read = history::page(&mut conn, &self.keys, user, query, limit, cutoff_ms);
+        tokio::time::timeout(LOOKUP_TIMEOUT, read)
+            .await
+            .unwrap_or_else(|_| {
+                Err(Error::new(
+                    ErrorCode::Server,
+                    format!(
+                        "history: the server's store did not answer within {} ms",
+                        LOOKUP_TIMEOUT.as_millis()
+                    ),
+                ))
+            })
+    }
+
+    /// Answers a device's history query (request `request_id` of the
+    /// session `secret`) from Redis.
+    pub fn query_history(
+        self: &Arc<Self>,
+        secret: Arc<str>,
+        request_id: u64,
+        user: UserId,
+        query: InvitationQuery,
+    ) {
+        let this = self.clone();
+        self.runtime.spawn(async move {
+            let started = Instant::now();
+            let answer = Answer::of(this.history_page(&user, &query).await);
+            if let Some(ctx) = this.ctx.upgrade() {
+                ctx.metrics
+                    .observe("query_invitations", started.elapsed(), answer.failed);
+            }
+            if let Some(handle) = this.session(&secret) {
+                handle.answer(request_id, answer);
+            }
+        });
+    }
+
+    /// The node that holds `id`, as Redis says (none: nobody holds it).
+    async fn stored_owner(&self, id: &InvitationId) -> Result<Option<String>, String> {
+        let mut conn = self.conn.clone();
+        let mut lookup = redis::cmd("HGET");
+        lookup.arg(self.keys.invitation(id)).arg("o");
+        self.within_lease(lookup.query_async::<Option<String>>(&mut conn))
+            .await
+    }
+
+    /// Claims `id` (an idempotent send's) for this node; returns its owner:
+    /// this node, or the node that claimed it first.
+    async fn claim(&self, id: &InvitationId) -> Result<String, String> {
+        let mut conn = self.conn.clone();
+        let script = crate::store::redis::claim_id();
+        let mut claim = script.prepare_invoke();
+        claim
+            .key(self.keys.invitation(id))
+            .key(self.keys.owned(&self.me))
+            .key(self.keys.lease(&self.me))
+            .arg(&self.me)
+            .arg(id.as_str())
+            .arg(self.store.epoch());
+        self.within_lease(claim.invoke_async::<String>(&mut conn))
+            .await
     }
 
     /// The result of a lookup or claim in Redis, if it came in time and
@@ -409,20 +482,7 @@ impl Cluster {
         let this = self.clone();
         let request = Routed::new(session, gen, id.clone(), frame);
         self.runtime.spawn(async move {
-            let mut conn = this.conn.clone();
-            let script = crate::store::redis::claim_id();
-            let mut claim = script.prepare_invoke();
-            claim
-                .key(this.keys.invitation(&id))
-                .key(this.keys.owned(&this.me))
-                .key(this.keys.lease(&this.me))
-                .arg(&this.me)
-                .arg(id.as_str())
-                .arg(this.store.epoch());
-            match this
-                .within_lease(claim.invoke_async::<String>(&mut conn))
-                .await
-            {
+            match this.claim(&id).await {
                 Ok(owner) if owner != this.me => {
                     this.send_request(owner, secret, request_id, request)
                 }
@@ -506,6 +566,10 @@ impl Cluster {
     /// An answer to a request this node forwarded.
     fn answered(&self, key: u64, body: String, failed: bool) {
         let Some(pending) = self.pending.lock().remove(&key) else {
+            if let Some(waiting) = self.api_pending.lock().remove(&key) {
+                // The API may have stopped waiting.
+                let _ = waiting.send(Answer { body, failed });
+            }
             return;
         };
         if let Some(handle) = self.session(&pending.secret) {
@@ -570,6 +634,12 @@ impl Cluster {
                 gen,
                 frame,
             } => self.run_request((from, epoch), key, user, device, gen, frame),
+            Message::Api {
+                from,
+                epoch: _,
+                key,
+                request,
+            } => self.run_api_request(from, key, request),
             Message::Answer { key, body, failed } => self.answered(key, body, failed),
         }
     }

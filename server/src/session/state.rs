@@ -426,6 +426,12 @@ impl Session {
             return self.end(Ended::LoggedOut);
         }
         if let Some(cluster) = self.ctx.cluster() {
+            // History is shared by the nodes, in Redis.
+            if let ClientFrame::QueryInvitations { query, .. } = frame {
+                let user = self.hub_session.user.clone();
+                cluster.query_history(self.secret.clone(), id, user, query);
+                return;
+            }
             // Another node may hold the invitation.
             if let Some(invitation) = crate::cluster::Cluster::invitation_of(&frame) {
                 if !self.ctx.hub.has_invitation(invitation) {

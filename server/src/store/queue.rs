@@ -62,9 +62,20 @@ pub(super) enum Write {
 /// not be encoded.
 pub(super) type TargetWrite = Result<Option<Vec<u8>>, String>;
 
-/// An ended invitation for history: when it was sent, and its summary
-/// encoded (postcard), or why it could not be encoded.
-pub(super) type HistoryWrite = Result<(u64, Vec<u8>), String>;
+/// An ended invitation for history, or why it could not be encoded.
+pub(super) type HistoryWrite = Result<HistoryEntry, String>;
+
+/// An ended invitation as a store keeps it for history.
+pub(super) struct HistoryEntry {
+    /// When it was sent (Unix milliseconds).
+    pub created_ms: u64,
+    pub id: InvitationId,
+    /// Each participant once, with its part: `s` sent, `r` received, `b`
+    /// both (the Redis store lists it under each).
+    pub parts: Vec<(UserId, u8)>,
+    /// The summary (postcard).
+    pub encoded: Vec<u8>,
+}
 
 /// Changes taken together: the newest of each invitation and of each
 /// device's push target (encoded, or `None` to forget it), with its ticket;
@@ -270,9 +281,23 @@ impl Shared {
 }
 
 fn encode_summary(summary: &beckon::protocol::InvitationSummary) -> HistoryWrite {
-    postcard::to_allocvec(summary)
-        .map(|encoded| (summary.created_ms, encoded))
-        .map_err(|e| format!("history of {}: {e}", summary.invitation_id))
+    let encoded = postcard::to_allocvec(summary)
+        .map_err(|e| format!("history of {}: {e}", summary.invitation_id))?;
+    let mut parts: Vec<(UserId, u8)> = Vec::with_capacity(summary.invitees.len() + 1);
+    parts.push((summary.inviter.clone(), b's'));
+    for invitee in &summary.invitees {
+        match parts.iter_mut().find(|(user, _)| *user == invitee.user_id) {
+            Some((_, part)) if *part == b's' => *part = b'b',
+            Some(_) => {}
+            None => parts.push((invitee.user_id.clone(), b'r')),
+        }
+    }
+    Ok(HistoryEntry {
+        created_ms: summary.created_ms,
+        id: summary.invitation_id.clone(),
+        parts,
+        encoded,
+    })
 }
 
 /// What a store's writer does with a batch.

@@ -147,9 +147,9 @@ fn history_row(writes: &[super::queue::HistoryWrite]) -> Result<(u64, Vec<u8>), 
     let mut summaries = postcard::to_allocvec(&writes.len()).map_err(|e| e.to_string())?;
     let mut newest = 0;
     for write in writes {
-        let (created_ms, encoded) = write.as_ref().map_err(String::clone)?;
-        newest = newest.max(*created_ms);
-        summaries.extend_from_slice(encoded);
+        let entry = write.as_ref().map_err(String::clone)?;
+        newest = newest.max(entry.created_ms);
+        summaries.extend_from_slice(&entry.encoded);
     }
     Ok((newest, summaries))
 }

@@ -2,6 +2,7 @@
 //! 127.0.0.1 with an ephemeral port, and clients whose events can be awaited.
 #![allow(dead_code)] // each test file uses its own subset
 
+pub mod api;
 pub mod balancer;
 pub mod members;
 pub mod push_fakes;

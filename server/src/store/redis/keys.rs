@@ -91,6 +91,20 @@ impl Keys {
     pub fn push_target_changes(&self) -> String {
         format!("{}:push_target_changes", self.base)
     }
+
+    /// Sorted set: the user's history (store/redis/history.rs).
+    pub fn history(&self, user: &UserId) -> String {
+        format!("{}:hist:{user}", self.base)
+    }
+
+    /// String: an ended invitation's summary for history.
+    pub fn history_summary(&self, id: &InvitationId) -> String {
+        self.history_summary_of(id.as_str())
+    }
+
+    pub fn history_summary_of(&self, id: &str) -> String {
+        format!("{}:hsum:{id}", self.base)
+    }
 }
 
 /// The field of a device's push target.

@@ -13,6 +13,7 @@
 //!   queue of `store/queue.rs`, in group commits); the lease's renewal is
 //!   here.
 
+pub mod history;
 mod keys;
 mod load;
 mod scripts;
@@ -36,6 +37,7 @@ use super::queue::{self, Shared};
 use super::sqlite::StoreMetrics;
 use super::{DurableGate, OpenError};
 use crate::config::{redact_url, RedisConfig};
+pub use history::HistoryLimits;
 use load::Place;
 use writer::{connect, RedisWriter};
 
@@ -139,7 +141,11 @@ impl RedisStore {
     /// Connects, checks the schema, takes the node's name (a new epoch),
     /// takes over the invitations of nodes whose lease lapsed, reads what
     /// the node owns, and starts the writer and the lease's renewal.
-    pub fn open(config: &RedisConfig, metrics: StoreMetrics) -> Result<Arc<RedisStore>, OpenError> {
+    pub fn open(
+        config: &RedisConfig,
+        history: HistoryLimits,
+        metrics: StoreMetrics,
+    ) -> Result<Arc<RedisStore>, OpenError> {
         let url = redact_url(&config.url);
         let node = node_name(config);
         let keys = Keys::new(&config.prefix);
@@ -193,6 +199,7 @@ impl RedisStore {
             metrics,
             commit: scripts::commit(),
             sized: None,
+            history,
         };
         let for_writer = shared.clone();
         let writer = std::thread::Builder::new()
@@ -465,5 +472,14 @@ impl Store for RedisStore {
             ));
         }
         self.shared.check_writable()
+    }
+
+    fn keeps_history(&self) -> bool {
+        true
+    }
+
+    /// Every node reads history from Redis (`history::page`).
+    fn serves_history(&self) -> bool {
+        true
     }
 }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use redis::{Client, Connection, Script};
 
+use super::history::{self, HistoryLimits};
 use super::keys::{target_field, Keys};
 use crate::store::queue::{Batch, BatchWriter, Write};
 use crate::store::sqlite::StoreMetrics;
@@ -28,6 +29,7 @@ pub(super) struct RedisWriter {
     pub metrics: StoreMetrics,
     pub commit: Script,
     pub sized: Option<Instant>,
+    pub history: HistoryLimits,
 }
 
 /// A connection with the store's timeouts.
@@ -96,6 +98,25 @@ impl RedisWriter {
             };
         }
         let _written: i64 = call.invoke(conn)?;
+        if !batch.history.is_empty() {
+            let mut entries = Vec::with_capacity(batch.history.len());
+            for write in &batch.history {
+                match write {
+                    Ok(entry) => entries.push(entry),
+                    Err(why) => {
+                        return Err(redis::RedisError::from((
+                            redis::ErrorKind::Client,
+                            "history cannot be encoded",
+                            why.clone(),
+                        )))
+                    }
+                }
+            }
+            let mut pipe = redis::pipe();
+            pipe.atomic();
+            history::add(&mut pipe, &self.keys, &entries, self.history, unix_ms());
+            pipe.query::<()>(conn)?;
+        }
         if self.wait_replicas > 0 {
             let acknowledged: i64 = redis::cmd("WAIT")
                 .arg(self.wait_replicas)
@@ -134,6 +155,12 @@ impl BatchWriter for RedisWriter {
             error.to_string()
         })
     }
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// `used_memory` of `INFO memory`.
