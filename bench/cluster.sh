@@ -7,6 +7,8 @@
 #           puts pair i's inviter on node i % 3 and its invitee on node
 #           (i + 1) % 3, so every invitation, answer and push crosses nodes
 #   sqlite  1 beckon-server on SQLite (a fresh data directory), for context
+#   redis1-nohistory  as redis1 with history_per_user = 0 (only when named in
+#           CONFIGS): what keeping history in Redis costs
 # each measured closed loop (throughput) and paced at each of RATES/s
 # (latency below and near saturation), the same clients, dispatch and
 # duration for all. Nodes are started fresh for each run and
@@ -17,6 +19,7 @@
 #   bash bench/cluster.sh
 #   RUNS=5 DURATION=5 MODES=closed bash bench/cluster.sh
 #   RATES=1000 CONFIGS="redis1 redis3" bash bench/cluster.sh
+#   MODES=closed CONFIGS="redis1 redis1-nohistory" bash bench/cluster.sh
 # Knobs: RUNS (3), DURATION (s, 8), WARMUP (s, 1), PAIRS (9), IN_FLIGHT (16),
 # DISPATCH (pool: the clients' callbacks on the library's pool; thread spins
 # most of a core away at a paced rate on 2 cores), RATES ("500 2000"),
@@ -143,10 +146,14 @@ measure() {
   local config=$1 mode=$2 round=$3
   local prefix="bench-$$-$round-$config-$mode"
   case $config in
-    redis1 | redis3)
+    redis1 | redis3 | redis1-nohistory)
       local cfg="$work_dir/$prefix.toml"
-      printf '[redis]\nprefix = "%s"\n' "$prefix" >"$cfg"
+      {
+        [ "$config" != redis1-nohistory ] || echo 'history_per_user = 0'
+        printf '[redis]\nprefix = "%s"\n' "$prefix"
+      } >"$cfg"
       local n=${config#redis} i
+      n=${n%%-*}
       for i in $(seq 1 "$n"); do
         start_node "$prefix-n$i" --config "$cfg" --store redis \
           --redis-url "redis://127.0.0.1:$REDIS_PORT/" --node-name "n$i"

@@ -297,7 +297,7 @@ impl Metrics {
         );
         registry.register(
             "webhook_queue_depth",
-            "Webhook events waiting per endpoint",
+            "Webhook events queued or being delivered, per endpoint",
             webhooks.queue_depth.clone(),
         );
     }

@@ -336,3 +336,49 @@ fn a_webhook_setting_that_cannot_work_stops_the_start_with_its_name() {
         );
     }
 }
+
+#[test]
+fn an_event_still_being_delivered_at_the_shutdown_deadline_is_counted_dropped() {
+    let keys = TestKeys::new();
+    let receiver = Fake::start(Kind::Events, &keys);
+    // The receiver holds the one attempt: it is under way when the server
+    // stops, and still is at the shutdown deadline.
+    receiver.outage(Some(Answer::Hold(Box::new(Answer::status(200, "ok")))));
+    let mut server = server(
+        &keys,
+        &receiver,
+        "concurrency = 1",
+        "events = [\"device.online\"]",
+    );
+    let _peer = Peer::online_synced(&server.url(), &unique("held"));
+    let deadline = Instant::now() + WAIT;
+    while receiver.requests().is_empty() {
+        assert!(Instant::now() < deadline, "the event was never attempted");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(server.terminate().success());
+    let log = without_colours(&server.log());
+    assert!(
+        log.lines()
+            .any(|l| l.contains("events left undelivered at shutdown") && l.contains("dropped=1")),
+        "{log}"
+    );
+}
+
+/// `text` without its ANSI colour sequences (ESC [ ... m).
+fn without_colours(text: &str) -> String {
+    let mut plain = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            plain.push(c);
+        }
+    }
+    plain
+}

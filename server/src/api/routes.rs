@@ -190,8 +190,10 @@ pub async fn history(
 /// The query string of a history request.
 fn history_query(params: &str) -> Result<InvitationQuery, ApiError> {
     let mut query = InvitationQuery::default();
-    for pair in params.split('&').filter(|p| !p.is_empty()) {
-        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+    // Names and values percent-decoded (`+` a space), as HTML forms and
+    // URL libraries encode them.
+    for (name, value) in form_urlencoded::parse(params.as_bytes()) {
+        let (name, value) = (name.as_ref(), value.as_ref());
         let number = |field: &str| {
             value
                 .parse::<u64>()
@@ -216,7 +218,7 @@ fn history_query(params: &str) -> Result<InvitationQuery, ApiError> {
                 query.limit = u32::try_from(number("limit")?)
                     .map_err(|_| ApiError::invalid(format!("limit: {value} is too large")))?
             }
-            "cursor" => query.cursor = Some(Text::from(value)),
+            "cursor" => query.cursor = Some(Text::from(value.to_owned())),
             other => {
                 return Err(ApiError::invalid(format!(
                     "'{other}' is not a parameter (role, since_ms, until_ms, limit, cursor)"

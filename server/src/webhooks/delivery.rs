@@ -175,9 +175,17 @@ impl Endpoint {
         }
     }
 
-    /// After the shutdown deadline: what is still queued is counted dropped.
+    /// After the shutdown deadline: what is still queued, or was being
+    /// delivered when its lane was aborted, is counted dropped.
     pub fn drop_the_rest(&self) {
         let left = self.depth.get().max(0);
+        if left > 0 {
+            tracing::warn!(
+                endpoint = %self.name,
+                dropped = left,
+                "webhooks: events left undelivered at shutdown"
+            );
+        }
         for _ in 0..left {
             self.metrics.count_event(&self.name, "dropped");
         }
@@ -347,11 +355,13 @@ pub async fn run_lane(
                 changed = stop.changed() => if changed.is_err() { return } else { continue },
             }
         };
-        endpoint.depth.dec();
         // Told only once the change is durable: a crash before that must
         // not leave the backend knowing of something the server forgot.
         endpoint.gate.wait(event.ticket).await;
         endpoint.deliver(&event, &mut stop).await;
+        // Counted until now: a lane aborted at the shutdown deadline leaves
+        // its event in the depth, which `drop_the_rest` counts dropped.
+        endpoint.depth.dec();
     }
 }
 

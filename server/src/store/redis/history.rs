@@ -12,11 +12,11 @@
 //! - `{prefix}:hsum:ID`, the invitation's summary (postcard, as SQLite keeps
 //!   it), expiring when the invitation leaves history.
 //!
-//! The writer thread adds a batch's entries (in one `MULTI`) after the
-//! batch's records and before its `WAIT`, so a page never lacks an
+//! The writer thread adds a batch's entries in the batch's commit script,
+//! after its records and before its `WAIT`, so a page never lacks an
 //! invitation whose end a device was told of.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::time::Duration;
 
 use beckon::protocol::{
@@ -49,56 +49,56 @@ fn member(created_ms: u64, id: &str, part: u8) -> String {
     format!("{created_ms:016x}:{id}:{}", part as char)
 }
 
-/// Adds `entries` to `pipe` (a `MULTI`): each summary, each participant's
-/// member, then each touched list trimmed. Entries already past keeping are
-/// left out. Writing an entry again changes nothing (a retried batch).
-pub(super) fn add(
-    pipe: &mut redis::Pipeline,
+/// Appends `entries` to a call of the commit script (store/redis/scripts.rs
+/// says the layout): each summary, each participant's member, and each
+/// touched list trimmed to the newest `per_user`, its expiry renewed.
+/// Entries already past keeping are left out. Writing an entry again
+/// changes nothing (a retried batch).
+pub(super) fn add_to_commit(
+    call: &mut redis::ScriptInvocation<'_>,
     keys: &Keys,
     entries: &[&HistoryEntry],
     limits: HistoryLimits,
     now_ms: u64,
 ) {
     let keep_ms = limits.keep_ms();
-    let cutoff_ms = now_ms.saturating_sub(keep_ms);
-    let mut touched: HashSet<&UserId> = HashSet::new();
-    for entry in entries {
-        let left_ms = entry
-            .created_ms
-            .saturating_add(keep_ms)
-            .saturating_sub(now_ms);
-        if left_ms == 0 {
-            continue;
-        }
-        pipe.cmd("SET")
-            .arg(keys.history_summary(&entry.id))
-            .arg(&entry.encoded[..])
-            .arg("PX")
-            .arg(left_ms)
-            .ignore();
-        for (user, part) in &entry.parts {
-            pipe.cmd("ZADD")
-                .arg(keys.history(user))
-                .arg(0)
-                .arg(member(entry.created_ms, entry.id.as_str(), *part))
-                .ignore();
-            touched.insert(user);
+    let kept: Vec<(&HistoryEntry, u64)> = entries
+        .iter()
+        .map(|e| {
+            (
+                *e,
+                e.created_ms.saturating_add(keep_ms).saturating_sub(now_ms),
+            )
+        })
+        .filter(|(_, left_ms)| *left_ms > 0)
+        .collect();
+    call.arg(kept.len());
+    if kept.is_empty() {
+        return;
+    }
+    let mut users: HashMap<&UserId, usize> = HashMap::new();
+    for (entry, _) in &kept {
+        for (user, _) in &entry.parts {
+            let next = users.len() + 1;
+            if let std::collections::hash_map::Entry::Vacant(slot) = users.entry(user) {
+                slot.insert(next);
+                call.key(keys.history(user));
+            }
         }
     }
-    let keep_rank = i64::try_from(limits.per_user).unwrap_or(i64::MAX);
-    for user in touched {
-        let key = keys.history(user);
-        pipe.cmd("ZREMRANGEBYLEX")
-            .arg(&key)
-            .arg("-")
-            .arg(format!("({cutoff_ms:016x}"))
-            .ignore();
-        pipe.cmd("ZREMRANGEBYRANK")
-            .arg(&key)
-            .arg(0)
-            .arg(-keep_rank - 1)
-            .ignore();
-        pipe.cmd("PEXPIRE").arg(&key).arg(keep_ms).ignore();
+    call.arg(limits.per_user).arg(keep_ms).arg(users.len());
+    for (entry, left_ms) in &kept {
+        call.key(keys.history_summary(&entry.id));
+        call.arg(*left_ms)
+            .arg(&entry.encoded[..])
+            .arg(entry.parts.len());
+        for (user, part) in &entry.parts {
+            call.arg(users.get(user).copied().unwrap_or(0)).arg(member(
+                entry.created_ms,
+                entry.id.as_str(),
+                *part,
+            ));
+        }
     }
 }
 

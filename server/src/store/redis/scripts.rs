@@ -41,7 +41,12 @@ return 0
 /// invitation key per entry.
 /// ARGV: epoch, node, n (entries), then per entry: op ('p' put / 'f'
 /// forget), id, version, record ('' for a forget); then m (targets), then
-/// per target: field, value ('' forgets it). Each target change is also
+/// per target: field, value ('' forgets it); then h (ended invitations for
+/// history), and when h > 0: per_user, keep ms, u (users), then per
+/// invitation: its summary's time to live, the summary, its parts, then per
+/// part: the user's index (1..=u), its member (store/redis/history.rs).
+/// After the invitation keys, KEYS has the u users' history keys, then the h
+/// summary keys. Each target change is also
 /// appended to the push-target stream (fields n: node, f, v), which every
 /// node reads to keep its hub's copy as Redis has it (cluster/directory.rs).
 /// Fails with `FENCED` when the lease is not this process's, `VERSION` when
@@ -88,6 +93,31 @@ for i = 1, m do
     redis.call('HSET', KEYS[3], field, value)
   end
   redis.call('XADD', KEYS[4], 'MAXLEN', '~', 100000, '*', 'n', ARGV[2], 'f', field, 'v', value)
+end
+at = at + 1 + m * 2
+local h = tonumber(ARGV[at] or '0')
+if h > 0 then
+  local per_user = tonumber(ARGV[at + 1])
+  local keep = ARGV[at + 2]
+  local u = tonumber(ARGV[at + 3])
+  at = at + 4
+  for i = 1, h do
+    local parts = tonumber(ARGV[at + 2])
+    redis.call('SET', KEYS[4 + n + u + i], ARGV[at + 1], 'PX', ARGV[at])
+    at = at + 3
+    for p = 1, parts do
+      redis.call('ZADD', KEYS[4 + n + tonumber(ARGV[at])], 0, ARGV[at + 1])
+      at = at + 2
+    end
+  end
+  for k = 1, u do
+    local key = KEYS[4 + n + k]
+    local over = redis.call('ZCARD', key) - per_user
+    if over > 0 then
+      redis.call('ZREMRANGEBYRANK', key, 0, over - 1)
+    end
+    redis.call('PEXPIRE', key, keep)
+  end
 end
 return n + m
 ",

@@ -97,26 +97,21 @@ impl RedisWriter {
                 }
             };
         }
-        let _written: i64 = call.invoke(conn)?;
-        if !batch.history.is_empty() {
-            let mut entries = Vec::with_capacity(batch.history.len());
-            for write in &batch.history {
-                match write {
-                    Ok(entry) => entries.push(entry),
-                    Err(why) => {
-                        return Err(redis::RedisError::from((
-                            redis::ErrorKind::Client,
-                            "history cannot be encoded",
-                            why.clone(),
-                        )))
-                    }
+        let mut ended = Vec::with_capacity(batch.history.len());
+        for write in &batch.history {
+            match write {
+                Ok(entry) => ended.push(entry),
+                Err(why) => {
+                    return Err(redis::RedisError::from((
+                        redis::ErrorKind::Client,
+                        "history cannot be encoded",
+                        why.clone(),
+                    )))
                 }
             }
-            let mut pipe = redis::pipe();
-            pipe.atomic();
-            history::add(&mut pipe, &self.keys, &entries, self.history, unix_ms());
-            pipe.query::<()>(conn)?;
         }
+        history::add_to_commit(&mut call, &self.keys, &ended, self.history, unix_ms());
+        let _written: i64 = call.invoke(conn)?;
         if self.wait_replicas > 0 {
             let acknowledged: i64 = redis::cmd("WAIT")
                 .arg(self.wait_replicas)
