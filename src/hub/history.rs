@@ -138,15 +138,7 @@ impl History {
             ticket = ticket.max(kept.ticket);
         }
         note_frame_ticket(ticket);
-        let next_cursor = if more {
-            found.last().map(|e| e.position().text())
-        } else {
-            None
-        };
-        Ok(InvitationPage {
-            invitations: found,
-            next_cursor,
-        })
+        Ok(InvitationPage::of(found, more))
     }
 }
 

@@ -120,6 +120,22 @@ pub struct InvitationPage {
     pub next_cursor: Option<Text>,
 }
 
+impl InvitationPage {
+    /// A page of `invitations`, newest first; when `more` follow, its
+    /// cursor is where the last one is.
+    pub fn of(invitations: Vec<InvitationSummary>, more: bool) -> InvitationPage {
+        let next_cursor = if more {
+            invitations.last().map(|s| s.position().text())
+        } else {
+            None
+        };
+        InvitationPage {
+            invitations,
+            next_cursor,
+        }
+    }
+}
+
 /// Where a page ended: `<created_ms>-<invitation id>`. Opaque to clients.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct HistoryCursor {

@@ -177,15 +177,7 @@ pub async fn page<C: ConnectionLike>(
     }
     let more = found.len() > limit;
     found.truncate(limit);
-    let next_cursor = if more {
-        found.last().map(|s| s.position().text())
-    } else {
-        None
-    };
-    Ok(InvitationPage {
-        invitations: found,
-        next_cursor,
-    })
+    Ok(InvitationPage::of(found, more))
 }
 
 /// The id in `member` when its part is one `role` asks for.
