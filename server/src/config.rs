@@ -87,6 +87,32 @@ pub struct ServerConfig {
     /// `[api]`: the HTTP API for the app's backend (docs/SERVER_API.md).
     /// Off unless `listen` is set.
     pub api: ApiConfig,
+    /// `[web]`: the web phone page (docs/OPERATIONS.md, "Web phone page").
+    /// Off unless `listen` is set.
+    pub web: WebConfig,
+}
+
+/// `[web]`: where the web phone page (`examples/web`) is served.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebConfig {
+    /// The page's own address; no page when absent.
+    #[serde(deserialize_with = "web_listen")]
+    pub listen: Option<SocketAddr>,
+    /// The `ws://` or `wss://` URL the page's client connects to, when the
+    /// public listener is reached by another name (a proxy); by default the
+    /// page's host (or the listener's own address) and the listener's port.
+    pub server_url: Option<String>,
+}
+
+/// `[web] listen`, refused with a message naming the key.
+fn web_listen<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+    let text = String::deserialize(d)?;
+    text.parse().map(Some).map_err(|_| {
+        serde::de::Error::custom(format!(
+            "web.listen: '{text}' is not an address like 127.0.0.1:8080"
+        ))
+    })
 }
 
 /// `[api]`: where the server API listens and the keys that may call it.
@@ -487,6 +513,7 @@ impl Default for ServerConfig {
             redis: RedisConfig::default(),
             webhooks: WebhooksConfig::default(),
             api: ApiConfig::default(),
+            web: WebConfig::default(),
         }
     }
 }
@@ -680,6 +707,22 @@ impl ServerConfig {
                 "max_frame_bytes: {} is smaller than the largest valid request under these limits ({largest} bytes)",
                 self.max_frame_bytes
             )));
+        }
+        if let Some(url) = &self.web.server_url {
+            let fine = ["ws://", "wss://"].iter().any(|scheme| {
+                url.strip_prefix(scheme).is_some_and(|rest| {
+                    !rest.is_empty()
+                        && rest.bytes().all(|b| {
+                            b.is_ascii_alphanumeric()
+                                || matches!(b, b'.' | b'-' | b'_' | b':' | b'[' | b']' | b'/')
+                        })
+                })
+            });
+            if !fine {
+                return Err(ConfigError(format!(
+                    "web.server_url: '{url}' must be ws://HOST[:PORT] or wss://HOST[:PORT]"
+                )));
+            }
         }
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err(ConfigError(

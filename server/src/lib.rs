@@ -15,7 +15,8 @@
 //! - [`push`]: rings for devices that are not connected, through APNs, FCM
 //!   or a webhook ([`signing`] signs the webhooks);
 //! - [`limiter`], [`metrics`], [`admin`], [`tls`]; `heap`: freed memory given
-//!   back to the system.
+//!   back to the system;
+//! - [`web`]: the web phone page (`--web`), off by default.
 
 pub mod admin;
 pub mod api;
@@ -37,6 +38,7 @@ pub mod store;
 mod tasks;
 pub mod time;
 pub mod tls;
+pub mod web;
 pub mod webhooks;
 
 use std::net::SocketAddr;
@@ -199,6 +201,8 @@ pub struct RunningServer {
     pub admin_addr: Option<SocketAddr>,
     /// The server API's address, when `[api] listen` is set.
     pub api_addr: Option<SocketAddr>,
+    /// The web phone page's address, when `[web] listen` is set.
+    pub web_addr: Option<SocketAddr>,
     tasks: JoinSet<()>,
 }
 
@@ -243,6 +247,14 @@ pub async fn start(
         None => None,
     };
     let admin_addr = admin.as_ref().and_then(|l| l.local_addr().ok());
+    let web = match config.web.listen {
+        Some(addr) => Some(
+            std::net::TcpListener::bind(addr)
+                .map_err(|e| ConfigError(format!("web.listen {addr}: {e}")))?,
+        ),
+        None => None,
+    };
+    let web_addr = web.as_ref().and_then(|l| l.local_addr().ok());
     let redis_config = config.redis.clone();
     let ctx = ServerContext::with_services(config, hub, store, push, webhooks);
     if let Some(OpenedStore::Redis(store)) = &ctx.store {
@@ -262,12 +274,21 @@ pub async fn start(
     if let Some(admin) = admin {
         admin::spawn(ctx.clone(), admin).map_err(|e| ConfigError(format!("admin: {e}")))?;
     }
-    tracing::info!(%listen_addr, admin = ?admin_addr, api = ?api_addr, "beckon-server listening");
+    if let Some(web) = web {
+        web::spawn(ctx.clone(), web, listen_addr).map_err(|e| ConfigError(format!("web: {e}")))?;
+    }
+    tracing::info!(%listen_addr, admin = ?admin_addr, api = ?api_addr, web = ?web_addr, "beckon-server listening");
+    if let Some(web_addr) = web_addr {
+        tracing::info!(
+            "web phone page: http://{web_addr}/ (for trying Beckon; open it in two tabs)"
+        );
+    }
     Ok(RunningServer {
         ctx,
         listen_addr,
         admin_addr,
         api_addr,
+        web_addr,
         tasks,
     })
 }

@@ -79,6 +79,10 @@ struct ServeArgs {
     /// [[api.key]]); off when absent.
     #[arg(long)]
     api: Option<SocketAddr>,
+    /// Where the web phone page is served (for trying and demos); off when
+    /// absent.
+    #[arg(long)]
+    web: Option<SocketAddr>,
     #[arg(long, requires = "tls_key")]
     tls_cert: Option<PathBuf>,
     #[arg(long, requires = "tls_cert")]
@@ -290,6 +294,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
                 "listen": server.listen_addr.to_string(),
                 "admin": server.admin_addr.map(|a| a.to_string()),
                 "api": server.api_addr.map(|a| a.to_string()),
+                "web": server.web_addr.map(|a| a.to_string()),
             });
             // Written whole then renamed, so a reader never sees half of it.
             let partial = path.with_extension("partial");
@@ -330,6 +335,9 @@ fn apply_flags(config: &mut ServerConfig, args: &ServeArgs) {
     }
     if args.api.is_some() {
         config.api.listen = args.api;
+    }
+    if args.web.is_some() {
+        config.web.listen = args.web;
     }
     if args.tls_cert.is_some() {
         config.tls_cert = args.tls_cert.clone();
