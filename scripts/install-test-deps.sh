@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what scripts/test.sh needs on a fresh Debian 12 machine that has Rust,
 # gcc, Python 3.11, Java 17 and Node 20: Debian packages (valgrind, binutils,
-# cmake, Kotlin/JNA/JUnit, Redis), cargo-c, the Python test venv and the Node modules,
+# cmake, Kotlin/JNA/JUnit, Redis, Chromium), cargo-c, the Python test venv and the Node
+# modules (the Node binding's, and the web client's with playwright-core),
 # each pinned by its own script. Idempotent: with everything present it takes a
 # few seconds. The first run builds cargo-c (about 15 minutes on 2 cores).
 set -euo pipefail
@@ -31,3 +32,4 @@ bash packaging/ci-install.sh
 bash bindings/python/ci-install.sh
 bash bindings/kotlin/ci-install.sh
 bash bindings/node/ci-install.sh
+bash bindings/web/ci-install.sh

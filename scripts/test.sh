@@ -65,4 +65,9 @@ bash bindings/python/test.sh
 bash bindings/kotlin/test.sh
 bash bindings/node/test.sh
 
+echo "== the web client (Node and headless Chromium, against beckon-server) and the web phone page"
+# target/debug/beckon-server is the one cargo test built above.
+bash bindings/web/test.sh
+BECKON_SERVER=target/debug/beckon-server bash examples/web/test.sh
+
 echo "== all tests passed in $((SECONDS - started)) s"
