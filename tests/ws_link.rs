@@ -513,6 +513,92 @@ fn invitation_events(probe: &Probe, from: usize) -> Vec<Push> {
         .collect()
 }
 
+/// A welcome for a resume that says whether the sync arrived (`None`: an
+/// older server that does not say).
+fn resumed_welcome(synced: Option<bool>) -> Value {
+    let mut welcome = welcome(true, 0, 0);
+    if let Some(synced) = synced {
+        welcome["synced"] = json!(synced);
+    }
+    welcome
+}
+
+/// The notices (`sync`, `receipt`) among `frames`.
+fn notices(frames: &[Value]) -> Vec<Value> {
+    frames
+        .iter()
+        .filter(|f| matches!(f["type"].as_str(), Some("sync" | "receipt")))
+        .cloned()
+        .collect()
+}
+
+/// The login's sync and a receipt are notices: no result tells whether the
+/// server read them. After a resume, the link sends the sync again exactly
+/// once when the welcome says it never arrived (`synced: false`), not when it
+/// did or the server does not say; and sends each receipt again until this
+/// user's own USER_STATE_CHANGED shows the server has it.
+#[test]
+fn a_resume_sends_the_notices_the_server_may_not_have_had_once() {
+    let mut server = FakeServer::start();
+    let probe = Probe::new(&server.url());
+    let peer = logged_in(&mut server, &probe, "alice");
+    let resume = |server: &mut FakeServer, peer: Peer, synced: Option<bool>| {
+        drop(peer);
+        let mut next = server.next_peer();
+        assert_eq!(next.hello["resume"]["session"], "s3cr3t");
+        let frames = server.block(async {
+            next.send(resumed_welcome(synced)).await;
+            next.frames_within(Duration::from_millis(700)).await
+        });
+        (next, notices(&frames))
+    };
+    // The sync was lost: sent again, once.
+    let (peer, sent) = resume(&mut server, peer, Some(false));
+    assert_eq!(sent, vec![json!({"type": "sync"})]);
+    // It arrived, or the server does not say: not again.
+    let (peer, sent) = resume(&mut server, peer, Some(true));
+    assert!(sent.is_empty(), "{sent:?}");
+    let (mut peer, sent) = resume(&mut server, peer, None);
+    assert!(sent.is_empty(), "{sent:?}");
+
+    // Alice is rung; her device sends the receipt.
+    let receipt = json!({"type": "receipt", "invitation_id": Y});
+    let first = server.block(async {
+        let ringing = json!({"type": "invitation_received", "invitation_id": Y,
+            "inviter": "dave", "invitees": [{"user_id": "alice", "state": "inviting"}],
+            "extended_data": "", "notification": null, "seconds_left": 60});
+        peer.send(push(1, ringing)).await;
+        peer.recv().await.unwrap()
+    });
+    assert_eq!(first, receipt);
+    // Lost or not, it is sent again after each resume until its effect shows
+    // (and the sync, which arrived, is not).
+    let (peer, sent) = resume(&mut server, peer, Some(true));
+    assert_eq!(sent, vec![receipt.clone()]);
+    let (mut peer, sent) = resume(&mut server, peer, Some(true));
+    assert_eq!(sent, vec![receipt.clone()]);
+    // Another user's RECEIVED is not alice's; her own confirms the receipt.
+    server.block(async {
+        peer.send(push(2, state_changed(Y, "carol", "received")))
+            .await;
+    });
+    let (mut peer, sent) = resume(&mut server, peer, Some(true));
+    assert_eq!(sent, vec![receipt.clone()]);
+    server.block(async {
+        peer.send(push(3, state_changed(Y, "alice", "received")))
+            .await;
+    });
+    wait_until("alice's RECEIVED", || {
+        invitation_events(&probe, 0).iter().any(|p| {
+            matches!(p, Push::UserStateChanged { user_id, state, .. }
+                if user_id.as_str() == "alice" && *state == InviteeState::Received)
+        })
+    });
+    let (_peer, sent) = resume(&mut server, peer, Some(true));
+    assert!(sent.is_empty(), "{sent:?}");
+    drop(probe);
+}
+
 /// A session the server could not resume (its outbox overflowed, the grace
 /// period passed): the link logs in afresh, names what the application knows
 /// as open, and turns the server's snapshot into the events missed, once.

@@ -6,13 +6,13 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
 use beckon::protocol::{
-    Answer, ConnectionReason, ConnectionState, InvitationId, Push, SendInvitation,
+    Answer, ConnectionReason, ConnectionState, InvitationId, InviteeState, Push, SendInvitation,
 };
 use beckon::{ClientConfig, ErrorCode, Event};
 
@@ -20,12 +20,24 @@ mod common;
 use common::{block, unique, Peer, ServerProcess, WAIT};
 
 /// A TCP proxy on 127.0.0.1 between clients and the server that can cut every
-/// connection (as a network failure does) or freeze them (no byte passes, no
-/// socket closes: a dead peer only heartbeats reveal).
+/// connection (as a network failure does), freeze them (no byte passes, no
+/// socket closes: a dead peer only heartbeats reveal), or swallow what clients
+/// write (bytes the client wrote that never reach the server).
 struct Proxy {
     port: u16,
     frozen: Arc<AtomicBool>,
     open: Arc<Mutex<Vec<TcpStream>>>,
+    swallow: Arc<Swallow>,
+}
+
+/// Client-to-server bytes dropped from the moment the server sends a chosen
+/// pattern on to a client.
+#[derive(Default)]
+struct Swallow {
+    /// Armed: once server bytes contain it, swallowing starts (once).
+    after: Mutex<Option<&'static [u8]>>,
+    on: AtomicBool,
+    dropped: AtomicUsize,
 }
 
 impl Proxy {
@@ -34,7 +46,8 @@ impl Proxy {
         let port = listener.local_addr().unwrap().port();
         let frozen = Arc::new(AtomicBool::new(false));
         let open: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
-        let (frozen2, open2) = (frozen.clone(), open.clone());
+        let swallow: Arc<Swallow> = Arc::default();
+        let (frozen2, open2, swallow2) = (frozen.clone(), open.clone(), swallow.clone());
         thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(client) = client else { return };
@@ -50,11 +63,17 @@ impl Proxy {
                     client.try_clone().unwrap(),
                     server.try_clone().unwrap(),
                     frozen2.clone(),
+                    Way::Up(swallow2.clone()),
                 );
-                pump(server, client, frozen2.clone());
+                pump(server, client, frozen2.clone(), Way::Down(swallow2.clone()));
             }
         });
-        Proxy { port, frozen, open }
+        Proxy {
+            port,
+            frozen,
+            open,
+            swallow,
+        }
     }
 
     fn url(&self) -> String {
@@ -71,10 +90,45 @@ impl Proxy {
     fn freeze(&self, frozen: bool) {
         self.frozen.store(frozen, Ordering::SeqCst);
     }
+
+    /// From the first server bytes containing `pattern` on, what clients write
+    /// is dropped (the server never reads it), until `cut`.
+    fn swallow_after(&self, pattern: &'static [u8]) {
+        *self.swallow.after.lock().unwrap() = Some(pattern);
+    }
+
+    /// Waits (at most WAIT) until some client bytes were swallowed, then a
+    /// little more so the whole frame is.
+    fn wait_swallowed(&self) {
+        let deadline = std::time::Instant::now() + WAIT;
+        while self.swallow.dropped.load(Ordering::SeqCst) == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "nothing was swallowed within {WAIT:?}"
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+        thread::sleep(Duration::from_millis(200));
+    }
+
+    /// Stops swallowing and closes every connection through the proxy.
+    fn cut_swallowing(&self) {
+        *self.swallow.after.lock().unwrap() = None;
+        self.swallow.on.store(false, Ordering::SeqCst);
+        self.cut();
+    }
+}
+
+/// Which way a pump copies, with the proxy's swallowing.
+enum Way {
+    /// Client to server: dropped while swallowing.
+    Up(Arc<Swallow>),
+    /// Server to client: starts the swallowing when armed.
+    Down(Arc<Swallow>),
 }
 
 /// Copies `from` to `to` until either closes; while frozen, copies nothing.
-fn pump(mut from: TcpStream, mut to: TcpStream, frozen: Arc<AtomicBool>) {
+fn pump(mut from: TcpStream, mut to: TcpStream, frozen: Arc<AtomicBool>, way: Way) {
     thread::spawn(move || {
         from.set_read_timeout(Some(Duration::from_millis(50)))
             .unwrap();
@@ -87,6 +141,20 @@ fn pump(mut from: TcpStream, mut to: TcpStream, frozen: Arc<AtomicBool>) {
             match from.read(&mut buffer) {
                 Ok(0) => break,
                 Ok(n) => {
+                    match &way {
+                        Way::Up(swallow) if swallow.on.load(Ordering::SeqCst) => {
+                            swallow.dropped.fetch_add(n, Ordering::SeqCst);
+                            continue;
+                        }
+                        Way::Up(_) => {}
+                        Way::Down(swallow) => {
+                            let mut after = swallow.after.lock().unwrap();
+                            if after.is_some_and(|p| buffer[..n].windows(p.len()).any(|w| w == p)) {
+                                *after = None;
+                                swallow.on.store(true, Ordering::SeqCst);
+                            }
+                        }
+                    }
                     if to.write_all(&buffer[..n]).is_err() {
                         break;
                     }
@@ -194,6 +262,78 @@ fn a_cut_connection_resumes_and_misses_nothing() {
             (ConnectionState::Connected, ConnectionReason::Network),
         ]
     );
+}
+
+/// The login's sync is a notice (no result, no seq): one written just before
+/// the connection drops never reaches the server, and the resumed session's
+/// welcome says so (`synced: false`). The client sends it again, so the
+/// device still rings.
+#[test]
+fn a_sync_lost_with_the_connection_is_sent_again_on_resume() {
+    let server = ServerProcess::start(&["--grace-secs", "30"]);
+    let proxy = Proxy::start(server.port);
+    let (alice, bob) = (unique("alice"), unique("bob"));
+    let a = Peer::online(&server.url(), &alice);
+    // Everything bob writes after the welcome (his sync) is lost.
+    proxy.swallow_after(b"\"welcome\"");
+    let b = Peer::online(&proxy.url(), &bob);
+    proxy.wait_swallowed();
+    proxy.cut_swallowing();
+    assert_eq!(
+        wait_for_state(&b, ConnectionState::Reconnecting),
+        ConnectionReason::Network
+    );
+    assert_eq!(
+        wait_for_state(&b, ConnectionState::Connected),
+        ConnectionReason::Network,
+        "the session was resumed"
+    );
+    let sent = a.invite(&[&bob], 60);
+    assert!(sent.error_invitees.is_empty(), "{:?}", sent.error_invitees);
+    assert_eq!(b.ringing(), sent.invitation_id, "the device rings");
+    thread::sleep(Duration::from_millis(300));
+    assert_eq!(b.count(received), 1, "rung once");
+    let (_, metrics) = server.admin_get("/metrics");
+    assert!(
+        metrics.contains(r#"beckon_logins_total{result="resumed"} 1"#),
+        "the session was resumed, not started afresh:\n{metrics}"
+    );
+}
+
+/// A receipt (rule 4) is a notice too: one lost with the connection is sent
+/// again on the resumed session, so the inviter still sees RECEIVED, once.
+#[test]
+fn a_receipt_lost_with_the_connection_is_sent_again_on_resume() {
+    let server = ServerProcess::start(&["--grace-secs", "30"]);
+    let proxy = Proxy::start(server.port);
+    let (alice, bob) = (unique("alice"), unique("bob"));
+    let a = Peer::online(&server.url(), &alice);
+    let b = Peer::online_synced(&proxy.url(), &bob);
+    // Everything bob writes once he is rung (his receipt) is lost.
+    proxy.swallow_after(b"\"invitation_received\"");
+    let id = a.invite(&[&bob], 60).invitation_id;
+    assert_eq!(b.ringing(), id);
+    proxy.wait_swallowed();
+    proxy.cut_swallowing();
+    assert_eq!(
+        wait_for_state(&b, ConnectionState::Reconnecting),
+        ConnectionReason::Network
+    );
+    assert_eq!(
+        wait_for_state(&b, ConnectionState::Connected),
+        ConnectionReason::Network,
+        "the session was resumed"
+    );
+    let bob_received = |e: &Event| {
+        matches!(e, Event::Invitation(Push::UserStateChanged { invitation_id, user_id, state, .. })
+            if invitation_id == &id && user_id == &bob && *state == InviteeState::Received)
+    };
+    a.expect("bob RECEIVED", |e| bob_received(e).then_some(()));
+    // Bob's own device hears it too (that is what confirms his receipt).
+    b.expect("bob's own RECEIVED", |e| bob_received(e).then_some(()));
+    thread::sleep(Duration::from_millis(300));
+    assert_eq!(a.count(bob_received), 1, "RECEIVED shown once");
+    assert_eq!(b.count(received), 1, "rung once");
 }
 
 #[test]

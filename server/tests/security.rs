@@ -982,6 +982,67 @@ async fn a_resume_with_a_wrong_secret_or_user_starts_afresh() {
     assert_eq!(marker["seq"].as_u64(), Some(seen + 1), "{marker}");
 }
 
+/// `welcome.synced` tells a resuming client whether its `sync` (a notice:
+/// no result, no seq) reached the server before the drop.
+#[tokio::test]
+async fn a_resumed_welcome_says_whether_the_sync_arrived() {
+    let server = secret_server();
+    let url = server.url();
+    let alice = unique("alice");
+    let token = server.token(&alice);
+    let (a, welcome) = Raw::hello(&url, hello(&alice, "d1", &token, None)).await;
+    assert_eq!(welcome["type"], "welcome", "{welcome}");
+    assert_eq!(welcome["resumed"], false, "{welcome}");
+    assert_eq!(welcome["synced"], false, "a fresh session: {welcome}");
+    let session = welcome["session"].as_str().unwrap().to_owned();
+    // The connection goes before any sync.
+    drop(a);
+
+    let resume = hello(&alice, "d1", &token, Some((&session, 0)));
+    let (mut a, welcome) = Raw::hello(&url, resume).await;
+    assert_eq!(welcome["resumed"], true, "{welcome}");
+    assert_eq!(welcome["synced"], false, "no sync arrived: {welcome}");
+    a.send(json!({"type": "sync"})).await;
+    // A request after it: once answered, the sync was handled.
+    a.send(cancel_frame(1, &unknown_invitation())).await;
+    let marker = a.result(1).await;
+    assert_eq!(error_code(&marker), INVITATION_NOT_FOUND, "{marker}");
+    let seen = marker["seq"].as_u64().unwrap();
+    drop(a);
+
+    let resume = hello(&alice, "d1", &token, Some((&session, seen)));
+    let (mut a, welcome) = Raw::hello(&url, resume).await;
+    assert_eq!(welcome["resumed"], true, "{welcome}");
+    assert_eq!(welcome["synced"], true, "the sync arrived: {welcome}");
+    // A sync sent again is harmless: what rings is handed once per session.
+    let mut bob = Online::new("bob").await;
+    let invitation = bob.invite(&[&alice]).await;
+    a.send(json!({"type": "sync"})).await;
+    a.send(json!({"type": "sync"})).await;
+    a.send(cancel_frame(2, &unknown_invitation())).await;
+    let (_, before) = a.result_after(2).await;
+    let rung: Vec<&Value> = before
+        .iter()
+        .filter(|f| f["push"]["type"] == "invitation_received")
+        .collect();
+    assert_eq!(rung.len(), 1, "{before:?}");
+    assert_eq!(rung[0]["push"]["invitation_id"], invitation.as_str());
+    // And a repeated receipt changes nothing: RECEIVED is announced once.
+    let receipt = json!({"type": "receipt", "invitation_id": invitation});
+    a.send(receipt.clone()).await;
+    a.send(receipt).await;
+    a.send(cancel_frame(3, &unknown_invitation())).await;
+    let (_, before) = a.result_after(3).await;
+    assert_eq!(count_pushes(&before, "user_state_changed"), 1, "{before:?}");
+    let bob_saw = bob.pushes_so_far().await;
+    let received: Vec<&Value> = bob_saw
+        .iter()
+        .filter(|f| f["push"]["type"] == "user_state_changed")
+        .collect();
+    assert_eq!(received.len(), 1, "{bob_saw:?}");
+    assert_eq!(received[0]["push"]["state"], "received", "{bob_saw:?}");
+}
+
 #[tokio::test]
 async fn the_same_device_logging_in_again_kicks_out_the_old_session() {
     let server = secret_server();

@@ -86,6 +86,11 @@ impl Session {
         !self.synced.swap(true, Ordering::AcqRel)
     }
 
+    /// Whether this session has had its first sync (and so gets pushes).
+    pub fn is_synced(&self) -> bool {
+        self.synced.load(Ordering::Acquire)
+    }
+
     pub fn is_alive(&self) -> bool {
         self.alive.load(Ordering::Acquire)
     }

@@ -229,6 +229,12 @@ pub struct Welcome {
     /// say): a client refuses a bigger request with PAYLOAD_TOO_LARGE.
     #[serde(default)]
     pub max_frame_bytes: usize,
+    /// Whether this session has had its first `sync`: false on a fresh
+    /// session; on a resumed one, whether a `sync` reached the server before
+    /// the connection dropped (a client that sent one re-sends it when not).
+    /// `None` from an older server that does not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synced: Option<bool>,
 }
 
 /// An error on the wire: the numeric code (docs/SEMANTICS.md, "Error codes")
@@ -346,6 +352,24 @@ mod tests {
         }
         assert!(ServerFrame::decode(r#"{"type":"result","seq":1}"#).is_err());
         assert!(ServerFrame::decode(r#"{"type":"surprise"}"#).is_err());
+    }
+
+    #[test]
+    fn welcome_says_synced_and_older_or_newer_servers_still_decode() {
+        let base = r#""v":1,"session":"s","resumed":true,"last_request":2,"limits":{},"heartbeat_secs":15,"grace_secs":30"#;
+        let welcome = |extra: &str| match ServerFrame::decode(&format!(
+            r#"{{"type":"welcome",{base}{extra}}}"#
+        )) {
+            Ok(ServerFrame::Welcome(welcome)) => welcome,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(welcome("").synced, None, "an older server does not say");
+        assert_eq!(welcome(r#","synced":false"#).synced, Some(false));
+        assert_eq!(welcome(r#","synced":true"#).synced, Some(true));
+        let newer = welcome(r#","synced":true,"something_new":[1,2]"#);
+        assert_eq!(newer.synced, Some(true), "unknown fields are ignored");
+        let text = serde_json::to_string(&ServerFrame::Welcome(newer)).unwrap();
+        assert!(text.contains(r#""synced":true"#), "{text}");
     }
 
     #[test]

@@ -22,6 +22,7 @@
 
 mod dial;
 mod link;
+mod receipts;
 mod requests;
 mod tracker;
 
@@ -36,7 +37,6 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use super::{Attempt, Connection, LoginRequest, Reply};
 use crate::error::{Error, Result};
 use crate::log::Level;
-use crate::protocol::wire::ClientFrame;
 use crate::protocol::SessionSink;
 use crate::protocol::{
     Answer, CancelInvitation, CancelOutcome, ConnectionReason, ConnectionState, InvitationId,
@@ -259,13 +259,7 @@ impl Connection for WsConnection {
     }
 
     fn acknowledge(&self, invitation_id: &InvitationId) {
-        // Encoded here, on the application's thread, as requests are.
-        let receipt = ClientFrame::Receipt {
-            invitation_id: invitation_id.clone(),
-        };
-        if let Ok(frame) = serde_json::to_string(&receipt) {
-            self.notice(Notice::Frame(frame));
-        }
+        self.notice(Notice::Receipt(invitation_id.clone()));
     }
 
     /// See `close_link`.

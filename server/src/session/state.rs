@@ -311,6 +311,9 @@ impl Session {
             heartbeat_secs: config.heartbeat_secs,
             grace_secs: u32::try_from(config.grace_secs).unwrap_or(u32::MAX),
             max_frame_bytes: config.max_frame_bytes,
+            // On a resume, whether the client's sync arrived before the drop:
+            // a client that sent one re-sends it when not.
+            synced: Some(self.hub_session.is_synced()),
         };
         Utf8Bytes::from(serde_json::to_string(&ServerFrame::Welcome(welcome)).unwrap_or_default())
     }

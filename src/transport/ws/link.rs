@@ -20,6 +20,7 @@ use tokio::time::{sleep, timeout, timeout_at, Instant};
 use tokio_tungstenite::tungstenite::Message;
 
 use super::dial::{self, Socket, Target};
+use super::receipts::{self, Receipts};
 use super::requests::{Answered, Request, Requests};
 use super::tracker::Tracker;
 use crate::error::{Error, ErrorCode, Result};
@@ -38,33 +39,26 @@ const ACK_EVERY: u64 = 64;
 const LOGOUT_WRITE_WAIT: Duration = Duration::from_secs(1);
 /// How often requests' deadlines are checked.
 const TICK: Duration = Duration::from_millis(250);
-/// Frames without a result (receipts) kept while disconnected, at most.
-const MAX_NOTICES: usize = 10_000;
-
 /// From the application's handle to the link.
 pub(crate) enum Command {
     Request(Request),
     /// A frame without a result (a receipt, the login's sync): kept while
-    /// disconnected, sent after the reconnect.
+    /// disconnected, sent after the reconnect, and sent again after a resume
+    /// when the server does not show it arrived.
     Notice(Notice),
 }
 
-/// A frame without a result, encoded by the application's thread.
+/// A frame without a result.
 pub(crate) enum Notice {
     /// The login's plain sync (a fresh session skips it: the link sends its
     /// own, with `known`).
     Sync,
-    /// Any other (a receipt).
-    Frame(String),
+    /// The receipt of rule 4 for an invitation.
+    Receipt(crate::protocol::InvitationId),
 }
 
-impl Notice {
-    fn into_frame(self) -> Option<String> {
-        match self {
-            Notice::Sync => serde_json::to_string(&ClientFrame::Sync { known: None }).ok(),
-            Notice::Frame(frame) => Some(frame),
-        }
-    }
+fn plain_sync() -> Option<String> {
+    serde_json::to_string(&ClientFrame::Sync { known: None }).ok()
 }
 
 /// Sent by a logout; the link drops it once it has stopped delivering,
@@ -94,8 +88,17 @@ pub(crate) struct Link {
     token: String,
     requests: Requests,
     tracker: Tracker,
-    /// Notices queued while no connection is up.
-    notices: Vec<Notice>,
+    /// The login's sync, when it came while no connection was up.
+    sync_waiting: bool,
+    /// The first sync written in the current session (the login's plain one,
+    /// or the link's with `known` on a later fresh session): sent again after
+    /// a resume whose welcome says the server never had it (`synced: false`).
+    sync_sent: Option<String>,
+    /// The receipts sent whose effect was not seen yet: sent again after
+    /// every reconnect (queued while away, they wait here too).
+    receipts: Receipts,
+    /// The longest an invitation rings (the hub's `max_timeout_secs`).
+    ringing_at_most: Duration,
     /// The session to resume after a drop, and the last `seq` received in it.
     session: Option<String>,
     seen: u64,
@@ -114,7 +117,10 @@ impl Link {
             token,
             requests: Requests::new(target.timeout),
             tracker: Tracker::new(target.user.clone()),
-            notices: Vec::new(),
+            sync_waiting: false,
+            sync_sent: None,
+            receipts: Receipts::new(target.user.clone()),
+            ringing_at_most: Duration::from_secs(u64::from(Limits::default().max_timeout_secs)),
             session: None,
             seen: 0,
             target,
@@ -249,6 +255,9 @@ impl Link {
             self.seen = 0;
         }
         self.session = Some(welcome.session.clone());
+        if welcome.limits.max_timeout_secs > 0 {
+            self.ringing_at_most = Duration::from_secs(u64::from(welcome.limits.max_timeout_secs));
+        }
         self.requests.ids_above(welcome.last_request);
     }
 
@@ -341,9 +350,14 @@ impl Link {
         }
     }
 
-    /// After a (re)connect: the receipts queued while away, the requests the
-    /// server has not answered (in id order), and after a session that could
-    /// not be resumed, a sync naming what the application knows as open.
+    /// After a (re)connect: the receipts not confirmed yet (those queued
+    /// while away, and those sent whose effect was not seen), the requests
+    /// the server has not answered (in id order), and the sync: after a
+    /// session that could not be resumed, one naming what the application
+    /// knows as open; after a resume, the login's sync if it came while away,
+    /// or the session's first sync again if the welcome says the server never
+    /// had it (`synced: false`; it was lost with the connection). A sync not
+    /// sent yet is never sent here twice.
     ///
     /// On a resumed session the server replays the results of requests up to
     /// `last_request`, so only those above are sent again. On a fresh session
@@ -359,12 +373,20 @@ impl Link {
         fresh: bool,
     ) -> std::result::Result<(), Lost> {
         let lost = || Lost::Network(ConnectionReason::Network);
-        let mut backlog: Vec<String> = std::mem::take(&mut self.notices)
-            .into_iter()
+        // A receipt is sent again until its effect shows (the server ignores
+        // a repeat): one written just before the drop may never have arrived.
+        let mut backlog = self.receipts.frames(Instant::now());
+        let sync_waiting = std::mem::take(&mut self.sync_waiting);
+        let mut sync = None;
+        if fresh {
             // A fresh session gets the link's own sync, below.
-            .filter(|notice| !(fresh && matches!(notice, Notice::Sync)))
-            .filter_map(Notice::into_frame)
-            .collect();
+            self.sync_sent = None;
+        } else if sync_waiting {
+            sync = plain_sync();
+        } else if welcome.resumed && welcome.synced == Some(false) {
+            // (`None`: an older server that does not say; nothing is re-sent.)
+            sync = self.sync_sent.clone();
+        }
         let above = if fresh { 0 } else { welcome.last_request };
         let resend = self.requests.unanswered(above);
         for id in resend {
@@ -375,9 +397,13 @@ impl Link {
         if fresh {
             let mut known = self.tracker.known();
             known.truncate(Snapshot::MAX_KNOWN);
-            if let Ok(sync) = serde_json::to_string(&ClientFrame::Sync { known: Some(known) }) {
-                backlog.push(sync);
+            sync = serde_json::to_string(&ClientFrame::Sync { known: Some(known) }).ok();
+        }
+        if let Some(sync) = sync {
+            if self.sync_sent.is_none() {
+                self.sync_sent = Some(sync.clone());
             }
+            backlog.push(sync);
         }
         for frame in backlog {
             if socket.feed(Message::Text(frame.into())).await.is_err() {
@@ -397,8 +423,29 @@ impl Link {
                 let id = self.requests.add(request);
                 self.frame_if_fits(id, welcome)
             }
-            Command::Notice(notice) => notice.into_frame(),
+            Command::Notice(Notice::Sync) => {
+                let sync = plain_sync()?;
+                if self.sync_sent.is_none() {
+                    self.sync_sent = Some(sync.clone());
+                }
+                Some(sync)
+            }
+            Command::Notice(Notice::Receipt(invitation_id)) => {
+                self.keep_receipt(&invitation_id);
+                receipts::frame(&invitation_id)
+            }
         }
+    }
+
+    /// Keeps a receipt until its effect shows (unless the application was
+    /// already told it would change nothing).
+    fn keep_receipt(&mut self, invitation_id: &crate::protocol::InvitationId) {
+        if self.tracker.past_receipt(invitation_id) {
+            self.receipts.forget(invitation_id);
+            return;
+        }
+        self.receipts
+            .sent(invitation_id, self.ringing_at_most, Instant::now());
     }
 
     /// The frame of request `id`, if it is waiting. A request over the
@@ -464,12 +511,14 @@ impl Link {
                     self.finish(&Error::new(ErrorCode::Network, why));
                     return Some(Lost::Ended);
                 }
+                self.receipts.confirmed_by(&push);
                 if let Some(push) = self.tracker.pass(push, Instant::now()) {
                     self.sink.deliver(push);
                 }
             }
             ServerFrame::Snapshot { seq, snapshot } => {
                 self.seen = seq.max(self.seen);
+                self.receipts.confirmed_by_snapshot(&snapshot);
                 let missed = self.tracker.missed(&snapshot, Instant::now());
                 crate::log!(
                     Level::Info,
@@ -583,20 +632,17 @@ impl Link {
         }
     }
 
-    /// While away: a request waits in the table (sent after the reconnect), a
-    /// notice in the backlog.
+    /// While away: a request waits in the table, the login's sync and a
+    /// receipt with the link's notices (all sent after the reconnect).
     fn keep(&mut self, command: Command) {
         match command {
             Command::Request(request) => {
                 super::hooks::maybe_panic(&self.target.user, super::hooks::LinkPanic::Request);
                 self.requests.add(request);
             }
-            Command::Notice(notice) => {
-                if self.notices.len() >= MAX_NOTICES {
-                    return; // receipts only; a fresh session's sync hands over again
-                }
-                self.notices.push(notice);
-            }
+            Command::Notice(Notice::Sync) => self.sync_waiting = true,
+            // Sent with the other unconfirmed receipts after the reconnect.
+            Command::Notice(Notice::Receipt(invitation_id)) => self.keep_receipt(&invitation_id),
         }
     }
 
@@ -612,7 +658,8 @@ impl Link {
             }
         }
         self.requests.fail_all(error);
-        self.notices.clear();
+        self.sync_waiting = false;
+        self.receipts.clear();
     }
 
     /// Closed while connected: the logout frame is written (at most

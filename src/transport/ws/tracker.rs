@@ -70,6 +70,20 @@ impl Tracker {
             .collect()
     }
 
+    /// Whether a receipt of this user for `invitation_id` would change
+    /// nothing, as far as the application was told: this user is past
+    /// INVITING/OFFLINE in it, or it ended.
+    pub fn past_receipt(&self, invitation_id: &InvitationId) -> bool {
+        self.entries.get(invitation_id).is_some_and(|entry| {
+            entry.finished
+                || entry.closed_told
+                || entry.invitees.iter().any(|t| {
+                    t.user == self.me
+                        && !matches!(t.state, InviteeState::Inviting | InviteeState::Offline)
+                })
+        })
+    }
+
     /// A send succeeded: the application knows its invitees' first states.
     pub fn sent(
         &mut self,
