@@ -528,6 +528,83 @@ function isFatal(error) {
 }
 __name(isFatal, "isFatal");
 
+// src/receipts.ts
+var MAX_ENTRIES = 1e3;
+var SLACK_MS = 6e4;
+var pending = /* @__PURE__ */ __name((state) => state === "inviting" || state === "offline", "pending");
+var _Receipts = class _Receipts {
+  constructor(me, now = Date.now) {
+    __publicField(this, "me", me);
+    __publicField(this, "now", now);
+    /** Each unconfirmed receipt, and when it is forgotten anyway. */
+    __publicField(this, "unconfirmed", /* @__PURE__ */ new Map());
+  }
+  /** A receipt was (or is about to be) sent; `ringingAtMostMs`: the hub's `max_timeout_secs`. */
+  sent(invitationId, ringingAtMostMs) {
+    const now = this.now();
+    if (!this.unconfirmed.has(invitationId) && this.unconfirmed.size >= MAX_ENTRIES) {
+      for (const [id, forgetAt] of this.unconfirmed) if (forgetAt <= now) this.unconfirmed.delete(id);
+      if (this.unconfirmed.size >= MAX_ENTRIES) {
+        let oldest = null;
+        let oldestAt = Infinity;
+        for (const [id, forgetAt] of this.unconfirmed) {
+          if (forgetAt < oldestAt) {
+            oldest = id;
+            oldestAt = forgetAt;
+          }
+        }
+        if (oldest !== null) this.unconfirmed.delete(oldest);
+      }
+    }
+    this.unconfirmed.set(invitationId, now + ringingAtMostMs + SLACK_MS);
+  }
+  /** Forgets a receipt whose effect `push` shows. */
+  confirmedBy(push) {
+    if (this.unconfirmed.size === 0) return;
+    switch (push.type) {
+      case "user_state_changed":
+        if (push.user_id === this.me && !pending(push.state)) this.unconfirmed.delete(push.invitation_id);
+        return;
+      case "invitation_cancelled":
+      case "invitation_timeout":
+        this.unconfirmed.delete(push.invitation_id);
+        return;
+      default:
+        return;
+    }
+  }
+  /** Forgets the receipts a snapshot shows the server has, or no longer needs. */
+  confirmedBySnapshot(snapshot) {
+    if (this.unconfirmed.size === 0) return;
+    for (const id of snapshot.unknown ?? []) this.unconfirmed.delete(id);
+    for (const invitation of snapshot.invitations ?? []) {
+      const mine = (invitation.invitees ?? []).find((s) => s.user_id === this.me);
+      if (invitation.ended || mine === void 0 || !pending(mine.state)) {
+        this.unconfirmed.delete(invitation.invitation_id);
+      }
+    }
+  }
+  /** Forgets one receipt (its effect is known otherwise). */
+  forget(invitationId) {
+    this.unconfirmed.delete(invitationId);
+  }
+  /** The frames of every receipt still unconfirmed, to send again after a reconnect (those past their time are forgotten first). */
+  frames() {
+    const now = this.now();
+    const frames = [];
+    for (const [id, forgetAt] of this.unconfirmed) {
+      if (forgetAt <= now) this.unconfirmed.delete(id);
+      else frames.push(receiptFrame(id));
+    }
+    return frames;
+  }
+  clear() {
+    this.unconfirmed.clear();
+  }
+};
+__name(_Receipts, "Receipts");
+var Receipts = _Receipts;
+
 // src/requests.ts
 var _Requests = class _Requests {
   constructor() {
@@ -589,7 +666,7 @@ __name(_Requests, "Requests");
 var Requests = _Requests;
 
 // src/tracker.ts
-var MAX_ENTRIES = 1e3;
+var MAX_ENTRIES2 = 1e3;
 var FINISHED_KEEP_MS = 6e4;
 var AFTER_DEADLINE_KEEP_MS = 11 * 6e4;
 function advances(from, to) {
@@ -617,6 +694,16 @@ var _Tracker = class _Tracker {
     const known = [];
     for (const [id, entry] of this.entries) if (!entry.finished) known.push(id);
     return known;
+  }
+  /**
+   * Whether a receipt of this user for `invitationId` would change nothing, as
+   * far as the application was told: this user is past INVITING/OFFLINE in
+   * it, or it ended.
+   */
+  pastReceipt(invitationId) {
+    const entry = this.entries.get(invitationId);
+    if (!entry) return false;
+    return entry.finished || entry.closedTold || entry.invitees.some((t) => t.user === this.me && t.state !== "INVITING" && t.state !== "OFFLINE");
   }
   /** A send succeeded: the application knows its invitees' first states. */
   sent(invitationId, invitees, offline, timeoutSecs) {
@@ -754,20 +841,20 @@ var _Tracker = class _Tracker {
     }
   }
   insert(id, entry) {
-    if (this.entries.size >= MAX_ENTRIES) this.makeRoom();
+    if (this.entries.size >= MAX_ENTRIES2) this.makeRoom();
     this.entries.set(id, entry);
   }
   /** Frees at least a quarter: those past their time, then finished ones, then the oldest. */
   makeRoom() {
     const now = this.now();
-    const enough = MAX_ENTRIES * 3 / 4;
+    const enough = MAX_ENTRIES2 * 3 / 4;
     for (const [id, e] of this.entries) if (e.forgetAt <= now) this.entries.delete(id);
     if (this.entries.size > enough) {
       for (const [id, e] of this.entries) if (e.finished) this.entries.delete(id);
     }
     if (this.entries.size > enough) {
       const byAge = [...this.entries].sort((a, b) => a[1].forgetAt - b[1].forgetAt);
-      for (const [id] of byAge.slice(0, this.entries.size - MAX_ENTRIES / 2)) this.entries.delete(id);
+      for (const [id] of byAge.slice(0, this.entries.size - MAX_ENTRIES2 / 2)) this.entries.delete(id);
     }
   }
 };
@@ -783,7 +870,6 @@ var BACKOFF_FIRST_MS = 250;
 var BACKOFF_LAST_MS = 3e4;
 var ACK_EVERY = 64;
 var LOGOUT_WAIT_MS = 1e3;
-var MAX_NOTICES = 1e4;
 var MAX_KNOWN = 1e3;
 var OPEN = 1;
 var _Link = class _Link {
@@ -793,7 +879,13 @@ var _Link = class _Link {
     __publicField(this, "requests", new Requests());
     __publicField(this, "tracker");
     __publicField(this, "token");
-    __publicField(this, "notices", []);
+    /**
+     * The receipts sent whose effect was not seen yet (and those queued while
+     * away): sent again, first, after every reconnect.
+     */
+    __publicField(this, "receipts");
+    /** The login's sync came while no connection was up: sent once after the reconnect. */
+    __publicField(this, "syncWaiting", false);
     __publicField(this, "session", null);
     /** The last `seq` received in the current session, and the last one acknowledged. */
     __publicField(this, "seen", 0);
@@ -817,11 +909,20 @@ var _Link = class _Link {
     /** Rejects the first connection's wait when a logout cancels the login. */
     __publicField(this, "cancelOpen", null);
     /**
-     * The last sync written, until a push or snapshot shows the server has it.
-     * A sync lost with a dropped connection would leave a resumed session
-     * without pushes; a repeated sync hands over only what was not handed yet.
+     * The first sync written in the current session (the login's plain one, or
+     * the link's with `known` after a fresh session): sent again after a resume
+     * whose welcome says the server never had it (`synced: false`). A sync lost
+     * with a dropped connection would leave a resumed session without pushes;
+     * a repeated sync hands over only what was not handed yet.
      */
-    __publicField(this, "unconfirmedSync", null);
+    __publicField(this, "syncSent", null);
+    /**
+     * A push, a snapshot or a welcome saying `synced: true` showed the server
+     * has the session's sync. Only consulted for an older server, whose welcome
+     * does not say `synced`: then the sync is sent again after a resume until
+     * this is true.
+     */
+    __publicField(this, "syncConfirmed", false);
     /** Frames of the current connection not handled yet; `held` until the client is ready. */
     __publicField(this, "inbox", []);
     __publicField(this, "held", false);
@@ -830,6 +931,7 @@ var _Link = class _Link {
     __publicField(this, "closing", false);
     this.token = options.token;
     this.tracker = new Tracker(options.user);
+    this.receipts = new Receipts(options.user);
   }
   /** The server's limits (the defaults before the first welcome). */
   get limits() {
@@ -883,16 +985,32 @@ var _Link = class _Link {
         );
         return;
       }
-      const pending = { id, frame, what, resolve, reject };
-      this.requests.add(pending, what.kind === "probe" ? null : timeoutMs);
+      const pending2 = { id, frame, what, resolve, reject };
+      this.requests.add(pending2, what.kind === "probe" ? null : timeoutMs);
       if (this.phase === "open") this.write(frame);
     });
   }
-  /** A frame without a result (a receipt, the login's sync): kept while disconnected. */
-  notice(frame) {
-    if (frame.startsWith('{"type":"sync"')) this.unconfirmedSync = frame;
-    if (this.phase === "open") this.write(frame);
-    else if (this.phase === "away" && this.notices.length < MAX_NOTICES) this.notices.push(frame);
+  /** The login's sync (a notice: no result): written now, or once after the reconnect. */
+  sync() {
+    if (this.phase === "open") this.writeSync(syncFrame(null));
+    else if (this.phase === "away") this.syncWaiting = true;
+  }
+  /**
+   * The receipt of rule 4 for an invitation (a notice: no result): written
+   * now if connected, and kept until its effect shows (see receipts.ts), so
+   * that every reconnect sends it again; unless the application was already
+   * told it would change nothing (this user past INVITING/OFFLINE in it, or
+   * it ended): then it is sent but not kept.
+   */
+  receipt(invitationId) {
+    if (this.phase !== "open" && this.phase !== "away") return;
+    if (this.tracker.pastReceipt(invitationId)) {
+      this.receipts.forget(invitationId);
+    } else {
+      const ringingAtMost = this.limits.max_timeout_secs > 0 ? this.limits.max_timeout_secs : DEFAULT_LIMITS.max_timeout_secs;
+      this.receipts.sent(invitationId, ringingAtMost * 1e3);
+    }
+    if (this.phase === "open") this.write(receiptFrame(invitationId));
   }
   /**
    * Ends the session at the server (rule 7 applies there) and here: waiting
@@ -1173,7 +1291,7 @@ var _Link = class _Link {
       }
       case "push": {
         this.seen = Math.max(this.seen, frame.seq);
-        this.unconfirmedSync = null;
+        this.syncConfirmed = true;
         const push = frame.push;
         if (push.type === "kicked_out" || push.type === "token_expired") {
           const kicked = push.type === "kicked_out";
@@ -1183,13 +1301,15 @@ var _Link = class _Link {
           );
           return;
         }
+        this.receipts.confirmedBy(push);
         const passed = this.tracker.pass(push);
         if (passed) this.options.hooks.push(passed);
         return;
       }
       case "snapshot": {
         this.seen = Math.max(this.seen, frame.seq);
-        this.unconfirmedSync = null;
+        this.syncConfirmed = true;
+        this.receipts.confirmedBySnapshot(frame.snapshot);
         for (const push of this.tracker.missed(frame.snapshot)) {
           if (this.phase !== "open") return;
           this.options.hooks.push(push);
@@ -1275,16 +1395,32 @@ var _Link = class _Link {
     if (this.phase === "open") this.catchUp(welcome, fresh);
   }
   /**
-   * After a reconnect: the receipts queued while away, the requests not
-   * answered (in id order, each frame as first sent), and after a fresh
-   * session a sync naming what the application knows as open. On a resumed
-   * session the server replays the results up to `last_request`, so only
-   * those above are sent again.
+   * After a reconnect: the receipts not confirmed yet (those queued while
+   * away, and those sent whose effect was not seen), the requests not
+   * answered (in id order, each frame as first sent), and the sync: after a
+   * fresh session, one naming what the application knows as open; after a
+   * resume, the login's sync if it came while away, or the session's first
+   * sync again if the welcome says the server never had it (`synced: false`;
+   * it was lost with the connection). A welcome that does not say (an older
+   * server) gets it again until a push or snapshot showed the server has it.
+   * A sync not sent yet is sent once. On a resumed session the server
+   * replays the results up to `last_request`, so only those above are sent
+   * again.
    */
   catchUp(welcome, fresh) {
-    const backlog = this.notices.filter((frame) => !frame.startsWith('{"type":"sync"'));
-    const lostSync = this.unconfirmedSync;
-    this.notices = [];
+    const backlog = this.receipts.frames();
+    const syncWaiting = this.syncWaiting;
+    this.syncWaiting = false;
+    let sync = null;
+    if (fresh) {
+      this.syncSent = null;
+    } else if (syncWaiting) {
+      sync = syncFrame(null);
+    } else if (welcome.synced === true) {
+      this.syncConfirmed = true;
+    } else if (welcome.synced === false || !this.syncConfirmed) {
+      sync = this.syncSent;
+    }
     for (const request of this.requests.unanswered(fresh ? 0 : welcome.last_request)) {
       const limit = welcome.max_frame_bytes ?? 0;
       if (limit > 0 && byteLength(request.frame) > limit) {
@@ -1293,14 +1429,15 @@ var _Link = class _Link {
       }
       backlog.push(request.frame);
     }
-    if (fresh) {
-      const sync = syncFrame(this.tracker.known().slice(0, MAX_KNOWN));
-      this.unconfirmedSync = sync;
-      backlog.push(sync);
-    } else if (lostSync !== null) {
-      backlog.push(lostSync);
-    }
+    if (fresh) sync = syncFrame(this.tracker.known().slice(0, MAX_KNOWN));
     for (const frame of backlog) this.write(frame);
+    if (sync !== null) this.writeSync(sync);
+  }
+  /** Writes a sync, remembering the session's first. */
+  writeSync(frame) {
+    this.syncSent ?? (this.syncSent = frame);
+    this.syncConfirmed = false;
+    this.write(frame);
   }
   // ---- the end -------------------------------------------------------------
   /** The session is over for a reason of the server's: requests fail with `error`. */
@@ -1315,7 +1452,8 @@ var _Link = class _Link {
     if (this.retryTimer !== null) clearTimeout(this.retryTimer);
     this.retryTimer = null;
     this.requests.failAll(error);
-    this.notices = [];
+    this.syncWaiting = false;
+    this.receipts.clear();
   }
   stopHeartbeat() {
     if (this.heartbeatTimer !== null) clearInterval(this.heartbeatTimer);
@@ -1508,7 +1646,7 @@ var _Client = class _Client extends EventTarget {
     this.user = user;
     this.emitState("CONNECTED", "LOGIN");
     link.ready();
-    link.notice(syncFrame(null));
+    link.sync();
   }
   /**
    * Logs out: the session ends at once (rule 7 cancels the user's pending
@@ -1698,7 +1836,7 @@ var _Client = class _Client extends EventTarget {
   /** A push from the link: receipts (rule 4), rule 9, then the event. */
   delivered(link, user, push) {
     if (push.type === "invitation_received") {
-      link.notice(receiptFrame(push.invitation_id));
+      link.receipt(push.invitation_id);
       if (!this.firstSight(user, push.invitation_id, push.seconds_left)) return;
     }
     const event = eventOf(push);

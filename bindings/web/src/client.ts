@@ -17,9 +17,7 @@ import {
   checkTimeoutSeconds,
   eventOf,
   pageOf,
-  receiptFrame,
   sendResultOf,
-  syncFrame,
   type WirePush,
 } from './protocol.js';
 import type {
@@ -188,7 +186,7 @@ export class Client extends EventTarget {
     this.emitState('CONNECTED', 'LOGIN');
     link.ready();
     // Ready for pushes: the server hands over what rings for the user.
-    link.notice(syncFrame(null));
+    link.sync();
   }
 
   /**
@@ -394,7 +392,7 @@ export class Client extends EventTarget {
   private delivered(link: Link, user: string, push: WirePush): void {
     if (push.type === 'invitation_received') {
       // Receipts are idempotent at the hub: one for every delivery.
-      link.notice(receiptFrame(push.invitation_id));
+      link.receipt(push.invitation_id);
       if (!this.firstSight(user, push.invitation_id, push.seconds_left)) return;
     }
     const event = eventOf(push);

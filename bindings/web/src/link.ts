@@ -25,6 +25,7 @@ import {
   decodeServerFrame,
   helloFrame,
   isFatal,
+  receiptFrame,
   requestFrame,
   syncFrame,
   DEFAULT_LIMITS,
@@ -33,6 +34,7 @@ import {
   type WirePush,
   type WireLimits,
 } from './protocol.js';
+import { Receipts } from './receipts.js';
 import { Requests, type Pending, type RequestKind } from './requests.js';
 import { Tracker } from './tracker.js';
 import type { WebSocketConstructor, WebSocketLike } from './types.js';
@@ -44,8 +46,6 @@ const BACKOFF_LAST_MS = 30_000;
 const ACK_EVERY = 64;
 /** How long a logout waits for the server's answer before closing anyway. */
 const LOGOUT_WAIT_MS = 1000;
-/** Frames without a result (receipts) kept while disconnected, at most. */
-const MAX_NOTICES = 10_000;
 /** The most invitation ids one sync may name (Snapshot::MAX_KNOWN). */
 const MAX_KNOWN = 1000;
 const OPEN = 1;
@@ -87,7 +87,13 @@ export class Link {
   private readonly requests = new Requests();
   private readonly tracker: Tracker;
   private token: string;
-  private notices: string[] = [];
+  /**
+   * The receipts sent whose effect was not seen yet (and those queued while
+   * away): sent again, first, after every reconnect.
+   */
+  private readonly receipts: Receipts;
+  /** The login's sync came while no connection was up: sent once after the reconnect. */
+  private syncWaiting = false;
   private session: string | null = null;
   /** The last `seq` received in the current session, and the last one acknowledged. */
   private seen = 0;
@@ -111,11 +117,20 @@ export class Link {
   /** Rejects the first connection's wait when a logout cancels the login. */
   private cancelOpen: ((error: unknown) => void) | null = null;
   /**
-   * The last sync written, until a push or snapshot shows the server has it.
-   * A sync lost with a dropped connection would leave a resumed session
-   * without pushes; a repeated sync hands over only what was not handed yet.
+   * The first sync written in the current session (the login's plain one, or
+   * the link's with `known` after a fresh session): sent again after a resume
+   * whose welcome says the server never had it (`synced: false`). A sync lost
+   * with a dropped connection would leave a resumed session without pushes;
+   * a repeated sync hands over only what was not handed yet.
    */
-  private unconfirmedSync: string | null = null;
+  private syncSent: string | null = null;
+  /**
+   * A push, a snapshot or a welcome saying `synced: true` showed the server
+   * has the session's sync. Only consulted for an older server, whose welcome
+   * does not say `synced`: then the sync is sent again after a resume until
+   * this is true.
+   */
+  private syncConfirmed = false;
   /** Frames of the current connection not handled yet; `held` until the client is ready. */
   private inbox: string[] = [];
   private held = false;
@@ -126,6 +141,7 @@ export class Link {
   constructor(private readonly options: LinkOptions) {
     this.token = options.token;
     this.tracker = new Tracker(options.user);
+    this.receipts = new Receipts(options.user);
   }
 
   /** The server's limits (the defaults before the first welcome). */
@@ -193,11 +209,29 @@ export class Link {
     });
   }
 
-  /** A frame without a result (a receipt, the login's sync): kept while disconnected. */
-  notice(frame: string): void {
-    if (frame.startsWith('{"type":"sync"')) this.unconfirmedSync = frame;
-    if (this.phase === 'open') this.write(frame);
-    else if (this.phase === 'away' && this.notices.length < MAX_NOTICES) this.notices.push(frame);
+  /** The login's sync (a notice: no result): written now, or once after the reconnect. */
+  sync(): void {
+    if (this.phase === 'open') this.writeSync(syncFrame(null));
+    else if (this.phase === 'away') this.syncWaiting = true;
+  }
+
+  /**
+   * The receipt of rule 4 for an invitation (a notice: no result): written
+   * now if connected, and kept until its effect shows (see receipts.ts), so
+   * that every reconnect sends it again; unless the application was already
+   * told it would change nothing (this user past INVITING/OFFLINE in it, or
+   * it ended): then it is sent but not kept.
+   */
+  receipt(invitationId: string): void {
+    if (this.phase !== 'open' && this.phase !== 'away') return;
+    if (this.tracker.pastReceipt(invitationId)) {
+      this.receipts.forget(invitationId);
+    } else {
+      const ringingAtMost = this.limits.max_timeout_secs > 0 ? this.limits.max_timeout_secs : DEFAULT_LIMITS.max_timeout_secs;
+      this.receipts.sent(invitationId, ringingAtMost * 1000);
+    }
+    // While away, a kept receipt goes with the others after the reconnect.
+    if (this.phase === 'open') this.write(receiptFrame(invitationId));
   }
 
   /**
@@ -514,7 +548,7 @@ export class Link {
       }
       case 'push': {
         this.seen = Math.max(this.seen, frame.seq);
-        this.unconfirmedSync = null;
+        this.syncConfirmed = true;
         const push = frame.push;
         if (push.type === 'kicked_out' || push.type === 'token_expired') {
           const kicked = push.type === 'kicked_out';
@@ -524,13 +558,15 @@ export class Link {
           );
           return;
         }
+        this.receipts.confirmedBy(push);
         const passed = this.tracker.pass(push);
         if (passed) this.options.hooks.push(passed);
         return;
       }
       case 'snapshot': {
         this.seen = Math.max(this.seen, frame.seq);
-        this.unconfirmedSync = null;
+        this.syncConfirmed = true;
+        this.receipts.confirmedBySnapshot(frame.snapshot);
         for (const push of this.tracker.missed(frame.snapshot)) {
           if (this.phase !== 'open') return;
           this.options.hooks.push(push);
@@ -626,18 +662,35 @@ export class Link {
   }
 
   /**
-   * After a reconnect: the receipts queued while away, the requests not
-   * answered (in id order, each frame as first sent), and after a fresh
-   * session a sync naming what the application knows as open. On a resumed
-   * session the server replays the results up to `last_request`, so only
-   * those above are sent again.
+   * After a reconnect: the receipts not confirmed yet (those queued while
+   * away, and those sent whose effect was not seen), the requests not
+   * answered (in id order, each frame as first sent), and the sync: after a
+   * fresh session, one naming what the application knows as open; after a
+   * resume, the login's sync if it came while away, or the session's first
+   * sync again if the welcome says the server never had it (`synced: false`;
+   * it was lost with the connection). A welcome that does not say (an older
+   * server) gets it again until a push or snapshot showed the server has it.
+   * A sync not sent yet is sent once. On a resumed session the server
+   * replays the results up to `last_request`, so only those above are sent
+   * again.
    */
   private catchUp(welcome: Welcome, fresh: boolean): void {
-    // Syncs queued while away are replaced: a fresh session gets one naming
-    // what is known, a resumed one the sync it may have lost.
-    const backlog = this.notices.filter((frame) => !frame.startsWith('{"type":"sync"'));
-    const lostSync = this.unconfirmedSync;
-    this.notices = [];
+    // A receipt is sent again until its effect shows (the server ignores a
+    // repeat): one written just before the drop may never have arrived.
+    const backlog = this.receipts.frames();
+    const syncWaiting = this.syncWaiting;
+    this.syncWaiting = false;
+    let sync: string | null = null;
+    if (fresh) {
+      // A fresh session gets the link's own sync, below.
+      this.syncSent = null;
+    } else if (syncWaiting) {
+      sync = syncFrame(null);
+    } else if (welcome.synced === true) {
+      this.syncConfirmed = true;
+    } else if (welcome.synced === false || !this.syncConfirmed) {
+      sync = this.syncSent;
+    }
     for (const request of this.requests.unanswered(fresh ? 0 : welcome.last_request)) {
       const limit = welcome.max_frame_bytes ?? 0;
       if (limit > 0 && byteLength(request.frame) > limit) {
@@ -646,14 +699,16 @@ export class Link {
       }
       backlog.push(request.frame);
     }
-    if (fresh) {
-      const sync = syncFrame(this.tracker.known().slice(0, MAX_KNOWN));
-      this.unconfirmedSync = sync;
-      backlog.push(sync);
-    } else if (lostSync !== null) {
-      backlog.push(lostSync);
-    }
+    if (fresh) sync = syncFrame(this.tracker.known().slice(0, MAX_KNOWN));
     for (const frame of backlog) this.write(frame);
+    if (sync !== null) this.writeSync(sync);
+  }
+
+  /** Writes a sync, remembering the session's first. */
+  private writeSync(frame: string): void {
+    this.syncSent ??= frame;
+    this.syncConfirmed = false;
+    this.write(frame);
   }
 
   // ---- the end -------------------------------------------------------------
@@ -671,7 +726,8 @@ export class Link {
     if (this.retryTimer !== null) clearTimeout(this.retryTimer);
     this.retryTimer = null;
     this.requests.failAll(error);
-    this.notices = [];
+    this.syncWaiting = false;
+    this.receipts.clear();
   }
 
   private stopHeartbeat(): void {

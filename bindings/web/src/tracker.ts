@@ -61,6 +61,21 @@ export class Tracker {
     return known;
   }
 
+  /**
+   * Whether a receipt of this user for `invitationId` would change nothing, as
+   * far as the application was told: this user is past INVITING/OFFLINE in
+   * it, or it ended.
+   */
+  pastReceipt(invitationId: string): boolean {
+    const entry = this.entries.get(invitationId);
+    if (!entry) return false;
+    return (
+      entry.finished ||
+      entry.closedTold ||
+      entry.invitees.some((t) => t.user === this.me && t.state !== 'INVITING' && t.state !== 'OFFLINE')
+    );
+  }
+
   /** A send succeeded: the application knows its invitees' first states. */
   sent(invitationId: string, invitees: string[], offline: WireStatus[], timeoutSecs: number): void {
     if (this.entries.has(invitationId)) return; // a re-sent send: what was told stands

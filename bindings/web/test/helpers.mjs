@@ -226,7 +226,13 @@ export { existsSync };
 /**
  * A TCP proxy in front of a server, to break connections the way a network
  * does: `cut()` drops every connection, `hold = true` keeps the server's
- * bytes from the client (lost if cut, else handed over together by `release()`).
+ * bytes from the client (lost if cut, else handed over together by
+ * `release()`), `swallowAfter(pattern)` drops what clients write from the
+ * moment a server frame contains `pattern` (bytes the client wrote that never
+ * reach the server) until `cutSwallowing()`. It reads the WebSocket frames
+ * passing each way: `clientFrames(conn)` and `serverFrames(conn)`, per
+ * connection in the order they were opened (0, 1, ...), each
+ * `{ conn, text, json, swallowed }`.
  */
 export class Proxy {
   static async start(targetPort) {
@@ -241,18 +247,39 @@ export class Proxy {
     this.targetPort = targetPort;
     this.hold = false;
     this.pairs = new Set();
+    this.connections = 0;
+    /** Every text frame seen, both ways. */
+    this.frames = [];
+    this.swallowPattern = null;
+    this.swallowing = false;
+    this.swallowed = 0;
     this.server = net.createServer((down) => {
       const up = net.connect(this.targetPort, '127.0.0.1');
-      const pair = { down, up };
+      const conn = this.connections++;
+      const pair = { down, up, conn };
       this.pairs.add(pair);
       const end = () => {
         down.destroy();
         up.destroy();
         this.pairs.delete(pair);
       };
-      down.on('data', (data) => up.write(data));
+      const fromClient = new FrameReader((text) => this.frames.push(frameOf(conn, 'client', text, this.swallowing)));
+      const fromServer = new FrameReader((text) => {
+        this.frames.push(frameOf(conn, 'server', text, false));
+        if (this.swallowPattern !== null && text.includes(this.swallowPattern)) {
+          // From here on (before the client can read this frame) what clients write is lost.
+          this.swallowPattern = null;
+          this.swallowing = true;
+        }
+      });
+      down.on('data', (data) => {
+        fromClient.push(data);
+        if (this.swallowing) this.swallowed += data.length;
+        else up.write(data);
+      });
       pair.held = [];
       up.on('data', (data) => {
+        fromServer.push(data);
         if (this.hold) pair.held.push(data);
         else down.write(data);
       });
@@ -280,8 +307,101 @@ export class Proxy {
     this.pairs.clear();
   }
 
+  /** From the first server frame containing `pattern` on, what clients write is dropped, until cutSwallowing(). */
+  swallowAfter(pattern) {
+    this.swallowPattern = pattern;
+  }
+
+  /** Stops swallowing and closes every connection through the proxy. */
+  cutSwallowing() {
+    this.swallowPattern = null;
+    this.cut();
+    this.swallowing = false;
+  }
+
+  /** The text frames a client wrote on connection `conn` (all connections if null). */
+  clientFrames(conn = null) {
+    return this.frames.filter((f) => f.from === 'client' && (conn === null || f.conn === conn));
+  }
+
+  /** The text frames the server wrote on connection `conn` (all connections if null). */
+  serverFrames(conn = null) {
+    return this.frames.filter((f) => f.from === 'server' && (conn === null || f.conn === conn));
+  }
+
   async stop() {
     this.cut();
     await new Promise((r) => this.server.close(r));
+  }
+}
+
+function frameOf(conn, from, text, swallowed) {
+  let json = null;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    /* not JSON */
+  }
+  return { conn, from, text, json, swallowed };
+}
+
+/**
+ * Reads one direction of a WebSocket connection: skips the HTTP upgrade
+ * (request or response), then hands over each text message (unmasked,
+ * fragments joined). A compressed message (permessage-deflate) is handed over
+ * as '<compressed>'.
+ */
+class FrameReader {
+  constructor(onText) {
+    this.onText = onText;
+    this.buffer = Buffer.alloc(0);
+    this.upgraded = false;
+    this.parts = null;
+  }
+
+  push(data) {
+    this.buffer = Buffer.concat([this.buffer, data]);
+    if (!this.upgraded) {
+      const end = this.buffer.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      this.buffer = this.buffer.subarray(end + 4);
+      this.upgraded = true;
+    }
+    for (;;) {
+      const b = this.buffer;
+      if (b.length < 2) return;
+      let length = b[1] & 0x7f;
+      let at = 2;
+      if (length === 126) {
+        if (b.length < 4) return;
+        length = b.readUInt16BE(2);
+        at = 4;
+      } else if (length === 127) {
+        if (b.length < 10) return;
+        length = Number(b.readBigUInt64BE(2));
+        at = 10;
+      }
+      const masked = (b[1] & 0x80) !== 0;
+      const maskAt = at;
+      if (masked) at += 4;
+      if (b.length < at + length) return;
+      const payload = Buffer.from(b.subarray(at, at + length));
+      if (masked) for (let i = 0; i < length; i++) payload[i] ^= b[maskAt + (i & 3)];
+      this.buffer = b.subarray(at + length);
+      const fin = (b[0] & 0x80) !== 0;
+      const compressed = (b[0] & 0x40) !== 0;
+      const opcode = b[0] & 0x0f;
+      if (opcode === 1) {
+        this.parts = [payload];
+      } else if (opcode === 0 && this.parts) {
+        this.parts.push(payload);
+      } else {
+        continue; // control frames, binary
+      }
+      if (fin) {
+        this.onText(compressed ? '<compressed>' : Buffer.concat(this.parts).toString('utf8'));
+        this.parts = null;
+      }
+    }
   }
 }

@@ -26,7 +26,13 @@ export declare class Link {
     private readonly requests;
     private readonly tracker;
     private token;
-    private notices;
+    /**
+     * The receipts sent whose effect was not seen yet (and those queued while
+     * away): sent again, first, after every reconnect.
+     */
+    private readonly receipts;
+    /** The login's sync came while no connection was up: sent once after the reconnect. */
+    private syncWaiting;
     private session;
     /** The last `seq` received in the current session, and the last one acknowledged. */
     private seen;
@@ -50,11 +56,20 @@ export declare class Link {
     /** Rejects the first connection's wait when a logout cancels the login. */
     private cancelOpen;
     /**
-     * The last sync written, until a push or snapshot shows the server has it.
-     * A sync lost with a dropped connection would leave a resumed session
-     * without pushes; a repeated sync hands over only what was not handed yet.
+     * The first sync written in the current session (the login's plain one, or
+     * the link's with `known` after a fresh session): sent again after a resume
+     * whose welcome says the server never had it (`synced: false`). A sync lost
+     * with a dropped connection would leave a resumed session without pushes;
+     * a repeated sync hands over only what was not handed yet.
      */
-    private unconfirmedSync;
+    private syncSent;
+    /**
+     * A push, a snapshot or a welcome saying `synced: true` showed the server
+     * has the session's sync. Only consulted for an older server, whose welcome
+     * does not say `synced`: then the sync is sent again after a resume until
+     * this is true.
+     */
+    private syncConfirmed;
     /** Frames of the current connection not handled yet; `held` until the client is ready. */
     private inbox;
     private held;
@@ -74,8 +89,16 @@ export declare class Link {
     ready(): void;
     /** Sends a request (or keeps it for the next connection); settles exactly once. */
     request(type: string, key: string | null, body: unknown, timeoutMs: number, what: RequestKind): Promise<unknown>;
-    /** A frame without a result (a receipt, the login's sync): kept while disconnected. */
-    notice(frame: string): void;
+    /** The login's sync (a notice: no result): written now, or once after the reconnect. */
+    sync(): void;
+    /**
+     * The receipt of rule 4 for an invitation (a notice: no result): written
+     * now if connected, and kept until its effect shows (see receipts.ts), so
+     * that every reconnect sends it again; unless the application was already
+     * told it would change nothing (this user past INVITING/OFFLINE in it, or
+     * it ended): then it is sent but not kept.
+     */
+    receipt(invitationId: string): void;
     /**
      * Ends the session at the server (rule 7 applies there) and here: waiting
      * requests fail with SHUTDOWN. Resolves once the server answered the logout,
@@ -118,13 +141,21 @@ export declare class Link {
     private scheduleReconnect;
     private reconnect;
     /**
-     * After a reconnect: the receipts queued while away, the requests not
-     * answered (in id order, each frame as first sent), and after a fresh
-     * session a sync naming what the application knows as open. On a resumed
-     * session the server replays the results up to `last_request`, so only
-     * those above are sent again.
+     * After a reconnect: the receipts not confirmed yet (those queued while
+     * away, and those sent whose effect was not seen), the requests not
+     * answered (in id order, each frame as first sent), and the sync: after a
+     * fresh session, one naming what the application knows as open; after a
+     * resume, the login's sync if it came while away, or the session's first
+     * sync again if the welcome says the server never had it (`synced: false`;
+     * it was lost with the connection). A welcome that does not say (an older
+     * server) gets it again until a push or snapshot showed the server has it.
+     * A sync not sent yet is sent once. On a resumed session the server
+     * replays the results up to `last_request`, so only those above are sent
+     * again.
      */
     private catchUp;
+    /** Writes a sync, remembering the session's first. */
+    private writeSync;
     /** The session is over for a reason of the server's: requests fail with `error`. */
     private end;
     private finish;

@@ -23,6 +23,8 @@ export interface Welcome {
     heartbeat_secs: number;
     grace_secs: number;
     max_frame_bytes?: number;
+    /** Whether this session has had its first `sync` (absent from older servers: not said). */
+    synced?: boolean;
 }
 export interface WireError {
     code: number;

@@ -6,6 +6,12 @@ export declare class Tracker {
     constructor(me: string, now?: () => number);
     /** The invitations the application knows as open, for `sync.known`. */
     known(): string[];
+    /**
+     * Whether a receipt of this user for `invitationId` would change nothing, as
+     * far as the application was told: this user is past INVITING/OFFLINE in
+     * it, or it ended.
+     */
+    pastReceipt(invitationId: string): boolean;
     /** A send succeeded: the application knows its invitees' first states. */
     sent(invitationId: string, invitees: string[], offline: WireStatus[], timeoutSecs: number): void;
     /** Records `push` as told and returns it, or null if it repeats what was told already. */
