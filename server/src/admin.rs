@@ -9,46 +9,18 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
-use tokio::net::TcpListener;
 
 use crate::ServerContext;
 
 /// Serves the admin address on a thread and runtime of its own, so a storm
 /// of clients on the public listener cannot starve `/metrics` and `/healthz`.
 pub fn spawn(ctx: Arc<ServerContext>, listener: std::net::TcpListener) -> std::io::Result<()> {
-    listener.set_nonblocking(true)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    std::thread::Builder::new()
-        .name("beckon-admin".into())
-        .spawn(move || {
-            runtime.block_on(async move {
-                match TcpListener::from_std(listener) {
-                    Ok(listener) => serve(ctx, listener).await,
-                    Err(e) => tracing::warn!(error = %e, "admin listener failed"),
-                }
-            })
-        })?;
-    Ok(())
-}
-
-async fn serve(ctx: Arc<ServerContext>, listener: TcpListener) {
-    let mut shutdown = ctx.shutdown_signal();
     let app = Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/users/{user}/devices", get(devices))
-        .with_state(ctx);
-    let stopped = async move {
-        let _ = shutdown.wait_for(|down| *down).await;
-    };
-    if let Err(e) = axum::serve(listener, app)
-        .with_graceful_shutdown(stopped)
-        .await
-    {
-        tracing::warn!(error = %e, "admin server failed");
-    }
+        .with_state(ctx.clone());
+    crate::http::spawn(ctx, listener, app, "admin")
 }
 
 async fn metrics(State(ctx): State<Arc<ServerContext>>) -> impl IntoResponse {

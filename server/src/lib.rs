@@ -27,6 +27,7 @@ pub mod connection;
 pub mod fuzzing;
 pub mod handler;
 mod heap;
+mod http;
 pub mod limiter;
 pub mod listener;
 pub mod metrics;

@@ -22,7 +22,6 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use tokio::net::TcpListener;
 
 use crate::ServerContext;
 
@@ -52,25 +51,10 @@ pub fn spawn(
     listener: std::net::TcpListener,
     public: SocketAddr,
 ) -> std::io::Result<()> {
-    listener.set_nonblocking(true)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    std::thread::Builder::new()
-        .name("beckon-web".into())
-        .spawn(move || {
-            runtime.block_on(async move {
-                match TcpListener::from_std(listener) {
-                    Ok(listener) => serve(Arc::new(Web { ctx, public }), listener).await,
-                    Err(e) => tracing::warn!(error = %e, "web listener failed"),
-                }
-            })
-        })?;
-    Ok(())
-}
-
-async fn serve(web: Arc<Web>, listener: TcpListener) {
-    let mut shutdown = web.ctx.shutdown_signal();
+    let web = Arc::new(Web {
+        ctx: ctx.clone(),
+        public,
+    });
     let asset = |content_type: &'static str, body: &'static str| {
         get(move || async move { ([(header::CONTENT_TYPE, content_type)], body) })
     };
@@ -88,15 +72,7 @@ async fn serve(web: Arc<Web>, listener: TcpListener) {
             security_headers,
         ))
         .with_state(web);
-    let stopped = async move {
-        let _ = shutdown.wait_for(|down| *down).await;
-    };
-    if let Err(e) = axum::serve(listener, app)
-        .with_graceful_shutdown(stopped)
-        .await
-    {
-        tracing::warn!(error = %e, "web server failed");
-    }
+    crate::http::spawn(ctx, listener, app, "web")
 }
 
 async fn config_json(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {

@@ -63,9 +63,11 @@ pub fn local_addr(listener: &TcpListener) -> Option<SocketAddr> {
 
 /// Serves the API until the server shuts down.
 pub async fn serve(ctx: Arc<ServerContext>, listener: TcpListener, keys: Keys) {
-    let mut shutdown = ctx.shutdown_signal();
     let limit = ctx.config.api.max_body_bytes;
-    let api = Arc::new(Api { ctx, keys });
+    let api = Arc::new(Api {
+        ctx: ctx.clone(),
+        keys,
+    });
     let [send, history, get_one, cancel, devices, kick, tokens] = ROUTES;
     let app = Router::new()
         .route(send.1, post(routes::send))
@@ -81,15 +83,7 @@ pub async fn serve(ctx: Arc<ServerContext>, listener: TcpListener, keys: Keys) {
         .method_not_allowed_fallback(routes::no_route)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(api);
-    let stopped = async move {
-        let _ = shutdown.wait_for(|down| *down).await;
-    };
-    if let Err(e) = axum::serve(listener, app)
-        .with_graceful_shutdown(stopped)
-        .await
-    {
-        tracing::warn!(error = %e, "api server failed");
-    }
+    crate::http::serve(&ctx, listener, app, "api").await;
 }
 
 impl Api {
