@@ -515,10 +515,11 @@ function checkTimeoutSeconds(value, limits) {
   return value;
 }
 __name(checkTimeoutSeconds, "checkTimeoutSeconds");
+var MAX_TIMER_MS = 2147483647;
 function checkTimeoutMs(value, field, fallback) {
   if (value === void 0 || value === null) return fallback;
-  if (typeof value !== "number" || !Number.isFinite(value) || value < 1) {
-    throw new InvalidArgumentError(`${field}: must be a number of milliseconds, at least 1`);
+  if (typeof value !== "number" || !Number.isFinite(value) || value < 1 || value > MAX_TIMER_MS) {
+    throw new InvalidArgumentError(`${field}: must be a number of milliseconds, 1 to ${MAX_TIMER_MS}`);
   }
   return value;
 }
@@ -1390,9 +1391,9 @@ var _Link = class _Link {
     if (this.dial !== dial || this.phase !== "away") return;
     const fresh = !welcome.resumed;
     this.serve(dial.ws, welcome, dial.early);
+    this.catchUp(welcome, fresh);
     this.options.hooks.changed("CONNECTED", fresh ? "LOGIN" : "NETWORK");
     this.ready();
-    if (this.phase === "open") this.catchUp(welcome, fresh);
   }
   /**
    * After a reconnect: the receipts not confirmed yet (those queued while

@@ -653,12 +653,17 @@ export class Link {
     if (this.dial !== dial || this.phase !== 'away') return;
     const fresh = !welcome.resumed;
     this.serve(dial.ws, welcome, dial.early);
+    // What was not answered goes first, before anything the application
+    // does on CONNECTED or on a replayed frame: a request written before a
+    // re-sent one would take a higher id, and the server ignores a lower id
+    // after a higher one (as the Rust link, which takes no command before
+    // its catch-up).
+    this.catchUp(welcome, fresh);
     // CONNECTED with NETWORK: resumed, nothing was lost; with LOGIN: a fresh
     // session, and what was missed follows from the snapshot.
     this.options.hooks.changed('CONNECTED', fresh ? 'LOGIN' : 'NETWORK');
-    // The replay of a resumed session, then what was not answered.
+    // The replay of a resumed session.
     this.ready();
-    if ((this.phase as Phase) === 'open') this.catchUp(welcome, fresh);
   }
 
   /**

@@ -395,11 +395,15 @@ export function checkTimeoutSeconds(value: unknown, limits: WireLimits): number 
   return value;
 }
 
+/** The longest delay a timer can wait. */
+const MAX_TIMER_MS = 2_147_483_647;
+
 /** A request timeout option: a positive number of ms, or the client's default. */
 export function checkTimeoutMs(value: unknown, field: string, fallback: number): number {
   if (value === undefined || value === null) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 1) {
-    throw new InvalidArgumentError(`${field}: must be a number of milliseconds, at least 1`);
+  // setTimeout takes at most 2^31 - 1 ms: above, it fires at once.
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 1 || value > MAX_TIMER_MS) {
+    throw new InvalidArgumentError(`${field}: must be a number of milliseconds, 1 to ${MAX_TIMER_MS}`);
   }
   return value;
 }

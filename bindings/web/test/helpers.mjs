@@ -312,6 +312,12 @@ export class Proxy {
     this.swallowPattern = pattern;
   }
 
+  /** From now on, what clients write is dropped, until cutSwallowing(). */
+  swallowNow() {
+    this.swallowPattern = null;
+    this.swallowing = true;
+  }
+
   /** Stops swallowing and closes every connection through the proxy. */
   cutSwallowing() {
     this.swallowPattern = null;

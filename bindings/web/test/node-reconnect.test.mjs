@@ -279,3 +279,38 @@ test('a logout while a reconnect is under way logs out the session that reconnec
   // alice's invitation now, not after the 60 s grace period.
   await waitEvent(bob, { kind: 'INVITATION_CANCELLED', invitationId: sent.invitationId }, 'CANCELLED', 10_000);
 });
+
+test('requests not answered before a resume go before what the application asks on CONNECTED', async () => {
+  const server = await Server.start({ extra: ['--grace-secs', '30'] });
+  cleanup.push(() => server.stop());
+  const proxy = await Proxy.start(server.port);
+  cleanup.push(() => proxy.stop());
+  const alice = track(makeClient(server.url));
+  const bob = track(makeClient(proxy.url));
+  await alice.login('order-alice', 'dev');
+  await bob.login('order-bob', 'dev');
+  const { invitationId: id } = await alice.sendInvitation(['order-bob'], { timeoutSeconds: 60 });
+  await waitEvent(bob, { kind: 'INVITATION_RECEIVED', invitationId: id });
+  await waitEvent(alice, (e) => e.kind === 'INVITATION_USER_STATE_CHANGED' && e.state === 'RECEIVED');
+  // Bob's accept is lost with the connection.
+  proxy.swallowNow();
+  const accepted = bob.acceptInvitation(id);
+  await until(
+    () => proxy.clientFrames(0).some((f) => f.swallowed && f.json?.type === 'accept'),
+    "bob's accept, swallowed",
+  );
+  // On CONNECTED the application asks something at once: a higher request id.
+  let asked = null;
+  bob.on('connectionStateChanged', (e) => {
+    if (e.state === 'CONNECTED' && e.reason === 'NETWORK') asked = bob.queryInvitations();
+  });
+  proxy.cutSwallowing();
+  await withTimeout(accepted, WAIT_MS, 'the accept re-sent after the resume');
+  await until(() => asked !== null, 'the query asked on CONNECTED');
+  await withTimeout(asked, WAIT_MS, 'the query asked on CONNECTED');
+  await waitEvent(alice, { kind: 'INVITATION_ACCEPTED', invitationId: id });
+  const types = proxy.clientFrames(1).map((f) => f.json?.type);
+  assert.ok(types.indexOf('accept') < types.indexOf('query_invitations'), JSON.stringify(types));
+  await sleep(200);
+  assert.equal(eventsOf(alice, 'INVITATION_ACCEPTED', id).length, 1);
+});
