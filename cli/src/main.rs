@@ -91,25 +91,27 @@ fn main() -> ExitCode {
                 failure.exit.into()
             }
         },
-        Command::Invite(args) => {
-            let mut out = Output::new(args.json);
-            let result = runtime().and_then(|rt| {
-                let result = rt.block_on(invite::run(args, &mut out));
-                rt.shutdown_timeout(SHUTDOWN_LIMIT);
-                result
-            });
-            finish(&mut out, result)
-        }
-        Command::Listen(args) => {
-            let mut out = Output::new(args.json);
-            let result = runtime().and_then(|rt| {
-                let result = rt.block_on(listen::run(args, &mut out));
-                rt.shutdown_timeout(SHUTDOWN_LIMIT);
-                result
-            });
-            finish(&mut out, result)
-        }
+        Command::Invite(args) => networked(Output::new(args.json), |rt, out| {
+            rt.block_on(invite::run(args, out))
+        }),
+        Command::Listen(args) => networked(Output::new(args.json), |rt, out| {
+            rt.block_on(listen::run(args, out))
+        }),
     }
+}
+
+/// Runs a command that talks to a server on a runtime of its own, then says
+/// how it ended.
+fn networked(
+    mut out: Output,
+    command: impl FnOnce(&Runtime, &mut Output) -> Result<Exit, Failure>,
+) -> ExitCode {
+    let result = runtime().and_then(|rt| {
+        let result = command(&rt, &mut out);
+        rt.shutdown_timeout(SHUTDOWN_LIMIT);
+        result
+    });
+    finish(&mut out, result)
 }
 
 /// How long leftover tasks may delay the exit once a command is done.
