@@ -88,6 +88,13 @@ test('INVALID_ARGUMENT: checked by the client, and by the server', async () => {
   await rejectsWith(assert, alice.sendInvitation(['ia-bob'], { timeoutSeconds: 0 }), InvalidArgumentError, 'INVALID_ARGUMENT');
   await rejectsWith(assert, alice.sendInvitation(['ia-alice'], { timeoutSeconds: 5 }), InvalidArgumentError, 'INVALID_ARGUMENT');
   await rejectsWith(assert, alice.sendInvitation([], { timeoutSeconds: 5 }), InvalidArgumentError, 'INVALID_ARGUMENT');
+  // Longer than a timer can wait (2^31 - 1 ms): refused, not fired at once.
+  await rejectsWith(
+    assert,
+    alice.sendInvitation(['ia-bob'], { timeoutSeconds: 5, requestTimeoutMs: 2 ** 31 }),
+    InvalidArgumentError,
+    'INVALID_ARGUMENT',
+  );
   await rejectsWith(assert, alice.acceptInvitation('not-an-id'), InvalidArgumentError, 'INVALID_ARGUMENT');
   await rejectsWith(
     assert,
