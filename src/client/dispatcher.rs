@@ -101,8 +101,12 @@ pub(crate) fn in_a_callback() -> bool {
 
 impl Dispatcher {
     /// The most a dispatcher yields, waiting for its next job, before it
-    /// sleeps.
-    const MAX_SPINS: u32 = 64;
+    /// sleeps. Few: on a machine with more busy threads than cores each
+    /// yield is a context switch, and a server that sends in bursts (a
+    /// durable store releases frames at each group commit) leaves gaps no
+    /// spinning bridges. 64 cost 0.2 cores more and doubled p99 at 4,000
+    /// invitations/s in `beckon-bench` (benches/README.md).
+    const MAX_SPINS: u32 = 4;
 
     pub fn new(mode: DispatchMode) -> Arc<Dispatcher> {
         Arc::new(Dispatcher {
