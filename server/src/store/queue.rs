@@ -32,9 +32,11 @@ use super::sqlite::StoreMetrics;
 const FIRST_RETRY_PAUSE: Duration = Duration::from_millis(50);
 const MAX_RETRY_PAUSE: Duration = Duration::from_secs(2);
 
-/// A batch smaller than this waits [`LINGER`] for more changes first: a
-/// commit costs about as much for one change as for dozens, and a busy
-/// server would otherwise commit (and wake its connections) for every few.
+/// A batch smaller than this is taken only once its oldest change has
+/// waited [`LINGER`]: a commit costs about as much for one change as for
+/// dozens, and a busy server would otherwise commit (and wake its
+/// connections) for every few. Changes that queued while the writer
+/// committed have waited already, so a busy writer commits back to back.
 const LINGER_BELOW: usize = 64;
 const LINGER: Duration = Duration::from_micros(200);
 
@@ -112,6 +114,8 @@ pub(super) struct Queue {
     stopping: bool,
     /// The writer waits for work: a change must wake it.
     idle: bool,
+    /// When the oldest change of `changes` was queued.
+    oldest: Option<Instant>,
     /// Empty buffers to encode records into.
     buffers: Vec<Vec<u8>>,
 }
@@ -243,6 +247,7 @@ impl Shared {
 
     /// Wakes the writer if it waits for work.
     fn queued(&self, mut queue: parking_lot::MutexGuard<'_, Queue>, ticket: Ticket) -> Ticket {
+        queue.oldest.get_or_insert_with(Instant::now);
         let idle = std::mem::take(&mut queue.idle);
         drop(queue);
         if idle {
@@ -272,10 +277,14 @@ impl Shared {
             return None; // stopping, and everything is written
         }
         if queue.changes.len() < LINGER_BELOW && !queue.stopping {
-            drop(queue);
-            std::thread::sleep(LINGER);
-            queue = self.queue.lock();
+            let waited = queue.oldest.map_or(Duration::ZERO, |at| at.elapsed());
+            if let Some(rest) = LINGER.checked_sub(waited).filter(|r| !r.is_zero()) {
+                drop(queue);
+                std::thread::sleep(rest);
+                queue = self.queue.lock();
+            }
         }
+        queue.oldest = None;
         Some((std::mem::replace(&mut queue.changes, spare), queue.last))
     }
 }
@@ -347,6 +356,7 @@ pub(super) fn run(shared: &Shared, writer: &mut impl BatchWriter) {
                 *shared.failure.lock() = Some(cause);
                 let stopping = {
                     let mut queue = shared.queue.lock();
+                    queue.oldest.get_or_insert_with(Instant::now);
                     // Changes made meanwhile are newer: they stay.
                     for (id, change) in batch.invitations {
                         if let Entry::Vacant(entry) = queue.changes.invitations.entry(id) {
