@@ -22,7 +22,7 @@ dispatch=${DISPATCH:-thread}
 cargo build -q --release -p beckon-bench
 bin=target/release/beckon-bench
 out=target/bench-store-ratio
-mkdir -p "$out"
+rm -rf "$out"; mkdir -p "$out"
 
 median() { sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
 

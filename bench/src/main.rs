@@ -346,6 +346,16 @@ fn bench(options: &Options) -> Result<Report, String> {
             dropped,
         }
     });
+    let store_commits = server.as_ref().and_then(|server| {
+        let (commits, changes, seconds) = server::store_commits(&server.server)?;
+        let completed = run.completed.load(Ordering::Relaxed).max(1) as f64;
+        let each = commits.max(1.0);
+        Some(report::StoreCommits {
+            commits_per_invitation: commits / completed,
+            changes_per_commit: changes / each,
+            commit_us: seconds * 1e6 / each,
+        })
+    });
     if let Some(server) = server {
         server::stop(&runtime, server);
     }
@@ -389,6 +399,7 @@ fn bench(options: &Options) -> Result<Report, String> {
         latency_us: report::latencies(&pairs, driven.pacer_lag.as_ref())?,
         errors: run.errors(),
         server_pushes_per_invitation: pushes_per_invitation,
+        server_commits: store_commits,
         server_webhooks: webhooks,
         cpu: cpu::Usage::between(
             &driven.cpu_before,

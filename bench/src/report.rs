@@ -48,11 +48,24 @@ pub struct Report {
     /// `--spawn-server`: pushes the server sent per complete invitation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_pushes_per_invitation: Option<f64>,
+    /// `--spawn-server` on SQLite: its group commits (all phases).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_commits: Option<StoreCommits>,
     /// `--server-webhook`: what the sink got.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_webhooks: Option<Webhooks>,
     /// CPU time of this process's threads over the measured window.
     pub cpu: Usage,
+}
+
+#[derive(Serialize)]
+pub struct StoreCommits {
+    /// Group commits per complete invitation.
+    pub commits_per_invitation: f64,
+    /// Changes written per group commit, on average.
+    pub changes_per_commit: f64,
+    /// Time one group commit took, on average (microseconds).
+    pub commit_us: f64,
 }
 
 #[derive(Serialize)]
@@ -199,6 +212,12 @@ impl Report {
         ));
         if let Some(pushes) = self.server_pushes_per_invitation {
             out.push_str(&format!("server: {pushes:.2} pushes per invitation\n"));
+        }
+        if let Some(store) = &self.server_commits {
+            out.push_str(&format!(
+                "store: {:.2} group commits per invitation, {:.1} changes and {:.0} us each\n",
+                store.commits_per_invitation, store.changes_per_commit, store.commit_us
+            ));
         }
         if let Some(webhooks) = &self.server_webhooks {
             out.push_str(&format!(

@@ -73,3 +73,18 @@ pub fn webhooks_dropped(server: &RunningServer) -> u64 {
         .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
         .sum()
 }
+
+/// The spawned server's group commits, from its metrics: how many, and the
+/// changes and seconds they summed to (`None` on a memory store).
+pub fn store_commits(server: &RunningServer) -> Option<(f64, f64, f64)> {
+    let text = server.ctx.render_metrics();
+    let value = |name: &str| {
+        text.lines()
+            .find(|line| line.starts_with(name) && line[name.len()..].starts_with(' '))
+            .and_then(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+    };
+    let commits = value("beckon_store_write_seconds_count")?;
+    let seconds = value("beckon_store_write_seconds_sum")?;
+    let changes = value("beckon_store_batch_changes_sum")?;
+    Some((commits, changes, seconds))
+}
