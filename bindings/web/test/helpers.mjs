@@ -190,6 +190,26 @@ export function makeClient(url, options = {}) {
   return client;
 }
 
+/** The connection state changes `c` dispatched, as `STATE/REASON`. */
+export const stateChanges = (c) =>
+  c.events.filter((e) => e.kind === 'CONNECTION_STATE_CHANGED').map((e) => `${e.state}/${e.reason}`);
+
+/**
+ * A server (grace period 30 s), a proxy in front of it, and two clients not
+ * logged in: alice straight to the server, bob through the proxy (which a
+ * test cuts or makes swallow). What stops them goes on `cleanup`.
+ */
+export async function bobBehindProxy(cleanup) {
+  const server = await Server.start({ extra: ['--grace-secs', '30'] });
+  cleanup.push(() => server.stop());
+  const proxy = await Proxy.start(server.port);
+  cleanup.push(() => proxy.stop());
+  const alice = makeClient(server.url);
+  const bob = makeClient(proxy.url);
+  cleanup.push(() => alice.close(), () => bob.close());
+  return { server, proxy, alice, bob };
+}
+
 /** Closes every client makeClient made (in `after`: an open client keeps Node running). */
 export async function closeClients() {
   await Promise.all([...made].map((c) => withTimeout(c.close(), WAIT_MS, 'close').catch(() => {})));

@@ -7,32 +7,21 @@
 // read as they pass the proxy.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Server, Proxy, closeClients, makeClient, waitEvent, eventsOf, sleep, until } from './helpers.mjs';
+import { bobBehindProxy, closeClients, stateChanges, waitEvent, eventsOf, sleep, until } from './helpers.mjs';
 
 const cleanup = [];
 after(async () => {
   await closeClients();
   for (const f of cleanup.reverse()) await f();
 });
-const track = (c) => {
-  cleanup.push(() => c.close());
-  return c;
-};
-const stateChanges = (c) =>
-  c.events.filter((e) => e.kind === 'CONNECTION_STATE_CHANGED').map((e) => `${e.state}/${e.reason}`);
 /** Waits until `c` has had `n` connection state changes. */
 const states = (c, n) => until(() => stateChanges(c).length >= n && stateChanges(c), `${n} connection states`);
 const ofType = (frames, type) => frames.filter((f) => f.json?.type === type);
 
 async function setUp(prefix) {
-  const server = await Server.start({ extra: ['--grace-secs', '30'] });
-  cleanup.push(() => server.stop());
-  const proxy = await Proxy.start(server.port);
-  cleanup.push(() => proxy.stop());
-  const alice = track(makeClient(server.url));
-  const bob = track(makeClient(proxy.url));
-  await alice.login(`${prefix}-alice`, 'dev');
-  return { server, proxy, alice, bob };
+  const set = await bobBehindProxy(cleanup);
+  await set.alice.login(`${prefix}-alice`, 'dev');
+  return set;
 }
 
 test('a receipt lost with the connection is sent again after the resume: the inviter sees RECEIVED once', async () => {

@@ -18,6 +18,8 @@ import {
   until,
   writeSecret,
   mintToken,
+  stateChanges,
+  bobBehindProxy,
 } from './helpers.mjs';
 import { NetworkError, RequestTimeoutError } from '../dist/beckon.js';
 
@@ -30,16 +32,9 @@ const track = (c) => {
   cleanup.push(() => c.close());
   return c;
 };
-const stateChanges = (c) =>
-  c.events.filter((e) => e.kind === 'CONNECTION_STATE_CHANGED').map((e) => `${e.state}/${e.reason}`);
 
 test('a dropped connection resumes its session: what was sent meanwhile arrives once', async () => {
-  const server = await Server.start({ extra: ['--grace-secs', '30'] });
-  cleanup.push(() => server.stop());
-  const proxy = await Proxy.start(server.port);
-  cleanup.push(() => proxy.stop());
-  const alice = track(makeClient(server.url));
-  const bob = track(makeClient(proxy.url));
+  const { proxy, alice, bob } = await bobBehindProxy(cleanup);
   await alice.login('res-alice', 'dev');
   await bob.login('res-bob', 'dev');
 
@@ -281,12 +276,7 @@ test('a logout while a reconnect is under way logs out the session that reconnec
 });
 
 test('requests not answered before a resume go before what the application asks on CONNECTED', async () => {
-  const server = await Server.start({ extra: ['--grace-secs', '30'] });
-  cleanup.push(() => server.stop());
-  const proxy = await Proxy.start(server.port);
-  cleanup.push(() => proxy.stop());
-  const alice = track(makeClient(server.url));
-  const bob = track(makeClient(proxy.url));
+  const { proxy, alice, bob } = await bobBehindProxy(cleanup);
   await alice.login('order-alice', 'dev');
   await bob.login('order-bob', 'dev');
   const { invitationId: id } = await alice.sendInvitation(['order-bob'], { timeoutSeconds: 60 });
