@@ -22,7 +22,8 @@ echo "   (includes the header freshness check)"
 cargo test --locked --workspace --features beckon/test-hooks
 
 echo "== the fuzz targets' seeds, through the real connection code (feature fuzzing)"
-cargo clippy --locked -p beckon-server --lib --features fuzzing -- -D warnings
+# (clippy also sees the `experiments` knobs, which only bench/store-floor.sh builds)
+cargo clippy --locked -p beckon-server --lib --features fuzzing,experiments -- -D warnings
 cargo test --locked -p beckon-server --lib --features fuzzing fuzzing
 
 echo "== exported symbols: only beckon_*"

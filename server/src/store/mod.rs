@@ -11,9 +11,13 @@
 //! - `schema.rs`: the numbered schema and its migrations; `codec.rs`: how a
 //!   record is encoded in its row;
 //! - `maintenance.rs`: `beckon-server store check` and `store compact`;
-//! - [`DurableGate`]: what connections wait on before a frame leaves.
+//! - [`DurableGate`]: what connections wait on before a frame leaves;
+//! - `experiments.rs`: knobs that measure what durability costs (the
+//!   `experiments` feature, for `bench/store-floor.sh` only).
 
 pub mod codec;
+#[cfg(feature = "experiments")]
+mod experiments;
 mod maintenance;
 mod open;
 mod queue;
@@ -65,6 +69,10 @@ pub enum OpenedStore {
 impl OpenedStore {
     /// What connections wait on before frames leave.
     pub fn gate(&self) -> DurableGate {
+        #[cfg(feature = "experiments")]
+        if experiments::ungated() {
+            return DurableGate::default();
+        }
         match self {
             OpenedStore::Sqlite(store) => store.gate(),
             OpenedStore::Redis(store) => store.gate(),
