@@ -196,7 +196,7 @@ measure() {
     "$(jq '.latency_us.send_to_received.p99 / 1000' "$file")" "$(jq -c .errors "$file")" >&2
 }
 
-median() { sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
+. bench/stats-lib.sh
 figure() { for f in "$out/$1".*.json; do jq "$2" "$f"; done | median; }
 
 started=$(date +%s)

@@ -20,7 +20,7 @@ bin=target/release/beckon-bench
 out=target/bench-measure
 mkdir -p "$out"
 
-median() { sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
+. bench/stats-lib.sh
 
 measure() {
   local name=$1

@@ -46,7 +46,7 @@ for i in $(seq 1 "$runs"); do
   run ungated "$experiments" sqlite "$i" BECKON_EXPERIMENT_UNGATED=1
 done
 
-median() { sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
+. bench/stats-lib.sh
 figure() { for f in "$out/$1".*.json; do jq "$2" "$f"; done | median; }
 memory=$(figure memory .invitations_per_sec)
 printf '%-8s %10s %8s %12s %11s   %s\n' "median/$runs" "invit./s" "ratio" "answ p50 us" "cpu us/inv" "each run's invit./s"

@@ -24,7 +24,7 @@ bin=target/release/beckon-bench
 out=target/bench-store-ratio
 rm -rf "$out"; mkdir -p "$out"
 
-median() { sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
+. bench/stats-lib.sh
 
 for i in $(seq 1 "$runs"); do
   for store in memory sqlite; do

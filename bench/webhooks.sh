@@ -23,7 +23,7 @@ out=target/bench-webhooks
 rm -rf "$out"
 mkdir -p "$out"
 
-median() { sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
+. bench/stats-lib.sh
 
 for i in $(seq 1 "$runs"); do
   for hooks in off on; do
