@@ -30,6 +30,7 @@ use crate::read_buffer::Tracked;
 use crate::session::Gated;
 use crate::session::{detached, error_frame, Mail, Outgoing, Refusal, Release, Session};
 use crate::store::DurableGate;
+use crate::upgrade::{read_head, Head, Replayed};
 use crate::ServerContext;
 
 /// What every connection is sent when the server goes away.
@@ -81,8 +82,28 @@ pub async fn serve_until<S>(
     ctx.metrics.connections_open.inc();
     let _open = OpenConnection(ctx.clone());
     let config = &ctx.config;
+    // The request head first: what is not a WebSocket upgrade is answered
+    // in plain HTTP here (tungstenite would close without a word).
+    let mut stream = stream;
+    let head = match Box::pin(timeout_at(handshake_deadline, read_head(&mut stream))).await {
+        Ok(Ok(Head::Upgrade(head))) => head,
+        Ok(Ok(Head::Answered(result))) => {
+            tracing::debug!(%peer, result, "not a websocket request: answered in HTTP");
+            ctx.metrics.count_drop(result);
+            return;
+        }
+        Ok(Ok(Head::Closed)) | Ok(Err(_)) => {
+            ctx.metrics.count_drop("handshake_failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "websocket handshake deadline passed");
+            ctx.metrics.count_drop("handshake_timeout");
+            return;
+        }
+    };
     let handshake = tokio_tungstenite::accept_hdr_async_with_config(
-        Tracked::new(stream),
+        Tracked::new(Replayed::new(head, stream)),
         choose_subprotocol,
         Some(ws_config(config)),
     );

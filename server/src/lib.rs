@@ -39,6 +39,7 @@ pub mod store;
 mod tasks;
 pub mod time;
 pub mod tls;
+mod upgrade;
 pub mod web;
 pub mod webhooks;
 

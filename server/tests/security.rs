@@ -704,6 +704,50 @@ async fn a_trickled_handshake_is_dropped_at_the_deadline() {
 }
 
 #[tokio::test]
+async fn a_plain_http_request_is_answered_and_the_port_still_speaks_websocket() {
+    let server = deadline_server();
+    for (request, status, result) in [
+        (
+            &b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"[..],
+            "426",
+            "not_websocket",
+        ),
+        (
+            &b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1"[..],
+            "400",
+            "not_http",
+        ),
+    ] {
+        let mut tcp = timeout(WAIT, TcpStream::connect(("127.0.0.1", server.port)))
+            .await
+            .expect("connect in time")
+            .expect("connect");
+        tcp.write_all(request).await.expect("send the request");
+        let mut answer = Vec::new();
+        timeout(WAIT, tcp.read_to_end(&mut answer))
+            .await
+            .expect("the server answers and hangs up within WAIT")
+            .expect("read the answer");
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status} ")),
+            "{answer}"
+        );
+        assert!(answer.contains("subprotocol beckon.v1"), "{answer}");
+        let label = format!("result=\"{result}\"");
+        let counted = Instant::now() + WAIT;
+        while metric(server, "beckon_connections_dropped_total", &label) == 0 {
+            assert!(Instant::now() < counted, "{result} was never counted");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    // A WebSocket client on the same port is served as before.
+    let mut raw = Raw::connect(&server.url()).await;
+    let first = raw.json().await;
+    assert_refused(&mut raw, &first, NOT_LOGGED_IN, 1008).await;
+}
+
+#[tokio::test]
 async fn a_connection_without_hello_is_closed_at_the_login_deadline() {
     let server = deadline_server();
     let mut raw = Raw::connect(&server.url()).await;
