@@ -83,37 +83,33 @@ pub async fn serve_until<S>(
     let _open = OpenConnection(ctx.clone());
     let config = &ctx.config;
     // The request head first: what is not a WebSocket upgrade is answered
-    // in plain HTTP here (tungstenite would close without a word).
-    let mut stream = stream;
-    let head = match Box::pin(timeout_at(handshake_deadline, read_head(&mut stream))).await {
-        Ok(Ok(Head::Upgrade(head))) => head,
-        Ok(Ok(Head::Answered(result))) => {
-            tracing::debug!(%peer, result, "not a websocket request: answered in HTTP");
-            ctx.metrics.count_drop(result);
-            return;
-        }
-        Ok(Ok(Head::Closed)) | Ok(Err(_)) => {
-            ctx.metrics.count_drop("handshake_failed");
-            return;
-        }
-        Err(_) => {
-            tracing::debug!(%peer, "websocket handshake deadline passed");
-            ctx.metrics.count_drop("handshake_timeout");
-            return;
+    // in plain HTTP here (tungstenite would close without a word). Both steps
+    // count against the handshake deadline; an error is its
+    // `connections_dropped_total` result and why.
+    let handshake = async {
+        let mut stream = stream;
+        match read_head(&mut stream).await {
+            Ok(Head::Upgrade(head)) => tokio_tungstenite::accept_hdr_async_with_config(
+                Tracked::new(Replayed::new(head, stream)),
+                choose_subprotocol,
+                Some(ws_config(config)),
+            )
+            .await
+            .map_err(|e| ("handshake_failed", e.to_string())),
+            Ok(Head::Answered(result)) => {
+                Err((result, "not a websocket request: answered in HTTP".into()))
+            }
+            Ok(Head::Closed) => Err(("handshake_failed", "closed before a whole request".into())),
+            Err(e) => Err(("handshake_failed", e.to_string())),
         }
     };
-    let handshake = tokio_tungstenite::accept_hdr_async_with_config(
-        Tracked::new(Replayed::new(head, stream)),
-        choose_subprotocol,
-        Some(ws_config(config)),
-    );
     // The handshake and login phases are boxed: they end, and a connection's
     // task should not carry their size for the life of an idle connection.
     let mut ws = match Box::pin(timeout_at(handshake_deadline, handshake)).await {
         Ok(Ok(ws)) => ws,
-        Ok(Err(e)) => {
-            tracing::debug!(%peer, error = %e, "websocket handshake failed");
-            ctx.metrics.count_drop("handshake_failed");
+        Ok(Err((result, why))) => {
+            tracing::debug!(%peer, result, error = %why, "websocket handshake failed");
+            ctx.metrics.count_drop(result);
             return;
         }
         Err(_) => {
