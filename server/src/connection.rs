@@ -30,7 +30,7 @@ use crate::read_buffer::Tracked;
 use crate::session::Gated;
 use crate::session::{detached, error_frame, Mail, Outgoing, Refusal, Release, Session};
 use crate::store::DurableGate;
-use crate::upgrade::{read_head, Head, Replayed};
+use crate::upgrade::{drain, read_head, Head, Replayed};
 use crate::ServerContext;
 
 /// What every connection is sent when the server goes away.
@@ -85,7 +85,8 @@ pub async fn serve_until<S>(
     // The request head first: what is not a WebSocket upgrade is answered
     // in plain HTTP here (tungstenite would close without a word). Both steps
     // count against the handshake deadline; an error is its
-    // `connections_dropped_total` result and why.
+    // `connections_dropped_total` result, why, and the stream when it was
+    // answered (to drain, after the count).
     let handshake = async {
         let mut stream = stream;
         match read_head(&mut stream).await {
@@ -95,21 +96,30 @@ pub async fn serve_until<S>(
                 Some(ws_config(config)),
             )
             .await
-            .map_err(|e| ("handshake_failed", e.to_string())),
-            Ok(Head::Answered(result)) => {
-                Err((result, "not a websocket request: answered in HTTP".into()))
-            }
-            Ok(Head::Closed) => Err(("handshake_failed", "closed before a whole request".into())),
-            Err(e) => Err(("handshake_failed", e.to_string())),
+            .map_err(|e| ("handshake_failed", e.to_string(), None)),
+            Ok(Head::Answered(result)) => Err((
+                result,
+                "not a websocket request: answered in HTTP".into(),
+                Some(stream),
+            )),
+            Ok(Head::Closed) => Err((
+                "handshake_failed",
+                "closed before a whole request".into(),
+                None,
+            )),
+            Err(e) => Err(("handshake_failed", e.to_string(), None)),
         }
     };
     // The handshake and login phases are boxed: they end, and a connection's
     // task should not carry their size for the life of an idle connection.
     let mut ws = match Box::pin(timeout_at(handshake_deadline, handshake)).await {
         Ok(Ok(ws)) => ws,
-        Ok(Err((result, why))) => {
+        Ok(Err((result, why, answered))) => {
             tracing::debug!(%peer, result, error = %why, "websocket handshake failed");
             ctx.metrics.count_drop(result);
+            if let Some(stream) = answered {
+                Box::pin(drain(stream)).await;
+            }
             return;
         }
         Err(_) => {

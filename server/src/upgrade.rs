@@ -18,12 +18,18 @@ const MAX_HEAD_BYTES: usize = 32 * 1024;
 /// Headers a request may have (tungstenite's own limit is 124).
 const MAX_HEADERS: usize = 128;
 
+/// How long, and how much of, an answered peer's further bytes are read
+/// before closing.
+const DRAIN: std::time::Duration = std::time::Duration::from_secs(1);
+const DRAIN_BYTES: usize = 1024 * 1024;
+
 /// What came first on a connection.
 pub enum Head {
     /// A WebSocket upgrade (tungstenite checks the rest of it): its bytes,
     /// to be read again.
     Upgrade(Vec<u8>),
-    /// Not an upgrade: answered with this status, the connection is done.
+    /// Not an upgrade: answered, with this `connections_dropped_total`
+    /// result; the stream is only to be drained ([`drain`]).
     Answered(&'static str),
     /// The peer closed before a whole request head.
     Closed,
@@ -74,6 +80,23 @@ where
         stream.shutdown().await?;
         return Ok(Head::Answered(status.metric));
     }
+}
+
+/// After an answer: reads what the peer still sends (a body) for at most
+/// [`DRAIN`] and [`DRAIN_BYTES`], then lets the stream go. Closing a socket with unread data
+/// resets it, and the reset can destroy the answer before the peer reads it.
+pub async fn drain<S: AsyncRead + Unpin>(mut stream: S) {
+    let mut chunk = [0u8; 2048];
+    let drain = async {
+        let mut left = DRAIN_BYTES;
+        while left > 0 {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => left = left.saturating_sub(n),
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN, drain).await;
 }
 
 /// Whether the request asks for a WebSocket (`Upgrade: websocket`).
