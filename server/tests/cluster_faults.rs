@@ -12,7 +12,9 @@
 //!   others failed SERVER or timed out, the nodes carry on;
 //! - a node cut off from Redis (the balancer in front of Redis for that node
 //!   only): it changes nothing, the others take its invitations over, and
-//!   after the partition heals nothing is answered twice.
+//!   after the partition heals nothing is answered twice;
+//! - answers made while the new owner adopts a stopped node's invitations
+//!   (Redis names it, its hub does not hold them yet) wait for the adoption.
 //!
 //! The tests run one after the other (three nodes each; a small machine).
 
@@ -1160,6 +1162,80 @@ fn answers_made_during_a_takeover_reach_the_new_owner() {
          that took node-a over sends its requests on (the other never sees node-a stopped: the \
          takeover removed it from the node list); e.g. {example:?}"
     );
+}
+
+/// How long each surviving node's link to Redis holds back the reply to
+/// the takeover script (the read of a reply times out after 5 s).
+const ADOPT_STALL: Duration = Duration::from_millis(2500);
+
+/// A takeover moves a stopped node's invitations in two steps: Redis names
+/// the new owner (the adopt script), then the new owner reads the records
+/// and its hub adopts them. Requests made in between are routed to the new
+/// owner and must wait there for the adoption, not be answered
+/// INVITATION_NOT_FOUND. Each surviving node reaches Redis through a link
+/// that holds back the script's reply, so the window is seconds wide;
+/// whichever node wins, one invitee asks it directly and the other through
+/// its inbox.
+#[test]
+fn answers_made_while_the_new_owner_adopts_wait_for_the_adoption() {
+    let _serial = serial();
+    let started = Instant::now();
+    let deployment = Deployment::new(RedisServer::start(), C_LEASE_MS, 30);
+    let mut a = deployment.node("node-a");
+    let links = [
+        Balancer::new(&[deployment.redis.port]),
+        Balancer::new(&[deployment.redis.port]),
+    ];
+    let b = deployment.node_via("node-b", &links[0].redis_url());
+    let c = deployment.node_via("node-c", &links[1].redis_url());
+    let inviter = log_in_in_turn(&a.url(), &users("caller", 1), PATIENCE);
+    let mut invitees = log_in_in_turn(&b.url(), &users("on-b", 1), PATIENCE);
+    invitees.extend(log_in_in_turn(&c.url(), &users("on-c", 1), PATIENCE));
+    for invitee in &invitees {
+        wait_devices(&a, &invitee.user, 1);
+    }
+    let plan: Vec<(usize, usize)> = (0..10).map(|k| (0, k % 2)).collect();
+    let ids = send_all(&inviter, &invitees, &plan, 300);
+    wait_rung(&inviter, &invitees, &plan, &ids);
+
+    // Only the adopt script names node-a's set of invitations.
+    let script_marker = format!("{{{}}}:owned:node-a", deployment.prefix);
+    for link in &links {
+        link.stall_replies_to(&script_marker, ADOPT_STALL);
+    }
+    a.kill();
+    wait_for(
+        "Redis names a new owner of node-a's invitations",
+        Duration::from_secs(20),
+        || deployment.owned_by("node-a") == 0,
+    );
+    let moved_at = Instant::now();
+    let patience = CallOptions::within(Duration::from_secs(20));
+    let answers = Slots::new(ids.len());
+    for (k, (id, (_, to))) in ids.iter().zip(&plan).enumerate() {
+        invitees[*to]
+            .client
+            .accept_invitation_then_with(answer(id), patience, Box::new(answers.setter(k)))
+            .unwrap();
+    }
+    answers.wait_all("answers", Duration::from_secs(30));
+    eprintln!(
+        "answered {:?} after Redis named the new owner (replies held back {ADOPT_STALL:?}; \
+         node-b owns {}, node-c {}); done in {:?}",
+        moved_at.elapsed(),
+        deployment.owned_by("node-b"),
+        deployment.owned_by("node-c"),
+        started.elapsed()
+    );
+    assert!(
+        links.iter().any(|link| link.stalled() > 0),
+        "no takeover script went through the links"
+    );
+    for ((k, (_, to)), result) in plan.iter().enumerate().zip(answers.take()) {
+        let node = ["node-b", "node-c"][*to];
+        result.unwrap_or_else(|e| panic!("accept {k} by the invitee on {node}: {e}"));
+    }
+    drop((b, c));
 }
 
 /// A node that cannot reach Redis for `lease_ms` stops (exit status 1), as

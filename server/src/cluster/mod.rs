@@ -24,8 +24,8 @@
 //!
 //! Lock order: [`Cluster`]'s `devices` lock, then the hub's locks, then the
 //! outbound queues' lock (a leaf; a remote session's sink takes it under the
-//! hub's locks). Nothing calls into the hub holding `pending`; `owners` and
-//! `stopped` are leaves too.
+//! hub's locks). Nothing calls into the hub holding `pending`; `owners`,
+//! `stopped` and `takeovers` are leaves too.
 
 pub mod api;
 mod directory;
@@ -33,6 +33,7 @@ mod inbound;
 pub mod messages;
 mod outbound;
 mod sink;
+mod takeover;
 mod watch;
 
 use std::collections::HashMap;
@@ -150,6 +151,9 @@ pub struct Cluster {
     /// Nodes found stopped and not seen running since: what they still
     /// send teaches no owner. A leaf lock.
     stopped: Mutex<std::collections::HashSet<String>>,
+    /// Takeovers running here and the requests they hold (`takeover.rs`).
+    /// A leaf lock.
+    takeovers: Mutex<takeover::Takeovers>,
     outbound: outbound::Outbound,
     directory: directory::Publisher,
 }
@@ -197,6 +201,7 @@ impl Cluster {
             api_pending: Mutex::new(HashMap::new()),
             owners: Mutex::new(HashMap::new()),
             stopped: Mutex::new(std::collections::HashSet::new()),
+            takeovers: Mutex::new(takeover::Takeovers::default()),
         });
         let from = directory::snapshot(&cluster).await?;
         inbound::start(&cluster).await?;
@@ -307,7 +312,7 @@ impl Cluster {
                 Ok(Some(owner)) if owner != this.me => {
                     this.send_request(owner, secret, request_id, request)
                 }
-                Ok(_) => this.run_here(&secret, request_id, request.frame),
+                Ok(_) => this.run_here(secret, request_id, request),
                 Err(why) => this.answer_error(&secret, request_id, &why),
             }
         });
@@ -486,7 +491,7 @@ impl Cluster {
                 Ok(owner) if owner != this.me => {
                     this.send_request(owner, secret, request_id, request)
                 }
-                Ok(_) => this.run_here(&secret, request_id, request.frame),
+                Ok(_) => this.run_here(secret, request_id, request),
                 Err(why) => this.answer_error(&secret, request_id, &why),
             }
         });
@@ -534,7 +539,19 @@ impl Cluster {
         self.outbound.send(self, &owner, message, 0);
     }
 
-    fn run_here(&self, secret: &str, request_id: u64, frame: ClientFrame) {
+    /// Runs a request of a device logged in here on this node's hub (once
+    /// the takeovers running here end, if it is about an invitation the hub
+    /// does not hold yet).
+    fn run_here(self: &Arc<Self>, secret: Arc<str>, request_id: u64, request: Routed) {
+        let held = takeover::Held::Local {
+            secret,
+            request_id,
+            frame: request.frame,
+        };
+        self.run_unless_held(Some(&request.invitation), held);
+    }
+
+    fn run_local(&self, secret: &str, request_id: u64, frame: ClientFrame) {
         if let Some(handle) = self.session(secret) {
             handle.run_here(request_id, frame);
         }
@@ -645,8 +662,30 @@ impl Cluster {
     }
 
     /// Runs a request of a device of node `from` (with its epoch) on its
-    /// remote session here.
+    /// remote session here (once the takeovers running here end, if it is
+    /// about an invitation the hub does not hold yet).
     fn run_request(
+        self: &Arc<Self>,
+        from: (String, i64),
+        key: u64,
+        user: UserId,
+        device: DeviceId,
+        gen: u64,
+        frame: ClientFrame,
+    ) {
+        let invitation = self.request_invitation(&user, &frame);
+        let held = takeover::Held::Remote {
+            from,
+            key,
+            user,
+            device,
+            gen,
+            frame,
+        };
+        self.run_unless_held(invitation.as_ref(), held);
+    }
+
+    fn run_remote(
         self: &Arc<Self>,
         (from, epoch): (String, i64),
         key: u64,

@@ -113,6 +113,9 @@ impl Cluster {
         self.forget_owners(Some(&node));
         let this = self.clone();
         let dead = node.clone();
+        // Started before the adopt script moves anything: requests about
+        // what it moves wait for the hub to hold it (takeover.rs).
+        let running = self.takeover_started();
         tokio::spawn(async move {
             let store = this.store.clone();
             let adopted = tokio::task::spawn_blocking(move || store.adopt(&dead)).await;
@@ -136,6 +139,7 @@ impl Cluster {
                 }
                 Err(_) => {}
             }
+            drop(running);
             // Whoever took them, requests stranded there go to it now.
             this.reroute_from(&node);
             if taken_over {

@@ -3,7 +3,8 @@
 //! backend in turn (round-robin; a backend that refuses is skipped), so a
 //! client whose node died reconnects to another one. In front of Redis, with
 //! one backend, it can cut the link (every connection dropped, new ones
-//! refused) and restore it: a partition between one node and Redis.
+//! refused) and restore it: a partition between one node and Redis; or hold
+//! back the reply to a chosen command: a slow answer on one connection.
 //!
 //! Threads of its own: one accepting, two per connection. Everything stops
 //! when it is dropped.
@@ -14,7 +15,7 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long connecting to one backend may take before the next is tried.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -37,6 +38,10 @@ struct Inner {
     open: Mutex<HashMap<u64, (TcpStream, TcpStream, SocketAddr)>>,
     /// Connections forwarded so far, by backend.
     forwarded: Mutex<HashMap<SocketAddr, usize>>,
+    /// While set: what comes back on a connection after a write that
+    /// contains these bytes is held back this long.
+    stall: Mutex<Option<(Vec<u8>, Duration)>>,
+    stalled: AtomicUsize,
 }
 
 impl Balancer {
@@ -60,6 +65,8 @@ impl Balancer {
             next_id: AtomicU64::new(0),
             open: Mutex::new(HashMap::new()),
             forwarded: Mutex::new(HashMap::new()),
+            stall: Mutex::new(None),
+            stalled: AtomicUsize::new(0),
         });
         let for_thread = inner.clone();
         let acceptor = std::thread::Builder::new()
@@ -92,6 +99,20 @@ impl Balancer {
 
     pub fn restore(&self) {
         self.inner.cut.store(false, Ordering::SeqCst);
+    }
+
+    /// From now on, the reply to a command whose bytes contain `marker` is
+    /// held back for `delay` (the command itself goes on at once: in front
+    /// of Redis, it has run by the time its sender sees nothing yet). The
+    /// marker must come in one read, as a command a client writes whole
+    /// does on loopback.
+    pub fn stall_replies_to(&self, marker: &str, delay: Duration) {
+        *self.inner.stall.lock().unwrap() = Some((marker.as_bytes().to_vec(), delay));
+    }
+
+    /// Commands that held back their replies so far.
+    pub fn stalled(&self) -> usize {
+        self.inner.stalled.load(Ordering::SeqCst)
     }
 
     /// Connections open now.
@@ -191,13 +212,16 @@ fn accept(inner: &Arc<Inner>, listener: &TcpListener) {
         *inner.forwarded.lock().unwrap().entry(addr).or_default() += 1;
         let up = inner.clone();
         let down = inner.clone();
+        // Until when the replies of this connection are held back.
+        let hold_up = Arc::new(Mutex::new(None));
+        let hold_down = hold_up.clone();
         let spawned = std::thread::Builder::new()
             .name("balancer-up".into())
-            .spawn(move || pump(&up, id, client, backend))
+            .spawn(move || pump(&up, id, client, backend, Direction::Up(hold_up)))
             .and_then(|_| {
                 std::thread::Builder::new()
                     .name("balancer-down".into())
-                    .spawn(move || pump(&down, id, b2, c2))
+                    .spawn(move || pump(&down, id, b2, c2, Direction::Down(hold_down)))
             });
         if spawned.is_err() {
             inner.close(id);
@@ -214,9 +238,42 @@ impl Inner {
     }
 }
 
+/// Which way a pump copies, with the connection's hold on replies: the
+/// client's writes set it (a stalled command), the backend's replies wait
+/// for it to pass.
+enum Direction {
+    Up(Arc<Mutex<Option<Instant>>>),
+    Down(Arc<Mutex<Option<Instant>>>),
+}
+
+impl Direction {
+    /// Before `bytes` go on: a command that stalls sets the hold (before
+    /// it reaches the backend, so before its reply can come back); a reply
+    /// waits until the hold has passed.
+    fn before_forwarding(&self, inner: &Inner, bytes: &[u8]) {
+        match self {
+            Direction::Up(hold) => {
+                let stall = inner.stall.lock().unwrap().clone();
+                if let Some((marker, delay)) = stall {
+                    if bytes.windows(marker.len()).any(|w| w == marker.as_slice()) {
+                        *hold.lock().unwrap() = Some(Instant::now() + delay);
+                        inner.stalled.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+            }
+            Direction::Down(hold) => {
+                let until = *hold.lock().unwrap();
+                if let Some(wait) = until.and_then(|u| u.checked_duration_since(Instant::now())) {
+                    std::thread::sleep(wait);
+                }
+            }
+        }
+    }
+}
+
 /// Copies `from` to `to` until either side ends; then the connection ends
 /// on both sides (as when a node dies: its clients see the drop).
-fn pump(inner: &Inner, id: u64, mut from: TcpStream, mut to: TcpStream) {
+fn pump(inner: &Inner, id: u64, mut from: TcpStream, mut to: TcpStream, direction: Direction) {
     let mut buffer = vec![0u8; 16 * 1024];
     loop {
         match from.read(&mut buffer) {
@@ -224,6 +281,7 @@ fn pump(inner: &Inner, id: u64, mut from: TcpStream, mut to: TcpStream) {
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Err(_) => break,
             Ok(n) => {
+                direction.before_forwarding(inner, &buffer[..n]);
                 if to.write_all(&buffer[..n]).is_err() {
                     break;
                 }

@@ -1,0 +1,149 @@
+//! Requests that come while this node takes a stopped node's invitations
+//! over. A takeover moves them in two steps: Redis names this node their
+//! owner (the adopt script), then this node reads their records and its hub
+//! adopts them. Between the two, every node routes requests about them
+//! here, and this hub does not hold them yet: such a request (a device's
+//! here, or one another node sent) waits until the takeovers running here
+//! have ended, then runs, in the order the requests came. Without it, it
+//! would be answered INVITATION_NOT_FOUND, or an idempotent send would make
+//! a second invitation under the id being adopted.
+
+use std::sync::Arc;
+
+use beckon::protocol::wire::ClientFrame;
+use beckon::protocol::{DeviceId, InvitationId, UserId};
+
+use super::Cluster;
+
+/// The takeovers this node runs, and the requests held until they end.
+#[derive(Default)]
+pub(super) struct Takeovers {
+    /// Takeovers started (before the adopt script) and not yet ended (the
+    /// hub adopted what was moved, or the takeover failed).
+    running: usize,
+    /// Requests about invitations this hub did not hold while a takeover
+    /// ran, oldest first.
+    held: Vec<Held>,
+}
+
+/// A request waiting for the takeovers to end.
+pub(super) enum Held {
+    /// Request `request_id` of the session `secret`, a device logged in
+    /// here.
+    Local {
+        secret: Arc<str>,
+        request_id: u64,
+        frame: ClientFrame,
+    },
+    /// Request `key` of a device of node `from` (with its epoch).
+    Remote {
+        from: (String, i64),
+        key: u64,
+        user: UserId,
+        device: DeviceId,
+        gen: u64,
+        frame: ClientFrame,
+    },
+}
+
+/// A takeover running on this node; its end (drop) runs what was held.
+pub(super) struct Running(Arc<Cluster>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let released = {
+            let mut takeovers = self.0.takeovers.lock();
+            takeovers.running = takeovers.running.saturating_sub(1);
+            if takeovers.running > 0 {
+                return;
+            }
+            std::mem::take(&mut takeovers.held)
+        };
+        if !released.is_empty() {
+            tracing::info!(
+                requests = released.len(),
+                "cluster: requests held during a takeover run now"
+            );
+        }
+        for held in released {
+            self.0.run_held(held);
+        }
+    }
+}
+
+impl Cluster {
+    /// A takeover starts; requests about invitations this hub does not
+    /// hold wait until the returned guard is dropped.
+    pub(super) fn takeover_started(self: &Arc<Self>) -> Running {
+        self.takeovers.lock().running += 1;
+        Running(self.clone())
+    }
+
+    /// Runs `request`, about `invitation`, now; or once the takeovers
+    /// running here end, when this hub does not hold `invitation` yet.
+    pub(super) fn run_unless_held(
+        self: &Arc<Self>,
+        invitation: Option<&InvitationId>,
+        request: Held,
+    ) {
+        if let Some(request) = self.hold(invitation, request) {
+            self.run_held(request);
+        }
+    }
+
+    /// `request` back to run now, or None: it waits for the takeovers.
+    fn hold(&self, invitation: Option<&InvitationId>, request: Held) -> Option<Held> {
+        let Some(invitation) = invitation else {
+            return Some(request);
+        };
+        // Checked before the lock (the hub's locks are never taken under
+        // it): an adoption that ends in between leaves `running` at zero,
+        // or else releases what is held after this push.
+        if self.hub.has_invitation(invitation) {
+            return Some(request);
+        }
+        let mut takeovers = self.takeovers.lock();
+        if takeovers.running == 0 {
+            return Some(request);
+        }
+        takeovers.held.push(request);
+        None
+    }
+
+    /// The invitation `frame` of `user` is about, when a takeover may bring
+    /// it: an answer, cancel or receipt's, or an idempotent send's.
+    pub(super) fn request_invitation(
+        &self,
+        user: &UserId,
+        frame: &ClientFrame,
+    ) -> Option<InvitationId> {
+        if let Some(id) = Cluster::invitation_of(frame) {
+            return Some(id.clone());
+        }
+        match frame {
+            ClientFrame::Send { request, .. } => request
+                .idempotency_key
+                .as_ref()
+                .map(|key| self.hub.idempotent_id(user, key)),
+            _ => None,
+        }
+    }
+
+    fn run_held(self: &Arc<Self>, held: Held) {
+        match held {
+            Held::Local {
+                secret,
+                request_id,
+                frame,
+            } => self.run_local(&secret, request_id, frame),
+            Held::Remote {
+                from,
+                key,
+                user,
+                device,
+                gen,
+                frame,
+            } => self.run_remote(from, key, user, device, gen, frame),
+        }
+    }
+}
