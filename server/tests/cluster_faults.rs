@@ -14,7 +14,8 @@
 //!   only): it changes nothing, the others take its invitations over, and
 //!   after the partition heals nothing is answered twice;
 //! - answers made while the new owner adopts a stopped node's invitations
-//!   (Redis names it, its hub does not hold them yet) wait for the adoption.
+//!   (Redis names it, its hub does not hold them yet) wait for the adoption,
+//!   also when the takeover script's reply is lost and the node tries again.
 //!
 //! The tests run one after the other (three nodes each; a small machine).
 
@@ -1165,19 +1166,22 @@ fn answers_made_during_a_takeover_reach_the_new_owner() {
 }
 
 /// How long each surviving node's link to Redis holds back the reply to
-/// the takeover script (the read of a reply times out after 5 s).
-const ADOPT_STALL: Duration = Duration::from_millis(2500);
+/// the takeover script: longer than the store waits for a reply (5 s), so
+/// the node sees an error from a script that ran.
+const ADOPT_STALL: Duration = Duration::from_secs(6);
 
 /// A takeover moves a stopped node's invitations in two steps: Redis names
 /// the new owner (the adopt script), then the new owner reads the records
 /// and its hub adopts them. Requests made in between are routed to the new
 /// owner and must wait there for the adoption, not be answered
 /// INVITATION_NOT_FOUND. Each surviving node reaches Redis through a link
-/// that holds back the script's reply, so the window is seconds wide;
-/// whichever node wins, one invitee asks it directly and the other through
-/// its inbox.
+/// that holds back the script's reply past the store's timeout, so the
+/// window is seconds wide and the node that moved the invitations sees its
+/// takeover fail: it must try again and find them among its own. Whichever
+/// node wins, one invitee asks it directly and the other through its
+/// inbox.
 #[test]
-fn answers_made_while_the_new_owner_adopts_wait_for_the_adoption() {
+fn answers_made_while_a_takeover_is_under_way_wait_for_it_even_when_its_reply_is_lost() {
     let _serial = serial();
     let started = Instant::now();
     let deployment = Deployment::new(RedisServer::start(), C_LEASE_MS, 30);
@@ -1201,7 +1205,7 @@ fn answers_made_while_the_new_owner_adopts_wait_for_the_adoption() {
     // Only the adopt script names node-a's set of invitations.
     let script_marker = format!("{{{}}}:owned:node-a", deployment.prefix);
     for link in &links {
-        link.stall_replies_to(&script_marker, ADOPT_STALL);
+        link.stall_replies_to(&script_marker, ADOPT_STALL, 1);
     }
     a.kill();
     wait_for(

@@ -9,7 +9,22 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use beckon::hub::InvitationRecord;
+use beckon::protocol::InvitationId;
+
 use super::{Cluster, Device};
+
+/// How a takeover of a stopped node ended.
+enum Takeover {
+    /// These records are this node's now (none when another node took
+    /// them first).
+    Adopted(Vec<InvitationRecord>),
+    /// The node is running again; these records (moved by an earlier
+    /// attempt whose reply was lost) are this node's all the same.
+    Alive(Vec<InvitationRecord>),
+    /// This node lost its lease: it is stopping.
+    Stopping,
+}
 
 pub(super) fn start(cluster: &Arc<Cluster>) {
     tokio::spawn(watch(Arc::downgrade(cluster)));
@@ -112,32 +127,26 @@ impl Cluster {
         self.stopped.lock().insert(node.clone());
         self.forget_owners(Some(&node));
         let this = self.clone();
-        let dead = node.clone();
         // Started before the adopt script moves anything: requests about
         // what it moves wait for the hub to hold it (takeover.rs).
         let running = self.takeover_started();
         tokio::spawn(async move {
-            let store = this.store.clone();
-            let adopted = tokio::task::spawn_blocking(move || store.adopt(&dead)).await;
-            // None: the node is running again under its name; its inbox is
-            // its new process's.
-            let taken_over = !matches!(adopted, Ok(Ok(None)));
-            match adopted {
-                Ok(Ok(Some(records))) => {
-                    let recovery = this.hub.adopt(records, this.grace);
-                    tracing::info!(
-                        node = %node,
-                        open = recovery.open,
-                        timed_out = recovery.timed_out,
-                        retained = recovery.retained,
-                        "cluster: took over a stopped node's invitations"
-                    );
-                }
-                Ok(Ok(None)) => {}
-                Ok(Err(error)) => {
-                    tracing::error!(%error, node = %node, "cluster: cannot take over a stopped node's invitations");
-                }
-                Err(_) => {}
+            let (records, taken_over) = match this.take_over(&node).await {
+                Takeover::Adopted(records) => (records, true),
+                // The node is running again under its name; its inbox is
+                // its new process's.
+                Takeover::Alive(strays) => (strays, false),
+                Takeover::Stopping => (Vec::new(), false),
+            };
+            if !records.is_empty() {
+                let recovery = this.hub.adopt(records, this.grace);
+                tracing::info!(
+                    node = %node,
+                    open = recovery.open,
+                    timed_out = recovery.timed_out,
+                    retained = recovery.retained,
+                    "cluster: took over a stopped node's invitations"
+                );
             }
             drop(running);
             // Whoever took them, requests stranded there go to it now.
@@ -152,6 +161,80 @@ impl Cluster {
             tokio::time::sleep(this.grace).await;
             this.end_devices_of(&node, None);
         });
+    }
+
+    /// Runs the takeover script for `dead` until it answers, then reads
+    /// what it moved. A failed attempt is tried again (after a growing
+    /// pause) until this node stops. Redis may have run a script whose
+    /// reply was lost: what it moved is then this node's in Redis only, so
+    /// after a failure this node's invitations that its hub does not hold
+    /// are read too.
+    async fn take_over(self: &Arc<Self>, dead: &str) -> Takeover {
+        let mut pause = Duration::from_millis(200);
+        let mut failed = false;
+        let moved = loop {
+            let (store, name) = (self.store.clone(), dead.to_owned());
+            match tokio::task::spawn_blocking(move || store.adopt(&name)).await {
+                Ok(Ok(moved)) => break moved,
+                Ok(Err(error)) => tracing::error!(
+                    %error,
+                    node = dead,
+                    "cluster: cannot take over a stopped node's invitations; trying again"
+                ),
+                Err(error) => {
+                    tracing::error!(%error, node = dead, "cluster: a takeover failed; trying again")
+                }
+            }
+            failed = true;
+            if self.stopping() {
+                return Takeover::Stopping;
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(self.lease);
+        };
+        if !failed {
+            return match moved {
+                Some(records) => Takeover::Adopted(records),
+                None => Takeover::Alive(Vec::new()),
+            };
+        }
+        let moved_ids: HashSet<InvitationId> =
+            moved.iter().flatten().map(|r| r.id.clone()).collect();
+        let moved_ids = Arc::new(moved_ids);
+        let strays = loop {
+            let (store, hub, moved_ids) = (self.store.clone(), self.hub.clone(), moved_ids.clone());
+            let read = tokio::task::spawn_blocking(move || {
+                store.strays(|id| hub.has_invitation(id) || moved_ids.contains(id))
+            });
+            match read.await {
+                Ok(Ok(strays)) => break strays,
+                Ok(Err(error)) => {
+                    tracing::error!(%error, node = dead, "cluster: cannot read this node's invitations; trying again")
+                }
+                Err(error) => {
+                    tracing::error!(%error, node = dead, "cluster: reading this node's invitations failed; trying again")
+                }
+            }
+            if self.stopping() {
+                return Takeover::Stopping;
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(self.lease);
+        };
+        if !strays.is_empty() {
+            tracing::warn!(
+                node = dead,
+                invitations = strays.len(),
+                "cluster: a takeover whose reply was lost had moved invitations here"
+            );
+        }
+        match moved {
+            Some(mut records) => {
+                records.extend(strays);
+                Takeover::Adopted(records)
+            }
+            None => Takeover::Alive(strays),
+        }
     }
 
     /// `node` started again (its lease holds a new epoch): the devices of

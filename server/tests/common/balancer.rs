@@ -38,9 +38,8 @@ struct Inner {
     open: Mutex<HashMap<u64, (TcpStream, TcpStream, SocketAddr)>>,
     /// Connections forwarded so far, by backend.
     forwarded: Mutex<HashMap<SocketAddr, usize>>,
-    /// While set: what comes back on a connection after a write that
-    /// contains these bytes is held back this long.
-    stall: Mutex<Option<(Vec<u8>, Duration)>>,
+    /// While set: replies to chosen commands are held back.
+    stall: Mutex<Option<Stall>>,
     stalled: AtomicUsize,
 }
 
@@ -101,13 +100,20 @@ impl Balancer {
         self.inner.cut.store(false, Ordering::SeqCst);
     }
 
-    /// From now on, the reply to a command whose bytes contain `marker` is
-    /// held back for `delay` (the command itself goes on at once: in front
-    /// of Redis, it has run by the time its sender sees nothing yet). The
-    /// marker must come in one read, as a command a client writes whole
-    /// does on loopback.
-    pub fn stall_replies_to(&self, marker: &str, delay: Duration) {
-        *self.inner.stall.lock().unwrap() = Some((marker.as_bytes().to_vec(), delay));
+    /// From now on, the replies to the next `times` commands whose bytes
+    /// contain `marker` are held back for `delay` (the command itself goes
+    /// on at once: in front of Redis, it has run while its sender still
+    /// waits). A `NOSCRIPT` error is not held back and not counted (the
+    /// client loads the script and sends the command again). The marker
+    /// must come in one read, as a command a client writes whole does on
+    /// loopback; one command at a time per connection, as a blocking
+    /// client sends them.
+    pub fn stall_replies_to(&self, marker: &str, delay: Duration, times: usize) {
+        *self.inner.stall.lock().unwrap() = Some(Stall {
+            marker: marker.as_bytes().to_vec(),
+            delay,
+            left: times,
+        });
     }
 
     /// Commands that held back their replies so far.
@@ -238,32 +244,49 @@ impl Inner {
     }
 }
 
-/// Which way a pump copies, with the connection's hold on replies: the
-/// client's writes set it (a stalled command), the backend's replies wait
-/// for it to pass.
+/// Replies to hold back: those to commands containing `marker`, `left`
+/// more times.
+struct Stall {
+    marker: Vec<u8>,
+    delay: Duration,
+    left: usize,
+}
+
+/// Which way a pump copies, with the connection's hold on its next reply:
+/// the client's write of a chosen command sets it, the backend's reply
+/// takes it.
 enum Direction {
     Up(Arc<Mutex<Option<Instant>>>),
     Down(Arc<Mutex<Option<Instant>>>),
 }
 
 impl Direction {
-    /// Before `bytes` go on: a command that stalls sets the hold (before
-    /// it reaches the backend, so before its reply can come back); a reply
-    /// waits until the hold has passed.
+    /// Before `bytes` go on: a chosen command sets the hold (before it
+    /// reaches the backend, so before its reply can come back); the next
+    /// reply waits until the hold has passed.
     fn before_forwarding(&self, inner: &Inner, bytes: &[u8]) {
         match self {
             Direction::Up(hold) => {
-                let stall = inner.stall.lock().unwrap().clone();
-                if let Some((marker, delay)) = stall {
-                    if bytes.windows(marker.len()).any(|w| w == marker.as_slice()) {
-                        *hold.lock().unwrap() = Some(Instant::now() + delay);
-                        inner.stalled.fetch_add(1, Ordering::SeqCst);
+                let mut stall = inner.stall.lock().unwrap();
+                if let Some(stall) = stall.as_mut().filter(|s| s.left > 0) {
+                    let marker = stall.marker.as_slice();
+                    if bytes.windows(marker.len()).any(|w| w == marker) {
+                        *hold.lock().unwrap() = Some(Instant::now() + stall.delay);
                     }
                 }
             }
             Direction::Down(hold) => {
-                let until = *hold.lock().unwrap();
-                if let Some(wait) = until.and_then(|u| u.checked_duration_since(Instant::now())) {
+                let Some(until) = hold.lock().unwrap().take() else {
+                    return;
+                };
+                if bytes.starts_with(b"-NOSCRIPT") {
+                    return;
+                }
+                if let Some(stall) = inner.stall.lock().unwrap().as_mut() {
+                    stall.left = stall.left.saturating_sub(1);
+                }
+                inner.stalled.fetch_add(1, Ordering::SeqCst);
+                if let Some(wait) = until.checked_duration_since(Instant::now()) {
                     std::thread::sleep(wait);
                 }
             }

@@ -284,6 +284,30 @@ impl RedisStore {
         })
     }
 
+    /// This node's invitations in Redis that its hub does not hold
+    /// (`held` says which it does): what a takeover moved here when the
+    /// script's reply was lost (the script ran, the node saw an error).
+    /// Blocks on Redis.
+    pub fn strays(
+        &self,
+        held: impl Fn(&beckon::protocol::InvitationId) -> bool,
+    ) -> Result<Vec<InvitationRecord>, OpenError> {
+        self.reading(|conn, place| {
+            let owned = self.keys.owned(&self.node);
+            let ids: Vec<String> = redis::Commands::smembers(conn, &owned)
+                .map_err(|e| place.error("cannot list the node's invitations", e))?;
+            // An id that does not parse is kept: reading it reports it.
+            let strays: Vec<String> = ids
+                .into_iter()
+                .filter(|id| {
+                    beckon::protocol::InvitationId::parse(id, "invitation_id")
+                        .map_or(true, |id| !held(&id))
+                })
+                .collect();
+            load::records(conn, place, &owned, &strays)
+        })
+    }
+
     /// The stored records of `ids` (those with none, or that cannot be
     /// read, are left out). Blocks on Redis.
     pub fn records(
