@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The C test programs of the C ABI (tests/c/) against a real beckon-server:
-# builds beckon-server and libbeckon (release, test-hooks), builds the programs
+# builds beckon-server (debug: these runs test behaviour, not speed, and a
+# release build of the server alone takes minutes on a small machine) and
+# libbeckon (release, test-hooks), builds the programs
 # that exercise client behaviour the way scripts/c-tests.sh does (plain and
 # ASan+UBSan), then for each program and mode (plain, asan, valgrind) starts a
 # fresh `beckon-server serve --dev` on 127.0.0.1 with an ephemeral port, runs the
@@ -28,14 +30,12 @@ mkdir -p "$out/lib" "$out/bin"
 if [ "${C_TESTS_CARGO:-1}" = 0 ] && [ -x "$out/bin/beckon-server" ] && [ -f "$out/lib/libbeckon.so" ]; then
   echo "== C_TESTS_CARGO=0: the server and library copied by the last run"
 else
-  # The server first, then the library with test-hooks: the last build decides
-  # what target/release/libbeckon.so is.
-  echo "== cargo build --release -p beckon-server"
-  cargo build --release -p beckon-server
+  echo "== cargo build -p beckon-server"
+  cargo build --locked -p beckon-server
   echo "== cargo build --release --features test-hooks"
-  cargo build --release --features test-hooks
+  cargo build --locked --release --features test-hooks
   # Private copies: another build in this checkout cannot swap them mid-run.
-  cp -f target/release/beckon-server "$out/bin/beckon-server"
+  cp -f target/debug/beckon-server "$out/bin/beckon-server"
   cp -f target/release/libbeckon.so "$out/lib/libbeckon.so"
 fi
 server_bin=$root/$out/bin/beckon-server
