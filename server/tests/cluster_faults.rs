@@ -47,6 +47,9 @@ fn serial() -> MutexGuard<'static, ()> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// The server API's key on every node.
+const API_KEY: &str = "faults-key-0123456789abcdef0123456789";
+
 /// How long a request may wait where the test wants every one answered.
 const PATIENCE: Duration = Duration::from_secs(60);
 
@@ -69,7 +72,9 @@ impl Deployment {
             format!(
                 "grace_secs = {grace_secs}\nmax_open_invitations = 100000\n\
                  messages_per_sec = 1000000\nmessages_burst = 1000000\n\
-                 [redis]\nprefix = \"{prefix}\"\nlease_ms = {lease_ms}\n"
+                 [redis]\nprefix = \"{prefix}\"\nlease_ms = {lease_ms}\n\
+                 [api]\nlisten = \"127.0.0.1:0\"\n\
+                 [[api.key]]\nname = \"backend\"\nsecret = \"{API_KEY}\"\n"
             ),
         )
         .expect("config");
@@ -1179,7 +1184,8 @@ const ADOPT_STALL: Duration = Duration::from_secs(6);
 /// window is seconds wide and the node that moved the invitations sees its
 /// takeover fail: it must try again and find them among its own. Whichever
 /// node wins, one invitee asks it directly and the other through its
-/// inbox.
+/// inbox; and the server API of each node cancels one invitation (on the
+/// winner in place, on the other through the winner's inbox).
 #[test]
 fn answers_made_while_a_takeover_is_under_way_wait_for_it_even_when_its_reply_is_lost() {
     let _serial = serial();
@@ -1198,9 +1204,11 @@ fn answers_made_while_a_takeover_is_under_way_wait_for_it_even_when_its_reply_is
     for invitee in &invitees {
         wait_devices(&a, &invitee.user, 1);
     }
-    let plan: Vec<(usize, usize)> = (0..10).map(|k| (0, k % 2)).collect();
+    let plan: Vec<(usize, usize)> = (0..12).map(|k| (0, k % 2)).collect();
     let ids = send_all(&inviter, &invitees, &plan, 300);
     wait_rung(&inviter, &invitees, &plan, &ids);
+    // The last two are cancelled through the API, by node-b and node-c.
+    let accepted = plan.len() - 2;
 
     // Only the adopt script names node-a's set of invitations.
     let script_marker = format!("{{{}}}:owned:node-a", deployment.prefix);
@@ -1215,13 +1223,31 @@ fn answers_made_while_a_takeover_is_under_way_wait_for_it_even_when_its_reply_is
     );
     let moved_at = Instant::now();
     let patience = CallOptions::within(Duration::from_secs(20));
-    let answers = Slots::new(ids.len());
-    for (k, (id, (_, to))) in ids.iter().zip(&plan).enumerate() {
+    let answers = Slots::new(accepted);
+    for (k, (id, (_, to))) in ids.iter().zip(&plan).enumerate().take(accepted) {
         invitees[*to]
             .client
             .accept_invitation_then_with(answer(id), patience, Box::new(answers.setter(k)))
             .unwrap();
     }
+    let cancels: Vec<(u16, String)> = thread::scope(|scope| {
+        let calls: Vec<_> = [&b, &c]
+            .into_iter()
+            .zip(&ids[accepted..])
+            .map(|(node, id)| {
+                scope.spawn(move || {
+                    let path = format!("/v1/invitations/{id}/cancel");
+                    let (status, _, body) =
+                        common::api::call(node, "POST", &path, Some(API_KEY), Some("{}"));
+                    (status, body.to_string())
+                })
+            })
+            .collect();
+        calls
+            .into_iter()
+            .map(|call| call.join().expect("API call"))
+            .collect()
+    });
     answers.wait_all("answers", Duration::from_secs(30));
     eprintln!(
         "answered {:?} after Redis named the new owner (replies held back {ADOPT_STALL:?}; \
@@ -1238,6 +1264,9 @@ fn answers_made_while_a_takeover_is_under_way_wait_for_it_even_when_its_reply_is
     for ((k, (_, to)), result) in plan.iter().enumerate().zip(answers.take()) {
         let node = ["node-b", "node-c"][*to];
         result.unwrap_or_else(|e| panic!("accept {k} by the invitee on {node}: {e}"));
+    }
+    for (node, (status, body)) in ["node-b", "node-c"].iter().zip(cancels) {
+        assert_eq!(status, 200, "a cancel through {node}'s API: {body}");
     }
     drop((b, c));
 }

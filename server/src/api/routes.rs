@@ -108,11 +108,15 @@ pub async fn send(State(api): State<Arc<Api>>, headers: HeaderMap, body: Body) -
             // node that claimed it first makes (or made) the invitation.
             if let Some(idempotency_key) = &request.idempotency_key {
                 let id = api.ctx.hub.idempotent_id(&inviter, idempotency_key);
-                if let Held::At(node) = cluster.claim_for_api(&id).await? {
-                    let outcome: SendOutcome = cluster
-                        .run_api_at(&node, ApiRequest::Send { inviter, request })
-                        .await?;
-                    return Ok(sent_json(&outcome));
+                // Again if that node stops before it answers.
+                while let Held::At(node) = cluster.claim_for_api(&id).await? {
+                    let send = ApiRequest::Send {
+                        inviter: inviter.clone(),
+                        request: request.clone(),
+                    };
+                    if let Some(outcome) = cluster.run_api_at::<SendOutcome>(&node, send).await? {
+                        return Ok(sent_json(&outcome));
+                    }
                 }
             }
         }
@@ -277,20 +281,26 @@ pub async fn cancel(
             invitees,
             extended_data: Text::from(body.extended_data),
         };
-        let held = match api.ctx.cluster() {
-            Some(cluster) => cluster.invitation_held(&record.id).await?,
-            None => Held::Here,
-        };
-        let outcome: CancelOutcome = match (held, api.ctx.cluster()) {
-            (Held::At(node), Some(cluster)) => {
-                cluster
-                    .run_api_at(&node, ApiRequest::Cancel { request })
-                    .await?
-            }
-            _ => {
-                let outcome = api.ctx.hub.cancel_for_server(request)?;
-                durable(&api, beckon::hub::frame_ticket()).await?;
-                outcome
+        // Again if the node that holds it stops before it answers.
+        let outcome: CancelOutcome = loop {
+            let held = match api.ctx.cluster() {
+                Some(cluster) => cluster.invitation_held(&record.id).await?,
+                None => Held::Here,
+            };
+            match (held, api.ctx.cluster()) {
+                (Held::At(node), Some(cluster)) => {
+                    let cancel = ApiRequest::Cancel {
+                        request: request.clone(),
+                    };
+                    if let Some(outcome) = cluster.run_api_at(&node, cancel).await? {
+                        break outcome;
+                    }
+                }
+                _ => {
+                    let outcome = api.ctx.hub.cancel_for_server(request)?;
+                    durable(&api, beckon::hub::frame_ticket()).await?;
+                    break outcome;
+                }
             }
         };
         tracing::info!(key = %key.name, invitation = %record.id, "api: invitation cancelled");
@@ -333,27 +343,33 @@ pub async fn kick(
         let user = UserId::parse(&user, "user_id")?;
         let device = DeviceId::parse(&device, "device_id")?;
         scope(key, &user)?;
-        let elsewhere =
-            api.ctx
-                .cluster()
-                .and_then(|cluster| match cluster.device_held(&user, &device)? {
+        // Again if its node stops before it answers.
+        let (kicked, ticket) = loop {
+            let elsewhere = api.ctx.cluster().and_then(|cluster| {
+                match cluster.device_held(&user, &device)? {
                     Held::At(node) => Some((cluster, node)),
                     Held::Here => None,
-                });
-        let (kicked, ticket) = match elsewhere {
-            // Its node ends it, and answers once that is stored.
-            Some((cluster, node)) => {
-                let request = ApiRequest::Kick {
-                    user: user.clone(),
-                    device: device.clone(),
-                };
-                (cluster.run_api_at::<bool>(&node, request).await?, 0)
+                }
+            });
+            match elsewhere {
+                // Its node ends it, and answers once that is stored.
+                Some((cluster, node)) => {
+                    let request = ApiRequest::Kick {
+                        user: user.clone(),
+                        device: device.clone(),
+                    };
+                    if let Some(kicked) = cluster.run_api_at::<bool>(&node, request).await? {
+                        break (kicked, 0);
+                    }
+                }
+                // Rule 7 may have cancelled invitations: answered once stored.
+                None => {
+                    break (
+                        api.ctx.hub.kick(&user, &device)?,
+                        beckon::hub::frame_ticket(),
+                    )
+                }
             }
-            // Rule 7 may have cancelled invitations: answered once stored.
-            None => (
-                api.ctx.hub.kick(&user, &device)?,
-                beckon::hub::frame_ticket(),
-            ),
         };
         if !kicked {
             return Err(ApiError::new(

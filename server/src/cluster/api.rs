@@ -6,10 +6,18 @@
 //! (once the change is durable there). Reads need no other node: records
 //! and history are read from Redis, devices from this node's mirror.
 //!
-//! Unlike a device's request, one the API forwarded is not sent again if its
-//! node stops meanwhile: the API answers SERVER after [`REQUEST_PATIENCE`]
-//! (the change may or may not have been made) and the backend tries again,
-//! with the same idempotency key for a send.
+//! While this node takes a stopped node's invitations over, a request about
+//! an invitation its hub does not hold yet waits for the takeover
+//! (`takeover.rs`), here or sent from another node.
+//!
+//! Like a device's request, one the API forwarded goes again to whoever
+//! holds its invitation (or device) if its node stops before answering
+//! ([`Cluster::run_api_at`] returns None, and the API looks the node up
+//! again); the node may have made the change before it stopped, so a
+//! cancel sent again can find the invitation ended. A node that does not
+//! answer within [`REQUEST_PATIENCE`] makes the API answer SERVER (the
+//! change may or may not have been made) and the backend tries again, with
+//! the same idempotency key for a send.
 
 use std::sync::Arc;
 
@@ -49,7 +57,10 @@ impl Cluster {
         };
         Ok(match owner {
             Some(owner) if owner != self.me => Held::At(owner),
-            _ => Held::Here,
+            _ => {
+                self.settled(id).await;
+                Held::Here
+            }
         })
     }
 
@@ -61,6 +72,7 @@ impl Cluster {
         }
         let owner = self.claim(id).await.map_err(unreachable_store)?;
         Ok(if owner == self.me {
+            self.settled(id).await;
             Held::Here
         } else {
             Held::At(owner)
@@ -92,12 +104,14 @@ impl Cluster {
         Ok(records.into_iter().next())
     }
 
-    /// Runs `request` at `node` and waits for its answer.
+    /// Runs `request` at `node` and waits for its answer; None when `node`
+    /// stopped first (ask where the invitation or device is now, and send
+    /// it again).
     pub async fn run_api_at<T: DeserializeOwned>(
         self: &Arc<Self>,
         node: &str,
         request: ApiRequest,
-    ) -> beckon::Result<T> {
+    ) -> beckon::Result<Option<T>> {
         if let Some(why) = self.store.lease_lost() {
             return Err(unreachable_store(format!(
                 "this server node is stopping ({why})"
@@ -107,7 +121,11 @@ impl Cluster {
             .next_key
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (answered, answer) = oneshot::channel();
-        self.api_pending.lock().insert(key, answered);
+        let waiting = super::ApiWaiting {
+            node: node.to_owned(),
+            answered,
+        };
+        self.api_pending.lock().insert(key, waiting);
         let message = Message::Api {
             from: self.me.clone(),
             epoch: self.store.epoch(),
@@ -118,8 +136,10 @@ impl Cluster {
         let waited = tokio::time::timeout(REQUEST_PATIENCE, answer).await;
         self.api_pending.lock().remove(&key);
         match waited {
-            Ok(Ok(answer)) => decode(&answer),
-            _ => Err(Error::new(
+            Ok(Ok(answer)) => decode(&answer).map(Some),
+            // Dropped unanswered: the node stopped.
+            Ok(Err(_)) => Ok(None),
+            Err(_) => Err(Error::new(
                 ErrorCode::Server,
                 format!(
                     "node {node}, which holds it, did not answer within {} s; the change may \
@@ -130,9 +150,24 @@ impl Cluster {
         }
     }
 
-    /// Runs a request of node `from`'s server API on this node's hub; the
-    /// answer goes back once what it changed is durable.
+    /// Runs a request of node `from`'s server API on this node's hub (once
+    /// the takeovers running here end, if it is about an invitation the hub
+    /// does not hold yet); the answer goes back once what it changed is
+    /// durable.
     pub(super) fn run_api_request(self: &Arc<Self>, from: String, key: u64, request: ApiRequest) {
+        let invitation = match &request {
+            ApiRequest::Send { inviter, request } => request
+                .idempotency_key
+                .as_ref()
+                .map(|key| self.hub.idempotent_id(inviter, key)),
+            ApiRequest::Cancel { request } => Some(request.invitation_id.clone()),
+            ApiRequest::Kick { .. } => None,
+        };
+        let held = super::takeover::Held::Api { from, key, request };
+        self.run_unless_held(invitation.as_ref(), held);
+    }
+
+    pub(super) fn run_api_now(self: &Arc<Self>, from: String, key: u64, request: ApiRequest) {
         let answer = |this: &Arc<Cluster>, answer: Answer| {
             let ticket = beckon::hub::frame_ticket();
             let message = Message::Answer {

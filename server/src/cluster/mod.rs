@@ -25,7 +25,7 @@
 //! Lock order: [`Cluster`]'s `devices` lock, then the hub's locks, then the
 //! outbound queues' lock (a leaf; a remote session's sink takes it under the
 //! hub's locks). Nothing calls into the hub holding `pending`; `owners`,
-//! `stopped` and `takeovers` are leaves too.
+//! `stopped` and the takeovers' state are leaves too.
 
 pub mod api;
 mod directory;
@@ -103,6 +103,13 @@ struct Pending {
     request: Routed,
 }
 
+/// A request of the server API forwarded to `node`: dropped unanswered if
+/// that node stops, so that the API asks where to send it now.
+struct ApiWaiting {
+    node: String,
+    answered: tokio::sync::oneshot::Sender<Answer>,
+}
+
 /// A request on its way to the node that holds its invitation.
 #[derive(Clone)]
 struct Routed {
@@ -143,7 +150,7 @@ pub struct Cluster {
     pending: Mutex<HashMap<u64, Pending>>,
     /// Requests of the server API forwarded to another node, waiting for
     /// their answers (`api.rs`). A leaf lock.
-    api_pending: Mutex<HashMap<u64, tokio::sync::oneshot::Sender<Answer>>>,
+    api_pending: Mutex<HashMap<u64, ApiWaiting>>,
     /// The node that holds an invitation, as its deliveries said: requests
     /// about it go there without a lookup in Redis. Forgotten for a node
     /// that stopped (its invitations moved).
@@ -152,8 +159,7 @@ pub struct Cluster {
     /// send teaches no owner. A leaf lock.
     stopped: Mutex<std::collections::HashSet<String>>,
     /// Takeovers running here and the requests they hold (`takeover.rs`).
-    /// A leaf lock.
-    takeovers: Mutex<takeover::Takeovers>,
+    takeovers: takeover::Takeovers,
     outbound: outbound::Outbound,
     directory: directory::Publisher,
 }
@@ -201,7 +207,7 @@ impl Cluster {
             api_pending: Mutex::new(HashMap::new()),
             owners: Mutex::new(HashMap::new()),
             stopped: Mutex::new(std::collections::HashSet::new()),
-            takeovers: Mutex::new(takeover::Takeovers::default()),
+            takeovers: takeover::Takeovers::default(),
         });
         let from = directory::snapshot(&cluster).await?;
         inbound::start(&cluster).await?;
@@ -454,8 +460,12 @@ impl Cluster {
     }
 
     /// Requests that went to `node`, which stopped, go again to whoever
-    /// holds their invitations now.
+    /// holds their invitations now (the server API's, dropped here, are
+    /// sent again by the API, which looks their node up again).
     fn reroute_from(self: &Arc<Self>, node: &str) {
+        self.api_pending
+            .lock()
+            .retain(|_, waiting| waiting.node != node);
         let stranded: Vec<Pending> = {
             let mut pending = self.pending.lock();
             let keys: Vec<u64> = pending
@@ -585,7 +595,7 @@ impl Cluster {
         let Some(pending) = self.pending.lock().remove(&key) else {
             if let Some(waiting) = self.api_pending.lock().remove(&key) {
                 // The API may have stopped waiting.
-                let _ = waiting.send(Answer { body, failed });
+                let _ = waiting.answered.send(Answer { body, failed });
             }
             return;
         };

@@ -4,20 +4,32 @@
 //! adopts them. Between the two, every node routes requests about them
 //! here, and this hub does not hold them yet: such a request (a device's
 //! here, or one another node sent) waits until the takeovers running here
-//! have ended, then runs, in the order the requests came. Without it, it
-//! would be answered INVITATION_NOT_FOUND, or an idempotent send would make
-//! a second invitation under the id being adopted.
+//! have ended, then runs, in the order the requests came; the server API's
+//! requests made on this node wait in place ([`Cluster::settled`]). Without
+//! it, it would be answered INVITATION_NOT_FOUND, or an idempotent send
+//! would make a second invitation under the id being adopted.
 
 use std::sync::Arc;
 
 use beckon::protocol::wire::ClientFrame;
 use beckon::protocol::{DeviceId, InvitationId, UserId};
+use parking_lot::Mutex;
+use tokio::sync::Notify;
 
+use super::messages::ApiRequest;
 use super::Cluster;
 
 /// The takeovers this node runs, and the requests held until they end.
 #[derive(Default)]
 pub(super) struct Takeovers {
+    /// A leaf lock.
+    state: Mutex<State>,
+    /// Told when the last running takeover ends.
+    ended: Notify,
+}
+
+#[derive(Default)]
+struct State {
     /// Takeovers started (before the adopt script) and not yet ended (the
     /// hub adopted what was moved, or the takeover failed).
     running: usize,
@@ -44,6 +56,12 @@ pub(super) enum Held {
         gen: u64,
         frame: ClientFrame,
     },
+    /// Request `key` of node `from`'s server API.
+    Api {
+        from: String,
+        key: u64,
+        request: ApiRequest,
+    },
 }
 
 /// A takeover running on this node; its end (drop) runs what was held.
@@ -52,13 +70,14 @@ pub(super) struct Running(Arc<Cluster>);
 impl Drop for Running {
     fn drop(&mut self) {
         let released = {
-            let mut takeovers = self.0.takeovers.lock();
-            takeovers.running = takeovers.running.saturating_sub(1);
-            if takeovers.running > 0 {
+            let mut state = self.0.takeovers.state.lock();
+            state.running = state.running.saturating_sub(1);
+            if state.running > 0 {
                 return;
             }
-            std::mem::take(&mut takeovers.held)
+            std::mem::take(&mut state.held)
         };
+        self.0.takeovers.ended.notify_waiters();
         if !released.is_empty() {
             tracing::info!(
                 requests = released.len(),
@@ -75,8 +94,23 @@ impl Cluster {
     /// A takeover starts; requests about invitations this hub does not
     /// hold wait until the returned guard is dropped.
     pub(super) fn takeover_started(self: &Arc<Self>) -> Running {
-        self.takeovers.lock().running += 1;
+        self.takeovers.state.lock().running += 1;
         Running(self.clone())
+    }
+
+    /// Returns once this hub holds `id` or no takeover runs here: then
+    /// whether this hub holds `id` is known.
+    pub(super) async fn settled(&self, id: &InvitationId) {
+        loop {
+            // Registered before the check, so an end in between is seen.
+            let ended = self.takeovers.ended.notified();
+            tokio::pin!(ended);
+            ended.as_mut().enable();
+            if self.hub.has_invitation(id) || self.takeovers.state.lock().running == 0 {
+                return;
+            }
+            ended.await;
+        }
     }
 
     /// Runs `request`, about `invitation`, now; or once the takeovers
@@ -102,11 +136,11 @@ impl Cluster {
         if self.hub.has_invitation(invitation) {
             return Some(request);
         }
-        let mut takeovers = self.takeovers.lock();
-        if takeovers.running == 0 {
+        let mut state = self.takeovers.state.lock();
+        if state.running == 0 {
             return Some(request);
         }
-        takeovers.held.push(request);
+        state.held.push(request);
         None
     }
 
@@ -144,6 +178,7 @@ impl Cluster {
                 gen,
                 frame,
             } => self.run_remote(from, key, user, device, gen, frame),
+            Held::Api { from, key, request } => self.run_api_now(from, key, request),
         }
     }
 }

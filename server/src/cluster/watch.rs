@@ -116,6 +116,7 @@ impl Cluster {
             })
             .collect();
         named.extend(self.pending.lock().values().map(|p| p.node.clone()));
+        named.extend(self.api_pending.lock().values().map(|w| w.node.clone()));
         named
     }
 
