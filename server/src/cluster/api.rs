@@ -150,24 +150,9 @@ impl Cluster {
         }
     }
 
-    /// Runs a request of node `from`'s server API on this node's hub (once
-    /// the takeovers running here end, if it is about an invitation the hub
-    /// does not hold yet); the answer goes back once what it changed is
-    /// durable.
+    /// Runs a request of node `from`'s server API on this node's hub; the
+    /// answer goes back once what it changed is durable.
     pub(super) fn run_api_request(self: &Arc<Self>, from: String, key: u64, request: ApiRequest) {
-        let invitation = match &request {
-            ApiRequest::Send { inviter, request } => request
-                .idempotency_key
-                .as_ref()
-                .map(|key| self.hub.idempotent_id(inviter, key)),
-            ApiRequest::Cancel { request } => Some(request.invitation_id.clone()),
-            ApiRequest::Kick { .. } => None,
-        };
-        let held = super::takeover::Held::Api { from, key, request };
-        self.run_unless_held(invitation.as_ref(), held);
-    }
-
-    pub(super) fn run_api_now(self: &Arc<Self>, from: String, key: u64, request: ApiRequest) {
         let answer = |this: &Arc<Cluster>, answer: Answer| {
             let ticket = beckon::hub::frame_ticket();
             let message = Message::Answer {

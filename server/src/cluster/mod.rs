@@ -652,6 +652,17 @@ impl Cluster {
                     handle.push(push);
                 }
             }
+            Message::Request { .. } | Message::Api { .. } => {
+                let invitation = self.invitation_asked(&message);
+                self.run_unless_held(invitation.as_ref(), takeover::Held::Message(message));
+            }
+            Message::Answer { key, body, failed } => self.answered(key, body, failed),
+        }
+    }
+
+    /// Runs a request another node sent (a device's or its server API's).
+    fn run_message(self: &Arc<Self>, message: Message) {
+        match message {
             Message::Request {
                 from,
                 epoch,
@@ -667,35 +678,14 @@ impl Cluster {
                 key,
                 request,
             } => self.run_api_request(from, key, request),
-            Message::Answer { key, body, failed } => self.answered(key, body, failed),
+            // Never held: handled as received.
+            other @ (Message::Deliver { .. } | Message::Answer { .. }) => self.received(other),
         }
     }
 
     /// Runs a request of a device of node `from` (with its epoch) on its
-    /// remote session here (once the takeovers running here end, if it is
-    /// about an invitation the hub does not hold yet).
+    /// remote session here.
     fn run_request(
-        self: &Arc<Self>,
-        from: (String, i64),
-        key: u64,
-        user: UserId,
-        device: DeviceId,
-        gen: u64,
-        frame: ClientFrame,
-    ) {
-        let invitation = self.request_invitation(&user, &frame);
-        let held = takeover::Held::Remote {
-            from,
-            key,
-            user,
-            device,
-            gen,
-            frame,
-        };
-        self.run_unless_held(invitation.as_ref(), held);
-    }
-
-    fn run_remote(
         self: &Arc<Self>,
         (from, epoch): (String, i64),
         key: u64,

@@ -12,11 +12,11 @@
 use std::sync::Arc;
 
 use beckon::protocol::wire::ClientFrame;
-use beckon::protocol::{DeviceId, InvitationId, UserId};
+use beckon::protocol::{InvitationId, UserId};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
-use super::messages::ApiRequest;
+use super::messages::{ApiRequest, Message};
 use super::Cluster;
 
 /// The takeovers this node runs, and the requests held until they end.
@@ -47,21 +47,9 @@ pub(super) enum Held {
         request_id: u64,
         frame: ClientFrame,
     },
-    /// Request `key` of a device of node `from` (with its epoch).
-    Remote {
-        from: (String, i64),
-        key: u64,
-        user: UserId,
-        device: DeviceId,
-        gen: u64,
-        frame: ClientFrame,
-    },
-    /// Request `key` of node `from`'s server API.
-    Api {
-        from: String,
-        key: u64,
-        request: ApiRequest,
-    },
+    /// A request another node sent: a device's (`Message::Request`) or
+    /// its server API's (`Message::Api`).
+    Message(Message),
 }
 
 /// A takeover running on this node; its end (drop) runs what was held.
@@ -144,23 +132,32 @@ impl Cluster {
         None
     }
 
-    /// The invitation `frame` of `user` is about, when a takeover may bring
-    /// it: an answer, cancel or receipt's, or an idempotent send's.
-    pub(super) fn request_invitation(
+    /// The invitation a request another node sent is about, when a
+    /// takeover may bring it: an answer, cancel or receipt's, or an
+    /// idempotent send's.
+    pub(super) fn invitation_asked(&self, message: &Message) -> Option<InvitationId> {
+        match message {
+            Message::Request { user, frame, .. } => match frame {
+                ClientFrame::Send { request, .. } => self.idempotent_id(user, request),
+                _ => Cluster::invitation_of(frame).cloned(),
+            },
+            Message::Api { request, .. } => match request {
+                ApiRequest::Send { inviter, request } => self.idempotent_id(inviter, request),
+                ApiRequest::Cancel { request } => Some(request.invitation_id.clone()),
+                ApiRequest::Kick { .. } => None,
+            },
+            Message::Deliver { .. } | Message::Answer { .. } => None,
+        }
+    }
+
+    /// The id an idempotent send of `inviter` gets.
+    fn idempotent_id(
         &self,
-        user: &UserId,
-        frame: &ClientFrame,
+        inviter: &UserId,
+        request: &beckon::protocol::SendInvitation,
     ) -> Option<InvitationId> {
-        if let Some(id) = Cluster::invitation_of(frame) {
-            return Some(id.clone());
-        }
-        match frame {
-            ClientFrame::Send { request, .. } => request
-                .idempotency_key
-                .as_ref()
-                .map(|key| self.hub.idempotent_id(user, key)),
-            _ => None,
-        }
+        let key = request.idempotency_key.as_ref()?;
+        Some(self.hub.idempotent_id(inviter, key))
     }
 
     fn run_held(self: &Arc<Self>, held: Held) {
@@ -170,15 +167,7 @@ impl Cluster {
                 request_id,
                 frame,
             } => self.run_local(&secret, request_id, frame),
-            Held::Remote {
-                from,
-                key,
-                user,
-                device,
-                gen,
-                frame,
-            } => self.run_remote(from, key, user, device, gen, frame),
-            Held::Api { from, key, request } => self.run_api_now(from, key, request),
+            Held::Message(message) => self.run_message(message),
         }
     }
 }
