@@ -292,6 +292,34 @@ fn is_state(event: &Event, wanted: ConnectionState) -> bool {
     matches!(event, Event::ConnectionStateChanged { state, .. } if *state == wanted)
 }
 
+/// A server that welcomes each reconnect and drops it at once is redialled
+/// with growing delays (250 ms, 500 ms, 1 s, 2 s, ..., each with jitter
+/// down to half), not four times a second: the delays start over only
+/// after a connection that stayed up as long as the wait before it.
+#[test]
+fn a_server_that_drops_each_connection_after_its_welcome_is_redialled_ever_more_slowly() {
+    let mut server = FakeServer::start();
+    let probe = Probe::new(&server.url());
+    let first = logged_in(&mut server, &probe, "alice");
+    drop(first);
+    let window = Duration::from_secs(3);
+    let started = Instant::now();
+    let mut redials = 0;
+    while let Some(mut peer) = server.peer_within(window.saturating_sub(started.elapsed())) {
+        redials += 1;
+        server.block(peer.send(welcome(true, 0, 0)));
+        drop(peer);
+    }
+    assert!(redials >= 1, "the client did not reconnect");
+    // The delays' lower bounds (125, 250, 500, 1000, 2000 ms) add up to
+    // 1.875 s by the fourth redial and 3.875 s by the fifth; delays that
+    // started over at every welcome would redial at least 12 times.
+    assert!(
+        redials <= 4,
+        "{redials} redials within {window:?}: the delay did not grow between short connections"
+    );
+}
+
 /// A reconnect that is welcomed after the client was freed must end that
 /// session with a logout, not leave it to ring for the grace period.
 #[test]

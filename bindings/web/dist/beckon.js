@@ -869,6 +869,7 @@ __name(stateChanged, "stateChanged");
 // src/link.ts
 var BACKOFF_FIRST_MS = 250;
 var BACKOFF_LAST_MS = 3e4;
+var BACKOFF_STABLE_MS = 1e4;
 var ACK_EVERY = 64;
 var LOGOUT_WAIT_MS = 1e3;
 var MAX_KNOWN = 1e3;
@@ -896,6 +897,10 @@ var _Link = class _Link {
     __publicField(this, "dial", null);
     __publicField(this, "reason", "NETWORK");
     __publicField(this, "backoffMs", BACKOFF_FIRST_MS);
+    /** The wait (with jitter) before the last dial. */
+    __publicField(this, "waitedMs", 0);
+    /** When the current (or last) connection was welcomed. */
+    __publicField(this, "connectedAt", 0);
     __publicField(this, "retryTimer", null);
     __publicField(this, "heartbeatTimer", null);
     __publicField(this, "lastHeard", 0);
@@ -1136,6 +1141,7 @@ var _Link = class _Link {
   // ---- serving a connection ------------------------------------------------
   serve(ws, welcome, early) {
     this.phase = "open";
+    this.connectedAt = Date.now();
     this.ws = ws;
     this.dial = null;
     this.welcomed(welcome);
@@ -1354,12 +1360,15 @@ var _Link = class _Link {
     this.stopHeartbeat();
     if (this.ws) this.drop(this.ws);
     this.ws = null;
-    this.backoffMs = BACKOFF_FIRST_MS;
+    if (Date.now() - this.connectedAt >= Math.min(this.waitedMs, BACKOFF_STABLE_MS)) this.backoffMs = BACKOFF_FIRST_MS;
     this.options.hooks.changed("RECONNECTING", reason);
     this.scheduleReconnect();
   }
+  /** Dials again after the current delay (with jitter), and doubles the delay for the next attempt. */
   scheduleReconnect() {
     const delay = this.backoffMs * (0.5 + Math.random() * 0.5);
+    this.waitedMs = delay;
+    this.backoffMs = Math.min(this.backoffMs * 2, BACKOFF_LAST_MS);
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;
       void this.reconnect();
@@ -1384,7 +1393,6 @@ var _Link = class _Link {
         );
         return;
       }
-      this.backoffMs = Math.min(this.backoffMs * 2, BACKOFF_LAST_MS);
       this.scheduleReconnect();
       return;
     }

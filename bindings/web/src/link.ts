@@ -42,6 +42,13 @@ import type { WebSocketConstructor, WebSocketLike } from './types.js';
 /** Reconnect delays double from the first to the last, each with jitter (50% to 100%). */
 const BACKOFF_FIRST_MS = 250;
 const BACKOFF_LAST_MS = 30_000;
+/**
+ * A connection that stayed up as long as the wait before it, or this long,
+ * was healthy: the next reconnect starts from the first delay again. Delays
+ * start over only then, so a server that welcomes and then closes at once is
+ * redialled ever more slowly, not four times a second.
+ */
+const BACKOFF_STABLE_MS = 10_000;
 /** Acknowledge received frames after this many, or at the next heartbeat. */
 const ACK_EVERY = 64;
 /** How long a logout waits for the server's answer before closing anyway. */
@@ -103,6 +110,10 @@ export class Link {
   private dial: Dial | null = null;
   private reason: ConnectionReason = 'NETWORK';
   private backoffMs = BACKOFF_FIRST_MS;
+  /** The wait (with jitter) before the last dial. */
+  private waitedMs = 0;
+  /** When the current (or last) connection was welcomed. */
+  private connectedAt = 0;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private heartbeatTimer: ReturnType<typeof setInterval> | null = null;
   private lastHeard = 0;
@@ -370,6 +381,7 @@ export class Link {
 
   private serve(ws: WebSocketLike, welcome: Welcome, early: string[]): void {
     this.phase = 'open';
+    this.connectedAt = Date.now();
     this.ws = ws;
     this.dial = null;
     this.welcomed(welcome);
@@ -614,13 +626,16 @@ export class Link {
     this.stopHeartbeat();
     if (this.ws) this.drop(this.ws);
     this.ws = null;
-    this.backoffMs = BACKOFF_FIRST_MS;
+    if (Date.now() - this.connectedAt >= Math.min(this.waitedMs, BACKOFF_STABLE_MS)) this.backoffMs = BACKOFF_FIRST_MS;
     this.options.hooks.changed('RECONNECTING', reason);
     this.scheduleReconnect();
   }
 
+  /** Dials again after the current delay (with jitter), and doubles the delay for the next attempt. */
   private scheduleReconnect(): void {
     const delay = this.backoffMs * (0.5 + Math.random() * 0.5);
+    this.waitedMs = delay;
+    this.backoffMs = Math.min(this.backoffMs * 2, BACKOFF_LAST_MS);
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;
       void this.reconnect();
@@ -646,7 +661,6 @@ export class Link {
         );
         return;
       }
-      this.backoffMs = Math.min(this.backoffMs * 2, BACKOFF_LAST_MS);
       this.scheduleReconnect();
       return;
     }

@@ -252,7 +252,8 @@ export { existsSync };
  * reach the server) until `cutSwallowing()`. It reads the WebSocket frames
  * passing each way: `clientFrames(conn)` and `serverFrames(conn)`, per
  * connection in the order they were opened (0, 1, ...), each
- * `{ conn, text, json, swallowed }`.
+ * `{ conn, text, json, swallowed }`. With `dropAfterWelcome` set, each
+ * connection ends right after the server's welcome has reached the client.
  */
 export class Proxy {
   static async start(targetPort) {
@@ -273,6 +274,8 @@ export class Proxy {
     this.swallowPattern = null;
     this.swallowing = false;
     this.swallowed = 0;
+    /** While set, a connection ends right after the server's welcome has passed. */
+    this.dropAfterWelcome = false;
     this.server = net.createServer((down) => {
       const up = net.connect(this.targetPort, '127.0.0.1');
       const conn = this.connections++;
@@ -285,7 +288,9 @@ export class Proxy {
       };
       const fromClient = new FrameReader((text) => this.frames.push(frameOf(conn, 'client', text, this.swallowing)));
       const fromServer = new FrameReader((text) => {
-        this.frames.push(frameOf(conn, 'server', text, false));
+        const frame = frameOf(conn, 'server', text, false);
+        this.frames.push(frame);
+        if (this.dropAfterWelcome && frame.json?.type === 'welcome') pair.welcomed = true;
         if (this.swallowPattern !== null && text.includes(this.swallowPattern)) {
           // From here on (before the client can read this frame) what clients write is lost.
           this.swallowPattern = null;
@@ -302,6 +307,11 @@ export class Proxy {
         fromServer.push(data);
         if (this.hold) pair.held.push(data);
         else down.write(data);
+        if (pair.welcomed) {
+          // The welcome reaches the client, then the connection ends.
+          down.end();
+          up.destroy();
+        }
       });
       down.on('close', end);
       up.on('close', end);

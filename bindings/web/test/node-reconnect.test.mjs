@@ -69,6 +69,23 @@ test('a dropped connection resumes its session: what was sent meanwhile arrives 
   ]);
 });
 
+test('a server that drops each connection right after its welcome is redialled ever more slowly', async () => {
+  const { proxy, bob } = await bobBehindProxy(cleanup);
+  await bob.login('drop-bob', 'dev');
+  const before = proxy.connections;
+  proxy.dropAfterWelcome = true;
+  proxy.cut();
+  await sleep(3000);
+  proxy.dropAfterWelcome = false;
+  const redials = proxy.connections - before;
+  assert.ok(redials >= 1, 'bob did not redial');
+  // The delays' lower bounds (125, 250, 500, 1000, 2000 ms) add up to 1.875 s
+  // by the fourth redial and 3.875 s by the fifth; delays that started over
+  // at every welcome would redial at least 12 times.
+  assert.ok(redials <= 4, `${redials} redials within 3 s: the delay did not grow between short connections`);
+  await until(() => bob.connectionState === 'CONNECTED', 'bob back once the server keeps him');
+});
+
 test('SIGKILL and restart on the same port (SQLite): fresh sessions, missed events told once, rule 9', async () => {
   const dataDir = tempDir('data');
   const server = await Server.start({ store: 'sqlite', dataDir });

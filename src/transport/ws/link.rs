@@ -30,9 +30,46 @@ use crate::protocol::SessionSink;
 use crate::protocol::{ConnectionReason, ConnectionState, Limits, Push, Snapshot};
 
 const SUB_TAG: &str = "client";
-/// Reconnect delays double from the first to the last, each with jitter.
+/// Reconnect delays double from the first to the last ([`Backoff`]).
 const BACKOFF_FIRST: Duration = Duration::from_millis(250);
 const BACKOFF_LAST: Duration = Duration::from_secs(30);
+/// A connection that stayed up as long as the wait before it, or this long,
+/// was healthy: the next reconnect starts from the first delay again.
+const BACKOFF_STABLE: Duration = Duration::from_secs(10);
+
+/// The reconnect delays. They start over only after a healthy connection,
+/// so a server that welcomes and then closes at once is redialled ever more
+/// slowly, not four times a second.
+struct Backoff {
+    /// The next wait, before jitter.
+    next: Duration,
+    /// The wait (with jitter) before the last dial.
+    waited: Duration,
+}
+
+impl Backoff {
+    fn new() -> Backoff {
+        Backoff {
+            next: BACKOFF_FIRST,
+            waited: Duration::ZERO,
+        }
+    }
+
+    /// The wait before the next dial (50 to 100 % of the delay); the delay
+    /// after it doubles.
+    fn wait(&mut self) -> Duration {
+        self.waited = self.next.mul_f64(0.5 + rand::random::<f64>() * 0.5);
+        self.next = (self.next * 2).min(BACKOFF_LAST);
+        self.waited
+    }
+
+    /// A connection was lost after `lasted`.
+    fn lost(&mut self, lasted: Duration) {
+        if lasted >= self.waited.min(BACKOFF_STABLE) {
+            self.next = BACKOFF_FIRST;
+        }
+    }
+}
 /// Acknowledge received frames after this many, or at the next heartbeat.
 const ACK_EVERY: u64 = 64;
 /// How long closing waits for the logout frame to be written.
@@ -159,6 +196,8 @@ impl Link {
         // The first session's sync comes from the client, after the login's
         // callback; a later fresh session's from the link.
         let mut fresh = false;
+        let mut backoff = Backoff::new();
+        let mut connected_at = Instant::now();
         loop {
             let lost = tokio::select! {
                 biased;
@@ -186,9 +225,11 @@ impl Link {
             );
             self.sink
                 .link_changed(ConnectionState::Reconnecting, reason);
-            let Some(opened) = self.reconnect(&mut closing).await else {
+            backoff.lost(connected_at.elapsed());
+            let Some(opened) = self.reconnect(&mut closing, &mut backoff).await else {
                 return;
             };
+            connected_at = Instant::now();
             (socket, welcome) = opened;
             fresh = !welcome.resumed;
             self.welcomed(&welcome);
@@ -550,14 +591,16 @@ impl Link {
 
     // ---- away: reconnecting ---------------------------------------------------------
 
-    /// Reconnects with backoff, taking commands and expiring requests
+    /// Reconnects with `backoff`, taking commands and expiring requests
     /// meanwhile. `None` when the link is done (closed, or the session could
     /// not be restored).
-    async fn reconnect(&mut self, closing: &mut Closing) -> Option<(Socket, Welcome)> {
-        let mut delay = BACKOFF_FIRST;
+    async fn reconnect(
+        &mut self,
+        closing: &mut Closing,
+        backoff: &mut Backoff,
+    ) -> Option<(Socket, Welcome)> {
         loop {
-            let jittered = delay.mul_f64(0.5 + rand::random::<f64>() * 0.5);
-            let until = Instant::now() + jittered;
+            let until = Instant::now() + backoff.wait();
             let away = tokio::select! {
                 biased;
                 closed = &mut *closing => Some(closed.ok()),
@@ -607,7 +650,6 @@ impl Link {
                 }
                 Err(error) => {
                     crate::log!(Level::Info, SUB_TAG, "reconnect failed: {error}");
-                    delay = (delay * 2).min(BACKOFF_LAST);
                 }
             }
         }
@@ -747,4 +789,38 @@ async fn send_ack(socket: &mut Socket, seq: u64) -> std::result::Result<(), ()> 
         .send(Message::Text(frame.into()))
         .await
         .map_err(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn between(wait: Duration, low_ms: u64, high_ms: u64) -> bool {
+        wait >= Duration::from_millis(low_ms) && wait <= Duration::from_millis(high_ms)
+    }
+
+    #[test]
+    fn the_delays_start_over_only_after_a_healthy_connection() {
+        let mut backoff = Backoff::new();
+        let first = backoff.wait();
+        assert!(between(first, 125, 250), "{first:?}");
+        // Welcomed, then closed at once: the delay keeps growing.
+        backoff.lost(Duration::ZERO);
+        let second = backoff.wait();
+        assert!(between(second, 250, 500), "{second:?}");
+        // Up as long as the wait before it: healthy.
+        backoff.lost(second);
+        let third = backoff.wait();
+        assert!(between(third, 125, 250), "{third:?}");
+        // The delay stops at the last; a connection of BACKOFF_STABLE is
+        // healthy however long the wait was.
+        for _ in 0..20 {
+            backoff.wait();
+        }
+        assert_eq!(backoff.next, BACKOFF_LAST);
+        backoff.lost(BACKOFF_STABLE - Duration::from_millis(1));
+        assert_eq!(backoff.next, BACKOFF_LAST);
+        backoff.lost(BACKOFF_STABLE);
+        assert_eq!(backoff.next, BACKOFF_FIRST);
+    }
 }

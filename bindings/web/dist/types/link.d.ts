@@ -42,6 +42,10 @@ export declare class Link {
     private dial;
     private reason;
     private backoffMs;
+    /** The wait (with jitter) before the last dial. */
+    private waitedMs;
+    /** When the current (or last) connection was welcomed. */
+    private connectedAt;
     private retryTimer;
     private heartbeatTimer;
     private lastHeard;
@@ -138,6 +142,7 @@ export declare class Link {
     private answer;
     /** The connection dropped (or went silent): reconnect, unless the session is over. */
     private lost;
+    /** Dials again after the current delay (with jitter), and doubles the delay for the next attempt. */
     private scheduleReconnect;
     private reconnect;
     /**
