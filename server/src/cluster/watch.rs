@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use beckon::hub::InvitationRecord;
 use beckon::protocol::InvitationId;
@@ -24,6 +24,48 @@ enum Takeover {
     Alive(Vec<InvitationRecord>),
     /// This node lost its lease: it is stopping.
     Stopping,
+    /// Tried for [`TAKEOVER_PATIENCE`] without success.
+    GaveUp,
+}
+
+/// How long a failing takeover is tried again before this node gives up.
+/// What it could not take stays in Redis: still the stopped node's (another
+/// node may take it), or this node's (read back when it restarts).
+const TAKEOVER_PATIENCE: Duration = Duration::from_secs(60);
+
+/// The pauses between a takeover's attempts: 200 ms, doubling up to the
+/// lease, for [`TAKEOVER_PATIENCE`] at most.
+struct Retry {
+    started: Instant,
+    pause: Duration,
+}
+
+impl Retry {
+    fn new() -> Retry {
+        Retry {
+            started: Instant::now(),
+            pause: Duration::from_millis(200),
+        }
+    }
+
+    /// Waits before the next attempt; or how the takeover ends instead,
+    /// when this node is stopping or has tried long enough.
+    async fn again(&mut self, cluster: &Cluster, dead: &str) -> Result<(), Takeover> {
+        if cluster.stopping() {
+            return Err(Takeover::Stopping);
+        }
+        if self.started.elapsed() >= TAKEOVER_PATIENCE {
+            tracing::error!(
+                node = dead,
+                "cluster: gave up taking over a stopped node's invitations after {} s",
+                TAKEOVER_PATIENCE.as_secs()
+            );
+            return Err(Takeover::GaveUp);
+        }
+        tokio::time::sleep(self.pause).await;
+        self.pause = (self.pause * 2).min(cluster.lease);
+        Ok(())
+    }
 }
 
 pub(super) fn start(cluster: &Arc<Cluster>) {
@@ -137,7 +179,7 @@ impl Cluster {
                 // The node is running again under its name; its inbox is
                 // its new process's.
                 Takeover::Alive(strays) => (strays, false),
-                Takeover::Stopping => (Vec::new(), false),
+                Takeover::Stopping | Takeover::GaveUp => (Vec::new(), false),
             };
             if !records.is_empty() {
                 let recovery = this.hub.adopt(records, this.grace);
@@ -165,13 +207,12 @@ impl Cluster {
     }
 
     /// Runs the takeover script for `dead` until it answers, then reads
-    /// what it moved. A failed attempt is tried again (after a growing
-    /// pause) until this node stops. Redis may have run a script whose
-    /// reply was lost: what it moved is then this node's in Redis only, so
-    /// after a failure this node's invitations that its hub does not hold
-    /// are read too.
+    /// what it moved. A failed attempt is tried again after a growing pause
+    /// ([`Retry`]). Redis may have run a script whose reply was lost: what
+    /// it moved is then this node's in Redis only, so after a failure this
+    /// node's invitations that its hub does not hold are read too.
     async fn take_over(self: &Arc<Self>, dead: &str) -> Takeover {
-        let mut pause = Duration::from_millis(200);
+        let mut retry = Retry::new();
         let mut failed = false;
         let moved = loop {
             let (store, name) = (self.store.clone(), dead.to_owned());
@@ -187,11 +228,9 @@ impl Cluster {
                 }
             }
             failed = true;
-            if self.stopping() {
-                return Takeover::Stopping;
+            if let Err(end) = retry.again(self, dead).await {
+                return end;
             }
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(self.lease);
         };
         if !failed {
             return match moved {
@@ -216,11 +255,12 @@ impl Cluster {
                     tracing::error!(%error, node = dead, "cluster: reading this node's invitations failed; trying again")
                 }
             }
-            if self.stopping() {
-                return Takeover::Stopping;
+            match retry.again(self, dead).await {
+                Ok(()) => {}
+                // What the script moved is still adopted.
+                Err(Takeover::GaveUp) => break Vec::new(),
+                Err(end) => return end,
             }
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(self.lease);
         };
         if !strays.is_empty() {
             tracing::warn!(
