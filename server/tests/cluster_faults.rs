@@ -1237,8 +1237,14 @@ fn answers_made_while_a_takeover_is_under_way_wait_for_it_even_when_its_reply_is
             .map(|(node, id)| {
                 scope.spawn(move || {
                     let path = format!("/v1/invitations/{id}/cancel");
-                    let (status, _, body) =
-                        common::api::call(node, "POST", &path, Some(API_KEY), Some("{}"));
+                    let (status, _, body) = common::api::call_within(
+                        node,
+                        "POST",
+                        &path,
+                        Some(API_KEY),
+                        Some("{}"),
+                        Duration::from_secs(30),
+                    );
                     (status, body.to_string())
                 })
             })

@@ -15,9 +15,21 @@ pub fn call(
     key: Option<&str>,
     body: Option<&str>,
 ) -> (u16, String, Value) {
+    call_within(server, method, path, key, body, WAIT)
+}
+
+/// [`call`], waiting up to `patience` for the answer.
+pub fn call_within(
+    server: &ServerProcess,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    body: Option<&str>,
+    patience: std::time::Duration,
+) -> (u16, String, Value) {
     let port = server.api_port.expect("the API is on");
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream.set_read_timeout(Some(WAIT)).unwrap();
+    stream.set_read_timeout(Some(patience)).unwrap();
     let mut request =
         format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
     if let Some(key) = key {

@@ -204,6 +204,8 @@ impl Link {
                 closed = &mut closing => return self.close_connected(socket, closed.ok()).await,
                 lost = self.serve(&mut socket, &welcome, fresh) => lost,
             };
+            // Up until the loss, not until the close below is done.
+            let lasted = connected_at.elapsed();
             let reason = match lost {
                 Lost::Network(reason) => reason,
                 Lost::Ended => {
@@ -225,7 +227,7 @@ impl Link {
             );
             self.sink
                 .link_changed(ConnectionState::Reconnecting, reason);
-            backoff.lost(connected_at.elapsed());
+            backoff.lost(lasted);
             let Some(opened) = self.reconnect(&mut closing, &mut backoff).await else {
                 return;
             };
