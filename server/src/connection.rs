@@ -67,6 +67,15 @@ where
     serve_until(ctx, stream, peer, ticket, deadline).await
 }
 
+/// A connection that did not become a WebSocket.
+struct Refused<S> {
+    /// Its `connections_dropped_total` result.
+    result: &'static str,
+    why: String,
+    /// The stream, when it was answered in HTTP (drained after the count).
+    answered: Option<S>,
+}
+
 /// [`serve`], with the WebSocket handshake due by `handshake_deadline` (a
 /// TLS handshake before it counts against the same deadline).
 pub async fn serve_until<S>(
@@ -84,11 +93,14 @@ pub async fn serve_until<S>(
     let config = &ctx.config;
     // The request head first: what is not a WebSocket upgrade is answered
     // in plain HTTP here (tungstenite would close without a word). Both steps
-    // count against the handshake deadline; an error is its
-    // `connections_dropped_total` result, why, and the stream when it was
-    // answered (to drain, after the count).
+    // count against the handshake deadline.
     let handshake = async {
         let mut stream = stream;
+        let failed = |why: String| Refused {
+            result: "handshake_failed",
+            why,
+            answered: None,
+        };
         match read_head(&mut stream).await {
             Ok(Head::Upgrade(head)) => tokio_tungstenite::accept_hdr_async_with_config(
                 Tracked::new(Replayed::new(head, stream)),
@@ -96,28 +108,24 @@ pub async fn serve_until<S>(
                 Some(ws_config(config)),
             )
             .await
-            .map_err(|e| ("handshake_failed", e.to_string(), None)),
-            Ok(Head::Answered(result)) => Err((
+            .map_err(|e| failed(e.to_string())),
+            Ok(Head::Answered(result)) => Err(Refused {
                 result,
-                "not a websocket request: answered in HTTP".into(),
-                Some(stream),
-            )),
-            Ok(Head::Closed) => Err((
-                "handshake_failed",
-                "closed before a whole request".into(),
-                None,
-            )),
-            Err(e) => Err(("handshake_failed", e.to_string(), None)),
+                why: "not a websocket request: answered in HTTP".into(),
+                answered: Some(stream),
+            }),
+            Ok(Head::Closed) => Err(failed("closed before a whole request".into())),
+            Err(e) => Err(failed(e.to_string())),
         }
     };
     // The handshake and login phases are boxed: they end, and a connection's
     // task should not carry their size for the life of an idle connection.
     let mut ws = match Box::pin(timeout_at(handshake_deadline, handshake)).await {
         Ok(Ok(ws)) => ws,
-        Ok(Err((result, why, answered))) => {
-            tracing::debug!(%peer, result, error = %why, "websocket handshake failed");
-            ctx.metrics.count_drop(result);
-            if let Some(stream) = answered {
+        Ok(Err(refused)) => {
+            tracing::debug!(%peer, result = refused.result, error = %refused.why, "websocket handshake failed");
+            ctx.metrics.count_drop(refused.result);
+            if let Some(stream) = refused.answered {
                 Box::pin(drain(stream)).await;
             }
             return;

@@ -137,11 +137,21 @@ fn invitations(
     place: &Place,
     me: &str,
 ) -> Result<Vec<InvitationRecord>, OpenError> {
+    let (owned, ids) = owned_ids(conn, place, me)?;
+    records(conn, place, &owned, &ids)
+}
+
+/// The key of `me`'s set of invitations, and the ids it lists.
+pub(super) fn owned_ids(
+    conn: &mut Connection,
+    place: &Place,
+    me: &str,
+) -> Result<(String, Vec<String>), OpenError> {
     let owned = place.keys.owned(me);
     let ids: Vec<String> = conn
         .smembers(&owned)
         .map_err(|e| place.error("cannot list the node's invitations", e))?;
-    records(conn, place, &owned, &ids)
+    Ok((owned, ids))
 }
 
 /// The records of `ids` (listed in the set `owned`); ids with no record

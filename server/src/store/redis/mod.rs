@@ -293,9 +293,7 @@ impl RedisStore {
         held: impl Fn(&beckon::protocol::InvitationId) -> bool,
     ) -> Result<Vec<InvitationRecord>, OpenError> {
         self.reading(|conn, place| {
-            let owned = self.keys.owned(&self.node);
-            let ids: Vec<String> = redis::Commands::smembers(conn, &owned)
-                .map_err(|e| place.error("cannot list the node's invitations", e))?;
+            let (owned, ids) = load::owned_ids(conn, place, &self.node)?;
             // An id that does not parse is kept: reading it reports it.
             let strays: Vec<String> = ids
                 .into_iter()
